@@ -1,0 +1,130 @@
+@0xfb2a7fcf3af98119;
+# Stored records of taskctld. Every struct here is written to disk (LMDB, or a
+# shim's result file) and read back by later versions: add fields at the end
+# with the next number, never renumber, never change a field's type.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("taskctl::records");
+
+const formatVersion :UInt32 = 1;
+# The store's on-disk format. A daemon refuses a store whose meta says more.
+
+struct Meta {
+  formatVersion @0 :UInt32;
+  nextId @1 :UInt64;
+  # Never reused: every stored task id is below it.
+}
+
+enum TaskState {
+  waiting @0;
+  queued @1;
+  starting @2;
+  running @3;
+  succeeded @4;
+  failed @5;
+  cancelled @6;
+  retrying @7;
+}
+
+enum EndReason {
+  none @0;
+  exit @1;       # the command exited (code in exitCode)
+  signal @2;     # killed by a signal (in signal)
+  oom @3;
+  timeout @4;
+  heartbeat @5;
+  lost @6;       # the execution vanished with no result
+  spawn @7;      # the command could not be started
+  cancelled @8;  # cancelled by a user
+  dependency @9;
+}
+
+struct Label {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct Task {
+  id @0 :UInt64;
+  uid @1 :UInt32;
+  gid @2 :UInt32;
+  groups @3 :List(UInt32);
+  argv @4 :List(Data);
+  env @5 :List(Data);
+  # KEY=VALUE entries, as the client sent them (already cleaned, DESIGN 8).
+  cwd @6 :Data;
+  umask @7 :UInt32;
+  queue @8 :Text;
+  priority @9 :Int32;
+  labels @10 :List(Label);
+  createdAt @11 :Int64;   # realtime, ns since the epoch
+  finishedAt @12 :Int64;
+  state @13 :TaskState;
+  attempts @14 :UInt32;
+  # Attempts begun so far; the next one gets attempts + 1. Never reused.
+  reason @15 :EndReason;
+  message @16 :Text;      # a reason a person can read
+  exitCode @17 :Int32 = -1;
+  signal @18 :Int32;
+}
+
+struct Attempt {
+  taskId @0 :UInt64;
+  number @1 :UInt32;
+  state @2 :TaskState;
+  unit @3 :Text;          # taskctl-<id>-<n>.scope; empty under the direct runner
+  shimPid @4 :Int32;
+  shimStartTime @5 :UInt64;  # /proc/<pid>/stat field 22, to never adopt a reused pid
+  bootId @6 :Text;
+  startedAt @7 :Int64;
+  endedAt @8 :Int64;
+  reason @9 :EndReason;
+  exitCode @10 :Int32 = -1;
+  signal @11 :Int32;
+  message @12 :Text;
+  outputTail @13 :Data;
+  wallUsec @14 :UInt64;
+  cpuUserUsec @15 :UInt64;
+  cpuSystemUsec @16 :UInt64;
+  peakMemoryBytes @17 :UInt64;
+}
+
+struct ExecSpec {
+  # What the daemon hands taskctl-exec (through a memfd): the command and the
+  # identity to run it as. Not stored; versioned with the shim.
+  taskId @0 :UInt64;
+  attempt @1 :UInt32;
+  uid @2 :UInt32;
+  gid @3 :UInt32;
+  groups @4 :List(UInt32);
+  argv @5 :List(Data);
+  env @6 :List(Data);     # final environment, TASKCTL_* included
+  cwd @7 :Data;
+  umask @8 :UInt32;
+  logPath @9 :Text;
+  resultPath @10 :Text;   # written atomically: temp, fsync, rename, fsync dir
+  dropPrivileges @11 :Bool;
+}
+
+const resultVersion :UInt32 = 1;
+
+struct ExecResult {
+  # Written by taskctl-exec before it exits; ingested by the daemon by
+  # (taskId, attempt). A daemon reads every version up to its own.
+  version @0 :UInt32;
+  taskId @1 :UInt64;
+  attempt @2 :UInt32;
+  notStarted @3 :Bool;
+  # The go fd closed unwritten: no user code ran.
+  spawnFailed @4 :Bool;
+  # The command could not be started; exitCode is 126 or 127, message says why.
+  exitCode @5 :Int32 = -1;
+  signal @6 :Int32;
+  message @7 :Text;
+  startedAt @8 :Int64;
+  endedAt @9 :Int64;
+  cpuUserUsec @10 :UInt64;
+  cpuSystemUsec @11 :UInt64;
+  peakMemoryBytes @12 :UInt64;
+  oomKills @13 :UInt32;
+}

@@ -1,0 +1,96 @@
+@0x8a9f3b0fa325a977;
+# The RPC interface of taskctld on its Unix socket (/run/taskctl/taskctl.sock).
+#
+# Each accepted connection gets its own bootstrap `Taskctl`, bound to the
+# peer's uid/gid/groups as the kernel reports them (SO_PEERCRED,
+# SO_PEERGROUPS). No message carries an identity.
+#
+# Errors are exceptions whose description is one line for a person:
+#   FAILED      rejected input: bad option, unknown queue, unknown or foreign
+#               id (a foreign id reads exactly like one that does not exist);
+#               a description that starts with "permission denied" is a
+#               refusal of the caller's identity
+#   OVERLOADED  the store is full or the daemon cannot take work now
+# Add fields and methods at the end; never renumber.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("taskctl::rpc");
+
+struct Label {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct SubmitRequest {
+  argv @0 :List(Data);
+  env @1 :List(Data);     # KEY=VALUE
+  cwd @2 :Data;
+  umask @3 :UInt32;
+  queue @4 :Text;         # empty: "default"
+  priority @5 :Int32;     # -100..100, higher first
+  labels @6 :List(Label);
+}
+
+struct AttemptView {
+  number @0 :UInt32;
+  state @1 :Text;
+  reason @2 :Text;
+  message @3 :Text;
+  exitCode @4 :Int32 = -1;
+  signal @5 :Int32;
+  startedAt @6 :Int64;    # realtime ns since the epoch; 0 if not yet
+  endedAt @7 :Int64;
+  shimPid @8 :Int32;
+  unit @9 :Text;
+  wallUsec @10 :UInt64;
+  cpuUserUsec @11 :UInt64;
+  cpuSystemUsec @12 :UInt64;
+  peakMemoryBytes @13 :UInt64;
+  outputTail @14 :Data;
+}
+
+struct TaskView {
+  id @0 :UInt64;
+  uid @1 :UInt32;
+  gid @2 :UInt32;
+  state @3 :Text;         # waiting queued starting running succeeded failed cancelled retrying
+  reason @4 :Text;        # exit signal oom timeout heartbeat lost spawn cancelled dependency, or ""
+  message @5 :Text;
+  exitStatus @6 :Int32;
+  # What `taskctl wait` exits with (DESIGN 8); meaningful once terminal.
+  queue @7 :Text;
+  priority @8 :Int32;
+  argv @9 :List(Data);
+  cwd @10 :Data;
+  env @11 :List(Data);    # only when asked for (it may hold secrets)
+  labels @12 :List(Label);
+  createdAt @13 :Int64;
+  finishedAt @14 :Int64;
+  attempts @15 :List(AttemptView);
+  exitCode @16 :Int32 = -1;
+  signal @17 :Int32;
+}
+
+struct ListFilter {
+  state @0 :Text;         # empty: any
+  queue @1 :Text;         # empty: any
+}
+
+interface Taskctl {
+  submit @0 (request :SubmitRequest) -> (id :UInt64);
+  # Answers once the task is durably stored.
+
+  status @1 (id :UInt64, withEnv :Bool) -> (task :TaskView);
+
+  list @2 (filter :ListFilter) -> (tasks :List(TaskView));
+  # The caller's tasks (all tasks for root and the admin group), by id.
+
+  wait @3 (id :UInt64) -> (task :TaskView);
+  # Resolves when the task is terminal.
+
+  cancel @4 (id :UInt64) -> (task :TaskView);
+
+  logs @5 (id :UInt64, attempt :UInt32, offset :UInt64, maxBytes :UInt32)
+       -> (data :Data, nextOffset :UInt64, attempt :UInt32);
+  # A slice of an attempt's output (attempt 0: the latest).
+}
