@@ -37,6 +37,7 @@ enum EndReason {
   spawn @7;      # the command could not be started
   cancelled @8;  # cancelled by a user
   dependency @9;
+  notStarted @10; # the shim never ran the command: the task went back to the queue
 }
 
 struct Label {

@@ -1,0 +1,175 @@
+#include "config.h"
+
+#include <grp.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include <kj/debug.h>
+
+namespace taskctl {
+namespace {
+
+[[noreturn]] void fail(kj::StringPtr source, const toml::source_region& where, kj::StringPtr what) {
+  kj::throwFatalException(KJ_EXCEPTION(
+      FAILED, kj::str(source, ":", where.begin.line, ":", where.begin.column, ": ", what)));
+}
+
+uint32_t cpuCount() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<uint32_t>(n) : 1;
+}
+
+// Only these keys exist; a typo must be an error, not a silently ignored line.
+void checkKeys(kj::StringPtr source, const toml::table& table,
+               std::initializer_list<std::string_view> known, kj::StringPtr section) {
+  for (auto& [key, node] : table) {
+    bool ok = false;
+    for (auto k : known) ok = ok || key.str() == k;
+    if (!ok) {
+      fail(source, node.source(),
+           kj::str("unknown key \"", key.str().data(), "\"",
+                   section.size() ? kj::str(" in [", section, "]") : kj::str()));
+    }
+  }
+}
+
+kj::String getString(kj::StringPtr source, const toml::table& table, std::string_view key,
+                     kj::StringPtr fallback) {
+  auto node = table.get(key);
+  if (node == nullptr) return kj::str(fallback);
+  auto s = node->as_string();
+  if (s == nullptr) fail(source, node->source(), kj::str(key.data(), " must be a string"));
+  return kj::str(s->get().c_str());
+}
+
+kj::Maybe<gid_t> getGroup(kj::StringPtr source, const toml::table& table, std::string_view key) {
+  auto node = table.get(key);
+  if (node == nullptr) return nullptr;
+  auto s = node->as_string();
+  if (s == nullptr) fail(source, node->source(), kj::str(key.data(), " must be a group name"));
+  if (s->get().empty()) return nullptr;
+  struct group* g = getgrnam(s->get().c_str());
+  if (g == nullptr) {
+    fail(source, node->source(), kj::str("no such group \"", s->get().c_str(), "\""));
+  }
+  return g->gr_gid;
+}
+
+int64_t getInteger(kj::StringPtr source, const toml::node& node, kj::StringPtr what, int64_t min,
+                   int64_t max) {
+  auto i = node.as_integer();
+  if (i == nullptr || i->get() < min || i->get() > max) {
+    fail(source, node.source(), kj::str(what, " must be an integer from ", min, " to ", max));
+  }
+  return i->get();
+}
+
+}  // namespace
+
+bool isValidQueueName(kj::StringPtr name) {
+  if (name.size() == 0 || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return name[0] != '-' && name[0] != '_';
+}
+
+kj::Maybe<const QueueConfig&> Config::findQueue(kj::StringPtr name) const {
+  for (auto& q : queues) {
+    if (q.name == name) return q;
+  }
+  return nullptr;
+}
+
+Config defaultConfig() {
+  Config config;
+  config.queues.add(QueueConfig{kj::str("default"), cpuCount()});
+  return config;
+}
+
+Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(text.begin(), text.size()),
+                       std::string_view(source.begin(), source.size()));
+  } catch (const toml::parse_error& e) {
+    fail(source, e.source(), kj::str(e.description().data()));
+  }
+
+  Config config = defaultConfig();
+  checkKeys(source, root, {"daemon", "access", "queues", "logs"}, "");
+  auto section = [&](std::string_view name) -> const toml::table* {
+    auto node = root.get(name);
+    if (node == nullptr) return nullptr;
+    auto t = node->as_table();
+    if (t == nullptr) fail(source, node->source(), kj::str(name.data(), " must be a table"));
+    return t;
+  };
+
+  if (auto daemon = section("daemon")) {
+    checkKeys(source, *daemon, {"state_dir", "socket", "runner", "bus"}, "daemon");
+    config.stateDir = getString(source, *daemon, "state_dir", config.stateDir);
+    config.socketPath = getString(source, *daemon, "socket", config.socketPath);
+    config.runner = getString(source, *daemon, "runner", config.runner);
+    if (config.runner != "auto" && config.runner != "scope" && config.runner != "direct") {
+      fail(source, daemon->get("runner")->source(), "runner must be \"auto\", \"scope\" or \"direct\"");
+    }
+    config.bus = getString(source, *daemon, "bus", config.bus);
+    if (config.bus != "system" && config.bus != "none") {
+      fail(source, daemon->get("bus")->source(), "bus must be \"system\" or \"none\"");
+    }
+  }
+  if (auto access = section("access")) {
+    checkKeys(source, *access, {"admin_group", "submit_group"}, "access");
+    config.adminGroup = getGroup(source, *access, "admin_group");
+    config.submitGroup = getGroup(source, *access, "submit_group");
+  }
+  if (auto logs = section("logs")) {
+    checkKeys(source, *logs, {"max_bytes"}, "logs");
+    if (auto node = logs->get("max_bytes")) {
+      config.logMaxBytes = getInteger(source, *node, "logs.max_bytes", 4096, int64_t(1) << 50);
+    }
+  }
+  if (auto queues = section("queues")) {
+    for (auto& [key, node] : *queues) {
+      auto name = kj::str(key.str().data());
+      if (!isValidQueueName(name)) {
+        fail(source, node.source(),
+             kj::str("invalid queue name \"", name, "\": use 1-64 of a-z 0-9 _ -"));
+      }
+      auto table = node.as_table();
+      if (table == nullptr) fail(source, node.source(), kj::str("queues.", name, " must be a table"));
+      checkKeys(source, *table, {"concurrency"}, kj::str("queues.", name));
+      uint32_t concurrency = cpuCount();
+      if (auto c = table->get("concurrency")) {
+        concurrency = getInteger(source, *c, kj::str("queues.", name, ".concurrency"), 1, 100000);
+      }
+      bool found = false;
+      for (auto& q : config.queues) {
+        if (q.name == name) {
+          q.concurrency = concurrency;
+          found = true;
+        }
+      }
+      if (!found) config.queues.add(QueueConfig{kj::mv(name), concurrency});
+    }
+  }
+  return config;
+}
+
+Config loadConfig(kj::StringPtr path, bool mustExist) {
+  std::ifstream in(path.cStr());
+  if (!in) {
+    if (!mustExist && errno == ENOENT) return defaultConfig();
+    kj::throwFatalException(
+        KJ_EXCEPTION(FAILED, kj::str(path, ": cannot read the config: ", strerror(errno))));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseConfig(buffer.str().c_str(), path);
+}
+
+}  // namespace taskctl

@@ -1,0 +1,46 @@
+// taskctld's settings: built-in defaults, then the TOML file, then flags.
+// The only module that includes toml++; errors name file:line:column.
+#pragma once
+
+#include <kj/array.h>
+#include <kj/common.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+namespace taskctl {
+
+struct QueueConfig {
+  kj::String name;
+  uint32_t concurrency;  // executions at once; default: the number of CPUs
+};
+
+struct Config {
+  kj::String stateDir = kj::str("/var/lib/taskctl");
+  kj::String socketPath = kj::str("/run/taskctl/taskctl.sock");
+  kj::String runner = kj::str("auto");  // auto | scope | direct
+  kj::String bus = kj::str("system");   // system | none
+  kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
+  kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
+  uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
+  kj::Vector<QueueConfig> queues;       // always holds "default"
+
+  kj::Maybe<const QueueConfig&> findQueue(kj::StringPtr name) const;
+};
+
+Config defaultConfig();
+// Built-in defaults: one queue, "default", with one slot per CPU.
+
+Config loadConfig(kj::StringPtr path, bool mustExist);
+// Reads the TOML at `path` over the defaults. A missing file gives the
+// defaults unless `mustExist`. Throws FAILED with "path:line:column: what is
+// wrong" for a file that does not parse or holds an invalid value.
+
+Config parseConfig(kj::StringPtr text, kj::StringPtr sourceName);
+// The same, from text (for tests and SIGHUP reloads).
+
+bool isValidQueueName(kj::StringPtr name);
+// 1-64 characters of [a-z0-9_-], starting with a letter or digit.
+
+}  // namespace taskctl

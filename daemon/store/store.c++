@@ -1,0 +1,380 @@
+#include "store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <kj/debug.h>
+
+namespace taskctl {
+namespace {
+
+// The one checker for LMDB return codes (STYLE: foreign errors stop here).
+void check(int rc, kj::StringPtr what, kj::StringPtr path) {
+  if (rc == MDB_SUCCESS) return;
+  if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == MDB_TXN_FULL) {
+    kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, kj::str("store full (", path, "): ", what,
+                                                              ": ", mdb_strerror(rc))));
+  }
+  kj::throwFatalException(
+      KJ_EXCEPTION(FAILED, kj::str("store ", path, ": ", what, ": ", mdb_strerror(rc))));
+}
+
+kj::Array<kj::byte> idKey(uint64_t id) {
+  auto key = kj::heapArray<kj::byte>(8);
+  for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
+  return key;
+}
+
+uint64_t readId(const kj::byte* p) {
+  uint64_t id = 0;
+  for (int i = 0; i < 8; i++) id = (id << 8) | p[i];
+  return id;
+}
+
+kj::Array<kj::byte> attemptKey(uint64_t id, uint32_t number) {
+  auto key = kj::heapArray<kj::byte>(12);
+  for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
+  for (int i = 0; i < 4; i++) key[8 + i] = number >> (24 - 8 * i);
+  return key;
+}
+
+// queue NUL rank id: a cursor walk gives dispatch order. rank = 100 - priority,
+// so higher priorities sort first.
+kj::Array<kj::byte> readyKey(kj::StringPtr queue, int32_t priority, uint64_t id) {
+  auto key = kj::heapArray<kj::byte>(queue.size() + 1 + 1 + 8);
+  memcpy(key.begin(), queue.begin(), queue.size());
+  key[queue.size()] = 0;
+  key[queue.size() + 1] = static_cast<kj::byte>(100 - priority);
+  auto idBytes = idKey(id);
+  memcpy(key.begin() + queue.size() + 2, idBytes.begin(), 8);
+  return key;
+}
+
+template <typename Reader>
+kj::Array<capnp::word> encode(Reader reader) {
+  capnp::MallocMessageBuilder message(reader.totalSize().wordCount + 1);
+  message.setRoot(reader);
+  return capnp::messageToFlatArray(message);
+}
+
+kj::Array<capnp::word> alignedCopy(const MDB_val& val) {
+  auto words = kj::heapArray<capnp::word>((val.mv_size + 7) / 8);
+  memset(words.begin(), 0, words.size() * sizeof(capnp::word));
+  memcpy(words.begin(), val.mv_data, val.mv_size);
+  return words;
+}
+
+MDB_val asVal(kj::ArrayPtr<const kj::byte> bytes) {
+  return MDB_val{bytes.size(), const_cast<kj::byte*>(bytes.begin())};
+}
+
+// A read transaction that ends with its scope.
+struct ReadTxn {
+  MDB_txn* txn = nullptr;
+  ReadTxn(MDB_env* env, kj::StringPtr path) {
+    check(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "begin read", path);
+  }
+  ~ReadTxn() { mdb_txn_abort(txn); }
+  KJ_DISALLOW_COPY(ReadTxn);
+};
+
+struct Cursor {
+  MDB_cursor* cursor = nullptr;
+  Cursor(MDB_txn* txn, MDB_dbi dbi, kj::StringPtr path) {
+    check(mdb_cursor_open(txn, dbi, &cursor), "open cursor", path);
+  }
+  ~Cursor() { mdb_cursor_close(cursor); }
+  KJ_DISALLOW_COPY(Cursor);
+};
+
+constexpr kj::StringPtr META_KEY = "meta"_kj;
+
+}  // namespace
+
+bool isTerminal(records::TaskState state) {
+  return state == records::TaskState::SUCCEEDED || state == records::TaskState::FAILED ||
+         state == records::TaskState::CANCELLED;
+}
+
+Store::Store(kj::StringPtr dirArg, StoreOptions options)
+    : dir(kj::str(dirArg)), options(options), mapSize(options.initialMapBytes) {
+  if (mkdir(dir.cStr(), 0700) < 0 && errno != EEXIST) {
+    KJ_FAIL_REQUIRE("cannot create store directory", dir, strerror(errno));
+  }
+  check(mdb_env_create(&env), "create environment", dir);
+  KJ_ON_SCOPE_FAILURE({
+    mdb_env_close(env);
+    env = nullptr;
+  });
+  check(mdb_env_set_maxdbs(env, 8), "set maxdbs", dir);
+  // A store written by an earlier run may be larger than our initial map.
+  struct stat st;
+  auto dataFile = kj::str(dir, "/data.mdb");
+  if (stat(dataFile.cStr(), &st) == 0 && static_cast<size_t>(st.st_size) > mapSize) {
+    while (mapSize < static_cast<size_t>(st.st_size)) mapSize *= 2;
+  }
+  check(mdb_env_set_mapsize(env, mapSize), "set map size", dir);
+  // Default durability on purpose: never MDB_NOSYNC, MDB_MAPASYNC or
+  // MDB_WRITEMAP (a full disk would kill us with SIGBUS under WRITEMAP).
+  int rc = mdb_env_open(env, dir.cStr(), MDB_NOTLS, 0600);
+  if (rc != MDB_SUCCESS) {
+    kj::throwFatalException(KJ_EXCEPTION(
+        FAILED, kj::str("cannot open the store at ", dir, ": ", mdb_strerror(rc),
+                        " (refusing to start; the store is left as it is)")));
+  }
+  openAndCheck();
+}
+
+Store::~Store() noexcept(false) {
+  if (env != nullptr) mdb_env_close(env);
+}
+
+void Store::openAndCheck() {
+  MDB_txn* txn;
+  check(mdb_txn_begin(env, nullptr, 0, &txn), "begin", dir);
+  KJ_DEFER(if (txn != nullptr) mdb_txn_abort(txn));
+  auto openDb = [&](const char* name, unsigned& dbi) {
+    check(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), kj::str("open table ", name), dir);
+  };
+  openDb("meta", metaDb);
+  openDb("tasks", tasksDb);
+  openDb("attempts", attemptsDb);
+  openDb("active", activeDb);
+  openDb("ready", readyDb);
+
+  // The highest stored id, to check the counter against.
+  uint64_t maxId = 0;
+  {
+    Cursor cursor(txn, tasksDb, dir);
+    MDB_val key, val;
+    if (mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST) == MDB_SUCCESS) {
+      KJ_REQUIRE(key.mv_size == 8, "store has a malformed task key; refusing to start", dir);
+      maxId = readId(static_cast<const kj::byte*>(key.mv_data));
+    }
+  }
+
+  MDB_val key = asVal(META_KEY.asBytes()), val;
+  int rc = mdb_get(txn, metaDb, &key, &val);
+  if (rc == MDB_NOTFOUND) {
+    if (maxId != 0) {
+      kj::throwFatalException(KJ_EXCEPTION(
+          FAILED, kj::str("store at ", dir, " holds tasks but no meta record; refusing to start")));
+    }
+    capnp::MallocMessageBuilder message;
+    auto meta = message.initRoot<records::Meta>();
+    meta.setFormatVersion(records::FORMAT_VERSION);
+    meta.setNextId(1);
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    MDB_val out = asVal(bytes);
+    check(mdb_put(txn, metaDb, &key, &out, 0), "write meta", dir);
+    check(mdb_txn_commit(txn), "commit meta", dir);
+    txn = nullptr;
+    nextId = committedNextId = 1;
+    return;
+  }
+  check(rc, "read meta", dir);
+  auto words = alignedCopy(val);
+  uint64_t storedNext;
+  uint32_t version;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                capnp::FlatArrayMessageReader reader(words);
+                auto meta = reader.getRoot<records::Meta>();
+                version = meta.getFormatVersion();
+                storedNext = meta.getNextId();
+              })) {
+    kj::throwFatalException(KJ_EXCEPTION(
+        FAILED, kj::str("store at ", dir, " has an unreadable meta record (", e->getDescription(),
+                        "); refusing to start")));
+  }
+  if (version > records::FORMAT_VERSION) {
+    kj::throwFatalException(KJ_EXCEPTION(
+        FAILED, kj::str("store at ", dir, " has format version ", version,
+                        ", newer than this taskctld knows (", records::FORMAT_VERSION,
+                        "); refusing to start: upgrade taskctl")));
+  }
+  if (version == 0 || storedNext <= maxId) {
+    kj::throwFatalException(KJ_EXCEPTION(
+        FAILED, kj::str("store at ", dir, " is inconsistent: next id ", storedNext,
+                        " is not above the highest stored id ", maxId, "; refusing to start")));
+  }
+  nextId = committedNextId = storedNext;
+  // Commit, not abort: table handles opened in an aborted transaction are void.
+  check(mdb_txn_commit(txn), "commit open", dir);
+  txn = nullptr;
+}
+
+uint64_t Store::allocateId() { return nextId++; }
+
+void Store::stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<capnp::word>> value,
+                  bool droppable) {
+  ops.add(Op{dbi, kj::mv(key), kj::mv(value), droppable});
+}
+
+void Store::putTask(records::Task::Reader task, bool droppable) {
+  auto id = task.getId();
+  KJ_ASSERT(id != 0 && id < nextId, "task id was not allocated by this store", id);
+  stage(tasksDb, idKey(id), encode(task), droppable);
+  // The indexes follow the state, so they can never disagree with the record.
+  auto state = task.getState();
+  if (isTerminal(state)) {
+    stage(activeDb, idKey(id), nullptr, droppable);
+  } else {
+    stage(activeDb, idKey(id), kj::heapArray<capnp::word>(0), droppable);
+  }
+  auto ready = readyKey(task.getQueue(), task.getPriority(), id);
+  if (state == records::TaskState::QUEUED) {
+    stage(readyDb, kj::mv(ready), kj::heapArray<capnp::word>(0), droppable);
+  } else {
+    stage(readyDb, kj::mv(ready), nullptr, droppable);
+  }
+}
+
+void Store::putAttempt(records::Attempt::Reader attempt, bool droppable) {
+  stage(attemptsDb, attemptKey(attempt.getTaskId(), attempt.getNumber()), encode(attempt),
+        droppable);
+}
+
+void Store::dropDroppable() {
+  kj::Vector<Op> kept;
+  for (auto& op : ops) {
+    if (!op.droppable) kept.add(kj::mv(op));
+  }
+  ops = kj::mv(kept);
+}
+
+bool Store::tryCommit() {
+  MDB_txn* txn;
+  check(mdb_txn_begin(env, nullptr, 0, &txn), "begin write", dir);
+  bool done = false;
+  KJ_DEFER(if (!done) mdb_txn_abort(txn));
+  auto put = [&](unsigned dbi, MDB_val& key, MDB_val& val) {
+    int rc = mdb_put(txn, dbi, &key, &val, 0);
+    if (rc == MDB_MAP_FULL) return false;
+    check(rc, "write", dir);
+    return true;
+  };
+  for (auto& op : ops) {
+    MDB_val key = asVal(op.key);
+    KJ_IF_MAYBE(value, op.value) {
+      MDB_val val = asVal(value->asBytes());
+      if (!put(op.dbi, key, val)) return false;
+    } else {
+      int rc = mdb_del(txn, op.dbi, &key, nullptr);
+      if (rc != MDB_NOTFOUND) check(rc, "delete", dir);
+    }
+  }
+  if (nextId != committedNextId) {
+    capnp::MallocMessageBuilder message;
+    auto meta = message.initRoot<records::Meta>();
+    meta.setFormatVersion(records::FORMAT_VERSION);
+    meta.setNextId(nextId);
+    auto words = capnp::messageToFlatArray(message);
+    MDB_val key = asVal(META_KEY.asBytes());
+    MDB_val val = asVal(words.asBytes());
+    if (!put(metaDb, key, val)) return false;
+  }
+  done = true;
+  int rc = mdb_txn_commit(txn);
+  if (rc == MDB_MAP_FULL) return false;
+  check(rc, "commit", dir);
+  return true;
+}
+
+void Store::commit() {
+  if (ops.empty() && nextId == committedNextId) return;
+  while (!tryCommit()) {
+    // MDB_MAP_FULL poisoned the transaction: it was aborted; grow and redo it all.
+    if (mapSize >= options.maxMapBytes) {
+      kj::throwFatalException(KJ_EXCEPTION(
+          OVERLOADED, kj::str("store full: ", dir, " reached its maximum size of ", mapSize,
+                              " bytes")));
+    }
+    mapSize = kj::min(mapSize * 2, options.maxMapBytes);
+    check(mdb_env_set_mapsize(env, mapSize), "grow map", dir);
+  }
+  ops.clear();
+  committedNextId = nextId;
+  commits++;
+}
+
+kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::ArrayPtr<const kj::byte> keyBytes) {
+  ReadTxn txn(env, dir);
+  MDB_val key = asVal(keyBytes), val;
+  int rc = mdb_get(txn.txn, dbi, &key, &val);
+  if (rc == MDB_NOTFOUND) return nullptr;
+  check(rc, "read", dir);
+  return alignedCopy(val);
+}
+
+kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
+  KJ_IF_MAYBE(words, get(tasksDb, idKey(id))) {
+    return kj::heap<Record<records::Task>>(kj::mv(*words));
+  }
+  return nullptr;
+}
+
+kj::Maybe<kj::Own<Record<records::Attempt>>> Store::getAttempt(uint64_t id, uint32_t number) {
+  KJ_IF_MAYBE(words, get(attemptsDb, attemptKey(id, number))) {
+    return kj::heap<Record<records::Attempt>>(kj::mv(*words));
+  }
+  return nullptr;
+}
+
+void Store::forEachTask(kj::FunctionParam<bool(records::Task::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, tasksDb, dir);
+  MDB_val key, val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    Record<records::Task> record(alignedCopy(val));
+    if (!fn(record.get())) break;
+  }
+}
+
+void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, activeDb, dir);
+  MDB_val key, val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    MDB_val task;
+    check(mdb_get(txn.txn, tasksDb, &key, &task), "read active task", dir);
+    Record<records::Task> record(alignedCopy(task));
+    fn(record.get());
+  }
+}
+
+void Store::forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, readyDb, dir);
+  auto prefix = kj::heapArray<kj::byte>(queue.size() + 1);
+  memcpy(prefix.begin(), queue.begin(), queue.size());
+  prefix[queue.size()] = 0;
+  MDB_val key = asVal(prefix), val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != prefix.size() + 9 ||
+        memcmp(key.mv_data, prefix.begin(), prefix.size()) != 0) {
+      break;
+    }
+    fn(readId(static_cast<const kj::byte*>(key.mv_data) + prefix.size() + 1));
+  }
+}
+
+void Store::forEachAttempt(uint64_t id, kj::FunctionParam<void(records::Attempt::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, attemptsDb, dir);
+  auto start = attemptKey(id, 0);
+  MDB_val key = asVal(start), val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != 12 || readId(static_cast<const kj::byte*>(key.mv_data)) != id) break;
+    Record<records::Attempt> record(alignedCopy(val));
+    fn(record.get());
+  }
+}
+
+}  // namespace taskctl

@@ -1,0 +1,115 @@
+// The durable store of taskctld: one LMDB environment holding tasks, their
+// attempts, the id counter and two indexes (active tasks; ready tasks per
+// queue). Records are Cap'n Proto structs from schema/records.capnp.
+//
+// Synchronous and single-threaded: it knows nothing of RPC, D-Bus or systemd.
+// Writes are staged and reach the disk together in `commit()` (one write
+// transaction: the group commit of a loop turn); reads see committed data only.
+#pragma once
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/array.h>
+#include <kj/function.h>
+#include <kj/string.h>
+#include <kj/vector.h>
+
+#include <records.capnp.h>
+
+struct MDB_env;
+
+namespace taskctl {
+
+// An owned, word-aligned copy of one stored record. LMDB does not promise
+// 8-byte alignment and capnp 0.9 rejects unaligned data, hence the copy.
+template <typename T>
+class Record {
+ public:
+  explicit Record(kj::Array<capnp::word> words)
+      : words(kj::mv(words)), reader(this->words, READER_OPTIONS) {}
+  KJ_DISALLOW_COPY(Record);
+
+  typename T::Reader get() { return reader.getRoot<T>(); }
+
+ private:
+  static constexpr capnp::ReaderOptions READER_OPTIONS = {64 * 1024 * 1024 / 8, 64};
+  kj::Array<capnp::word> words;
+  capnp::FlatArrayMessageReader reader;
+};
+
+struct StoreOptions {
+  size_t initialMapBytes = 256ull << 20;
+  // The map grows (doubling) when full, up to this.
+  size_t maxMapBytes = 1ull << 40;
+};
+
+class Store {
+ public:
+  // Opens the LMDB environment in `dir`, creating it (mode 0700) if absent.
+  // Throws, naming the path, when the store cannot be opened, was written by
+  // a newer format, or its meta is inconsistent. Never replaces a store.
+  explicit Store(kj::StringPtr dir, StoreOptions options = {});
+  ~Store() noexcept(false);
+  KJ_DISALLOW_COPY(Store);
+
+  kj::StringPtr path() const { return dir; }
+
+  uint64_t allocateId();
+  // A new task id: above every id ever handed out, also across restarts
+  // (the counter is committed with the batch that stores the task).
+
+  // Staged writes, durable at the next commit(). A `droppable` write belongs
+  // to a request that can still be refused (a submit): if the commit fails,
+  // dropDroppable() removes it, and everything else stays staged for retry.
+  void putTask(records::Task::Reader task, bool droppable = false);
+  void putAttempt(records::Attempt::Reader attempt, bool droppable = false);
+
+  size_t stagedCount() const { return ops.size(); }
+  void commit();
+  // Writes every staged change in one transaction. On MDB_MAP_FULL the map
+  // grows and the whole batch is retried. Throws OVERLOADED (store full, disk
+  // full) with everything still staged.
+  void dropDroppable();
+
+  uint64_t commitCount() const { return commits; }
+  size_t mapBytes() const { return mapSize; }
+
+  // Reads (committed data only).
+  kj::Maybe<kj::Own<Record<records::Task>>> getTask(uint64_t id);
+  kj::Maybe<kj::Own<Record<records::Attempt>>> getAttempt(uint64_t id, uint32_t number);
+  void forEachTask(kj::FunctionParam<bool(records::Task::Reader)> fn);
+  // Ascending by id; return false from fn to stop.
+  void forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn);
+  // Every task not yet terminal, ascending by id.
+  void forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn);
+  // The queue's ready tasks in dispatch order: priority (higher first), then id.
+  void forEachAttempt(uint64_t id, kj::FunctionParam<void(records::Attempt::Reader)> fn);
+
+ private:
+  struct Op {
+    unsigned dbi;
+    kj::Array<kj::byte> key;
+    kj::Maybe<kj::Array<capnp::word>> value;  // null: delete
+    bool droppable;
+  };
+
+  kj::String dir;
+  StoreOptions options;
+  size_t mapSize;
+  ::MDB_env* env = nullptr;
+  unsigned metaDb, tasksDb, attemptsDb, activeDb, readyDb;
+  uint64_t nextId = 1;
+  uint64_t committedNextId = 1;
+  uint64_t commits = 0;
+  kj::Vector<Op> ops;
+
+  void openAndCheck();
+  void stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<capnp::word>> value,
+             bool droppable);
+  bool tryCommit();  // false on MDB_MAP_FULL (the txn was aborted)
+  kj::Maybe<kj::Array<capnp::word>> get(unsigned dbi, kj::ArrayPtr<const kj::byte> key);
+};
+
+bool isTerminal(records::TaskState state);
+
+}  // namespace taskctl
