@@ -310,14 +310,16 @@ kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::ArrayPtr<const kj
 }
 
 kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
-  KJ_IF_MAYBE(words, get(tasksDb, idKey(id))) {
+  auto found = get(tasksDb, idKey(id));
+  KJ_IF_MAYBE(words, found) {
     return kj::heap<Record<records::Task>>(kj::mv(*words));
   }
   return nullptr;
 }
 
 kj::Maybe<kj::Own<Record<records::Attempt>>> Store::getAttempt(uint64_t id, uint32_t number) {
-  KJ_IF_MAYBE(words, get(attemptsDb, attemptKey(id, number))) {
+  auto found = get(attemptsDb, attemptKey(id, number));
+  KJ_IF_MAYBE(words, found) {
     return kj::heap<Record<records::Attempt>>(kj::mv(*words));
   }
   return nullptr;

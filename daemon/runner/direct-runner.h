@@ -1,0 +1,32 @@
+// DirectRunner: each execution's shim is a plain child of the daemon, in its
+// own session. For machines without systemd; tasks then live in the daemon's
+// cgroup (under systemd they would die with the service: the packaged unit
+// pins the scope runner).
+#pragma once
+
+#include <kj/async-unix.h>
+
+#include "runner/runner.h"
+#include "runner/shim-launcher.h"
+
+namespace taskctl {
+
+class DirectRunner final : public Runner {
+ public:
+  // `port` and `launcher` outlive the runner.
+  DirectRunner(kj::UnixEventPort& port, ShimLauncher& launcher);
+
+  kj::StringPtr name() const override { return "direct"; }
+  kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
+                                        records::Attempt::Reader attempt) override;
+  kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) override;
+  kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt) override;
+  void release(uint64_t taskId, uint32_t attempt) override;
+  kj::String logPath(uint64_t taskId, uint32_t attempt) override;
+
+ private:
+  kj::UnixEventPort& port;
+  ShimLauncher& launcher;
+};
+
+}  // namespace taskctl

@@ -1,0 +1,77 @@
+// The runner starts executions and reports how they ended. DirectRunner runs
+// each shim as a plain child of the daemon (no systemd); ScopeRunner (next)
+// puts each in its own transient systemd scope. Both use the same shim,
+// taskctl-exec, and the same run directory layout, so the scheduler never
+// knows which one it has.
+#pragma once
+
+#include <kj/async.h>
+#include <kj/string.h>
+
+#include <records.capnp.h>
+
+namespace taskctl {
+
+// One execution's shim, started or re-adopted. Owned by the scheduler for as
+// long as the attempt is not terminal; destroying it leaves the shim running.
+class Execution {
+ public:
+  virtual ~Execution() noexcept(false) = default;
+
+  virtual int pid() const = 0;
+  virtual uint64_t startTime() const = 0;
+  // /proc/<pid>/stat start time: with the boot id it tells a reused pid apart.
+
+  virtual void go() = 0;
+  // Tells the shim to run the command. Call it only once `running` (with this
+  // pid and start time) is durable: a shim that is never told runs nothing.
+
+  virtual kj::Promise<void> exited() = 0;
+  // Resolves once the shim has exited (and is reaped, when it is our child).
+  // Its result, if it wrote one, is then in the run directory.
+
+  virtual void kill(int signal) = 0;
+  // Sends `signal` to the whole execution: the command's process group under
+  // the direct runner, the scope under the scope runner.
+};
+
+// What taskctl-exec wrote before it exited, read from the run directory.
+class ExecOutcome {
+ public:
+  virtual ~ExecOutcome() noexcept(false) = default;
+  virtual records::ExecResult::Reader get() = 0;
+};
+
+class Runner {
+ public:
+  virtual ~Runner() noexcept(false) = default;
+
+  virtual kj::StringPtr name() const = 0;  // "direct" or "scope"
+
+  virtual kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
+                                                records::Attempt::Reader attempt) = 0;
+  // Prepares the attempt's run directory and log, spawns the shim (waiting on
+  // its go fd) and places it (in its scope). Rejects if it cannot; then no
+  // user code ran.
+
+  virtual kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) = 0;
+  // After a daemon restart: the attempt's shim, if it still runs with the
+  // recorded pid, start time and boot id. Null otherwise (it is gone).
+
+  virtual kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt) = 0;
+  // The shim's result file, if there is a readable one.
+
+  virtual void release(uint64_t taskId, uint32_t attempt) = 0;
+  // Removes the attempt's run directory. Call once its end is durable.
+
+  virtual kj::String logPath(uint64_t taskId, uint32_t attempt) = 0;
+};
+
+kj::String bootId();
+// This boot's id (/proc/sys/kernel/random/boot_id), to never adopt a pid of an
+// earlier boot.
+
+kj::Maybe<uint64_t> processStartTime(int pid);
+// Field 22 of /proc/<pid>/stat, or null if there is no such process.
+
+}  // namespace taskctl

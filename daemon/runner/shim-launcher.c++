@@ -1,0 +1,278 @@
+#include "runner/shim-launcher.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <capnp/serialize.h>
+#include <kj/debug.h>
+
+#include "exec/result-file.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+extern char** environ;
+
+namespace taskctl {
+namespace {
+
+int pidfdOpen(int pid) { return syscall(SYS_pidfd_open, pid, 0); }
+
+void makeDir(kj::StringPtr path) {
+  if (mkdir(path.cStr(), 0700) < 0 && errno != EEXIST) {
+    KJ_FAIL_SYSCALL("mkdir", errno, path);
+  }
+}
+
+void removeTree(kj::StringPtr dir) {
+  DIR* d = opendir(dir.cStr());
+  if (d == nullptr) return;
+  while (struct dirent* e = readdir(d)) {
+    kj::StringPtr name = e->d_name;
+    if (name == "." || name == "..") continue;
+    unlink(kj::str(dir, "/", name).cStr());
+  }
+  closedir(d);
+  rmdir(dir.cStr());
+}
+
+class ResultFile final : public ExecOutcome {
+ public:
+  explicit ResultFile(kj::Own<capnp::MessageReader> message) : message(kj::mv(message)) {}
+  records::ExecResult::Reader get() override { return message->getRoot<records::ExecResult>(); }
+
+ private:
+  kj::Own<capnp::MessageReader> message;
+};
+
+// What the task sees: its submitted (cleaned) environment, then ours.
+kj::Array<kj::String> taskEnvironment(records::Task::Reader task, uint32_t attempt) {
+  kj::Vector<kj::String> env;
+  for (auto entry : task.getEnv()) {
+    kj::StringPtr text(reinterpret_cast<const char*>(entry.begin()), entry.size());
+    // The client may not set what we set.
+    if (text.startsWith("TASKCTL_TASK_ID=") || text.startsWith("TASKCTL_ATTEMPT=") ||
+        text.startsWith("TASKCTL_QUEUE=")) {
+      continue;
+    }
+    env.add(kj::heapString(text));
+  }
+  env.add(kj::str("TASKCTL_TASK_ID=", task.getId()));
+  env.add(kj::str("TASKCTL_ATTEMPT=", attempt));
+  env.add(kj::str("TASKCTL_QUEUE=", task.getQueue()));
+  return env.releaseAsArray();
+}
+
+}  // namespace
+
+kj::String bootId() {
+  char buf[64] = {};
+  int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kj::str("unknown");
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == 0)) buf[--n] = 0;
+  return kj::str(buf);
+}
+
+kj::Maybe<uint64_t> processStartTime(int pid) {
+  auto path = kj::str("/proc/", pid, "/stat");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return nullptr;
+  buf[n] = 0;
+  // The command name (field 2) may hold spaces and parentheses: count fields
+  // after its last ')'.
+  char* p = strrchr(buf, ')');
+  if (p == nullptr) return nullptr;
+  p++;
+  for (int field = 2; field < 22 && p != nullptr; field++) {
+    p = strchr(p + 1, ' ');
+  }
+  if (p == nullptr) return nullptr;
+  return strtoull(p + 1, nullptr, 10);
+}
+
+ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime,
+                         kj::AutoCloseFd pidfdArg, kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild)
+    : pidValue(pid),
+      startTimeValue(startTime),
+      pidfd(kj::mv(pidfdArg)),
+      goFd(kj::mv(goFd)),
+      ourChild(ourChild),
+      observer(port, pidfd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ) {}
+
+void ShimProcess::go() {
+  KJ_IF_MAYBE(fd, goFd) {
+    char byte = 'g';
+    ssize_t n;
+    do {
+      n = write(fd->get(), &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    // If the shim died meanwhile (EPIPE), its exit is reported by the pidfd.
+    goFd = nullptr;
+  }
+}
+
+kj::Promise<void> ShimProcess::exited() {
+  return observer.whenBecomesReadable().then([this]() {
+    if (ourChild) {
+      // Reap exactly this child (never waitpid(-1): that would steal others).
+      siginfo_t info;
+      int rc;
+      do {
+        rc = waitid(static_cast<idtype_t>(P_PIDFD), pidfd.get(), &info, WEXITED);
+      } while (rc < 0 && errno == EINTR);
+    }
+  });
+}
+
+void ShimProcess::kill(int signal) {
+  // Through the pidfd, so a recycled pid can never be hit.
+  syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0);
+}
+
+ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir,
+                           kj::StringPtr shimPath, bool dropPrivileges)
+    : port(port),
+      stateDir(kj::str(stateDir)),
+      shimPath(kj::str(shimPath)),
+      dropPrivileges(dropPrivileges),
+      boot(bootId()) {
+  makeDir(kj::str(stateDir, "/runs"));
+  makeDir(kj::str(stateDir, "/logs"));
+}
+
+kj::String ShimLauncher::runDir(uint64_t taskId, uint32_t attempt) {
+  return kj::str(stateDir, "/runs/", taskId, "-", attempt);
+}
+
+kj::String ShimLauncher::logPath(uint64_t taskId, uint32_t attempt) {
+  return kj::str(stateDir, "/logs/", taskId, "-", attempt, ".log");
+}
+
+kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
+                                         records::Attempt::Reader attempt) {
+  auto id = task.getId();
+  auto number = attempt.getNumber();
+  KJ_CONTEXT("starting the shim", id, number);
+  auto dir = runDir(id, number);
+  removeTree(dir);  // attempt numbers are never reused; this is only ever debris
+  makeDir(dir);
+
+  // The spec goes through a memfd: no file to clean up, no size limit of a pipe.
+  capnp::MallocMessageBuilder message;
+  auto spec = message.initRoot<records::ExecSpec>();
+  spec.setTaskId(id);
+  spec.setAttempt(number);
+  spec.setUid(task.getUid());
+  spec.setGid(task.getGid());
+  spec.setGroups(task.getGroups());
+  spec.setArgv(task.getArgv());
+  auto env = taskEnvironment(task, number);
+  auto specEnv = spec.initEnv(env.size());
+  for (auto i : kj::indices(env)) specEnv.set(i, env[i].asBytes());
+  spec.setCwd(task.getCwd());
+  spec.setUmask(task.getUmask());
+  spec.setLogPath(logPath(id, number));
+  spec.setResultPath(kj::str(dir, "/result"));
+  spec.setDropPrivileges(dropPrivileges);
+  kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
+  if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
+  capnp::writeMessageToFd(specFd.get(), message);
+
+  int goPipe[2];
+  KJ_SYSCALL(pipe2(goPipe, O_CLOEXEC));
+  kj::AutoCloseFd goRead(goPipe[0]), goWrite(goPipe[1]);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  KJ_DEFER(posix_spawn_file_actions_destroy(&actions));
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, goRead.get(), 3);
+  posix_spawn_file_actions_adddup2(&actions, specFd.get(), 4);
+
+  // The daemon blocks signals for kj and ignores SIGPIPE: none of that may
+  // reach the shim, let alone the task.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  KJ_DEFER(posix_spawnattr_destroy(&attr));
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  // Its own session: a signal to the daemon's group or terminal never hits it.
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+
+  const char* argv[] = {shimPath.cStr(), "--go-fd", "3", "--spec-fd", "4", nullptr};
+  const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, shimPath.cStr(), &actions, &attr, const_cast<char**>(argv),
+                       const_cast<char**>(envp));
+  if (rc != 0) {
+    removeTree(dir);
+    KJ_FAIL_REQUIRE("cannot start the execution shim", shimPath, strerror(rc));
+  }
+  int pidfd = pidfdOpen(pid);
+  if (pidfd < 0) {
+    int error = errno;
+    ::kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    KJ_FAIL_SYSCALL("pidfd_open", error, pid);
+  }
+  // The child cannot have exited unnoticed: it is unreaped until we waitid.
+  uint64_t start = processStartTime(pid).orDefault(0);
+  return kj::heap<ShimProcess>(port, pid, start, kj::AutoCloseFd(pidfd), kj::mv(goWrite), true);
+}
+
+kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader attempt) {
+  int pid = attempt.getShimPid();
+  if (pid <= 0 || attempt.getBootId() != boot) return nullptr;
+  KJ_IF_MAYBE(start, processStartTime(pid)) {
+    if (*start != attempt.getShimStartTime()) return nullptr;
+  } else {
+    return nullptr;
+  }
+  int pidfd = pidfdOpen(pid);
+  if (pidfd < 0) return nullptr;
+  kj::AutoCloseFd owned(pidfd);
+  // Checked again now that the pidfd pins the process: the pid may have been
+  // reused between the first check and the open.
+  KJ_IF_MAYBE(start, processStartTime(pid)) {
+    if (*start != attempt.getShimStartTime()) return nullptr;
+  } else {
+    return nullptr;
+  }
+  return kj::heap<ShimProcess>(port, pid, attempt.getShimStartTime(), kj::mv(owned), nullptr,
+                               false);
+}
+
+kj::Maybe<kj::Own<ExecOutcome>> ShimLauncher::readOutcome(uint64_t taskId, uint32_t attempt) {
+  auto result = readExecResult(kj::str(runDir(taskId, attempt), "/result"));
+  KJ_IF_MAYBE(message, result) {
+    return kj::Own<ExecOutcome>(kj::heap<ResultFile>(kj::mv(*message)));
+  }
+  return nullptr;
+}
+
+void ShimLauncher::release(uint64_t taskId, uint32_t attempt) { removeTree(runDir(taskId, attempt)); }
+
+}  // namespace taskctl

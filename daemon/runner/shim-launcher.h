@@ -1,0 +1,63 @@
+// Spawns taskctl-exec for an attempt and owns the files it works with:
+//   <state>/runs/<id>-<n>/result   written by the shim (root only)
+//   <state>/logs/<id>-<n>.log      the command's output
+// Shared by both runners; the scope runner then moves the shim into a scope.
+#pragma once
+
+#include <kj/async-unix.h>
+#include <kj/io.h>
+#include <kj/string.h>
+
+#include "runner/runner.h"
+
+namespace taskctl {
+
+// A shim process of ours or a re-adopted one, watched by pidfd.
+class ShimProcess final : public Execution {
+ public:
+  // `goFd` is null for a re-adopted shim (it was told to go long ago).
+  ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::AutoCloseFd pidfd,
+              kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild);
+
+  int pid() const override { return pidValue; }
+  uint64_t startTime() const override { return startTimeValue; }
+  void go() override;
+  kj::Promise<void> exited() override;
+  void kill(int signal) override;
+
+ private:
+  int pidValue;
+  uint64_t startTimeValue;
+  kj::AutoCloseFd pidfd;
+  kj::Maybe<kj::AutoCloseFd> goFd;
+  bool ourChild;
+  kj::UnixEventPort::FdObserver observer;
+};
+
+class ShimLauncher {
+ public:
+  // `stateDir` holds runs/ and logs/ (created here, mode 0700).
+  // `dropPrivileges`: the shim runs the command as the submitter (the daemon
+  // is root); otherwise it runs it as the daemon's own user.
+  ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
+               bool dropPrivileges);
+
+  kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
+  // Throws if the shim cannot be spawned (no user code ran then).
+
+  kj::Maybe<kj::Own<ShimProcess>> adopt(records::Attempt::Reader attempt);
+
+  kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt);
+  void release(uint64_t taskId, uint32_t attempt);
+  kj::String runDir(uint64_t taskId, uint32_t attempt);
+  kj::String logPath(uint64_t taskId, uint32_t attempt);
+
+ private:
+  kj::UnixEventPort& port;
+  kj::String stateDir;
+  kj::String shimPath;
+  bool dropPrivileges;
+  kj::String boot;
+};
+
+}  // namespace taskctl
