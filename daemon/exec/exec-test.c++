@@ -1,0 +1,456 @@
+// Runs the built taskctl-exec as the daemon does (posix_spawn, a new session,
+// the spec on a memfd, a go pipe) and checks the result file and the log.
+// The spawn deliberately leaves SIGTERM blocked, SIGPIPE ignored (test main)
+// and stray fds open: cleaning up after the daemon is the shim's job.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <initializer_list>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/function.h>
+#include <kj/io.h>
+#include <kj/vector.h>
+
+#include "exec/result-file.h"
+
+extern char** environ;
+
+namespace taskctl {
+namespace {
+
+// A fresh directory under /tmp, removed with the object.
+struct TempDir {
+  kj::String path;
+  TempDir() {
+    char tmpl[] = "/tmp/taskctl-exec-test.XXXXXX";
+    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
+    path = kj::str(tmpl);
+  }
+  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
+  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
+};
+
+kj::Maybe<kj::String> readFile(kj::StringPtr path) {
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  kj::AutoCloseFd file(fd);
+  return kj::FdInputStream(file.get()).readAllText();
+}
+
+void writeFile(kj::StringPtr path, kj::StringPtr text, mode_t mode) {
+  int fd;
+  KJ_SYSCALL(fd = open(path.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), path);
+  kj::AutoCloseFd file(fd);
+  kj::FdOutputStream(file.get()).write(text.begin(), text.size());
+}
+
+bool exists(kj::StringPtr path) { return access(path.cStr(), F_OK) == 0; }
+
+capnp::Data::Reader bytes(kj::StringPtr s) { return s.asBytes(); }
+
+void setList(capnp::List<capnp::Data>::Builder list, std::initializer_list<kj::StringPtr> items) {
+  uint i = 0;
+  for (auto item : items) list.set(i++, bytes(item));
+}
+
+// Moves a new fd far above 0-4 so the spawn's dup2s onto 3 and 4 cannot clobber it.
+int highFd(int fd) {
+  int high;
+  KJ_SYSCALL(high = fcntl(fd, F_DUPFD_CLOEXEC, 100));
+  close(fd);
+  return high;
+}
+
+class ExecShim : public testing::Test {
+ protected:
+  TempDir dir;
+  capnp::MallocMessageBuilder specMessage;
+  records::ExecSpec::Builder spec = specMessage.initRoot<records::ExecSpec>();
+  kj::String logPath = dir / "attempt.log";
+  kj::String resultPath = dir / "attempt.result";
+  kj::Maybe<kj::Own<capnp::MessageReader>> resultMessage;
+
+  ExecShim() {
+    spec.setTaskId(42);
+    spec.setAttempt(3);
+    spec.setUid(getuid());
+    spec.setGid(getgid());
+    spec.setCwd(bytes(dir.path));
+    spec.setUmask(022);
+    spec.setLogPath(logPath);
+    spec.setResultPath(resultPath);
+    environment({"PATH=/usr/bin:/bin"});
+  }
+  // Capnp's destructors may throw; a test fixture's may not.
+  ~ExecShim() noexcept override {}
+
+  void command(std::initializer_list<kj::StringPtr> argv) {
+    setList(spec.initArgv(argv.size()), argv);
+  }
+  void environment(std::initializer_list<kj::StringPtr> env) {
+    setList(spec.initEnv(env.size()), env);
+  }
+
+  // Spawns the shim, sends go (or closes the go pipe unwritten) and waits for
+  // it. Returns the shim's wait status. `whileRunning` runs after go.
+  int runShim(bool go = true, kj::Maybe<kj::StringPtr> rawSpec = nullptr,
+              kj::Maybe<kj::Function<void(pid_t)>> whileRunning = nullptr) {
+    int specFd = highFd(memfd_create("spec", MFD_CLOEXEC));
+    KJ_IF_MAYBE(raw, rawSpec) {
+      kj::FdOutputStream(specFd).write(raw->begin(), raw->size());
+    } else {
+      // Left with its offset at the end: the shim must read from 0.
+      capnp::writeMessageToFd(specFd, specMessage);
+    }
+    int goPipe[2];
+    KJ_SYSCALL(pipe2(goPipe, O_CLOEXEC));
+    int goRead = highFd(goPipe[0]);
+    int goWrite = highFd(goPipe[1]);
+    // A stray fd a careless daemon might leak (not CLOEXEC).
+    int stray;
+    KJ_SYSCALL(stray = open("/dev/null", O_RDONLY));
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, goRead, 3);
+    posix_spawn_file_actions_adddup2(&actions, specFd, 4);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    // SETSID only: no SETSIGMASK, no SETSIGDEF, so the blocked SIGTERM and the
+    // ignored SIGPIPE reach the shim, which must not pass them on.
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    sigset_t term, saved;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    KJ_ASSERT(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    KJ_ASSERT(sigprocmask(SIG_BLOCK, &term, &saved) == 0);
+    const char* argv[] = {TASKCTL_EXEC_PATH, "--go-fd", "3", "--spec-fd", "4", nullptr};
+    pid_t pid;
+    int error = posix_spawn(&pid, TASKCTL_EXEC_PATH, &actions, &attr, const_cast<char**>(argv),
+                            environ);
+    KJ_ASSERT(sigprocmask(SIG_SETMASK, &saved, nullptr) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    close(stray);
+    close(specFd);
+    close(goRead);
+    KJ_ASSERT(error == 0, strerror(error));
+
+    // Unchecked: a shim that refused its spec has already closed its end.
+    if (go) (void)!write(goWrite, "g", 1);
+    close(goWrite);
+    KJ_IF_MAYBE(f, whileRunning) { (*f)(pid); }
+
+    int status = waitWithDeadline(pid);
+    resultMessage = readExecResult(resultPath);
+    return status;
+  }
+
+  // waitpid, but a shim that hangs fails the test instead of the suite.
+  static int waitWithDeadline(pid_t pid) {
+    for (int i = 0; i < 2000; i++) {
+      int status;
+      pid_t done;
+      KJ_SYSCALL(done = waitpid(pid, &status, WNOHANG));
+      if (done == pid) return status;
+      usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    ADD_FAILURE() << "taskctl-exec did not exit within 20 s";
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+  }
+
+  // Runs the shim with go and expects a clean exit and a result.
+  records::ExecResult::Reader run() {
+    int status = runShim();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shim status " << status;
+    return result();
+  }
+
+  records::ExecResult::Reader result() {
+    KJ_IF_MAYBE(message, resultMessage) {
+      auto result = (*message)->getRoot<records::ExecResult>();
+      EXPECT_EQ(result.getVersion(), records::RESULT_VERSION);
+      EXPECT_EQ(result.getTaskId(), 42u);
+      EXPECT_EQ(result.getAttempt(), 3u);
+      return result;
+    }
+    ADD_FAILURE() << "no readable result at " << resultPath.cStr();
+    static capnp::MallocMessageBuilder empty;
+    return empty.getRoot<records::ExecResult>().asReader();
+  }
+
+  kj::String log() {
+    KJ_IF_MAYBE(text, readFile(logPath)) { return kj::mv(*text); }
+    return kj::str("<no log>");
+  }
+};
+
+TEST_F(ExecShim, RunsTheCommandWithItsOutputInTheLog) {
+  command({"sh", "-c", "echo out; echo err >&2"});
+  auto result = run();
+  EXPECT_FALSE(result.getNotStarted());
+  EXPECT_FALSE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 0);
+  EXPECT_EQ(result.getSignal(), 0);
+  EXPECT_GT(result.getStartedAt(), 1700000000ll * 1000000000);
+  EXPECT_GE(result.getEndedAt(), result.getStartedAt());
+  EXPECT_GT(result.getPeakMemoryBytes(), 0u);
+  EXPECT_STREQ(log().cStr(), "out\nerr\n");
+
+  struct stat info;
+  ASSERT_EQ(stat(logPath.cStr(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0640u);
+  ASSERT_EQ(stat(resultPath.cStr(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  EXPECT_FALSE(exists(kj::str(resultPath, ".tmp")));
+}
+
+TEST_F(ExecShim, AppendsToAnExistingLog) {
+  writeFile(logPath, "earlier attempt\n", 0640);
+  command({"echo", "this attempt"});
+  run();
+  EXPECT_STREQ(log().cStr(), "earlier attempt\nthis attempt\n");
+}
+
+TEST_F(ExecShim, RecordsTheExitCode) {
+  command({"sh", "-c", "exit 3"});
+  auto result = run();
+  EXPECT_FALSE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 3);
+  EXPECT_EQ(result.getSignal(), 0);
+}
+
+TEST_F(ExecShim, RecordsTheKillingSignal) {
+  command({"sh", "-c", "kill -KILL $$"});
+  auto result = run();
+  EXPECT_FALSE(result.getSpawnFailed());
+  EXPECT_EQ(result.getSignal(), SIGKILL);
+  EXPECT_EQ(result.getExitCode(), -1);
+}
+
+TEST_F(ExecShim, RecordsCpuTime) {
+  command({"sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"});
+  auto result = run();
+  EXPECT_EQ(result.getExitCode(), 0);
+  EXPECT_GT(result.getCpuUserUsec() + result.getCpuSystemUsec(), 10000u);
+}
+
+TEST_F(ExecShim, RunsNothingWhenTheGoPipeClosesUnwritten) {
+  auto marker = dir / "ran";
+  command({"touch", marker});
+  int status = runShim(false);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto result = this->result();
+  EXPECT_TRUE(result.getNotStarted());
+  EXPECT_FALSE(result.getSpawnFailed());
+  EXPECT_FALSE(exists(marker));
+  EXPECT_FALSE(exists(logPath));
+}
+
+TEST_F(ExecShim, ReportsACommandNotFound) {
+  command({"taskctl-no-such-command", "arg"});
+  auto result = run();
+  EXPECT_TRUE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 127);
+  EXPECT_STREQ(result.getMessage().cStr(), "command not found: taskctl-no-such-command");
+  EXPECT_STREQ(log().cStr(), "taskctl-exec: command not found: taskctl-no-such-command\n");
+}
+
+TEST_F(ExecShim, ReportsAFileThatIsNotExecutable) {
+  auto script = dir / "script";
+  writeFile(script, "#!/bin/sh\necho ran\n", 0644);
+  command({script});
+  auto result = run();
+  EXPECT_TRUE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 126);
+  auto why = kj::str("cannot execute ", script, ": Permission denied");
+  EXPECT_STREQ(result.getMessage().cStr(), why.cStr());
+  EXPECT_STREQ(log().cStr(), kj::str("taskctl-exec: ", why, '\n').cStr());
+}
+
+TEST_F(ExecShim, ReportsACwdThatDoesNotExist) {
+  auto missing = dir / "missing";
+  spec.setCwd(bytes(missing));
+  command({"true"});
+  auto result = run();
+  EXPECT_TRUE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 126);
+  auto why = kj::str("cannot enter ", missing, ": No such file or directory");
+  EXPECT_STREQ(result.getMessage().cStr(), why.cStr());
+  EXPECT_STREQ(log().cStr(), kj::str("taskctl-exec: ", why, '\n').cStr());
+}
+
+TEST_F(ExecShim, RunsInTheCwd) {
+  command({"pwd"});
+  run();
+  EXPECT_STREQ(log().cStr(), kj::str(dir.path, '\n').cStr());
+}
+
+TEST_F(ExecShim, PassesExactlyTheSpecEnvironment) {
+  KJ_ASSERT(setenv("TASKCTL_EXEC_TEST_LEAK", "the shim's own", 1) == 0);
+  environment({"PATH=/usr/bin:/bin", "B=2", "A=one two", "EMPTY=", "TASKCTL_TASK_ID=42"});
+  command({"env"});
+  run();
+  unsetenv("TASKCTL_EXEC_TEST_LEAK");
+  EXPECT_STREQ(log().cStr(), "PATH=/usr/bin:/bin\nB=2\nA=one two\nEMPTY=\nTASKCTL_TASK_ID=42\n");
+}
+
+// The shim's own PATH is made useless while it runs, so only the spec's can work.
+class ExecShimPath : public ExecShim {
+ protected:
+  kj::String savedPath = kj::str(getenv("PATH"));
+  ExecShimPath() { setenv("PATH", "/nonexistent", 1); }
+  ~ExecShimPath() { setenv("PATH", savedPath.cStr(), 1); }
+};
+
+TEST_F(ExecShimPath, SearchesThePathOfTheSpecEnvironment) {
+  KJ_SYSCALL(mkdir((dir / "bin").cStr(), 0755));
+  writeFile(dir / "bin/hello", "#!/bin/sh\necho hello from the spec PATH\n", 0755);
+  auto path = kj::str("PATH=/nonexistent:", dir / "bin", ":/usr/bin:/bin");
+  environment({path});
+  command({"hello"});
+  auto result = run();
+  EXPECT_FALSE(result.getSpawnFailed()) << result.getMessage().cStr();
+  EXPECT_STREQ(log().cStr(), "hello from the spec PATH\n");
+}
+
+TEST_F(ExecShimPath, SkipsANonExecutableMatchEarlierInThePath) {
+  KJ_SYSCALL(mkdir((dir / "a").cStr(), 0755));
+  KJ_SYSCALL(mkdir((dir / "b").cStr(), 0755));
+  writeFile(dir / "a/tool", "#!/bin/sh\necho wrong\n", 0644);
+  writeFile(dir / "b/tool", "#!/bin/sh\necho right\n", 0755);
+  auto path = kj::str("PATH=", dir / "a", ':', dir / "b");
+  environment({path});
+  command({"tool"});
+  run();
+  EXPECT_STREQ(log().cStr(), "right\n");
+}
+
+TEST_F(ExecShimPath, SearchesADefaultPathWhenTheEnvironmentHasNone) {
+  environment({"HOME=/"});
+  command({"sh", "-c", "echo found"});
+  auto result = run();
+  EXPECT_FALSE(result.getSpawnFailed()) << result.getMessage().cStr();
+  EXPECT_STREQ(log().cStr(), "found\n");
+}
+
+TEST_F(ExecShim, LeavesOnlyTheStandardFdsOpen) {
+  // ls itself opens the directory it lists: that is the 3.
+  command({"ls", "/proc/self/fd"});
+  run();
+  EXPECT_STREQ(log().cStr(), "0\n1\n2\n3\n");
+}
+
+TEST_F(ExecShim, GivesTheCommandDevNullAsStdin) {
+  command({"readlink", "/proc/self/fd/0"});
+  run();
+  EXPECT_STREQ(log().cStr(), "/dev/null\n");
+}
+
+TEST_F(ExecShim, StartsTheCommandWithNoSignalBlockedOrIgnored) {
+  command({"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"});
+  run();
+  EXPECT_STREQ(log().cStr(), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+}
+
+TEST_F(ExecShim, AppliesTheUmask) {
+  spec.setUmask(027);
+  command({"sh", "-c", "umask"});
+  run();
+  EXPECT_STREQ(log().cStr(), "0027\n");
+}
+
+TEST_F(ExecShim, ResetsTheOomScoreOfTheCommand) {
+  command({"cat", "/proc/self/oom_score_adj"});
+  run();
+  EXPECT_STREQ(log().cStr(), "0\n");
+}
+
+TEST_F(ExecShim, RecordsTheSignalWhenTheDaemonCancelsTheProcessGroup) {
+  command({"sh", "-c", "echo started; exec sleep 30"});
+  // As the daemon cancels: the whole process group of the shim, which the
+  // command shares.
+  kj::Function<void(pid_t)> cancel = [this](pid_t shim) {
+    for (int i = 0; i < 1000 && log() != "started\n"; i++) usleep(10000);
+    KJ_SYSCALL(kill(-shim, SIGTERM));
+  };
+  int status = runShim(true, nullptr, kj::mv(cancel));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto result = this->result();
+  EXPECT_FALSE(result.getSpawnFailed());
+  EXPECT_EQ(result.getSignal(), SIGTERM);
+}
+
+TEST_F(ExecShim, RefusesASpecThatIsNotAMessage) {
+  int status = runShim(true, kj::StringPtr("not a capnp message"));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_TRUE(resultMessage == nullptr);
+}
+
+TEST_F(ExecShim, RefusesASpecWithoutACommandAndRunsNothing) {
+  int status = runShim();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_TRUE(result().getNotStarted());
+  EXPECT_STREQ(result().getMessage().cStr(), "the spec has no command");
+}
+
+// These need root, as the daemon has; CI runs the unit tests as root.
+class ExecShimAsRoot : public ExecShim {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(geteuid(), 0u) << "dropping privileges needs root: run the unit tests as root";
+    spec.setUid(65534);
+    spec.setGid(65534);
+    spec.initGroups(1).set(0, 65534);
+    spec.setDropPrivileges(true);
+    spec.setCwd(bytes("/"));
+  }
+};
+
+TEST_F(ExecShimAsRoot, RunsTheCommandAsTheSubmitter) {
+  command({"sh", "-c", "id -u; id -g; id -G"});
+  auto result = run();
+  EXPECT_FALSE(result.getSpawnFailed()) << result.getMessage().cStr();
+  EXPECT_STREQ(log().cStr(), "65534\n65534\n65534\n");
+}
+
+TEST_F(ExecShimAsRoot, FailsOnACwdTheSubmitterCannotEnter) {
+  struct stat info;
+  ASSERT_EQ(stat("/root", &info), 0);
+  ASSERT_EQ(info.st_mode & 0077, 0u) << "/root must be closed to others for this test";
+  spec.setCwd(bytes("/root"));
+  command({"true"});
+  auto result = run();
+  EXPECT_TRUE(result.getSpawnFailed());
+  EXPECT_EQ(result.getExitCode(), 126);
+  EXPECT_STREQ(result.getMessage().cStr(), "cannot enter /root: Permission denied");
+}
+
+TEST_F(ExecShimAsRoot, KeepsTheLogOwnedByRoot) {
+  command({"echo", "hi"});
+  run();
+  struct stat info;
+  ASSERT_EQ(stat(logPath.cStr(), &info), 0);
+  EXPECT_EQ(info.st_uid, 0u);
+  EXPECT_STREQ(log().cStr(), "hi\n");
+}
+
+}  // namespace
+}  // namespace taskctl

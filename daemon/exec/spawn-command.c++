@@ -1,0 +1,296 @@
+#include "spawn-command.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kj/debug.h>
+#include <kj/io.h>
+#include <kj/vector.h>
+
+namespace taskctl {
+namespace {
+
+// The PATH a shell would use when the task's environment has none.
+constexpr const char* DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+// Which step of becoming the command failed, as the child reports it.
+enum class Stage : int32_t { SETUP, GROUPS, GID, UID, CWD, EXEC, NOT_FOUND };
+
+struct ChildReport {
+  Stage stage;
+  int32_t error;  // errno
+  int32_t code;   // the exit status the attempt gets: 126 or 127
+};
+// One write of at most PIPE_BUF bytes is atomic: the parent reads all or nothing.
+static_assert(sizeof(ChildReport) <= PIPE_BUF);
+
+int64_t nowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t usec(const struct timeval& tv) { return uint64_t(tv.tv_sec) * 1000000 + tv.tv_usec; }
+
+kj::String fromData(capnp::Data::Reader data) {
+  return kj::heapString(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+// A NULL-terminated vector of C strings pointing into `strings`.
+kj::Array<char*> cStrings(kj::ArrayPtr<kj::String> strings) {
+  auto result = kj::heapArrayBuilder<char*>(strings.size() + 1);
+  for (auto& s : strings) result.add(const_cast<char*>(s.cStr()));
+  result.add(nullptr);
+  return result.finish();
+}
+
+// Everything the child needs, built before fork: the child then only makes
+// system calls, allocates nothing and cannot throw.
+struct Prepared {
+  kj::Array<kj::String> argvStrings;
+  kj::Array<char*> argv;
+  kj::Array<kj::String> envStrings;
+  kj::Array<char*> envp;
+  kj::Array<kj::String> candidates;  // the paths execve tries, in order
+  kj::String cwd;
+  bool dropPrivileges;
+  uid_t uid;
+  gid_t gid;
+  kj::Array<gid_t> groups;
+  mode_t umask;
+};
+
+// The paths to try for `command`, as execvp would, but searching `path`:
+// glibc's execvpe searches the shim's own PATH, not the task's.
+kj::Array<kj::String> searchCandidates(kj::StringPtr command, kj::StringPtr path) {
+  kj::Vector<kj::String> candidates;
+  if (command.findFirst('/') != nullptr) {
+    candidates.add(kj::heapString(command));
+    return candidates.releaseAsArray();
+  }
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size(); i++) {
+    if (i == path.size() || path[i] == ':') {
+      auto dir = path.slice(start, i);
+      // An empty element is the current directory, as for execvp and sh.
+      candidates.add(dir.size() == 0 ? kj::heapString(command) : kj::str(dir, '/', command));
+      start = i + 1;
+    }
+  }
+  return candidates.releaseAsArray();
+}
+
+Prepared prepare(records::ExecSpec::Reader spec) {
+  Prepared p;
+  p.argvStrings = KJ_MAP(arg, spec.getArgv()) { return fromData(arg); };
+  p.argv = cStrings(p.argvStrings);
+  p.envStrings = KJ_MAP(entry, spec.getEnv()) { return fromData(entry); };
+  p.envp = cStrings(p.envStrings);
+
+  kj::StringPtr path = DEFAULT_PATH;
+  for (auto& entry : p.envStrings) {
+    if (entry.startsWith("PATH=")) {
+      path = entry.slice(strlen("PATH="));
+      break;  // the first one, as getenv would find
+    }
+  }
+  p.candidates = searchCandidates(p.argvStrings[0], path);
+
+  p.cwd = fromData(spec.getCwd());
+  p.dropPrivileges = spec.getDropPrivileges();
+  p.uid = spec.getUid();
+  p.gid = spec.getGid();
+  p.groups = KJ_MAP(g, spec.getGroups()) { return gid_t(g); };
+  p.umask = spec.getUmask() & 0777;
+  return p;
+}
+
+[[noreturn]] void reportAndExit(int errorFd, Stage stage, int error, int code) {
+  ChildReport report{stage, error, code};
+  while (write(errorFd, &report, sizeof(report)) < 0 && errno == EINTR) {
+  }
+  _exit(code);
+}
+
+void closeRange(unsigned first, unsigned last) {
+  if (first > last) return;
+  if (close_range(first, last, 0) == 0) return;
+  // Kernels before 5.9 have no close_range.
+  struct rlimit limit;
+  unsigned end = getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY
+                     ? unsigned(limit.rlim_max)
+                     : 1u << 20;
+  for (unsigned fd = first; fd <= last && fd < end; fd++) close(fd);
+}
+
+// The child's half: turns this process into the command or exits 126/127
+// after telling the parent why. Async-signal-safe calls only.
+[[noreturn]] void becomeCommand(const Prepared& p, int devNull, int logFd, int errorFd) {
+  auto fail = [errorFd](Stage stage) { reportAndExit(errorFd, stage, errno, 126); };
+
+  // The daemon's blocked and ignored signals must not leak into the task,
+  // nor the ones the shim ignores itself (DESIGN section 8).
+  // The system call, not sigaction(3): glibc refuses to touch its internal
+  // signals 32 and 33, and its posix_spawn leaves them ignored in every
+  // process it starts. An all-zero kernel sigaction is SIG_DFL, no flags and
+  // an empty mask, whatever the architecture's field order.
+  unsigned long defaultAction[4] = {};
+  static_assert(SIG_DFL == nullptr);
+  for (int sig = 1; sig < NSIG; sig++) {
+    syscall(SYS_rt_sigaction, sig, defaultAction, nullptr, (NSIG - 1) / 8);  // EINVAL: KILL, STOP
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) < 0) fail(Stage::SETUP);
+
+  auto dupTo = [&fail](int from, int to) {
+    while (dup2(from, to) < 0) {
+      if (errno != EINTR) fail(Stage::SETUP);
+    }
+  };
+  dupTo(devNull, STDIN_FILENO);
+  dupTo(logFd, STDOUT_FILENO);
+  dupTo(logFd, STDERR_FILENO);
+  // Only 0-2 reach the task. The error pipe stays until exec closes it
+  // (CLOEXEC): that close is how the parent learns the exec succeeded.
+  closeRange(3, errorFd - 1);
+  closeRange(errorFd + 1, ~0U);
+
+  // The shim protected itself from the OOM killer; the task must not be.
+  // Done while still root: lowering it back below a raised value needs
+  // CAP_SYS_RESOURCE. Failure means it was never lowered.
+  int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (oom >= 0) {
+    while (write(oom, "0", 1) < 0 && errno == EINTR) {
+    }
+    close(oom);
+  }
+
+  if (p.dropPrivileges) {
+    if (setgroups(p.groups.size(), p.groups.begin()) < 0) fail(Stage::GROUPS);
+    if (setgid(p.gid) < 0) fail(Stage::GID);
+    if (setuid(p.uid) < 0) fail(Stage::UID);
+  }
+  // After the identity change, so a cwd the user may not enter fails.
+  if (chdir(p.cwd.cStr()) < 0) fail(Stage::CWD);
+  umask(p.umask);
+
+  bool denied = false;
+  for (auto& candidate : p.candidates) {
+    execve(candidate.cStr(), p.argv.begin(), p.envp.begin());
+    switch (errno) {
+      case EACCES:
+        // As execvp: a later directory may still hold an executable one.
+        denied = true;
+        break;
+      case ENOENT:
+      case ENOTDIR:
+      case ESTALE:
+      case ENODEV:
+      case ETIMEDOUT:
+        break;  // not in this directory
+      default:
+        fail(Stage::EXEC);
+    }
+  }
+  if (denied) reportAndExit(errorFd, Stage::EXEC, EACCES, 126);
+  reportAndExit(errorFd, Stage::NOT_FOUND, ENOENT, 127);
+}
+
+kj::String describe(const ChildReport& report, const Prepared& p) {
+  auto error = strerror(report.error);
+  switch (report.stage) {
+    case Stage::SETUP:
+      return kj::str("cannot prepare the command's process: ", error);
+    case Stage::GROUPS:
+      return kj::str("cannot set the supplementary groups: ", error);
+    case Stage::GID:
+      return kj::str("cannot set gid ", p.gid, ": ", error);
+    case Stage::UID:
+      return kj::str("cannot set uid ", p.uid, ": ", error);
+    case Stage::CWD:
+      return kj::str("cannot enter ", p.cwd, ": ", error);
+    case Stage::EXEC:
+      return kj::str("cannot execute ", p.argvStrings[0], ": ", error);
+    case Stage::NOT_FOUND:
+      return kj::str("command not found: ", p.argvStrings[0]);
+  }
+  return kj::str("cannot start the command: ", error);
+}
+
+CommandEnd shimFailure(kj::StringPtr what, int error) {
+  CommandEnd end;
+  end.spawnFailed = true;
+  end.exitCode = 126;
+  end.message = kj::str(what, ": ", strerror(error));
+  end.startedAt = end.endedAt = nowNs();
+  return end;
+}
+
+}  // namespace
+
+CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
+  auto prepared = prepare(spec);
+
+  int devNull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devNull < 0) return shimFailure("cannot open /dev/null", errno);
+  kj::AutoCloseFd devNullFile(devNull);
+  int errorPipe[2];
+  if (pipe2(errorPipe, O_CLOEXEC) < 0) return shimFailure("cannot create a pipe", errno);
+  kj::AutoCloseFd errorRead(errorPipe[0]);
+  kj::AutoCloseFd errorWrite(errorPipe[1]);
+
+  // The daemon cancels by signalling the shim's process group, which the
+  // command shares: the shim must outlive the command to record its end.
+  // SIGKILL still takes both; the daemon then knows it cancelled.
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) signal(sig, SIG_IGN);
+
+  CommandEnd end;
+  end.startedAt = nowNs();
+  pid_t pid = fork();
+  if (pid < 0) return shimFailure("cannot fork", errno);
+  if (pid == 0) becomeCommand(prepared, devNullFile, logFd, errorWrite);
+  errorWrite = nullptr;  // else the read below never sees EOF
+
+  // EOF alone: the exec succeeded. A report: the child failed and exits.
+  ChildReport report;
+  size_t got = 0;
+  for (;;) {
+    ssize_t n;
+    KJ_SYSCALL(n = read(errorRead, reinterpret_cast<char*>(&report) + got, sizeof(report) - got));
+    if (n == 0 || (got += n) == sizeof(report)) break;
+  }
+
+  int status;
+  struct rusage usage;
+  KJ_SYSCALL(wait4(pid, &status, 0, &usage));
+  end.endedAt = nowNs();
+
+  if (got == sizeof(report)) {
+    end.spawnFailed = true;
+    end.exitCode = report.code;
+    end.message = describe(report, prepared);
+    return end;
+  }
+  if (WIFSIGNALED(status)) {
+    end.signal = WTERMSIG(status);
+  } else {
+    end.exitCode = WEXITSTATUS(status);
+  }
+  end.cpuUserUsec = usec(usage.ru_utime);
+  end.cpuSystemUsec = usec(usage.ru_stime);
+  end.peakMemoryBytes = uint64_t(usage.ru_maxrss) * 1024;
+  return end;
+}
+
+}  // namespace taskctl

@@ -1,0 +1,44 @@
+// Runs the task's command in a child of the shim and waits for it to end:
+// the half of taskctl-exec that touches user code.
+#pragma once
+
+#include <stdint.h>
+
+#include <kj/string.h>
+
+#include <records.capnp.h>
+
+namespace taskctl {
+
+struct CommandEnd {
+  // How the command ended, in the terms of records::ExecResult.
+  bool spawnFailed = false;
+  // No user code ran: the identity, cwd or exec was refused (exitCode 126 or
+  // 127, message says why), or the shim could not fork.
+  int exitCode = -1;  // the exit status, or -1 when killed by a signal
+  int signal = 0;     // the signal that killed it, or 0
+  kj::String message;
+  int64_t startedAt = 0;  // realtime ns, around fork and wait
+  int64_t endedAt = 0;
+  uint64_t cpuUserUsec = 0;  // of the command and the children it waited for
+  uint64_t cpuSystemUsec = 0;
+  uint64_t peakMemoryBytes = 0;  // the largest resident set of any one of them
+};
+
+CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd);
+// Forks a child that becomes the command and blocks until it ends (EINTR is
+// retried). The child stays in the shim's process group (the shim is its
+// session's leader), so kill(-shimPid) reaches the command and everything it
+// starts; the shim itself must survive such a SIGTERM to record the end.
+//
+// In the child, in this order: stdin /dev/null, stdout and stderr `logFd`,
+// every other fd closed, every signal default and none blocked,
+// oom_score_adj 0, then (if spec.dropPrivileges) setgroups, setgid, setuid,
+// then chdir(spec.cwd) (as the user, so a cwd they cannot enter fails),
+// umask, and execve of argv[0] searched in the PATH of spec.env (not the
+// shim's), with exactly spec.env. A failure of any step is reported back
+// through a CLOEXEC pipe and becomes spawnFailed: 127 when the command is not
+// found, 126 otherwise. Needs spec.argv non-empty and free of NUL bytes, as
+// are env and cwd; the caller checks.
+
+}  // namespace taskctl
