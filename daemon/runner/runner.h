@@ -21,6 +21,7 @@ class Execution {
   virtual int pid() const = 0;
   virtual uint64_t startTime() const = 0;
   // /proc/<pid>/stat start time: with the boot id it tells a reused pid apart.
+  virtual kj::StringPtr bootId() const = 0;
 
   virtual void go() = 0;
   // Tells the shim to run the command. Call it only once `running` (with this

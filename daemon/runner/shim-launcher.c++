@@ -108,10 +108,11 @@ kj::Maybe<uint64_t> processStartTime(int pid) {
   return strtoull(p + 1, nullptr, 10);
 }
 
-ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime,
+ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::StringPtr boot,
                          kj::AutoCloseFd pidfdArg, kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild)
     : pidValue(pid),
       startTimeValue(startTime),
+      boot(boot),
       pidfd(kj::mv(pidfdArg)),
       goFd(kj::mv(goFd)),
       ourChild(ourChild),
@@ -240,7 +241,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   }
   // The child cannot have exited unnoticed: it is unreaped until we waitid.
   uint64_t start = processStartTime(pid).orDefault(0);
-  return kj::heap<ShimProcess>(port, pid, start, kj::AutoCloseFd(pidfd), kj::mv(goWrite), true);
+  return kj::heap<ShimProcess>(port, pid, start, boot, kj::AutoCloseFd(pidfd), kj::mv(goWrite), true);
 }
 
 kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader attempt) {
@@ -261,7 +262,7 @@ kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader att
   } else {
     return nullptr;
   }
-  return kj::heap<ShimProcess>(port, pid, attempt.getShimStartTime(), kj::mv(owned), nullptr,
+  return kj::heap<ShimProcess>(port, pid, attempt.getShimStartTime(), boot, kj::mv(owned), nullptr,
                                false);
 }
 

@@ -16,11 +16,12 @@ namespace taskctl {
 class ShimProcess final : public Execution {
  public:
   // `goFd` is null for a re-adopted shim (it was told to go long ago).
-  ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::AutoCloseFd pidfd,
-              kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild);
+  ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::StringPtr boot,
+              kj::AutoCloseFd pidfd, kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild);
 
   int pid() const override { return pidValue; }
   uint64_t startTime() const override { return startTimeValue; }
+  kj::StringPtr bootId() const override { return boot; }
   void go() override;
   kj::Promise<void> exited() override;
   void kill(int signal) override;
@@ -28,6 +29,7 @@ class ShimProcess final : public Execution {
  private:
   int pidValue;
   uint64_t startTimeValue;
+  kj::StringPtr boot;  // the launcher's, which outlives every shim
   kj::AutoCloseFd pidfd;
   kj::Maybe<kj::AutoCloseFd> goFd;
   bool ourChild;

@@ -1,0 +1,336 @@
+#include "scheduler/scheduler.h"
+
+#include <stdlib.h>
+
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+
+#include "fake-runner.h"
+
+namespace taskctl {
+namespace {
+
+using records::EndReason;
+using records::TaskState;
+
+// One scheduler over a real store in a temp dir, a fake runner and fake time.
+struct Harness {
+  kj::String dir;
+  kj::EventLoop loop;
+  kj::WaitScope waitScope{loop};
+  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
+  FakeClock clock;
+  FakeRunner runner;
+  Config config = defaultConfig();
+  kj::Own<Store> store;
+  kj::Own<GroupCommit> commit;
+  kj::Own<Scheduler> scheduler;
+  Identity alice{1000, 1000, kj::heapArray<gid_t>({1000, 27})};
+
+  explicit Harness(uint32_t concurrency = 2) {
+    char tmpl[] = "/tmp/taskctl-sched-test.XXXXXX";
+    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
+    dir = kj::str(tmpl);
+    config.queues[0].concurrency = concurrency;
+    config.queues.add(QueueConfig{kj::str("batch"), 1});
+    open();
+  }
+  ~Harness() noexcept(false) {
+    scheduler = nullptr;
+    commit = nullptr;
+    store = nullptr;
+    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
+  }
+
+  void open() {
+    store = kj::heap<Store>(kj::str(dir, "/store"));
+    commit = kj::heap<GroupCommit>(*store, timer);
+    scheduler = kj::heap<Scheduler>(*store, *commit, runner, timer, clock, config,
+                                     Scheduler::Options{});
+  }
+  // A daemon restart: everything in memory is gone; the store remains.
+  void restart() {
+    settle();
+    scheduler = nullptr;
+    commit = nullptr;
+    store = nullptr;
+    open();
+    scheduler->recover();
+    settle();
+  }
+
+  // Runs the loop until nothing is left to do in this instant.
+  void settle() { loop.run(); }
+
+  uint64_t submit(kj::StringPtr command, int priority = 0, kj::StringPtr queue = "",
+                  kj::ArrayPtr<const kj::StringPtr> env = nullptr) {
+    capnp::MallocMessageBuilder message;
+    auto request = message.initRoot<records::Task>();
+    auto argv = request.initArgv(1);
+    argv.set(0, command.asBytes());
+    request.setPriority(priority);
+    request.setQueue(queue);
+    auto e = request.initEnv(env.size());
+    for (auto i : kj::indices(env)) e.set(i, env[i].asBytes());
+    auto promise = scheduler->submit(request, alice);
+    EXPECT_TRUE(promise.poll(waitScope));
+    return promise.wait(waitScope);
+  }
+
+  std::string submitError(kj::Function<void(records::Task::Builder)> fill) {
+    capnp::MallocMessageBuilder message;
+    auto request = message.initRoot<records::Task>();
+    fill(request);
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  scheduler->submit(request, alice).wait(waitScope);
+                })) {
+      return e->getDescription().cStr();
+    }
+    return "";
+  }
+
+  records::Task::Reader task(uint64_t id, kj::Own<Record<records::Task>>& holder) {
+    KJ_IF_MAYBE(t, store->getTask(id)) {
+      holder = kj::mv(*t);
+      return holder->get();
+    }
+    KJ_FAIL_ASSERT("no such task", id);
+  }
+  TaskState state(uint64_t id) {
+    kj::Own<Record<records::Task>> holder;
+    return task(id, holder).getState();
+  }
+  int exitStatus(uint64_t id) {
+    kj::Own<Record<records::Task>> holder;
+    return exitStatusOf(task(id, holder));
+  }
+};
+
+TEST(Scheduler, SubmitDispatchesInTheSameTurnAndGoesOnlyAfterRunningIsDurable) {
+  Harness h;
+  auto id = h.submit("true");
+  // Submit's commit resolved the promise; `starting` is committed next, then
+  // the shim starts, then `running` is committed, then go.
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  EXPECT_EQ(h.runner.launched[0].taskId, id);
+  EXPECT_EQ(h.runner.launched[0].attempt, 1u);
+  EXPECT_TRUE(h.runner.launched[0].went);
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*attempt)->get().getShimPid(), 1000);
+    EXPECT_EQ((*attempt)->get().getShimStartTime(), 42u);
+  } else {
+    FAIL() << "attempt 1 not stored";
+  }
+  h.runner.exit(0, 0);
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::SUCCEEDED);
+  EXPECT_EQ(h.exitStatus(id), 0);
+  ASSERT_EQ(h.runner.released.size(), 1u);
+}
+
+TEST(Scheduler, NeverRunsMoreThanTheQueueConcurrency) {
+  Harness h(2);
+  for (int i = 0; i < 5; i++) h.submit("true");
+  h.settle();
+  EXPECT_EQ(h.runner.launched.size(), 2u);
+  h.runner.exit(0, 0);
+  h.settle();
+  EXPECT_EQ(h.runner.launched.size(), 3u);  // the exit freed a slot: next one started
+  EXPECT_EQ(h.scheduler->counts().running, 2u);
+  EXPECT_EQ(h.scheduler->counts().queued, 2u);
+}
+
+TEST(Scheduler, DispatchesByPriorityThenId) {
+  Harness h(1);
+  auto first = h.submit("a");  // takes the one slot
+  auto low = h.submit("b", -5);
+  auto high1 = h.submit("c", 50);
+  auto high2 = h.submit("d", 50);
+  auto mid = h.submit("e", 0);
+  h.settle();
+  kj::Vector<uint64_t> order;
+  for (int i = 0; i < 5; i++) {
+    ASSERT_EQ(h.runner.launched.size(), size_t(i + 1));
+    order.add(h.runner.launched[i].taskId);
+    h.runner.exit(i, 0);
+    h.settle();
+  }
+  EXPECT_EQ(order[0], first);
+  EXPECT_EQ(order[1], high1);
+  EXPECT_EQ(order[2], high2);
+  EXPECT_EQ(order[3], mid);
+  EXPECT_EQ(order[4], low);
+}
+
+TEST(Scheduler, EndsWithTheRightStateReasonAndExitStatus) {
+  Harness h(4);
+  auto exit3 = h.submit("a");
+  auto killed = h.submit("b");
+  auto notFound = h.submit("c");
+  auto vanished = h.submit("d");
+  h.settle();
+  h.runner.exit(0, 3);
+  h.runner.result(killed, 1).setSignal(9);
+  h.runner.launched[1].exit->fulfill();
+  auto r = h.runner.result(notFound, 1);
+  r.setSpawnFailed(true);
+  r.setExitCode(127);
+  r.setMessage("command not found: c");
+  h.runner.launched[2].exit->fulfill();
+  h.runner.vanish(3);
+  h.settle();
+  EXPECT_EQ(h.state(exit3), TaskState::FAILED);
+  EXPECT_EQ(h.exitStatus(exit3), 3);
+  EXPECT_EQ(h.exitStatus(killed), 137);
+  EXPECT_EQ(h.exitStatus(notFound), 127);
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(notFound, holder).getReason(), EndReason::SPAWN);
+  EXPECT_EQ(h.task(vanished, holder).getReason(), EndReason::LOST);
+  EXPECT_EQ(h.exitStatus(vanished), 125);
+}
+
+TEST(Scheduler, RequeuesAnAttemptThatNeverStarted) {
+  Harness h(1);
+  auto id = h.submit("a");
+  h.settle();
+  h.runner.result(id, 1).setNotStarted(true);
+  h.runner.vanish(0);
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  EXPECT_EQ(h.runner.launched[1].taskId, id);
+  EXPECT_EQ(h.runner.launched[1].attempt, 2u);  // attempt numbers are never reused
+}
+
+TEST(Scheduler, RejectsBadInputAndStoresNothing) {
+  Harness h;
+  EXPECT_NE(h.submitError([](auto) {}).find("empty command"), std::string::npos);
+  EXPECT_NE(h.submitError([](auto r) {
+              r.initArgv(1).set(0, "x"_kj.asBytes());
+              r.setPriority(101);
+            }).find("priority 101 is out of range"),
+            std::string::npos);
+  EXPECT_NE(h.submitError([](auto r) {
+              r.initArgv(1).set(0, "x"_kj.asBytes());
+              r.setQueue("nope");
+            }).find("unknown queue \"nope\" (queues: batch, default)"),
+            std::string::npos);
+  auto big = kj::heapArray<kj::byte>(MAX_COMMAND_BYTES);
+  memset(big.begin(), 'a', big.size());
+  EXPECT_NE(h.submitError([&](auto r) {
+              auto argv = r.initArgv(2);
+              argv.set(0, "x"_kj.asBytes());
+              argv.set(1, big);
+            }).find("the limit is 1 MiB"),
+            std::string::npos);
+  int n = 0;
+  h.store->forEachTask([&](auto) { return ++n, true; });
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(h.runner.launched.size(), 0u);
+}
+
+TEST(Scheduler, DropsLoaderAndNotifyVariablesFromTheSubmittedEnvironment) {
+  Harness h;
+  kj::StringPtr env[] = {"PATH=/bin", "LD_PRELOAD=/evil.so", "NOTIFY_SOCKET=/x",
+                         "WATCHDOG_USEC=5", "HOME=/home/a", "LISTEN_FDS=1", "JOURNAL_STREAM=1:2"};
+  auto id = h.submit("a", 0, "", env);
+  kj::Own<Record<records::Task>> holder;
+  auto stored = h.task(id, holder).getEnv();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(kj::str(stored[0].asChars()), "PATH=/bin");
+  EXPECT_EQ(kj::str(stored[1].asChars()), "HOME=/home/a");
+}
+
+TEST(Scheduler, CancelsAQueuedTaskAtOnce) {
+  Harness h(1);
+  h.submit("a");
+  auto queued = h.submit("b");
+  auto done = h.scheduler->whenTerminal(queued);
+  h.scheduler->cancel(queued).wait(h.waitScope);
+  EXPECT_TRUE(done.poll(h.waitScope));
+  EXPECT_EQ(h.state(queued), TaskState::CANCELLED);
+  EXPECT_EQ(h.exitStatus(queued), 130);
+  h.settle();
+  EXPECT_EQ(h.runner.launched.size(), 1u);
+}
+
+TEST(Scheduler, CancelOfARunningTaskTermsThenKillsAfterTheGrace) {
+  Harness h(1);
+  auto id = h.submit("a");
+  h.settle();
+  h.scheduler->cancel(id).wait(h.waitScope);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  h.timer.advanceTo(h.timer.now() + 11 * kj::SECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGKILL);
+  h.runner.result(id, 1).setSignal(SIGKILL);
+  h.runner.launched[0].exit->fulfill();
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::CANCELLED);
+  EXPECT_EQ(h.exitStatus(id), 130);
+}
+
+TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {
+  Harness h(1);
+  h.runner.failStarts = true;  // hold nothing; we craft the stored state below
+  auto id = h.store->allocateId();
+  {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    task.setQueue("default");
+    task.initArgv(1).set(0, "x"_kj.asBytes());
+    task.setState(TaskState::STARTING);
+    task.setAttempts(1);
+    h.store->putTask(task);
+    capnp::MallocMessageBuilder a;
+    auto attempt = a.initRoot<records::Attempt>();
+    attempt.setTaskId(id);
+    attempt.setNumber(1);
+    attempt.setState(TaskState::STARTING);
+    h.store->putAttempt(attempt);
+    h.store->commit();
+  }
+  h.runner.failStarts = false;
+  h.restart();
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  EXPECT_EQ(h.runner.launched[0].attempt, 2u);
+  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
+  } else {
+    FAIL();
+  }
+}
+
+TEST(Scheduler, RecoveryIngestsAResultWrittenWhileTheDaemonWasDown) {
+  Harness h(1);
+  auto id = h.submit("a");
+  h.settle();
+  ASSERT_TRUE(h.runner.launched[0].went);
+  h.runner.result(id, 1).setExitCode(7);  // the shim finished while we were down
+  h.restart();
+  EXPECT_EQ(h.state(id), TaskState::FAILED);
+  EXPECT_EQ(h.exitStatus(id), 7);
+  EXPECT_EQ(h.runner.launched.size(), 1u);  // never run again
+}
+
+TEST(Scheduler, RecoveryReadoptsALiveExecutionAndMarksAVanishedOneLost) {
+  Harness h(2);
+  auto live = h.submit("a");
+  auto gone = h.submit("b");
+  h.settle();
+  h.runner.adoptable = std::make_pair(live, uint32_t(1));
+  h.restart();
+  EXPECT_EQ(h.state(gone), TaskState::FAILED);
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(gone, holder).getReason(), EndReason::LOST);
+  EXPECT_EQ(h.state(live), TaskState::RUNNING);
+  ASSERT_EQ(h.runner.launched.size(), 3u);  // 2 launched, 1 adopted
+  h.runner.exit(2, 0);
+  h.settle();
+  EXPECT_EQ(h.state(live), TaskState::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace taskctl

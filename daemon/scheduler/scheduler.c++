@@ -1,0 +1,555 @@
+#include "scheduler/scheduler.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kj/debug.h>
+
+namespace taskctl {
+
+using records::EndReason;
+using records::TaskState;
+
+namespace {
+
+constexpr size_t OUTPUT_TAIL_BYTES = 4096;
+
+// DESIGN 8, "Inside a task": what the client's environment may not carry in.
+bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
+  kj::StringPtr e(reinterpret_cast<const char*>(entry.begin()), entry.size());
+  auto eq = std::find(entry.begin(), entry.end(), '=');
+  if (eq == entry.begin() || eq == entry.end()) return true;  // not KEY=VALUE
+  return e.startsWith("NOTIFY_SOCKET=") || e.startsWith("WATCHDOG_") || e.startsWith("LISTEN_") ||
+         e.startsWith("INVOCATION_ID=") || e.startsWith("JOURNAL_STREAM=") || e.startsWith("LD_") ||
+         e.startsWith("GCONV_PATH=") || e.startsWith("MALLOC_") || e.startsWith("GLIBC_TUNABLES=");
+}
+
+// The last bytes of an attempt's output, kept with the attempt.
+kj::Array<kj::byte> readTail(kj::StringPtr path) {
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  KJ_DEFER(close(fd));
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0) return nullptr;
+  size_t n = kj::min(static_cast<size_t>(size), OUTPUT_TAIL_BYTES);
+  auto tail = kj::heapArray<kj::byte>(n);
+  ssize_t got = pread(fd, tail.begin(), n, size - n);
+  if (got != static_cast<ssize_t>(n)) return nullptr;
+  return tail;
+}
+
+kj::String signalText(int signal) {
+  const char* name = sigabbrev_np(signal);
+  return name ? kj::str("killed by signal ", signal, " (SIG", name, ")")
+              : kj::str("killed by signal ", signal);
+}
+
+}  // namespace
+
+kj::StringPtr stateName(TaskState state) {
+  switch (state) {
+    case TaskState::WAITING: return "waiting";
+    case TaskState::QUEUED: return "queued";
+    case TaskState::STARTING: return "starting";
+    case TaskState::RUNNING: return "running";
+    case TaskState::SUCCEEDED: return "succeeded";
+    case TaskState::FAILED: return "failed";
+    case TaskState::CANCELLED: return "cancelled";
+    case TaskState::RETRYING: return "retrying";
+  }
+  return "unknown";
+}
+
+kj::StringPtr reasonName(EndReason reason) {
+  switch (reason) {
+    case EndReason::NONE: return "";
+    case EndReason::EXIT: return "exit";
+    case EndReason::SIGNAL: return "signal";
+    case EndReason::OOM: return "oom";
+    case EndReason::TIMEOUT: return "timeout";
+    case EndReason::HEARTBEAT: return "heartbeat";
+    case EndReason::LOST: return "lost";
+    case EndReason::SPAWN: return "spawn";
+    case EndReason::CANCELLED: return "cancelled";
+    case EndReason::DEPENDENCY: return "dependency";
+    case EndReason::NOT_STARTED: return "not-started";
+  }
+  return "unknown";
+}
+
+int exitStatusOf(records::Task::Reader task) {
+  switch (task.getState()) {
+    case TaskState::SUCCEEDED: return 0;
+    case TaskState::CANCELLED: return 130;
+    case TaskState::FAILED: break;
+    default: return -1;  // not terminal
+  }
+  switch (task.getReason()) {
+    case EndReason::EXIT: return task.getExitCode();
+    case EndReason::SIGNAL: return 128 + task.getSignal();
+    case EndReason::OOM: return 137;
+    case EndReason::TIMEOUT:
+    case EndReason::HEARTBEAT: return 124;
+    case EndReason::SPAWN: {
+      int code = task.getExitCode();
+      return code == 126 || code == 127 ? code : 125;
+    }
+    default: return 125;
+  }
+}
+
+// A task that is not terminal, with its current attempt and execution.
+struct Scheduler::Active {
+  capnp::MallocMessageBuilder message;  // root: records::Task
+  kj::Own<capnp::MallocMessageBuilder> attemptMessage;  // root: records::Attempt, or empty
+  bool hasAttempt = false;
+  kj::Maybe<kj::Own<Execution>> execution;
+  bool cancelRequested = false;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+
+  records::Task::Builder task() { return message.getRoot<records::Task>(); }
+  records::Attempt::Builder attempt() {
+    KJ_ASSERT(hasAttempt);
+    return attemptMessage->getRoot<records::Attempt>();
+  }
+  uint64_t id() { return task().getId(); }
+};
+
+Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, kj::Timer& timer,
+                     kj::Clock& clock, const Config& config, Options options)
+    : store(store),
+      commit(commit),
+      runner(runner),
+      timer(timer),
+      clock(clock),
+      options(options),
+      tasks(*this) {
+  reloadQueues(config);
+}
+
+Scheduler::~Scheduler() noexcept(false) {}
+
+void Scheduler::taskFailed(kj::Exception&& exception) {
+  KJ_LOG(ERROR, "scheduler background work failed", exception);
+}
+
+int64_t Scheduler::now() { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
+
+void Scheduler::reloadQueues(const Config& config) {
+  for (auto& q : config.queues) {
+    auto it = queues.find(q.name);
+    if (it == queues.end()) {
+      Queue queue{kj::str(q.name), q.concurrency, 0, {}};
+      queues.emplace(kj::str(q.name), kj::mv(queue));
+    } else {
+      it->second.concurrency = q.concurrency;
+    }
+  }
+  for (auto& [name, queue] : queues) dispatch(queue);
+}
+
+Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
+  auto it = queues.find(task.getQueue());
+  if (it == queues.end()) {
+    // A queue removed from the config while it still had tasks: keep serving
+    // them with one slot rather than stranding them.
+    KJ_LOG(WARNING, "task in a queue the config no longer has", task.getId(), task.getQueue());
+    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}}).first;
+  }
+  return it->second;
+}
+
+bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
+
+Scheduler::Counts Scheduler::counts() const {
+  Counts counts;
+  for (auto& [name, q] : queues) {
+    counts.queued += q.ready.size();
+    counts.running += q.running;
+  }
+  return counts;
+}
+
+kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Identity& owner) {
+  auto argv = request.getArgv();
+  KJ_REQUIRE(argv.size() > 0 && argv[0].size() > 0, "empty command: give a command after --");
+  auto priority = request.getPriority();
+  KJ_REQUIRE(priority >= MIN_PRIORITY && priority <= MAX_PRIORITY,
+             kj::str("priority ", priority, " is out of range -100..100").cStr());
+  kj::StringPtr queueName = request.getQueue().size() ? request.getQueue() : "default"_kj;
+  if (queues.find(queueName) == queues.end()) {
+    kj::Vector<kj::StringPtr> names;
+    for (auto& [name, q] : queues) names.add(name);
+    KJ_FAIL_REQUIRE(kj::str("unknown queue \"", queueName, "\" (queues: ",
+                            kj::strArray(names, ", "), ")").cStr());
+  }
+  size_t bytes = 0;
+  for (auto arg : argv) bytes += arg.size() + 1;
+  for (auto entry : request.getEnv()) bytes += entry.size() + 1;
+  KJ_REQUIRE(bytes <= MAX_COMMAND_BYTES,
+             kj::str("command and environment are ", bytes,
+                     " bytes; the limit is 1 MiB (1048576 bytes)").cStr());
+  for (auto label : request.getLabels()) {
+    KJ_REQUIRE(label.getKey().size() > 0 && label.getKey().findFirst('=') == nullptr,
+               kj::str("invalid label key \"", label.getKey(), "\"").cStr());
+  }
+
+  auto entry = kj::heap<Active>();
+  auto task = entry->task();
+  task.setId(store.allocateId());
+  task.setUid(owner.uid);
+  task.setGid(owner.gid);
+  auto groups = task.initGroups(owner.groups.size());
+  for (auto i : kj::indices(owner.groups)) groups.set(i, owner.groups[i]);
+  task.setArgv(argv);
+  uint32_t kept = 0;
+  for (auto e : request.getEnv()) kept += !isDroppedVariable(e);
+  auto env = task.initEnv(kept);
+  uint32_t i = 0;
+  for (auto e : request.getEnv()) {
+    if (!isDroppedVariable(e)) env.set(i++, e);
+  }
+  task.setCwd(request.getCwd().size() ? request.getCwd() : "/"_kj.asBytes());
+  task.setUmask(request.getUmask() & 0777);
+  task.setQueue(queueName);
+  task.setPriority(priority);
+  task.setLabels(request.getLabels());
+  task.setCreatedAt(now());
+  task.setState(TaskState::QUEUED);
+  store.putTask(task, /*droppable=*/true);
+
+  uint64_t id = task.getId();
+  KJ_LOG(INFO, "submit", id, owner.uid, task.getQueue());
+  return commit.durableOrRefused().then([this, entry = kj::mv(entry)]() mutable {
+    uint64_t id = entry->id();
+    auto& a = *entry;
+    active.emplace(id, kj::mv(entry));
+    enqueue(a);
+    dispatch(queueOf(a.task()));
+    return id;
+  });
+}
+
+void Scheduler::enqueue(Active& a) {
+  auto task = a.task();
+  queueOf(task).ready.emplace(-task.getPriority(), task.getId());
+}
+
+void Scheduler::dispatch(Queue& queue) {
+  while (queue.running < queue.concurrency && !queue.ready.empty()) {
+    uint64_t id = queue.ready.begin()->second;
+    queue.ready.erase(queue.ready.begin());
+    auto it = active.find(id);
+    KJ_ASSERT(it != active.end(), "ready task is not active", id);
+    queue.running++;
+    beginAttempt(*it->second);
+  }
+}
+
+void Scheduler::persist(Active& a) {
+  store.putTask(a.task());
+  if (a.hasAttempt) store.putAttempt(a.attempt());
+}
+
+void Scheduler::beginAttempt(Active& a) {
+  // DESIGN 9: attempt N is durable as `starting` before its shim exists, so
+  // attempt numbers (and so run directories and unit names) are never reused.
+  auto task = a.task();
+  uint32_t number = task.getAttempts() + 1;
+  task.setAttempts(number);
+  task.setState(TaskState::STARTING);
+  a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>();
+  a.hasAttempt = true;
+  auto attempt = a.attempt();
+  attempt.setTaskId(task.getId());
+  attempt.setNumber(number);
+  attempt.setState(TaskState::STARTING);
+  attempt.setStartedAt(now());
+  persist(a);
+  uint64_t id = task.getId();
+  tasks.add(commit.durable().then([this, id, number]() { launch(id, number); }));
+}
+
+void Scheduler::launch(uint64_t id, uint32_t number) {
+  auto it = active.find(id);
+  if (it == active.end()) return;
+  auto& a = *it->second;
+  if (a.task().getAttempts() != number || a.task().getState() != TaskState::STARTING) return;
+  if (a.cancelRequested) {
+    queueOf(a.task()).running--;
+    finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1, 0);
+    return;
+  }
+  tasks.add(kj::evalNow([&]() { return runner.start(a.task(), a.attempt()); })
+                .then(
+                    [this, id, number](kj::Own<Execution> execution) {
+                      auto it = active.find(id);
+                      KJ_ASSERT(it != active.end() && it->second->task().getAttempts() == number);
+                      auto& a = *it->second;
+                      auto attempt = a.attempt();
+                      attempt.setShimPid(execution->pid());
+                      attempt.setShimStartTime(execution->startTime());
+                      attempt.setBootId(execution->bootId());
+                      attempt.setState(TaskState::RUNNING);
+                      a.task().setState(TaskState::RUNNING);
+                      persist(a);
+                      watch(a, kj::mv(execution));
+                      // Only once `running` with this pid is durable may user code run.
+                      return commit.durable().then([this, id, number]() {
+                        auto it = active.find(id);
+                        if (it == active.end()) return;
+                        auto& a = *it->second;
+                        KJ_IF_MAYBE(execution, a.execution) {
+                          if (a.task().getAttempts() != number) return;
+                          if (a.cancelRequested) {
+                            (*execution)->kill(SIGKILL);  // never told to go: nothing ran
+                          } else {
+                            (*execution)->go();
+                          }
+                        }
+                      });
+                    },
+                    [this, id, number](kj::Exception&& e) {
+                      auto it = active.find(id);
+                      if (it == active.end()) return;
+                      auto& a = *it->second;
+                      if (a.task().getAttempts() != number) return;
+                      KJ_LOG(ERROR, "could not start an execution", id, number, e);
+                      queueOf(a.task()).running--;
+                      finish(a, TaskState::FAILED, EndReason::SPAWN,
+                             kj::str("could not start: ", e.getDescription()), -1, 0);
+                      dispatch(queueOf(a.task()));
+                    }));
+}
+
+void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
+  uint64_t id = a.id();
+  uint32_t number = a.attempt().getNumber();
+  // The TaskSet owns the watch; the Execution lives in `a` until the exit is
+  // handled, so the promise never outlives what it watches.
+  tasks.add(execution->exited().then([this, id, number]() { onExit(id, number); }));
+  a.execution = kj::mv(execution);
+}
+
+void Scheduler::onExit(uint64_t id, uint32_t number) {
+  auto it = active.find(id);
+  if (it == active.end()) return;
+  auto& a = *it->second;
+  if (!a.hasAttempt || a.attempt().getNumber() != number) return;
+  auto& queue = queueOf(a.task());
+  ingest(a, runner.readOutcome(id, number));
+  dispatch(queue);
+}
+
+void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
+  // Called for an attempt that held a slot; `a` may be gone when this returns.
+  auto task = a.task();
+  auto attempt = a.attempt();
+  auto& queue = queueOf(task);
+  queue.running--;
+  a.execution = nullptr;
+  attempt.setEndedAt(now());
+  uint64_t id = task.getId();
+  uint32_t number = attempt.getNumber();
+
+  KJ_IF_MAYBE(o, outcome) {
+    auto r = (*o)->get();
+    if (r.getNotStarted()) {
+      if (a.cancelRequested) {
+        finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1,
+               0);
+      } else {
+        requeue(a, "the command was never started (the daemon stopped first)");
+      }
+      return;
+    }
+    if (r.getStartedAt() && r.getEndedAt()) {
+      attempt.setStartedAt(r.getStartedAt());
+      attempt.setEndedAt(r.getEndedAt());
+      attempt.setWallUsec((r.getEndedAt() - r.getStartedAt()) / 1000);
+    }
+    attempt.setCpuUserUsec(r.getCpuUserUsec());
+    attempt.setCpuSystemUsec(r.getCpuSystemUsec());
+    attempt.setPeakMemoryBytes(r.getPeakMemoryBytes());
+    attempt.setOutputTail(readTail(runner.logPath(id, number)));
+    if (r.getSpawnFailed()) {
+      finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), r.getExitCode(), 0);
+    } else if (a.cancelRequested) {
+      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user",
+             r.getExitCode(), r.getSignal());
+    } else if (r.getSignal() != 0) {
+      finish(a, TaskState::FAILED, EndReason::SIGNAL, signalText(r.getSignal()), -1,
+             r.getSignal());
+    } else if (r.getExitCode() == 0) {
+      finish(a, TaskState::SUCCEEDED, EndReason::EXIT, "exited with status 0", 0, 0);
+    } else {
+      finish(a, TaskState::FAILED, EndReason::EXIT,
+             kj::str("exited with status ", r.getExitCode()), r.getExitCode(), 0);
+    }
+  } else if (a.cancelRequested) {
+    finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", -1, 0);
+  } else {
+    finish(a, TaskState::FAILED, EndReason::LOST,
+           "the execution vanished without a result (its shim was killed or the machine "
+           "rebooted)",
+           -1, 0);
+  }
+}
+
+void Scheduler::requeue(Active& a, kj::StringPtr why) {
+  auto attempt = a.attempt();
+  attempt.setState(TaskState::QUEUED);
+  attempt.setReason(EndReason::NOT_STARTED);
+  attempt.setMessage(why);
+  a.task().setState(TaskState::QUEUED);
+  persist(a);
+  uint64_t id = a.id();
+  uint32_t number = attempt.getNumber();
+  tasks.add(commit.durable().then([this, id, number]() { runner.release(id, number); }));
+  a.hasAttempt = false;
+  enqueue(a);
+}
+
+void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringPtr message,
+                       int exitCode, int signal) {
+  auto task = a.task();
+  task.setState(state);
+  task.setReason(reason);
+  task.setMessage(message);
+  task.setExitCode(exitCode);
+  task.setSignal(signal);
+  task.setFinishedAt(now());
+  kj::Maybe<uint32_t> number;
+  if (a.hasAttempt) {
+    auto attempt = a.attempt();
+    attempt.setState(state);
+    attempt.setReason(reason);
+    attempt.setMessage(message);
+    attempt.setExitCode(exitCode);
+    attempt.setSignal(signal);
+    if (attempt.getEndedAt() == 0) attempt.setEndedAt(task.getFinishedAt());
+    number = attempt.getNumber();
+  }
+  persist(a);
+  uint64_t id = task.getId();
+  KJ_LOG(INFO, "task ended", id, stateName(state), message);
+  auto it = active.find(id);
+  KJ_ASSERT(it != active.end());
+  auto owned = kj::mv(it->second);
+  active.erase(it);
+  // Write the record, then act: waiters hear of the end once it is durable.
+  tasks.add(commit.durable().then([this, owned = kj::mv(owned), id, number]() mutable {
+    for (auto& waiter : owned->waiters) waiter->fulfill();
+    KJ_IF_MAYBE(n, number) runner.release(id, *n);
+  }));
+}
+
+kj::Promise<void> Scheduler::whenTerminal(uint64_t id) {
+  auto it = active.find(id);
+  if (it == active.end()) return commit.flushed();
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  it->second->waiters.add(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+kj::Promise<void> Scheduler::cancel(uint64_t id) {
+  auto it = active.find(id);
+  if (it == active.end()) return commit.flushed();  // already terminal: nothing to do
+  auto& a = *it->second;
+  switch (a.task().getState()) {
+    case TaskState::QUEUED:
+    case TaskState::WAITING:
+    case TaskState::RETRYING: {
+      auto& queue = queueOf(a.task());
+      queue.ready.erase({-a.task().getPriority(), id});
+      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", -1, 0);
+      return commit.durable();
+    }
+    case TaskState::STARTING:
+      // launch() sees the flag: the command is never told to go.
+      a.cancelRequested = true;
+      return kj::READY_NOW;
+    case TaskState::RUNNING: {
+      if (a.cancelRequested) return kj::READY_NOW;
+      a.cancelRequested = true;
+      KJ_IF_MAYBE(execution, a.execution) {
+        (*execution)->kill(SIGTERM);
+      }
+      uint32_t number = a.attempt().getNumber();
+      // Escalate if it is still there after the grace period.
+      tasks.add(timer.afterDelay(options.killGrace).then([this, id, number]() {
+        auto it = active.find(id);
+        if (it == active.end() || it->second->task().getAttempts() != number) return;
+        KJ_IF_MAYBE(execution, it->second->execution) {
+          (*execution)->kill(SIGKILL);
+        }
+      }));
+      return kj::READY_NOW;
+    }
+    default:
+      return kj::READY_NOW;
+  }
+}
+
+void Scheduler::recover() {
+  // Copy first: reconciling stages writes, and the read transaction should end.
+  kj::Vector<kj::Own<Active>> found;
+  store.forEachActiveTask([&](records::Task::Reader task) {
+    auto entry = kj::heap<Active>();
+    entry->message.setRoot(task);
+    found.add(kj::mv(entry));
+  });
+  for (auto& entry : found) {
+    uint64_t id = entry->id();
+    auto& a = *entry;
+    active.emplace(id, kj::mv(entry));
+    reconcile(a);
+  }
+  KJ_LOG(INFO, "recovered", found.size());
+  for (auto& [name, queue] : queues) dispatch(queue);
+}
+
+void Scheduler::reconcile(Active& a) {
+  auto task = a.task();
+  uint64_t id = task.getId();
+  uint32_t number = task.getAttempts();
+  auto state = task.getState();
+  if (state == TaskState::STARTING || state == TaskState::RUNNING) {
+    auto stored = store.getAttempt(id, number);
+    KJ_IF_MAYBE(record, stored) {
+      a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>();
+      a.attemptMessage->setRoot((*record)->get());
+      a.hasAttempt = true;
+    }
+  }
+  if (!a.hasAttempt) {
+    // waiting/queued/retrying, or an attempt record that never became durable.
+    if (state != TaskState::QUEUED) {
+      task.setState(TaskState::QUEUED);
+      persist(a);
+    }
+    enqueue(a);
+    return;
+  }
+  if (state == TaskState::STARTING) {
+    // The shim was never told to go (that needs `running` to be durable):
+    // no user code ran. Its go fd closed with the old daemon, so it exits.
+    a.attempt().setEndedAt(now());
+    requeue(a, "the command was never started (the daemon stopped first)");
+    return;
+  }
+  queueOf(task).running++;  // ingest() gives the slot back
+  KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
+    KJ_LOG(INFO, "re-adopted a running execution", id, number, (*execution)->pid());
+    watch(a, kj::mv(*execution));
+    return;
+  }
+  // Gone: its result file is the one record of how it ended.
+  ingest(a, runner.readOutcome(id, number));
+}
+
+}  // namespace taskctl

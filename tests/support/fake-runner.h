@@ -1,0 +1,119 @@
+// A Runner for scheduler tests: records what it was asked to start, and lets
+// the test decide when each execution exits and with what result.
+#pragma once
+
+#include <capnp/message.h>
+#include <kj/async.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
+
+#include <map>
+
+#include "runner/runner.h"
+
+namespace taskctl {
+
+class FakeRunner final : public Runner {
+ public:
+  struct Launched {
+    uint64_t taskId;
+    uint32_t attempt;
+    bool went = false;
+    int lastSignal = 0;
+    kj::Own<kj::PromiseFulfiller<void>> exit;
+  };
+
+  class FakeExecution final : public Execution {
+   public:
+    FakeExecution(FakeRunner& runner, size_t index, kj::Promise<void> exit)
+        : runner(runner), index(index), exitPromise(exit.fork()) {}
+    int pid() const override { return 1000 + index; }
+    uint64_t startTime() const override { return 42; }
+    kj::StringPtr bootId() const override { return "boot"; }
+    void go() override { runner.launched[index].went = true; }
+    kj::Promise<void> exited() override { return exitPromise.addBranch(); }
+    void kill(int signal) override { runner.launched[index].lastSignal = signal; }
+
+   private:
+    FakeRunner& runner;
+    size_t index;
+    kj::ForkedPromise<void> exitPromise;
+  };
+
+  kj::Vector<Launched> launched;
+  std::map<std::pair<uint64_t, uint32_t>, kj::Own<capnp::MallocMessageBuilder>> results;
+  kj::Vector<std::pair<uint64_t, uint32_t>> released;
+  bool failStarts = false;
+  kj::Maybe<std::pair<uint64_t, uint32_t>> adoptable;
+
+  kj::StringPtr name() const override { return "fake"; }
+
+  kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
+                                        records::Attempt::Reader attempt) override {
+    if (failStarts) return KJ_EXCEPTION(FAILED, "systemd said no");
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    launched.add(Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller)});
+    return kj::Own<Execution>(
+        kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
+  }
+
+  kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) override {
+    KJ_IF_MAYBE(a, adoptable) {
+      if (a->first == attempt.getTaskId() && a->second == attempt.getNumber()) {
+        auto paf = kj::newPromiseAndFulfiller<void>();
+        launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller)});
+        return kj::Own<Execution>(
+            kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
+      }
+    }
+    return nullptr;
+  }
+
+  class Outcome final : public ExecOutcome {
+   public:
+    explicit Outcome(capnp::MallocMessageBuilder& message) : message(message) {}
+    records::ExecResult::Reader get() override {
+      return message.getRoot<records::ExecResult>().asReader();
+    }
+
+   private:
+    capnp::MallocMessageBuilder& message;
+  };
+
+  kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt) override {
+    auto it = results.find({taskId, attempt});
+    if (it == results.end()) return nullptr;
+    return kj::Own<ExecOutcome>(kj::heap<Outcome>(*it->second));
+  }
+
+  void release(uint64_t taskId, uint32_t attempt) override { released.add(taskId, attempt); }
+  kj::String logPath(uint64_t taskId, uint32_t attempt) override {
+    return kj::str("/nonexistent/", taskId, "-", attempt);
+  }
+
+  // Test controls.
+  records::ExecResult::Builder result(uint64_t taskId, uint32_t attempt) {
+    auto message = kj::heap<capnp::MallocMessageBuilder>();
+    auto r = message->initRoot<records::ExecResult>();
+    r.setTaskId(taskId);
+    r.setAttempt(attempt);
+    auto& slot = results[{taskId, attempt}];
+    slot = kj::mv(message);
+    return slot->getRoot<records::ExecResult>();
+  }
+  void exit(size_t index, int code) {
+    auto r = result(launched[index].taskId, launched[index].attempt);
+    r.setExitCode(code);
+    launched[index].exit->fulfill();
+  }
+  void vanish(size_t index) { launched[index].exit->fulfill(); }
+};
+
+// A wall clock the test sets.
+class FakeClock final : public kj::Clock {
+ public:
+  kj::Date time = kj::UNIX_EPOCH + 1700000000 * kj::SECONDS;
+  kj::Date now() const override { return time; }
+};
+
+}  // namespace taskctl
