@@ -18,6 +18,11 @@ namespace {
 
 constexpr size_t OUTPUT_TAIL_BYTES = 4096;
 
+// A refusal of the caller's input: the description is all a person sees.
+[[noreturn]] void reject(kj::String message) {
+  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+}
+
 // DESIGN 8, "Inside a task": what the client's environment may not carry in.
 bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
   kj::StringPtr e(reinterpret_cast<const char*>(entry.begin()), entry.size());
@@ -120,7 +125,7 @@ struct Scheduler::Active {
 };
 
 Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, kj::Timer& timer,
-                     kj::Clock& clock, const Config& config, Options options)
+                     const kj::Clock& clock, const Config& config, Options options)
     : store(store),
       commit(commit),
       runner(runner),
@@ -176,26 +181,28 @@ Scheduler::Counts Scheduler::counts() const {
 
 kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Identity& owner) {
   auto argv = request.getArgv();
-  KJ_REQUIRE(argv.size() > 0 && argv[0].size() > 0, "empty command: give a command after --");
+  if (argv.size() == 0 || argv[0].size() == 0) reject(kj::str("empty command: give a command after --"));
   auto priority = request.getPriority();
-  KJ_REQUIRE(priority >= MIN_PRIORITY && priority <= MAX_PRIORITY,
-             kj::str("priority ", priority, " is out of range -100..100").cStr());
+  if (priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    reject(kj::str("priority ", priority, " is out of range -100..100"));
+  }
   kj::StringPtr queueName = request.getQueue().size() ? request.getQueue() : "default"_kj;
   if (queues.find(queueName) == queues.end()) {
     kj::Vector<kj::StringPtr> names;
     for (auto& [name, q] : queues) names.add(name);
-    KJ_FAIL_REQUIRE(kj::str("unknown queue \"", queueName, "\" (queues: ",
-                            kj::strArray(names, ", "), ")").cStr());
+    reject(kj::str("unknown queue \"", queueName, "\" (queues: ", kj::strArray(names, ", "), ")"));
   }
   size_t bytes = 0;
   for (auto arg : argv) bytes += arg.size() + 1;
   for (auto entry : request.getEnv()) bytes += entry.size() + 1;
-  KJ_REQUIRE(bytes <= MAX_COMMAND_BYTES,
-             kj::str("command and environment are ", bytes,
-                     " bytes; the limit is 1 MiB (1048576 bytes)").cStr());
+  if (bytes > MAX_COMMAND_BYTES) {
+    reject(kj::str("command and environment are ", bytes,
+                   " bytes; the limit is 1 MiB (1048576 bytes)"));
+  }
   for (auto label : request.getLabels()) {
-    KJ_REQUIRE(label.getKey().size() > 0 && label.getKey().findFirst('=') == nullptr,
-               kj::str("invalid label key \"", label.getKey(), "\"").cStr());
+    if (label.getKey().size() == 0 || label.getKey().findFirst('=') != nullptr) {
+      reject(kj::str("invalid label key \"", label.getKey(), "\""));
+    }
   }
 
   auto entry = kj::heap<Active>();
@@ -222,8 +229,6 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   task.setState(TaskState::QUEUED);
   store.putTask(task, /*droppable=*/true);
 
-  uint64_t id = task.getId();
-  KJ_LOG(INFO, "submit", id, owner.uid, task.getQueue());
   return commit.durableOrRefused().then([this, entry = kj::mv(entry)]() mutable {
     uint64_t id = entry->id();
     auto& a = *entry;

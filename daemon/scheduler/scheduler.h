@@ -41,7 +41,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   };
   // Every reference outlives the scheduler.
   Scheduler(Store& store, GroupCommit& commit, Runner& runner, kj::Timer& timer,
-            kj::Clock& clock, const Config& config, Options options);
+            const kj::Clock& clock, const Config& config, Options options);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -85,7 +85,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   GroupCommit& commit;
   Runner& runner;
   kj::Timer& timer;
-  kj::Clock& clock;
+  const kj::Clock& clock;
   Options options;
   struct NameLess {
     using is_transparent = void;

@@ -1,0 +1,175 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <kj/debug.h>
+
+#include "rpc/rpc-server.h"
+#include "runner/direct-runner.h"
+#include "runner/shim-launcher.h"
+#include "scheduler/scheduler.h"
+#include "state-lock.h"
+#include "store/group-commit.h"
+#include "store/store.h"
+
+namespace taskctl {
+namespace {
+
+[[noreturn]] void fail(kj::String message) {
+  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+}
+
+// The listening socket: systemd's (socket activation) or our own, 0666 so
+// every local user reaches the daemon, which authorizes each caller itself.
+int openListenSocket(kj::StringPtr path) {
+  if (sd_listen_fds(1) >= 1) return SD_LISTEN_FDS_START;
+
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    fail(kj::str("socket path ", path, " is too long (", path.size(), " bytes; the limit is ",
+                 sizeof(addr.sun_path) - 1, ")"));
+  }
+  memcpy(addr.sun_path, path.begin(), path.size());
+  KJ_IF_MAYBE(slash, path.findLast('/')) {
+    if (*slash > 0) {
+      auto parent = kj::heapString(path.slice(0, *slash));
+      if (mkdir(parent.cStr(), 0755) < 0 && errno != EEXIST) {
+        fail(kj::str("cannot create ", parent, ": ", strerror(errno)));
+      }
+    }
+  }
+  struct stat st;
+  if (lstat(path.cStr(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) fail(kj::str(path, " exists and is not a socket; not touching it"));
+    // A socket left by an earlier daemon: the state lock already proves no
+    // other daemon of this state directory is alive.
+    unlink(path.cStr());
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail(kj::str("socket: ", strerror(errno)));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    int error = errno;
+    close(fd);
+    fail(kj::str("cannot bind ", path, ": ", strerror(error)));
+  }
+  chmod(path.cStr(), 0666);
+  if (listen(fd, SOMAXCONN) < 0) {
+    int error = errno;
+    close(fd);
+    fail(kj::str("cannot listen on ", path, ": ", strerror(error)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  kj::AsyncIoContext& io;
+  Config config;
+  DaemonPaths paths;
+  kj::AutoCloseFd lock;
+  Store store;
+  GroupCommit commit;
+  ShimLauncher launcher;
+  DirectRunner directRunner;
+  Runner& runner;
+  Scheduler scheduler;
+  RpcServer rpc;
+  kj::Own<kj::ConnectionReceiver> listener;
+
+  Impl(kj::AsyncIoContext& io, Config configArg, DaemonPaths pathsArg)
+      : io(io),
+        config(kj::mv(configArg)),
+        paths(kj::mv(pathsArg)),
+        // 1. One daemon per state directory.
+        lock(lockStateDir(config.stateDir)),
+        // 2. The store: refused, never replaced, if it cannot be trusted.
+        store(kj::str(config.stateDir, "/store")),
+        commit(store, io.provider->getTimer()),
+        // 3. The runner. Without privileges the shim runs commands as us.
+        launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0),
+        directRunner(io.unixEventPort, launcher),
+        runner(pickRunner()),
+        scheduler(store, commit, runner, io.provider->getTimer(), kj::systemPreciseCalendarClock(),
+                  config, Scheduler::Options{}),
+        rpc(scheduler, store, commit, runner, config, io.provider->getTimer()) {}
+
+  Runner& pickRunner() {
+    if (config.runner == "scope") {
+      fail(kj::str("--runner scope: the systemd scope runner is not in this build yet; use "
+                   "--runner direct (or auto)"));
+    }
+    // "auto" is "direct" until the scope runner lands.
+    return directRunner;
+  }
+
+  void notifyStatus() {
+    auto counts = scheduler.counts();
+    auto status = kj::str("STATUS=", counts.running, " running, ", counts.queued, " queued");
+    sd_notify(0, status.cStr());
+  }
+
+  kj::Promise<void> reloadOnHangup() {
+    return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    auto fresh = loadConfig(paths.configPath, false);
+                    // Paths and the runner are fixed for the daemon's life.
+                    config.queues = kj::mv(fresh.queues);
+                    config.adminGroup = fresh.adminGroup;
+                    config.submitGroup = fresh.submitGroup;
+                    config.logMaxBytes = fresh.logMaxBytes;
+                    scheduler.reloadQueues(config);
+                  })) {
+        KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
+      } else {
+        KJ_LOG(INFO, "config reloaded", paths.configPath);
+      }
+      return reloadOnHangup();
+    });
+  }
+};
+
+Daemon::Daemon(kj::AsyncIoContext& io, Config config, DaemonPaths paths)
+    : impl(kj::heap<Impl>(io, kj::mv(config), kj::mv(paths))) {}
+
+Daemon::~Daemon() noexcept(false) {}
+
+kj::Promise<void> Daemon::run() {
+  auto& d = *impl;
+  // 4. Startup is recovery: reconcile every unfinished attempt before
+  //    anything new is dispatched or accepted.
+  d.scheduler.recover();
+  // 5. Serve.
+  int fd = openListenSocket(d.config.socketPath);
+  d.listener = d.io.lowLevelProvider->wrapListenSocketFd(
+      fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
+              kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+              kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
+  auto serving = d.rpc.listen(*d.listener);
+  KJ_LOG(INFO, "taskctld ready", d.config.socketPath, d.config.stateDir, d.runner.name());
+  sd_notify(0, "READY=1");
+  d.notifyStatus();
+
+  auto stop = d.io.unixEventPort.onSignal(SIGTERM)
+                  .exclusiveJoin(d.io.unixEventPort.onSignal(SIGINT))
+                  .then([](siginfo_t info) {
+                    // Running executions are left alone: they outlive us and
+                    // the next daemon re-adopts them.
+                    KJ_LOG(INFO, "stopping on signal", info.si_signo);
+                    sd_notify(0, "STOPPING=1");
+                  });
+  return stop.exclusiveJoin(serving.then([]() {}))
+      .exclusiveJoin(d.reloadOnHangup())
+      .then([&d]() { return d.commit.flushed(); });
+}
+
+}  // namespace taskctl

@@ -1,0 +1,138 @@
+// taskctld: the taskctl daemon. Reads like a story: signals, flags, config,
+// logging, then the Daemon, which does the rest.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+#include <kj/main.h>
+
+#include "config/config.h"
+#include "daemon.h"
+#include "log.h"
+
+namespace taskctl {
+namespace {
+
+constexpr kj::StringPtr DEFAULT_CONFIG = "/etc/taskctl/taskctld.toml"_kj;
+
+struct Flags {
+  kj::Maybe<kj::String> config, stateDir, socket, runner, bus, shim;
+};
+
+[[noreturn]] void usage(int status) {
+  fprintf(status ? stderr : stdout,
+          "usage: taskctld [--config PATH] [--state-dir DIR] [--socket PATH]\n"
+          "                [--runner auto|scope|direct] [--bus system|none]\n");
+  exit(status);
+}
+
+Flags parseFlags(int argc, char** argv) {
+  Flags flags;
+  for (int i = 1; i < argc; i++) {
+    kj::StringPtr arg = argv[i];
+    if (arg == "--help" || arg == "-h") usage(0);
+    if (arg == "--version") {
+      printf("taskctld %s\n", TASKCTL_VERSION);
+      exit(0);
+    }
+    auto eq = arg.findFirst('=');
+    kj::String name = eq == nullptr ? kj::str(arg) : kj::str(arg.slice(0, KJ_ASSERT_NONNULL(eq)));
+    kj::String value;
+    KJ_IF_MAYBE(e, eq) {
+      value = kj::str(arg.slice(*e + 1));
+    } else {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "taskctld: %s needs a value\n", arg.cStr());
+        usage(64);
+      }
+      value = kj::str(argv[++i]);
+    }
+    if (name == "--config") flags.config = kj::mv(value);
+    else if (name == "--state-dir") flags.stateDir = kj::mv(value);
+    else if (name == "--socket") flags.socket = kj::mv(value);
+    else if (name == "--runner") flags.runner = kj::mv(value);
+    else if (name == "--bus") flags.bus = kj::mv(value);
+    else if (name == "--exec-path") flags.shim = kj::mv(value);
+    else {
+      fprintf(stderr, "taskctld: unknown option %s\n", name.cStr());
+      usage(64);
+    }
+  }
+  return flags;
+}
+
+// taskctl-exec: beside this binary in a build tree, else where the package
+// puts it.
+kj::String findShim() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = 0;
+    kj::StringPtr exe(self, n);
+    KJ_IF_MAYBE(slash, exe.findLast('/')) {
+      auto sibling = kj::str(exe.slice(0, *slash), "/taskctl-exec");
+      if (access(sibling.cStr(), X_OK) == 0) return sibling;
+    }
+  }
+  return kj::str(TASKCTL_LIBEXECDIR, "/taskctl-exec");
+}
+
+int run(int argc, char** argv) {
+  // 1. Signals first: kj delivers them to the loop, and they must be blocked
+  //    before anything else could receive them.
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+  kj::UnixEventPort::captureSignal(SIGHUP);
+
+  // 2. Flags, then the config file under them (flags win).
+  auto flags = parseFlags(argc, argv);
+  LogSink log;
+  Config config;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                KJ_IF_MAYBE(path, flags.config) {
+                  config = loadConfig(*path, true);
+                } else {
+                  config = loadConfig(DEFAULT_CONFIG, false);
+                }
+              })) {
+    log.error(e->getDescription());
+    return 1;
+  }
+  KJ_IF_MAYBE(v, flags.stateDir) config.stateDir = kj::mv(*v);
+  KJ_IF_MAYBE(v, flags.socket) config.socketPath = kj::mv(*v);
+  KJ_IF_MAYBE(v, flags.runner) config.runner = kj::mv(*v);
+  KJ_IF_MAYBE(v, flags.bus) config.bus = kj::mv(*v);
+  if (config.runner != "auto" && config.runner != "scope" && config.runner != "direct") {
+    log.error(kj::str("--runner must be auto, scope or direct, not \"", config.runner, "\""));
+    return 64;
+  }
+  if (config.bus != "system" && config.bus != "none") {
+    log.error(kj::str("--bus must be system or none, not \"", config.bus, "\""));
+    return 64;
+  }
+  DaemonPaths paths{
+      flags.config.map([](kj::String& s) { return kj::str(s); }).orDefault(kj::str(DEFAULT_CONFIG)),
+      flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim())};
+
+  // 3. The loop, then the daemon on it. Startup failures (a held lock, a
+  //    store that cannot be trusted) end here with one clear line.
+  auto io = kj::setupAsyncIo();
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                Daemon daemon(io, kj::mv(config), kj::mv(paths));
+                daemon.run().wait(io.waitScope);
+              })) {
+    log.error(e->getDescription());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace taskctl
+
+int main(int argc, char** argv) { return taskctl::run(argc, argv); }

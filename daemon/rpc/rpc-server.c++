@@ -1,0 +1,325 @@
+#include "rpc/rpc-server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/debug.h>
+#include <rpc.capnp.h>
+
+namespace taskctl {
+namespace {
+
+// Large enough that a too-large command still reaches validation and gets a
+// clear error (the limit there is 1 MiB of argv + env); anything larger than
+// this is dropped with its connection.
+constexpr uint64_t MAX_MESSAGE_WORDS = (8 << 20) / sizeof(capnp::word);
+constexpr uint32_t MAX_LOG_CHUNK = 4 << 20;
+
+// A refusal for a person. A foreign id reads exactly like a missing one.
+[[noreturn]] void reject(kj::String message) {
+  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+}
+[[noreturn]] void noSuchTask(uint64_t id) { reject(kj::str("no such task: ", id)); }
+
+Identity peerIdentity(kj::AsyncIoStream& stream) {
+  struct ucred cred;
+  uint len = sizeof(cred);
+  stream.getsockopt(SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  kj::Vector<gid_t> groups;
+  gid_t buffer[256];
+  len = sizeof(buffer);
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                     [&]() { stream.getsockopt(SOL_SOCKET, SO_PEERGROUPS, buffer, &len); })) {
+    // More than 256 groups: ask again with room for all of them.
+    auto big = kj::heapArray<gid_t>(65536);
+    len = big.size() * sizeof(gid_t);
+    stream.getsockopt(SOL_SOCKET, SO_PEERGROUPS, big.begin(), &len);
+    for (size_t i = 0; i < len / sizeof(gid_t); i++) groups.add(big[i]);
+  } else {
+    for (size_t i = 0; i < len / sizeof(gid_t); i++) groups.add(buffer[i]);
+  }
+  return Identity{cred.uid, cred.gid, groups.releaseAsArray()};
+}
+
+void copyLabels(capnp::List<records::Label>::Reader from, capnp::List<rpc::Label>::Builder to) {
+  for (auto i : kj::indices(from)) {
+    to[i].setKey(from[i].getKey());
+    to[i].setValue(from[i].getValue());
+  }
+}
+
+void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
+  v.setNumber(a.getNumber());
+  v.setState(stateName(a.getState()));
+  v.setReason(reasonName(a.getReason()));
+  v.setMessage(a.getMessage());
+  v.setExitCode(a.getExitCode());
+  v.setSignal(a.getSignal());
+  v.setStartedAt(a.getStartedAt());
+  v.setEndedAt(a.getEndedAt());
+  v.setShimPid(a.getShimPid());
+  v.setUnit(a.getUnit());
+  v.setWallUsec(a.getWallUsec());
+  v.setCpuUserUsec(a.getCpuUserUsec());
+  v.setCpuSystemUsec(a.getCpuSystemUsec());
+  v.setPeakMemoryBytes(a.getPeakMemoryBytes());
+  v.setOutputTail(a.getOutputTail());
+}
+
+}  // namespace
+
+// The bootstrap capability of one connection: every call acts as `identity`.
+class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
+ public:
+  TaskctlImpl(RpcServer& server, Identity identity)
+      : server(server), identity(kj::mv(identity)) {}
+
+  kj::Promise<void> submit(SubmitContext context) override {
+    KJ_IF_MAYBE(group, server.config.submitGroup) {
+      if (identity.uid != 0 && !identity.inGroup(*group)) {
+        reject(kj::str("permission denied: submitting needs membership in group ", *group,
+                       " (access.submit_group)"));
+      }
+    }
+    auto in = context.getParams().getRequest();
+    capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
+    auto request = message.initRoot<records::Task>();
+    request.setArgv(in.getArgv());
+    request.setEnv(in.getEnv());
+    request.setCwd(in.getCwd());
+    request.setUmask(in.getUmask());
+    request.setQueue(in.getQueue());
+    request.setPriority(in.getPriority());
+    auto labels = request.initLabels(in.getLabels().size());
+    for (auto i : kj::indices(in.getLabels())) {
+      labels[i].setKey(in.getLabels()[i].getKey());
+      labels[i].setValue(in.getLabels()[i].getValue());
+    }
+    uid_t uid = identity.uid;
+    return server.scheduler.submit(request, identity).then([context, uid](uint64_t id) mutable {
+      KJ_LOG(INFO, "submitted", id, uid);
+      context.getResults().setId(id);
+    });
+  }
+
+  kj::Promise<void> status(StatusContext context) override {
+    auto params = context.getParams();
+    uint64_t id = params.getId();
+    bool withEnv = params.getWithEnv();
+    return server.commit.flushed().then([this, context, id, withEnv]() mutable {
+      auto record = visibleTask(id);
+      fill(record->get(), context.getResults().initTask(), withEnv, true);
+    });
+  }
+
+  kj::Promise<void> list(ListContext context) override {
+    auto filter = context.getParams().getFilter();
+    kj::Maybe<records::TaskState> state;
+    if (filter.getState().size() > 0) state = parseState(filter.getState());
+    auto queue = kj::str(filter.getQueue());
+    return server.commit.flushed().then([this, context, state, queue = kj::mv(queue)]() mutable {
+      kj::Vector<kj::Own<capnp::MallocMessageBuilder>> found;
+      server.store.forEachTask([&](records::Task::Reader task) {
+        if (!visible(task)) return true;
+        KJ_IF_MAYBE(s, state) {
+          if (task.getState() != *s) return true;
+        }
+        if (queue.size() > 0 && task.getQueue() != queue) return true;
+        auto copy = kj::heap<capnp::MallocMessageBuilder>();
+        copy->setRoot(task);
+        found.add(kj::mv(copy));
+        return true;
+      });
+      auto out = context.getResults().initTasks(found.size());
+      for (auto i : kj::indices(found)) {
+        fill(found[i]->getRoot<records::Task>(), out[i], false, false);
+      }
+    });
+  }
+
+  kj::Promise<void> wait(WaitContext context) override {
+    uint64_t id = context.getParams().getId();
+    return server.commit.flushed()
+        .then([this, id]() {
+          visibleTask(id);  // a foreign id reads like a missing one, also here
+          return server.scheduler.whenTerminal(id);
+        })
+        .then([this, context, id]() mutable {
+          auto record = visibleTask(id);
+          fill(record->get(), context.getResults().initTask(), false, true);
+        });
+  }
+
+  kj::Promise<void> cancel(CancelContext context) override {
+    uint64_t id = context.getParams().getId();
+    uid_t uid = identity.uid;
+    return server.commit.flushed()
+        .then([this, id, uid]() {
+          visibleTask(id);
+          KJ_LOG(INFO, "cancel", id, uid);
+          return server.scheduler.cancel(id);
+        })
+        .then([this, id]() { return server.commit.flushed(); })
+        .then([this, context, id]() mutable {
+          auto record = visibleTask(id);
+          fill(record->get(), context.getResults().initTask(), false, false);
+        });
+  }
+
+  kj::Promise<void> logs(LogsContext context) override {
+    auto params = context.getParams();
+    uint64_t id = params.getId();
+    uint32_t attempt = params.getAttempt();
+    uint64_t offset = params.getOffset();
+    uint32_t maxBytes = kj::min(params.getMaxBytes(), MAX_LOG_CHUNK);
+    return server.commit.flushed().then([this, context, id, attempt, offset, maxBytes]() mutable {
+      auto record = visibleTask(id);
+      uint32_t attempts = record->get().getAttempts();
+      uint32_t n = attempt == 0 ? attempts : attempt;
+      auto results = context.getResults();
+      results.setAttempt(n);
+      results.setNextOffset(offset);
+      if (n == 0) return;  // never started: no output yet
+      if (n > attempts) reject(kj::str("task ", id, " has no attempt ", n));
+      auto path = server.runner.logPath(id, n);
+      int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return;  // no output yet
+      KJ_DEFER(close(fd));
+      auto buffer = kj::heapArray<kj::byte>(maxBytes);
+      ssize_t got;
+      KJ_SYSCALL(got = pread(fd, buffer.begin(), buffer.size(), offset), path);
+      results.setData(buffer.slice(0, got));
+      results.setNextOffset(offset + got);
+    });
+  }
+
+ private:
+  RpcServer& server;
+  Identity identity;
+
+  bool visible(records::Task::Reader task) {
+    if (identity.uid == 0 || task.getUid() == identity.uid) return true;
+    KJ_IF_MAYBE(admin, server.config.adminGroup) {
+      return identity.inGroup(*admin);
+    }
+    return false;
+  }
+
+  kj::Own<Record<records::Task>> visibleTask(uint64_t id) {
+    auto found = server.store.getTask(id);
+    KJ_IF_MAYBE(record, found) {
+      if (visible((*record)->get())) return kj::mv(*record);
+    }
+    noSuchTask(id);
+  }
+
+  static records::TaskState parseState(kj::StringPtr name) {
+    for (auto state : {records::TaskState::WAITING, records::TaskState::QUEUED,
+                       records::TaskState::STARTING, records::TaskState::RUNNING,
+                       records::TaskState::SUCCEEDED, records::TaskState::FAILED,
+                       records::TaskState::CANCELLED, records::TaskState::RETRYING}) {
+      if (stateName(state) == name) return state;
+    }
+    reject(kj::str("unknown state \"", name,
+                   "\" (states: waiting queued starting running succeeded failed cancelled "
+                   "retrying)"));
+  }
+
+  void fill(records::Task::Reader t, rpc::TaskView::Builder v, bool withEnv, bool withAttempts) {
+    v.setId(t.getId());
+    v.setUid(t.getUid());
+    v.setGid(t.getGid());
+    v.setState(stateName(t.getState()));
+    v.setReason(reasonName(t.getReason()));
+    v.setMessage(t.getMessage());
+    v.setExitStatus(exitStatusOf(t));
+    v.setExitCode(t.getExitCode());
+    v.setSignal(t.getSignal());
+    v.setQueue(t.getQueue());
+    v.setPriority(t.getPriority());
+    v.setArgv(t.getArgv());
+    v.setCwd(t.getCwd());
+    if (withEnv) v.setEnv(t.getEnv());
+    copyLabels(t.getLabels(), v.initLabels(t.getLabels().size()));
+    v.setCreatedAt(t.getCreatedAt());
+    v.setFinishedAt(t.getFinishedAt());
+    if (withAttempts) {
+      kj::Vector<kj::Own<capnp::MallocMessageBuilder>> attempts;
+      server.store.forEachAttempt(t.getId(), [&](records::Attempt::Reader a) {
+        auto copy = kj::heap<capnp::MallocMessageBuilder>();
+        copy->setRoot(a);
+        attempts.add(kj::mv(copy));
+      });
+      auto out = v.initAttempts(attempts.size());
+      for (auto i : kj::indices(attempts)) {
+        fillAttempt(attempts[i]->getRoot<records::Attempt>(), out[i]);
+      }
+    }
+  }
+};
+
+// One accepted connection: its stream, its vat network and its RPC system.
+// Owned by the server's TaskSet until the peer goes away or misbehaves.
+class RpcServer::Connection {
+ public:
+  Connection(RpcServer& server, kj::Own<kj::AsyncIoStream> streamArg, Identity identity)
+      : server(server),
+        stream(kj::mv(streamArg)),
+        network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
+        rpcSystem(capnp::makeRpcServer(
+            network, kj::heap<TaskctlImpl>(server, kj::mv(identity)))) {
+    server.connections++;
+  }
+  ~Connection() noexcept(false) { server.connections--; }
+
+  kj::Promise<void> onDisconnect() { return network.onDisconnect(); }
+
+ private:
+  static capnp::ReaderOptions readerOptions() {
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = MAX_MESSAGE_WORDS;
+    options.nestingLimit = 32;
+    return options;
+  }
+
+  RpcServer& server;
+  kj::Own<kj::AsyncIoStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpcSystem;
+};
+
+RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
+                     const Config& config, kj::Timer& timer)
+    : scheduler(scheduler),
+      store(store),
+      commit(commit),
+      runner(runner),
+      config(config),
+      timer(timer),
+      tasks(*this) {}
+
+RpcServer::~RpcServer() noexcept(false) {}
+
+void RpcServer::taskFailed(kj::Exception&& exception) {
+  // One connection's failure (a malformed frame, a peer gone mid-call) ends
+  // that connection only.
+  KJ_LOG(INFO, "connection ended", exception.getDescription());
+}
+
+kj::Promise<void> RpcServer::listen(kj::ConnectionReceiver& listener) {
+  return listener.accept().then([this, &listener](kj::Own<kj::AsyncIoStream> stream) {
+    serve(kj::mv(stream));
+    return listen(listener);
+  });
+}
+
+void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
+  auto identity = peerIdentity(*stream);
+  auto connection = kj::heap<Connection>(*this, kj::mv(stream), kj::mv(identity));
+  auto done = connection->onDisconnect();
+  tasks.add(done.attach(kj::mv(connection)));
+}
+
+}  // namespace taskctl
