@@ -24,7 +24,7 @@ namespace taskctl {
 namespace {
 
 [[noreturn]] void fail(kj::String message) {
-  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 
 // The listening socket: systemd's (socket activation) or our own, 0666 so
@@ -155,7 +155,9 @@ kj::Promise<void> Daemon::run() {
               kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
               kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
   auto serving = d.rpc.listen(*d.listener);
-  KJ_LOG(INFO, "taskctld ready", d.config.socketPath, d.config.stateDir, d.runner.name());
+  kj::StringPtr socket = d.config.socketPath, stateDir = d.config.stateDir,
+                runner = d.runner.name();
+  KJ_LOG(INFO, "taskctld ready", socket, stateDir, runner);
   sd_notify(0, "READY=1");
   d.notifyStatus();
 
@@ -164,7 +166,8 @@ kj::Promise<void> Daemon::run() {
                   .then([](siginfo_t info) {
                     // Running executions are left alone: they outlive us and
                     // the next daemon re-adopts them.
-                    KJ_LOG(INFO, "stopping on signal", info.si_signo);
+                    int signal = info.si_signo;
+                    KJ_LOG(INFO, "stopping", signal);
                     sd_notify(0, "STOPPING=1");
                   });
   return stop.exclusiveJoin(serving.then([]() {}))

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <kj/debug.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -22,6 +23,9 @@ LogSink::~LogSink() noexcept(false) {}
 
 void LogSink::logMessage(kj::LogSeverity severity, const char* file, int line, int contextDepth,
                          kj::String&& text) {
+  // Cap'n Proto's own INFO lines (one per malformed connection, say) are
+  // noise at a daemon's scale; ours and everyone's warnings stay.
+  if (severity <= kj::LogSeverity::INFO && strstr(file, "/daemon/") == nullptr) return;
   switch (severity) {
     case kj::LogSeverity::INFO:
     case kj::LogSeverity::DBG:

@@ -13,23 +13,21 @@ namespace taskctl {
 
 kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
   if (mkdir(stateDir.cStr(), 0700) < 0 && errno != EEXIST) {
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("cannot create the state directory ", stateDir, ": ", strerror(errno))));
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot create the state directory ", stateDir, ": ", strerror(errno))));
   }
   auto path = kj::str(stateDir, "/lock");
   // O_CLOEXEC: a shim that inherited it would keep the lock after we die.
   int fd = open(path.cStr(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     kj::throwFatalException(
-        KJ_EXCEPTION(FAILED, kj::str("cannot open the lock ", path, ": ", strerror(errno))));
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot open the lock ", path, ": ", strerror(errno))));
   }
   kj::AutoCloseFd lock(fd);
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     char holder[32] = {};
     ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
     while (n > 0 && (holder[n - 1] == '\n')) holder[--n] = 0;
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("another taskctld (pid ", n > 0 ? holder : "unknown",
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("another taskctld (pid ", n > 0 ? holder : "unknown",
                         ") holds the lock ", path, " on this state directory; exiting")));
   }
   auto pid = kj::str(getpid(), "\n");

@@ -13,8 +13,7 @@ namespace taskctl {
 namespace {
 
 [[noreturn]] void fail(kj::StringPtr source, const toml::source_region& where, kj::StringPtr what) {
-  kj::throwFatalException(KJ_EXCEPTION(
-      FAILED, kj::str(source, ":", where.begin.line, ":", where.begin.column, ": ", what)));
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(source, ":", where.begin.line, ":", where.begin.column, ": ", what)));
 }
 
 uint32_t cpuCount() {
@@ -165,7 +164,7 @@ Config loadConfig(kj::StringPtr path, bool mustExist) {
   if (!in) {
     if (!mustExist && errno == ENOENT) return defaultConfig();
     kj::throwFatalException(
-        KJ_EXCEPTION(FAILED, kj::str(path, ": cannot read the config: ", strerror(errno))));
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(path, ": cannot read the config: ", strerror(errno))));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();

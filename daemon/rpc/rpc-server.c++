@@ -19,7 +19,7 @@ constexpr uint32_t MAX_LOG_CHUNK = 4 << 20;
 
 // A refusal for a person. A foreign id reads exactly like a missing one.
 [[noreturn]] void reject(kj::String message) {
-  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 [[noreturn]] void noSuchTask(uint64_t id) { reject(kj::str("no such task: ", id)); }
 
@@ -304,8 +304,7 @@ RpcServer::~RpcServer() noexcept(false) {}
 
 void RpcServer::taskFailed(kj::Exception&& exception) {
   // One connection's failure (a malformed frame, a peer gone mid-call) ends
-  // that connection only.
-  KJ_LOG(INFO, "connection ended", exception.getDescription());
+  // that connection only; not worth a line each.
 }
 
 kj::Promise<void> RpcServer::listen(kj::ConnectionReceiver& listener) {

@@ -20,7 +20,7 @@ constexpr size_t OUTPUT_TAIL_BYTES = 4096;
 
 // A refusal of the caller's input: the description is all a person sees.
 [[noreturn]] void reject(kj::String message) {
-  kj::throwFatalException(KJ_EXCEPTION(FAILED, kj::mv(message)));
+  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 
 // DESIGN 8, "Inside a task": what the client's environment may not carry in.
@@ -441,7 +441,8 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   }
   persist(a);
   uint64_t id = task.getId();
-  KJ_LOG(INFO, "task ended", id, stateName(state), message);
+  kj::StringPtr ended = stateName(state);
+  KJ_LOG(INFO, "task ended", id, ended, message);
   auto it = active.find(id);
   KJ_ASSERT(it != active.end());
   auto owned = kj::mv(it->second);
@@ -514,7 +515,8 @@ void Scheduler::recover() {
     active.emplace(id, kj::mv(entry));
     reconcile(a);
   }
-  KJ_LOG(INFO, "recovered", found.size());
+  size_t unfinished = found.size();
+  KJ_LOG(INFO, "recovered", unfinished);
   for (auto& [name, queue] : queues) dispatch(queue);
 }
 
@@ -549,7 +551,8 @@ void Scheduler::reconcile(Active& a) {
   }
   queueOf(task).running++;  // ingest() gives the slot back
   KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
-    KJ_LOG(INFO, "re-adopted a running execution", id, number, (*execution)->pid());
+    int pid = (*execution)->pid();
+    KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
     watch(a, kj::mv(*execution));
     return;
   }

@@ -14,11 +14,11 @@ namespace {
 void check(int rc, kj::StringPtr what, kj::StringPtr path) {
   if (rc == MDB_SUCCESS) return;
   if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == MDB_TXN_FULL) {
-    kj::throwFatalException(KJ_EXCEPTION(OVERLOADED, kj::str("store full (", path, "): ", what,
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str("store full (", path, "): ", what,
                                                               ": ", mdb_strerror(rc))));
   }
   kj::throwFatalException(
-      KJ_EXCEPTION(FAILED, kj::str("store ", path, ": ", what, ": ", mdb_strerror(rc))));
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store ", path, ": ", what, ": ", mdb_strerror(rc))));
 }
 
 kj::Array<kj::byte> idKey(uint64_t id) {
@@ -120,8 +120,7 @@ Store::Store(kj::StringPtr dirArg, StoreOptions options)
   // MDB_WRITEMAP (a full disk would kill us with SIGBUS under WRITEMAP).
   int rc = mdb_env_open(env, dir.cStr(), MDB_NOTLS, 0600);
   if (rc != MDB_SUCCESS) {
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("cannot open the store at ", dir, ": ", mdb_strerror(rc),
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot open the store at ", dir, ": ", mdb_strerror(rc),
                         " (refusing to start; the store is left as it is)")));
   }
   openAndCheck();
@@ -159,8 +158,7 @@ void Store::openAndCheck() {
   int rc = mdb_get(txn, metaDb, &key, &val);
   if (rc == MDB_NOTFOUND) {
     if (maxId != 0) {
-      kj::throwFatalException(KJ_EXCEPTION(
-          FAILED, kj::str("store at ", dir, " holds tasks but no meta record; refusing to start")));
+      kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " holds tasks but no meta record; refusing to start")));
     }
     capnp::MallocMessageBuilder message;
     auto meta = message.initRoot<records::Meta>();
@@ -185,19 +183,16 @@ void Store::openAndCheck() {
                 version = meta.getFormatVersion();
                 storedNext = meta.getNextId();
               })) {
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("store at ", dir, " has an unreadable meta record (", e->getDescription(),
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " has an unreadable meta record (", e->getDescription(),
                         "); refusing to start")));
   }
   if (version > records::FORMAT_VERSION) {
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("store at ", dir, " has format version ", version,
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " has format version ", version,
                         ", newer than this taskctld knows (", records::FORMAT_VERSION,
                         "); refusing to start: upgrade taskctl")));
   }
   if (version == 0 || storedNext <= maxId) {
-    kj::throwFatalException(KJ_EXCEPTION(
-        FAILED, kj::str("store at ", dir, " is inconsistent: next id ", storedNext,
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " is inconsistent: next id ", storedNext,
                         " is not above the highest stored id ", maxId, "; refusing to start")));
   }
   nextId = committedNextId = storedNext;
@@ -288,8 +283,7 @@ void Store::commit() {
   while (!tryCommit()) {
     // MDB_MAP_FULL poisoned the transaction: it was aborted; grow and redo it all.
     if (mapSize >= options.maxMapBytes) {
-      kj::throwFatalException(KJ_EXCEPTION(
-          OVERLOADED, kj::str("store full: ", dir, " reached its maximum size of ", mapSize,
+      kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str("store full: ", dir, " reached its maximum size of ", mapSize,
                               " bytes")));
     }
     mapSize = kj::min(mapSize * 2, options.maxMapBytes);
