@@ -3,9 +3,11 @@
 // The spawn deliberately leaves SIGTERM blocked, SIGPIPE ignored (test main)
 // and stray fds open: cleaning up after the daemon is the shim's job.
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -124,7 +126,10 @@ class ExecShim : public testing::Test {
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    // Not /dev/null, unlike the daemon: the command's stdin must be the shim's doing.
+    auto shimStdin = dir / "shim-stdin";
+    writeFile(shimStdin, "the shim's stdin\n", 0644);
+    posix_spawn_file_actions_addopen(&actions, 0, shimStdin.cStr(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&actions, goRead, 3);
     posix_spawn_file_actions_adddup2(&actions, specFd, 4);
@@ -377,25 +382,111 @@ TEST_F(ExecShim, AppliesTheUmask) {
   EXPECT_STREQ(log().cStr(), "0027\n");
 }
 
+void setOomScoreAdj(kj::StringPtr value) {
+  writeFile("/proc/self/oom_score_adj", value, 0644);
+}
+
 TEST_F(ExecShim, ResetsTheOomScoreOfTheCommand) {
+  // The shim lowers its own to -1000 where it may (CAP_SYS_RESOURCE). Where
+  // it may not, the 500 it inherits here must not reach the command either.
+  auto saved = KJ_ASSERT_NONNULL(readFile("/proc/self/oom_score_adj"));
+  setOomScoreAdj("500");
   command({"cat", "/proc/self/oom_score_adj"});
   run();
+  setOomScoreAdj(saved);
   EXPECT_STREQ(log().cStr(), "0\n");
 }
 
-TEST_F(ExecShim, RecordsTheSignalWhenTheDaemonCancelsTheProcessGroup) {
-  command({"sh", "-c", "echo started; exec sleep 30"});
-  // As the daemon cancels: the whole process group of the shim, which the
-  // command shares.
-  kj::Function<void(pid_t)> cancel = [this](pid_t shim) {
-    for (int i = 0; i < 1000 && log() != "started\n"; i++) usleep(10000);
-    KJ_SYSCALL(kill(-shim, SIGTERM));
-  };
-  int status = runShim(true, nullptr, kj::mv(cancel));
+// The daemon signals the shim (pidfd_send_signal, or kill of its process
+// group); the shim passes the signal on to the command's group and records
+// how the command ended.
+class ExecShimCancel : public ExecShim {
+ protected:
+  kj::Maybe<pid_t> commandPid;
+
+  int runAndSignal(kj::Function<void(pid_t shim)> signalShim) {
+    // The shell reports its pid, then becomes a child of itself that
+    // ignores nothing: both must die, the group is signalled.
+    command({"sh", "-c", "echo $$; sleep 30 & wait"});
+    kj::Function<void(pid_t)> whileRunning = [this, &signalShim](pid_t shim) {
+      for (int i = 0; i < 1000 && !log().endsWith("\n"); i++) usleep(10000);
+      int pid = atoi(log().cStr());
+      KJ_ASSERT(pid > 1, "the command did not report its pid", log());
+      commandPid = pid;
+      usleep(50000);  // for sleep to start
+      signalShim(shim);
+    };
+    return runShim(true, nullptr, kj::mv(whileRunning));
+  }
+
+  // Whether `pid` is gone (or a zombie nobody reaped yet), within 5 s.
+  static bool ends(pid_t pid) {
+    for (int i = 0; i < 500; i++) {
+      auto stat = readFile(kj::str("/proc/", pid, "/stat"));
+      KJ_IF_MAYBE(text, stat) {
+        KJ_IF_MAYBE(paren, text->findLast(')')) {
+          if ((*text)[*paren + 2] == 'Z') return true;
+        }
+      } else {
+        return true;
+      }
+      usleep(10000);
+    }
+    return false;
+  }
+
+  // The live (not zombie) processes of process group `group`, from /proc.
+  static kj::Vector<pid_t> groupMembers(pid_t group) {
+    KJ_ASSERT(group > 1);
+    kj::Vector<pid_t> members;
+    DIR* proc = opendir("/proc");
+    KJ_ASSERT(proc != nullptr);
+    while (struct dirent* entry = readdir(proc)) {
+      int pid = atoi(entry->d_name);
+      if (pid <= 0) continue;
+      KJ_IF_MAYBE(text, readFile(kj::str("/proc/", pid, "/stat"))) {
+        // After "pid (comm) ": state, ppid, pgrp.
+        KJ_IF_MAYBE(paren, text->findLast(')')) {
+          char state;
+          int ppid, pgrp;
+          if (sscanf(text->cStr() + *paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
+              pgrp == group && state != 'Z') {
+            members.add(pid);
+          }
+        }
+      }
+    }
+    closedir(proc);
+    return members;
+  }
+};
+
+TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimAlone) {
+  int status = runAndSignal([](pid_t shim) { KJ_SYSCALL(kill(shim, SIGTERM)); });
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   auto result = this->result();
   EXPECT_FALSE(result.getSpawnFailed());
   EXPECT_EQ(result.getSignal(), SIGTERM);
+  auto pid = KJ_ASSERT_NONNULL(commandPid);
+  EXPECT_EQ(groupMembers(pid).size(), 0u) << "the command's background sleep survived";
+}
+
+TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimsProcessGroup) {
+  int status = runAndSignal([](pid_t shim) { KJ_SYSCALL(kill(-shim, SIGTERM)); });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(result().getSignal(), SIGTERM);
+  auto pid = KJ_ASSERT_NONNULL(commandPid);
+  EXPECT_EQ(groupMembers(pid).size(), 0u) << "the command's background sleep survived";
+}
+
+TEST_F(ExecShimCancel, TakesTheCommandAlongWhenTheShimIsKilled) {
+  int status = runAndSignal([](pid_t shim) { KJ_SYSCALL(kill(shim, SIGKILL)); });
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_TRUE(resultMessage == nullptr);
+  auto pid = KJ_ASSERT_NONNULL(commandPid);
+  EXPECT_TRUE(ends(pid)) << "the command outlived its shim";
+  // Its background sleep is beyond reach of the shim; clean up after the test.
+  for (auto member : groupMembers(pid)) kill(member, SIGKILL);
 }
 
 TEST_F(ExecShim, RefusesASpecThatIsNotAMessage) {

@@ -35,7 +35,7 @@ struct FakeCgroups {
   }
 };
 
-TEST(ScopeAccounting, ReadsPeakAndOomKillsOnCgroupV2) {
+TEST(ExecScopeAccounting, ReadsPeakAndOomKillsOnCgroupV2) {
   FakeCgroups fake;
   fake.write("proc-self-cgroup", "0::/taskctl.slice/taskctl-5-2.scope\n");
   fake.write("cg/taskctl.slice/taskctl-5-2.scope/memory.peak", "123456789\n");
@@ -46,7 +46,7 @@ TEST(ScopeAccounting, ReadsPeakAndOomKillsOnCgroupV2) {
   EXPECT_EQ(accounting.oomKills, 2u);
 }
 
-TEST(ScopeAccounting, ReadsPeakAndOomKillsOnCgroupV1) {
+TEST(ExecScopeAccounting, ReadsPeakAndOomKillsOnCgroupV1) {
   FakeCgroups fake;
   fake.write("proc-self-cgroup",
              "5:memory:/taskctl.slice/taskctl-5-2.scope\n"
@@ -60,7 +60,7 @@ TEST(ScopeAccounting, ReadsPeakAndOomKillsOnCgroupV1) {
   EXPECT_EQ(accounting.oomKills, 1u);
 }
 
-TEST(ScopeAccounting, IgnoresACgroupThatIsNotTheAttemptsScope) {
+TEST(ExecScopeAccounting, IgnoresACgroupThatIsNotTheAttemptsScope) {
   FakeCgroups fake;
   // The direct runner: the shim is in the daemon's service cgroup.
   fake.write("proc-self-cgroup", "0::/system.slice/taskctld.service\n");
@@ -73,7 +73,7 @@ TEST(ScopeAccounting, IgnoresACgroupThatIsNotTheAttemptsScope) {
   EXPECT_TRUE(fake.read("ctl-5-1.scope") == nullptr);
 }
 
-TEST(ScopeAccounting, IsNullWithoutAMemoryController) {
+TEST(ExecScopeAccounting, IsNullWithoutAMemoryController) {
   FakeCgroups fake;
   fake.write("proc-self-cgroup", "0::/taskctl.slice/taskctl-5-2.scope\n");
   KJ_ASSERT(system(kj::str("mkdir -p ", fake.path, "/cg/taskctl.slice/taskctl-5-2.scope").cStr()) ==
@@ -81,7 +81,7 @@ TEST(ScopeAccounting, IsNullWithoutAMemoryController) {
   EXPECT_TRUE(fake.read("taskctl-5-2.scope") == nullptr);
 }
 
-TEST(ScopeAccounting, IsNullWithoutProc) {
+TEST(ExecScopeAccounting, IsNullWithoutProc) {
   FakeCgroups fake;
   EXPECT_TRUE(fake.read("taskctl-5-2.scope") == nullptr);
 }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +23,28 @@ namespace {
 
 // The PATH a shell would use when the task's environment has none.
 constexpr const char* DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
+
+// The signals a daemon sends to end or nudge an execution. It signals the
+// shim (through a pidfd, or the shim's process group); the shim passes them
+// on to the command's process group.
+constexpr int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// The command's process group, for the signal handler, which can reach
+// nothing else; 0 while there is none. The one global of the shim.
+volatile sig_atomic_t commandGroup = 0;
+
+void forwardSignal(int sig) {
+  int savedErrno = errno;
+  if (commandGroup > 0) kill(-commandGroup, sig);
+  errno = savedErrno;
+}
+
+sigset_t forwardedSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : FORWARDED) sigaddset(&set, sig);
+  return set;
+}
 
 // Which step of becoming the command failed, as the child reports it.
 enum class Stage : int32_t { SETUP, GROUPS, GID, UID, CWD, EXEC, NOT_FOUND };
@@ -135,7 +158,8 @@ void closeRange(unsigned first, unsigned last) {
 
 // The child's half: turns this process into the command or exits 126/127
 // after telling the parent why. Async-signal-safe calls only.
-[[noreturn]] void becomeCommand(const Prepared& p, int devNull, int logFd, int errorFd) {
+[[noreturn]] void becomeCommand(const Prepared& p, pid_t shim, int devNull, int logFd,
+                                int errorFd) {
   auto fail = [errorFd](Stage stage) { reportAndExit(errorFd, stage, errno, 126); };
 
   // The daemon's blocked and ignored signals must not leak into the task,
@@ -149,6 +173,8 @@ void closeRange(unsigned first, unsigned last) {
   for (int sig = 1; sig < NSIG; sig++) {
     syscall(SYS_rt_sigaction, sig, defaultAction, nullptr, (NSIG - 1) / 8);  // EINVAL: KILL, STOP
   }
+  // Its own session and process group, which the shim signals as a whole.
+  if (setsid() < 0) fail(Stage::SETUP);
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, nullptr) < 0) fail(Stage::SETUP);
@@ -181,6 +207,12 @@ void closeRange(unsigned first, unsigned last) {
     if (setgid(p.gid) < 0) fail(Stage::GID);
     if (setuid(p.uid) < 0) fail(Stage::UID);
   }
+  // A SIGKILL ends the shim without a word to the command: then the command
+  // dies too rather than run on unrecorded (its attempt is lost, and may be
+  // retried). Set after setuid, which clears it; the getppid check closes
+  // the window in which the shim may already have died.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail(Stage::SETUP);
+  if (getppid() != shim) _exit(126);
   // After the identity change, so a cwd the user may not enter fails.
   if (chdir(p.cwd.cStr()) < 0) fail(Stage::CWD);
   umask(p.umask);
@@ -250,16 +282,27 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
   kj::AutoCloseFd errorRead(errorPipe[0]);
   kj::AutoCloseFd errorWrite(errorPipe[1]);
 
-  // The daemon cancels by signalling the shim's process group, which the
-  // command shares: the shim must outlive the command to record its end.
-  // SIGKILL still takes both; the daemon then knows it cancelled.
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) signal(sig, SIG_IGN);
+  // A signal meant for the execution must end the command, not the shim,
+  // which has yet to record the end. Blocked until the child has its own
+  // group (it has once exec or failure closes the error pipe): a signal
+  // arriving meanwhile waits, then is forwarded.
+  struct sigaction forward;
+  memset(&forward, 0, sizeof(forward));
+  forward.sa_handler = forwardSignal;
+  forward.sa_flags = SA_RESTART;
+  sigfillset(&forward.sa_mask);
+  for (int sig : FORWARDED) KJ_SYSCALL(sigaction(sig, &forward, nullptr));
+  sigset_t forwarded = forwardedSet();
+  KJ_SYSCALL(sigprocmask(SIG_BLOCK, &forwarded, nullptr));
+  KJ_DEFER(sigprocmask(SIG_UNBLOCK, &forwarded, nullptr));
 
   CommandEnd end;
   end.startedAt = nowNs();
+  pid_t shim = getpid();
   pid_t pid = fork();
   if (pid < 0) return shimFailure("cannot fork", errno);
-  if (pid == 0) becomeCommand(prepared, devNullFile, logFd, errorWrite);
+  if (pid == 0) becomeCommand(prepared, shim, devNullFile, logFd, errorWrite);
+  commandGroup = pid;
   errorWrite = nullptr;  // else the read below never sees EOF
 
   // EOF alone: the exec succeeded. A report: the child failed and exits.
@@ -271,9 +314,14 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
     if (n == 0 || (got += n) == sizeof(report)) break;
   }
 
+  KJ_SYSCALL(sigprocmask(SIG_UNBLOCK, &forwarded, nullptr));
+
   int status;
   struct rusage usage;
   KJ_SYSCALL(wait4(pid, &status, 0, &usage));
+  // Once reaped, its pid may be reused by an unrelated group (a grandchild
+  // may still keep the group alive; it then gets no more signals from us).
+  commandGroup = 0;
   end.endedAt = nowNs();
 
   if (got == sizeof(report)) {

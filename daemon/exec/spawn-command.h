@@ -27,12 +27,17 @@ struct CommandEnd {
 
 CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd);
 // Forks a child that becomes the command and blocks until it ends (EINTR is
-// retried). The child stays in the shim's process group (the shim is its
-// session's leader), so kill(-shimPid) reaches the command and everything it
-// starts; the shim itself must survive such a SIGTERM to record the end.
+// retried).
 //
-// In the child, in this order: stdin /dev/null, stdout and stderr `logFd`,
-// every other fd closed, every signal default and none blocked,
+// Signals: the child is its own session and process group. SIGTERM, SIGINT,
+// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the shim (by pid, pidfd or
+// its group) are forwarded to that whole group while the command runs, and
+// the shim lives on to record the end. SIGKILL cannot be forwarded: a killed
+// shim takes the command's first process with it (PR_SET_PDEATHSIG), but
+// not what that process started in its group.
+//
+// In the child, in this order: every signal default, setsid, none blocked,
+// stdin /dev/null, stdout and stderr `logFd`, every other fd closed,
 // oom_score_adj 0, then (if spec.dropPrivileges) setgroups, setgid, setuid,
 // then chdir(spec.cwd) (as the user, so a cwd they cannot enter fails),
 // umask, and execve of argv[0] searched in the PATH of spec.env (not the
