@@ -12,6 +12,10 @@
 namespace taskctl {
 
 kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
+  // Parents as `mkdir -p` would make them; the state dir itself is ours alone.
+  for (size_t i = 1; i < stateDir.size(); i++) {
+    if (stateDir[i] == '/') mkdir(kj::heapString(stateDir.slice(0, i)).cStr(), 0755);
+  }
   if (mkdir(stateDir.cStr(), 0700) < 0 && errno != EEXIST) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot create the state directory ", stateDir, ": ", strerror(errno))));
   }

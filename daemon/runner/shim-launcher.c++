@@ -144,7 +144,27 @@ kj::Promise<void> ShimProcess::exited() {
 }
 
 void ShimProcess::kill(int signal) {
-  // Through the pidfd, so a recycled pid can never be hit.
+  if (signal == SIGKILL) {
+    // The shim cannot forward a SIGKILL (nobody can catch it), and killing
+    // the shim would lose the result: kill the command's own process group
+    // (the shim's one child leads it) and let the shim report the end.
+    auto path = kj::str("/proc/", pidValue, "/task/", pidValue, "/children");
+    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[64] = {};
+      ssize_t n = read(fd, buf, sizeof(buf) - 1);
+      close(fd);
+      int child = n > 0 ? atoi(buf) : 0;
+      // Checked through the pidfd that the shim still lives, so `child` is
+      // still its child and not a recycled pid.
+      if (child > 0 && syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) == 0) {
+        ::kill(-child, SIGKILL);
+        return;
+      }
+    }
+  }
+  // Through the pidfd, so a recycled pid can never be hit. The shim forwards
+  // TERM, INT, HUP, QUIT, USR1 and USR2 to the command's process group.
   syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0);
 }
 

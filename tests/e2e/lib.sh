@@ -1,0 +1,69 @@
+# Shared by every end-to-end scenario: a real taskctld on a scratch state
+# directory and socket, the real taskctl, and cleanup however the script ends.
+#
+#   . "$(dirname "$0")/lib.sh"      (BIN is the directory with the binaries)
+#   start_daemon [taskctld flags...]; T submit -- true; ...; pass
+set -euo pipefail
+
+BIN=${BIN:?set BIN to the directory holding taskctld, taskctl and taskctl-exec}
+WORK=$(mktemp -d /tmp/taskctl-e2e.XXXXXX)
+chmod 755 "$WORK"                      # other users (nobody) reach the socket
+export TASKCTL_SOCKET=$WORK/sock
+STATE=$WORK/state
+DAEMON_PID=
+
+cleanup() {
+  local rc=$?
+  if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -TERM "$DAEMON_PID" 2>/dev/null || true
+    wait "$DAEMON_PID" 2>/dev/null || true
+  fi
+  # Leftover commands of this scenario (they carry its state dir in their env).
+  pkill -KILL -f "taskctl-e2e-marker-$$" 2>/dev/null || true
+  if [ $rc -ne 0 ] && [ -f "$WORK/daemon.log" ]; then
+    echo "--- daemon log (last 30 lines) ---" >&2
+    tail -n 30 "$WORK/daemon.log" >&2
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $(basename "$0" .sh)"; }
+T() { "$BIN/taskctl" "$@"; }
+
+# The daemon's config for this scenario (TOML text), before start_daemon.
+CONFIG=$WORK/taskctld.toml
+: >"$CONFIG"
+
+start_daemon() {
+  "$BIN/taskctld" --config "$CONFIG" --state-dir "$STATE" --socket "$TASKCTL_SOCKET" \
+      --runner direct "$@" >>"$WORK/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  for _ in $(seq 200); do
+    [ -S "$TASKCTL_SOCKET" ] && T list >/dev/null 2>&1 && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || fail "taskctld exited at start: $(tail -n 3 "$WORK/daemon.log")"
+    sleep 0.05
+  done
+  fail "taskctld did not come up"
+}
+
+# SIGKILL, as a crash would; running commands are not its children's group.
+crash_daemon() {
+  kill -KILL "$DAEMON_PID"
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+}
+
+stop_daemon() {
+  kill -TERM "$DAEMON_PID"
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+}
+
+# json FIELD...: read one JSON document on stdin, print a field (python3).
+json() { python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1:]: d=d[int(k)] if isinstance(d,list) else d[k]
+print(d)' "$@"; }
