@@ -13,7 +13,10 @@
 #include <kj/debug.h>
 
 #include "rpc/rpc-server.h"
+#include "bus/bus-connection.h"
+#include "bus/systemd-manager.h"
 #include "runner/direct-runner.h"
+#include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
 #include "scheduler/scheduler.h"
 #include "state-lock.h"
@@ -81,6 +84,9 @@ struct Daemon::Impl {
   GroupCommit commit;
   ShimLauncher launcher;
   DirectRunner directRunner;
+  kj::Maybe<kj::Own<BusConnection>> bus;
+  kj::Maybe<kj::Own<SystemdManager>> systemd;
+  kj::Maybe<kj::Own<ScopeRunner>> scopeRunner;
   Runner& runner;
   Scheduler scheduler;
   RpcServer rpc;
@@ -103,13 +109,36 @@ struct Daemon::Impl {
                   config, Scheduler::Options{}),
         rpc(scheduler, store, commit, runner, config, io.provider->getTimer()) {}
 
+  // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
+  // answers, else `direct`; `scope` asked for but impossible is an error.
   Runner& pickRunner() {
-    if (config.runner == "scope") {
-      fail(kj::str("--runner scope: the systemd scope runner is not in this build yet; use "
-                   "--runner direct (or auto)"));
+    if (config.runner == "direct") return directRunner;
+    bool wanted = config.runner == "scope";
+    if (config.bus == "none") {
+      if (wanted) fail(kj::str("--runner scope needs the system bus, but --bus is none"));
+      return directRunner;
     }
-    // "auto" is "direct" until the scope runner lands.
-    return directRunner;
+    if (!systemdIsInit()) {
+      if (wanted) fail(kj::str("--runner scope needs systemd as PID 1; it is not"));
+      return directRunner;
+    }
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  auto connection = kj::heap<BusConnection>(io.unixEventPort,
+                                                            io.provider->getTimer());
+                  systemd = kj::heap<SystemdManager>(*connection, io.provider->getTimer());
+                  bus = kj::mv(connection);
+                })) {
+      if (wanted) fail(kj::str("--runner scope: ", e->getDescription()));
+      KJ_LOG(WARNING, "no system bus; running tasks without scopes", e->getDescription());
+      systemd = nullptr;
+      bus = nullptr;
+      return directRunner;
+    }
+    auto& manager = *KJ_ASSERT_NONNULL(systemd);
+    auto runner = kj::heap<ScopeRunner>(launcher, manager, isCgroupV2());
+    auto& ref = *runner;
+    scopeRunner = kj::mv(runner);
+    return ref;
   }
 
   void notifyStatus() {

@@ -67,6 +67,13 @@ struct Task {
   message @16 :Text;      # a reason a person can read
   exitCode @17 :Int32 = -1;
   signal @18 :Int32;
+  # Limits, resolved at submit (the option, else the queue's default; 0: none).
+  timeoutUsec @19 :UInt64;
+  killGraceUsec @20 :UInt64;       # 0: the default, 10 s
+  heartbeatUsec @21 :UInt64;
+  cpuQuotaPerSecUsec @22 :UInt64;  # CPU time per second of wall time: 500000 is 50%
+  memoryMaxBytes @23 :UInt64;
+  tasksMax @24 :UInt64;
 }
 
 struct Attempt {
@@ -88,6 +95,9 @@ struct Attempt {
   cpuUserUsec @15 :UInt64;
   cpuSystemUsec @16 :UInt64;
   peakMemoryBytes @17 :UInt64;
+  progress @18 :Float64 = -1;  # last reported, 0..1; -1: never reported
+  statusText @19 :Text;        # last STATUS= the task sent
+  oomKills @20 :UInt32;
 }
 
 struct ExecSpec {

@@ -29,6 +29,13 @@ struct SubmitRequest {
   queue @4 :Text;         # empty: "default"
   priority @5 :Int32;     # -100..100, higher first
   labels @6 :List(Label);
+  # Limits; 0 means "the queue's default" (which may be none).
+  timeoutUsec @7 :UInt64;
+  killGraceUsec @8 :UInt64;
+  heartbeatUsec @9 :UInt64;
+  cpuQuotaPerSecUsec @10 :UInt64;  # 500000: 50% of one CPU
+  memoryMaxBytes @11 :UInt64;
+  tasksMax @12 :UInt64;
 }
 
 struct AttemptView {
@@ -47,6 +54,9 @@ struct AttemptView {
   cpuSystemUsec @12 :UInt64;
   peakMemoryBytes @13 :UInt64;
   outputTail @14 :Data;
+  progress @15 :Float64 = -1;  # -1: never reported
+  statusText @16 :Text;
+  oomKills @17 :UInt32;
 }
 
 struct TaskView {
@@ -69,6 +79,13 @@ struct TaskView {
   attempts @15 :List(AttemptView);
   exitCode @16 :Int32 = -1;
   signal @17 :Int32;
+  # The limits in force (0: none).
+  timeoutUsec @18 :UInt64;
+  killGraceUsec @19 :UInt64;
+  heartbeatUsec @20 :UInt64;
+  cpuQuotaPerSecUsec @21 :UInt64;
+  memoryMaxBytes @22 :UInt64;
+  tasksMax @23 :UInt64;
 }
 
 struct ListFilter {

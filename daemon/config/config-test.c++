@@ -35,6 +35,24 @@ TEST(Config, ReadsQueuesAndOverridesDefault) {
   EXPECT_EQ(config.runner, "direct");
 }
 
+TEST(Config, ReadsQueueLimitsInPeoplesUnits) {
+  auto config = parseConfig(
+      "[queues.batch]\ntimeout = \"1h\"\nmemory = \"512M\"\ncpu = \"50%\"\n"
+      "kill_grace = \"5s\"\nheartbeat = \"30s\"\ntasks_max = 64\n",
+      "x.toml");
+  auto& q = KJ_ASSERT_NONNULL(config.findQueue("batch"));
+  EXPECT_EQ(q.timeoutUsec, 3600000000u);
+  EXPECT_EQ(q.memoryMaxBytes, 512u << 20);
+  EXPECT_EQ(q.cpuQuotaPerSecUsec, 500000u);
+  EXPECT_EQ(q.killGraceUsec, 5000000u);
+  EXPECT_EQ(q.heartbeatUsec, 30000000u);
+  EXPECT_EQ(q.tasksMax, 64u);
+  auto error = errorOf("[queues.batch]\nmemory = \"lots\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:10: queues.batch.memory must be a string like \"512M\"", 0),
+            0u)
+      << error;
+}
+
 TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
   EXPECT_EQ(errorOf("[daemon]\nsocket = \"unterminated\n").rfind("taskctld.toml:2:", 0), 0u)
       << errorOf("[daemon]\nsocket = \"unterminated\n");

@@ -9,6 +9,8 @@
 
 #include <kj/debug.h>
 
+#include "config/units.h"
+
 namespace taskctl {
 namespace {
 
@@ -141,19 +143,43 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       }
       auto table = node.as_table();
       if (table == nullptr) fail(source, node.source(), kj::str("queues.", name, " must be a table"));
-      checkKeys(source, *table, {"concurrency"}, kj::str("queues.", name));
-      uint32_t concurrency = cpuCount();
+      checkKeys(source, *table,
+                {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max"},
+                kj::str("queues.", name));
+      QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
-        concurrency = getInteger(source, *c, kj::str("queues.", name, ".concurrency"), 1, 100000);
+        queue.concurrency = getInteger(source, *c, kj::str("queues.", name, ".concurrency"), 1, 100000);
+      }
+      // A limit given as text in the units people write ("1h", "512M", "50%").
+      auto unit = [&](const char* key, auto parse, const char* example) -> uint64_t {
+        auto node = table->get(key);
+        if (node == nullptr) return 0;
+        auto text = node->as_string();
+        kj::Maybe<uint64_t> value;
+        if (text != nullptr) value = parse(text->get().c_str());
+        KJ_IF_MAYBE(v, value) {
+          if (*v > 0) return *v;
+        }
+        fail(source, node->source(),
+             kj::str("queues.", name, ".", key, " must be a string like \"", example, "\""));
+      };
+      queue.timeoutUsec = unit("timeout", parseDurationUsec, "1h");
+      queue.killGraceUsec = unit("kill_grace", parseDurationUsec, "10s");
+      queue.heartbeatUsec = unit("heartbeat", parseDurationUsec, "30s");
+      queue.cpuQuotaPerSecUsec = unit("cpu", parseCpuQuotaPerSecUsec, "50%");
+      queue.memoryMaxBytes = unit("memory", parseBytes, "512M");
+      if (auto t = table->get("tasks_max")) {
+        queue.tasksMax = getInteger(source, *t, kj::str("queues.", name, ".tasks_max"), 1, 1 << 30);
       }
       bool found = false;
       for (auto& q : config.queues) {
         if (q.name == name) {
-          q.concurrency = concurrency;
+          q = kj::mv(queue);
           found = true;
+          break;
         }
       }
-      if (!found) config.queues.add(QueueConfig{kj::mv(name), concurrency});
+      if (!found) config.queues.add(kj::mv(queue));
     }
   }
   return config;

@@ -14,6 +14,13 @@ namespace taskctl {
 struct QueueConfig {
   kj::String name;
   uint32_t concurrency;  // executions at once; default: the number of CPUs
+  // Defaults for this queue's tasks (0: none); a submit option wins.
+  uint64_t timeoutUsec = 0;
+  uint64_t killGraceUsec = 0;  // 0: 10 s
+  uint64_t heartbeatUsec = 0;
+  uint64_t cpuQuotaPerSecUsec = 0;
+  uint64_t memoryMaxBytes = 0;
+  uint64_t tasksMax = 0;
 };
 
 struct Config {

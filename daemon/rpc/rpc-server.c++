@@ -66,6 +66,9 @@ void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
   v.setCpuSystemUsec(a.getCpuSystemUsec());
   v.setPeakMemoryBytes(a.getPeakMemoryBytes());
   v.setOutputTail(a.getOutputTail());
+  v.setProgress(a.getProgress());
+  v.setStatusText(a.getStatusText());
+  v.setOomKills(a.getOomKills());
 }
 
 }  // namespace
@@ -92,6 +95,12 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     request.setUmask(in.getUmask());
     request.setQueue(in.getQueue());
     request.setPriority(in.getPriority());
+    request.setTimeoutUsec(in.getTimeoutUsec());
+    request.setKillGraceUsec(in.getKillGraceUsec());
+    request.setHeartbeatUsec(in.getHeartbeatUsec());
+    request.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
+    request.setMemoryMaxBytes(in.getMemoryMaxBytes());
+    request.setTasksMax(in.getTasksMax());
     auto labels = request.initLabels(in.getLabels().size());
     for (auto i : kj::indices(in.getLabels())) {
       labels[i].setKey(in.getLabels()[i].getKey());
@@ -245,6 +254,12 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     copyLabels(t.getLabels(), v.initLabels(t.getLabels().size()));
     v.setCreatedAt(t.getCreatedAt());
     v.setFinishedAt(t.getFinishedAt());
+    v.setTimeoutUsec(t.getTimeoutUsec());
+    v.setKillGraceUsec(t.getKillGraceUsec());
+    v.setHeartbeatUsec(t.getHeartbeatUsec());
+    v.setCpuQuotaPerSecUsec(t.getCpuQuotaPerSecUsec());
+    v.setMemoryMaxBytes(t.getMemoryMaxBytes());
+    v.setTasksMax(t.getTasksMax());
     if (withAttempts) {
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> attempts;
       server.store.forEachAttempt(t.getId(), [&](records::Attempt::Reader a) {

@@ -22,6 +22,12 @@ kj::Maybe<kj::Own<ExecOutcome>> DirectRunner::readOutcome(uint64_t taskId, uint3
   return launcher.readOutcome(taskId, attempt);
 }
 
+void DirectRunner::stopRemains(records::Attempt::Reader attempt) {
+  // The shim is gone; its command died with it (PR_SET_PDEATHSIG). What the
+  // command started in its own group cannot be found once the shim is gone:
+  // that is what the scope runner's cgroup is for.
+}
+
 void DirectRunner::release(uint64_t taskId, uint32_t attempt) {
   launcher.release(taskId, attempt);
 }

@@ -17,6 +17,8 @@ class DirectRunner final : public Runner {
   DirectRunner(kj::UnixEventPort& port, ShimLauncher& launcher);
 
   kj::StringPtr name() const override { return "direct"; }
+  kj::String unitFor(uint64_t, uint32_t) override { return kj::str(); }
+  void stopRemains(records::Attempt::Reader attempt) override;
   kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                         records::Attempt::Reader attempt) override;
   kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) override;

@@ -49,6 +49,10 @@ class Runner {
 
   virtual kj::StringPtr name() const = 0;  // "direct" or "scope"
 
+  virtual kj::String unitFor(uint64_t taskId, uint32_t attempt) = 0;
+  // The systemd unit an attempt will run in ("" under the direct runner):
+  // recorded with the attempt as `starting`, before the unit exists.
+
   virtual kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                                 records::Attempt::Reader attempt) = 0;
   // Prepares the attempt's run directory and log, spawns the shim (waiting on
@@ -61,6 +65,10 @@ class Runner {
 
   virtual kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt) = 0;
   // The shim's result file, if there is a readable one.
+
+  virtual void stopRemains(records::Attempt::Reader attempt) = 0;
+  // For a `lost` attempt: stops whatever of it may still run (its scope), so
+  // it never runs on beside a retry.
 
   virtual void release(uint64_t taskId, uint32_t attempt) = 0;
   // Removes the attempt's run directory. Call once its end is durable.

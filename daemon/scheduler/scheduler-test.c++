@@ -63,9 +63,11 @@ struct Harness {
   void settle() { loop.run(); }
 
   uint64_t submit(kj::StringPtr command, int priority = 0, kj::StringPtr queue = "",
-                  kj::ArrayPtr<const kj::StringPtr> env = nullptr) {
+                  kj::ArrayPtr<const kj::StringPtr> env = nullptr,
+                  kj::Function<void(records::Task::Builder)> more = [](auto) {}) {
     capnp::MallocMessageBuilder message;
     auto request = message.initRoot<records::Task>();
+    more(request);
     auto argv = request.initArgv(1);
     argv.set(0, command.asBytes());
     request.setPriority(priority);
@@ -269,6 +271,74 @@ TEST(Scheduler, CancelOfARunningTaskTermsThenKillsAfterTheGrace) {
   h.settle();
   EXPECT_EQ(h.state(id), TaskState::CANCELLED);
   EXPECT_EQ(h.exitStatus(id), 130);
+}
+
+TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
+  Harness h(1);
+  auto id = h.submit("a", 0, "", nullptr, [](auto r) {
+    r.setTimeoutUsec(2000000);
+    r.setKillGraceUsec(1000000);
+  });
+  h.settle();
+  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*attempt)->get().getUnit(), "fake-1-1");  // recorded before the unit exists
+  } else {
+    FAIL();
+  }
+  h.timer.advanceTo(h.timer.now() + 1999 * kj::MILLISECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);
+  h.timer.advanceTo(h.timer.now() + 2 * kj::MILLISECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  h.timer.advanceTo(h.timer.now() + 1 * kj::SECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGKILL);
+  h.runner.killed(0, SIGKILL);
+  h.settle();
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::TIMEOUT);
+  EXPECT_EQ(h.exitStatus(id), 124);
+}
+
+TEST(Scheduler, AnOomKillIsItsOwnReason) {
+  Harness h(1);
+  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.setMemoryMaxBytes(20 << 20); });
+  h.settle();
+  h.runner.killed(0, SIGKILL, 1);
+  h.settle();
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::OOM);
+  EXPECT_EQ(h.exitStatus(id), 137);
+  EXPECT_EQ(kj::str(h.task(id, holder).getMessage()), "killed for memory (limit 20M)");
+}
+
+TEST(Scheduler, QueueDefaultsApplyAndSubmitOptionsWin) {
+  Harness h(1);
+  h.config.queues[1].memoryMaxBytes = 64 << 20;
+  h.config.queues[1].timeoutUsec = 60000000;
+  h.scheduler->reloadQueues(h.config);
+  auto byDefault = h.submit("a", 0, "batch");
+  auto own = h.submit("b", 0, "batch", nullptr, [](auto r) { r.setMemoryMaxBytes(32 << 20); });
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(byDefault, holder).getMemoryMaxBytes(), 64u << 20);
+  EXPECT_EQ(h.task(byDefault, holder).getTimeoutUsec(), 60000000u);
+  EXPECT_EQ(h.task(own, holder).getMemoryMaxBytes(), 32u << 20);
+  EXPECT_NE(h.submitError([](auto r) {
+              r.initArgv(1).set(0, "x"_kj.asBytes());
+              r.setMemoryMaxBytes(1000);
+            }).find("memory limit is under 1M"),
+            std::string::npos);
+}
+
+TEST(Scheduler, ALostAttemptHasWhatRemainsOfItStopped) {
+  Harness h(1);
+  auto id = h.submit("a");
+  h.settle();
+  h.runner.vanish(0);
+  h.settle();
+  ASSERT_EQ(h.runner.stopped.size(), 1u);
+  EXPECT_EQ(h.runner.stopped[0].first, id);
 }
 
 TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {

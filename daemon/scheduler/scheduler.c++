@@ -9,6 +9,8 @@
 
 #include <kj/debug.h>
 
+#include "config/units.h"
+
 namespace taskctl {
 
 using records::EndReason;
@@ -113,8 +115,16 @@ struct Scheduler::Active {
   kj::Own<capnp::MallocMessageBuilder> attemptMessage;  // root: records::Attempt, or empty
   bool hasAttempt = false;
   kj::Maybe<kj::Own<Execution>> execution;
-  bool cancelRequested = false;
+  // Why the daemon is ending this execution (cancel, timeout, heartbeat);
+  // NONE while it runs its course. Decides the end state once it has exited.
+  EndReason stopReason = EndReason::NONE;
+  // Timers owned by the attempt, cancelled with it. Separate, because one
+  // firing arms the next (a timeout starts the kill grace).
+  kj::Maybe<kj::Promise<void>> timeoutTimer;
+  kj::Maybe<kj::Promise<void>> graceTimer;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+
+  bool cancelRequested() const { return stopReason == EndReason::CANCELLED; }
 
   records::Task::Builder task() { return message.getRoot<records::Task>(); }
   records::Attempt::Builder attempt() {
@@ -145,13 +155,24 @@ void Scheduler::taskFailed(kj::Exception&& exception) {
 int64_t Scheduler::now() { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
 
 void Scheduler::reloadQueues(const Config& config) {
+  auto copy = [](const QueueConfig& q) {
+    QueueConfig c = {kj::str(q.name), q.concurrency};
+    c.timeoutUsec = q.timeoutUsec;
+    c.killGraceUsec = q.killGraceUsec;
+    c.heartbeatUsec = q.heartbeatUsec;
+    c.cpuQuotaPerSecUsec = q.cpuQuotaPerSecUsec;
+    c.memoryMaxBytes = q.memoryMaxBytes;
+    c.tasksMax = q.tasksMax;
+    return c;
+  };
   for (auto& q : config.queues) {
     auto it = queues.find(q.name);
     if (it == queues.end()) {
-      Queue queue{kj::str(q.name), q.concurrency, 0, {}};
+      Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q)};
       queues.emplace(kj::str(q.name), kj::mv(queue));
     } else {
       it->second.concurrency = q.concurrency;
+      it->second.defaults = copy(q);
     }
   }
   for (auto& [name, queue] : queues) dispatch(queue);
@@ -163,7 +184,7 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
     // A queue removed from the config while it still had tasks: keep serving
     // them with one slot rather than stranding them.
     KJ_LOG(WARNING, "task in a queue the config no longer has", task.getId(), task.getQueue());
-    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}}).first;
+    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}, QueueConfig{kj::str(task.getQueue()), 1}}).first;
   }
   return it->second;
 }
@@ -205,8 +226,30 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
     }
   }
 
+  auto& queue = queues.find(queueName)->second;
+  auto limit = [](uint64_t given, uint64_t queueDefault) { return given ? given : queueDefault; };
+  uint64_t timeout = limit(request.getTimeoutUsec(), queue.defaults.timeoutUsec);
+  uint64_t killGrace = limit(request.getKillGraceUsec(), queue.defaults.killGraceUsec);
+  uint64_t heartbeat = limit(request.getHeartbeatUsec(), queue.defaults.heartbeatUsec);
+  uint64_t cpu = limit(request.getCpuQuotaPerSecUsec(), queue.defaults.cpuQuotaPerSecUsec);
+  uint64_t memory = limit(request.getMemoryMaxBytes(), queue.defaults.memoryMaxBytes);
+  uint64_t tasksMax = limit(request.getTasksMax(), queue.defaults.tasksMax);
+  constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
+  if (timeout > YEAR_USEC) reject(kj::str("timeout is over a year"));
+  if (killGrace > 3600ull * 1000000) reject(kj::str("kill grace is over an hour"));
+  if (heartbeat != 0 && heartbeat < 100000) reject(kj::str("heartbeat is under 100ms"));
+  if (heartbeat > YEAR_USEC) reject(kj::str("heartbeat is over a year"));
+  if (memory != 0 && memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
+  if (cpu != 0 && cpu < 10000) reject(kj::str("cpu quota is under 1%"));
+
   auto entry = kj::heap<Active>();
   auto task = entry->task();
+  task.setTimeoutUsec(timeout);
+  task.setKillGraceUsec(killGrace);
+  task.setHeartbeatUsec(heartbeat);
+  task.setCpuQuotaPerSecUsec(cpu);
+  task.setMemoryMaxBytes(memory);
+  task.setTasksMax(tasksMax);
   task.setId(store.allocateId());
   task.setUid(owner.uid);
   task.setGid(owner.gid);
@@ -274,6 +317,7 @@ void Scheduler::beginAttempt(Active& a) {
   attempt.setNumber(number);
   attempt.setState(TaskState::STARTING);
   attempt.setStartedAt(now());
+  attempt.setUnit(runner.unitFor(task.getId(), number));
   persist(a);
   uint64_t id = task.getId();
   tasks.add(commit.durable().then([this, id, number]() { launch(id, number); }));
@@ -284,7 +328,7 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   if (it == active.end()) return;
   auto& a = *it->second;
   if (a.task().getAttempts() != number || a.task().getState() != TaskState::STARTING) return;
-  if (a.cancelRequested) {
+  if (a.cancelRequested()) {
     queueOf(a.task()).running--;
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1, 0);
     return;
@@ -310,10 +354,11 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                         auto& a = *it->second;
                         KJ_IF_MAYBE(execution, a.execution) {
                           if (a.task().getAttempts() != number) return;
-                          if (a.cancelRequested) {
+                          if (a.cancelRequested()) {
                             (*execution)->kill(SIGKILL);  // never told to go: nothing ran
                           } else {
                             (*execution)->go();
+                            armTimeout(a);
                           }
                         }
                       });
@@ -364,7 +409,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   KJ_IF_MAYBE(o, outcome) {
     auto r = (*o)->get();
     if (r.getNotStarted()) {
-      if (a.cancelRequested) {
+      if (a.cancelRequested()) {
         finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1,
                0);
       } else {
@@ -381,23 +426,39 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     attempt.setCpuSystemUsec(r.getCpuSystemUsec());
     attempt.setPeakMemoryBytes(r.getPeakMemoryBytes());
     attempt.setOutputTail(readTail(runner.logPath(id, number)));
+    attempt.setOomKills(r.getOomKills());
+    int code = r.getExitCode(), signal = r.getSignal();
     if (r.getSpawnFailed()) {
-      finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), r.getExitCode(), 0);
-    } else if (a.cancelRequested) {
-      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user",
-             r.getExitCode(), r.getSignal());
-    } else if (r.getSignal() != 0) {
-      finish(a, TaskState::FAILED, EndReason::SIGNAL, signalText(r.getSignal()), -1,
-             r.getSignal());
-    } else if (r.getExitCode() == 0) {
+      finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), code, 0);
+    } else if (a.cancelRequested()) {
+      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", code, signal);
+    } else if (a.stopReason == EndReason::TIMEOUT) {
+      finish(a, TaskState::FAILED, EndReason::TIMEOUT,
+             kj::str("timed out after ", formatDurationUsec(task.getTimeoutUsec())), code, signal);
+    } else if (a.stopReason == EndReason::HEARTBEAT) {
+      finish(a, TaskState::FAILED, EndReason::HEARTBEAT,
+             kj::str("no heartbeat for ", formatDurationUsec(task.getHeartbeatUsec())), code,
+             signal);
+    } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
+      // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
+      finish(a, TaskState::FAILED, EndReason::OOM,
+             task.getMemoryMaxBytes()
+                 ? kj::str("killed for memory (limit ", formatBytes(task.getMemoryMaxBytes()), ")")
+                 : kj::str("killed for memory"),
+             code, signal);
+    } else if (signal != 0) {
+      finish(a, TaskState::FAILED, EndReason::SIGNAL, signalText(signal), -1, signal);
+    } else if (code == 0) {
       finish(a, TaskState::SUCCEEDED, EndReason::EXIT, "exited with status 0", 0, 0);
     } else {
-      finish(a, TaskState::FAILED, EndReason::EXIT,
-             kj::str("exited with status ", r.getExitCode()), r.getExitCode(), 0);
+      finish(a, TaskState::FAILED, EndReason::EXIT, kj::str("exited with status ", code), code, 0);
     }
-  } else if (a.cancelRequested) {
+  } else if (a.cancelRequested()) {
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", -1, 0);
   } else {
+    // Whatever of it may still run (a command that outlived its killed shim)
+    // must not run on beside a retry.
+    runner.stopRemains(attempt);
     finish(a, TaskState::FAILED, EndReason::LOST,
            "the execution vanished without a result (its shim was killed or the machine "
            "rebooted)",
@@ -476,29 +537,55 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
       return commit.durable();
     }
     case TaskState::STARTING:
-      // launch() sees the flag: the command is never told to go.
-      a.cancelRequested = true;
+      // launch() sees the reason: the command is never told to go.
+      if (a.stopReason == EndReason::NONE) a.stopReason = EndReason::CANCELLED;
       return kj::READY_NOW;
-    case TaskState::RUNNING: {
-      if (a.cancelRequested) return kj::READY_NOW;
-      a.cancelRequested = true;
-      KJ_IF_MAYBE(execution, a.execution) {
-        (*execution)->kill(SIGTERM);
-      }
-      uint32_t number = a.attempt().getNumber();
-      // Escalate if it is still there after the grace period.
-      tasks.add(timer.afterDelay(options.killGrace).then([this, id, number]() {
-        auto it = active.find(id);
-        if (it == active.end() || it->second->task().getAttempts() != number) return;
-        KJ_IF_MAYBE(execution, it->second->execution) {
-          (*execution)->kill(SIGKILL);
-        }
-      }));
+    case TaskState::RUNNING:
+      stopExecution(a, EndReason::CANCELLED);
       return kj::READY_NOW;
-    }
     default:
       return kj::READY_NOW;
   }
+}
+
+void Scheduler::stopExecution(Active& a, EndReason why) {
+  if (a.stopReason != EndReason::NONE) return;  // already on its way out
+  a.stopReason = why;
+  KJ_IF_MAYBE(execution, a.execution) {
+    (*execution)->kill(SIGTERM);
+  }
+  uint64_t id = a.id();
+  uint32_t number = a.attempt().getNumber();
+  uint64_t grace = a.task().getKillGraceUsec();
+  kj::Duration wait = grace ? int64_t(grace) * kj::MICROSECONDS : options.killGrace;
+  // Escalate if it is still there after the grace period. Owned by `a`: it
+  // ends with the attempt.
+  a.graceTimer = timer.afterDelay(wait)
+                   .then([this, id, number]() {
+                     auto it = active.find(id);
+                     if (it == active.end() || it->second->task().getAttempts() != number) return;
+                     KJ_IF_MAYBE(execution, it->second->execution) {
+                       (*execution)->kill(SIGKILL);
+                     }
+                   })
+                   .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "kill failed", e); });
+}
+
+void Scheduler::armTimeout(Active& a) {
+  uint64_t timeout = a.task().getTimeoutUsec();
+  if (timeout == 0 || a.stopReason != EndReason::NONE) return;
+  // From the attempt's start, so a re-adopted attempt keeps its deadline.
+  int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
+  int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
+  uint64_t id = a.id();
+  uint32_t number = a.attempt().getNumber();
+  a.timeoutTimer = timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
+                   .then([this, id, number]() {
+                     auto it = active.find(id);
+                     if (it == active.end() || it->second->task().getAttempts() != number) return;
+                     stopExecution(*it->second, EndReason::TIMEOUT);
+                   })
+                   .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
 }
 
 void Scheduler::recover() {
@@ -554,6 +641,7 @@ void Scheduler::reconcile(Active& a) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
     watch(a, kj::mv(*execution));
+    armTimeout(a);
     return;
   }
   // Gone: its result file is the one record of how it ended.

@@ -79,6 +79,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
     uint32_t concurrency;
     uint32_t running = 0;  // slots taken: starting + running
     std::set<std::pair<int32_t, uint64_t>> ready;  // (-priority, id): dispatch order
+    QueueConfig defaults;  // limits for tasks that do not set their own
   };
 
   Store& store;
@@ -110,6 +111,10 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
               kj::StringPtr message, int exitCode, int signal);
   void persist(Active& task);
   void reconcile(Active& task);
+  void armTimeout(Active& task);
+  void stopExecution(Active& task, records::EndReason why);
+  // TERM to the whole execution, the task's kill grace, then KILL. The first
+  // reason given is the one the attempt ends with.
 };
 
 }  // namespace taskctl

@@ -46,7 +46,15 @@ class FakeRunner final : public Runner {
   bool failStarts = false;
   kj::Maybe<std::pair<uint64_t, uint32_t>> adoptable;
 
+  kj::Vector<std::pair<uint64_t, uint32_t>> stopped;
+
   kj::StringPtr name() const override { return "fake"; }
+  kj::String unitFor(uint64_t taskId, uint32_t attempt) override {
+    return kj::str("fake-", taskId, "-", attempt);
+  }
+  void stopRemains(records::Attempt::Reader attempt) override {
+    stopped.add(attempt.getTaskId(), attempt.getNumber());
+  }
 
   kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                         records::Attempt::Reader attempt) override {
@@ -100,6 +108,12 @@ class FakeRunner final : public Runner {
     auto& slot = results[{taskId, attempt}];
     slot = kj::mv(message);
     return slot->getRoot<records::ExecResult>();
+  }
+  void killed(size_t index, int signal, uint32_t oomKills = 0) {
+    auto r = result(launched[index].taskId, launched[index].attempt);
+    r.setSignal(signal);
+    r.setOomKills(oomKills);
+    launched[index].exit->fulfill();
   }
   void exit(size_t index, int code) {
     auto r = result(launched[index].taskId, launched[index].attempt);

@@ -1,0 +1,22 @@
+// The units people write for limits, as systemd reads them: durations
+// ("90s", "10m", "1h30m", "500ms"; a bare number is seconds), sizes ("512M",
+// 1024-based K M G T; a bare number is bytes) and CPU shares ("50%", "200%"
+// for two CPUs). Used by the TOML config and by taskctl's options; no
+// dependencies, so the client can link it.
+#pragma once
+
+#include <kj/common.h>
+#include <kj/string.h>
+#include <stdint.h>
+
+namespace taskctl {
+
+kj::Maybe<uint64_t> parseDurationUsec(kj::StringPtr text);
+kj::Maybe<uint64_t> parseBytes(kj::StringPtr text);
+kj::Maybe<uint64_t> parseCpuQuotaPerSecUsec(kj::StringPtr text);
+// "50%" -> 500000 (CPU microseconds per second of wall time).
+
+kj::String formatDurationUsec(uint64_t usec);  // "1h30m", "2.5s", "500ms"
+kj::String formatBytes(uint64_t bytes);        // "512M", "1.5G", "300"
+
+}  // namespace taskctl

@@ -1,0 +1,45 @@
+// ScopeRunner: each execution in its own transient systemd scope,
+// taskctl-<id>-<attempt>.scope in taskctl.slice, whose one process at start
+// is the shim (still waiting for its go). Limits become scope properties;
+// kills go to the whole scope (KillUnit "all"), so processes that left the
+// command's session die too.
+#pragma once
+
+#include <kj/async-unix.h>
+
+#include "runner/runner.h"
+#include "runner/scope-manager.h"
+#include "runner/shim-launcher.h"
+
+namespace taskctl {
+
+class ScopeRunner final : public Runner {
+ public:
+  // Every reference outlives the runner. `cgroupV2`: a memory limit also
+  // sets MemorySwapMax=0 (so it is a limit, not a push into swap).
+  ScopeRunner(ShimLauncher& launcher, ScopeManager& scopes, bool cgroupV2);
+
+  kj::StringPtr name() const override { return "scope"; }
+  kj::String unitFor(uint64_t taskId, uint32_t attempt) override;
+  kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
+                                        records::Attempt::Reader attempt) override;
+  kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) override;
+  kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt) override;
+  void stopRemains(records::Attempt::Reader attempt) override;
+  void release(uint64_t taskId, uint32_t attempt) override;
+  kj::String logPath(uint64_t taskId, uint32_t attempt) override;
+
+ private:
+  ShimLauncher& launcher;
+  ScopeManager& scopes;
+  bool cgroupV2;
+  struct LogErrors final : public kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& exception) override;
+  } logErrors;
+  kj::TaskSet stops;
+};
+
+ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2);
+// The scope's properties for an attempt (pure; unit-tested).
+
+}  // namespace taskctl
