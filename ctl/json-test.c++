@@ -1,0 +1,66 @@
+#include "json.h"
+
+#include <gtest/gtest.h>
+
+namespace kj {
+// gtest shows kj::String as bytes without this.
+inline void PrintTo(const String& text, std::ostream* os) { *os << '"' << text.cStr() << '"'; }
+}  // namespace kj
+
+namespace taskctl {
+namespace {
+
+kj::String quoted(kj::ArrayPtr<const kj::byte> bytes) {
+  JsonWriter json;
+  json.string(bytes);
+  return json.finish();
+}
+
+kj::String quoted(const char* text) { return quoted(kj::StringPtr(text).asBytes()); }
+
+TEST(Json, WritesNestedValuesCompactly) {
+  JsonWriter json;
+  json.beginObject();
+  json.key("id");
+  json.unsignedInteger(UINT64_MAX);
+  json.key("list");
+  json.beginArray();
+  json.integer(INT64_MIN);
+  json.null();
+  json.boolean(true);
+  json.beginObject();
+  json.endObject();
+  json.beginArray();
+  json.endArray();
+  json.endArray();
+  json.key("s");
+  json.string("x");
+  json.endObject();
+  EXPECT_EQ(json.finish(),
+            R"({"id":18446744073709551615,"list":[-9223372036854775808,null,true,{},[]],"s":"x"})");
+}
+
+TEST(Json, EscapesQuotesBackslashesAndControlCharacters) {
+  EXPECT_EQ(quoted("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(quoted("\n\r\t\b\f"), R"("\n\r\t\b\f")");
+  EXPECT_EQ(quoted("\x01\x1f\x7f"), "\"\\u0001\\u001f\x7f\"");
+  EXPECT_EQ(quoted(kj::arrayPtr(reinterpret_cast<const kj::byte*>("a\0b"), 3)), R"("a\u0000b")");
+}
+
+TEST(Json, KeepsValidUtf8AsItIs) {
+  EXPECT_EQ(quoted("é ü € 𝄞"), "\"é ü € 𝄞\"");
+  EXPECT_EQ(quoted("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");  // U+10FFFF
+}
+
+TEST(Json, WritesEachInvalidByteAsASurrogateEscape) {
+  EXPECT_EQ(quoted("\xff"), R"("\udcff")");
+  EXPECT_EQ(quoted("a\x80z"), R"("a\udc80z")");                            // stray continuation
+  EXPECT_EQ(quoted("\xe2\x82"), R"("\udce2\udc82")");                      // cut short
+  EXPECT_EQ(quoted("\xc0\xaf"), R"("\udcc0\udcaf")");                      // overlong '/'
+  EXPECT_EQ(quoted("\xed\xa0\x80"), R"("\udced\udca0\udc80")");            // a UTF-16 surrogate
+  EXPECT_EQ(quoted("\xf4\x90\x80\x80"), R"("\udcf4\udc90\udc80\udc80")");  // past U+10FFFF
+  EXPECT_EQ(quoted("\xe2\x82\xac\xff"), "\"\xe2\x82\xac\\udcff\"");        // valid, then invalid
+}
+
+}  // namespace
+}  // namespace taskctl

@@ -1,0 +1,140 @@
+#include "json.h"
+
+#include <kj/debug.h>
+
+#include "format.h"
+
+namespace taskctl {
+
+namespace {
+
+const char HEX[] = "0123456789abcdef";
+
+void addUnicodeEscape(kj::Vector<char>& out, uint16_t unit) {
+  out.addAll("\\u"_kj);
+  out.add(HEX[(unit >> 12) & 0xf]);
+  out.add(HEX[(unit >> 8) & 0xf]);
+  out.add(HEX[(unit >> 4) & 0xf]);
+  out.add(HEX[unit & 0xf]);
+}
+
+}  // namespace
+
+void JsonWriter::beforeValue() {
+  if (afterKey) {
+    afterKey = false;
+    return;
+  }
+  if (nonEmpty.size() > 0) {
+    if (nonEmpty.back()) out.add(',');
+    nonEmpty.back() = true;
+  }
+}
+
+void JsonWriter::beginObject() {
+  beforeValue();
+  out.add('{');
+  nonEmpty.add(false);
+}
+
+void JsonWriter::endObject() {
+  KJ_ASSERT(nonEmpty.size() > 0 && !afterKey);
+  nonEmpty.removeLast();
+  out.add('}');
+}
+
+void JsonWriter::beginArray() {
+  beforeValue();
+  out.add('[');
+  nonEmpty.add(false);
+}
+
+void JsonWriter::endArray() {
+  KJ_ASSERT(nonEmpty.size() > 0);
+  nonEmpty.removeLast();
+  out.add(']');
+}
+
+void JsonWriter::key(kj::StringPtr name) {
+  KJ_ASSERT(!afterKey);
+  string(name);
+  out.add(':');
+  afterKey = true;
+}
+
+void JsonWriter::string(kj::ArrayPtr<const kj::byte> bytes) {
+  beforeValue();
+  out.add('"');
+  size_t i = 0;
+  while (i < bytes.size()) {
+    kj::byte b = bytes[i];
+    size_t length = utf8SequenceLength(bytes.slice(i, bytes.size()));
+    if (length == 0) {
+      addUnicodeEscape(out, 0xdc00 + b);  // surrogateescape: b is 0x80..0xff here
+      i += 1;
+    } else if (length > 1) {
+      out.addAll(bytes.slice(i, i + length).asChars());
+      i += length;
+    } else {
+      switch (b) {
+        case '"':
+          raw("\\\"");
+          break;
+        case '\\':
+          raw("\\\\");
+          break;
+        case '\n':
+          raw("\\n");
+          break;
+        case '\r':
+          raw("\\r");
+          break;
+        case '\t':
+          raw("\\t");
+          break;
+        case '\b':
+          raw("\\b");
+          break;
+        case '\f':
+          raw("\\f");
+          break;
+        default:
+          if (b < 0x20) {
+            addUnicodeEscape(out, b);
+          } else {
+            out.add(static_cast<char>(b));
+          }
+      }
+      i += 1;
+    }
+  }
+  out.add('"');
+}
+
+void JsonWriter::integer(int64_t value) {
+  beforeValue();
+  raw(kj::str(value));
+}
+
+void JsonWriter::unsignedInteger(uint64_t value) {
+  beforeValue();
+  raw(kj::str(value));
+}
+
+void JsonWriter::boolean(bool value) {
+  beforeValue();
+  raw(value ? "true"_kj : "false"_kj);
+}
+
+void JsonWriter::null() {
+  beforeValue();
+  raw("null");
+}
+
+kj::String JsonWriter::finish() {
+  KJ_ASSERT(nonEmpty.size() == 0 && !afterKey, "JSON document left open");
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+}  // namespace taskctl

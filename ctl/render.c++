@@ -1,0 +1,297 @@
+#include "render.h"
+
+#include <kj/vector.h>
+#include <string.h>
+
+#include "format.h"
+
+namespace taskctl {
+
+namespace {
+
+void timeOrNull(JsonWriter& json, int64_t ns) {
+  if (ns == 0) {
+    json.null();
+  } else {
+    json.string(isoTimeUtc(ns));
+  }
+}
+
+// Non-negative values are real; the schema's defaults (-1 exit code, 0 signal or pid) mean none.
+void positiveOrNull(JsonWriter& json, int64_t value, bool zeroIsNone) {
+  if (value < 0 || (zeroIsNone && value == 0)) {
+    json.null();
+  } else {
+    json.integer(value);
+  }
+}
+
+void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
+  json.beginObject();
+  json.key("number");
+  json.unsignedInteger(attempt.getNumber());
+  json.key("state");
+  json.string(attempt.getState());
+  json.key("reason");
+  json.string(attempt.getReason());
+  json.key("message");
+  json.string(attempt.getMessage());
+  json.key("exit_code");
+  positiveOrNull(json, attempt.getExitCode(), false);
+  json.key("signal");
+  positiveOrNull(json, attempt.getSignal(), true);
+  json.key("started_at");
+  timeOrNull(json, attempt.getStartedAt());
+  json.key("ended_at");
+  timeOrNull(json, attempt.getEndedAt());
+  json.key("shim_pid");
+  positiveOrNull(json, attempt.getShimPid(), true);
+  json.key("unit");
+  json.string(attempt.getUnit());
+  json.key("wall_usec");
+  json.unsignedInteger(attempt.getWallUsec());
+  json.key("cpu_user_usec");
+  json.unsignedInteger(attempt.getCpuUserUsec());
+  json.key("cpu_system_usec");
+  json.unsignedInteger(attempt.getCpuSystemUsec());
+  json.key("peak_memory_bytes");
+  json.unsignedInteger(attempt.getPeakMemoryBytes());
+  json.endObject();
+}
+
+// A block of "key: value" lines whose values line up.
+class Fields {
+ public:
+  void add(kj::StringPtr key, kj::String value) { fields.add(Field{key, kj::mv(value)}); }
+
+  void appendTo(kj::Vector<char>& out, size_t indent) const {
+    size_t keyWidth = 0;
+    for (auto& field : fields) keyWidth = kj::max(keyWidth, field.key.size() + 1);
+    for (auto& field : fields) {
+      out.addAll(kj::repeat(' ', indent));
+      out.addAll(field.key);
+      out.add(':');
+      out.addAll(kj::repeat(' ', keyWidth - field.key.size()));
+      out.addAll(field.value);
+      out.add('\n');
+    }
+  }
+
+ private:
+  struct Field {
+    kj::StringPtr key;
+    kj::String value;
+  };
+  kj::Vector<Field> fields;
+};
+
+kj::String stateWithReason(kj::StringPtr state, kj::StringPtr reason) {
+  if (reason.size() == 0) return printable(state);
+  return kj::str(printable(state), " (", printable(reason), ")");
+}
+
+kj::String signalName(int32_t signal) {
+  // glibc's abbreviation, "KILL" for 9; unknown numbers stay numbers.
+  const char* abbrev = sigabbrev_np(signal);
+  if (abbrev == nullptr) return kj::str(signal);
+  return kj::str(signal, " (SIG", abbrev, ")");
+}
+
+kj::String finishString(kj::Vector<char>& out) {
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
+  Fields fields;
+  fields.add("state", stateWithReason(attempt.getState(), attempt.getReason()));
+  if (attempt.getMessage().size() > 0) fields.add("message", printable(attempt.getMessage()));
+  if (attempt.getExitCode() >= 0) fields.add("exit code", kj::str(attempt.getExitCode()));
+  if (attempt.getSignal() > 0) fields.add("signal", signalName(attempt.getSignal()));
+  if (attempt.getStartedAt() != 0) fields.add("started", localTime(attempt.getStartedAt()));
+  if (attempt.getEndedAt() != 0) fields.add("ended", localTime(attempt.getEndedAt()));
+  if (attempt.getWallUsec() != 0) fields.add("wall time", humanDuration(attempt.getWallUsec()));
+  if (attempt.getCpuUserUsec() != 0 || attempt.getCpuSystemUsec() != 0) {
+    fields.add("cpu time", kj::str(humanDuration(attempt.getCpuUserUsec()), " user, ",
+                                   humanDuration(attempt.getCpuSystemUsec()), " system"));
+  }
+  if (attempt.getPeakMemoryBytes() != 0) {
+    fields.add("peak memory", humanBytes(attempt.getPeakMemoryBytes()));
+  }
+  if (attempt.getUnit().size() > 0) fields.add("unit", printable(attempt.getUnit()));
+  if (attempt.getShimPid() > 0) fields.add("shim pid", kj::str(attempt.getShimPid()));
+
+  out.addAll(kj::str("attempt ", attempt.getNumber(), ":\n"));
+  fields.appendTo(out, 2);
+}
+
+}  // namespace
+
+bool isTerminal(kj::StringPtr state) {
+  return state == "succeeded" || state == "failed" || state == "cancelled";
+}
+
+void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv) {
+  json.beginObject();
+  json.key("id");
+  json.unsignedInteger(task.getId());
+  json.key("uid");
+  json.unsignedInteger(task.getUid());
+  json.key("gid");
+  json.unsignedInteger(task.getGid());
+  json.key("state");
+  json.string(task.getState());
+  json.key("reason");
+  json.string(task.getReason());
+  json.key("message");
+  json.string(task.getMessage());
+  json.key("exit_status");
+  if (isTerminal(task.getState())) {
+    json.integer(task.getExitStatus());
+  } else {
+    json.null();
+  }
+  json.key("exit_code");
+  positiveOrNull(json, task.getExitCode(), false);
+  json.key("signal");
+  positiveOrNull(json, task.getSignal(), true);
+  json.key("queue");
+  json.string(task.getQueue());
+  json.key("priority");
+  json.integer(task.getPriority());
+  json.key("argv");
+  json.beginArray();
+  for (auto arg : task.getArgv()) json.string(arg);
+  json.endArray();
+  json.key("cwd");
+  json.string(task.getCwd());
+  if (withEnv) {
+    json.key("env");
+    json.beginArray();
+    for (auto entry : task.getEnv()) json.string(entry);
+    json.endArray();
+  }
+  json.key("labels");
+  json.beginObject();
+  for (auto label : task.getLabels()) {
+    json.key(label.getKey());
+    json.string(label.getValue());
+  }
+  json.endObject();
+  json.key("created_at");
+  timeOrNull(json, task.getCreatedAt());
+  json.key("finished_at");
+  timeOrNull(json, task.getFinishedAt());
+  json.key("attempts");
+  json.beginArray();
+  for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
+  json.endArray();
+  json.endObject();
+}
+
+kj::String taskJson(rpc::TaskView::Reader task, bool withEnv) {
+  JsonWriter json;
+  writeTaskJson(json, task, withEnv);
+  return kj::str(json.finish(), '\n');
+}
+
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks) {
+  JsonWriter json;
+  json.beginArray();
+  for (auto task : tasks) writeTaskJson(json, task, false);
+  json.endArray();
+  return kj::str(json.finish(), '\n');
+}
+
+kj::String commandLine(capnp::List<capnp::Data>::Reader argv) {
+  kj::Vector<kj::String> words(argv.size());
+  for (auto arg : argv) words.add(shellQuote(arg));
+  return kj::strArray(words, " ");
+}
+
+kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
+  Fields fields;
+  fields.add("id", kj::str(task.getId()));
+  fields.add("state", stateWithReason(task.getState(), task.getReason()));
+  if (task.getMessage().size() > 0) fields.add("message", printable(task.getMessage()));
+  if (isTerminal(task.getState())) fields.add("exit status", kj::str(task.getExitStatus()));
+  fields.add("command", commandLine(task.getArgv()));
+  fields.add("cwd", shellQuote(task.getCwd()));
+  fields.add("queue", printable(task.getQueue()));
+  fields.add("priority", kj::str(task.getPriority()));
+  fields.add("owner", kj::str("uid ", task.getUid(), ", gid ", task.getGid()));
+  if (task.getLabels().size() > 0) {
+    kj::Vector<kj::String> labels;
+    for (auto label : task.getLabels()) {
+      labels.add(kj::str(printable(label.getKey()), '=', printable(label.getValue())));
+    }
+    fields.add("labels", kj::strArray(labels, ", "));
+  }
+  if (task.getCreatedAt() != 0) fields.add("created", localTime(task.getCreatedAt()));
+  if (task.getFinishedAt() != 0) fields.add("finished", localTime(task.getFinishedAt()));
+  if (withEnv) fields.add("environment", kj::str(task.getEnv().size(), " variables"));
+  fields.add("attempts", kj::str(task.getAttempts().size()));
+
+  kj::Vector<char> out(1024);
+  fields.appendTo(out, 0);
+  if (withEnv) {
+    out.addAll("environment:\n"_kj);
+    for (auto entry : task.getEnv()) {
+      out.addAll("  "_kj);
+      out.addAll(printable(entry));
+      out.add('\n');
+    }
+  }
+  for (auto attempt : task.getAttempts()) appendAttempt(out, attempt);
+  return finishString(out);
+}
+
+kj::String listTable(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<size_t> width) {
+  struct Row {
+    kj::String id, state, queue, priority, exit, command;
+  };
+  kj::Vector<Row> rows(tasks.size() + 1);
+  rows.add(Row{kj::str("ID"), kj::str("STATE"), kj::str("QUEUE"), kj::str("PRI"), kj::str("EXIT"),
+               kj::str("COMMAND")});
+  for (auto task : tasks) {
+    rows.add(Row{kj::str(task.getId()), printable(task.getState()), printable(task.getQueue()),
+                 kj::str(task.getPriority()),
+                 isTerminal(task.getState()) ? kj::str(task.getExitStatus()) : kj::str("-"),
+                 commandLine(task.getArgv())});
+  }
+
+  size_t idWidth = 0, stateWidth = 0, queueWidth = 0, priorityWidth = 0, exitWidth = 0;
+  for (auto& row : rows) {
+    idWidth = kj::max(idWidth, displayWidth(row.id));
+    stateWidth = kj::max(stateWidth, displayWidth(row.state));
+    queueWidth = kj::max(queueWidth, displayWidth(row.queue));
+    priorityWidth = kj::max(priorityWidth, displayWidth(row.priority));
+    exitWidth = kj::max(exitWidth, displayWidth(row.exit));
+  }
+  // Numbers right-aligned, words left-aligned, two spaces between columns.
+  auto right = [](kj::StringPtr text, size_t width) {
+    return kj::str(kj::repeat(' ', width - displayWidth(text)), text);
+  };
+  auto left = [](kj::StringPtr text, size_t width) {
+    return kj::str(text, kj::repeat(' ', width - displayWidth(text)));
+  };
+  size_t commandColumn = idWidth + stateWidth + queueWidth + priorityWidth + exitWidth + 5 * 2;
+
+  kj::Vector<char> out(rows.size() * 64);
+  for (auto& row : rows) {
+    kj::String command;
+    KJ_IF_MAYBE(w, width) {
+      // However narrow the terminal, show the start of the command.
+      size_t room = *w > commandColumn + 10 ? *w - commandColumn : 10;
+      command = truncateToWidth(row.command, room);
+    } else {
+      command = kj::mv(row.command);
+    }
+    out.addAll(kj::str(right(row.id, idWidth), "  ", left(row.state, stateWidth), "  ",
+                       left(row.queue, queueWidth), "  ", right(row.priority, priorityWidth), "  ",
+                       right(row.exit, exitWidth), "  ", command, '\n'));
+  }
+  return finishString(out);
+}
+
+}  // namespace taskctl

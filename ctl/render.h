@@ -1,0 +1,43 @@
+// The daemon's TaskView as taskctl prints it: JSON objects, the `status` report, the `list` table.
+//
+// JSON field names are a contract (scripts read them); add fields, never rename them.
+//   task:    id, uid, gid, state, reason, message, exit_status, exit_code, signal, queue,
+//            priority, argv, cwd, env (only when asked for), labels, created_at, finished_at,
+//            attempts
+//   attempt: number, state, reason, message, exit_code, signal, started_at, ended_at, shim_pid,
+//            unit, wall_usec, cpu_user_usec, cpu_system_usec, peak_memory_bytes
+// Values: times are ISO 8601 UTC strings ("2026-11-25T09:50:24.123456Z") or null when not yet;
+// exit_status is null until the task is terminal; exit_code, signal and shim_pid are null when
+// there is none; argv, cwd and env are byte strings written as json.h says; env is an array of
+// "KEY=VALUE" strings; labels is an object; reason and message are "" when there is none.
+#pragma once
+
+#include <kj/array.h>
+#include <kj/string.h>
+
+#include "json.h"
+#include "rpc.capnp.h"
+
+namespace taskctl {
+
+// succeeded, failed and cancelled: states a task never leaves.
+bool isTerminal(kj::StringPtr state);
+
+// Appends one task as a JSON object; its env only when `withEnv`.
+void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv);
+
+// One task, or an array of tasks, as one JSON document on one line (newline included).
+kj::String taskJson(rpc::TaskView::Reader task, bool withEnv);
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks);
+
+// argv as one line a person can paste into a shell (see shellQuote()).
+kj::String commandLine(capnp::List<capnp::Data>::Reader argv);
+
+// `taskctl status`: aligned "key: value" lines, then one block per attempt.
+kj::String statusText(rpc::TaskView::Reader task, bool withEnv);
+
+// `taskctl list`: ID STATE QUEUE PRI EXIT COMMAND. With a width (a terminal's), the command is
+// cut to fit it; without one (output to a pipe or file) nothing is cut.
+kj::String listTable(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<size_t> width);
+
+}  // namespace taskctl
