@@ -1,0 +1,201 @@
+#include "commands.h"
+
+#include <errno.h>
+#include <kj/async-unix.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "render.h"
+
+namespace taskctl {
+
+namespace {
+
+using WaitReply = capnp::Response<rpc::Taskctl::WaitResults>;
+
+// The logs RPC hands out at most this much per call: enough to stream fast, small enough that
+// no reply strains the traversal limit.
+constexpr uint32_t LOG_SLICE_BYTES = 1024 * 1024;
+
+// getcwd(3) without a length limit. The task runs in the directory the user is in, so not
+// knowing it is an error rather than something to guess.
+kj::Array<char> currentDirectory() {
+  for (size_t size = 4096;; size *= 2) {
+    auto buffer = kj::heapArray<char>(size);
+    if (getcwd(buffer.begin(), size) != nullptr) {
+      return kj::heapArray<char>(buffer.begin(), strlen(buffer.begin()));
+    }
+    if (errno != ERANGE) {
+      throw Failure{EXIT_REJECTED, kj::str("cannot read the current directory: ", strerror(errno))};
+    }
+  }
+}
+
+// The process umask, which can only be read by setting it.
+uint32_t currentUmask() {
+  mode_t mask = umask(0);
+  umask(mask);
+  return mask;
+}
+
+void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args) {
+  auto argv = request.initArgv(args.command.size());
+  for (size_t i = 0; i < args.command.size(); i++) argv.set(i, args.command[i].asBytes());
+
+  // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8).
+  size_t count = 0;
+  for (char** entry = environ; *entry != nullptr; entry++) count++;
+  auto env = request.initEnv(count);
+  for (size_t i = 0; i < count; i++) env.set(i, kj::StringPtr(environ[i]).asBytes());
+
+  request.setCwd(currentDirectory().asBytes());
+  request.setUmask(currentUmask());
+  request.setQueue(args.queue);
+  request.setPriority(args.priority);
+  auto labels = request.initLabels(args.labels.size());
+  for (size_t i = 0; i < args.labels.size(); i++) {
+    labels[i].setKey(args.labels[i].key);
+    labels[i].setValue(args.labels[i].value);
+  }
+}
+
+// Waits for the task `submit --wait` just created. Ctrl-C ends the wait, not the task: the id is
+// already on stdout, and the user is told how to pick the wait up again.
+int waitForSubmitted(Session& session, uint64_t id, const GlobalOptions& global) {
+  // Captured only now: a Ctrl-C before the id was printed still kills taskctl the usual way.
+  kj::UnixEventPort::captureSignal(SIGINT);
+  auto request = session.daemon().waitRequest();
+  request.setId(id);
+  auto finished =
+      request.send().then([](WaitReply&& reply) -> kj::Maybe<WaitReply> { return kj::mv(reply); });
+  auto interrupted = session.io().unixEventPort.onSignal(SIGINT).then(
+      [](siginfo_t) -> kj::Maybe<WaitReply> { return nullptr; });
+
+  kj::Maybe<WaitReply> outcome = session.await(finished.exclusiveJoin(kj::mv(interrupted)));
+  KJ_IF_MAYBE(reply, outcome) {
+    auto task = reply->getTask();
+    if (global.json) writeOut(taskJson(task, false));
+    return exitStatusOf(task);
+  }
+  writeError(kj::str("task ", id, " keeps running; reattach with: taskctl wait ", id));
+  return EXIT_INTERRUPTED;
+}
+
+}  // namespace
+
+int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().submitRequest();
+  fillSubmitRequest(request.initRequest(), args);
+  uint64_t id = session.answer(request.send()).getId();
+  // The id alone, in --json too (a bare number is a JSON document), so `id=$(taskctl submit ...)`
+  // works either way.
+  writeOut(kj::str(id, '\n'));
+  if (!args.wait) return 0;
+  return waitForSubmitted(session, id, global);
+}
+
+int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().statusRequest();
+  request.setId(args.id);
+  request.setWithEnv(args.withEnv);
+  auto reply = session.answer(request.send());
+  auto task = reply.getTask();
+  writeOut(global.json ? taskJson(task, args.withEnv) : statusText(task, args.withEnv));
+  return 0;
+}
+
+int runList(Session& session, const ListArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().listRequest();
+  auto filter = request.initFilter();
+  filter.setState(args.state);
+  filter.setQueue(args.queue);
+  auto reply = session.answer(request.send());
+  auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
+  writeOut(global.json ? tasksJson(tasks) : listTable(tasks, outputWidth()));
+  return 0;
+}
+
+int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global) {
+  // All waits go out at once on the one connection. The first that fails (an unknown id) ends
+  // the command at once instead of after the others have finished.
+  auto failed = kj::newPromiseAndFulfiller<kj::Array<WaitReply>>();
+  auto& failure = *failed.fulfiller;
+  auto waits = KJ_MAP(id, args.ids) {
+    auto request = session.daemon().waitRequest();
+    request.setId(id);
+    // Eager, because joinPromises() looks at its branches only once all are done.
+    return request.send()
+        .then([](WaitReply&& reply) { return kj::mv(reply); },
+              [&failure](kj::Exception&& exception) -> WaitReply {
+                failure.reject(kj::cp(exception));
+                kj::throwFatalException(kj::mv(exception));
+              })
+        .eagerlyEvaluate(nullptr);
+  };
+  auto replies =
+      session.await(kj::joinPromises(kj::mv(waits)).exclusiveJoin(kj::mv(failed.promise)));
+
+  auto tasks = KJ_MAP(reply, replies) { return reply.getTask(); };
+  if (global.json) writeOut(tasksJson(tasks));
+  for (auto task : tasks) {
+    int status = exitStatusOf(task);
+    if (status != 0) return status;
+  }
+  return 0;
+}
+
+int runCancel(Session& session, const CancelArgs& args, const GlobalOptions& global) {
+  // All cancels go out at once; every one is carried out or refused on its own, and each refusal
+  // gets its line. The exit status is that of the first refused, in argument order.
+  auto refusals = kj::heapArray<kj::Maybe<kj::Exception>>(args.ids.size());
+  auto cancels = kj::heapArrayBuilder<kj::Promise<void>>(args.ids.size());
+  for (size_t i = 0; i < args.ids.size(); i++) {
+    auto request = session.daemon().cancelRequest();
+    request.setId(args.ids[i]);
+    cancels.add(request.send().then(
+        [](capnp::Response<rpc::Taskctl::CancelResults>&&) {},
+        [&refusal = refusals[i]](kj::Exception&& exception) { refusal = kj::mv(exception); }));
+  }
+  session.answer(kj::joinPromises(cancels.finish()));
+
+  int status = 0;
+  for (auto& refusal : refusals) {
+    KJ_IF_MAYBE(exception, refusal) {
+      auto failure = failureFrom(*exception);
+      // A lost connection fails every cancel alike: one line says it.
+      if (failure.status == EXIT_UNAVAILABLE) throw kj::mv(failure);
+      writeError(failure.message);
+      if (status == 0) status = failure.status;
+    }
+  }
+  return status;
+}
+
+int runLogs(Session& session, const LogsArgs& args, const GlobalOptions& global) {
+  // Slice by slice until a slice comes back empty: that is the end of the log as it is now.
+  // (Following, when the daemon can do it, waits at that point instead of stopping.)
+  uint32_t attempt = args.attempt;
+  uint64_t offset = 0;
+  for (;;) {
+    auto request = session.daemon().logsRequest();
+    request.setId(args.id);
+    request.setAttempt(attempt);
+    request.setOffset(offset);
+    request.setMaxBytes(LOG_SLICE_BYTES);
+    auto reply = session.answer(request.send());
+    // Asked for "the latest", we stay with the attempt the daemon picked, so that a retry
+    // starting halfway through never splices two logs together.
+    attempt = reply.getAttempt();
+    auto data = reply.getData();
+    if (data.size() == 0) break;
+    writeOut(data);
+    if (reply.getNextOffset() <= offset) break;  // a daemon that cannot advance must not loop us
+    offset = reply.getNextOffset();
+  }
+  return 0;
+}
+
+}  // namespace taskctl

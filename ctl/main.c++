@@ -1,0 +1,101 @@
+// taskctl: the command-line client of taskctld.
+//
+// It reads the command line, connects to the daemon's socket, makes one or a few RPC calls,
+// prints what came back, and exits with a status scripts can act on (DESIGN 8). It is started
+// once per command, often in loops, so it does nothing it does not need: no threads, no
+// configuration files, one connection.
+#include <kj/async-io.h>
+#include <stdlib.h>
+
+#include "args.h"
+#include "commands.h"
+#include "exit-status.h"
+#include "output.h"
+#include "session.h"
+
+namespace taskctl {
+namespace {
+
+int run(Session& session, const Invocation& invocation) {
+  auto& global = invocation.global;
+  KJ_SWITCH_ONEOF(invocation.command) {
+    KJ_CASE_ONEOF(args, SubmitArgs) { return runSubmit(session, args, global); }
+    KJ_CASE_ONEOF(args, StatusArgs) { return runStatus(session, args, global); }
+    KJ_CASE_ONEOF(args, ListArgs) { return runList(session, args, global); }
+    KJ_CASE_ONEOF(args, WaitArgs) { return runWait(session, args, global); }
+    KJ_CASE_ONEOF(args, CancelArgs) { return runCancel(session, args, global); }
+    KJ_CASE_ONEOF(args, LogsArgs) { return runLogs(session, args, global); }
+    KJ_CASE_ONEOF(args, HelpArgs) {}
+    KJ_CASE_ONEOF(args, VersionArgs) {}
+  }
+  KJ_UNREACHABLE;
+}
+
+// Runs `body`, turning whatever goes wrong in it, at any depth, into one line on stderr and
+// taskctl's exit status. Everything `body` built (the session, the event loop) is gone by then.
+template <typename Body>
+int reportingFailures(Body&& body) {
+  try {
+    return body();
+  } catch (Failure& failure) {
+    writeError(failure.message);
+    return failure.status;
+  } catch (kj::Exception& exception) {
+    auto failure = failureFrom(exception);
+    writeError(failure.message);
+    return failure.status;
+  }
+}
+
+kj::Maybe<kj::StringPtr> socketFromEnvironment() {
+  const char* path = getenv("TASKCTL_SOCKET");
+  if (path == nullptr) return nullptr;
+  return kj::StringPtr(path);
+}
+
+int taskctlMain(kj::ArrayPtr<const kj::StringPtr> args) {
+  // Read the command line. A mistake the client can see by itself never reaches the daemon.
+  auto parsed = parseArgs(args);
+  if (parsed.is<UsageError>()) {
+    auto& error = parsed.get<UsageError>();
+    if (error.showUsage) {
+      writeErrorRaw(usageText());
+    } else {
+      writeError(error.message);
+    }
+    return EXIT_USAGE;
+  }
+  auto& invocation = parsed.get<Invocation>();
+
+  // Help and version need no daemon.
+  if (invocation.command.is<HelpArgs>()) {
+    return reportingFailures([] {
+      writeOut(usageText());
+      return 0;
+    });
+  }
+  if (invocation.command.is<VersionArgs>()) {
+    return reportingFailures([] {
+      writeOut(kj::str("taskctl ", TASKCTL_VERSION, '\n'));
+      return 0;
+    });
+  }
+
+  // Everything else is the daemon's to answer: connect to it, run the command, and exit with
+  // what the command says.
+  auto socketPath = resolveSocketPath(invocation.global, socketFromEnvironment());
+  return reportingFailures([&] {
+    auto io = kj::setupAsyncIo();
+    Session session(io, socketPath);
+    return run(session, invocation);
+  });
+}
+
+}  // namespace
+}  // namespace taskctl
+
+int main(int argc, char* argv[]) {
+  auto args = kj::heapArrayBuilder<const kj::StringPtr>(argc > 0 ? argc - 1 : 0);
+  for (int i = 1; i < argc; i++) args.add(argv[i]);
+  return taskctl::taskctlMain(args.finish());
+}
