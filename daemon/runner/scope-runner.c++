@@ -1,10 +1,17 @@
 #include "runner/scope-runner.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <kj/debug.h>
 
 namespace taskctl {
+
+kj::Maybe<kj::String> cgroupDirOf(int pid);
+bool killCgroupExcept(int keep, int signal);
+
 namespace {
 
 constexpr uint64_t DEFAULT_KILL_GRACE_USEC = 10'000'000;
@@ -24,6 +31,12 @@ class ScopeExecution final : public Execution {
   void go() override { shim->go(); }
   kj::Promise<void> exited() override { return shim->exited(); }
   void kill(int signal) override {
+    if (signal == SIGKILL) {
+      // KillUnit would kill the shim too, and with it the attempt's result:
+      // kill every other process of the scope's cgroup instead, also those
+      // that left the command's session.
+      if (killCgroupExcept(shim->pid(), SIGKILL)) return;
+    }
     // KillUnit "all" reaches every process in the scope's cgroup, also the
     // shim: it forwards a TERM it gets and reports how the command ended.
     kills.add(scopes.killUnit(unit, signal));
@@ -43,6 +56,64 @@ class ScopeExecution final : public Execution {
 };
 
 }  // namespace
+
+kj::Maybe<kj::String> cgroupDirOf(int pid) {
+  auto path = kj::str("/proc/", pid, "/cgroup");
+  FILE* f = fopen(path.cStr(), "re");
+  if (f == nullptr) return nullptr;
+  KJ_DEFER(fclose(f));
+  char line[4096];
+  kj::Maybe<kj::String> unified, named;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    kj::StringPtr text(line);
+    size_t n = strlen(line);
+    if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
+    if (text.startsWith("0::")) unified = kj::str(text.slice(3));
+    KJ_IF_MAYBE(colon, text.findFirst(':')) {
+      auto rest = text.slice(*colon + 1);
+      if (rest.startsWith("name=systemd:")) named = kj::str(rest.slice(13));
+    }
+  }
+  struct stat st;
+  KJ_IF_MAYBE(u, unified) {
+    // Pure v2, or the unified hierarchy of a hybrid host.
+    for (auto base : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
+      auto dir = kj::str(base, *u);
+      if (u->size() > 1 && stat(kj::str(dir, "/cgroup.procs").cStr(), &st) == 0) return kj::mv(dir);
+    }
+  }
+  KJ_IF_MAYBE(n, named) {
+    auto dir = kj::str("/sys/fs/cgroup/systemd", *n);
+    if (stat(kj::str(dir, "/cgroup.procs").cStr(), &st) == 0) return kj::mv(dir);
+  }
+  return nullptr;
+}
+
+bool killCgroupExcept(int keep, int signal) {
+  kj::String dir;
+  KJ_IF_MAYBE(d, cgroupDirOf(keep)) {
+    dir = kj::mv(*d);
+  } else {
+    return false;
+  }
+  auto procs = kj::str(dir, "/cgroup.procs");
+  // Re-read until only `keep` is left: a process may fork while we kill.
+  // Bounded: every round kills what it sees with a signal nobody survives.
+  for (int round = 0; round < 100; round++) {
+    FILE* f = fopen(procs.cStr(), "re");
+    if (f == nullptr) return round > 0;
+    int pid, others = 0;
+    while (fscanf(f, "%d", &pid) == 1) {
+      if (pid != keep) {
+        ::kill(pid, signal);
+        others++;
+      }
+    }
+    fclose(f);
+    if (others == 0) return true;
+  }
+  return true;
+}
 
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid,
                              bool cgroupV2) {

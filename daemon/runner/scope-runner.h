@@ -39,6 +39,14 @@ class ScopeRunner final : public Runner {
   kj::TaskSet stops;
 };
 
+kj::Maybe<kj::String> cgroupDirOf(int pid);
+// The cgroup directory holding `pid` (v2, or a hybrid host's unified or
+// name=systemd hierarchy), from /proc/<pid>/cgroup.
+
+bool killCgroupExcept(int keep, int signal);
+// Sends `signal` to every process of `keep`'s cgroup but `keep`, until none
+// is left. False if the cgroup cannot be found.
+
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2);
 // The scope's properties for an attempt (pure; unit-tested).
 
