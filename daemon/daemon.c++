@@ -147,6 +147,18 @@ struct Daemon::Impl {
     sd_notify(0, status.cStr());
   }
 
+  // WATCHDOG=1 from the loop itself: if the loop stalls, systemd notices.
+  // The one periodic wakeup, and only under a WatchdogSec= service.
+  kj::Promise<void> watchdog() {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return kj::NEVER_DONE;
+    return io.provider->getTimer().afterDelay(int64_t(usec / 2) * kj::MICROSECONDS).then([this]() {
+      sd_notify(0, "WATCHDOG=1");
+      notifyStatus();
+      return watchdog();
+    });
+  }
+
   kj::Promise<void> reloadOnHangup() {
     return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
@@ -201,6 +213,7 @@ kj::Promise<void> Daemon::run() {
                   });
   return stop.exclusiveJoin(serving.then([]() {}))
       .exclusiveJoin(d.reloadOnHangup())
+      .exclusiveJoin(d.watchdog())
       .then([&d]() { return d.commit.flushed(); });
 }
 
