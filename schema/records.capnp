@@ -115,6 +115,9 @@ struct ExecSpec {
   logPath @9 :Text;
   resultPath @10 :Text;   # written atomically: temp, fsync, rename, fsync dir
   dropPrivileges @11 :Bool;
+  logMaxBytes @12 :UInt64;
+  # The log's cap (0: none). Past it the shim drops the oldest part and marks
+  # the cut, so a noisy task cannot fill the disk under the store.
 }
 
 const resultVersion :UInt32 = 1;

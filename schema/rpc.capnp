@@ -107,7 +107,12 @@ interface Taskctl {
 
   cancel @4 (id :UInt64) -> (task :TaskView);
 
-  logs @5 (id :UInt64, attempt :UInt32, offset :UInt64, maxBytes :UInt32)
-       -> (data :Data, nextOffset :UInt64, attempt :UInt32);
-  # A slice of an attempt's output (attempt 0: the latest).
+  logs @5 (id :UInt64, attempt :UInt32, offset :UInt64, maxBytes :UInt32, follow :Bool)
+       -> (data :Data, nextOffset :UInt64, attempt :UInt32, ended :Bool);
+  # A slice of an attempt's output (attempt 0: the latest). `ended`: the
+  # attempt is over and `data` reaches the end of its log. With `follow`, a
+  # call that has nothing to return yet waits until there is output or the
+  # attempt ends (no polling: the client calls again with nextOffset).
+  # If the log was cut (logs.max_bytes) below `offset`, reading restarts at 0,
+  # where the cut is marked.
 }
