@@ -89,6 +89,7 @@ struct Daemon::Impl {
   kj::Maybe<kj::Own<ScopeRunner>> scopeRunner;
   Runner& runner;
   Scheduler scheduler;
+  LogWatcher logWatcher;
   RpcServer rpc;
   kj::Own<kj::ConnectionReceiver> listener;
 
@@ -102,12 +103,14 @@ struct Daemon::Impl {
         store(kj::str(config.stateDir, "/store")),
         commit(store, io.provider->getTimer()),
         // 3. The runner. Without privileges the shim runs commands as us.
-        launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0),
+        launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
+                 config.logMaxBytes),
         directRunner(io.unixEventPort, launcher),
         runner(pickRunner()),
         scheduler(store, commit, runner, io.provider->getTimer(), kj::systemPreciseCalendarClock(),
                   config, Scheduler::Options{}),
-        rpc(scheduler, store, commit, runner, config, io.provider->getTimer()) {}
+        logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
+        rpc(scheduler, store, commit, runner, config, io.provider->getTimer(), logWatcher) {}
 
   // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
   // answers, else `direct`; `scope` asked for but impossible is an error.
@@ -168,6 +171,7 @@ struct Daemon::Impl {
                     config.adminGroup = fresh.adminGroup;
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
+                    launcher.setLogMaxBytes(config.logMaxBytes);
                     scheduler.reloadQueues(config);
                   })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());

@@ -1,7 +1,10 @@
 #include "rpc/rpc-server.h"
 
+#include "rpc/log-watcher.h"
+
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <capnp/rpc-twoparty.h>
@@ -183,30 +186,63 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     uint32_t attempt = params.getAttempt();
     uint64_t offset = params.getOffset();
     uint32_t maxBytes = kj::min(params.getMaxBytes(), MAX_LOG_CHUNK);
-    return server.commit.flushed().then([this, context, id, attempt, offset, maxBytes]() mutable {
+    bool follow = params.getFollow();
+    return server.commit.flushed().then([this, context, id, attempt, offset, maxBytes,
+                                         follow]() mutable -> kj::Promise<void> {
       auto record = visibleTask(id);
       uint32_t attempts = record->get().getAttempts();
       uint32_t n = attempt == 0 ? attempts : attempt;
+      if (n > attempts) reject(kj::str("task ", id, " has no attempt ", n));
       auto results = context.getResults();
       results.setAttempt(n);
-      results.setNextOffset(offset);
-      if (n == 0) return;  // never started: no output yet
-      if (n > attempts) reject(kj::str("task ", id, " has no attempt ", n));
-      auto path = server.runner.logPath(id, n);
-      int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return;  // no output yet
-      KJ_DEFER(close(fd));
-      auto buffer = kj::heapArray<kj::byte>(maxBytes);
-      ssize_t got;
-      KJ_SYSCALL(got = pread(fd, buffer.begin(), buffer.size(), offset), path);
-      results.setData(buffer.slice(0, got));
-      results.setNextOffset(offset + got);
+      // Armed before the read, so a write between the read and the wait is
+      // not missed.
+      kj::Maybe<kj::Promise<void>> change;
+      bool live = n == 0 ? server.scheduler.isActive(id) : server.scheduler.attemptLive(id, n);
+      if (follow && live) {
+        auto name = kj::str(id, "-", n, ".log");
+        change = server.logWatcher.whenChanged(name)
+                     .exclusiveJoin(n == 0 ? server.scheduler.whenTerminal(id)
+                                           : server.scheduler.whenAttemptEnds(id, n));
+      }
+      auto got = n == 0 ? 0 : readLog(server.runner.logPath(id, n), offset, maxBytes, results);
+      results.setEnded(!live && got < maxBytes);
+      KJ_IF_MAYBE(c, change) {
+        if (got == 0) {
+          // Nothing yet: answer when there is output or the attempt ends; the
+          // client then asks again from the same offset.
+          return kj::mv(*c);
+        }
+      }
+      return kj::READY_NOW;
     });
   }
 
  private:
   RpcServer& server;
   Identity identity;
+
+  // Fills data and nextOffset from the log at `path`; returns the bytes read.
+  // A log cut below `offset` (logs.max_bytes) is read again from 0, where
+  // the cut is marked.
+  static size_t readLog(kj::StringPtr path, uint64_t offset, uint32_t maxBytes,
+                        rpc::Taskctl::LogsResults::Builder results) {
+    results.setNextOffset(offset);
+    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;  // no output yet
+    KJ_DEFER(close(fd));
+    struct stat st;
+    KJ_SYSCALL(fstat(fd, &st), path);
+    if (uint64_t(st.st_size) < offset) offset = 0;
+    auto buffer = kj::heapArray<kj::byte>(kj::min(uint64_t(maxBytes), st.st_size - offset));
+    ssize_t got = 0;
+    if (buffer.size() > 0) {
+      KJ_SYSCALL(got = pread(fd, buffer.begin(), buffer.size(), offset), path);
+    }
+    results.setData(buffer.slice(0, got));
+    results.setNextOffset(offset + got);
+    return got;
+  }
 
   bool visible(records::Task::Reader task) {
     if (identity.uid == 0 || task.getUid() == identity.uid) return true;
@@ -306,13 +342,14 @@ class RpcServer::Connection {
 };
 
 RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-                     const Config& config, kj::Timer& timer)
+                     const Config& config, kj::Timer& timer, LogWatcher& logWatcher)
     : scheduler(scheduler),
       store(store),
       commit(commit),
       runner(runner),
       config(config),
       timer(timer),
+      logWatcher(logWatcher),
       tasks(*this) {}
 
 RpcServer::~RpcServer() noexcept(false) {}

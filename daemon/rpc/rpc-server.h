@@ -9,6 +9,7 @@
 #include <kj/async-io.h>
 
 #include "config/config.h"
+#include "rpc/log-watcher.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
 #include "store/group-commit.h"
@@ -21,7 +22,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   // Every reference outlives the server; `config` may be replaced in place
   // (SIGHUP) between loop turns.
   RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-            const Config& config, kj::Timer& timer);
+            const Config& config, kj::Timer& timer, LogWatcher& logWatcher);
   ~RpcServer() noexcept(false);
 
   kj::Promise<void> listen(kj::ConnectionReceiver& listener);
@@ -40,6 +41,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   Runner& runner;
   const Config& config;
   kj::Timer& timer;
+  LogWatcher& logWatcher;
   size_t connections = 0;
   kj::TaskSet tasks;
 

@@ -169,11 +169,12 @@ void ShimProcess::kill(int signal) {
 }
 
 ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir,
-                           kj::StringPtr shimPath, bool dropPrivileges)
+                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes)
     : port(port),
       stateDir(kj::str(stateDir)),
       shimPath(kj::str(shimPath)),
       dropPrivileges(dropPrivileges),
+      logMaxBytes(logMaxBytes),
       boot(bootId()) {
   makeDir(kj::str(stateDir, "/runs"));
   makeDir(kj::str(stateDir, "/logs"));
@@ -213,6 +214,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setLogPath(logPath(id, number));
   spec.setResultPath(kj::str(dir, "/result"));
   spec.setDropPrivileges(dropPrivileges);
+  spec.setLogMaxBytes(logMaxBytes);
   kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
   if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
   capnp::writeMessageToFd(specFd.get(), message);

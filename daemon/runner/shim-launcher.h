@@ -42,7 +42,10 @@ class ShimLauncher {
   // `dropPrivileges`: the shim runs the command as the submitter (the daemon
   // is root); otherwise it runs it as the daemon's own user.
   ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
-               bool dropPrivileges);
+               bool dropPrivileges, uint64_t logMaxBytes = 0);
+
+  void setLogMaxBytes(uint64_t bytes) { logMaxBytes = bytes; }
+  // For attempts started from now on (logs.max_bytes after a reload).
 
   kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
   // Throws if the shim cannot be spawned (no user code ran then).
@@ -59,6 +62,7 @@ class ShimLauncher {
   kj::String stateDir;
   kj::String shimPath;
   bool dropPrivileges;
+  uint64_t logMaxBytes;
   kj::String boot;
 };
 

@@ -122,7 +122,8 @@ struct Scheduler::Active {
   // firing arms the next (a timeout starts the kill grace).
   kj::Maybe<kj::Promise<void>> timeoutTimer;
   kj::Maybe<kj::Promise<void>> graceTimer;
-  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end
 
   bool cancelRequested() const { return stopReason == EndReason::CANCELLED; }
 
@@ -190,6 +191,22 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
 }
 
 bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
+
+bool Scheduler::attemptLive(uint64_t id, uint32_t attempt) {
+  auto it = active.find(id);
+  if (it == active.end()) return false;
+  auto task = it->second->task().asReader();
+  auto state = task.getState();
+  return task.getAttempts() == attempt &&
+         (state == TaskState::STARTING || state == TaskState::RUNNING);
+}
+
+kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
+  if (!attemptLive(id, attempt)) return commit.flushed();
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  active.find(id)->second->attemptWaiters.add(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
 
 Scheduler::Counts Scheduler::counts() const {
   Counts counts;
@@ -402,7 +419,15 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   auto& queue = queueOf(task);
   queue.running--;
   a.execution = nullptr;
+  a.timeoutTimer = nullptr;
   attempt.setEndedAt(now());
+  // Followers of this attempt's log hear of its end once it is durable.
+  if (!a.attemptWaiters.empty()) {
+    auto waiters = kj::mv(a.attemptWaiters);
+    tasks.add(commit.durable().then([waiters = kj::mv(waiters)]() mutable {
+      for (auto& w : waiters) w->fulfill();
+    }));
+  }
   uint64_t id = task.getId();
   uint32_t number = attempt.getNumber();
 

@@ -65,6 +65,11 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // not active: the caller reads the store).
 
   bool isActive(uint64_t id) const;
+
+  bool attemptLive(uint64_t id, uint32_t attempt);
+  // The attempt is starting or running: its log may still grow.
+  kj::Promise<void> whenAttemptEnds(uint64_t id, uint32_t attempt);
+  // Resolves once that attempt's end is durable (at once if it is not live).
   void reloadQueues(const Config& config);
 
   struct Counts {
