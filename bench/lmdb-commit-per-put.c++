@@ -9,6 +9,11 @@
 // Keys are 8-byte big-endian increasing ids, as the store's task keys are, so both append.
 
 #include <errno.h>
+#include <kj/array.h>
+#include <kj/debug.h>
+#include <kj/main.h>
+#include <kj/string.h>
+#include <kj/time.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +23,11 @@
 
 #include <algorithm>
 
-#include <kj/array.h>
-#include <kj/debug.h>
-#include <kj/main.h>
-#include <kj/string.h>
-#include <kj/time.h>
-
 namespace taskctl {
 namespace {
 
 // The one checker for LMDB codes here.
-void check(int rc, kj::StringPtr what) {
-  KJ_REQUIRE(rc == MDB_SUCCESS, what, mdb_strerror(rc));
-}
+void check(int rc, kj::StringPtr what) { KJ_REQUIRE(rc == MDB_SUCCESS, what, mdb_strerror(rc)); }
 
 struct Result {
   size_t puts;
@@ -165,15 +162,17 @@ class LmdbBench {
 
   void report(kj::StringPtr name, size_t perTxn, const Result& r) {
     double perSecond = r.puts / r.seconds;
-    printf("%-15s %zu puts, %zu per commit, %zu commits: %.3f s, %.0f puts/s; "
-           "commit p50 %.0f us, p99 %.0f us\n",
-           name.cStr(), r.puts, perTxn, r.commits, r.seconds, perSecond,
-           percentile(r.commitNs, 0.50) / 1e3, percentile(r.commitNs, 0.99) / 1e3);
+    printf(
+        "%-15s %zu puts, %zu per commit, %zu commits: %.3f s, %.0f puts/s; "
+        "commit p50 %.0f us, p99 %.0f us\n",
+        name.cStr(), r.puts, perTxn, r.commits, r.seconds, perSecond,
+        percentile(r.commitNs, 0.50) / 1e3, percentile(r.commitNs, 0.99) / 1e3);
     // One line for scripts.
-    printf("RESULT %s count=%zu per_txn=%zu seconds=%.6f per_sec=%.0f commit_p50_us=%.0f "
-           "commit_p99_us=%.0f\n",
-           name.cStr(), r.puts, perTxn, r.seconds, perSecond, percentile(r.commitNs, 0.50) / 1e3,
-           percentile(r.commitNs, 0.99) / 1e3);
+    printf(
+        "RESULT %s count=%zu per_txn=%zu seconds=%.6f per_sec=%.0f commit_p50_us=%.0f "
+        "commit_p99_us=%.0f\n",
+        name.cStr(), r.puts, perTxn, r.seconds, perSecond, percentile(r.commitNs, 0.50) / 1e3,
+        percentile(r.commitNs, 0.99) / 1e3);
     fflush(stdout);
   }
 
@@ -182,11 +181,11 @@ class LmdbBench {
     // A name of our own under --dir, so two runs side by side cannot collide.
     auto base = kj::str(dir, "/lmdb-bench.", getpid());
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  auto perPut = measure(kj::str(base, ".per-put"), 1);
-                  report("commit-per-put", 1, perPut);
-                  auto batched = measure(kj::str(base, ".batch"), batch);
-                  report("batch", batch, batched);
-                })) {
+                   auto perPut = measure(kj::str(base, ".per-put"), 1);
+                   report("commit-per-put", 1, perPut);
+                   auto batched = measure(kj::str(base, ".batch"), batch);
+                   report("batch", batch, batched);
+                 })) {
       context.exitError(kj::str("bench-lmdb-commit-per-put: ", e->getDescription()));
     }
     return true;

@@ -12,18 +12,22 @@
 // A reply to submit is sent only after the task's record is committed (DESIGN 4), so a
 // completed call is a durable submit: submits/s = N / (first send .. last reply).
 
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <algorithm>
-
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
+#include <fcntl.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>
+#include <kj/io.h>
 #include <kj/main.h>
 #include <kj/time.h>
 #include <kj/timer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "rpc.capnp.h"
 
@@ -58,6 +62,8 @@ class SubmitBench {
                           "queue to submit into; its concurrency must be 1 (default bench)")
         .addOptionWithArg({"timeout"}, KJ_BIND_METHOD(*this, setTimeout), "<seconds>",
                           "give up after this long in total (default 300)")
+        .addOptionWithArg({"daemon-pid"}, KJ_BIND_METHOD(*this, setDaemonPid), "<pid>",
+                          "taskctld's pid: also report its CPU time per submit")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -70,6 +76,7 @@ class SubmitBench {
   size_t warmup = 1000;
   kj::String queue = kj::str("bench");
   uint timeoutSeconds = 300;
+  kj::Maybe<pid_t> daemonPid;
 
   static kj::Maybe<size_t> parseCount(kj::StringPtr text, size_t min) {
     char* end;
@@ -114,6 +121,44 @@ class SubmitBench {
     }
     return "expected a positive number of seconds";
   }
+  kj::MainBuilder::Validity setDaemonPid(kj::StringPtr text) {
+    KJ_IF_MAYBE(n, parseCount(text, 1)) {
+      daemonPid = static_cast<pid_t>(*n);
+      return true;
+    }
+    return "expected a pid";
+  }
+
+  // CPU time (user + system) a process has used so far, in ns, from /proc/PID/stat: the
+  // daemon's cost per submit, which the other load on a shared machine does not change.
+  static int64_t processCpuNs(pid_t pid) {
+    auto path = kj::str("/proc/", pid, "/stat");
+    int fd;
+    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_CLOEXEC), path);
+    kj::AutoCloseFd file(fd);
+    char buffer[1024];
+    ssize_t n;
+    KJ_SYSCALL(n = read(fd, buffer, sizeof(buffer) - 1), path);
+    buffer[n] = 0;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime 14, stime 15.
+    const char* p = strrchr(buffer, ')');
+    KJ_REQUIRE(p != nullptr, "unreadable", path);
+    unsigned long long utime = 0, stime = 0;
+    KJ_REQUIRE(
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2,
+        "unreadable", path);
+    return static_cast<int64_t>((utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK)));
+  }
+
+  static int64_t selfCpuNs() {
+    struct rusage usage;
+    KJ_SYSCALL(getrusage(RUSAGE_SELF, &usage));
+    auto ns = [](const struct timeval& tv) {
+      return int64_t(tv.tv_sec) * 1000000000 + int64_t(tv.tv_usec) * 1000;
+    };
+    return ns(usage.ru_utime) + ns(usage.ru_stime);
+  }
 
   // The request every measured call sends: `true` with a small, typical environment, so the
   // stored record is about the size the LMDB bench writes (~300 bytes).
@@ -135,7 +180,8 @@ class SubmitBench {
                          Run& run) {
     if (run.issued == run.total) return kj::READY_NOW;
     size_t index = run.issued++;
-    auto call = daemon.submitRequest();
+    // A size hint, or the message starts with capnp's default 8 KiB segment, zeroed per call.
+    auto call = daemon.submitRequest(capnp::MessageSize{request.totalSize().wordCount + 16, 0});
     call.setRequest(request);
     auto& clock = kj::systemPreciseMonotonicClock();
     kj::TimePoint sent = clock.now();
@@ -163,13 +209,12 @@ class SubmitBench {
       auto task = reply.getTask();
       if (task.getState() == "running") return kj::Promise<void>(kj::READY_NOW);
       KJ_REQUIRE(task.getState() == "queued" || task.getState() == "starting",
-                 "the blocker did not start; is the queue's concurrency 1?", id,
-                 task.getState(), task.getMessage());
+                 "the blocker did not start; is the queue's concurrency 1?", id, task.getState(),
+                 task.getMessage());
       KJ_REQUIRE(triesLeft > 0, "the blocker did not start within 5 s", id);
-      return timer.afterDelay(10 * kj::MILLISECONDS)
-          .then([this, &daemon, &timer, id, triesLeft]() {
-            return untilRunning(daemon, timer, id, triesLeft - 1);
-          });
+      return timer.afterDelay(10 * kj::MILLISECONDS).then([this, &daemon, &timer, id, triesLeft]() {
+        return untilRunning(daemon, timer, id, triesLeft - 1);
+      });
     });
   }
 
@@ -220,40 +265,44 @@ class SubmitBench {
     uint64_t blockerId = 0;
     auto& clock = kj::systemPreciseMonotonicClock();
     kj::TimePoint start = clock.now(), end = start;
+    int64_t daemonCpuStart = 0, daemonCpuEnd = 0, selfCpuStart = 0, selfCpuEnd = 0;
 
     auto call = daemon.submitRequest();
     call.setRequest(blocker.asReader());
-    auto work =
-        call.send()
-            .then([&](auto&& reply) {
-              blockerId = reply.getId();
-              return untilRunning(daemon, timer, blockerId, 500);
-            })
-            .then([&]() { return submitAll(daemon, request.asReader(), warm); })
-            .then([&]() { return checkQueueBlocked(daemon); })
-            .then([&]() {
-              start = clock.now();
-              return submitAll(daemon, request.asReader(), measured);
-            })
-            .then([&]() {
-              end = clock.now();
-              // Cancel the blocker and wait until it has ended, so nothing the bench started
-              // outlives the daemon (a running task is stopped with SIGTERM, then SIGKILL
-              // after the daemon's grace period).
-              auto cancel = daemon.cancelRequest();
-              cancel.setId(blockerId);
-              return cancel.send().ignoreResult();
-            })
-            .then([&]() {
-              auto wait = daemon.waitRequest();
-              wait.setId(blockerId);
-              return wait.send().ignoreResult();
-            });
+    auto work = call.send()
+                    .then([&](auto&& reply) {
+                      blockerId = reply.getId();
+                      return untilRunning(daemon, timer, blockerId, 500);
+                    })
+                    .then([&]() { return submitAll(daemon, request.asReader(), warm); })
+                    .then([&]() { return checkQueueBlocked(daemon); })
+                    .then([&]() {
+                      KJ_IF_MAYBE(pid, daemonPid) daemonCpuStart = processCpuNs(*pid);
+                      selfCpuStart = selfCpuNs();
+                      start = clock.now();
+                      return submitAll(daemon, request.asReader(), measured);
+                    })
+                    .then([&]() {
+                      end = clock.now();
+                      selfCpuEnd = selfCpuNs();
+                      KJ_IF_MAYBE(pid, daemonPid) daemonCpuEnd = processCpuNs(*pid);
+                      // Cancel the blocker and wait until it has ended, so nothing the bench
+                      // started outlives the daemon (a running task is stopped with SIGTERM, then
+                      // SIGKILL after the daemon's grace period).
+                      auto cancel = daemon.cancelRequest();
+                      cancel.setId(blockerId);
+                      return cancel.send().ignoreResult();
+                    })
+                    .then([&]() {
+                      auto wait = daemon.waitRequest();
+                      wait.setId(blockerId);
+                      return wait.send().ignoreResult();
+                    });
     auto deadline = timer.afterDelay(timeoutSeconds * kj::SECONDS).then([this]() {
       KJ_FAIL_REQUIRE("timed out", timeoutSeconds);
     });
     KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                       [&]() { work.exclusiveJoin(kj::mv(deadline)).wait(io.waitScope); })) {
+                        [&]() { work.exclusiveJoin(kj::mv(deadline)).wait(io.waitScope); })) {
       context.exitError(kj::str("bench-submit-throughput: ", e->getDescription()));
     }
 
@@ -266,11 +315,19 @@ class SubmitBench {
     printf("per-call latency: p50 %.0f us, p99 %.0f us, max %.0f us\n",
            percentile(latency, 0.50) / 1e3, percentile(latency, 0.99) / 1e3,
            latency[latency.size() - 1] / 1e3);
+    // CPU per submit: what a core can carry, whatever else the machine is doing. /proc counts
+    // in clock ticks (10 ms), hence N large enough that this is not noise.
+    double clientCpuUs = (selfCpuEnd - selfCpuStart) / 1e3 / count;
+    double daemonCpuUs = (daemonCpuEnd - daemonCpuStart) / 1e3 / count;
+    char daemonCpu[32] = "n/a";
+    if (daemonPid != nullptr) snprintf(daemonCpu, sizeof(daemonCpu), "%.1f", daemonCpuUs);
+    printf("CPU per submit: client %.1f us, daemon %s us\n", clientCpuUs, daemonCpu);
     // One line for scripts.
-    printf("RESULT submit count=%zu in_flight=%zu seconds=%.6f per_sec=%.0f p50_us=%.0f "
-           "p99_us=%.0f\n",
-           count, inFlight, seconds, perSecond, percentile(latency, 0.50) / 1e3,
-           percentile(latency, 0.99) / 1e3);
+    printf(
+        "RESULT submit count=%zu in_flight=%zu seconds=%.6f per_sec=%.0f p50_us=%.0f "
+        "p99_us=%.0f client_cpu_us=%.1f daemon_cpu_us=%s\n",
+        count, inFlight, seconds, perSecond, percentile(latency, 0.50) / 1e3,
+        percentile(latency, 0.99) / 1e3, clientCpuUs, daemonCpu);
     fflush(stdout);
     return true;
   }
