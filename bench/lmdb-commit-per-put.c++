@@ -2,8 +2,9 @@
 //
 // Two runs over fresh LMDB environments under --dir, with the daemon's open flags (MDB_NOTLS,
 // default durability: never MDB_NOSYNC, MDB_MAPASYNC or MDB_WRITEMAP, DESIGN 9):
-//   commit-per-put  N puts of a ~300-byte record, one write transaction + commit each: a store
-//                   without group commit, i.e. one durable commit per submit.
+//   commit-per-put  N puts of a 336-byte record (what taskctld stores for the submit bench's
+//                   `true`), one write transaction + commit each: a store without group
+//                   commit, i.e. one durable commit per submit.
 //   batch           the same N puts, --batch of them per transaction: the ceiling a group
 //                   commit of that size can reach on this disk (no RPC, no encoding).
 // Keys are 8-byte big-endian increasing ids, as the store's task keys are, so both append.
@@ -52,7 +53,8 @@ class LmdbBench {
         .addOptionWithArg({"batch"}, KJ_BIND_METHOD(*this, setBatch), "<n>",
                           "puts per transaction in the batch run (default 100)")
         .addOptionWithArg({"record-bytes"}, KJ_BIND_METHOD(*this, setRecordBytes), "<n>",
-                          "value size (default 300)")
+                          "value size (default 336: a task record as bench-submit-throughput "
+                          "stores it)")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
   }
@@ -62,7 +64,7 @@ class LmdbBench {
   kj::String dir;
   size_t count = 20000;
   size_t batch = 100;
-  size_t recordBytes = 300;
+  size_t recordBytes = 336;
 
   static kj::Maybe<size_t> parseCount(kj::StringPtr text) {
     char* end;

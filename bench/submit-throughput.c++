@@ -161,7 +161,7 @@ class SubmitBench {
   }
 
   // The request every measured call sends: `true` with a small, typical environment, so the
-  // stored record is about the size the LMDB bench writes (~300 bytes).
+  // stored task record is the size the LMDB bench writes (336 bytes).
   void fillRequest(rpc::SubmitRequest::Builder request, kj::ArrayPtr<const kj::StringPtr> argv) {
     auto args = request.initArgv(argv.size());
     for (auto i : kj::indices(argv)) args.set(i, argv[i].asBytes());
