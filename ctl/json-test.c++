@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <gtest/gtest.h>
+#include <math.h>
 
 namespace kj {
 // gtest shows kj::String as bytes without this.
@@ -38,6 +39,20 @@ TEST(Json, WritesNestedValuesCompactly) {
   json.endObject();
   EXPECT_EQ(json.finish(),
             R"({"id":18446744073709551615,"list":[-9223372036854775808,null,true,{},[]],"s":"x"})");
+}
+
+TEST(Json, WritesNumbersAsTheShortestDecimalThatReadsBack) {
+  JsonWriter json;
+  json.beginArray();
+  json.number(0.4);
+  json.number(0);
+  json.number(1);
+  json.number(1.0 / 3);
+  json.number(0.125);
+  json.number(NAN);
+  json.number(INFINITY);
+  json.endArray();
+  EXPECT_EQ(json.finish(), "[0.4,0,1,0.3333333333333333,0.125,null,null]");
 }
 
 TEST(Json, EscapesQuotesBackslashesAndControlCharacters) {

@@ -1,6 +1,9 @@
 #include "json.h"
 
 #include <kj/debug.h>
+#include <math.h>
+
+#include <charconv>
 
 #include "format.h"
 
@@ -119,6 +122,15 @@ void JsonWriter::integer(int64_t value) {
 void JsonWriter::unsignedInteger(uint64_t value) {
   beforeValue();
   raw(kj::str(value));
+}
+
+void JsonWriter::number(double value) {
+  if (!isfinite(value)) return null();
+  beforeValue();
+  char buffer[32];
+  auto written = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  KJ_ASSERT(written.ec == std::errc());
+  raw(kj::heapString(buffer, written.ptr - buffer));
 }
 
 void JsonWriter::boolean(bool value) {

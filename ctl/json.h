@@ -28,6 +28,9 @@ class JsonWriter {
   void string(kj::StringPtr text) { string(text.asBytes()); }
   void integer(int64_t value);
   void unsignedInteger(uint64_t value);
+  // The shortest decimal that reads back as `value` ("0.4", not "0.40000000000000002"); null for
+  // NaN and infinities, which JSON cannot hold.
+  void number(double value);
   void boolean(bool value);
   void null();
 

@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 #include <gtest/gtest.h>
+#include <kj/vector.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -70,15 +71,139 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("message":"exited with code 3","exit_status":3,"exit_code":3,"signal":null,)"
       R"("queue":"batch","priority":-5,"argv":["sh","-c","exit 3"],"cwd":"/srv/app",)"
       R"("labels":{"team":"infra","run":"7"},"created_at":"2025-11-25T09:50:24.123456Z",)"
-      R"("finished_at":"2025-11-25T09:50:30.000000Z","attempts":[)"
+      R"("finished_at":"2025-11-25T09:50:30.000000Z","limits":{"timeout_usec":null,)"
+      R"("kill_grace_usec":null,"heartbeat_usec":null,"cpu_quota_per_sec_usec":null,)"
+      R"("memory_max_bytes":null,"tasks_max":null},"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":"","exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":"","wall_usec":0,)"
-      R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0},)"
+      R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
+      R"("status_text":"","oom_kills":0,"output_tail":""},)"
       R"({"number":2,"state":"failed","reason":"exit","message":"","exit_code":3,"signal":null,)"
       R"("started_at":"2025-11-25T09:50:29.000000Z","ended_at":"2025-11-25T09:50:30.000000Z",)"
       R"("shim_pid":4242,"unit":"taskctl-42-2.scope","wall_usec":1000000,)"
-      R"("cpu_user_usec":250000,"cpu_system_usec":50000,"peak_memory_bytes":3145728}]})"
+      R"("cpu_user_usec":250000,"cpu_system_usec":50000,"peak_memory_bytes":3145728,)"
+      R"("progress":null,"status_text":"","oom_kills":0,"output_tail":""}]})"
       "\n");
+}
+
+// A task that ran out of time under limits, having reported progress and printed a lot.
+void fillTimedOutTask(rpc::TaskView::Builder task) {
+  task.setId(8);
+  task.setState("failed");
+  task.setReason("timeout");
+  task.setExitStatus(124);
+  task.setTimeoutUsec(90'000'000);
+  task.setKillGraceUsec(10'000'000);
+  task.setCpuQuotaPerSecUsec(500'000);
+  task.setMemoryMaxBytes(512ull << 20);
+  task.setTasksMax(64);
+  auto attempts = task.initAttempts(2);
+  attempts[0].setNumber(1);
+  attempts[0].setState("failed");
+  attempts[0].setReason("oom");
+  attempts[0].setSignal(9);
+  attempts[0].setOomKills(2);
+  attempts[0].setOutputTail(bytes("first attempt's output\n"));
+  attempts[1].setNumber(2);
+  attempts[1].setState("failed");
+  attempts[1].setReason("timeout");
+  attempts[1].setProgress(0.4);
+  attempts[1].setStatusText("copying \x1b[31mred\x1b[0m");
+  kj::Vector<char> tail;
+  tail.addAll("partial line\n"_kj);
+  for (int i = 1; i <= 12; i++) tail.addAll(kj::str("line ", i, "\n"));
+  tail.addAll("\xff\x1b[2J\n"_kj);
+  task.getAttempts()[1].setOutputTail(tail.asPtr().asBytes());
+}
+
+TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillTimedOutTask(task);
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(), R"("limits":{"timeout_usec":90000000,"kill_grace_usec":10000000,)"
+                                R"("heartbeat_usec":null,"cpu_quota_per_sec_usec":500000,)"
+                                R"("memory_max_bytes":536870912,"tasks_max":64},"attempts":[)"),
+            nullptr)
+      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":"",)"
+                                R"("oom_kills":2,"output_tail":"first attempt's output\n"})"),
+            nullptr)
+      << json.cStr();
+  // The status text is text as the daemon keeps it; the tail is bytes, surrogate-escaped.
+  EXPECT_NE(strstr(json.cStr(), R"("progress":0.4,"status_text":"copying \u001b[31mred\u001b[0m",)"
+                                R"("oom_kills":0,"output_tail":"partial line\nline 1\n)"),
+            nullptr)
+      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"(line 12\n\udcff\u001b[2J\n"}]})"), nullptr) << json.cStr();
+}
+
+TEST(Render, ProgressIsNullOnlyWhenNeverReported) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  auto attempts = task.initAttempts(3);
+  attempts[1].setProgress(0);
+  attempts[2].setProgress(1);
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,)"), nullptr);
+  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":0,)"), nullptr);
+  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":1,)"), nullptr);
+}
+
+TEST(Render, StatusShowsLimitsProgressOomKillsAndTheLastLinesOfOutput) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillTimedOutTask(task);
+  EXPECT_EQ(statusText(task.asReader(), false),
+            "id:          8\n"
+            "state:       failed (timeout)\n"
+            "exit status: 124\n"
+            "command:     \n"
+            "cwd:         ''\n"
+            "queue:       \n"
+            "priority:    0\n"
+            "owner:       uid 0, gid 0\n"
+            "limits:      timeout 1min30s, kill grace 10s, cpu 50%, memory 512M, tasks max 64\n"
+            "attempts:    2\n"
+            "attempt 1:\n"
+            "  state:     failed (oom)\n"
+            "  signal:    9 (SIGKILL)\n"
+            "  oom kills: 2\n"
+            "attempt 2:\n"
+            "  state:       failed (timeout)\n"
+            "  progress:    40%\n"
+            "  status text: copying \\x1b[31mred\\x1b[0m\n"
+            "output of attempt 2 (last lines):\n"
+            "  line 4\n"
+            "  line 5\n"
+            "  line 6\n"
+            "  line 7\n"
+            "  line 8\n"
+            "  line 9\n"
+            "  line 10\n"
+            "  line 11\n"
+            "  line 12\n"
+            "  \\xff\\x1b[2J\n");
+}
+
+TEST(Render, StatusShowsProgressAsAPercentageAndNoTailWhenThereIsNone) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setState("running");
+  auto attempts = task.initAttempts(1);
+  attempts[0].setNumber(1);
+  attempts[0].setProgress(0.125);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_NE(strstr(text.cStr(), "  progress: 12.5%\n"), nullptr) << text.cStr();
+  EXPECT_EQ(strstr(text.cStr(), "output"), nullptr) << text.cStr();
+  EXPECT_EQ(strstr(text.cStr(), "limits"), nullptr) << text.cStr();
+  attempts[0].setProgress(1.0 / 3);
+  EXPECT_NE(strstr(statusText(task.asReader(), false).cStr(), "  progress: 33.3%\n"), nullptr);
+  attempts[0].setProgress(0);
+  EXPECT_NE(strstr(statusText(task.asReader(), false).cStr(), "  progress: 0%\n"), nullptr);
+  attempts[0].setOutputTail(bytes("no newline at the end"));
+  EXPECT_TRUE(statusText(task.asReader(), false)
+                  .endsWith("output of attempt 1 (last lines):\n  no newline at the end\n"));
 }
 
 TEST(Render, TaskJsonShowsTheEnvironmentOnlyWhenAskedFor) {
@@ -98,7 +223,9 @@ TEST(Render, UnfinishedTaskHasNullsWhereNothingIsKnownYet) {
   task.setExitStatus(0);
   auto json = taskJson(task.asReader(), false);
   EXPECT_NE(strstr(json.cStr(), R"("exit_status":null,"exit_code":null,"signal":null)"), nullptr);
-  EXPECT_NE(strstr(json.cStr(), R"("finished_at":null,"attempts":[])"), nullptr);
+  EXPECT_NE(strstr(json.cStr(), R"("finished_at":null,"limits":{)"), nullptr);
+  EXPECT_TRUE(json.endsWith(R"("attempts":[]})"
+                            "\n"));
   EXPECT_NE(strstr(json.cStr(), R"("created_at":null)"), nullptr);
 }
 

@@ -1,13 +1,19 @@
 #include "render.h"
 
 #include <kj/vector.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "config/units.h"
 #include "format.h"
 
 namespace taskctl {
 
 namespace {
+
+// How much of the last attempt's output `status` shows: enough to see how it ended.
+constexpr size_t OUTPUT_TAIL_LINES = 10;
 
 void timeOrNull(JsonWriter& json, int64_t ns) {
   if (ns == 0) {
@@ -24,6 +30,32 @@ void positiveOrNull(JsonWriter& json, int64_t value, bool zeroIsNone) {
   } else {
     json.integer(value);
   }
+}
+
+// A limit of 0 is none.
+void limitOrNull(JsonWriter& json, uint64_t value) {
+  if (value == 0) {
+    json.null();
+  } else {
+    json.unsignedInteger(value);
+  }
+}
+
+void writeLimitsJson(JsonWriter& json, rpc::TaskView::Reader task) {
+  json.beginObject();
+  json.key("timeout_usec");
+  limitOrNull(json, task.getTimeoutUsec());
+  json.key("kill_grace_usec");
+  limitOrNull(json, task.getKillGraceUsec());
+  json.key("heartbeat_usec");
+  limitOrNull(json, task.getHeartbeatUsec());
+  json.key("cpu_quota_per_sec_usec");
+  limitOrNull(json, task.getCpuQuotaPerSecUsec());
+  json.key("memory_max_bytes");
+  limitOrNull(json, task.getMemoryMaxBytes());
+  json.key("tasks_max");
+  limitOrNull(json, task.getTasksMax());
+  json.endObject();
 }
 
 void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
@@ -56,6 +88,18 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   json.unsignedInteger(attempt.getCpuSystemUsec());
   json.key("peak_memory_bytes");
   json.unsignedInteger(attempt.getPeakMemoryBytes());
+  json.key("progress");
+  if (attempt.getProgress() < 0) {
+    json.null();
+  } else {
+    json.number(attempt.getProgress());
+  }
+  json.key("status_text");
+  json.string(attempt.getStatusText());
+  json.key("oom_kills");
+  json.unsignedInteger(attempt.getOomKills());
+  json.key("output_tail");
+  json.string(attempt.getOutputTail());
   json.endObject();
 }
 
@@ -97,6 +141,59 @@ kj::String signalName(int32_t signal) {
   return kj::str(signal, " (SIG", abbrev, ")");
 }
 
+// "40%", "12.5%": one decimal only when it says something.
+kj::String percentage(double fraction) {
+  double percent = round(kj::min(kj::max(fraction, 0.0), 1.0) * 1000) / 10;
+  char buffer[16];
+  snprintf(buffer, sizeof(buffer), percent == floor(percent) ? "%.0f%%" : "%.1f%%", percent);
+  return kj::str(buffer);
+}
+
+// The limits in force, on one line ("timeout 2s, kill grace 1s, memory 512M"), or "" for none.
+kj::String limitsLine(rpc::TaskView::Reader task) {
+  kj::Vector<kj::String> limits;
+  if (task.getTimeoutUsec() != 0) {
+    limits.add(kj::str("timeout ", formatDurationUsec(task.getTimeoutUsec())));
+  }
+  if (task.getKillGraceUsec() != 0) {
+    limits.add(kj::str("kill grace ", formatDurationUsec(task.getKillGraceUsec())));
+  }
+  if (task.getHeartbeatUsec() != 0) {
+    limits.add(kj::str("heartbeat ", formatDurationUsec(task.getHeartbeatUsec())));
+  }
+  if (task.getCpuQuotaPerSecUsec() != 0) {
+    char buffer[32];
+    snprintf(buffer, sizeof(buffer), "cpu %g%%", task.getCpuQuotaPerSecUsec() / 10000.0);
+    limits.add(kj::str(buffer));
+  }
+  if (task.getMemoryMaxBytes() != 0) {
+    limits.add(kj::str("memory ", formatBytes(task.getMemoryMaxBytes())));
+  }
+  if (task.getTasksMax() != 0) limits.add(kj::str("tasks max ", task.getTasksMax()));
+  return kj::strArray(limits, ", ");
+}
+
+// The last `count` lines of `tail` (a byte tail: its first line may be cut), each made safe for a
+// terminal and indented, or nothing when the tail is empty.
+void appendOutputTail(kj::Vector<char>& out, uint32_t attempt, kj::ArrayPtr<const kj::byte> tail,
+                      size_t count) {
+  if (tail.size() > 0 && tail[tail.size() - 1] == '\n') tail = tail.slice(0, tail.size() - 1);
+  if (tail.size() == 0) return;
+  size_t start = tail.size();
+  for (size_t lines = 0; start > 0; start--) {
+    if (tail[start - 1] == '\n' && ++lines == count) break;
+  }
+  out.addAll(kj::str("output of attempt ", attempt, " (last lines):\n"));
+  for (size_t begin = start; begin <= tail.size();) {
+    size_t end = begin;
+    while (end < tail.size() && tail[end] != '\n') end++;
+    out.addAll("  "_kj);
+    out.addAll(printable(tail.slice(begin, end)));
+    out.add('\n');
+    begin = end + 1;
+  }
+}
+
 kj::String finishString(kj::Vector<char>& out) {
   out.add('\0');
   return kj::String(out.releaseAsArray());
@@ -106,6 +203,10 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
   Fields fields;
   fields.add("state", stateWithReason(attempt.getState(), attempt.getReason()));
   if (attempt.getMessage().size() > 0) fields.add("message", printable(attempt.getMessage()));
+  if (attempt.getProgress() >= 0) fields.add("progress", percentage(attempt.getProgress()));
+  if (attempt.getStatusText().size() > 0) {
+    fields.add("status text", printable(attempt.getStatusText()));
+  }
   if (attempt.getExitCode() >= 0) fields.add("exit code", kj::str(attempt.getExitCode()));
   if (attempt.getSignal() > 0) fields.add("signal", signalName(attempt.getSignal()));
   if (attempt.getStartedAt() != 0) fields.add("started", localTime(attempt.getStartedAt()));
@@ -118,6 +219,7 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
   if (attempt.getPeakMemoryBytes() != 0) {
     fields.add("peak memory", humanBytes(attempt.getPeakMemoryBytes()));
   }
+  if (attempt.getOomKills() > 0) fields.add("oom kills", kj::str(attempt.getOomKills()));
   if (attempt.getUnit().size() > 0) fields.add("unit", printable(attempt.getUnit()));
   if (attempt.getShimPid() > 0) fields.add("shim pid", kj::str(attempt.getShimPid()));
 
@@ -182,6 +284,8 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv) {
   timeOrNull(json, task.getCreatedAt());
   json.key("finished_at");
   timeOrNull(json, task.getFinishedAt());
+  json.key("limits");
+  writeLimitsJson(json, task);
   json.key("attempts");
   json.beginArray();
   for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
@@ -220,6 +324,8 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   fields.add("queue", printable(task.getQueue()));
   fields.add("priority", kj::str(task.getPriority()));
   fields.add("owner", kj::str("uid ", task.getUid(), ", gid ", task.getGid()));
+  auto limits = limitsLine(task);
+  if (limits.size() > 0) fields.add("limits", kj::mv(limits));
   if (task.getLabels().size() > 0) {
     kj::Vector<kj::String> labels;
     for (auto label : task.getLabels()) {
@@ -243,6 +349,11 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
     }
   }
   for (auto attempt : task.getAttempts()) appendAttempt(out, attempt);
+  auto attempts = task.getAttempts();
+  if (attempts.size() > 0) {
+    auto last = attempts[attempts.size() - 1];
+    appendOutputTail(out, last.getNumber(), last.getOutputTail(), OUTPUT_TAIL_LINES);
+  }
   return finishString(out);
 }
 

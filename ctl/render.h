@@ -3,13 +3,18 @@
 // JSON field names are a contract (scripts read them); add fields, never rename them.
 //   task:    id, uid, gid, state, reason, message, exit_status, exit_code, signal, queue,
 //            priority, argv, cwd, env (only when asked for), labels, created_at, finished_at,
-//            attempts
+//            limits, attempts
+//   limits:  timeout_usec, kill_grace_usec, heartbeat_usec, cpu_quota_per_sec_usec,
+//            memory_max_bytes, tasks_max (each null when there is none)
 //   attempt: number, state, reason, message, exit_code, signal, started_at, ended_at, shim_pid,
-//            unit, wall_usec, cpu_user_usec, cpu_system_usec, peak_memory_bytes
+//            unit, wall_usec, cpu_user_usec, cpu_system_usec, peak_memory_bytes, progress,
+//            status_text, oom_kills, output_tail
 // Values: times are ISO 8601 UTC strings ("2026-11-25T09:50:24.123456Z") or null when not yet;
 // exit_status is null until the task is terminal; exit_code, signal and shim_pid are null when
 // there is none; argv, cwd and env are byte strings written as json.h says; env is an array of
-// "KEY=VALUE" strings; labels is an object; reason and message are "" when there is none.
+// "KEY=VALUE" strings; labels is an object; reason and message are "" when there is none;
+// progress is a number from 0 to 1, null until the attempt reports one; status_text is "" until
+// it reports one; output_tail (the end of the attempt's output, kept with it) is a byte string.
 #pragma once
 
 #include <kj/array.h>
@@ -33,7 +38,8 @@ kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks);
 // argv as one line a person can paste into a shell (see shellQuote()).
 kj::String commandLine(capnp::List<capnp::Data>::Reader argv);
 
-// `taskctl status`: aligned "key: value" lines, then one block per attempt.
+// `taskctl status`: aligned "key: value" lines, then one block per attempt, then the last lines
+// of the latest attempt's output.
 kj::String statusText(rpc::TaskView::Reader task, bool withEnv);
 
 // `taskctl list`: ID STATE QUEUE PRI EXIT COMMAND. With a width (a terminal's), the command is
