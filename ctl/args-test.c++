@@ -133,7 +133,6 @@ TEST(Args, UnknownOptionsAndCommandsAreUsageErrors) {
   refused({"--bogus", "list"});
   refused({"status", "-x", "1"});
   EXPECT_EQ(refused({"frobnicate"}), "unknown command 'frobnicate' (see taskctl --help)");
-  refused({"progress", "0.5"});  // not offered until it works
 }
 
 TEST(Args, GlobalOptionsGoBeforeOrAfterTheCommand) {
@@ -187,15 +186,126 @@ TEST(Args, ListTakesFiltersAndNoArguments) {
   refused({"list", "5"});
 }
 
-TEST(Args, LogsTakesAnAttemptAndRefusesFollowForNow) {
+TEST(Args, LogsTakesAnAttemptAndFollow) {
   auto invocation = accepted({"logs", "--attempt", "2", "7"});
   EXPECT_EQ(invocation.command.get<LogsArgs>().id, 7u);
   EXPECT_EQ(invocation.command.get<LogsArgs>().attempt, 2u);
+  EXPECT_FALSE(invocation.command.get<LogsArgs>().follow);
   EXPECT_EQ(accepted({"logs", "7"}).command.get<LogsArgs>().attempt, 0u);
   refused({"logs", "--attempt", "x", "7"});
   refused({"logs", "--attempt", "4294967296", "7"});
-  EXPECT_EQ(refused({"logs", "-f", "7"}), "logs -f is not available yet");
-  EXPECT_EQ(refused({"logs", "--follow", "7"}), "logs -f is not available yet");
+  EXPECT_TRUE(accepted({"logs", "-f", "7"}).command.get<LogsArgs>().follow);
+  EXPECT_TRUE(accepted({"logs", "7", "--follow"}).command.get<LogsArgs>().follow);
+  EXPECT_EQ(refused({"logs", "--follow=yes", "7"}), "option --follow takes no value");
+}
+
+TEST(Args, SubmitTakesLimitsInSystemdUnits) {
+  auto invocation =
+      accepted({"submit", "--timeout", "1h30m", "--kill-grace=500ms", "--heartbeat", "30s", "--cpu",
+                "50%", "--memory", "512M", "--tasks-max", "64", "--", "make"});
+  auto& submit = invocation.command.get<SubmitArgs>();
+  EXPECT_EQ(submit.timeoutUsec, 5'400'000'000u);
+  EXPECT_EQ(submit.killGraceUsec, 500'000u);
+  EXPECT_EQ(submit.heartbeatUsec, 30'000'000u);
+  EXPECT_EQ(submit.cpuQuotaPerSecUsec, 500'000u);
+  EXPECT_EQ(submit.memoryMaxBytes, 512u << 20);
+  EXPECT_EQ(submit.tasksMax, 64u);
+  EXPECT_EQ(accepted({"submit", "--timeout", "90", "true"}).command.get<SubmitArgs>().timeoutUsec,
+            90'000'000u);  // a bare number is seconds, as in systemd
+  EXPECT_EQ(accepted({"submit", "--cpu=200%", "true"}).command.get<SubmitArgs>().cpuQuotaPerSecUsec,
+            2'000'000u);
+  EXPECT_EQ(accepted({"submit", "--memory", "2G", "true"}).command.get<SubmitArgs>().memoryMaxBytes,
+            2ull << 30);
+}
+
+TEST(Args, LimitsLeftOutAreZero) {
+  auto invocation = accepted({"submit", "true"});
+  auto& submit = invocation.command.get<SubmitArgs>();
+  EXPECT_EQ(submit.timeoutUsec, 0u);
+  EXPECT_EQ(submit.killGraceUsec, 0u);
+  EXPECT_EQ(submit.heartbeatUsec, 0u);
+  EXPECT_EQ(submit.cpuQuotaPerSecUsec, 0u);
+  EXPECT_EQ(submit.memoryMaxBytes, 0u);
+  EXPECT_EQ(submit.tasksMax, 0u);
+}
+
+TEST(Args, BadLimitsNameTheOptionAndShowAnExample) {
+  EXPECT_EQ(refused({"submit", "--memory", "lots", "true"}),
+            "--memory must be a size like 512M, not 'lots'");
+  EXPECT_EQ(refused({"submit", "--timeout", "soon", "true"}),
+            "--timeout must be a duration like 90s, 10m or 1h30m, not 'soon'");
+  EXPECT_EQ(refused({"submit", "--kill-grace", "-5s", "true"}),
+            "--kill-grace must be a duration like 10s or 500ms, not '-5s'");
+  EXPECT_EQ(refused({"submit", "--heartbeat", "1h30", "true"}),
+            "--heartbeat must be a duration like 30s or 5m, not '1h30'");
+  EXPECT_EQ(refused({"submit", "--cpu", "50", "true"}),
+            "--cpu must be a share of one CPU like 50% (200% for two CPUs), not '50'");
+  EXPECT_EQ(refused({"submit", "--tasks-max", "many", "true"}),
+            "--tasks-max must be a number of processes like 100, not 'many'");
+  EXPECT_EQ(refused({"submit", "--tasks-max", "-1", "true"}),
+            "--tasks-max must be a number of processes like 100, not '-1'");
+  EXPECT_EQ(refused({"submit", "--memory"}), "option --memory needs a value");
+  refused({"submit", "--memory", "", "true"});
+  refused({"submit", "--memory", "12Q", "true"});
+  refused({"submit", "--timeout", "10x", "true"});
+}
+
+TEST(Args, LimitsMustBeAboveZero) {
+  EXPECT_EQ(refused({"submit", "--timeout", "0", "true"}),
+            "--timeout must be a duration like 90s, 10m or 1h30m, not '0'");
+  refused({"submit", "--timeout", "0s", "true"});
+  refused({"submit", "--kill-grace", "0ms", "true"});
+  refused({"submit", "--heartbeat", "0", "true"});
+  refused({"submit", "--cpu", "0%", "true"});
+  EXPECT_EQ(refused({"submit", "--memory", "0M", "true"}),
+            "--memory must be a size like 512M, not '0M'");
+  refused({"submit", "--tasks-max", "0", "true"});
+}
+
+TEST(Args, ProgressTakesAFractionOrAPercentageAndOneText) {
+  auto plain = accepted({"progress", "0.4"});
+  EXPECT_EQ(plain.command.get<ProgressArgs>().fraction, 0.4);
+  EXPECT_TRUE(plain.command.get<ProgressArgs>().text == nullptr);
+  auto withText = accepted({"progress", "40%", "copying files"});
+  EXPECT_EQ(withText.command.get<ProgressArgs>().fraction, 0.4);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(withText.command.get<ProgressArgs>().text), "copying files");
+  // The text is taken as it is, even when it looks like an option.
+  auto dashed = accepted({"progress", "1", "--- done ---"});
+  EXPECT_EQ(KJ_ASSERT_NONNULL(dashed.command.get<ProgressArgs>().text), "--- done ---");
+  EXPECT_EQ(accepted({"progress", "--", "0"}).command.get<ProgressArgs>().fraction, 0);
+  EXPECT_EQ(accepted({"progress", "1"}).command.get<ProgressArgs>().fraction, 1);
+  EXPECT_EQ(accepted({"progress", "100%"}).command.get<ProgressArgs>().fraction, 1);
+  EXPECT_EQ(accepted({"progress", ".25"}).command.get<ProgressArgs>().fraction, 0.25);
+  EXPECT_EQ(accepted({"progress", "0.3"}).command.get<ProgressArgs>().fraction, 0.3);
+  EXPECT_EQ(accepted({"progress", "12.5%"}).command.get<ProgressArgs>().fraction, 0.125);
+}
+
+TEST(Args, ProgressOutOfRangeOrMalformedIsAUsageError) {
+  EXPECT_EQ(refused({"progress", "1.5"}),
+            "progress must be a fraction from 0 to 1 like 0.4, or a percentage like 40%, not "
+            "'1.5'");
+  EXPECT_EQ(refused({"progress", "-0.5"}),
+            "progress must be a fraction from 0 to 1 like 0.4, or a percentage like 40%, not "
+            "'-0.5'");
+  for (auto bad : {"101%", "half", "", "%", ".", "1e-1", "0x1", " 0.5", "0.5 ", "0,5", "+0.5",
+                   "50%%", "nan", "99999999999999999999"}) {
+    refused({"progress", bad});
+  }
+  EXPECT_EQ(refused({"progress"}), "progress needs a fraction: taskctl progress FRACTION [TEXT]");
+  EXPECT_EQ(refused({"progress", "0.5", "two", "words"}),
+            "progress takes FRACTION and one TEXT; quote the text if it has spaces");
+  EXPECT_EQ(refused({"progress", "0.5", "two\nlines"}), "progress TEXT must be one line");
+  EXPECT_EQ(refused({"progress", "0.5", "\xff"}), "progress TEXT must be UTF-8 text");
+  refused({"progress", "--bogus", "0.5"});
+}
+
+TEST(Args, ProgressFractionsParseExactly) {
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseProgressFraction("0.1")), 0.1);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseProgressFraction("0.7")), 0.7);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseProgressFraction("1.000")), 1.0);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseProgressFraction("0.12345678901234567890")), 0.123456789012345);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseProgressFraction("0%")), 0.0);
+  EXPECT_TRUE(parseProgressFraction("1.0000001") == nullptr);
 }
 
 TEST(Args, HelpWinsWhereverItIs) {

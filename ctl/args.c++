@@ -2,6 +2,9 @@
 
 #include <kj/debug.h>
 
+#include "config/units.h"
+#include "format.h"
+
 namespace taskctl {
 
 namespace {
@@ -64,6 +67,7 @@ class Parser {
     if (name == "wait") return finish(WaitArgs{ids("wait")});
     if (name == "cancel") return finish(CancelArgs{ids("cancel")});
     if (name == "logs") return finish(logs());
+    if (name == "progress") return finish(progress());
     if (name == "help") return finish(HelpArgs{});
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }
@@ -138,6 +142,17 @@ class Parser {
     }
   }
 
+  // The value of a limit option, read by `parse` (the units the daemon's config takes too). Zero
+  // is refused: leaving the option out is how to ask for the queue's default.
+  uint64_t limit(const Option& option, kj::Maybe<uint64_t> (*parse)(kj::StringPtr),
+                 kj::StringPtr like) {
+    auto text = valueOf(option);
+    KJ_IF_MAYBE(value, parse(text)) {
+      if (*value > 0) return *value;
+    }
+    refuse(kj::str(option.name, " must be ", like, ", not '", text, "'"));
+  }
+
   uint64_t id(kj::StringPtr arg) {
     KJ_IF_MAYBE(value, parseUnsigned(arg)) {
       return *value;
@@ -176,6 +191,20 @@ class Parser {
         } else if (option->name == "--wait") {
           flag(*option);
           result.wait = true;
+        } else if (option->name == "--timeout") {
+          result.timeoutUsec =
+              limit(*option, parseDurationUsec, "a duration like 90s, 10m or 1h30m");
+        } else if (option->name == "--kill-grace") {
+          result.killGraceUsec = limit(*option, parseDurationUsec, "a duration like 10s or 500ms");
+        } else if (option->name == "--heartbeat") {
+          result.heartbeatUsec = limit(*option, parseDurationUsec, "a duration like 30s or 5m");
+        } else if (option->name == "--cpu") {
+          result.cpuQuotaPerSecUsec = limit(*option, parseCpuQuotaPerSecUsec,
+                                            "a share of one CPU like 50% (200% for two CPUs)");
+        } else if (option->name == "--memory") {
+          result.memoryMaxBytes = limit(*option, parseBytes, "a size like 512M");
+        } else if (option->name == "--tasks-max") {
+          result.tasksMax = limit(*option, parseUnsigned, "a number of processes like 100");
         } else {
           unknownOption(*option);
         }
@@ -258,10 +287,60 @@ class Parser {
         [&](kj::StringPtr arg) { found.add(id(arg)); });
     if (found.size() != 1) refuse(kj::str("logs needs exactly one task id"));
     result.id = found[0];
-    // The daemon has no way yet to say "more is coming"; following by polling is not an option
-    // (DESIGN 1), so -f waits for that instead of pretending.
-    if (result.follow) refuse(kj::str("logs -f is not available yet"));
     return result;
+  }
+
+  ProgressArgs progress() {
+    // Options first; then FRACTION, which may look like one ("-0.5" deserves the range message,
+    // not "unknown option"); then TEXT taken as it is, whatever it starts with.
+    kj::Maybe<kj::StringPtr> fractionText;
+    while (pos < args.size()) {
+      kj::StringPtr arg = args[pos++];
+      if (arg == "--") break;
+      bool numeric = arg.size() > 1 && arg[0] == '-' && (isDigit(arg[1]) || arg[1] == '.');
+      KJ_IF_MAYBE(option, asOption(arg)) {
+        if (!numeric) {
+          if (!takeGlobal(*option)) unknownOption(*option);
+          continue;
+        }
+      }
+      fractionText = arg;
+      break;
+    }
+    if (fractionText == nullptr) fractionText = next();
+    KJ_IF_MAYBE(text, fractionText) {
+      ProgressArgs result;
+      KJ_IF_MAYBE(fraction, parseProgressFraction(*text)) {
+        result.fraction = *fraction;
+      } else {
+        refuse(
+            kj::str("progress must be a fraction from 0 to 1 like 0.4, or a percentage like "
+                    "40%, not '",
+                    *text, "'"));
+      }
+      KJ_IF_MAYBE(status, next()) {
+        if (status->findFirst('\n') != nullptr) refuse(kj::str("progress TEXT must be one line"));
+        if (!isUtf8(*status)) refuse(kj::str("progress TEXT must be UTF-8 text"));
+        result.text = kj::heapString(*status);
+      }
+      if (pos < args.size()) {
+        refuse(kj::str("progress takes FRACTION and one TEXT; quote the text if it has spaces"));
+      }
+      return result;
+    }
+    refuse(kj::str("progress needs a fraction: taskctl progress FRACTION [TEXT]"));
+  }
+
+  static bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+  static bool isUtf8(kj::StringPtr text) {
+    auto bytes = text.asBytes();
+    for (size_t i = 0; i < bytes.size();) {
+      size_t length = utf8SequenceLength(bytes.slice(i, bytes.size()));
+      if (length == 0) return false;
+      i += length;
+    }
+    return true;
   }
 };
 
@@ -282,17 +361,35 @@ kj::StringPtr usageText() {
   return R"(usage: taskctl [--socket PATH] [--json] COMMAND [ARGS...]
 
 Commands:
-  submit [--queue Q] [--priority N] [--label K=V]... [--wait] -- CMD [ARGS...]
-                        queue a command and print its id; --wait then blocks
-                        and exits like the task
-  status [--env] ID     one task with its attempts (--env: with its environment)
+  submit [OPTIONS] -- CMD [ARGS...]
+                        queue a command and print its id
+      --queue Q           the queue (default: the daemon's default queue)
+      --priority N        -100..100, higher runs first (default 0)
+      --label K=V         a label (repeatable)
+      --wait              then block and exit like the task
+      --timeout DUR       stop it after DUR (SIGTERM, the grace, SIGKILL): 90s,
+                          10m, 1h30m
+      --kill-grace DUR    time between SIGTERM and SIGKILL (default 10s)
+      --heartbeat DUR     fail it if silent for DUR (it gets WATCHDOG_USEC and
+                          sends WATCHDOG=1 to NOTIFY_SOCKET)
+      --cpu N%            CPU quota: 50% of one CPU, 200% for two
+      --memory SIZE       memory limit: 512M, 2G (an excess is an OOM kill)
+      --tasks-max N       at most N processes and threads
+                        Limits left out come from the queue's defaults.
+  status [--env] ID     one task: limits, attempts, progress, output tail
+                        (--env: with its environment)
   list [--state S] [--queue Q]
                         your tasks (every task for root and admins)
   wait ID...            block until the tasks end; exit like the first that
                         did not succeed
   cancel ID...          cancel tasks: queued ones at once, running ones are
                         stopped (SIGTERM, a grace period, SIGKILL)
-  logs [--attempt N] ID an attempt's output (default: the latest attempt)
+  logs [-f] [--attempt N] ID
+                        an attempt's output (default: the latest attempt);
+                        -f, --follow: keep printing until the attempt ends
+  progress FRACTION [TEXT]
+                        inside a task: report progress (0.4 or 40%) and a
+                        one-line status text to taskctld (via NOTIFY_SOCKET)
 
 Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
@@ -302,10 +399,10 @@ Options:
   --version             show the version
 
 Exit status: 0 done; wait and submit --wait exit like the task (its exit
-code, 128+N for signal N, 124 timeout, 130 cancelled, 125-127 did not start);
-64 usage error, 65 rejected input (such as an unknown id), 69 taskctld
-unreachable or not answering, 75 taskctld overloaded (retry later),
-77 permission denied.
+code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled, 125-127
+did not start); 64 usage error, 65 rejected input (such as an unknown id),
+69 taskctld unreachable or not answering, 75 taskctld overloaded (retry
+later), 77 permission denied.
 )"_kj;
 }
 
@@ -328,6 +425,40 @@ kj::Maybe<uint64_t> parseUnsigned(kj::StringPtr text) {
     if (value > (UINT64_MAX - digit) / 10) return nullptr;
     value = value * 10 + digit;
   }
+  return value;
+}
+
+kj::Maybe<double> parseProgressFraction(kj::StringPtr text) {
+  bool percent = text.endsWith("%");
+  auto number = percent ? text.slice(0, text.size() - 1) : text.asArray();
+  // Digits with at most one point, as an integer over a power of ten, so that "0.3" is the double
+  // nearest 0.3. Decimals past the 15th add nothing a person meant and are dropped.
+  uint64_t mantissa = 0;
+  double divisor = 1;
+  int decimals = 0;
+  bool point = false;
+  bool digits = false;
+  for (char c : number) {
+    if (c >= '0' && c <= '9') {
+      digits = true;
+      if (!point) {
+        mantissa = mantissa * 10 + (c - '0');
+        if (mantissa > 1000) return nullptr;  // far out of range, and no overflow
+      } else if (decimals < 15) {
+        mantissa = mantissa * 10 + (c - '0');
+        divisor *= 10;
+        decimals++;
+      }
+    } else if (c == '.' && !point) {
+      point = true;
+    } else {
+      return nullptr;
+    }
+  }
+  double value = static_cast<double>(mantissa) / divisor;
+  if (!digits) return nullptr;
+  if (percent) value /= 100;
+  if (value > 1) return nullptr;
   return value;
 }
 

@@ -27,7 +27,14 @@ struct SubmitArgs {
   int32_t priority = 0;
   kj::Vector<LabelArg> labels;
   bool wait = false;
-  kj::Array<kj::String> command;  // never empty
+  // Limits, each above zero when given; 0: not given (the queue's default, which may be none).
+  uint64_t timeoutUsec = 0;         // --timeout DURATION
+  uint64_t killGraceUsec = 0;       // --kill-grace DURATION
+  uint64_t heartbeatUsec = 0;       // --heartbeat DURATION
+  uint64_t cpuQuotaPerSecUsec = 0;  // --cpu PERCENT: 500000 for 50% of one CPU
+  uint64_t memoryMaxBytes = 0;      // --memory SIZE
+  uint64_t tasksMax = 0;            // --tasks-max N
+  kj::Array<kj::String> command;    // never empty
 };
 
 struct StatusArgs {
@@ -51,14 +58,20 @@ struct CancelArgs {
 struct LogsArgs {
   uint64_t id;
   uint32_t attempt = 0;  // 0: the latest
-  bool follow = false;   // -f; rejected by the parser until the daemon can follow a log
+  bool follow = false;   // -f: until the attempt ends
+};
+
+// `progress FRACTION [TEXT]`, run inside a task: needs no daemon connection, only NOTIFY_SOCKET.
+struct ProgressArgs {
+  double fraction;             // 0..1 ("40%" reads as 0.4)
+  kj::Maybe<kj::String> text;  // one line of UTF-8, sent as STATUS=
 };
 
 struct HelpArgs {};
 struct VersionArgs {};
 
 using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
-                              CancelArgs, LogsArgs>;
+                              CancelArgs, LogsArgs, ProgressArgs>;
 
 struct Invocation {
   GlobalOptions global;
@@ -87,5 +100,9 @@ constexpr kj::StringPtr DEFAULT_SOCKET = "/run/taskctl/taskctl.sock"_kj;
 // overflow. They are here because ids, priorities and attempt numbers are all parsed alike.
 kj::Maybe<uint64_t> parseUnsigned(kj::StringPtr text);
 kj::Maybe<int64_t> parseSigned(kj::StringPtr text);
+
+// A progress fraction as `taskctl progress` takes it: a plain decimal from 0 to 1 ("0.4", "1",
+// ".25") or a percentage from 0% to 100% ("40%", "12.5%"). No signs, exponents or spaces.
+kj::Maybe<double> parseProgressFraction(kj::StringPtr text);
 
 }  // namespace taskctl

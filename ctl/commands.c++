@@ -60,6 +60,12 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
     labels[i].setKey(args.labels[i].key);
     labels[i].setValue(args.labels[i].value);
   }
+  request.setTimeoutUsec(args.timeoutUsec);
+  request.setKillGraceUsec(args.killGraceUsec);
+  request.setHeartbeatUsec(args.heartbeatUsec);
+  request.setCpuQuotaPerSecUsec(args.cpuQuotaPerSecUsec);
+  request.setMemoryMaxBytes(args.memoryMaxBytes);
+  request.setTasksMax(args.tasksMax);
 }
 
 // Waits for the task `submit --wait` just created. Ctrl-C ends the wait, not the task: the id is
@@ -82,6 +88,60 @@ int waitForSubmitted(Session& session, uint64_t id, const GlobalOptions& global)
   }
   writeError(kj::str("task ", id, " keeps running; reattach with: taskctl wait ", id));
   return EXIT_INTERRUPTED;
+}
+
+using LogsReply = capnp::Response<rpc::Taskctl::LogsResults>;
+
+// A reply to a follow call, however long it takes. A daemon that goes away meanwhile (a restart)
+// ends `logs -f` with 69 and a line that says so.
+LogsReply awaitFollowed(Session& session, kj::Promise<LogsReply>&& reply, uint64_t id) {
+  try {
+    return session.await(kj::mv(reply));
+  } catch (kj::Exception& exception) {
+    auto failure = failureFrom(exception);
+    if (exception.getType() == kj::Exception::Type::DISCONNECTED) {
+      failure.message = kj::str("lost the connection to taskctld while following the log of task ",
+                                id, " (was taskctld restarted?)");
+    }
+    throw kj::mv(failure);
+  }
+}
+
+// `logs -f`: asks with follow set, from where the last reply ended, and writes what comes, until
+// the daemon says the attempt has ended. Each call returns at once when there is output and
+// otherwise waits in the daemon for output or the end, so this neither polls nor gives up (like
+// `wait`, it waits as long as the attempt runs). An empty reply that has not ended means "ask
+// again". It stays with the attempt it started on: a retry is another log.
+int followLog(Session& session, const LogsArgs& args) {
+  uint32_t attempt = args.attempt;
+  uint64_t offset = 0;
+  // Consecutive replies with nothing in them. A daemon keeps them rare (it answers empty when the
+  // attempt ends or the log changed under it); one that ignores `follow` answers empty at once,
+  // every time, and must not make us spin: past a few in a row, each next call waits a little,
+  // up to a second.
+  uint32_t emptyReplies = 0;
+  for (;;) {
+    if (emptyReplies > 3) {
+      auto pause = kj::min(int64_t(10) << kj::min(emptyReplies - 4, 7u), int64_t(1000));
+      session.await(session.io().provider->getTimer().afterDelay(pause * kj::MILLISECONDS));
+    }
+    auto request = session.daemon().logsRequest();
+    request.setId(args.id);
+    request.setAttempt(attempt);
+    request.setOffset(offset);
+    request.setMaxBytes(LOG_SLICE_BYTES);
+    request.setFollow(true);
+    auto reply = awaitFollowed(session, request.send(), args.id);
+    // Attempt 0 ("the latest") before the task has any attempt comes back as 0: keep asking for
+    // the latest until there is one, then stay with it.
+    attempt = reply.getAttempt();
+    auto data = reply.getData();
+    writeOut(data);
+    if (reply.getEnded()) return 0;
+    emptyReplies = data.size() == 0 ? emptyReplies + 1 : 0;
+    // Past a cut of the log (logs.max_bytes) the daemon starts again lower, at the marked cut.
+    offset = reply.getNextOffset();
+  }
 }
 
 }  // namespace
@@ -175,8 +235,8 @@ int runCancel(Session& session, const CancelArgs& args, const GlobalOptions& glo
 }
 
 int runLogs(Session& session, const LogsArgs& args, const GlobalOptions& global) {
+  if (args.follow) return followLog(session, args);
   // Slice by slice until a slice comes back empty: that is the end of the log as it is now.
-  // (Following, when the daemon can do it, waits at that point instead of stopping.)
   uint32_t attempt = args.attempt;
   uint64_t offset = 0;
   for (;;) {

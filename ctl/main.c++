@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "exit-status.h"
 #include "output.h"
+#include "progress.h"
 #include "session.h"
 
 namespace taskctl {
@@ -25,6 +26,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, WaitArgs) { return runWait(session, args, global); }
     KJ_CASE_ONEOF(args, CancelArgs) { return runCancel(session, args, global); }
     KJ_CASE_ONEOF(args, LogsArgs) { return runLogs(session, args, global); }
+    KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}
   }
@@ -47,10 +49,10 @@ int reportingFailures(Body&& body) {
   }
 }
 
-kj::Maybe<kj::StringPtr> socketFromEnvironment() {
-  const char* path = getenv("TASKCTL_SOCKET");
-  if (path == nullptr) return nullptr;
-  return kj::StringPtr(path);
+kj::Maybe<kj::StringPtr> fromEnvironment(const char* name) {
+  const char* value = getenv(name);
+  if (value == nullptr) return nullptr;
+  return kj::StringPtr(value);
 }
 
 int taskctlMain(kj::ArrayPtr<const kj::StringPtr> args) {
@@ -81,9 +83,16 @@ int taskctlMain(kj::ArrayPtr<const kj::StringPtr> args) {
     });
   }
 
+  // A task's progress goes to the notify socket of its attempt, not through taskctld's socket.
+  if (invocation.command.is<ProgressArgs>()) {
+    return reportingFailures([&] {
+      return runProgress(invocation.command.get<ProgressArgs>(), fromEnvironment("NOTIFY_SOCKET"));
+    });
+  }
+
   // Everything else is the daemon's to answer: connect to it, run the command, and exit with
   // what the command says.
-  auto socketPath = resolveSocketPath(invocation.global, socketFromEnvironment());
+  auto socketPath = resolveSocketPath(invocation.global, fromEnvironment("TASKCTL_SOCKET"));
   return reportingFailures([&] {
     auto io = kj::setupAsyncIo();
     Session session(io, socketPath);
