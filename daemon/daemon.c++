@@ -15,6 +15,7 @@
 #include "rpc/rpc-server.h"
 #include "bus/bus-connection.h"
 #include "bus/systemd-manager.h"
+#include "notify/notify-hub-impl.h"
 #include "runner/direct-runner.h"
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
@@ -73,6 +74,13 @@ int openListenSocket(kj::StringPtr path) {
   return fd;
 }
 
+kj::String parentDir(kj::StringPtr path) {
+  KJ_IF_MAYBE(slash, path.findLast('/')) {
+    if (*slash > 0) return kj::heapString(path.slice(0, *slash));
+  }
+  return kj::str(".");
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -88,6 +96,7 @@ struct Daemon::Impl {
   kj::Maybe<kj::Own<SystemdManager>> systemd;
   kj::Maybe<kj::Own<ScopeRunner>> scopeRunner;
   Runner& runner;
+  SocketNotifyHub notifyHub;
   Scheduler scheduler;
   LogWatcher logWatcher;
   RpcServer rpc;
@@ -107,8 +116,10 @@ struct Daemon::Impl {
                  config.logMaxBytes),
         directRunner(io.unixEventPort, launcher),
         runner(pickRunner()),
-        scheduler(store, commit, runner, io.provider->getTimer(), kj::systemPreciseCalendarClock(),
-                  config, Scheduler::Options{}),
+        // Beside the RPC socket: /run/taskctl/notify under systemd.
+        notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
+        scheduler(store, commit, runner, notifyHub, io.provider->getTimer(),
+                  kj::systemPreciseCalendarClock(), config, Scheduler::Options{}),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, store, commit, runner, config, io.provider->getTimer(), logWatcher) {}
 

@@ -98,6 +98,7 @@ struct Attempt {
   progress @18 :Float64 = -1;  # last reported, 0..1; -1: never reported
   statusText @19 :Text;        # last STATUS= the task sent
   oomKills @20 :UInt32;
+  notifySocket @21 :Text;      # the attempt's NOTIFY_SOCKET ("" if none)
 }
 
 struct ExecSpec {

@@ -112,7 +112,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     uid_t uid = identity.uid;
     return server.scheduler.submit(request, identity).then([context, uid](uint64_t id) mutable {
       KJ_LOG(INFO, "submitted", id, uid);
-      context.getResults().setId(id);
+      // A one-word reply: without the hint capnp zeroes an 8 KiB segment.
+      context.initResults(capnp::MessageSize{4, 0}).setId(id);
     });
   }
 
@@ -139,7 +140,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
           if (task.getState() != *s) return true;
         }
         if (queue.size() > 0 && task.getQueue() != queue) return true;
-        auto copy = kj::heap<capnp::MallocMessageBuilder>();
+        auto copy = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 8);
         copy->setRoot(task);
         found.add(kj::mv(copy));
         return true;
@@ -299,13 +300,22 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     if (withAttempts) {
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> attempts;
       server.store.forEachAttempt(t.getId(), [&](records::Attempt::Reader a) {
-        auto copy = kj::heap<capnp::MallocMessageBuilder>();
+        auto copy = kj::heap<capnp::MallocMessageBuilder>(a.totalSize().wordCount + 8);
         copy->setRoot(a);
         attempts.add(kj::mv(copy));
       });
       auto out = v.initAttempts(attempts.size());
       for (auto i : kj::indices(attempts)) {
         fillAttempt(attempts[i]->getRoot<records::Attempt>(), out[i]);
+      }
+      // The running attempt's progress as of now, not as of its last write.
+      KJ_IF_MAYBE(live, server.scheduler.liveAttempt(t.getId())) {
+        for (auto view : out) {
+          if (view.getNumber() == live->getNumber()) {
+            view.setProgress(live->getProgress());
+            view.setStatusText(live->getStatusText());
+          }
+        }
       }
     }
   }

@@ -58,7 +58,9 @@ class ResultFile final : public ExecOutcome {
 };
 
 // What the task sees: its submitted (cleaned) environment, then ours.
-kj::Array<kj::String> taskEnvironment(records::Task::Reader task, uint32_t attempt) {
+kj::Array<kj::String> taskEnvironment(records::Task::Reader task,
+                                      records::Attempt::Reader attemptRecord) {
+  uint32_t attempt = attemptRecord.getNumber();
   kj::Vector<kj::String> env;
   for (auto entry : task.getEnv()) {
     kj::StringPtr text(reinterpret_cast<const char*>(entry.begin()), entry.size());
@@ -72,6 +74,10 @@ kj::Array<kj::String> taskEnvironment(records::Task::Reader task, uint32_t attem
   env.add(kj::str("TASKCTL_TASK_ID=", task.getId()));
   env.add(kj::str("TASKCTL_ATTEMPT=", attempt));
   env.add(kj::str("TASKCTL_QUEUE=", task.getQueue()));
+  if (attemptRecord.getNotifySocket().size() > 0) {
+    env.add(kj::str("NOTIFY_SOCKET=", attemptRecord.getNotifySocket()));
+    if (task.getHeartbeatUsec() > 0) env.add(kj::str("WATCHDOG_USEC=", task.getHeartbeatUsec()));
+  }
   return env.releaseAsArray();
 }
 
@@ -206,7 +212,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setGid(task.getGid());
   spec.setGroups(task.getGroups());
   spec.setArgv(task.getArgv());
-  auto env = taskEnvironment(task, number);
+  auto env = taskEnvironment(task, attempt);
   auto specEnv = spec.initEnv(env.size());
   for (auto i : kj::indices(env)) specEnv.set(i, env[i].asBytes());
   spec.setCwd(task.getCwd());

@@ -21,6 +21,7 @@ struct Harness {
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
   FakeClock clock;
   FakeRunner runner;
+  FakeNotifyHub notify;
   Config config = defaultConfig();
   kj::Own<Store> store;
   kj::Own<GroupCommit> commit;
@@ -45,7 +46,7 @@ struct Harness {
   void open() {
     store = kj::heap<Store>(kj::str(dir, "/store"));
     commit = kj::heap<GroupCommit>(*store, timer);
-    scheduler = kj::heap<Scheduler>(*store, *commit, runner, timer, clock, config,
+    scheduler = kj::heap<Scheduler>(*store, *commit, runner, notify, timer, clock, config,
                                      Scheduler::Options{});
   }
   // A daemon restart: everything in memory is gone; the store remains.
@@ -339,6 +340,47 @@ TEST(Scheduler, ALostAttemptHasWhatRemainsOfItStopped) {
   h.settle();
   ASSERT_EQ(h.runner.stopped.size(), 1u);
   EXPECT_EQ(h.runner.stopped[0].first, id);
+}
+
+TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
+  Harness h(1);
+  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.setHeartbeatUsec(2000000); });
+  h.settle();
+  auto path = kj::str("/fake/notify/", id, "-1");
+  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*attempt)->get().getNotifySocket(), path);
+  } else {
+    FAIL();
+  }
+  h.timer.advanceTo(h.timer.now() + 1500 * kj::MILLISECONDS);
+  h.settle();
+  ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("half"), 0.5}));
+  KJ_IF_MAYBE(live, h.scheduler->liveAttempt(id)) {
+    EXPECT_EQ(live->getProgress(), 0.5);
+    EXPECT_EQ(live->getStatusText(), "half");
+  } else {
+    FAIL();
+  }
+  // 1.5 s after the notice: still alive (the notice re-armed the heartbeat).
+  h.timer.advanceTo(h.timer.now() + 1500 * kj::MILLISECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);
+  // Then silence past the heartbeat: TERM, and the reason is heartbeat.
+  h.timer.advanceTo(h.timer.now() + 600 * kj::MILLISECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  h.runner.killed(0, SIGTERM);
+  h.settle();
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::HEARTBEAT);
+  EXPECT_EQ(h.exitStatus(id), 124);
+  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*attempt)->get().getProgress(), 0.5);  // kept with the attempt
+    EXPECT_EQ((*attempt)->get().getStatusText(), "half");
+  } else {
+    FAIL();
+  }
+  EXPECT_FALSE(h.notify.send(path, AttemptNotice{true, nullptr, nullptr}));  // closed
 }
 
 TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {

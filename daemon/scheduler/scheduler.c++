@@ -111,6 +111,9 @@ int exitStatusOf(records::Task::Reader task) {
 
 // A task that is not terminal, with its current attempt and execution.
 struct Scheduler::Active {
+  // Sized for its record: capnp's default first segment is 8 KiB, zeroed,
+  // per task (bench/README.md: 9 % of the submit path, 9 KB a queued task).
+  explicit Active(uint64_t words) : message(words) {}
   capnp::MallocMessageBuilder message;  // root: records::Task
   kj::Own<capnp::MallocMessageBuilder> attemptMessage;  // root: records::Attempt, or empty
   bool hasAttempt = false;
@@ -122,6 +125,10 @@ struct Scheduler::Active {
   // firing arms the next (a timeout starts the kill grace).
   kj::Maybe<kj::Promise<void>> timeoutTimer;
   kj::Maybe<kj::Promise<void>> graceTimer;
+  kj::Maybe<kj::Promise<void>> heartbeatTimer;
+  kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
+  int64_t progressStoredAt = 0;           // coalescing: at most one write a second
+  bool progressWritePending = false;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end
 
@@ -135,11 +142,13 @@ struct Scheduler::Active {
   uint64_t id() { return task().getId(); }
 };
 
-Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, kj::Timer& timer,
-                     const kj::Clock& clock, const Config& config, Options options)
+Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
+                     kj::Timer& timer, const kj::Clock& clock, const Config& config,
+                     Options options)
     : store(store),
       commit(commit),
       runner(runner),
+      notify(notify),
       timer(timer),
       clock(clock),
       options(options),
@@ -247,6 +256,7 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   auto limit = [](uint64_t given, uint64_t queueDefault) { return given ? given : queueDefault; };
   uint64_t timeout = limit(request.getTimeoutUsec(), queue.defaults.timeoutUsec);
   uint64_t killGrace = limit(request.getKillGraceUsec(), queue.defaults.killGraceUsec);
+  if (killGrace == 0) killGrace = options.killGrace / kj::MICROSECONDS;  // stored as in force
   uint64_t heartbeat = limit(request.getHeartbeatUsec(), queue.defaults.heartbeatUsec);
   uint64_t cpu = limit(request.getCpuQuotaPerSecUsec(), queue.defaults.cpuQuotaPerSecUsec);
   uint64_t memory = limit(request.getMemoryMaxBytes(), queue.defaults.memoryMaxBytes);
@@ -259,7 +269,7 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   if (memory != 0 && memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
   if (cpu != 0 && cpu < 10000) reject(kj::str("cpu quota is under 1%"));
 
-  auto entry = kj::heap<Active>();
+  auto entry = kj::heap<Active>(request.totalSize().wordCount + 64);
   auto task = entry->task();
   task.setTimeoutUsec(timeout);
   task.setKillGraceUsec(killGrace);
@@ -327,7 +337,7 @@ void Scheduler::beginAttempt(Active& a) {
   uint32_t number = task.getAttempts() + 1;
   task.setAttempts(number);
   task.setState(TaskState::STARTING);
-  a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>();
+  a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>(128);
   a.hasAttempt = true;
   auto attempt = a.attempt();
   attempt.setTaskId(task.getId());
@@ -335,6 +345,7 @@ void Scheduler::beginAttempt(Active& a) {
   attempt.setState(TaskState::STARTING);
   attempt.setStartedAt(now());
   attempt.setUnit(runner.unitFor(task.getId(), number));
+  openNotify(a);
   persist(a);
   uint64_t id = task.getId();
   tasks.add(commit.durable().then([this, id, number]() { launch(id, number); }));
@@ -376,6 +387,7 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                           } else {
                             (*execution)->go();
                             armTimeout(a);
+                            armHeartbeat(a);
                           }
                         }
                       });
@@ -420,6 +432,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   queue.running--;
   a.execution = nullptr;
   a.timeoutTimer = nullptr;
+  a.heartbeatTimer = nullptr;
+  a.notifySocket = nullptr;
   attempt.setEndedAt(now());
   // Followers of this attempt's log hear of its end once it is durable.
   if (!a.attemptWaiters.empty()) {
@@ -492,6 +506,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
 }
 
 void Scheduler::requeue(Active& a, kj::StringPtr why) {
+  a.notifySocket = nullptr;
   auto attempt = a.attempt();
   attempt.setState(TaskState::QUEUED);
   attempt.setReason(EndReason::NOT_STARTED);
@@ -596,6 +611,79 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
                    .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "kill failed", e); });
 }
 
+void Scheduler::openNotify(Active& a) {
+  auto task = a.task();
+  auto attempt = a.attempt();
+  auto path = attempt.getNotifySocket().size() ? kj::str(attempt.getNotifySocket())
+                                               : notify.pathFor(task.getId(), attempt.getNumber());
+  uint64_t id = task.getId();
+  uint32_t number = attempt.getNumber();
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                a.notifySocket = notify.open(path, task.getUid(), task.getGid(),
+                                             [this, id, number](AttemptNotice&& notice) {
+                                               onNotice(id, number, kj::mv(notice));
+                                             });
+                attempt.setNotifySocket(path);
+              })) {
+    // Not fatal: the task runs, without NOTIFY_SOCKET (so without heartbeat).
+    KJ_LOG(WARNING, "cannot open the attempt's notify socket", id, number, e->getDescription());
+    attempt.setNotifySocket("");
+  }
+}
+
+void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
+  auto it = active.find(id);
+  if (it == active.end() || !attemptLive(id, number)) return;
+  auto& a = *it->second;
+  auto attempt = a.attempt();
+  KJ_IF_MAYBE(p, notice.progress) attempt.setProgress(*p);
+  KJ_IF_MAYBE(text, notice.status) {
+    // Kept short: it is shown in one line and stored with every write.
+    attempt.setStatusText(text->size() > 1024 ? kj::str(text->slice(0, 1024)) : kj::mv(*text));
+  }
+  // Any word from the task is a sign of life, not only WATCHDOG=1.
+  armHeartbeat(a);
+  if (notice.progress == nullptr && notice.status == nullptr) return;
+  // Stored at most once a second per attempt; status shows the live value.
+  int64_t t = now();
+  if (t - a.progressStoredAt >= 1'000'000'000) {
+    a.progressStoredAt = t;
+    persist(a);
+  } else if (!a.progressWritePending) {
+    a.progressWritePending = true;
+    auto wait = (a.progressStoredAt + 1'000'000'000 - t) * kj::NANOSECONDS;
+    tasks.add(timer.afterDelay(wait).then([this, id, number]() {
+      auto it = active.find(id);
+      if (it == active.end() || !attemptLive(id, number)) return;
+      it->second->progressWritePending = false;
+      it->second->progressStoredAt = now();
+      persist(*it->second);
+    }));
+  }
+}
+
+void Scheduler::armHeartbeat(Active& a) {
+  uint64_t heartbeat = a.task().getHeartbeatUsec();
+  if (heartbeat == 0 || a.stopReason != EndReason::NONE || !a.hasAttempt) return;
+  uint64_t id = a.id();
+  uint32_t number = a.attempt().getNumber();
+  a.heartbeatTimer = timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
+                         .then([this, id, number]() {
+                           auto it = active.find(id);
+                           if (it == active.end() || !attemptLive(id, number)) return;
+                           stopExecution(*it->second, EndReason::HEARTBEAT);
+                         })
+                         .eagerlyEvaluate([](kj::Exception&& e) {
+                           KJ_LOG(ERROR, "heartbeat check failed", e);
+                         });
+}
+
+kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
+  auto it = active.find(id);
+  if (it == active.end() || !it->second->hasAttempt) return nullptr;
+  return it->second->attempt().asReader();
+}
+
 void Scheduler::armTimeout(Active& a) {
   uint64_t timeout = a.task().getTimeoutUsec();
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
@@ -617,7 +705,7 @@ void Scheduler::recover() {
   // Copy first: reconciling stages writes, and the read transaction should end.
   kj::Vector<kj::Own<Active>> found;
   store.forEachActiveTask([&](records::Task::Reader task) {
-    auto entry = kj::heap<Active>();
+    auto entry = kj::heap<Active>(task.totalSize().wordCount + 64);
     entry->message.setRoot(task);
     found.add(kj::mv(entry));
   });
@@ -640,7 +728,8 @@ void Scheduler::reconcile(Active& a) {
   if (state == TaskState::STARTING || state == TaskState::RUNNING) {
     auto stored = store.getAttempt(id, number);
     KJ_IF_MAYBE(record, stored) {
-      a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>();
+      a.attemptMessage =
+          kj::heap<capnp::MallocMessageBuilder>((*record)->get().totalSize().wordCount + 64);
       a.attemptMessage->setRoot((*record)->get());
       a.hasAttempt = true;
     }
@@ -666,7 +755,9 @@ void Scheduler::reconcile(Active& a) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
     watch(a, kj::mv(*execution));
+    openNotify(a);
     armTimeout(a);
+    armHeartbeat(a);  // a re-adopted attempt gets a fresh heartbeat deadline
     return;
   }
   // Gone: its result file is the one record of how it ended.

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "runner/runner.h"
 #include "scheduler/identity.h"
+#include "scheduler/notify-hub.h"
 #include "store/group-commit.h"
 #include "store/store.h"
 
@@ -40,8 +41,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
     kj::Duration killGrace = 10 * kj::SECONDS;
   };
   // Every reference outlives the scheduler.
-  Scheduler(Store& store, GroupCommit& commit, Runner& runner, kj::Timer& timer,
-            const kj::Clock& clock, const Config& config, Options options);
+  Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
+            kj::Timer& timer, const kj::Clock& clock, const Config& config, Options options);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -67,6 +68,11 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   bool isActive(uint64_t id) const;
 
   bool attemptLive(uint64_t id, uint32_t attempt);
+
+  kj::Maybe<records::Attempt::Reader> liveAttempt(uint64_t id);
+  // The current attempt of an active task as it is now (progress and status
+  // text are stored at most once a second; this is the latest). Valid until
+  // the next loop turn.
   // The attempt is starting or running: its log may still grow.
   kj::Promise<void> whenAttemptEnds(uint64_t id, uint32_t attempt);
   // Resolves once that attempt's end is durable (at once if it is not live).
@@ -90,6 +96,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   Store& store;
   GroupCommit& commit;
   Runner& runner;
+  NotifyHub& notify;
   kj::Timer& timer;
   const kj::Clock& clock;
   Options options;
@@ -117,6 +124,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void persist(Active& task);
   void reconcile(Active& task);
   void armTimeout(Active& task);
+  void armHeartbeat(Active& task);
+  void openNotify(Active& task);
+  void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
   void stopExecution(Active& task, records::EndReason why);
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.

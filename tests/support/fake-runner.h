@@ -10,6 +10,7 @@
 #include <map>
 
 #include "runner/runner.h"
+#include "scheduler/notify-hub.h"
 
 namespace taskctl {
 
@@ -121,6 +122,36 @@ class FakeRunner final : public Runner {
     launched[index].exit->fulfill();
   }
   void vanish(size_t index) { launched[index].exit->fulfill(); }
+};
+
+// A NotifyHub whose sockets are callbacks the test calls.
+class FakeNotifyHub final : public NotifyHub {
+ public:
+  std::map<std::string, kj::Function<void(AttemptNotice&&)>*> open_;
+  kj::String pathFor(uint64_t taskId, uint32_t attempt) override {
+    return kj::str("/fake/notify/", taskId, "-", attempt);
+  }
+  kj::Own<NotifyHandle> open(kj::StringPtr path, uid_t, gid_t,
+                             kj::Function<void(AttemptNotice&&)> onNotice) override {
+    struct Handle final : public NotifyHandle {
+      Handle(FakeNotifyHub& hub, std::string path, kj::Function<void(AttemptNotice&&)> fn)
+          : hub(hub), path(kj::mv(path)), fn(kj::mv(fn)) {}
+      FakeNotifyHub& hub;
+      std::string path;
+      kj::Function<void(AttemptNotice&&)> fn;
+      ~Handle() { hub.open_.erase(path); }
+    };
+    auto handle = kj::heap<Handle>(*this, path.cStr(), kj::mv(onNotice));
+    open_[path.cStr()] = &handle->fn;
+    return kj::mv(handle);
+  }
+  // Sends as the task would; false if nobody listens at `path`.
+  bool send(kj::StringPtr path, AttemptNotice&& notice) {
+    auto it = open_.find(path.cStr());
+    if (it == open_.end()) return false;
+    (*it->second)(kj::mv(notice));
+    return true;
+  }
 };
 
 // A wall clock the test sets.
