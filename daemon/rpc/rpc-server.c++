@@ -201,7 +201,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       kj::Maybe<kj::Promise<void>> change;
       bool live = n == 0 ? server.scheduler.isActive(id) : server.scheduler.attemptLive(id, n);
       if (follow && live) {
-        auto name = kj::str(id, "-", n, ".log");
+        // No attempt yet: wake when the first one creates its log.
+        auto name = kj::str(id, "-", n == 0 ? 1 : n, ".log");
         change = server.logWatcher.whenChanged(name)
                      .exclusiveJoin(n == 0 ? server.scheduler.whenTerminal(id)
                                            : server.scheduler.whenAttemptEnds(id, n));
