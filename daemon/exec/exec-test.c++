@@ -26,6 +26,7 @@
 #include <kj/vector.h>
 
 #include "exec/result-file.h"
+#include "exec/spawn-command.h"
 
 extern char** environ;
 
@@ -73,6 +74,53 @@ int highFd(int fd) {
   KJ_SYSCALL(high = fcntl(fd, F_DUPFD_CLOEXEC, 100));
   close(fd);
   return high;
+}
+
+int64_t monotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Whether `pid` is gone (or a zombie nobody reaped yet), within 5 s.
+bool ends(pid_t pid) {
+  for (int i = 0; i < 500; i++) {
+    auto stat = readFile(kj::str("/proc/", pid, "/stat"));
+    KJ_IF_MAYBE(text, stat) {
+      KJ_IF_MAYBE(paren, text->findLast(')')) {
+        if ((*text)[*paren + 2] == 'Z') return true;
+      }
+    } else {
+      return true;
+    }
+    usleep(10000);
+  }
+  return false;
+}
+
+// The live (not zombie) processes of process group `group`, from /proc.
+kj::Vector<pid_t> groupMembers(pid_t group) {
+  KJ_ASSERT(group > 1);
+  kj::Vector<pid_t> members;
+  DIR* proc = opendir("/proc");
+  KJ_ASSERT(proc != nullptr);
+  while (struct dirent* entry = readdir(proc)) {
+    int pid = atoi(entry->d_name);
+    if (pid <= 0) continue;
+    KJ_IF_MAYBE(text, readFile(kj::str("/proc/", pid, "/stat"))) {
+      // After "pid (comm) ": state, ppid, pgrp.
+      KJ_IF_MAYBE(paren, text->findLast(')')) {
+        char state;
+        int ppid, pgrp;
+        if (sscanf(text->cStr() + *paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
+            pgrp == group && state != 'Z') {
+          members.add(pid);
+        }
+      }
+    }
+  }
+  closedir(proc);
+  return members;
 }
 
 class ExecShim : public testing::Test {
@@ -418,47 +466,6 @@ class ExecShimCancel : public ExecShim {
     };
     return runShim(true, nullptr, kj::mv(whileRunning));
   }
-
-  // Whether `pid` is gone (or a zombie nobody reaped yet), within 5 s.
-  static bool ends(pid_t pid) {
-    for (int i = 0; i < 500; i++) {
-      auto stat = readFile(kj::str("/proc/", pid, "/stat"));
-      KJ_IF_MAYBE(text, stat) {
-        KJ_IF_MAYBE(paren, text->findLast(')')) {
-          if ((*text)[*paren + 2] == 'Z') return true;
-        }
-      } else {
-        return true;
-      }
-      usleep(10000);
-    }
-    return false;
-  }
-
-  // The live (not zombie) processes of process group `group`, from /proc.
-  static kj::Vector<pid_t> groupMembers(pid_t group) {
-    KJ_ASSERT(group > 1);
-    kj::Vector<pid_t> members;
-    DIR* proc = opendir("/proc");
-    KJ_ASSERT(proc != nullptr);
-    while (struct dirent* entry = readdir(proc)) {
-      int pid = atoi(entry->d_name);
-      if (pid <= 0) continue;
-      KJ_IF_MAYBE(text, readFile(kj::str("/proc/", pid, "/stat"))) {
-        // After "pid (comm) ": state, ppid, pgrp.
-        KJ_IF_MAYBE(paren, text->findLast(')')) {
-          char state;
-          int ppid, pgrp;
-          if (sscanf(text->cStr() + *paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
-              pgrp == group && state != 'Z') {
-            members.add(pid);
-          }
-        }
-      }
-    }
-    closedir(proc);
-    return members;
-  }
 };
 
 TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimAlone) {
@@ -487,6 +494,110 @@ TEST_F(ExecShimCancel, TakesTheCommandAlongWhenTheShimIsKilled) {
   EXPECT_TRUE(ends(pid)) << "the command outlived its shim";
   // Its background sleep is beyond reach of the shim; clean up after the test.
   for (auto member : groupMembers(pid)) kill(member, SIGKILL);
+}
+
+// The log's cap (DESIGN section 6, "Output"); the daemon always sets one.
+constexpr uint64_t MiB = 1 << 20;
+
+TEST_F(ExecShim, KeepsA200MiBOutputUnderTheCapEndingWithTheLatestOutput) {
+  spec.setLogMaxBytes(MiB);
+  command({"sh", "-c", "yes | head -c 200M; echo the last line"});
+  auto result = run();
+  EXPECT_EQ(result.getExitCode(), 0);
+  auto text = log();
+  EXPECT_LE(text.size(), MiB);
+  EXPECT_TRUE(text.endsWith("y\nthe last line\n"));
+  // The marker comes first and counts every byte that is no longer there.
+  size_t newline = KJ_ASSERT_NONNULL(text.findFirst('\n'));
+  auto rest = text.slice(newline + 1);
+  uint64_t dropped = 200 * MiB + strlen("the last line\n") - rest.size();
+  auto marker = kj::str("[taskctl: ", dropped, " bytes of earlier output dropped]\n");
+  EXPECT_STREQ(kj::str(text.slice(0, newline + 1)).cStr(), marker.cStr());
+  EXPECT_TRUE(rest.startsWith("y\n")) << "the cut is not at a line start";
+  EXPECT_EQ(rest.findFirst('['), nullptr) << "a marker is left in the middle";
+  EXPECT_FALSE(exists(kj::str(logPath, ".tmp")));
+}
+
+TEST_F(ExecShim, KeepsTheInterleavingOfStdoutAndStderr) {
+  spec.setLogMaxBytes(MiB);
+  command({"sh", "-c", "for i in 1 2 3 4 5; do echo out $i; echo err $i >&2; done"});
+  run();
+  EXPECT_STREQ(log().cStr(),
+               "out 1\nerr 1\nout 2\nerr 2\nout 3\nerr 3\nout 4\nerr 4\nout 5\nerr 5\n");
+}
+
+TEST_F(ExecShim, EndsPromptlyWhenABackgroundProcessKeepsTheOutputOpen) {
+  spec.setLogMaxBytes(MiB);
+  command({"sh", "-c", "echo $$; sleep 100 & exit 7"});
+  auto start = monotonicMs();
+  auto result = run();
+  auto took = monotonicMs() - start;
+  EXPECT_EQ(result.getExitCode(), 7);
+  EXPECT_LT(took, DRAIN_QUIET_MS + 2000);
+  int group = atoi(log().cStr());
+  ASSERT_GT(group, 1) << log().cStr();
+  auto left = groupMembers(group);
+  EXPECT_EQ(left.size(), 1u) << "the background sleep should still hold the output";
+  for (auto pid : left) kill(pid, SIGKILL);
+}
+
+TEST_F(ExecShim, StopsCopyingABackgroundWriterSoonAfterTheCommandEnds) {
+  spec.setLogMaxBytes(MiB);
+  command({"sh", "-c", "echo $$; (while :; do echo tick; sleep 0.1; done) & exit 0"});
+  auto start = monotonicMs();
+  auto result = run();
+  auto took = monotonicMs() - start;
+  EXPECT_EQ(result.getExitCode(), 0);
+  EXPECT_LT(took, DRAIN_MAX_MS + 2000);
+  auto text = log();
+  int group = atoi(text.cStr());
+  ASSERT_GT(group, 1) << text.cStr();
+  // Copied on after the end while it kept coming: most of DRAIN_MAX_MS of ticks.
+  size_t ticks = 0;
+  for (const char* at = text.cStr(); (at = strstr(at, "tick\n")) != nullptr; at++) ticks++;
+  EXPECT_GT(ticks, 10u) << text.cStr();
+  // Then the writer meets a closed pipe and dies of it.
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; i++) {
+    gone = groupMembers(group).size() == 0;
+    if (!gone) usleep(10000);
+  }
+  EXPECT_TRUE(gone) << "the background writer outlived the closed pipe";
+  for (auto pid : groupMembers(group)) kill(pid, SIGKILL);
+}
+
+TEST_F(ExecShim, ForwardsASignalWhileCopyingHeavyOutput) {
+  spec.setLogMaxBytes(MiB);
+  command({"yes", "a line of output"});
+  int64_t signalled = 0;
+  kj::Function<void(pid_t)> whileRunning = [&signalled](pid_t shim) {
+    usleep(300000);
+    signalled = monotonicMs();
+    KJ_SYSCALL(kill(shim, SIGTERM));
+  };
+  int status = runShim(true, nullptr, kj::mv(whileRunning));
+  auto took = monotonicMs() - signalled;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(result().getSignal(), SIGTERM);
+  EXPECT_LT(took, 2000);
+  auto text = log();
+  EXPECT_LE(text.size(), MiB);
+  EXPECT_TRUE(text.startsWith("[taskctl: ")) << "less than 1 MiB of output in 300 ms";
+}
+
+TEST_F(ExecShim, WritesASpawnFailureAtTheEndOfACappedLog) {
+  auto earlier = kj::heapString(8000);
+  for (size_t i = 0; i < earlier.size(); i++) earlier[i] = i % 16 == 15 ? '\n' : 'e';
+  writeFile(logPath, earlier, 0640);
+  spec.setLogMaxBytes(4096);
+  command({"taskctl-no-such-command"});
+  auto result = run();
+  EXPECT_EQ(result.getExitCode(), 127);
+  auto text = log();
+  EXPECT_LE(text.size(), 4096u);
+  EXPECT_TRUE(text.startsWith("[taskctl: ")) << text.cStr();
+  EXPECT_TRUE(text.endsWith("eee\ntaskctl-exec: command not found: taskctl-no-such-command\n"))
+      << text.cStr();
 }
 
 TEST_F(ExecShim, RefusesASpecThatIsNotAMessage) {

@@ -25,6 +25,7 @@
 #include <kj/function.h>
 #include <kj/io.h>
 
+#include "exec/capped-log.h"
 #include "exec/message-file.h"
 #include "exec/result-file.h"
 #include "exec/scope-accounting.h"
@@ -170,13 +171,9 @@ void protectFromOomKiller() {
 
 // Appends one line to the task's log, so `taskctl logs` shows why the
 // command never ran. Best effort: the result carries the same message.
-void logLine(int logFd, kj::StringPtr message) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    auto line = kj::str("taskctl-exec: ", message, '\n');
-    kj::FdOutputStream(logFd).write(line.begin(), line.size());
-  })) {
-    say(kj::str("cannot write to the log: ", e->getDescription()));
-  }
+void logLine(CappedLog& log, kj::StringPtr message) {
+  auto line = kj::str("taskctl-exec: ", message, '\n');
+  log.write(line.asBytes());
 }
 
 // Writes the attempt's result; without it the daemon can only call the
@@ -250,23 +247,25 @@ int main(int argc, char* argv[]) {
   close(flags.goFd);
 
   // 3. Run the command, its output appended to the attempt's log (owned by
-  //    root, in the daemon's directory: the user can read it, not forge it).
+  //    root, in the daemon's directory: the user can read it, not forge it)
+  //    under the spec's cap.
   CommandEnd end;
   int logFd;
   do {
-    logFd = open(spec.getLogPath().cStr(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    logFd = open(spec.getLogPath().cStr(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   } while (logFd < 0 && errno == EINTR);
   if (logFd < 0) {
     end = startFailure(kj::str("cannot open the log ", spec.getLogPath(), ": ", strerror(errno)));
     end.startedAt = end.endedAt = realtimeNs();
   } else {
+    CappedLog log(kj::AutoCloseFd(logFd), spec.getLogPath(), spec.getLogMaxBytes());
     protectFromOomKiller();
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { end = runCommand(spec, logFd); })) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { end = runCommand(spec, log); })) {
       end = startFailure(kj::str("cannot run the command: ", e->getDescription()));
       end.startedAt = end.endedAt = realtimeNs();
     }
-    if (end.spawnFailed) logLine(logFd, end.message);
-    close(logFd);
+    if (end.spawnFailed) logLine(log, end.message);
+    KJ_IF_MAYBE(problem, log.firstError()) { say(*problem); }
   }
 
   // 4. The scope's accounting, read while the shim still keeps the scope alive.

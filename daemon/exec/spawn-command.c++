@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -28,6 +29,15 @@ constexpr const char* DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
 // shim (through a pidfd, or the shim's process group); the shim passes them
 // on to the command's process group.
 constexpr int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// The pipe that carries the command's output: larger than the default 64
+// KiB, so a chatty command wakes the shim less often; reads take a quarter.
+constexpr int PIPE_BYTES = 1 << 20;
+constexpr size_t READ_BYTES = 256 << 10;
+
+// How often the shim checks for the command's end where it has no pidfd
+// (kernels before 5.3).
+constexpr int EXIT_POLL_MS = 50;
 
 // The command's process group, for the signal handler, which can reach
 // nothing else; 0 while there is none. The one global of the shim.
@@ -61,6 +71,12 @@ int64_t nowNs() {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t monotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
 uint64_t usec(const struct timeval& tv) { return uint64_t(tv.tv_sec) * 1000000 + tv.tv_usec; }
@@ -158,7 +174,7 @@ void closeRange(unsigned first, unsigned last) {
 
 // The child's half: turns this process into the command or exits 126/127
 // after telling the parent why. Async-signal-safe calls only.
-[[noreturn]] void becomeCommand(const Prepared& p, pid_t shim, int devNull, int logFd,
+[[noreturn]] void becomeCommand(const Prepared& p, pid_t shim, int devNull, int outputFd,
                                 int errorFd) {
   auto fail = [errorFd](Stage stage) { reportAndExit(errorFd, stage, errno, 126); };
 
@@ -185,8 +201,8 @@ void closeRange(unsigned first, unsigned last) {
     }
   };
   dupTo(devNull, STDIN_FILENO);
-  dupTo(logFd, STDOUT_FILENO);
-  dupTo(logFd, STDERR_FILENO);
+  dupTo(outputFd, STDOUT_FILENO);
+  dupTo(outputFd, STDERR_FILENO);
   // Only 0-2 reach the task. The error pipe stays until exec closes it
   // (CLOEXEC): that close is how the parent learns the exec succeeded.
   closeRange(3, errorFd - 1);
@@ -269,9 +285,80 @@ CommandEnd shimFailure(kj::StringPtr what, int error) {
   return end;
 }
 
+// How the command's main process ended, from wait4.
+struct Reaped {
+  int status = 0;
+  struct rusage usage = {};
+  int64_t at = 0;  // realtime ns
+};
+
+// Reaps `pid` if it has ended, or (`block`) once it has. The signal handler
+// forwards while this blocks.
+bool reap(pid_t pid, bool block, Reaped& reaped) {
+  pid_t done;
+  KJ_SYSCALL(done = wait4(pid, &reaped.status, block ? 0 : WNOHANG, &reaped.usage));
+  if (done != pid) return false;
+  // Once reaped, its pid may be reused by an unrelated group (a grandchild
+  // may still keep the group alive; it then gets no more signals from us).
+  commandGroup = 0;
+  reaped.at = nowNs();
+  return true;
+}
+
+// Copies the command's output from `out` (the pipe's non-blocking read end)
+// into `log` and reaps `pid`, until the copy ends as runCommand says.
+Reaped copyOutput(int out, pid_t pid, CappedLog& log) {
+  auto buffer = kj::heapArray<kj::byte>(READ_BYTES);
+  // The command's end, as a readable fd beside the pipe's.
+  int pidfd = syscall(SYS_pidfd_open, pid, 0);
+  kj::AutoCloseFd pidFile(pidfd);
+
+  Reaped reaped;
+  bool ended = false;
+  int64_t endedAt = 0, lastData = 0;
+  for (;;) {
+    int timeout = -1;
+    if (ended) {
+      int64_t now = monotonicMs();
+      int64_t deadline =
+          kj::min(kj::max(endedAt, lastData) + DRAIN_QUIET_MS, endedAt + DRAIN_MAX_MS);
+      if (now >= deadline) break;
+      timeout = int(deadline - now);
+    } else if (pidfd < 0) {
+      timeout = EXIT_POLL_MS;
+    }
+    struct pollfd fds[2] = {{out, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    // A forwarded signal interrupts the poll (EINTR) once its handler ran.
+    if (poll(fds, ended || pidfd < 0 ? 1 : 2, timeout) < 0) {
+      if (errno == EINTR) continue;
+      KJ_FAIL_SYSCALL("poll", errno);
+    }
+    if (fds[0].revents != 0) {
+      // One read per turn, so a command that never stops writing cannot keep
+      // the shim from noticing its end.
+      ssize_t n = read(out, buffer.begin(), buffer.size());
+      if (n > 0) {
+        log.write(buffer.slice(0, n));
+        if (ended) lastData = monotonicMs();
+      } else if (n == 0) {
+        break;  // every writer closed it
+      } else if (errno != EINTR && errno != EAGAIN) {
+        KJ_FAIL_SYSCALL("read", errno);
+      }
+    }
+    if (!ended && (pidfd < 0 || fds[1].revents != 0) && reap(pid, false, reaped)) {
+      ended = true;
+      endedAt = monotonicMs();
+    }
+  }
+  // EOF before the end: the command closed its stdout and stderr and runs on.
+  if (!ended) reap(pid, true, reaped);
+  return reaped;
+}
+
 }  // namespace
 
-CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
+CommandEnd runCommand(records::ExecSpec::Reader spec, CappedLog& log) {
   auto prepared = prepare(spec);
 
   int devNull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -281,6 +368,16 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
   if (pipe2(errorPipe, O_CLOEXEC) < 0) return shimFailure("cannot create a pipe", errno);
   kj::AutoCloseFd errorRead(errorPipe[0]);
   kj::AutoCloseFd errorWrite(errorPipe[1]);
+
+  // The command's stdout and stderr, which the shim copies into the log.
+  int outputPipe[2];
+  if (pipe2(outputPipe, O_CLOEXEC) < 0) return shimFailure("cannot create a pipe", errno);
+  kj::AutoCloseFd outputRead(outputPipe[0]);
+  kj::AutoCloseFd outputWrite(outputPipe[1]);
+  // Non-blocking for the shim's end only: the command's stays as it expects.
+  KJ_SYSCALL(fcntl(outputRead, F_SETFL, O_NONBLOCK));
+  // Best effort: past the kernel's pipe quota the pipe keeps the default size.
+  fcntl(outputRead, F_SETPIPE_SZ, PIPE_BYTES);
 
   // A signal meant for the execution must end the command, not the shim,
   // which has yet to record the end. Blocked until the child has its own
@@ -301,9 +398,11 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
   pid_t shim = getpid();
   pid_t pid = fork();
   if (pid < 0) return shimFailure("cannot fork", errno);
-  if (pid == 0) becomeCommand(prepared, shim, devNullFile, logFd, errorWrite);
+  if (pid == 0) becomeCommand(prepared, shim, devNullFile, outputWrite, errorWrite);
   commandGroup = pid;
-  errorWrite = nullptr;  // else the read below never sees EOF
+  // Else the reads below never see EOF.
+  errorWrite = nullptr;
+  outputWrite = nullptr;
 
   // EOF alone: the exec succeeded. A report: the child failed and exits.
   ChildReport report;
@@ -316,13 +415,8 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
 
   KJ_SYSCALL(sigprocmask(SIG_UNBLOCK, &forwarded, nullptr));
 
-  int status;
-  struct rusage usage;
-  KJ_SYSCALL(wait4(pid, &status, 0, &usage));
-  // Once reaped, its pid may be reused by an unrelated group (a grandchild
-  // may still keep the group alive; it then gets no more signals from us).
-  commandGroup = 0;
-  end.endedAt = nowNs();
+  Reaped reaped = copyOutput(outputRead, pid, log);
+  end.endedAt = reaped.at;
 
   if (got == sizeof(report)) {
     end.spawnFailed = true;
@@ -330,14 +424,15 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd) {
     end.message = describe(report, prepared);
     return end;
   }
+  int status = reaped.status;
   if (WIFSIGNALED(status)) {
     end.signal = WTERMSIG(status);
   } else {
     end.exitCode = WEXITSTATUS(status);
   }
-  end.cpuUserUsec = usec(usage.ru_utime);
-  end.cpuSystemUsec = usec(usage.ru_stime);
-  end.peakMemoryBytes = uint64_t(usage.ru_maxrss) * 1024;
+  end.cpuUserUsec = usec(reaped.usage.ru_utime);
+  end.cpuSystemUsec = usec(reaped.usage.ru_stime);
+  end.peakMemoryBytes = uint64_t(reaped.usage.ru_maxrss) * 1024;
   return end;
 }
 

@@ -8,6 +8,8 @@
 
 #include <records.capnp.h>
 
+#include "exec/capped-log.h"
+
 namespace taskctl {
 
 struct CommandEnd {
@@ -25,19 +27,36 @@ struct CommandEnd {
   uint64_t peakMemoryBytes = 0;  // the largest resident set of any one of them
 };
 
-CommandEnd runCommand(records::ExecSpec::Reader spec, int logFd);
+// How long the shim goes on copying output once the command's main process
+// has ended: until nothing came for DRAIN_QUIET_MS, at most DRAIN_MAX_MS.
+constexpr int DRAIN_QUIET_MS = 1000;
+constexpr int DRAIN_MAX_MS = 5000;
+
+CommandEnd runCommand(records::ExecSpec::Reader spec, CappedLog& log);
 // Forks a child that becomes the command and blocks until it ends (EINTR is
 // retried).
 //
+// Output: the command's stdout and stderr are the write end of one pipe (one,
+// so that their interleaving is kept), which the shim copies into `log`, under
+// its cap, while it waits. The copy ends at the pipe's EOF, once every process
+// holding it has closed it; or, when the command's main process has ended but
+// something it left behind still holds the pipe (a daemonized grandchild),
+// DRAIN_QUIET_MS after the last data or DRAIN_MAX_MS after that end, whichever
+// comes first: what is left behind cannot keep the attempt running, nor write
+// to the log once the attempt has ended. It gets EPIPE (or SIGPIPE) on its
+// next write instead. An uncapped log goes through the same pipe: it costs
+// no wall time (the copy runs beside the command) and keeps these rules.
+//
 // Signals: the child is its own session and process group. SIGTERM, SIGINT,
 // SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the shim (by pid, pidfd or
-// its group) are forwarded to that whole group while the command runs, and
-// the shim lives on to record the end. SIGKILL cannot be forwarded: a killed
-// shim takes the command's first process with it (PR_SET_PDEATHSIG), but
-// not what that process started in its group.
+// its group) are forwarded to that whole group while the command runs
+// (copying or not), and the shim lives on to record the end. SIGKILL cannot
+// be forwarded: a killed shim takes the command's first process with it
+// (PR_SET_PDEATHSIG), but not what that process started in its group, which
+// meets a closed pipe when it next writes.
 //
 // In the child, in this order: every signal default, setsid, none blocked,
-// stdin /dev/null, stdout and stderr `logFd`, every other fd closed,
+// stdin /dev/null, stdout and stderr the pipe, every other fd closed,
 // oom_score_adj 0, then (if spec.dropPrivileges) setgroups, setgid, setuid,
 // then chdir(spec.cwd) (as the user, so a cwd they cannot enter fails),
 // umask, and execve of argv[0] searched in the PATH of spec.env (not the
