@@ -9,18 +9,21 @@
 namespace taskctl {
 
 struct LogWatcher::Waiter {
-  LogWatcher& watcher;
+  // Null once the watcher is gone: capnp may destroy a pending call's promise
+  // (and this with it) after the server and the watcher are gone.
+  LogWatcher* watcher;
   std::multimap<std::string, Waiter*>::iterator position;
   kj::Own<kj::PromiseFulfiller<void>> fulfiller;
 
   Waiter(LogWatcher& watcher, kj::StringPtr name, kj::Own<kj::PromiseFulfiller<void>> f)
-      : watcher(watcher), fulfiller(kj::mv(f)) {
+      : watcher(&watcher), fulfiller(kj::mv(f)) {
     position = watcher.waiters.emplace(std::string(name.cStr()), this);
     watcher.updateWatch();
   }
   ~Waiter() {
-    watcher.waiters.erase(position);
-    watcher.updateWatch();
+    if (watcher == nullptr) return;
+    watcher->waiters.erase(position);
+    watcher->updateWatch();
   }
 };
 
@@ -42,7 +45,9 @@ LogWatcher::LogWatcher(kj::UnixEventPort& port, kj::StringPtr logsDir)
   });
 }
 
-LogWatcher::~LogWatcher() noexcept(false) {}
+LogWatcher::~LogWatcher() noexcept(false) {
+  for (auto& [name, waiter] : waiters) waiter->watcher = nullptr;
+}
 
 void LogWatcher::updateWatch() {
   // Watched only while someone follows: busy logs must not wake an idle daemon.

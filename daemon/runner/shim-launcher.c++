@@ -63,13 +63,13 @@ kj::Array<kj::String> taskEnvironment(records::Task::Reader task,
   uint32_t attempt = attemptRecord.getNumber();
   kj::Vector<kj::String> env;
   for (auto entry : task.getEnv()) {
-    kj::StringPtr text(reinterpret_cast<const char*>(entry.begin()), entry.size());
+    auto text = kj::heapString(reinterpret_cast<const char*>(entry.begin()), entry.size());
     // The client may not set what we set.
     if (text.startsWith("TASKCTL_TASK_ID=") || text.startsWith("TASKCTL_ATTEMPT=") ||
         text.startsWith("TASKCTL_QUEUE=")) {
       continue;
     }
-    env.add(kj::heapString(text));
+    env.add(kj::mv(text));
   }
   env.add(kj::str("TASKCTL_TASK_ID=", task.getId()));
   env.add(kj::str("TASKCTL_ATTEMPT=", attempt));

@@ -27,12 +27,16 @@ constexpr size_t OUTPUT_TAIL_BYTES = 4096;
 
 // DESIGN 8, "Inside a task": what the client's environment may not carry in.
 bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
-  kj::StringPtr e(reinterpret_cast<const char*>(entry.begin()), entry.size());
   auto eq = std::find(entry.begin(), entry.end(), '=');
   if (eq == entry.begin() || eq == entry.end()) return true;  // not KEY=VALUE
-  return e.startsWith("NOTIFY_SOCKET=") || e.startsWith("WATCHDOG_") || e.startsWith("LISTEN_") ||
-         e.startsWith("INVOCATION_ID=") || e.startsWith("JOURNAL_STREAM=") || e.startsWith("LD_") ||
-         e.startsWith("GCONV_PATH=") || e.startsWith("MALLOC_") || e.startsWith("GLIBC_TUNABLES=");
+  // Data is not NUL-terminated: compare as bytes.
+  auto e = entry.asChars();
+  auto startsWith = [&e](kj::StringPtr prefix) {
+    return e.size() >= prefix.size() && memcmp(e.begin(), prefix.begin(), prefix.size()) == 0;
+  };
+  return startsWith("NOTIFY_SOCKET=") || startsWith("WATCHDOG_") || startsWith("LISTEN_") ||
+         startsWith("INVOCATION_ID=") || startsWith("JOURNAL_STREAM=") || startsWith("LD_") ||
+         startsWith("GCONV_PATH=") || startsWith("MALLOC_") || startsWith("GLIBC_TUNABLES=");
 }
 
 // The last bytes of an attempt's output, kept with the attempt.
