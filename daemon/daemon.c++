@@ -215,6 +215,8 @@ kj::Promise<void> Daemon::run() {
                 runner = d.runner.name();
   KJ_LOG(INFO, "taskctld ready", socket, stateDir, runner);
   sd_notify(0, "READY=1");
+  // 6. Only now dispatch: a recorded start never precedes READY.
+  d.scheduler.start();
   d.notifyStatus();
 
   auto stop = d.io.unixEventPort.onSignal(SIGTERM)

@@ -34,7 +34,7 @@ struct Harness {
     dir = kj::str(tmpl);
     config.queues[0].concurrency = concurrency;
     config.queues.add(QueueConfig{kj::str("batch"), 1});
-    open();
+    openAndStart();
   }
   ~Harness() noexcept(false) {
     scheduler = nullptr;
@@ -49,6 +49,10 @@ struct Harness {
     scheduler = kj::heap<Scheduler>(*store, *commit, runner, notify, timer, clock, config,
                                      Scheduler::Options{});
   }
+  void openAndStart() {
+    open();
+    scheduler->start();
+  }
   // A daemon restart: everything in memory is gone; the store remains.
   void restart() {
     settle();
@@ -57,6 +61,7 @@ struct Harness {
     store = nullptr;
     open();
     scheduler->recover();
+    scheduler->start();
     settle();
   }
 

@@ -319,6 +319,7 @@ void Scheduler::enqueue(Active& a) {
 }
 
 void Scheduler::dispatch(Queue& queue) {
+  if (!dispatching) return;
   while (queue.running < queue.concurrency && !queue.ready.empty()) {
     uint64_t id = queue.ready.begin()->second;
     queue.ready.erase(queue.ready.begin());
@@ -721,6 +722,10 @@ void Scheduler::recover() {
   }
   size_t unfinished = found.size();
   KJ_LOG(INFO, "recovered", unfinished);
+}
+
+void Scheduler::start() {
+  dispatching = true;
   for (auto& [name, queue] : queues) dispatch(queue);
 }
 

@@ -46,8 +46,12 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   ~Scheduler() noexcept(false);
 
   void recover();
-  // Startup is recovery: reconciles every task that is not terminal (DESIGN 9)
-  // and then dispatches. Call once, before serving.
+  // Startup is recovery: reconciles every task that is not terminal (DESIGN 9).
+  // Call once, before serving. Nothing is dispatched until start().
+
+  void start();
+  // Begins dispatching (call once the daemon is ready: a task's recorded
+  // start then never precedes the daemon's READY).
 
   kj::Promise<uint64_t> submit(records::Task::Reader request, const Identity& owner);
   // Validates `request` (its argv, env, cwd, umask, queue, priority and labels;
@@ -107,6 +111,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   std::map<kj::String, Queue, NameLess> queues;
   std::map<uint64_t, kj::Own<Active>> active;
   kj::TaskSet tasks;
+  bool dispatching = false;
 
   void taskFailed(kj::Exception&& exception) override;
   int64_t now();
