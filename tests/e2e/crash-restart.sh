@@ -36,7 +36,7 @@ kill -0 "$DAEMON_PID" 2>/dev/null || { wait "$DAEMON_PID" 2>/dev/null || true; s
 [ $restarts -ge 5 ] || fail "only $restarts restarts happened"
 [ "$(wc -l <"$IDS")" = 1000 ] || fail "$(wc -l <"$IDS") ids printed, want 1000"
 
-T wait $(cat "$IDS") || fail "a task did not succeed (wait exited $?)"
+T wait $(cat "$IDS") || { T list --json | python3 -c "import json,sys; [print(t[\"id\"], t[\"state\"], t[\"reason\"], t[\"message\"]) for t in json.load(sys.stdin) if t[\"state\"] != \"succeeded\"]" >&2; fail "a task did not succeed"; }
 T list --json >"$WORK/list.json"
 python3 - "$IDS" "$W" "$WORK/list.json" <<'PY'
 import collections, json, sys
