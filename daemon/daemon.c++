@@ -34,7 +34,17 @@ namespace {
 // The listening socket: systemd's (socket activation) or our own, 0666 so
 // every local user reaches the daemon, which authorizes each caller itself.
 int openListenSocket(kj::StringPtr path) {
-  if (sd_listen_fds(1) >= 1) return SD_LISTEN_FDS_START;
+  if (sd_listen_fds(1) >= 1) {
+    // systemd's socket is blocking and inherited: an accept() on it would
+    // stall the loop, and a shim must not inherit it.
+    int fd = SD_LISTEN_FDS_START;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+      fail(kj::str("cannot use the socket systemd passed: ", strerror(errno)));
+    }
+    return fd;
+  }
 
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
