@@ -27,8 +27,9 @@
 #
 # Sizes (environment): A_COUNT (2000 processes per peer), A_ROUNDS (10), B_COUNT (1000),
 # B_ROUNDS (5), D_COUNT (500 samples per peer), D_ROUNDS (5), D_GAP_MS (20).
-# TASKCTL_BENCH_EXEC_PATH: a taskctl-exec to use instead of BUILD_DIR's (taskctld --exec-path),
-# to compare two builds of the shim.
+# Diagnostics: TASKCTL_BENCH_EXEC_PATH, a taskctl-exec to use instead of BUILD_DIR's (taskctld
+# --exec-path), to compare two builds of the shim; TASKCTL_BENCH_STATE_PARENT (/var/tmp), where
+# the state and tsp's output files go (/dev/shm: what the disk costs).
 set -euo pipefail
 
 usage() {
@@ -73,6 +74,10 @@ if [ "$RUNNER" = scope ]; then
   [ "$(cat /proc/1/comm)" = systemd ] ||
     { echo "$0: --runner scope needs systemd as PID 1 (the booted container)" >&2; exit 69; }
   SYSTEMD_RUN=$(command -v systemd-run) || { echo "$0: systemd-run is missing" >&2; exit 69; }
+  # This run's own taskctld names its scopes taskctl-<id>-<attempt>.scope, as any other does:
+  # another one running tasks at the same time could collide (an idle one cannot).
+  others=$(pgrep -x taskctld | tr '\n' ' ' || true)
+  [ -z "$others" ] || echo "note: another taskctld runs here (pid $others); it must stay idle"
 fi
 TASKCTL=$BIN/taskctl
 SHIM=${TASKCTL_BENCH_EXEC_PATH:-$BIN/taskctl-exec}
@@ -84,7 +89,7 @@ STAMP=$BIN/bench-stamp
 # /tmp are on a server: /var/tmp, not /tmp, which may be a tmpfs. The sockets on a tmpfs, as
 # /run is: taskctld makes each attempt's notify socket beside its RPC socket (/run/taskctl/notify
 # under systemd), and a socket inode on a disk costs an inode allocation per attempt.
-DIR=$(mktemp -d /var/tmp/taskctl-cli-bench.XXXXXX)
+DIR=$(mktemp -d "${TASKCTL_BENCH_STATE_PARENT:-/var/tmp}/taskctl-cli-bench.XXXXXX")
 chmod 755 "$DIR"  # the stamp file is written by the task
 RUN_PARENT=$DIR
 for d in /run /dev/shm; do
