@@ -107,7 +107,8 @@ kj::Maybe<uint64_t> processStartTime(int pid) {
   char* p = strrchr(buf, ')');
   if (p == nullptr) return nullptr;
   p++;
-  for (int field = 2; field < 22 && p != nullptr; field++) {
+  // p is at the space before field 3; 19 more spaces reach the one before field 22.
+  for (int field = 3; field < 22 && p != nullptr; field++) {
     p = strchr(p + 1, ' ');
   }
   if (p == nullptr) return nullptr;
@@ -274,22 +275,29 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
 
 kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader attempt) {
   int pid = attempt.getShimPid();
-  if (pid <= 0 || attempt.getBootId() != boot) return nullptr;
-  KJ_IF_MAYBE(start, processStartTime(pid)) {
-    if (*start != attempt.getShimStartTime()) return nullptr;
-  } else {
+  uint64_t id = attempt.getTaskId();
+  uint32_t number = attempt.getNumber();
+  // Why an attempt is not adopted goes to the log: it decides between
+  // ingesting a result and calling the attempt lost.
+  auto notAdopted = [&](kj::StringPtr why) -> kj::Maybe<kj::Own<ShimProcess>> {
+    KJ_LOG(INFO, "not re-adopting", id, number, pid, why);
     return nullptr;
-  }
+  };
+  if (pid <= 0) return notAdopted("no shim pid recorded");
+  if (attempt.getBootId() != boot) return notAdopted("recorded in an earlier boot");
+  auto sameProcess = [&]() {
+    KJ_IF_MAYBE(start, processStartTime(pid)) {
+      return *start == attempt.getShimStartTime();
+    }
+    return false;
+  };
+  if (!sameProcess()) return notAdopted("the shim is gone (or its pid was reused)");
   int pidfd = pidfdOpen(pid);
-  if (pidfd < 0) return nullptr;
+  if (pidfd < 0) return notAdopted("pidfd_open failed");
   kj::AutoCloseFd owned(pidfd);
   // Checked again now that the pidfd pins the process: the pid may have been
   // reused between the first check and the open.
-  KJ_IF_MAYBE(start, processStartTime(pid)) {
-    if (*start != attempt.getShimStartTime()) return nullptr;
-  } else {
-    return nullptr;
-  }
+  if (!sameProcess()) return notAdopted("the shim is gone (or its pid was reused)");
   return kj::heap<ShimProcess>(port, pid, attempt.getShimStartTime(), boot, kj::mv(owned), nullptr,
                                false);
 }

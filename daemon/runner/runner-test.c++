@@ -1,0 +1,66 @@
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "runner/scope-runner.h"
+#include "runner/shim-launcher.h"
+
+namespace taskctl {
+namespace {
+
+// Field 22 of /proc/self/stat, read independently of the code under test.
+uint64_t startTimeByHand() {
+  std::ifstream in("/proc/self/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream rest(all.substr(all.rfind(')') + 2));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return std::stoull(fields[22 - 3]);  // fields[0] is field 3
+}
+
+TEST(ProcessStartTime, IsField22AndDoesNotMoveWithMemory) {
+  uint64_t before = processStartTime(getpid()).orDefault(0);
+  EXPECT_EQ(before, startTimeByHand());
+  // vsize (field 23) changes with allocations; the start time must not.
+  std::vector<char> big(64 << 20, 1);
+  EXPECT_EQ(processStartTime(getpid()).orDefault(1), before);
+  EXPECT_TRUE(processStartTime(0x3fffffff) == nullptr);
+}
+
+TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(7);
+  auto argv = task.initArgv(2);
+  argv.set(0, "sleep"_kj.asBytes());
+  argv.set(1, "5"_kj.asBytes());
+  task.setCpuQuotaPerSecUsec(200000);
+  task.setMemoryMaxBytes(20 << 20);
+  task.setTasksMax(10);
+  task.setTimeoutUsec(2000000);
+  task.setKillGraceUsec(1000000);
+  auto v2 = scopeRequestFor(task, 3, 1234, true);
+  EXPECT_EQ(v2.unit, "taskctl-7-3.scope");
+  EXPECT_EQ(v2.slice, "taskctl.slice");
+  EXPECT_EQ(v2.pid, 1234);
+  EXPECT_EQ(v2.cpuQuotaPerSecUsec, 200000u);
+  EXPECT_EQ(v2.memoryMaxBytes, 20u << 20);
+  EXPECT_TRUE(v2.memorySwapMaxZero);
+  EXPECT_EQ(v2.tasksMax, 10u);
+  EXPECT_EQ(v2.runtimeMaxUsec, 2000000u + 1000000u + 30000000u);
+  EXPECT_NE(v2.description.findFirst('s'), nullptr);
+  EXPECT_FALSE(scopeRequestFor(task, 3, 1234, false).memorySwapMaxZero);  // v1: no swap knob
+  task.setTimeoutUsec(0);
+  EXPECT_EQ(scopeRequestFor(task, 3, 1234, true).runtimeMaxUsec, 0u);
+}
+
+}  // namespace
+}  // namespace taskctl
