@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <capnp/message.h>
 #include <gtest/gtest.h>
 
 #include "runner/scope-runner.h"
