@@ -1,5 +1,5 @@
 // Spawns taskctl-exec for an attempt and owns the files it works with:
-//   <state>/runs/<id>-<n>/result   written by the shim (root only)
+//   <state>/runs/<id>-<n>.result   written by the shim (root only)
 //   <state>/logs/<id>-<n>.log      the command's output
 // Shared by both runners; the scope runner then moves the shim into a scope.
 #pragma once
@@ -54,7 +54,7 @@ class ShimLauncher {
 
   kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt);
   void release(uint64_t taskId, uint32_t attempt);
-  kj::String runDir(uint64_t taskId, uint32_t attempt);
+  kj::String resultPath(uint64_t taskId, uint32_t attempt);
   kj::String logPath(uint64_t taskId, uint32_t attempt);
 
  private:
