@@ -36,6 +36,19 @@ TEST(ProcessStartTime, IsField22AndDoesNotMoveWithMemory) {
   EXPECT_TRUE(processStartTime(0x3fffffff) == nullptr);
 }
 
+TEST(CgroupDir, IsTheDirectoryThatListsTheProcess) {
+  // Wherever this test runs (v1, hybrid or v2), if a directory is found it
+  // must be one whose cgroup.procs lists us.
+  KJ_IF_MAYBE(dir, cgroupDirOf(getpid())) {
+    std::ifstream procs(std::string(dir->cStr()) + "/cgroup.procs");
+    ASSERT_TRUE(procs.good()) << dir->cStr();
+    bool listed = false;
+    for (int pid; procs >> pid;) listed = listed || pid == getpid();
+    EXPECT_TRUE(listed) << dir->cStr();
+    EXPECT_EQ(strlen(dir->cStr()), dir->size()) << "no NUL inside the path";
+  }
+}
+
 TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
   capnp::MallocMessageBuilder message;
   auto task = message.initRoot<records::Task>();

@@ -65,9 +65,9 @@ kj::Maybe<kj::String> cgroupDirOf(int pid) {
   char line[4096];
   kj::Maybe<kj::String> unified, named;
   while (fgets(line, sizeof(line), f) != nullptr) {
-    kj::StringPtr text(line);
     size_t n = strlen(line);
     if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
+    kj::StringPtr text(line, n);  // after the newline is cut: the size must not include it
     if (text.startsWith("0::")) unified = kj::str(text.slice(3));
     KJ_IF_MAYBE(colon, text.findFirst(':')) {
       auto rest = text.slice(*colon + 1);

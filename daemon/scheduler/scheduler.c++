@@ -596,6 +596,9 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
 void Scheduler::stopExecution(Active& a, EndReason why) {
   if (a.stopReason != EndReason::NONE) return;  // already on its way out
   a.stopReason = why;
+  uint64_t taskId = a.id();
+  kj::StringPtr reason = reasonName(why);
+  KJ_LOG(INFO, "stopping an execution: SIGTERM", taskId, reason);
   KJ_IF_MAYBE(execution, a.execution) {
     (*execution)->kill(SIGTERM);
   }
@@ -610,6 +613,7 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
                      auto it = active.find(id);
                      if (it == active.end() || it->second->task().getAttempts() != number) return;
                      KJ_IF_MAYBE(execution, it->second->execution) {
+                       KJ_LOG(INFO, "kill grace over: SIGKILL", id, number);
                        (*execution)->kill(SIGKILL);
                      }
                    })
