@@ -1,0 +1,59 @@
+#!/bin/bash
+# Issue 4, acceptance 4: with concurrency >= 20, `systemctl restart taskctld`
+# while 20 tasks of 30 s run: all 20 keep their PIDs and end with their real
+# exit codes, 0 lost. 20 tasks that finish while the daemon is stopped are
+# recorded with their exit codes on start, not re-run. kill -9 of the shim of
+# 10 running attempts: all 10 end lost within 10 s, nothing left in their scopes.
+. "$(dirname "$0")/lib.sh"
+printf '[queues.default]\nconcurrency = 40\n' >/etc/taskctl/taskctld.toml
+up; systemctl reload taskctld.service; sleep 0.5
+ids=()
+for i in $(seq 20); do
+  ids+=("$(T submit -- sh -c 'echo $$ >"$0/$TASKCTL_TASK_ID.pid"; echo x >>"$0/$TASKCTL_TASK_ID.runs"; sleep 30; exit $(($TASKCTL_TASK_ID % 7))' "$WORK")")
+done
+started() { for id in "${ids[@]}"; do [ -s "$WORK/$id.pid" ] || return 1; done; }
+until_ok 20 started || fail "not all 20 started"
+timeout 60 systemctl restart taskctld.service || fail "restart failed"
+for id in "${ids[@]}"; do kill -0 "$(cat "$WORK/$id.pid")" || fail "task $id died in the restart"; done
+for id in "${ids[@]}"; do
+  rc=0; T wait "$id" || rc=$?
+  [ $rc = $((id % 7)) ] || fail "task $id: wait $rc, want $((id % 7))"
+  [ "$(T status --json "$id" | json reason)" = exit ] || fail "task $id: not ended by its exit"
+  [ "$(wc -l <"$WORK/$id.runs")" = 1 ] || fail "task $id ran twice"
+done
+
+# 20 that finish while the daemon is stopped.
+ids=()
+for i in $(seq 20); do
+  ids+=("$(T submit -- sh -c 'echo x >>"$0/$TASKCTL_TASK_ID.runs"; sleep 2; exit 3' "$WORK")")
+done
+ran() { for id in "${ids[@]}"; do [ -s "$WORK/$id.runs" ] || return 1; done; }
+until_ok 20 ran || fail "not all 20 started"
+systemctl stop taskctld.service taskctld.socket
+sleep 4
+up
+for id in "${ids[@]}"; do
+  rc=0; T wait "$id" || rc=$?
+  [ $rc = 3 ] || fail "task $id finished while stopped: wait $rc, want 3"
+  [ "$(wc -l <"$WORK/$id.runs")" = 1 ] || fail "task $id re-ran"
+done
+
+# kill -9 of 10 shims: lost within 10 s, their scopes emptied.
+ids=()
+for i in $(seq 10); do
+  ids+=("$(T submit -- sh -c 'setsid sleep 1000 & echo $$ >"$0/$TASKCTL_TASK_ID.pid"; sleep 1000' "$WORK")")
+done
+started() { for id in "${ids[@]}"; do [ -s "$WORK/$id.pid" ] || return 1; done; }
+until_ok 20 started || fail "not all 10 started"
+for id in "${ids[@]}"; do
+  kill -KILL "$(T status --json "$id" | json attempts 0 shim_pid)"
+done
+t0=$SECONDS
+for id in "${ids[@]}"; do
+  rc=0; timeout 10 taskctl wait "$id" || rc=$?
+  [ "$(T status --json "$id" | json reason)" = lost ] || fail "task $id: not lost (wait $rc)"
+done
+[ $((SECONDS - t0)) -le 10 ] || fail "lost took $((SECONDS - t0)) s"
+gone() { ! systemd-cgls --no-pager /taskctl.slice 2>/dev/null | grep -q "sleep 1000"; }
+until_ok 10 gone || fail "left in taskctl.slice: $(systemd-cgls --no-pager /taskctl.slice)"
+pass
