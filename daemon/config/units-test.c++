@@ -21,7 +21,7 @@ TEST(Units, ReadsDurationsAsSystemdDoes) {
 }
 
 TEST(Units, RejectsBadDurations) {
-  for (auto bad : {"", "s", "10x", "-5s", "10 20", "1h30", "abc", "1e400s"}) {
+  for (auto bad : {"", "s", "10x", "-5s", "10 20", "1h30", "abc", "1e400s", "0x10", "1e3s", "."}) {
     EXPECT_TRUE(parseDurationUsec(bad) == nullptr) << bad;
   }
 }

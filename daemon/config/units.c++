@@ -9,12 +9,18 @@ namespace {
 
 // A decimal number at the front of `text`: its value and where it ends.
 bool readNumber(const char*& p, double& value) {
-  char* end;
-  if (!((*p >= '0' && *p <= '9') || *p == '.')) return false;
-  value = strtod(p, &end);
-  if (end == p || !isfinite(value) || value < 0) return false;
-  p = end;
-  return true;
+  // Plain decimals only: strtod would also take "0x10" and "1e3".
+  const char* start = p;
+  bool digits = false, dot = false;
+  for (; (*p >= '0' && *p <= '9') || (*p == '.' && !dot); p++) {
+    if (*p == '.') dot = true; else digits = true;
+  }
+  if (!digits) {
+    p = start;
+    return false;
+  }
+  value = strtod(kj::heapString(start, p - start).cStr(), nullptr);
+  return isfinite(value);
 }
 
 }  // namespace
