@@ -124,14 +124,14 @@ struct Daemon::Impl {
         // 3. The runner. Without privileges the shim runs commands as us.
         launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
                  config.logMaxBytes),
-        directRunner(io.unixEventPort, launcher),
+        directRunner(launcher),
         runner(pickRunner()),
         // Beside the RPC socket: /run/taskctl/notify under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         scheduler(store, commit, runner, notifyHub, io.provider->getTimer(),
                   kj::systemPreciseCalendarClock(), config, Scheduler::Options{}),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
-        rpc(scheduler, store, commit, runner, config, io.provider->getTimer(), logWatcher) {}
+        rpc(scheduler, store, commit, runner, config, logWatcher) {}
 
   // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
   // answers, else `direct`; `scope` asked for but impossible is an error.

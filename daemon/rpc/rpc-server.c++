@@ -353,13 +353,12 @@ class RpcServer::Connection {
 };
 
 RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-                     const Config& config, kj::Timer& timer, LogWatcher& logWatcher)
+                     const Config& config, LogWatcher& logWatcher)
     : scheduler(scheduler),
       store(store),
       commit(commit),
       runner(runner),
       config(config),
-      timer(timer),
       logWatcher(logWatcher),
       tasks(*this) {}
 

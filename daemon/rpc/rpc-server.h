@@ -22,7 +22,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   // Every reference outlives the server; `config` may be replaced in place
   // (SIGHUP) between loop turns.
   RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-            const Config& config, kj::Timer& timer, LogWatcher& logWatcher);
+            const Config& config, LogWatcher& logWatcher);
   ~RpcServer() noexcept(false);
 
   kj::Promise<void> listen(kj::ConnectionReceiver& listener);
@@ -40,7 +40,6 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   GroupCommit& commit;
   Runner& runner;
   const Config& config;
-  kj::Timer& timer;
   LogWatcher& logWatcher;
   size_t connections = 0;
   kj::TaskSet tasks;

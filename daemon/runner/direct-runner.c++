@@ -2,8 +2,7 @@
 
 namespace taskctl {
 
-DirectRunner::DirectRunner(kj::UnixEventPort& port, ShimLauncher& launcher)
-    : port(port), launcher(launcher) {}
+DirectRunner::DirectRunner(ShimLauncher& launcher) : launcher(launcher) {}
 
 kj::Promise<kj::Own<Execution>> DirectRunner::start(records::Task::Reader task,
                                                     records::Attempt::Reader attempt) {

@@ -13,8 +13,8 @@ namespace taskctl {
 
 class DirectRunner final : public Runner {
  public:
-  // `port` and `launcher` outlive the runner.
-  DirectRunner(kj::UnixEventPort& port, ShimLauncher& launcher);
+  // `launcher` outlives the runner.
+  explicit DirectRunner(ShimLauncher& launcher);
 
   kj::StringPtr name() const override { return "direct"; }
   kj::String unitFor(uint64_t, uint32_t) override { return kj::str(); }
@@ -27,7 +27,6 @@ class DirectRunner final : public Runner {
   kj::String logPath(uint64_t taskId, uint32_t attempt) override;
 
  private:
-  kj::UnixEventPort& port;
   ShimLauncher& launcher;
 };
 

@@ -1,6 +1,5 @@
 #include "runner/shim-launcher.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -30,7 +30,6 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   // Resolves when nothing staged is waiting (at once if nothing is): reads
   // that follow then see every change made before the call.
 
-  uint64_t batches() const { return store.commitCount(); }
 
  private:
   struct Waiter {
