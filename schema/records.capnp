@@ -6,8 +6,10 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::records");
 
-const formatVersion :UInt32 = 1;
+const formatVersion :UInt32 = 2;
 # The store's on-disk format. A daemon refuses a store whose meta says more.
+# 2: dependencies, delays, retries, keys, request ids, queue settings,
+#    retention (tombstones); a version-1 store is read and upgraded in place.
 
 struct Meta {
   formatVersion @0 :UInt32;
@@ -74,6 +76,80 @@ struct Task {
   cpuQuotaPerSecUsec @22 :UInt64;  # CPU time per second of wall time: 500000 is 50%
   memoryMaxBytes @23 :UInt64;
   tasksMax @24 :UInt64;
+  # Scheduling (DESIGN 6).
+  after @25 :List(Dependency);
+  notBefore @26 :Int64;
+  # Realtime ns since the epoch; 0: none. The task waits until then.
+  notBeforeWall @27 :Bool;
+  # true (--at): follows the wall clock across clock steps; false (--in):
+  # follows elapsed time.
+  retry @28 :RetryPolicy;
+  nextAttemptAt @29 :Int64;
+  # While `retrying`: realtime ns of the next attempt.
+  key @30 :Text;
+  # Unique key (per owner): at most one active task holds it.
+  onConflict @31 :KeyConflict;
+  keyWaitsFor @32 :UInt64;
+  # With a key: the earlier task holding it that this one waits behind (0: none).
+  requestId @33 :Text;
+}
+
+enum DependencyCondition {
+  ok @0;      # the dependency succeeded
+  any @1;     # it ended, however
+  failed @2;  # it failed or was cancelled
+}
+
+struct Dependency {
+  id @0 :UInt64;
+  condition @1 :DependencyCondition;
+}
+
+struct RetryPolicy {
+  retries @0 :UInt32;           # further attempts allowed after the first
+  onExit @1 :Bool;
+  exitCodes @2 :List(Int32);    # with onExit: empty means any non-zero code
+  onSignal @3 :Bool;
+  onOom @4 :Bool;
+  onTimeout @5 :Bool;
+  onHeartbeat @6 :Bool;
+  onLost @7 :Bool;
+  backoffBaseUsec @8 :UInt64;   # 0: 1 s
+  backoffMaxUsec @9 :UInt64;    # 0: 10 min
+}
+
+enum KeyConflict {
+  queue @0;    # wait behind the holder
+  skip @1;     # answer with the holder's id, create nothing
+  replace @2;  # cancel the holder, then run
+}
+
+struct Tombstone {
+  # What stays of a pruned task for retention.tombstone_age: enough for a late
+  # `wait` to exit as the task did.
+  id @0 :UInt64;
+  uid @1 :UInt32;
+  state @2 :TaskState;
+  reason @3 :EndReason;
+  exitCode @4 :Int32 = -1;
+  signal @5 :Int32;
+  finishedAt @6 :Int64;
+  queue @7 :Text;
+}
+
+struct RequestMapping {
+  # (uid, request id) -> the task the first submit created, for 24 h.
+  taskId @0 :UInt64;
+  createdAt @1 :Int64;
+}
+
+struct QueueSettings {
+  # Made at run time (`taskctl queue set/pause`); win over the TOML.
+  name @0 :Text;
+  hasConcurrency @1 :Bool;  # false: the TOML's concurrency
+  concurrency @2 :UInt32;
+  paused @3 :Bool;
+  pausedReason @4 :Text;    # who paused it, or the failure that did
 }
 
 struct Attempt {

@@ -15,6 +15,7 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::rpc");
+using Records = import "records.capnp";
 
 struct Label {
   key @0 :Text;
@@ -36,6 +37,18 @@ struct SubmitRequest {
   cpuQuotaPerSecUsec @10 :UInt64;  # 500000: 50% of one CPU
   memoryMaxBytes @11 :UInt64;
   tasksMax @12 :UInt64;
+  # Scheduling (DESIGN 6).
+  after @13 :List(Records.Dependency);
+  # Every id must exist and belong to the caller.
+  delayUsec @14 :UInt64;
+  # --in: the task waits this long (elapsed time) from the submit.
+  notBefore @15 :Int64;
+  # --at: realtime ns since the epoch (the client resolved its local time);
+  # the task waits until the wall clock reads it. 0: none.
+  retry @16 :Records.RetryPolicy;
+  key @17 :Text;
+  onConflict @18 :Records.KeyConflict;
+  requestId @19 :Text;
 }
 
 struct AttemptView {
@@ -86,11 +99,35 @@ struct TaskView {
   cpuQuotaPerSecUsec @21 :UInt64;
   memoryMaxBytes @22 :UInt64;
   tasksMax @23 :UInt64;
+  after @24 :List(Records.Dependency);
+  notBefore @25 :Int64;       # waiting: not before this realtime ns (0: none)
+  nextAttemptAt @26 :Int64;   # retrying: when the next attempt starts
+  retry @27 :Records.RetryPolicy;
+  key @28 :Text;
+  requestId @29 :Text;
+  pruned @30 :Bool;
+  # Only a tombstone is left (retention): id, uid, queue, state, reason,
+  # exit status, exit code, signal and finishedAt are set; the rest is empty.
+  waitingFor @31 :Text;
+  # waiting: what it waits for, for a person ("task 12 to succeed", "03:00").
 }
 
 struct ListFilter {
   state @0 :Text;         # empty: any
   queue @1 :Text;         # empty: any
+  labels @2 :List(Label); # every one must match (key and value)
+  allUsers @3 :Bool;      # root and the admin group: everyone's; others: ignored
+}
+
+struct QueueView {
+  name @0 :Text;
+  concurrency @1 :UInt32;
+  concurrencyFromConfig @2 :Bool;  # false: set at run time (`queue set`)
+  running @3 :UInt32;              # starting + running
+  queued @4 :UInt32;
+  waiting @5 :UInt32;              # waiting or retrying
+  paused @6 :Bool;
+  pausedReason @7 :Text;
 }
 
 interface Taskctl {
@@ -115,4 +152,14 @@ interface Taskctl {
   # attempt ends (no polling: the client calls again with nextOffset).
   # If the log was cut (logs.max_bytes) below `offset`, reading restarts at 0,
   # where the cut is marked.
+
+  queueList @6 () -> (queues :List(QueueView));
+
+  queueSet @7 (name :Text, concurrency :UInt32, useDefault :Bool) -> (queue :QueueView);
+  # Root and the admin group only. `useDefault`: back to the TOML's value.
+  # Takes effect at once and persists across restarts.
+
+  queuePause @8 (name :Text, paused :Bool) -> (queue :QueueView);
+  # Root and the admin group only. Paused: running work continues, nothing
+  # new starts. Persists across restarts.
 }

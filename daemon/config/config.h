@@ -21,6 +21,14 @@ struct QueueConfig {
   uint64_t cpuQuotaPerSecUsec = 0;
   uint64_t memoryMaxBytes = 0;
   uint64_t tasksMax = 0;
+  bool pauseOnFailure = false;  // a task that ends `failed` pauses the queue
+};
+
+// retention.*: when terminal tasks are pruned (DESIGN 6).
+struct RetentionConfig {
+  uint64_t maxAgeUsec = 7ull * 86400 * 1000000;          // max_age: after its end
+  uint64_t maxTasks = 10000;                             // max_tasks: terminal tasks kept
+  uint64_t tombstoneAgeUsec = 30ull * 86400 * 1000000;   // tombstone_age
 };
 
 struct Config {
@@ -32,6 +40,7 @@ struct Config {
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   kj::Vector<QueueConfig> queues;       // always holds "default"
+  RetentionConfig retention;
 
   kj::Maybe<const QueueConfig&> findQueue(kj::StringPtr name) const;
 };

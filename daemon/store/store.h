@@ -85,6 +85,37 @@ class Store {
   // The queue's ready tasks in dispatch order: priority (higher first), then id.
   void forEachAttempt(uint64_t id, kj::FunctionParam<void(records::Attempt::Reader)> fn);
 
+  // Retention (DESIGN 6). A terminal task is listed in the `finished` index
+  // by (finishedAt, id) as putTask stores it; pruning removes the task, its
+  // attempts and its index entry and leaves a tombstone.
+  void forEachFinished(kj::FunctionParam<bool(int64_t finishedAt, uint64_t id)> fn);
+  // Oldest finish first; return false from fn to stop.
+  size_t finishedCount();
+  // Committed terminal tasks still stored (an O(1) mdb_stat).
+  void pruneTask(uint64_t id, records::Tombstone::Reader tombstone);
+  // Staged: deletes the task, its attempts and its `finished` entry, and
+  // puts the tombstone. The caller checked that the task is terminal.
+  kj::Maybe<kj::Own<Record<records::Tombstone>>> getTombstone(uint64_t id);
+  void forEachTombstone(kj::FunctionParam<bool(records::Tombstone::Reader)> fn);
+  // Ascending by id; return false from fn to stop.
+  void deleteTombstone(uint64_t id);  // staged
+
+  // Request ids: (uid, request id) -> the first task, kept 24 h whatever
+  // retention does. A second index by creation time lets them expire.
+  void putRequest(uint32_t uid, kj::StringPtr requestId, records::RequestMapping::Reader mapping,
+                  bool droppable = false);
+  kj::Maybe<kj::Own<Record<records::RequestMapping>>> getRequest(uint32_t uid,
+                                                                  kj::StringPtr requestId);
+  void forEachRequestByAge(
+      kj::FunctionParam<bool(int64_t createdAt, uint32_t uid, kj::StringPtr requestId)> fn);
+  // Oldest first; return false from fn to stop.
+  void deleteRequest(uint32_t uid, kj::StringPtr requestId, int64_t createdAt);  // staged
+
+  // Queue settings made at run time; they win over the TOML.
+  void putQueueSettings(records::QueueSettings::Reader settings);  // staged
+  void deleteQueueSettings(kj::StringPtr name);                   // staged
+  void forEachQueueSettings(kj::FunctionParam<void(records::QueueSettings::Reader)> fn);
+
  private:
   struct Op {
     unsigned dbi;
@@ -98,6 +129,7 @@ class Store {
   size_t mapSize;
   ::MDB_env* env = nullptr;
   unsigned metaDb, tasksDb, attemptsDb, activeDb, readyDb;
+  unsigned finishedDb, tombstonesDb, requestsDb, requestsByAgeDb, queuesDb;
   uint64_t nextId = 1;
   uint64_t committedNextId = 1;
   uint64_t commits = 0;
