@@ -11,6 +11,7 @@
 
 #include "runner/runner.h"
 #include "scheduler/notify-hub.h"
+#include "scheduler/wall-timer.h"
 
 namespace taskctl {
 
@@ -159,6 +160,52 @@ class FakeClock final : public kj::Clock {
  public:
   kj::Date time = kj::UNIX_EPOCH + 1700000000 * kj::SECONDS;
   kj::Date now() const override { return time; }
+};
+
+// A WallTimer that follows a FakeClock: the test moves the clock, then says
+// so with check() (time passed) or clockSet() (the clock was stepped).
+class FakeWallTimer final : public WallTimer {
+ public:
+  explicit FakeWallTimer(FakeClock& clock) : clock(clock) {}
+
+  kj::Promise<void> atOrAfter(kj::Date when) override {
+    KJ_IF_MAYBE(p, pending) {
+      p->fulfiller->reject(KJ_EXCEPTION(FAILED, "wall-clock wait replaced by a newer one"));
+    }
+    pending = nullptr;
+    if (clock.time >= when) return kj::READY_NOW;
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    pending = Pending{when, kj::mv(paf.fulfiller)};
+    return kj::mv(paf.promise);
+  }
+
+  // Test controls.
+  void check() {
+    KJ_IF_MAYBE(p, pending) {
+      if (clock.time >= p->when) fire();
+    }
+  }
+  void clockSet() { fire(); }
+  kj::Maybe<kj::Date> armed() {
+    // As the real timer: dropping the promise disarms.
+    KJ_IF_MAYBE(p, pending) {
+      if (p->fulfiller->isWaiting()) return p->when;
+    }
+    return nullptr;
+  }
+
+ private:
+  struct Pending {
+    kj::Date when;
+    kj::Own<kj::PromiseFulfiller<void>> fulfiller;
+  };
+  FakeClock& clock;
+  kj::Maybe<Pending> pending;
+
+  void fire() {
+    KJ_IF_MAYBE(p, pending) { p->fulfiller->fulfill(); }
+    pending = nullptr;
+  }
 };
 
 }  // namespace taskctl
