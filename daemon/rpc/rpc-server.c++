@@ -104,13 +104,22 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     request.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
     request.setMemoryMaxBytes(in.getMemoryMaxBytes());
     request.setTasksMax(in.getTasksMax());
+    request.setAfter(in.getAfter());
+    request.setNotBefore(in.getNotBefore());
+    request.setRetry(in.getRetry());
+    request.setKey(in.getKey());
+    request.setOnConflict(in.getOnConflict());
+    request.setRequestId(in.getRequestId());
     auto labels = request.initLabels(in.getLabels().size());
     for (auto i : kj::indices(in.getLabels())) {
       labels[i].setKey(in.getLabels()[i].getKey());
       labels[i].setValue(in.getLabels()[i].getValue());
     }
     uid_t uid = identity.uid;
-    return server.scheduler.submit(request, identity).then([context, uid](uint64_t id) mutable {
+    SubmitExtras extras;
+    extras.delayUsec = in.getDelayUsec();
+    extras.seesAll = privileged();
+    return server.scheduler.submit(request, identity, extras).then([context, uid](uint64_t id) mutable {
       KJ_LOG(INFO, "submitted", id, uid);
       // A one-word reply: without the hint capnp zeroes an 8 KiB segment.
       context.initResults(capnp::MessageSize{4, 0}).setId(id);
@@ -122,8 +131,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     uint64_t id = params.getId();
     bool withEnv = params.getWithEnv();
     return server.commit.flushed().then([this, context, id, withEnv]() mutable {
-      auto record = visibleTask(id);
-      fill(record->get(), context.getResults().initTask(), withEnv, true);
+      fillVisible(id, context.getResults().initTask(), withEnv, true);
     });
   }
 
@@ -132,10 +140,24 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     kj::Maybe<records::TaskState> state;
     if (filter.getState().size() > 0) state = parseState(filter.getState());
     auto queue = kj::str(filter.getQueue());
-    return server.commit.flushed().then([this, context, state, queue = kj::mv(queue)]() mutable {
+    kj::Vector<std::pair<kj::String, kj::String>> labels;
+    for (auto label : filter.getLabels()) {
+      labels.add(kj::str(label.getKey()), kj::str(label.getValue()));
+    }
+    // Everyone's tasks only when asked for and allowed; others get their own.
+    bool everyone = filter.getAllUsers() && privileged();
+    return server.commit.flushed().then([this, context, state, queue = kj::mv(queue),
+                                         labels = kj::mv(labels), everyone]() mutable {
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> found;
       server.store.forEachTask([&](records::Task::Reader task) {
-        if (!visible(task)) return true;
+        if (task.getUid() != identity.uid && !everyone) return true;
+        for (auto& [key, value] : labels) {
+          bool match = false;
+          for (auto label : task.getLabels()) {
+            if (label.getKey() == key && label.getValue() == value) match = true;
+          }
+          if (!match) return true;
+        }
         KJ_IF_MAYBE(s, state) {
           if (task.getState() != *s) return true;
         }
@@ -156,12 +178,11 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     uint64_t id = context.getParams().getId();
     return server.commit.flushed()
         .then([this, id]() {
-          visibleTask(id);  // a foreign id reads like a missing one, also here
+          visibleTaskOrTombstone(id);  // a foreign id reads like a missing one, also here
           return server.scheduler.whenTerminal(id);
         })
         .then([this, context, id]() mutable {
-          auto record = visibleTask(id);
-          fill(record->get(), context.getResults().initTask(), false, true);
+          fillVisible(id, context.getResults().initTask(), false, true);
         });
   }
 
@@ -220,9 +241,105 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     });
   }
 
+  kj::Promise<void> queueList(QueueListContext context) override {
+    auto queues = server.scheduler.queueList();
+    auto out = context.getResults().initQueues(queues.size());
+    for (auto i : kj::indices(queues)) fillQueue(queues[i], out[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> queueSet(QueueSetContext context) override {
+    auto params = context.getParams();
+    requireAdmin("change queues");
+    kj::Maybe<uint32_t> concurrency;
+    if (!params.getUseDefault()) concurrency = params.getConcurrency();
+    return server.scheduler.setConcurrency(params.getName(), concurrency, identity.uid)
+        .then([context](Scheduler::QueueInfo info) mutable {
+          fillQueue(info, context.getResults().initQueue());
+        });
+  }
+
+  kj::Promise<void> queuePause(QueuePauseContext context) override {
+    auto params = context.getParams();
+    requireAdmin("change queues");
+    return server.scheduler.setPaused(params.getName(), params.getPaused(), identity.uid)
+        .then([context](Scheduler::QueueInfo info) mutable {
+          fillQueue(info, context.getResults().initQueue());
+        });
+  }
+
  private:
   RpcServer& server;
   Identity identity;
+
+  // Root and the admin group: see and control every task, change queues.
+  bool privileged() {
+    if (identity.uid == 0) return true;
+    KJ_IF_MAYBE(admin, server.config.adminGroup) return identity.inGroup(*admin);
+    return false;
+  }
+
+  void requireAdmin(kj::StringPtr what) {
+    if (privileged()) return;
+    reject(kj::str("permission denied: only root and the admin group (access.admin_group) may ",
+                   what));
+  }
+
+  static void fillQueue(const Scheduler::QueueInfo& info, rpc::QueueView::Builder v) {
+    v.setName(info.name);
+    v.setConcurrency(info.concurrency);
+    v.setConcurrencyFromConfig(info.fromConfig);
+    v.setRunning(info.running);
+    v.setQueued(info.queued);
+    v.setWaiting(info.waiting);
+    v.setPaused(info.paused);
+    v.setPausedReason(info.pausedReason);
+  }
+
+  // A task, or what retention left of it; a foreign or unknown id fails.
+  void visibleTaskOrTombstone(uint64_t id) {
+    if (server.store.getTask(id) != nullptr) {
+      visibleTask(id);
+      return;
+    }
+    KJ_IF_MAYBE(tombstone, server.store.getTombstone(id)) {
+      if (visibleUid((*tombstone)->get().getUid())) return;
+    }
+    noSuchTask(id);
+  }
+
+  void fillVisible(uint64_t id, rpc::TaskView::Builder v, bool withEnv, bool withAttempts) {
+    if (server.store.getTask(id) != nullptr) {
+      auto record = visibleTask(id);
+      fill(record->get(), v, withEnv, withAttempts);
+      return;
+    }
+    KJ_IF_MAYBE(found, server.store.getTombstone(id)) {
+      auto t = (*found)->get();
+      if (visibleUid(t.getUid())) {
+        v.setId(t.getId());
+        v.setUid(t.getUid());
+        v.setState(stateName(t.getState()));
+        v.setReason(reasonName(t.getReason()));
+        v.setExitCode(t.getExitCode());
+        v.setSignal(t.getSignal());
+        v.setFinishedAt(t.getFinishedAt());
+        v.setQueue(t.getQueue());
+        v.setPruned(true);
+        // exitStatusOf reads a Task: build the few fields it needs.
+        capnp::MallocMessageBuilder message(32);
+        auto task = message.initRoot<records::Task>();
+        task.setState(t.getState());
+        task.setReason(t.getReason());
+        task.setExitCode(t.getExitCode());
+        task.setSignal(t.getSignal());
+        v.setExitStatus(exitStatusOf(task));
+        v.setMessage(kj::str("pruned by retention; only its final state is kept"));
+        return;
+      }
+    }
+    noSuchTask(id);
+  }
 
   // Fills data and nextOffset from the log at `path`; returns the bytes read.
   // A log cut below `offset` (logs.max_bytes) is read again from 0, where
@@ -246,13 +363,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     return got;
   }
 
-  bool visible(records::Task::Reader task) {
-    if (identity.uid == 0 || task.getUid() == identity.uid) return true;
-    KJ_IF_MAYBE(admin, server.config.adminGroup) {
-      return identity.inGroup(*admin);
-    }
-    return false;
-  }
+  bool visible(records::Task::Reader task) { return visibleUid(task.getUid()); }
+  bool visibleUid(uint32_t uid) { return uid == identity.uid || privileged(); }
 
   kj::Own<Record<records::Task>> visibleTask(uint64_t id) {
     auto found = server.store.getTask(id);
@@ -298,6 +410,13 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     v.setCpuQuotaPerSecUsec(t.getCpuQuotaPerSecUsec());
     v.setMemoryMaxBytes(t.getMemoryMaxBytes());
     v.setTasksMax(t.getTasksMax());
+    v.setAfter(t.getAfter());
+    v.setNotBefore(t.getNotBefore());
+    v.setNextAttemptAt(t.getNextAttemptAt());
+    v.setRetry(t.getRetry());
+    v.setKey(t.getKey());
+    v.setRequestId(t.getRequestId());
+    v.setWaitingFor(server.scheduler.waitingFor(t));
     if (withAttempts) {
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> attempts;
       server.store.forEachAttempt(t.getId(), [&](records::Attempt::Reader a) {

@@ -20,6 +20,7 @@ struct Harness {
   kj::WaitScope waitScope{loop};
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
   FakeClock clock;
+  FakeWallTimer wallTimer{clock};
   FakeRunner runner;
   FakeNotifyHub notify;
   Config config = defaultConfig();
@@ -46,8 +47,8 @@ struct Harness {
   void open() {
     store = kj::heap<Store>(kj::str(dir, "/store"));
     commit = kj::heap<GroupCommit>(*store, timer);
-    scheduler = kj::heap<Scheduler>(*store, *commit, runner, notify, timer, clock, config,
-                                     Scheduler::Options{});
+    scheduler = kj::heap<Scheduler>(*store, *commit, runner, notify, timer, clock, wallTimer,
+                                     config, Scheduler::Options{});
   }
   void openAndStart() {
     open();

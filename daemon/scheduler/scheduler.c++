@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <kj/debug.h>
 
 #include "config/units.h"
+#include "scheduler/backoff.h"
 
 namespace taskctl {
 
@@ -131,6 +133,10 @@ struct Scheduler::Active {
   kj::Maybe<kj::Promise<void>> graceTimer;
   kj::Maybe<kj::Promise<void>> heartbeatTimer;
   kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
+  kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
+  // A timed wait (waiting --in/--at, or retrying), in the scheduler's sets.
+  kj::Maybe<kj::TimePoint> monotonicDeadline;
+  kj::Maybe<kj::Date> wallDeadline;
   int64_t progressStoredAt = 0;           // coalescing: at most one write a second
   bool progressWritePending = false;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
@@ -147,8 +153,8 @@ struct Scheduler::Active {
 };
 
 Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
-                     kj::Timer& timer, const kj::Clock& clock, const Config& config,
-                     Options options)
+                     kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer,
+                     const Config& config, Options options)
     : store(store),
       commit(commit),
       runner(runner),
@@ -156,8 +162,16 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHu
       timer(timer),
       clock(clock),
       options(options),
-      tasks(*this) {
+      tasks(*this),
+      wallTimer(wallTimer),
+      random(std::random_device{}()) {
   reloadQueues(config);
+  // Settings made at run time win over the TOML until reset.
+  store.forEachQueueSettings([this](records::QueueSettings::Reader settings) {
+    auto it = queues.find(settings.getName());
+    if (it == queues.end()) return;  // a queue the config no longer has
+    applySettings(it->second, settings);
+  });
 }
 
 Scheduler::~Scheduler() noexcept(false) {}
@@ -177,16 +191,21 @@ void Scheduler::reloadQueues(const Config& config) {
     c.cpuQuotaPerSecUsec = q.cpuQuotaPerSecUsec;
     c.memoryMaxBytes = q.memoryMaxBytes;
     c.tasksMax = q.tasksMax;
+    c.pauseOnFailure = q.pauseOnFailure;
     return c;
   };
   for (auto& q : config.queues) {
     auto it = queues.find(q.name);
     if (it == queues.end()) {
-      Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q)};
+      Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q), nullptr, false, kj::str()};
       queues.emplace(kj::str(q.name), kj::mv(queue));
     } else {
-      it->second.concurrency = q.concurrency;
       it->second.defaults = copy(q);
+      KJ_IF_MAYBE(set, it->second.concurrencySet) {
+        it->second.concurrency = *set;
+      } else {
+        it->second.concurrency = q.concurrency;
+      }
     }
   }
   for (auto& [name, queue] : queues) dispatch(queue);
@@ -198,7 +217,7 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
     // A queue removed from the config while it still had tasks: keep serving
     // them with one slot rather than stranding them.
     KJ_LOG(WARNING, "task in a queue the config no longer has", task.getId(), task.getQueue());
-    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}, QueueConfig{kj::str(task.getQueue()), 1}}).first;
+    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}, QueueConfig{kj::str(task.getQueue()), 1}, nullptr, false, kj::str()}).first;
   }
   return it->second;
 }
@@ -221,16 +240,80 @@ kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
   return kj::mv(paf.promise);
 }
 
-Scheduler::Counts Scheduler::counts() const {
+Scheduler::Counts Scheduler::counts() {
   Counts counts;
   for (auto& [name, q] : queues) {
     counts.queued += q.ready.size();
     counts.running += q.running;
   }
+  for (auto& [id, a] : active) {
+    auto state = a->task().getState();
+    counts.waiting += state == TaskState::WAITING || state == TaskState::RETRYING;
+  }
   return counts;
 }
 
-kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Identity& owner) {
+kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Identity& owner,
+                                        SubmitExtras extras) {
+  // A submit racing another one with the same request id or key, whose
+  // outcome is not durable yet, is decided once it is: then the store and
+  // memory agree on who holds what.
+  uint32_t uid = owner.uid;
+  if (request.getRequestId().size() > 0 &&
+      pendingRequests.count({uid, std::string(request.getRequestId().cStr())})) {
+    return submitLater(request, owner, extras);
+  }
+  if (request.getKey().size() > 0) {
+    auto it = keyHolders.find({uid, std::string(request.getKey().cStr())});
+    if (it != keyHolders.end()) {
+      for (auto id : it->second) {
+        if (active.count(id) == 0) return submitLater(request, owner, extras);
+      }
+    }
+  }
+  return submitNow(request, owner, extras);
+}
+
+kj::Promise<uint64_t> Scheduler::submitLater(records::Task::Reader request,
+                                             const Identity& owner, SubmitExtras extras) {
+  // The caller's request and identity need not outlive this call: copy them.
+  auto message = kj::heap<capnp::MallocMessageBuilder>(request.totalSize().wordCount + 8);
+  message->setRoot(request);
+  Identity copy{owner.uid, owner.gid, kj::heapArray<gid_t>(owner.groups.asPtr())};
+  return commit.flushed().then(
+      [this, message = kj::mv(message), copy = kj::mv(copy), extras]() mutable {
+        return submit(message->getRoot<records::Task>().asReader(), copy, extras);
+      });
+}
+
+void Scheduler::validateDependencies(records::Task::Reader request, const Identity& owner,
+                                     SubmitExtras extras) {
+  auto after = request.getAfter();
+  if (after.size() > MAX_DEPENDENCIES) {
+    reject(kj::str(after.size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
+  }
+  for (auto dependency : after) {
+    uint64_t id = dependency.getId();
+    // Ids only point backwards, so cycles cannot exist; a foreign id reads
+    // exactly like a missing one.
+    kj::Maybe<uint32_t> ownerUid;
+    auto it = active.find(id);
+    if (it != active.end()) {
+      ownerUid = it->second->task().getUid();
+    } else KJ_IF_MAYBE(record, store.getTask(id)) {
+      ownerUid = (*record)->get().getUid();
+    } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
+      ownerUid = (*tombstone)->get().getUid();
+    }
+    KJ_IF_MAYBE(u, ownerUid) {
+      if (*u == owner.uid || extras.seesAll) continue;
+    }
+    reject(kj::str("no such task: ", id, " (in --after)"));
+  }
+}
+
+kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const Identity& owner,
+                                           SubmitExtras extras) {
   auto argv = request.getArgv();
   if (argv.size() == 0 || argv[0].size() == 0) reject(kj::str("empty command: give a command after --"));
   auto priority = request.getPriority();
@@ -272,6 +355,78 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   if (heartbeat > YEAR_USEC) reject(kj::str("heartbeat is over a year"));
   if (memory != 0 && memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
   if (cpu != 0 && cpu < 10000) reject(kj::str("cpu quota is under 1%"));
+  auto retry = request.getRetry();
+  if (retry.getRetries() > MAX_RETRIES) {
+    reject(kj::str("retries ", retry.getRetries(), " is over ", MAX_RETRIES));
+  }
+  if (retry.getBackoffMaxUsec() != 0 && retry.getBackoffMaxUsec() < retry.getBackoffBaseUsec()) {
+    reject(kj::str("backoff maximum is below its base"));
+  }
+  if (retry.getBackoffBaseUsec() > YEAR_USEC || retry.getBackoffMaxUsec() > YEAR_USEC) {
+    reject(kj::str("backoff is over a year"));
+  }
+  for (auto code : retry.getExitCodes()) {
+    if (code < 1 || code > 255) reject(kj::str("retry exit code ", code, " is not in 1..255"));
+  }
+  if (request.getKey().size() > MAX_KEY_BYTES) reject(kj::str("key is over 256 bytes"));
+  if (request.getRequestId().size() > MAX_KEY_BYTES) {
+    reject(kj::str("request id is over 256 bytes"));
+  }
+  int64_t t = now();
+  int64_t notBefore = 0;
+  bool notBeforeWall = false;
+  if (extras.delayUsec != 0) {
+    if (extras.delayUsec > 10 * YEAR_USEC) reject(kj::str("delay is over ten years"));
+    notBefore = t + int64_t(extras.delayUsec) * 1000;
+  } else if (request.getNotBefore() != 0) {
+    notBefore = request.getNotBefore();
+    notBeforeWall = true;
+    if (notBefore - t > int64_t(10 * YEAR_USEC) * 1000) reject(kj::str("--at is over ten years ahead"));
+  }
+  validateDependencies(request, owner, extras);
+
+  // An idempotent resend: the first task's id, whatever its state.
+  bool hasStaleMapping = false;  // an expired mapping not yet swept: replaced below
+  int64_t staleCreatedAt = 0;
+  if (request.getRequestId().size() > 0) {
+    KJ_IF_MAYBE(mapping, store.getRequest(owner.uid, request.getRequestId())) {
+      auto m = (*mapping)->get();
+      if (m.getCreatedAt() + REQUEST_ID_TTL_NS > t) return m.getTaskId();
+      hasStaleMapping = true;
+      staleCreatedAt = m.getCreatedAt();
+    }
+  }
+  if (request.getKey().size() > 0 && request.getOnConflict() == records::KeyConflict::SKIP) {
+    auto it = keyHolders.find({owner.uid, std::string(request.getKey().cStr())});
+    if (it != keyHolders.end() && !it->second.empty()) return it->second.front();
+  }
+  uint64_t id = store.allocateId();
+  uint64_t keyWaitsFor = 0;
+  if (request.getKey().size() > 0) {
+    UserKey key{owner.uid, std::string(request.getKey().cStr())};
+    auto it = keyHolders.find(key);
+    if (it != keyHolders.end() && !it->second.empty()) {
+      switch (request.getOnConflict()) {
+        case records::KeyConflict::SKIP:
+          break;  // handled above: nothing held it
+        case records::KeyConflict::REPLACE: {
+          auto holders = it->second;  // cancel() edits the list
+          for (auto holder : holders) {
+            auto h = active.find(holder);
+            if (h == active.end()) continue;
+            h->second->stopMessage = kj::str("replaced by task ", id);
+            KJ_LOG(INFO, "cancel: replaced through its key", holder, id);
+            cancel(holder);
+          }
+          break;
+        }
+        case records::KeyConflict::QUEUE:
+          break;
+      }
+      it = keyHolders.find(key);
+      if (it != keyHolders.end() && !it->second.empty()) keyWaitsFor = it->second.back();
+    }
+  }
 
   auto entry = kj::heap<Active>(request.totalSize().wordCount + 64);
   auto task = entry->task();
@@ -281,7 +436,7 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   task.setCpuQuotaPerSecUsec(cpu);
   task.setMemoryMaxBytes(memory);
   task.setTasksMax(tasksMax);
-  task.setId(store.allocateId());
+  task.setId(id);
   task.setUid(owner.uid);
   task.setGid(owner.gid);
   auto groups = task.initGroups(owner.groups.size());
@@ -299,18 +454,69 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   task.setQueue(queueName);
   task.setPriority(priority);
   task.setLabels(request.getLabels());
-  task.setCreatedAt(now());
-  task.setState(TaskState::QUEUED);
+  task.setCreatedAt(t);
+  task.setAfter(request.getAfter());
+  task.setNotBefore(notBefore);
+  task.setNotBeforeWall(notBeforeWall);
+  task.setRetry(retry);
+  if (retry.getRetries() > 0 && !retry.getOnExit() && !retry.getOnSignal() && !retry.getOnOom() &&
+      !retry.getOnTimeout() && !retry.getOnHeartbeat() && !retry.getOnLost()) {
+    // DESIGN 6: `--retries` alone. Memory kills and vanished scopes are
+    // retried only when named.
+    auto r = task.getRetry();
+    r.setOnExit(true);
+    r.setOnTimeout(true);
+    r.setOnHeartbeat(true);
+  }
+  task.setKey(request.getKey());
+  task.setOnConflict(request.getOnConflict());
+  task.setKeyWaitsFor(keyWaitsFor);
+  task.setRequestId(request.getRequestId());
+  bool waits = notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0;
+  task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   store.putTask(task, /*droppable=*/true);
 
-  return commit.durableOrRefused().then([this, entry = kj::mv(entry)]() mutable {
-    uint64_t id = entry->id();
-    auto& a = *entry;
-    active.emplace(id, kj::mv(entry));
-    enqueue(a);
-    dispatch(queueOf(a.task()));
-    return id;
-  });
+  kj::Maybe<UserKey> requestKey;
+  if (request.getRequestId().size() > 0) {
+    if (hasStaleMapping) store.deleteRequest(owner.uid, request.getRequestId(), staleCreatedAt);
+    capnp::MallocMessageBuilder mapping(16);
+    auto m = mapping.initRoot<records::RequestMapping>();
+    m.setTaskId(id);
+    m.setCreatedAt(t);
+    store.putRequest(owner.uid, request.getRequestId(), m, /*droppable=*/true);
+    UserKey key{owner.uid, std::string(request.getRequestId().cStr())};
+    pendingRequests[key] = id;
+    requestKey = kj::mv(key);
+  }
+  if (request.getKey().size() > 0) {
+    keyHolders[{owner.uid, std::string(request.getKey().cStr())}].push_back(id);
+  }
+
+  auto forget = [this, requestKey, id]() {
+    KJ_IF_MAYBE(k, requestKey) pendingRequests.erase(*k);
+  };
+  return commit.durableOrRefused().then(
+      [this, entry = kj::mv(entry), forget]() mutable {
+        forget();
+        uint64_t id = entry->id();
+        auto& a = *entry;
+        active.emplace(id, kj::mv(entry));
+        admit(a);
+        return id;
+      },
+      [this, forget, id, uid = owner.uid, key = kj::str(request.getKey())](
+          kj::Exception&& e) mutable -> uint64_t {
+        forget();
+        if (key.size() > 0) {
+          auto it = keyHolders.find({uid, std::string(key.cStr())});
+          if (it != keyHolders.end()) {
+            auto& ids = it->second;
+            ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+            if (ids.empty()) keyHolders.erase(it);
+          }
+        }
+        kj::throwFatalException(kj::mv(e));
+      });
 }
 
 void Scheduler::enqueue(Active& a) {
@@ -319,7 +525,7 @@ void Scheduler::enqueue(Active& a) {
 }
 
 void Scheduler::dispatch(Queue& queue) {
-  if (!dispatching) return;
+  if (!dispatching || queue.paused) return;
   while (queue.running < queue.concurrency && !queue.ready.empty()) {
     uint64_t id = queue.ready.begin()->second;
     queue.ready.erase(queue.ready.begin());
@@ -475,7 +681,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     if (r.getSpawnFailed()) {
       finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), code, 0);
     } else if (a.cancelRequested()) {
-      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", code, signal);
+      finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
+             a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
              kj::str("timed out after ", formatDurationUsec(task.getTimeoutUsec())), code, signal);
@@ -498,7 +705,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
       finish(a, TaskState::FAILED, EndReason::EXIT, kj::str("exited with status ", code), code, 0);
     }
   } else if (a.cancelRequested()) {
-    finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", -1, 0);
+    finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
+           a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled by a user"_kj, -1, 0);
   } else {
     // Whatever of it may still run (a command that outlived its killed shim)
     // must not run on beside a retry.
@@ -527,6 +735,12 @@ void Scheduler::requeue(Active& a, kj::StringPtr why) {
 
 void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringPtr message,
                        int exitCode, int signal) {
+  if (state == TaskState::FAILED && shouldRetry(a, reason, exitCode)) {
+    retryLater(a, reason, message, exitCode, signal);
+    return;
+  }
+  clearDeadline(a);
+  releaseKey(a);
   auto task = a.task();
   task.setState(state);
   task.setReason(reason);
@@ -549,14 +763,26 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   uint64_t id = task.getId();
   kj::StringPtr ended = stateName(state);
   KJ_LOG(INFO, "task ended", id, ended, message);
+  if (state == TaskState::FAILED) {
+    auto& queue = queueOf(task);
+    if (queue.defaults.pauseOnFailure && !queue.paused) {
+      queue.paused = true;
+      queue.pausedReason = kj::str("paused because task ", id, " failed: ", message);
+      KJ_LOG(WARNING, "queue paused (pause_on_failure)", queue.name, id);
+      persistSettings(queue);
+    }
+  }
+  KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
   auto it = active.find(id);
   KJ_ASSERT(it != active.end());
   auto owned = kj::mv(it->second);
   active.erase(it);
-  // Write the record, then act: waiters hear of the end once it is durable.
+  // Write the record, then act: waiters and dependents hear of the end once
+  // it is durable (a dependent reads the dependency's end from the store).
   tasks.add(commit.durable().then([this, owned = kj::mv(owned), id, number]() mutable {
     for (auto& waiter : owned->waiters) waiter->fulfill();
     KJ_IF_MAYBE(n, number) runner.release(id, *n);
+    dependencyEnded(id);
   }));
 }
 
@@ -578,7 +804,8 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
     case TaskState::RETRYING: {
       auto& queue = queueOf(a.task());
       queue.ready.erase({-a.task().getPriority(), id});
-      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled by a user", -1, 0);
+      auto why = a.stopMessage.size() ? kj::mv(a.stopMessage) : kj::str("cancelled by a user");
+      finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
       return commit.durable();
     }
     case TaskState::STARTING:
@@ -718,13 +945,24 @@ void Scheduler::recover() {
     entry->message.setRoot(task);
     found.add(kj::mv(entry));
   });
+  // Every active task is known before any is reconciled: a dependency or key
+  // holder recovered later in id order must not read as ended.
+  kj::Vector<uint64_t> all;
   for (auto& entry : found) {
     uint64_t id = entry->id();
-    auto& a = *entry;
+    auto task = entry->task();
+    if (task.getKey().size() > 0) {
+      keyHolders[{task.getUid(), std::string(task.getKey().cStr())}].push_back(id);
+    }
+    all.add(id);
     active.emplace(id, kj::mv(entry));
-    reconcile(a);
   }
-  size_t unfinished = found.size();
+  for (auto id : all) {
+    // Reconciling may end a task: look it up again.
+    auto it = active.find(id);
+    if (it != active.end()) reconcile(*it->second);
+  }
+  size_t unfinished = all.size();
   KJ_LOG(INFO, "recovered", unfinished);
 }
 
@@ -748,7 +986,11 @@ void Scheduler::reconcile(Active& a) {
     }
   }
   if (!a.hasAttempt) {
-    // waiting/queued/retrying, or an attempt record that never became durable.
+    if (state == TaskState::WAITING || state == TaskState::RETRYING) {
+      admit(a);  // deadlines and dependencies as stored
+      return;
+    }
+    // queued, or an attempt record that never became durable.
     if (state != TaskState::QUEUED) {
       task.setState(TaskState::QUEUED);
       persist(a);
@@ -775,6 +1017,423 @@ void Scheduler::reconcile(Active& a) {
   }
   // Gone: its result file is the one record of how it ended.
   ingest(a, runner.readOutcome(id, number));
+}
+
+// ---- Waiting: dependencies, delays, keys ----
+
+void Scheduler::admit(Active& a) {
+  // Called once per task in memory (after its submit is durable, or at
+  // recovery): registers what it waits on, then moves it as far as it can go.
+  auto task = a.task();
+  uint64_t id = task.getId();
+  if (task.getState() == TaskState::WAITING) {
+    for (auto dependency : task.getAfter()) {
+      if (active.count(dependency.getId())) dependents.emplace(dependency.getId(), id);
+    }
+    if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) {
+      dependents.emplace(task.getKeyWaitsFor(), id);
+    }
+  }
+  if (task.getState() == TaskState::QUEUED) {
+    enqueue(a);
+    dispatch(queueOf(task));
+    return;
+  }
+  advance(a);
+}
+
+void Scheduler::advance(Active& a) {
+  auto task = a.task();
+  auto state = task.getState();
+  int64_t t = now();
+  if (state == TaskState::RETRYING) {
+    if (task.getNextAttemptAt() > t) {
+      setDeadline(a, task.getNextAttemptAt(), false);
+      return;
+    }
+    clearDeadline(a);
+    makeQueued(a);
+    return;
+  }
+  if (state != TaskState::WAITING) return;
+  if (task.getNotBefore() > t) {
+    setDeadline(a, task.getNotBefore(), task.getNotBeforeWall());
+    return;
+  }
+  clearDeadline(a);
+  for (auto dependency : task.getAfter()) {
+    kj::String why;
+    switch (verdictOn(dependency, why)) {
+      case Verdict::PENDING:
+        return;  // dependencyEnded() brings us back
+      case Verdict::NEVER:
+        finish(a, TaskState::CANCELLED, EndReason::DEPENDENCY,
+               kj::str("dependency failed: ", why), -1, 0);
+        return;
+      case Verdict::HOLDS:
+        break;
+    }
+  }
+  if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) return;
+  makeQueued(a);
+}
+
+void Scheduler::makeQueued(Active& a) {
+  a.task().setState(TaskState::QUEUED);
+  a.task().setNextAttemptAt(0);
+  persist(a);
+  enqueue(a);
+  dispatch(queueOf(a.task()));
+}
+
+Scheduler::Verdict Scheduler::verdictOn(records::Dependency::Reader dependency, kj::String& why) {
+  uint64_t id = dependency.getId();
+  if (active.count(id)) return Verdict::PENDING;
+  kj::Maybe<TaskState> ended;
+  KJ_IF_MAYBE(record, store.getTask(id)) {
+    auto state = (*record)->get().getState();
+    // Ended in memory but not yet durable: dependencyEnded() follows.
+    if (!isTerminal(state)) return Verdict::PENDING;
+    ended = state;
+  } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
+    ended = (*tombstone)->get().getState();
+  }
+  using C = records::DependencyCondition;
+  KJ_IF_MAYBE(state, ended) {
+    bool holds = false;
+    switch (dependency.getCondition()) {
+      case C::OK: holds = *state == TaskState::SUCCEEDED; break;
+      case C::ANY: holds = true; break;
+      case C::FAILED: holds = *state != TaskState::SUCCEEDED; break;
+    }
+    if (!holds) why = kj::str(id, " ", stateName(*state));
+    return holds ? Verdict::HOLDS : Verdict::NEVER;
+  }
+  // Pruned past its tombstone: its end is unknown, so only `any` holds.
+  if (dependency.getCondition() == C::ANY) return Verdict::HOLDS;
+  why = kj::str(id, " unknown (pruned)");
+  return Verdict::NEVER;
+}
+
+void Scheduler::dependencyEnded(uint64_t id) {
+  auto range = dependents.equal_range(id);
+  kj::Vector<uint64_t> waiting;
+  for (auto it = range.first; it != range.second; ++it) waiting.add(it->second);
+  dependents.erase(range.first, range.second);
+  for (auto dependent : waiting) {
+    auto it = active.find(dependent);
+    if (it != active.end()) advance(*it->second);
+  }
+}
+
+void Scheduler::releaseKey(Active& a) {
+  auto task = a.task();
+  if (task.getKey().size() == 0) return;
+  auto it = keyHolders.find({task.getUid(), std::string(task.getKey().cStr())});
+  if (it == keyHolders.end()) return;
+  auto& ids = it->second;
+  ids.erase(std::remove(ids.begin(), ids.end(), task.getId()), ids.end());
+  if (ids.empty()) keyHolders.erase(it);
+}
+
+kj::String Scheduler::waitingFor(records::Task::Reader task) {
+  auto formatTime = [](int64_t ns) {
+    time_t secs = ns / 1000000000;
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    char buffer[64];
+    strftime(buffer, sizeof(buffer), "%Y-%m-%d %H:%M:%S %Z", &tm);
+    return kj::str(buffer);
+  };
+  int64_t t = now();
+  if (task.getState() == TaskState::RETRYING) {
+    return kj::str("attempt ", task.getAttempts() + 1, " at ", formatTime(task.getNextAttemptAt()));
+  }
+  if (task.getState() != TaskState::WAITING) return kj::str();
+  if (task.getNotBefore() > t) return kj::str("not before ", formatTime(task.getNotBefore()));
+  kj::Vector<kj::String> parts;
+  for (auto dependency : task.getAfter()) {
+    if (!active.count(dependency.getId())) continue;
+    kj::StringPtr condition;
+    switch (dependency.getCondition()) {
+      case records::DependencyCondition::OK: condition = "to succeed"; break;
+      case records::DependencyCondition::ANY: condition = "to end"; break;
+      case records::DependencyCondition::FAILED: condition = "to fail"; break;
+    }
+    parts.add(kj::str("task ", dependency.getId(), " ", condition));
+  }
+  if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) {
+    parts.add(kj::str("task ", task.getKeyWaitsFor(), " to release key \"", task.getKey(), "\""));
+  }
+  return kj::strArray(parts, ", ");
+}
+
+// ---- Timed waits ----
+
+void Scheduler::setDeadline(Active& a, int64_t realtimeNs, bool wallClock) {
+  clearDeadline(a);
+  uint64_t id = a.id();
+  if (wallClock) {
+    kj::Date when = kj::UNIX_EPOCH + realtimeNs * kj::NANOSECONDS;
+    a.wallDeadline = when;
+    wallDeadlines.emplace(when, id);
+  } else {
+    // Elapsed time: the stored realtime, turned into a monotonic deadline now
+    // (also after a restart, where it is what is left of the wait).
+    int64_t left = kj::max(realtimeNs - now(), int64_t(0));
+    kj::TimePoint when = timer.now() + left * kj::NANOSECONDS;
+    a.monotonicDeadline = when;
+    monotonicDeadlines.emplace(when, id);
+  }
+  armTimers();
+}
+
+void Scheduler::clearDeadline(Active& a) {
+  uint64_t id = a.id();
+  KJ_IF_MAYBE(when, a.monotonicDeadline) monotonicDeadlines.erase({*when, id});
+  KJ_IF_MAYBE(when, a.wallDeadline) wallDeadlines.erase({*when, id});
+  a.monotonicDeadline = nullptr;
+  a.wallDeadline = nullptr;
+}
+
+void Scheduler::armTimers() {
+  // One timer per clock, for its earliest deadline. A continuation never
+  // replaces the promise it runs in: it goes through evalLater first.
+  if (monotonicDeadlines.empty()) {
+    monotonicTimer = nullptr;
+    monotonicArmedFor = nullptr;
+  } else {
+    kj::TimePoint first = monotonicDeadlines.begin()->first;
+    bool armed = false;
+    KJ_IF_MAYBE(at, monotonicArmedFor) armed = *at == first;
+    if (!armed) {
+      monotonicArmedFor = first;
+      monotonicTimer = timer.atTime(first)
+                           .then([this]() {
+                             tasks.add(kj::evalLater([this]() { monotonicDeadlinesDue(); }));
+                           })
+                           .eagerlyEvaluate(nullptr);
+    }
+  }
+  if (wallDeadlines.empty()) {
+    wallTimerWait = nullptr;
+    wallArmedFor = nullptr;
+  } else {
+    kj::Date first = wallDeadlines.begin()->first;
+    bool armed = false;
+    KJ_IF_MAYBE(at, wallArmedFor) armed = *at == first;
+    if (!armed) {
+      wallArmedFor = first;
+      wallTimerWait = nullptr;  // the timer takes one wait at a time
+      wallTimerWait = wallTimer.atOrAfter(first)
+                          .then([this]() {
+                            tasks.add(kj::evalLater([this]() { wallDeadlinesDue(); }));
+                          })
+                          .eagerlyEvaluate(nullptr);
+    }
+  }
+}
+
+void Scheduler::monotonicDeadlinesDue() {
+  monotonicArmedFor = nullptr;
+  kj::TimePoint t = timer.now();
+  kj::Vector<uint64_t> due;
+  for (auto& [when, id] : monotonicDeadlines) {
+    if (when > t) break;
+    due.add(id);
+  }
+  for (auto id : due) {
+    auto it = active.find(id);
+    if (it == active.end()) continue;
+    clearDeadline(*it->second);
+    advance(*it->second);
+  }
+  armTimers();
+}
+
+void Scheduler::wallDeadlinesDue() {
+  // Also after a clock step: what is now due runs; the rest is re-armed
+  // against the new time.
+  wallArmedFor = nullptr;
+  kj::Date t = clock.now();
+  kj::Vector<uint64_t> due;
+  for (auto& [when, id] : wallDeadlines) {
+    if (when > t) break;
+    due.add(id);
+  }
+  for (auto id : due) {
+    auto it = active.find(id);
+    if (it == active.end()) continue;
+    clearDeadline(*it->second);
+    advance(*it->second);
+  }
+  armTimers();
+}
+
+// ---- Retries ----
+
+bool Scheduler::shouldRetry(Active& a, EndReason reason, int exitCode) {
+  auto task = a.task();
+  auto policy = task.getRetry();
+  if (a.cancelRequested() || task.getAttempts() > policy.getRetries()) return false;
+  switch (reason) {
+    case EndReason::EXIT: {
+      if (!policy.getOnExit() || exitCode == 0) return false;
+      auto codes = policy.getExitCodes();
+      if (codes.size() == 0) return true;
+      for (auto code : codes) {
+        if (code == exitCode) return true;
+      }
+      return false;
+    }
+    case EndReason::SIGNAL: return policy.getOnSignal();
+    case EndReason::OOM: return policy.getOnOom();
+    case EndReason::TIMEOUT: return policy.getOnTimeout();
+    case EndReason::HEARTBEAT: return policy.getOnHeartbeat();
+    case EndReason::LOST: return policy.getOnLost();
+    default: return false;  // spawn, dependency, cancelled: another try cannot help
+  }
+}
+
+void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, int exitCode,
+                           int signal) {
+  auto task = a.task();
+  auto policy = task.getRetry();
+  uint32_t number = task.getAttempts();
+  uint64_t delayUsec = backoffDelayUsec(policy.getBackoffBaseUsec(), policy.getBackoffMaxUsec(),
+                                        number, random);
+  int64_t t = now();
+  // The attempt keeps its own end; the task shows `retrying` and when.
+  if (a.hasAttempt) {
+    auto attempt = a.attempt();
+    attempt.setState(TaskState::FAILED);
+    attempt.setReason(reason);
+    attempt.setMessage(message);
+    attempt.setExitCode(exitCode);
+    attempt.setSignal(signal);
+    if (attempt.getEndedAt() == 0) attempt.setEndedAt(t);
+  }
+  task.setState(TaskState::RETRYING);
+  task.setReason(reason);
+  task.setMessage(kj::str(message, "; retrying (attempt ", number + 1, " of ",
+                          policy.getRetries() + 1, ")"));
+  task.setExitCode(exitCode);
+  task.setSignal(signal);
+  task.setNextAttemptAt(t + int64_t(delayUsec) * 1000);
+  persist(a);
+  uint64_t id = task.getId();
+  KJ_LOG(INFO, "task will retry", id, number, message, delayUsec);
+  if (a.hasAttempt) {
+    tasks.add(commit.durable().then([this, id, number]() { runner.release(id, number); }));
+  }
+  a.hasAttempt = false;
+  a.stopReason = EndReason::NONE;
+  a.graceTimer = nullptr;
+  a.notifySocket = nullptr;
+  setDeadline(a, task.getNextAttemptAt(), false);
+}
+
+// ---- Queues at run time ----
+
+void Scheduler::applySettings(Queue& queue, records::QueueSettings::Reader settings) {
+  if (settings.getHasConcurrency()) {
+    queue.concurrencySet = settings.getConcurrency();
+    queue.concurrency = settings.getConcurrency();
+  }
+  queue.paused = settings.getPaused();
+  queue.pausedReason = kj::str(settings.getPausedReason());
+}
+
+void Scheduler::persistSettings(Queue& queue) {
+  if (queue.concurrencySet == nullptr && !queue.paused) {
+    store.deleteQueueSettings(queue.name);
+    return;
+  }
+  capnp::MallocMessageBuilder message(64);
+  auto settings = message.initRoot<records::QueueSettings>();
+  settings.setName(queue.name);
+  KJ_IF_MAYBE(n, queue.concurrencySet) {
+    settings.setHasConcurrency(true);
+    settings.setConcurrency(*n);
+  }
+  settings.setPaused(queue.paused);
+  settings.setPausedReason(queue.pausedReason);
+  store.putQueueSettings(settings);
+}
+
+Scheduler::Queue& Scheduler::namedQueue(kj::StringPtr name) {
+  auto it = queues.find(name);
+  if (it == queues.end()) reject(kj::str("unknown queue \"", name, "\""));
+  return it->second;
+}
+
+Scheduler::QueueInfo Scheduler::infoOf(Queue& queue) {
+  uint32_t waiting = 0;
+  for (auto& [id, a] : active) {
+    auto task = a->task();
+    auto state = task.getState();
+    if ((state == TaskState::WAITING || state == TaskState::RETRYING) &&
+        task.getQueue() == queue.name) {
+      waiting++;
+    }
+  }
+  return QueueInfo{kj::str(queue.name),
+                   queue.concurrency,
+                   queue.concurrencySet == nullptr,
+                   queue.running,
+                   static_cast<uint32_t>(queue.ready.size()),
+                   waiting,
+                   queue.paused,
+                   kj::str(queue.pausedReason)};
+}
+
+kj::Vector<Scheduler::QueueInfo> Scheduler::queueList() {
+  kj::Vector<QueueInfo> out;
+  for (auto& [name, queue] : queues) out.add(infoOf(queue));
+  return out;
+}
+
+kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
+                                                            kj::Maybe<uint32_t> concurrency,
+                                                            uid_t by) {
+  auto& queue = namedQueue(name);
+  KJ_IF_MAYBE(n, concurrency) {
+    if (*n < 1 || *n > 10000) reject(kj::str("concurrency ", *n, " is not in 1..10000"));
+    queue.concurrencySet = *n;
+    queue.concurrency = *n;
+    KJ_LOG(INFO, "queue concurrency set", queue.name, *n, by);
+  } else {
+    queue.concurrencySet = nullptr;
+    queue.concurrency = queue.defaults.concurrency;
+    uint32_t fromConfig = queue.concurrency;
+    KJ_LOG(INFO, "queue concurrency back to the config's", queue.name, fromConfig, by);
+  }
+  persistSettings(queue);
+  kj::String queueName = kj::str(queue.name);
+  return commit.durable().then([this, queueName = kj::mv(queueName)]() {
+    auto& queue = namedQueue(queueName);
+    dispatch(queue);
+    return infoOf(queue);
+  });
+}
+
+kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool paused,
+                                                       uid_t by) {
+  auto& queue = namedQueue(name);
+  queue.paused = paused;
+  queue.pausedReason = paused ? kj::str("paused by uid ", by) : kj::str();
+  KJ_LOG(INFO, paused ? "queue paused" : "queue resumed", queue.name, by);
+  persistSettings(queue);
+  kj::String queueName = kj::str(queue.name);
+  return commit.durable().then([this, queueName = kj::mv(queueName)]() {
+    auto& queue = namedQueue(queueName);
+    dispatch(queue);
+    return infoOf(queue);
+  });
+}
+
+void Scheduler::onTaskFinished(kj::Function<void(uint64_t id, int64_t finishedAt)> fn) {
+  finishedHook = kj::mv(fn);
 }
 
 }  // namespace taskctl

@@ -15,12 +15,16 @@
 #include <kj/timer.h>
 
 #include <map>
+#include <random>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "runner/runner.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
+#include "scheduler/wall-timer.h"
 #include "store/group-commit.h"
 #include "store/store.h"
 
@@ -35,14 +39,28 @@ int exitStatusOf(records::Task::Reader task);
 kj::StringPtr stateName(records::TaskState state);
 kj::StringPtr reasonName(records::EndReason reason);
 
+constexpr uint32_t MAX_RETRIES = 1000;
+constexpr size_t MAX_DEPENDENCIES = 1000;
+constexpr size_t MAX_KEY_BYTES = 256;  // unique keys and request ids
+constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
+
+// What a submit carries besides the task itself.
+struct SubmitExtras {
+  uint64_t delayUsec = 0;  // --in: elapsed time from now
+  bool seesAll = false;    // root or the admin group: may depend on anyone's task
+};
+
 class Scheduler final: private kj::TaskSet::ErrorHandler {
  public:
   struct Options {
     kj::Duration killGrace = 10 * kj::SECONDS;
   };
-  // Every reference outlives the scheduler.
+  // Every reference outlives the scheduler. `timer` follows the monotonic
+  // clock (delays, backoff, timeouts); `clock` and `wallTimer` the realtime
+  // one (`--at`, stored times).
   Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
-            kj::Timer& timer, const kj::Clock& clock, const Config& config, Options options);
+            kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer, const Config& config,
+            Options options);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -53,11 +71,15 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Begins dispatching (call once the daemon is ready: a task's recorded
   // start then never precedes the daemon's READY).
 
-  kj::Promise<uint64_t> submit(records::Task::Reader request, const Identity& owner);
-  // Validates `request` (its argv, env, cwd, umask, queue, priority and labels;
+  kj::Promise<uint64_t> submit(records::Task::Reader request, const Identity& owner,
+                               SubmitExtras extras = {});
+  // Validates `request` (its command, queue, priority, labels, limits and
+  // scheduling fields: after, notBefore, retry, key, onConflict, requestId;
   // every other field is ignored), stores a task made of it for `owner` and
-  // resolves with its id once that is durable. Rejects with a message for a person, changing
-  // nothing, when the task is invalid or the store refuses it.
+  // resolves with its id once that is durable. Rejects with a message for a
+  // person, changing nothing, when the task is invalid or the store refuses
+  // it. A known request id, or a `skip` key conflict, resolves with the
+  // existing task's id and creates nothing.
 
   kj::Promise<void> cancel(uint64_t id);
   // Queued: cancelled at once. Running: SIGTERM to the whole execution, the
@@ -83,19 +105,45 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void reloadQueues(const Config& config);
 
   struct Counts {
-    size_t queued = 0, running = 0;
+    size_t queued = 0, running = 0, waiting = 0;
   };
-  Counts counts() const;
+  Counts counts();
+
+  kj::String waitingFor(records::Task::Reader task);
+  // For a person: what a waiting or retrying task waits for ("" otherwise).
+
+  // Queues at run time. Changes persist in the store and win over the TOML.
+  struct QueueInfo {
+    kj::String name;
+    uint32_t concurrency;
+    bool fromConfig;
+    uint32_t running, queued, waiting;
+    bool paused;
+    kj::String pausedReason;
+  };
+  kj::Vector<QueueInfo> queueList();
+  kj::Promise<QueueInfo> setConcurrency(kj::StringPtr queue, kj::Maybe<uint32_t> concurrency,
+                                        uid_t by);
+  // null: back to the TOML's value. Takes effect at once: lowering it starts
+  // nothing new until fewer run than the new value.
+  kj::Promise<QueueInfo> setPaused(kj::StringPtr queue, bool paused, uid_t by);
+
+  void onTaskFinished(kj::Function<void(uint64_t id, int64_t finishedAt)> fn);
+  // Called for every task that becomes terminal, once that is staged (retention).
 
  private:
   struct Active;
   struct Queue {
     kj::String name;
-    uint32_t concurrency;
+    uint32_t concurrency;  // in force: the run-time setting, else the TOML's
     uint32_t running = 0;  // slots taken: starting + running
     std::set<std::pair<int32_t, uint64_t>> ready;  // (-priority, id): dispatch order
-    QueueConfig defaults;  // limits for tasks that do not set their own
+    QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
+    kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
+    bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
+    kj::String pausedReason;
   };
+  using UserKey = std::pair<uint32_t, std::string>;  // (uid, key or request id)
 
   Store& store;
   GroupCommit& commit;
@@ -112,6 +160,26 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   std::map<uint64_t, kj::Own<Active>> active;
   kj::TaskSet tasks;
   bool dispatching = false;
+  WallTimer& wallTimer;
+  std::mt19937_64 random;  // backoff jitter
+
+  // Dependencies and key waits: who waits on a task's end (dependency id ->
+  // dependent id). Checked when the dependency's end is durable.
+  std::multimap<uint64_t, uint64_t> dependents;
+  // Unique keys: every active task holding or waiting for a key, by id (the
+  // first holds it). Includes submits not yet durable.
+  std::map<UserKey, std::vector<uint64_t>> keyHolders;
+  // Request ids of submits not yet durable (the store has the rest).
+  std::map<UserKey, uint64_t> pendingRequests;
+  // Timed waits (delays, backoff): one kj timer for the earliest monotonic
+  // deadline, one wall timer for the earliest wall-clock deadline. No polling.
+  std::set<std::pair<kj::TimePoint, uint64_t>> monotonicDeadlines;
+  std::set<std::pair<kj::Date, uint64_t>> wallDeadlines;
+  kj::Maybe<kj::Promise<void>> monotonicTimer;
+  kj::Maybe<kj::TimePoint> monotonicArmedFor;
+  kj::Maybe<kj::Promise<void>> wallTimerWait;
+  kj::Maybe<kj::Date> wallArmedFor;
+  kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
 
   void taskFailed(kj::Exception&& exception) override;
   int64_t now();
@@ -133,6 +201,31 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
   void stopExecution(Active& task, records::EndReason why);
+  kj::Promise<uint64_t> submitNow(records::Task::Reader request, const Identity& owner,
+                                  SubmitExtras extras);
+  kj::Promise<uint64_t> submitLater(records::Task::Reader request, const Identity& owner,
+                                    SubmitExtras extras);
+  void validateDependencies(records::Task::Reader request, const Identity& owner,
+                            SubmitExtras extras);
+  void admit(Active& task);
+  void advance(Active& task);
+  void makeQueued(Active& task);
+  enum class Verdict { PENDING, HOLDS, NEVER };
+  Verdict verdictOn(records::Dependency::Reader dependency, kj::String& why);
+  void dependencyEnded(uint64_t id);
+  bool shouldRetry(Active& task, records::EndReason reason, int exitCode);
+  void retryLater(Active& task, records::EndReason reason, kj::StringPtr message, int exitCode,
+                  int signal);
+  void setDeadline(Active& task, int64_t realtimeNs, bool wallClock);
+  void clearDeadline(Active& task);
+  void armTimers();
+  void monotonicDeadlinesDue();
+  void wallDeadlinesDue();
+  void releaseKey(Active& task);
+  void applySettings(Queue& queue, records::QueueSettings::Reader settings);
+  void persistSettings(Queue& queue);
+  QueueInfo infoOf(Queue& queue);
+  Queue& namedQueue(kj::StringPtr name);
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.
 };

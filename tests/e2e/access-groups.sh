@@ -16,5 +16,5 @@ stop_daemon
 printf '[access]\nadmin_group = "nogroup"\n' >"$CONFIG"
 start_daemon
 AS status "$root_id" >/dev/null || fail "an admin cannot see root's task"
-AS list --json | grep -q "\"id\": *$root_id" || fail "an admin's list lacks root's task"
+AS list --all-users --json | grep -q "\"id\": *$root_id" || fail "an admin's list lacks root's task"
 pass
