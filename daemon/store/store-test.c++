@@ -37,6 +37,116 @@ void putQueued(Store& store, uint64_t id, int priority = 0, kj::StringPtr queue 
   store.putTask(task);
 }
 
+void putFinished(Store& store, uint64_t id, int64_t finishedAt,
+                 records::TaskState state = records::TaskState::SUCCEEDED) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(id);
+  task.setQueue("default");
+  task.setState(state);
+  task.setFinishedAt(finishedAt);
+  store.putTask(task);
+}
+
+void putAttempt(Store& store, uint64_t id, uint32_t number) {
+  capnp::MallocMessageBuilder message;
+  auto attempt = message.initRoot<records::Attempt>();
+  attempt.setTaskId(id);
+  attempt.setNumber(number);
+  store.putAttempt(attempt);
+}
+
+void putRequest(Store& store, uint32_t uid, kj::StringPtr requestId, uint64_t taskId,
+                int64_t createdAt, bool droppable = false) {
+  capnp::MallocMessageBuilder message;
+  auto mapping = message.initRoot<records::RequestMapping>();
+  mapping.setTaskId(taskId);
+  mapping.setCreatedAt(createdAt);
+  store.putRequest(uid, requestId, mapping, droppable);
+}
+
+void putQueueSettings(Store& store, kj::StringPtr name, uint32_t concurrency, bool paused) {
+  capnp::MallocMessageBuilder message;
+  auto settings = message.initRoot<records::QueueSettings>();
+  settings.setName(name);
+  settings.setHasConcurrency(true);
+  settings.setConcurrency(concurrency);
+  settings.setPaused(paused);
+  settings.setPausedReason(paused ? "paused by uid 1000" : "");
+  store.putQueueSettings(settings);
+}
+
+kj::Vector<uint64_t> finishedIds(Store& store) {
+  kj::Vector<uint64_t> ids;
+  store.forEachFinished([&](int64_t, uint64_t id) { return ids.add(id), true; });
+  return ids;
+}
+
+// Raw LMDB access to a store's directory, to write what another version of
+// taskctld would have written (Store itself only ever writes the current one).
+struct RawStore {
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  explicit RawStore(kj::StringPtr dir) {
+    KJ_ASSERT(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 16);
+    KJ_ASSERT(mdb_env_open(env, dir.cStr(), 0, 0600) == 0);
+    KJ_ASSERT(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  }
+  ~RawStore() {
+    KJ_ASSERT(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  MDB_dbi table(const char* name) {
+    MDB_dbi dbi;
+    KJ_ASSERT(mdb_dbi_open(txn, name, MDB_CREATE, &dbi) == 0, name);
+    return dbi;
+  }
+  void put(const char* name, kj::ArrayPtr<const kj::byte> keyBytes,
+           kj::ArrayPtr<const kj::byte> valBytes) {
+    MDB_val key{keyBytes.size(), const_cast<kj::byte*>(keyBytes.begin())};
+    MDB_val val{valBytes.size(), const_cast<kj::byte*>(valBytes.begin())};
+    KJ_ASSERT(mdb_put(txn, table(name), &key, &val, 0) == 0, name);
+  }
+  void putMeta(uint32_t version, uint64_t nextId) {
+    capnp::MallocMessageBuilder message;
+    auto meta = message.initRoot<records::Meta>();
+    meta.setFormatVersion(version);
+    meta.setNextId(nextId);
+    put("meta", "meta"_kj.asBytes(), capnp::messageToFlatArray(message).asBytes());
+  }
+  void putTask(uint64_t id, records::TaskState state, int64_t finishedAt) {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    task.setQueue("default");
+    task.setState(state);
+    task.setFinishedAt(finishedAt);
+    kj::byte key[8];
+    for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
+    put("tasks", key, capnp::messageToFlatArray(message).asBytes());
+  }
+};
+
+uint32_t storedFormatVersion(kj::StringPtr dir) {
+  MDB_env* env;
+  KJ_ASSERT(mdb_env_create(&env) == 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  KJ_ASSERT(mdb_env_open(env, dir.cStr(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_dbi dbi;
+  KJ_ASSERT(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
+  MDB_val key{4, const_cast<char*>("meta")}, val;
+  KJ_ASSERT(mdb_get(txn, dbi, &key, &val) == 0);
+  auto words = kj::heapArray<capnp::word>((val.mv_size + 7) / 8);
+  memcpy(words.begin(), val.mv_data, val.mv_size);
+  capnp::FlatArrayMessageReader reader(words);
+  return reader.getRoot<records::Meta>().getFormatVersion();
+}
+
 std::string openError(kj::StringPtr dir) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { Store store(dir); })) {
     return e->getDescription().cStr();
@@ -167,26 +277,7 @@ TEST(Store, RefusesANewerFormatVersion) {
     Store store(dir.store());
   }
   // Rewrite meta as a future version would.
-  {
-    MDB_env* env;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    ASSERT_EQ(mdb_env_open(env, dir.store().cStr(), 0, 0600), 0);
-    MDB_txn* txn;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi dbi;
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    capnp::MallocMessageBuilder message;
-    auto meta = message.initRoot<records::Meta>();
-    meta.setFormatVersion(records::FORMAT_VERSION + 1);
-    meta.setNextId(1);
-    auto words = capnp::messageToFlatArray(message);
-    MDB_val key{4, const_cast<char*>("meta")};
-    MDB_val val{words.asBytes().size(), words.asBytes().begin()};
-    ASSERT_EQ(mdb_put(txn, dbi, &key, &val, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  RawStore(dir.store()).putMeta(records::FORMAT_VERSION + 1, 1);
   auto error = openError(dir.store());
   EXPECT_NE(error.find("newer than this taskctld knows"), std::string::npos) << error;
   EXPECT_NE(error.find(dir.store().cStr()), std::string::npos) << error;
@@ -199,29 +290,319 @@ TEST(Store, RefusesANextIdNotAboveTheStoredIds) {
     for (int i = 0; i < 5; i++) putQueued(store, store.allocateId());
     store.commit();
   }
-  {
-    MDB_env* env;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 8);
-    ASSERT_EQ(mdb_env_open(env, dir.store().cStr(), 0, 0600), 0);
-    MDB_txn* txn;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi dbi;
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    capnp::MallocMessageBuilder message;
-    auto meta = message.initRoot<records::Meta>();
-    meta.setFormatVersion(records::FORMAT_VERSION);
-    meta.setNextId(3);
-    auto words = capnp::messageToFlatArray(message);
-    MDB_val key{4, const_cast<char*>("meta")};
-    MDB_val val{words.asBytes().size(), words.asBytes().begin()};
-    ASSERT_EQ(mdb_put(txn, dbi, &key, &val, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
+  RawStore(dir.store()).putMeta(records::FORMAT_VERSION, 3);
   auto error = openError(dir.store());
   EXPECT_NE(error.find("next id 3 is not above the highest stored id 5"), std::string::npos)
       << error;
+}
+
+TEST(Store, ListsFinishedTasksOldestFirstOnceCommitted) {
+  TempDir dir;
+  Store store(dir.store());
+  auto a = store.allocateId(), b = store.allocateId(), c = store.allocateId(),
+       d = store.allocateId();
+  putFinished(store, a, 300);
+  putFinished(store, b, -5, records::TaskState::FAILED);  // before the epoch: still oldest
+  putFinished(store, c, 300, records::TaskState::CANCELLED);
+  putQueued(store, d);
+  EXPECT_EQ(store.finishedCount(), 0u);  // committed data only
+  store.commit();
+  EXPECT_EQ(store.finishedCount(), 3u);
+  auto ids = finishedIds(store);
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0], b);
+  EXPECT_EQ(ids[1], a);  // same finishedAt: by id
+  EXPECT_EQ(ids[2], c);
+
+  putFinished(store, a, 300);  // stored again: still one entry
+  store.commit();
+  EXPECT_EQ(store.finishedCount(), 3u);
+  int64_t firstAt = 0;
+  int calls = 0;
+  store.forEachFinished([&](int64_t at, uint64_t) { return firstAt = at, ++calls, false; });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(firstAt, -5);
+}
+
+TEST(Store, PruneRemovesTaskAttemptsAndFinishedEntryAndLeavesATombstone) {
+  TempDir dir;
+  uint64_t a, b;
+  {
+    Store store(dir.store());
+    a = store.allocateId();
+    b = store.allocateId();
+    putFinished(store, a, 100, records::TaskState::FAILED);
+    putFinished(store, b, 200);
+    for (uint32_t n = 1; n <= 3; n++) putAttempt(store, a, n);
+    putAttempt(store, b, 1);  // the next id's attempts lie right after a's
+    store.commit();
+
+    capnp::MallocMessageBuilder message;
+    auto tombstone = message.initRoot<records::Tombstone>();
+    tombstone.setId(a);
+    tombstone.setUid(1000);
+    tombstone.setState(records::TaskState::FAILED);
+    tombstone.setReason(records::EndReason::EXIT);
+    tombstone.setExitCode(3);
+    tombstone.setFinishedAt(100);
+    tombstone.setQueue("default");
+    store.pruneTask(a, tombstone);
+    EXPECT_TRUE(store.getTask(a) != nullptr);  // staged only
+    store.commit();
+  }
+  Store store(dir.store());
+  EXPECT_TRUE(store.getTask(a) == nullptr);
+  int attempts = 0;
+  store.forEachAttempt(a, [&](records::Attempt::Reader) { attempts++; });
+  EXPECT_EQ(attempts, 0);
+  EXPECT_TRUE(store.getAttempt(b, 1) != nullptr);
+  EXPECT_TRUE(store.getTask(b) != nullptr);
+  EXPECT_EQ(store.finishedCount(), 1u);
+  auto ids = finishedIds(store);
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0], b);
+  KJ_IF_MAYBE(tombstone, store.getTombstone(a)) {
+    auto t = (*tombstone)->get();
+    EXPECT_EQ(t.getUid(), 1000u);
+    EXPECT_EQ(t.getState(), records::TaskState::FAILED);
+    EXPECT_EQ(t.getReason(), records::EndReason::EXIT);
+    EXPECT_EQ(t.getExitCode(), 3);
+    EXPECT_EQ(t.getFinishedAt(), 100);
+    EXPECT_EQ(t.getQueue(), "default");
+  } else {
+    FAIL() << "tombstone lost on reopen";
+  }
+  EXPECT_TRUE(store.getTombstone(b) == nullptr);
+}
+
+TEST(Store, ListsTombstonesByIdAndDeletesThem) {
+  TempDir dir;
+  Store store(dir.store());
+  kj::Vector<uint64_t> ids;
+  for (int i = 0; i < 3; i++) {
+    ids.add(store.allocateId());
+    putFinished(store, ids.back(), 1000 - i);
+  }
+  store.commit();
+  for (int i = 2; i >= 0; i--) {  // pruned in finish order, listed by id
+    capnp::MallocMessageBuilder message;
+    auto tombstone = message.initRoot<records::Tombstone>();
+    tombstone.setId(ids[i]);
+    tombstone.setFinishedAt(1000 - i);
+    store.pruneTask(ids[i], tombstone);
+  }
+  store.commit();
+  EXPECT_EQ(store.finishedCount(), 0u);
+  kj::Vector<uint64_t> listed;
+  store.forEachTombstone([&](records::Tombstone::Reader t) { return listed.add(t.getId()), true; });
+  ASSERT_EQ(listed.size(), 3u);
+  for (int i = 0; i < 3; i++) EXPECT_EQ(listed[i], ids[i]);
+
+  store.deleteTombstone(ids[1]);
+  store.commit();
+  EXPECT_TRUE(store.getTombstone(ids[1]) == nullptr);
+  listed.clear();
+  store.forEachTombstone(
+      [&](records::Tombstone::Reader t) { return listed.add(t.getId()), false; });
+  ASSERT_EQ(listed.size(), 1u);  // fn said stop
+  EXPECT_EQ(listed[0], ids[0]);
+}
+
+TEST(Store, MapsRequestIdsPerUserAndListsThemOldestFirst) {
+  TempDir dir;
+  Store store(dir.store());
+  putRequest(store, 1000, "build-42", 7, 200);
+  putRequest(store, 0, "build-42", 8, 100);  // same id, another user: another mapping
+  putRequest(store, 1000, "build-43", 9, 300);
+  store.commit();
+
+  KJ_IF_MAYBE(mapping, store.getRequest(1000, "build-42")) {
+    EXPECT_EQ((*mapping)->get().getTaskId(), 7u);
+    EXPECT_EQ((*mapping)->get().getCreatedAt(), 200);
+  } else {
+    FAIL() << "request mapping missing";
+  }
+  KJ_IF_MAYBE(mapping, store.getRequest(0, "build-42")) {
+    EXPECT_EQ((*mapping)->get().getTaskId(), 8u);
+  } else {
+    FAIL() << "root's request mapping missing";
+  }
+  EXPECT_TRUE(store.getRequest(1000, "build-4") == nullptr);
+
+  kj::Vector<kj::String> order;
+  store.forEachRequestByAge([&](int64_t createdAt, uint32_t uid, kj::StringPtr requestId) {
+    order.add(kj::str(createdAt, ":", uid, ":", requestId));
+    return true;
+  });
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order[0], "100:0:build-42");
+  EXPECT_EQ(order[1], "200:1000:build-42");
+  EXPECT_EQ(order[2], "300:1000:build-43");
+
+  store.deleteRequest(0, "build-42", 100);
+  store.commit();
+  EXPECT_TRUE(store.getRequest(0, "build-42") == nullptr);
+  EXPECT_TRUE(store.getRequest(1000, "build-42") != nullptr);
+  int64_t oldest = 0;
+  store.forEachRequestByAge(
+      [&](int64_t createdAt, uint32_t, kj::StringPtr) { return oldest = createdAt, false; });
+  EXPECT_EQ(oldest, 200);
+}
+
+TEST(Store, DropsADroppableRequestWithItsSubmit) {
+  TempDir dir;
+  Store store(dir.store());
+  putQueueSettings(store, "batch", 2, false);  // not part of the refused submit
+  auto id = store.allocateId();
+  {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    task.setQueue("default");
+    task.setState(records::TaskState::QUEUED);
+    store.putTask(task, true);
+  }
+  putRequest(store, 1000, "once", id, 100, true);
+  store.dropDroppable();
+  store.commit();
+  EXPECT_TRUE(store.getTask(id) == nullptr);
+  EXPECT_TRUE(store.getRequest(1000, "once") == nullptr);
+  int byAge = 0;
+  store.forEachRequestByAge([&](int64_t, uint32_t, kj::StringPtr) { return ++byAge, true; });
+  EXPECT_EQ(byAge, 0);
+  int queues = 0;
+  store.forEachQueueSettings([&](records::QueueSettings::Reader) { queues++; });
+  EXPECT_EQ(queues, 1);
+}
+
+TEST(Store, RefusesARequestIdTooLongForAKeyBeforeStagingIt) {
+  TempDir dir;
+  Store store(dir.store());
+  auto longId = kj::heapString(600);
+  memset(longId.begin(), 'x', longId.size());
+  auto error = kj::runCatchingExceptions([&]() { putRequest(store, 1000, longId, 1, 100); });
+  KJ_IF_MAYBE(e, error) {
+    std::string description = e->getDescription().cStr();
+    EXPECT_NE(description.find("a request id may be at most 499 bytes long"), std::string::npos)
+        << description;
+  } else {
+    FAIL() << "an oversized request id was staged";
+  }
+  EXPECT_EQ(store.stagedCount(), 0u);  // the next commit is not poisoned
+}
+
+TEST(Store, KeepsQueueSettingsAcrossReopen) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putQueueSettings(store, "gpu", 1, true);
+    putQueueSettings(store, "batch", 4, false);
+    putQueueSettings(store, "scratch", 9, false);
+    store.commit();
+    store.deleteQueueSettings("scratch");
+    store.commit();
+  }
+  Store store(dir.store());
+  kj::Vector<kj::String> seen;
+  store.forEachQueueSettings([&](records::QueueSettings::Reader q) {
+    seen.add(kj::str(q.getName(), ":", q.getConcurrency(), ":", q.getPaused(), ":",
+                     q.getPausedReason()));
+  });
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], "batch:4:false:");
+  EXPECT_EQ(seen[1], "gpu:1:true:paused by uid 1000");
+}
+
+TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    // What taskctld 1 left: five tables, no finished index.
+    RawStore raw(dir.store());
+    for (auto name : {"attempts", "active", "ready"}) raw.table(name);
+    raw.putTask(1, records::TaskState::SUCCEEDED, 500);
+    raw.putTask(2, records::TaskState::RUNNING, 0);
+    raw.putTask(3, records::TaskState::FAILED, 100);
+    raw.putMeta(1, 4);
+  }
+  {
+    Store store(dir.store());
+    EXPECT_EQ(store.finishedCount(), 2u);
+    auto ids = finishedIds(store);
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(ids[0], 3u);
+    EXPECT_EQ(ids[1], 1u);
+    EXPECT_EQ(store.allocateId(), 4u);  // the counter survives the upgrade
+  }
+  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+  Store store(dir.store());  // and the upgraded store opens as a current one
+  EXPECT_EQ(store.finishedCount(), 2u);
+  EXPECT_TRUE(store.getTask(2) != nullptr);
+}
+
+TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  { RawStore(dir.store()).putMeta(1, 1u << 20); }
+  // Fill a 1 MiB map with finished version-1 tasks, one transaction each,
+  // until it is full: the finished index then cannot fit without growing.
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_set_mapsize(env, 1 << 20), 0);
+  ASSERT_EQ(mdb_env_open(env, dir.store().cStr(), 0, 0600), 0);
+  auto cwd = kj::heapArray<kj::byte>(1500);
+  memset(cwd.begin(), 'x', cwd.size());
+  uint64_t stored = 0;
+  for (uint64_t id = 1;; id++) {
+    MDB_txn* txn;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, "tasks", MDB_CREATE, &dbi), 0);
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    task.setState(records::TaskState::SUCCEEDED);
+    task.setFinishedAt(id);
+    task.setCwd(cwd);
+    auto words = capnp::messageToFlatArray(message);
+    kj::byte keyBytes[8];
+    for (int i = 0; i < 8; i++) keyBytes[i] = id >> (56 - 8 * i);
+    MDB_val key{8, keyBytes}, val{words.asBytes().size(), words.asBytes().begin()};
+    int rc = mdb_put(txn, dbi, &key, &val, 0);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+    if (rc == MDB_MAP_FULL) break;
+    ASSERT_EQ(rc, 0);
+    stored = id;
+  }
+  mdb_env_close(env);
+  ASSERT_GT(stored, 100u);
+
+  StoreOptions options;
+  options.initialMapBytes = 1 << 20;
+  Store store(dir.store(), options);
+  EXPECT_GT(store.mapBytes(), size_t(1) << 20);
+  EXPECT_EQ(store.finishedCount(), stored);
+  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+}
+
+TEST(Store, RefusesAVersion3StoreNamingBothVersions) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putQueued(store, store.allocateId());
+    store.commit();
+  }
+  RawStore(dir.store()).putMeta(3, 2);
+  auto error = openError(dir.store());
+  EXPECT_NE(error.find("has format version 3, newer than this taskctld knows (2)"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);  // refused, not rewritten
 }
 
 }  // namespace
