@@ -53,6 +53,73 @@ TEST(Config, ReadsQueueLimitsInPeoplesUnits) {
       << error;
 }
 
+TEST(Config, QueuesDoNotPauseOnFailureUnlessAsked) {
+  auto config = parseConfig(
+      "[queues.default]\n[queues.deploy]\npause_on_failure = true\n"
+      "[queues.batch]\npause_on_failure = false\n",
+      "x.toml");
+  EXPECT_FALSE(KJ_ASSERT_NONNULL(config.findQueue("default")).pauseOnFailure);
+  EXPECT_TRUE(KJ_ASSERT_NONNULL(config.findQueue("deploy")).pauseOnFailure);
+  EXPECT_FALSE(KJ_ASSERT_NONNULL(config.findQueue("batch")).pauseOnFailure);
+  auto error = errorOf("[queues.deploy]\npause_on_failure = \"yes\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:20: queues.deploy.pause_on_failure must be true or false",
+                        0),
+            0u)
+      << error;
+}
+
+TEST(Config, RetentionDefaultsToAWeekTenThousandTasksAndMonthOldTombstones) {
+  auto r = parseConfig("", "x.toml").retention;
+  EXPECT_EQ(r.maxAgeUsec, 7ull * 86400 * 1000000);
+  EXPECT_EQ(r.maxTasks, 10000u);
+  EXPECT_EQ(r.tombstoneAgeUsec, 30ull * 86400 * 1000000);
+}
+
+TEST(Config, ReadsRetention) {
+  auto r = parseConfig(
+               "[retention]\nmax_age = \"2d12h\"\nmax_tasks = 500\ntombstone_age = \"90d\"\n",
+               "x.toml")
+               .retention;
+  EXPECT_EQ(r.maxAgeUsec, 60ull * 3600 * 1000000);
+  EXPECT_EQ(r.maxTasks, 500u);
+  EXPECT_EQ(r.tombstoneAgeUsec, 90ull * 86400 * 1000000);
+  // Keys left out keep their defaults.
+  EXPECT_EQ(parseConfig("[retention]\nmax_tasks = 5\n", "x.toml").retention.maxAgeUsec,
+            7ull * 86400 * 1000000);
+}
+
+TEST(Config, ZeroMaxTasksMeansNoCountLimit) {
+  EXPECT_EQ(parseConfig("[retention]\nmax_tasks = 0\n", "x.toml").retention.maxTasks, 0u);
+}
+
+TEST(Config, BadRetentionValuesNameTheirPosition) {
+  auto error = errorOf("[retention]\nmax_age = \"a week\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:11: retention.max_age must be a duration like \"7d\"", 0),
+            0u)
+      << error;
+  error = errorOf("[retention]\nmax_age = \"0s\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:11: retention.max_age must be a duration", 0), 0u)
+      << error;
+  error = errorOf("[retention]\n\ntombstone_age = 30\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:3:17: retention.tombstone_age must be a duration like", 0),
+            0u)
+      << error;
+  error = errorOf("[retention]\nmax_tasks = -1\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:13: retention.max_tasks must be an integer from 0", 0), 0u)
+      << error;
+  error = errorOf("[retention]\nmax_tasks = \"100\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:13: retention.max_tasks must be an integer", 0), 0u)
+      << error;
+  error = errorOf("retention = 5\n");
+  EXPECT_NE(error.find("retention must be a table"), std::string::npos) << error;
+}
+
+TEST(Config, UnknownRetentionKeyIsAnError) {
+  auto error = errorOf("[retention]\nmax_days = 7\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:", 0), 0u) << error;
+  EXPECT_NE(error.find("unknown key \"max_days\" in [retention]"), std::string::npos) << error;
+}
+
 TEST(Config, SyntaxErrorNamesFileLineAndColumn) {
   EXPECT_EQ(errorOf("[daemon]\nsocket = \"unterminated\n").rfind("taskctld.toml:2:", 0), 0u)
       << errorOf("[daemon]\nsocket = \"unterminated\n");

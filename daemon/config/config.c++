@@ -68,6 +68,24 @@ int64_t getInteger(kj::StringPtr source, const toml::node& node, kj::StringPtr w
   return i->get();
 }
 
+// A duration in the units people write ("7d", "12h"): more than zero.
+uint64_t getDuration(kj::StringPtr source, const toml::node& node, kj::StringPtr what,
+                     kj::StringPtr example) {
+  auto text = node.as_string();
+  if (text != nullptr) {
+    KJ_IF_MAYBE(usec, parseDurationUsec(text->get().c_str())) {
+      if (*usec > 0) return *usec;
+    }
+  }
+  fail(source, node.source(), kj::str(what, " must be a duration like \"", example, "\""));
+}
+
+bool getBool(kj::StringPtr source, const toml::node& node, kj::StringPtr what) {
+  auto b = node.as_boolean();
+  if (b == nullptr) fail(source, node.source(), kj::str(what, " must be true or false"));
+  return b->get();
+}
+
 }  // namespace
 
 bool isValidQueueName(kj::StringPtr name) {
@@ -101,7 +119,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
   }
 
   Config config = defaultConfig();
-  checkKeys(source, root, {"daemon", "access", "queues", "logs"}, "");
+  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention"}, "");
   auto section = [&](std::string_view name) -> const toml::table* {
     auto node = root.get(name);
     if (node == nullptr) return nullptr;
@@ -134,6 +152,20 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       config.logMaxBytes = getInteger(source, *node, "logs.max_bytes", 4096, int64_t(1) << 50);
     }
   }
+  if (auto retention = section("retention")) {
+    checkKeys(source, *retention, {"max_age", "max_tasks", "tombstone_age"}, "retention");
+    auto& r = config.retention;
+    if (auto node = retention->get("max_age")) {
+      r.maxAgeUsec = getDuration(source, *node, "retention.max_age", "7d");
+    }
+    if (auto node = retention->get("max_tasks")) {
+      // 0: no count limit, only max_age prunes.
+      r.maxTasks = getInteger(source, *node, "retention.max_tasks", 0, 1000000000);
+    }
+    if (auto node = retention->get("tombstone_age")) {
+      r.tombstoneAgeUsec = getDuration(source, *node, "retention.tombstone_age", "30d");
+    }
+  }
   if (auto queues = section("queues")) {
     for (auto& [key, node] : *queues) {
       auto name = kj::str(key.str().data());
@@ -144,7 +176,8 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       auto table = node.as_table();
       if (table == nullptr) fail(source, node.source(), kj::str("queues.", name, " must be a table"));
       checkKeys(source, *table,
-                {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max"},
+                {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
+                 "pause_on_failure"},
                 kj::str("queues.", name));
       QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
@@ -170,6 +203,9 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       queue.memoryMaxBytes = unit("memory", parseBytes, "512M");
       if (auto t = table->get("tasks_max")) {
         queue.tasksMax = getInteger(source, *t, kj::str("queues.", name, ".tasks_max"), 1, 1 << 30);
+      }
+      if (auto p = table->get("pause_on_failure")) {
+        queue.pauseOnFailure = getBool(source, *p, kj::str("queues.", name, ".pause_on_failure"));
       }
       bool found = false;
       for (auto& q : config.queues) {
