@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include <initializer_list>
 
@@ -260,6 +262,317 @@ TEST(Args, LimitsMustBeAboveZero) {
   EXPECT_EQ(refused({"submit", "--memory", "0M", "true"}),
             "--memory must be a size like 512M, not '0M'");
   refused({"submit", "--tasks-max", "0", "true"});
+}
+
+SubmitArgs acceptedSubmit(std::initializer_list<const char*> words) {
+  auto invocation = accepted(words);
+  if (!invocation.command.is<SubmitArgs>()) {
+    ADD_FAILURE() << "not a submit";
+    return SubmitArgs();
+  }
+  return kj::mv(invocation.command.get<SubmitArgs>());
+}
+
+// Sets TZ for the life of one test, then puts it back.
+class ZoneForTest {
+ public:
+  explicit ZoneForTest(const char* tz) {
+    if (const char* old = getenv("TZ")) saved = kj::str(old);
+    setenv("TZ", tz, 1);
+    tzset();
+  }
+  ~ZoneForTest() {
+    KJ_IF_MAYBE(old, saved) {
+      setenv("TZ", old->cStr(), 1);
+    } else {
+      unsetenv("TZ");
+    }
+    tzset();
+  }
+
+ private:
+  kj::Maybe<kj::String> saved;
+};
+
+TEST(Args, AfterTakesIdsWithAConditionThatDefaultsToOk) {
+  auto submit = acceptedSubmit({"submit", "--after", "12", "--after", "13:any", "--after=14:failed",
+                                "--after", "15:ok", "true"});
+  ASSERT_EQ(submit.after.size(), 4u);
+  EXPECT_EQ(submit.after[0].id, 12u);
+  EXPECT_EQ(submit.after[0].condition, records::DependencyCondition::OK);
+  EXPECT_EQ(submit.after[1].id, 13u);
+  EXPECT_EQ(submit.after[1].condition, records::DependencyCondition::ANY);
+  EXPECT_EQ(submit.after[2].id, 14u);
+  EXPECT_EQ(submit.after[2].condition, records::DependencyCondition::FAILED);
+  EXPECT_EQ(submit.after[3].condition, records::DependencyCondition::OK);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).after.size(), 0u);
+}
+
+TEST(Args, AfterRefusesBadIdsAndConditions) {
+  EXPECT_EQ(refused({"submit", "--after", "x", "true"}),
+            "--after needs a task id, optionally with :ok, :any or :failed (12, 12:any), not 'x'");
+  EXPECT_EQ(refused({"submit", "--after", "12:maybe", "true"}),
+            "--after takes ID:ok, ID:any or ID:failed, not '12:maybe'");
+  for (auto bad : {"", "12:", ":ok", "-1", "12:ok:any", "12:OK", " 12", "0x10", "1.5",
+                   "18446744073709551616"}) {
+    refused({"submit", "--after", bad, "true"});
+  }
+  EXPECT_EQ(refused({"submit", "--after"}), "option --after needs a value");
+}
+
+TEST(Args, InTakesADurationAndZeroMeansNow) {
+  EXPECT_EQ(acceptedSubmit({"submit", "--in", "90s", "true"}).delayUsec, 90'000'000u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--in=1h30m", "true"}).delayUsec, 5'400'000'000u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--in", "0", "true"}).delayUsec, 0u);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).delayUsec, 0u);
+  EXPECT_EQ(refused({"submit", "--in", "soon", "true"}),
+            "--in must be a duration like 30s, 10m or 2h, not 'soon'");
+  refused({"submit", "--in", "-5s", "true"});
+  refused({"submit", "--in", "", "true"});
+}
+
+TEST(Args, AtTakesAnIsoTimeInUtcOrWithAnOffset) {
+  ZoneForTest zone("Europe/Berlin");
+  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25T14:30Z", "true"}).notBefore,
+            1795617000'000'000'000);
+  EXPECT_EQ(acceptedSubmit({"submit", "--at=2026-11-25T14:30:00+01:00", "true"}).notBefore,
+            1795613400'000'000'000);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).notBefore, 0);
+}
+
+TEST(Args, AtWithoutAnOffsetIsTheClientsLocalTime) {
+  {
+    ZoneForTest zone("UTC");
+    EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).notBefore,
+              1795617000'000'000'000);
+  }
+  ZoneForTest zone("Europe/Berlin");
+  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).notBefore,
+            1795613400'000'000'000);
+  EXPECT_EQ(refused({"submit", "--at", "2026-03-29T02:30", "true"}),
+            "--at 2026-03-29T02:30 does not exist in local time (the clocks skip it); choose "
+            "another time or add a UTC offset such as +01:00");
+  EXPECT_EQ(refused({"submit", "--at", "2026-10-25T02:30", "true"}),
+            "--at 2026-10-25T02:30 happens twice in local time (the clocks go back): add +02:00 "
+            "for the first or +01:00 for the second");
+}
+
+TEST(Args, AtRefusesWhatIsNotATime) {
+  ZoneForTest zone("UTC");
+  EXPECT_EQ(refused({"submit", "--at", "tomorrow", "true"}),
+            "--at must be a time like 2026-11-25T14:30, '2026-11-25 14:30:00' or "
+            "2026-11-25T14:30+01:00, not 'tomorrow'");
+  EXPECT_EQ(refused({"submit", "--at", "2026-02-30T10:00", "true"}),
+            "--at 2026-02-30T10:00 is not a real date and time (month 1-12, a day the month has, "
+            "hour 0-23, minute and second 0-59)");
+  refused({"submit", "--at", "14:30", "true"});
+  refused({"submit", "--at", "", "true"});
+}
+
+TEST(Args, InAndAtTogetherAreAUsageError) {
+  ZoneForTest zone("UTC");
+  EXPECT_EQ(refused({"submit", "--in", "5m", "--at", "2026-11-25T14:30", "true"}),
+            "--in and --at cannot be used together");
+  refused({"submit", "--at", "2026-11-25T14:30", "--in", "0", "true"});
+}
+
+TEST(Args, RetriesAloneRetryOnExitTimeoutAndHeartbeat) {
+  auto submit = acceptedSubmit({"submit", "--retries", "3", "true"});
+  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
+  EXPECT_EQ(retry.retries, 3u);
+  EXPECT_TRUE(retry.onExit);
+  EXPECT_EQ(retry.exitCodes.size(), 0u);  // any code
+  EXPECT_TRUE(retry.onTimeout);
+  EXPECT_TRUE(retry.onHeartbeat);
+  EXPECT_FALSE(retry.onSignal);
+  EXPECT_FALSE(retry.onOom);
+  EXPECT_FALSE(retry.onLost);
+  EXPECT_EQ(retry.backoffBaseUsec, 0u);
+  EXPECT_EQ(retry.backoffMaxUsec, 0u);
+  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).retry == nullptr);
+}
+
+TEST(Args, RetriesIsANumberFrom0To1000) {
+  EXPECT_EQ(KJ_ASSERT_NONNULL(acceptedSubmit({"submit", "--retries", "0", "true"}).retry).retries,
+            0u);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(acceptedSubmit({"submit", "--retries=1000", "true"}).retry).retries,
+            1000u);
+  EXPECT_EQ(refused({"submit", "--retries", "1001", "true"}),
+            "--retries must be a number from 0 to 1000, not '1001'");
+  for (auto bad : {"-1", "x", "", "2.5", "+3", "99999999999999999999"}) {
+    refused({"submit", "--retries", bad, "true"});
+  }
+}
+
+TEST(Args, RetryOnListsOnlyWhatItNames) {
+  auto submit = acceptedSubmit({"submit", "--retries", "2", "--retry-on", "exit:1,2,oom", "true"});
+  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
+  EXPECT_TRUE(retry.onExit);
+  ASSERT_EQ(retry.exitCodes.size(), 2u);
+  EXPECT_EQ(retry.exitCodes[0], 1);
+  EXPECT_EQ(retry.exitCodes[1], 2);
+  EXPECT_TRUE(retry.onOom);
+  EXPECT_FALSE(retry.onTimeout);
+  EXPECT_FALSE(retry.onHeartbeat);
+  EXPECT_FALSE(retry.onSignal);
+  EXPECT_FALSE(retry.onLost);
+
+  auto others = acceptedSubmit(
+      {"submit", "--retry-on", "signal,timeout,heartbeat,lost", "--retries", "1", "true"});
+  auto& policy = KJ_ASSERT_NONNULL(others.retry);
+  EXPECT_FALSE(policy.onExit);
+  EXPECT_TRUE(policy.onSignal);
+  EXPECT_TRUE(policy.onTimeout);
+  EXPECT_TRUE(policy.onHeartbeat);
+  EXPECT_TRUE(policy.onLost);
+  EXPECT_FALSE(policy.onOom);
+}
+
+TEST(Args, RetryOnIsRepeatableAndMerges) {
+  auto submit = acceptedSubmit({"submit", "--retries", "1", "--retry-on", "exit:3",
+                                "--retry-on=signal,lost", "--retry-on", "exit:4,3,255", "true"});
+  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
+  EXPECT_TRUE(retry.onExit);
+  ASSERT_EQ(retry.exitCodes.size(), 3u);  // each code once
+  EXPECT_EQ(retry.exitCodes[0], 3);
+  EXPECT_EQ(retry.exitCodes[1], 4);
+  EXPECT_EQ(retry.exitCodes[2], 255);
+  EXPECT_TRUE(retry.onSignal);
+  EXPECT_TRUE(retry.onLost);
+  // Any code covers the listed ones.
+  auto any = acceptedSubmit(
+      {"submit", "--retries", "1", "--retry-on", "exit:2", "--retry-on", "exit:any", "true"});
+  EXPECT_TRUE(KJ_ASSERT_NONNULL(any.retry).onExit);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(any.retry).exitCodes.size(), 0u);
+}
+
+TEST(Args, RetryOnRefusesWhatItDoesNotKnow) {
+  auto refusedList = [](const char* list) {
+    return refused({"submit", "--retries", "1", "--retry-on", list, "true"});
+  };
+  EXPECT_EQ(refusedList("oops"),
+            "--retry-on takes exit:any, exit:CODES, signal, oom, timeout, heartbeat or lost, not "
+            "'oops'");
+  EXPECT_EQ(refusedList("oom,,signal"),
+            "--retry-on has an empty item in 'oom,,signal' (items are separated by ',')");
+  EXPECT_EQ(refusedList("3"),
+            "--retry-on: '3' looks like an exit code; write exit:3 (more codes may follow: "
+            "exit:1,2)");
+  EXPECT_EQ(refusedList("exit:0"), "--retry-on exit codes must be 'any' or from 1 to 255, not '0'");
+  EXPECT_EQ(refusedList("exit:1,256"), "--retry-on exit codes must be from 1 to 255, not '256'");
+  EXPECT_EQ(refusedList("exit"),
+            "--retry-on exit needs the codes: exit:any, or exit:CODE like exit:1,2");
+  for (auto bad : {"", ",", "oom,", ",oom", "exit:", "exit:any,3", "exit:-1", "exit:1,x",
+                   "exit:1, 2", "signal,2", "EXIT:1", "Oom", "exit:1,0", "exit:1;2"}) {
+    refusedList(bad);
+  }
+}
+
+TEST(Args, RetryOnAndBackoffNeedRetries) {
+  EXPECT_EQ(refused({"submit", "--retry-on", "oom", "true"}), "--retry-on needs --retries N");
+  EXPECT_EQ(refused({"submit", "--backoff", "5s", "true"}), "--backoff needs --retries N");
+}
+
+TEST(Args, BackoffTakesABaseAndAMaximum) {
+  auto base = KJ_ASSERT_NONNULL(
+      acceptedSubmit({"submit", "--retries", "1", "--backoff", "5s", "true"}).retry);
+  EXPECT_EQ(base.backoffBaseUsec, 5'000'000u);
+  EXPECT_EQ(base.backoffMaxUsec, 0u);  // the daemon's 10 min
+  auto both = KJ_ASSERT_NONNULL(
+      acceptedSubmit({"submit", "--retries", "1", "--backoff=500ms,1m", "true"}).retry);
+  EXPECT_EQ(both.backoffBaseUsec, 500'000u);
+  EXPECT_EQ(both.backoffMaxUsec, 60'000'000u);
+  auto equal = KJ_ASSERT_NONNULL(
+      acceptedSubmit({"submit", "--retries", "1", "--backoff", "1h,1h", "true"}).retry);
+  EXPECT_EQ(equal.backoffBaseUsec, 3'600'000'000u);
+  EXPECT_EQ(equal.backoffMaxUsec, 3'600'000'000u);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(
+                acceptedSubmit({"submit", "--retries", "1", "--backoff", "10m", "true"}).retry)
+                .backoffBaseUsec,
+            600'000'000u);
+}
+
+TEST(Args, BackoffRefusesAMaximumBelowTheBase) {
+  auto refusedBackoff = [](const char* text) {
+    return refused({"submit", "--retries", "1", "--backoff", text, "true"});
+  };
+  EXPECT_EQ(refusedBackoff("1m,5s"), "--backoff MAX (5s) must not be below BASE (1min)");
+  EXPECT_EQ(refusedBackoff("1h"),
+            "--backoff 1h is above the default maximum (10m): add a MAX of at least 1h (--backoff "
+            "1h,MAX)");
+  EXPECT_EQ(refusedBackoff("soon"),
+            "--backoff must be BASE or BASE,MAX, durations like 5s or 5s,10m, not 'soon'");
+  for (auto bad : {"", "0", "0s,1m", "5s,0", "5s,", ",5s", "5s,1m,2m", "-5s", "5s;1m"}) {
+    refusedBackoff(bad);
+  }
+}
+
+TEST(Args, KeyTakesAConflictPolicyThatDefaultsToQueue) {
+  auto submit = acceptedSubmit({"submit", "--key", "nightly-backup", "true"});
+  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.key), "nightly-backup");
+  EXPECT_EQ(submit.onConflict, records::KeyConflict::QUEUE);
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"}).onConflict,
+            records::KeyConflict::SKIP);
+  EXPECT_EQ(acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).onConflict,
+            records::KeyConflict::REPLACE);
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"}).onConflict,
+            records::KeyConflict::QUEUE);
+  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).key == nullptr);
+}
+
+TEST(Args, OnConflictNeedsAKeyAndAKnownPolicy) {
+  EXPECT_EQ(refused({"submit", "--on-conflict", "skip", "true"}), "--on-conflict needs --key K");
+  EXPECT_EQ(refused({"submit", "--key", "k", "--on-conflict", "ignore", "true"}),
+            "--on-conflict must be replace, skip or queue, not 'ignore'");
+  refused({"submit", "--key", "k", "--on-conflict", "", "true"});
+  refused({"submit", "--key", "k", "--on-conflict", "Skip", "true"});
+}
+
+TEST(Args, KeysAndRequestIdsAreShortTextWithoutControlCharacters) {
+  for (auto option : {"--key", "--request-id"}) {
+    EXPECT_EQ(refused({"submit", option, "", "true"}), kj::str(option, " must not be empty"));
+    auto longest = kj::str(kj::repeat('k', 256));
+    auto tooLong = kj::str(kj::repeat('k', 257));
+    accepted({"submit", option, longest.cStr(), "true"});
+    EXPECT_EQ(refused({"submit", option, tooLong.cStr(), "true"}),
+              kj::str(option, " must be at most 256 bytes, not 257"));
+    EXPECT_EQ(refused({"submit", option, "a\tb", "true"}),
+              kj::str(option, " must be UTF-8 text without control characters"));
+    refused({"submit", option, "a\nb", "true"});
+    refused({"submit", option, "\x1b[2J", "true"});
+    refused({"submit", option, "a\x7f", "true"});
+    refused({"submit", option, "\xc2\x9b", "true"});  // C1 CSI
+    refused({"submit", option, "\xff", "true"});      // not UTF-8
+    accepted({"submit", option, "ключ 7", "true"});
+    accepted({"submit", option, "3f2c9a4e-1b7d-4c1e-9a55-0e8d5b7c6a21", "true"});
+  }
+  auto submit = acceptedSubmit({"submit", "--request-id=deploy-42", "true"});
+  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.requestId), "deploy-42");
+  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).requestId == nullptr);
+}
+
+TEST(Args, SchedulingOptionsEndAtTheCommandLikeTheOthers) {
+  auto submit = acceptedSubmit({"submit", "--key", "k", "sh", "--key", "x"});
+  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.key), "k");
+  ASSERT_EQ(submit.command.size(), 3u);
+  EXPECT_EQ(submit.command[1], "--key");
+}
+
+TEST(Args, ListTakesLabelsAndAllUsers) {
+  auto invocation = accepted({"list", "--label", "team=infra", "--label=run=7", "--all-users"});
+  auto& list = invocation.command.get<ListArgs>();
+  ASSERT_EQ(list.labels.size(), 2u);
+  EXPECT_EQ(list.labels[0].key, "team");
+  EXPECT_EQ(list.labels[0].value, "infra");
+  EXPECT_EQ(list.labels[1].key, "run");
+  EXPECT_EQ(list.labels[1].value, "7");
+  EXPECT_TRUE(list.allUsers);
+  auto plain = accepted({"list"});
+  EXPECT_EQ(plain.command.get<ListArgs>().labels.size(), 0u);
+  EXPECT_FALSE(plain.command.get<ListArgs>().allUsers);
+  EXPECT_EQ(refused({"list", "--label", "team"}), "--label needs KEY=VALUE, not 'team'");
+  EXPECT_EQ(refused({"list", "--all-users=yes"}), "option --all-users takes no value");
+  refused({"list", "--label"});
 }
 
 TEST(Args, ProgressTakesAFractionOrAPercentageAndOneText) {

@@ -4,6 +4,8 @@
 
 #include "config/units.h"
 #include "format.h"
+#include "submit-options.h"
+#include "time-spec.h"
 
 namespace taskctl {
 
@@ -153,6 +155,30 @@ class Parser {
     refuse(kj::str(option.name, " must be ", like, ", not '", text, "'"));
   }
 
+  // A --label value: KEY=VALUE with a non-empty key; the value may be empty or hold '='.
+  LabelArg label(const Option& option) {
+    auto text = valueOf(option);
+    KJ_IF_MAYBE(eq, text.findFirst('=')) {
+      if (*eq > 0) {
+        return LabelArg{kj::heapString(text.begin(), *eq), kj::heapString(text.slice(*eq + 1))};
+      }
+    }
+    refuse(kj::str(option.name, " needs KEY=VALUE, not '", text, "'"));
+  }
+
+  // A value read by one of submit-options.h's parsers, or its refusal.
+  template <typename T>
+  T taken(kj::OneOf<T, kj::String>&& parsed) {
+    if (parsed.template is<kj::String>()) refuse(kj::mv(parsed.template get<kj::String>()));
+    return kj::mv(parsed.template get<T>());
+  }
+
+  void refuseIf(kj::Maybe<kj::String>&& refusal) {
+    KJ_IF_MAYBE(message, refusal) {
+      refuse(kj::mv(*message));
+    }
+  }
+
   uint64_t id(kj::StringPtr arg) {
     KJ_IF_MAYBE(value, parseUnsigned(arg)) {
       return *value;
@@ -162,6 +188,11 @@ class Parser {
 
   SubmitArgs submit() {
     SubmitArgs result;
+    // Options whose meaning depends on others, checked once all are read.
+    bool delayGiven = false, atGiven = false, onConflictGiven = false, retriesGiven = false;
+    uint32_t retries = 0;
+    kj::Maybe<RetryConditions> retryOn;
+    kj::Maybe<Backoff> backoff;
     // Options end at "--" or, as with env(1) and nohup(1), at the first word of the command:
     // whatever follows belongs to the command, even words that look like our options.
     while (pos < args.size()) {
@@ -179,15 +210,7 @@ class Parser {
           }
           result.priority = static_cast<int32_t>(value);
         } else if (option->name == "--label") {
-          auto text = valueOf(*option);
-          KJ_IF_MAYBE(eq, text.findFirst('=')) {
-            if (*eq > 0) {
-              result.labels.add(
-                  LabelArg{kj::heapString(text.begin(), *eq), kj::heapString(text.slice(*eq + 1))});
-              continue;
-            }
-          }
-          refuse(kj::str("--label needs KEY=VALUE, not '", text, "'"));
+          result.labels.add(label(*option));
         } else if (option->name == "--wait") {
           flag(*option);
           result.wait = true;
@@ -205,6 +228,51 @@ class Parser {
           result.memoryMaxBytes = limit(*option, parseBytes, "a size like 512M");
         } else if (option->name == "--tasks-max") {
           result.tasksMax = limit(*option, parseUnsigned, "a number of processes like 100");
+        } else if (option->name == "--after") {
+          result.after.add(taken(parseDependency(valueOf(*option))));
+        } else if (option->name == "--in") {
+          auto text = valueOf(*option);
+          KJ_IF_MAYBE(usec, parseDurationUsec(text)) {
+            result.delayUsec = *usec;
+          } else {
+            refuse(kj::str("--in must be a duration like 30s, 10m or 2h, not '", text, "'"));
+          }
+          delayGiven = true;
+        } else if (option->name == "--at") {
+          auto parsed = parseTimeSpec(valueOf(*option));
+          if (parsed.is<kj::String>()) refuse(kj::str("--at ", parsed.get<kj::String>()));
+          result.notBefore = parsed.get<int64_t>();
+          atGiven = true;
+        } else if (option->name == "--retries") {
+          auto text = valueOf(*option);
+          auto value = parseUnsigned(text).orDefault(UINT64_MAX);
+          if (value > MAX_RETRIES) {
+            refuse(kj::str("--retries must be a number from 0 to ", MAX_RETRIES, ", not '", text,
+                           "'"));
+          }
+          retries = static_cast<uint32_t>(value);
+          retriesGiven = true;
+        } else if (option->name == "--retry-on") {
+          if (retryOn == nullptr) retryOn = RetryConditions();
+          refuseIf(addRetryConditions(KJ_ASSERT_NONNULL(retryOn), valueOf(*option)));
+        } else if (option->name == "--backoff") {
+          backoff = taken(parseBackoff(valueOf(*option)));
+        } else if (option->name == "--key") {
+          auto text = valueOf(*option);
+          refuseIf(checkIdentifier("--key", text));
+          result.key = kj::heapString(text);
+        } else if (option->name == "--on-conflict") {
+          auto text = valueOf(*option);
+          KJ_IF_MAYBE(conflict, parseKeyConflict(text)) {
+            result.onConflict = *conflict;
+          } else {
+            refuse(kj::str("--on-conflict must be replace, skip or queue, not '", text, "'"));
+          }
+          onConflictGiven = true;
+        } else if (option->name == "--request-id") {
+          auto text = valueOf(*option);
+          refuseIf(checkIdentifier("--request-id", text));
+          result.requestId = kj::heapString(text);
         } else {
           unknownOption(*option);
         }
@@ -219,6 +287,15 @@ class Parser {
       refuse(kj::str("submit needs a command: taskctl submit [OPTIONS] -- CMD [ARGS...]"));
     }
     result.command = command.finish();
+
+    if (delayGiven && atGiven) refuse(kj::str("--in and --at cannot be used together"));
+    if (retriesGiven) {
+      result.retry = retryPolicy(retries, retryOn, backoff);
+    } else {
+      if (retryOn != nullptr) refuse(kj::str("--retry-on needs --retries N"));
+      if (backoff != nullptr) refuse(kj::str("--backoff needs --retries N"));
+    }
+    if (onConflictGiven && result.key == nullptr) refuse(kj::str("--on-conflict needs --key K"));
     return result;
   }
 
@@ -246,6 +323,11 @@ class Parser {
             result.state = kj::heapString(valueOf(option));
           } else if (option.name == "--queue") {
             result.queue = kj::heapString(valueOf(option));
+          } else if (option.name == "--label") {
+            result.labels.add(label(option));
+          } else if (option.name == "--all-users") {
+            flag(option);
+            result.allUsers = true;
           } else {
             return false;
           }
@@ -366,7 +448,8 @@ Commands:
       --queue Q           the queue (default: the daemon's default queue)
       --priority N        -100..100, higher runs first (default 0)
       --label K=V         a label (repeatable)
-      --wait              then block and exit like the task
+      --wait              then block and exit like the task (Ctrl-C stops the
+                          waiting, not the task)
       --timeout DUR       stop it after DUR (SIGTERM, the grace, SIGKILL): 90s,
                           10m, 1h30m
       --kill-grace DUR    time between SIGTERM and SIGKILL (default 10s)
@@ -376,10 +459,31 @@ Commands:
       --memory SIZE       memory limit: 512M, 2G (an excess is an OOM kill)
       --tasks-max N       at most N processes and threads
                         Limits left out come from the queue's defaults.
+      --after ID[:COND]   start once task ID has ended: ok (it succeeded; the
+                          default), any, or failed (repeatable: all must hold)
+      --in DUR            start no sooner than DUR from now: 30s, 2h
+      --at TIME           start no sooner than TIME: 2026-11-25T14:30 or
+                          '2026-11-25 14:30:00' (local time), or with Z or an
+                          offset: 2026-11-25T14:30+01:00
+      --retries N         retry up to N times (0..1000); alone: after a non-zero
+                          exit, a timeout or a missed heartbeat
+      --retry-on LIST     retry only on these (repeatable): exit:any,
+                          exit:CODES (exit:1,2), signal, oom, timeout,
+                          heartbeat, lost
+      --backoff BASE[,MAX]
+                          the wait before a retry: from BASE, growing up to
+                          MAX, with jitter (default 1s,10m)
+      --key K             at most one active task per key
+      --on-conflict P     if another task holds K: queue (run after it; the
+                          default), skip (print its id, add nothing), replace
+                          (cancel it)
+      --request-id R      submitting again with R within 24 h prints the first
+                          task's id and adds nothing
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
-  list [--state S] [--queue Q]
-                        your tasks (every task for root and admins)
+  list [--state S] [--queue Q] [--label K=V]... [--all-users]
+                        your tasks; --label: only those with every label
+                        given; --all-users: everyone's (for root and admins)
   wait ID...            block until the tasks end; exit like the first that
                         did not succeed
   cancel ID...          cancel tasks: queued ones at once, running ones are

@@ -9,6 +9,8 @@
 #include <kj/vector.h>
 #include <stdint.h>
 
+#include "records.capnp.h"
+
 namespace taskctl {
 
 // Options every command accepts, wherever they appear before the command's own arguments.
@@ -20,6 +22,26 @@ struct GlobalOptions {
 struct LabelArg {
   kj::String key;
   kj::String value;
+};
+
+// --after ID[:ok|any|failed]: run once task `id` has ended that way.
+struct DependencyArg {
+  uint64_t id;
+  records::DependencyCondition condition;
+};
+
+// --retries N with --retry-on and --backoff, as the daemon's RetryPolicy takes them.
+struct RetryArgs {
+  uint32_t retries = 0;  // attempts allowed after the first, 0..1000
+  bool onExit = false;
+  kj::Array<int32_t> exitCodes;  // with onExit: empty means any non-zero code
+  bool onSignal = false;
+  bool onOom = false;
+  bool onTimeout = false;
+  bool onHeartbeat = false;
+  bool onLost = false;
+  uint64_t backoffBaseUsec = 0;  // 0: the daemon's default (1 s)
+  uint64_t backoffMaxUsec = 0;   // 0: the daemon's default (10 min)
 };
 
 struct SubmitArgs {
@@ -34,6 +56,14 @@ struct SubmitArgs {
   uint64_t cpuQuotaPerSecUsec = 0;  // --cpu PERCENT: 500000 for 50% of one CPU
   uint64_t memoryMaxBytes = 0;      // --memory SIZE
   uint64_t tasksMax = 0;            // --tasks-max N
+  // Scheduling (DESIGN 6).
+  kj::Vector<DependencyArg> after;  // --after, in argument order
+  uint64_t delayUsec = 0;           // --in DURATION (0: none)
+  int64_t notBefore = 0;            // --at TIME: realtime ns since the epoch (0: none)
+  kj::Maybe<RetryArgs> retry;       // --retries given
+  kj::Maybe<kj::String> key;        // --key K
+  records::KeyConflict onConflict = records::KeyConflict::QUEUE;  // with a key
+  kj::Maybe<kj::String> requestId;  // --request-id R
   kj::Array<kj::String> command;    // never empty
 };
 
@@ -43,8 +73,10 @@ struct StatusArgs {
 };
 
 struct ListArgs {
-  kj::String state;  // empty: any
-  kj::String queue;  // empty: any
+  kj::String state;              // empty: any
+  kj::String queue;              // empty: any
+  kj::Vector<LabelArg> labels;   // --label K=V: every one must match
+  bool allUsers = false;         // --all-users: everyone's tasks (root and admins)
 };
 
 struct WaitArgs {
@@ -93,6 +125,9 @@ kj::StringPtr usageText();
 
 // The socket to use: --socket, else $TASKCTL_SOCKET when set and non-empty, else the system one.
 kj::String resolveSocketPath(const GlobalOptions& global, kj::Maybe<kj::StringPtr> envSocket);
+
+// The most --retries a task may have.
+constexpr uint32_t MAX_RETRIES = 1000;
 
 constexpr kj::StringPtr DEFAULT_SOCKET = "/run/taskctl/taskctl.sock"_kj;
 

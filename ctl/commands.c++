@@ -66,6 +66,35 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
   request.setCpuQuotaPerSecUsec(args.cpuQuotaPerSecUsec);
   request.setMemoryMaxBytes(args.memoryMaxBytes);
   request.setTasksMax(args.tasksMax);
+
+  auto after = request.initAfter(args.after.size());
+  for (size_t i = 0; i < args.after.size(); i++) {
+    after[i].setId(args.after[i].id);
+    after[i].setCondition(args.after[i].condition);
+  }
+  request.setDelayUsec(args.delayUsec);
+  request.setNotBefore(args.notBefore);
+  KJ_IF_MAYBE(retry, args.retry) {
+    auto policy = request.initRetry();
+    policy.setRetries(retry->retries);
+    policy.setOnExit(retry->onExit);
+    auto codes = policy.initExitCodes(retry->exitCodes.size());
+    for (size_t i = 0; i < retry->exitCodes.size(); i++) codes.set(i, retry->exitCodes[i]);
+    policy.setOnSignal(retry->onSignal);
+    policy.setOnOom(retry->onOom);
+    policy.setOnTimeout(retry->onTimeout);
+    policy.setOnHeartbeat(retry->onHeartbeat);
+    policy.setOnLost(retry->onLost);
+    policy.setBackoffBaseUsec(retry->backoffBaseUsec);
+    policy.setBackoffMaxUsec(retry->backoffMaxUsec);
+  }
+  KJ_IF_MAYBE(key, args.key) {
+    request.setKey(*key);
+    request.setOnConflict(args.onConflict);
+  }
+  KJ_IF_MAYBE(requestId, args.requestId) {
+    request.setRequestId(*requestId);
+  }
 }
 
 // Waits for the task `submit --wait` just created. Ctrl-C ends the wait, not the task: the id is
@@ -151,7 +180,9 @@ int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& glo
   fillSubmitRequest(request.initRequest(), args);
   uint64_t id = session.answer(request.send()).getId();
   // The id alone, in --json too (a bare number is a JSON document), so `id=$(taskctl submit ...)`
-  // works either way.
+  // works either way. With --key K --on-conflict skip and K held, the daemon answers with the
+  // holder's id and creates nothing, and with a --request-id it has seen, the first task's id:
+  // both are printed (and waited for) like a new one.
   writeOut(kj::str(id, '\n'));
   if (!args.wait) return 0;
   return waitForSubmitted(session, id, global);
@@ -172,6 +203,12 @@ int runList(Session& session, const ListArgs& args, const GlobalOptions& global)
   auto filter = request.initFilter();
   filter.setState(args.state);
   filter.setQueue(args.queue);
+  auto labels = filter.initLabels(args.labels.size());
+  for (size_t i = 0; i < args.labels.size(); i++) {
+    labels[i].setKey(args.labels[i].key);
+    labels[i].setValue(args.labels[i].value);
+  }
+  filter.setAllUsers(args.allUsers);
   auto reply = session.answer(request.send());
   auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
   writeOut(global.json ? tasksJson(tasks) : listTable(tasks, outputWidth()));
