@@ -97,7 +97,10 @@ kj::StringPtr reasonName(EndReason reason) {
 int exitStatusOf(records::Task::Reader task) {
   switch (task.getState()) {
     case TaskState::SUCCEEDED: return 0;
-    case TaskState::CANCELLED: return 130;
+    case TaskState::CANCELLED:
+      // A person (or a key's replace) cancelled it: 130; a dependency that
+      // failed is an end without an exit code: 125 (DESIGN 8).
+      return task.getReason() == EndReason::DEPENDENCY ? 125 : 130;
     case TaskState::FAILED: break;
     default: return -1;  // not terminal
   }
