@@ -73,7 +73,11 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("labels":{"team":"infra","run":"7"},"created_at":"2025-11-25T09:50:24.123456Z",)"
       R"("finished_at":"2025-11-25T09:50:30.000000Z","limits":{"timeout_usec":null,)"
       R"("kill_grace_usec":null,"heartbeat_usec":null,"cpu_quota_per_sec_usec":null,)"
-      R"("memory_max_bytes":null,"tasks_max":null},"attempts":[)"
+      R"("memory_max_bytes":null,"tasks_max":null},"after":[],"not_before":null,)"
+      R"("next_attempt_at":null,"retry":{"retries":0,"on_exit":false,"exit_codes":[],)"
+      R"("on_signal":false,"on_oom":false,"on_timeout":false,"on_heartbeat":false,)"
+      R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null},"key":null,)"
+      R"("request_id":null,"waiting_for":"","pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":"","exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":"","wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
@@ -123,7 +127,7 @@ TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
   auto json = taskJson(task.asReader(), false);
   EXPECT_NE(strstr(json.cStr(), R"("limits":{"timeout_usec":90000000,"kill_grace_usec":10000000,)"
                                 R"("heartbeat_usec":null,"cpu_quota_per_sec_usec":500000,)"
-                                R"("memory_max_bytes":536870912,"tasks_max":64},"attempts":[)"),
+                                R"("memory_max_bytes":536870912,"tasks_max":64},"after":[)"),
             nullptr)
       << json.cStr();
   EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":"",)"
@@ -279,6 +283,192 @@ TEST(Render, StatusAlignsKeysAndListsAttempts) {
   auto withEnv = statusText(task.asReader(), true);
   EXPECT_NE(strstr(withEnv.cStr(), "environment: 1 variables\n"), nullptr);
   EXPECT_NE(strstr(withEnv.cStr(), "environment:\n  TOKEN=secret\n"), nullptr);
+}
+
+// A task waiting for two others and a time, with a key, a request id and a retry policy.
+void fillWaitingTask(rpc::TaskView::Builder task) {
+  task.setId(20);
+  task.setUid(1000);
+  task.setGid(100);
+  task.setState("waiting");
+  task.setQueue("default");
+  task.initArgv(1).set(0, bytes("backup"));
+  task.setCwd(bytes("/"));
+  auto after = task.initAfter(3);
+  after[0].setId(12);
+  after[0].setCondition(records::DependencyCondition::OK);
+  after[1].setId(13);
+  after[1].setCondition(records::DependencyCondition::ANY);
+  after[2].setId(14);
+  after[2].setCondition(records::DependencyCondition::FAILED);
+  task.setNotBefore(1795617000'000'000'000);  // 2026-11-25T14:30:00Z
+  auto retry = task.initRetry();
+  retry.setRetries(3);
+  retry.setOnExit(true);
+  retry.setOnTimeout(true);
+  retry.setOnHeartbeat(true);
+  task.setKey("nightly-backup");
+  task.setRequestId("req-\x1b[1m");
+  task.setWaitingFor("task 12 to succeed");
+  task.setCreatedAt(1764064224123456789);
+}
+
+TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillWaitingTask(task);
+  task.getRetry().initExitCodes(2).set(0, 1);
+  task.getRetry().getExitCodes().set(1, 75);
+  task.getRetry().setOnLost(true);
+  task.getRetry().setBackoffBaseUsec(5'000'000);
+  task.getRetry().setBackoffMaxUsec(60'000'000);
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(),
+                   R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
+                   R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
+                   R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
+                   R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
+                   R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
+                   R"("backoff_base_usec":5000000,"backoff_max_usec":60000000},)"
+                   R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
+                   R"("waiting_for":"task 12 to succeed","pruned":false,"attempts":[]})"),
+            nullptr)
+      << json.cStr();
+}
+
+TEST(Render, TaskJsonHasWhenARetryingTaskTriesAgain) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setState("retrying");
+  task.setNextAttemptAt(1764064230000000000);
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(), R"("next_attempt_at":"2025-11-25T09:50:30.000000Z",)"), nullptr)
+      << json.cStr();
+}
+
+TEST(Render, StatusShowsWhatAWaitingTaskWaitsForAndHowItWasSubmitted) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillWaitingTask(task);
+  EXPECT_EQ(statusText(task.asReader(), false),
+            "id:          20\n"
+            "state:       waiting\n"
+            "waiting for: task 12 to succeed\n"
+            "command:     backup\n"
+            "cwd:         /\n"
+            "queue:       default\n"
+            "priority:    0\n"
+            "owner:       uid 1000, gid 100\n"
+            "after:       12:ok, 13:any, 14:failed\n"
+            "not before:  2026-11-25 14:30:00\n"
+            "retry:       up to 3 times, on exit:any, timeout, heartbeat; backoff 1s to 10min\n"
+            "key:         nightly-backup\n"
+            "request id:  req-\\x1b[1m\n"
+            "created:     2025-11-25 09:50:24\n"
+            "attempts:    0\n");
+}
+
+TEST(Render, StatusShowsTheNextAttemptOfARetryingTask) {
+  setenv("TZ", "Europe/Berlin", 1);
+  tzset();
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(9);
+  task.setState("retrying");
+  task.setReason("exit");
+  task.setNextAttemptAt(1764064230000000000);  // 09:50:30 UTC, 10:50:30 in Berlin
+  auto retry = task.initRetry();
+  retry.setRetries(1);
+  retry.setOnExit(true);
+  retry.initExitCodes(2).set(0, 1);
+  retry.getExitCodes().set(1, 2);
+  retry.setOnSignal(true);
+  retry.setOnOom(true);
+  retry.setOnLost(true);
+  retry.setBackoffBaseUsec(500'000);
+  retry.setBackoffMaxUsec(5'400'000'000);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_TRUE(
+      text.startsWith("id:           9\n"
+                      "state:        retrying (exit)\n"
+                      "next attempt: 2025-11-25 10:50:30\n"))
+      << text.cStr();
+  EXPECT_NE(strstr(text.cStr(),
+                   "retry:        up to 1 time, on exit:1,2, signal, oom, lost; backoff 500ms to "
+                   "1h30min\n"),
+            nullptr)
+      << text.cStr();
+  setenv("TZ", "UTC", 1);
+  tzset();
+}
+
+TEST(Render, StatusLeavesOutSchedulingThatWasNotAskedFor) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setState("running");
+  task.setNextAttemptAt(1764064230000000000);  // stale: only a retrying task has a next attempt
+  task.initRetry().setOnExit(true);            // no retries: no policy
+  auto text = statusText(task.asReader(), false);
+  for (auto absent :
+       {"waiting for", "next attempt", "after", "not before", "retry", "key", "request id"}) {
+    EXPECT_EQ(strstr(text.cStr(), absent), nullptr) << absent << " in " << text.cStr();
+  }
+}
+
+// What is left of a task once retention has pruned it.
+void fillTombstone(rpc::TaskView::Builder task) {
+  task.setId(12);
+  task.setUid(1000);
+  task.setState("failed");
+  task.setReason("signal");
+  task.setExitStatus(137);
+  task.setSignal(9);
+  task.setQueue("batch");
+  task.setFinishedAt(1764064230000000000);
+  task.setPruned(true);
+}
+
+TEST(Render, StatusOfAPrunedTaskSaysOnlyItsTombstoneIsKept) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillTombstone(task);
+  EXPECT_EQ(statusText(task.asReader(), false),
+            "task 12: pruned (failed, exit status 137); only its tombstone is kept\n"
+            "state:       failed (signal)\n"
+            "exit status: 137\n"
+            "signal:      9 (SIGKILL)\n"
+            "queue:       batch\n"
+            "owner:       uid 1000\n"
+            "finished:    2025-11-25 09:50:30\n");
+  auto succeeded = message.initRoot<rpc::TaskView>();
+  succeeded.setId(12);
+  succeeded.setState("succeeded");
+  succeeded.setReason("exit");
+  succeeded.setExitCode(0);
+  succeeded.setPruned(true);
+  EXPECT_TRUE(statusText(succeeded.asReader(), false)
+                  .startsWith("task 12: pruned (succeeded, exit status 0); only its tombstone is "
+                              "kept\n"
+                              "state:       succeeded (exit)\n"
+                              "exit status: 0\n"
+                              "exit code:   0\n"));
+}
+
+TEST(Render, TaskJsonMarksAPrunedTask) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  fillTombstone(task);
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_TRUE(json.startsWith(R"({"id":12,"uid":1000,"gid":0,"state":"failed","reason":"signal",)"
+                              R"("message":"","exit_status":137,"exit_code":null,"signal":9,)"
+                              R"("queue":"batch",)"))
+      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":"","pruned":true,"attempts":[]})"), nullptr)
+      << json.cStr();
 }
 
 TEST(Render, StatusKeepsEscapeSequencesOffTheTerminal) {

@@ -58,6 +58,54 @@ void writeLimitsJson(JsonWriter& json, rpc::TaskView::Reader task) {
   json.endObject();
 }
 
+kj::StringPtr conditionName(records::DependencyCondition condition) {
+  switch (condition) {
+    case records::DependencyCondition::OK:
+      return "ok";
+    case records::DependencyCondition::ANY:
+      return "any";
+    case records::DependencyCondition::FAILED:
+      return "failed";
+  }
+  return "unknown";  // a condition newer than this client
+}
+
+void writeRetryJson(JsonWriter& json, records::RetryPolicy::Reader retry) {
+  json.beginObject();
+  json.key("retries");
+  json.unsignedInteger(retry.getRetries());
+  json.key("on_exit");
+  json.boolean(retry.getOnExit());
+  json.key("exit_codes");
+  json.beginArray();
+  for (auto code : retry.getExitCodes()) json.integer(code);
+  json.endArray();
+  json.key("on_signal");
+  json.boolean(retry.getOnSignal());
+  json.key("on_oom");
+  json.boolean(retry.getOnOom());
+  json.key("on_timeout");
+  json.boolean(retry.getOnTimeout());
+  json.key("on_heartbeat");
+  json.boolean(retry.getOnHeartbeat());
+  json.key("on_lost");
+  json.boolean(retry.getOnLost());
+  json.key("backoff_base_usec");
+  limitOrNull(json, retry.getBackoffBaseUsec());
+  json.key("backoff_max_usec");
+  limitOrNull(json, retry.getBackoffMaxUsec());
+  json.endObject();
+}
+
+// Text that is optional: null when empty.
+void textOrNull(JsonWriter& json, kj::StringPtr text) {
+  if (text.size() == 0) {
+    json.null();
+  } else {
+    json.string(text);
+  }
+}
+
 void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   json.beginObject();
   json.key("number");
@@ -173,6 +221,61 @@ kj::String limitsLine(rpc::TaskView::Reader task) {
   return kj::strArray(limits, ", ");
 }
 
+// The dependencies as --after takes them: "12:ok, 13:any".
+kj::String dependenciesLine(capnp::List<records::Dependency>::Reader after) {
+  kj::Vector<kj::String> items(after.size());
+  for (auto dependency : after) {
+    items.add(kj::str(dependency.getId(), ':', conditionName(dependency.getCondition())));
+  }
+  return kj::strArray(items, ", ");
+}
+
+// The retry policy in force, or "" for none: "up to 3 times, on exit:any, timeout, heartbeat;
+// backoff 1s to 10min". The conditions read as --retry-on takes them.
+kj::String retryLine(records::RetryPolicy::Reader retry) {
+  if (retry.getRetries() == 0) return kj::str();
+  kj::Vector<kj::String> conditions;
+  if (retry.getOnExit()) {
+    auto codes = retry.getExitCodes();
+    if (codes.size() == 0) {
+      conditions.add(kj::str("exit:any"));
+    } else {
+      conditions.add(kj::str("exit:", kj::strArray(codes, ",")));
+    }
+  }
+  if (retry.getOnSignal()) conditions.add(kj::str("signal"));
+  if (retry.getOnOom()) conditions.add(kj::str("oom"));
+  if (retry.getOnTimeout()) conditions.add(kj::str("timeout"));
+  if (retry.getOnHeartbeat()) conditions.add(kj::str("heartbeat"));
+  if (retry.getOnLost()) conditions.add(kj::str("lost"));
+  // 0 is the daemon's default (rpc.capnp, RetryPolicy).
+  uint64_t base = retry.getBackoffBaseUsec() != 0 ? retry.getBackoffBaseUsec() : 1'000'000;
+  uint64_t max = retry.getBackoffMaxUsec() != 0 ? retry.getBackoffMaxUsec() : 600'000'000;
+  return kj::str(
+      "up to ", retry.getRetries(), retry.getRetries() == 1 ? " time" : " times",
+      conditions.size() > 0 ? kj::str(", on ", kj::strArray(conditions, ", ")) : kj::str(),
+      "; backoff ", formatDurationUsec(base), " to ", formatDurationUsec(max));
+}
+
+// `status` of a task retention has pruned: the tombstone is all there is.
+kj::String prunedText(rpc::TaskView::Reader task) {
+  Fields fields;
+  fields.add("state", stateWithReason(task.getState(), task.getReason()));
+  fields.add("exit status", kj::str(task.getExitStatus()));
+  if (task.getExitCode() >= 0) fields.add("exit code", kj::str(task.getExitCode()));
+  if (task.getSignal() > 0) fields.add("signal", signalName(task.getSignal()));
+  fields.add("queue", printable(task.getQueue()));
+  fields.add("owner", kj::str("uid ", task.getUid()));
+  if (task.getFinishedAt() != 0) fields.add("finished", localTime(task.getFinishedAt()));
+
+  kj::Vector<char> out(256);
+  out.addAll(kj::str("task ", task.getId(), ": pruned (", printable(task.getState()),
+                     ", exit status ", task.getExitStatus(), "); only its tombstone is kept\n"));
+  fields.appendTo(out, 0);
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
 // The last `count` lines of `tail` (a byte tail: its first line may be cut), each made safe for a
 // terminal and indented, or nothing when the tail is empty.
 void appendOutputTail(kj::Vector<char>& out, uint32_t attempt, kj::ArrayPtr<const kj::byte> tail,
@@ -286,6 +389,31 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv) {
   timeOrNull(json, task.getFinishedAt());
   json.key("limits");
   writeLimitsJson(json, task);
+  json.key("after");
+  json.beginArray();
+  for (auto dependency : task.getAfter()) {
+    json.beginObject();
+    json.key("id");
+    json.unsignedInteger(dependency.getId());
+    json.key("condition");
+    json.string(conditionName(dependency.getCondition()));
+    json.endObject();
+  }
+  json.endArray();
+  json.key("not_before");
+  timeOrNull(json, task.getNotBefore());
+  json.key("next_attempt_at");
+  timeOrNull(json, task.getNextAttemptAt());
+  json.key("retry");
+  writeRetryJson(json, task.getRetry());
+  json.key("key");
+  textOrNull(json, task.getKey());
+  json.key("request_id");
+  textOrNull(json, task.getRequestId());
+  json.key("waiting_for");
+  json.string(task.getWaitingFor());
+  json.key("pruned");
+  json.boolean(task.getPruned());
   json.key("attempts");
   json.beginArray();
   for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
@@ -314,9 +442,14 @@ kj::String commandLine(capnp::List<capnp::Data>::Reader argv) {
 }
 
 kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
+  if (task.getPruned()) return prunedText(task);
   Fields fields;
   fields.add("id", kj::str(task.getId()));
   fields.add("state", stateWithReason(task.getState(), task.getReason()));
+  if (task.getWaitingFor().size() > 0) fields.add("waiting for", printable(task.getWaitingFor()));
+  if (task.getState() == "retrying" && task.getNextAttemptAt() != 0) {
+    fields.add("next attempt", localTime(task.getNextAttemptAt()));
+  }
   if (task.getMessage().size() > 0) fields.add("message", printable(task.getMessage()));
   if (isTerminal(task.getState())) fields.add("exit status", kj::str(task.getExitStatus()));
   fields.add("command", commandLine(task.getArgv()));
@@ -333,6 +466,12 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
     }
     fields.add("labels", kj::strArray(labels, ", "));
   }
+  if (task.getAfter().size() > 0) fields.add("after", dependenciesLine(task.getAfter()));
+  if (task.getNotBefore() != 0) fields.add("not before", localTime(task.getNotBefore()));
+  auto retry = retryLine(task.getRetry());
+  if (retry.size() > 0) fields.add("retry", kj::mv(retry));
+  if (task.getKey().size() > 0) fields.add("key", printable(task.getKey()));
+  if (task.getRequestId().size() > 0) fields.add("request id", printable(task.getRequestId()));
   if (task.getCreatedAt() != 0) fields.add("created", localTime(task.getCreatedAt()));
   if (task.getFinishedAt() != 0) fields.add("finished", localTime(task.getFinishedAt()));
   if (withEnv) fields.add("environment", kj::str(task.getEnv().size(), " variables"));

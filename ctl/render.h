@@ -3,9 +3,14 @@
 // JSON field names are a contract (scripts read them); add fields, never rename them.
 //   task:    id, uid, gid, state, reason, message, exit_status, exit_code, signal, queue,
 //            priority, argv, cwd, env (only when asked for), labels, created_at, finished_at,
-//            limits, attempts
+//            limits, after, not_before, next_attempt_at, retry, key, request_id, waiting_for,
+//            pruned, attempts
 //   limits:  timeout_usec, kill_grace_usec, heartbeat_usec, cpu_quota_per_sec_usec,
 //            memory_max_bytes, tasks_max (each null when there is none)
+//   after:   an array of {id, condition}, condition "ok", "any" or "failed"
+//   retry:   retries (0: none), on_exit, exit_codes (with on_exit: [] means any non-zero code),
+//            on_signal, on_oom, on_timeout, on_heartbeat, on_lost, backoff_base_usec,
+//            backoff_max_usec (null: the daemon's default, 1 s and 10 min)
 //   attempt: number, state, reason, message, exit_code, signal, started_at, ended_at, shim_pid,
 //            unit, wall_usec, cpu_user_usec, cpu_system_usec, peak_memory_bytes, progress,
 //            status_text, oom_kills, output_tail
@@ -15,6 +20,11 @@
 // "KEY=VALUE" strings; labels is an object; reason and message are "" when there is none;
 // progress is a number from 0 to 1, null until the attempt reports one; status_text is "" until
 // it reports one; output_tail (the end of the attempt's output, kept with it) is a byte string.
+// not_before (the task waits until then) and next_attempt_at (a retrying task's next attempt) are
+// times or null; key and request_id are null when the task has none; waiting_for says what a
+// waiting task waits for ("" otherwise); pruned is true when retention has removed the task and
+// only its tombstone is left (then only id, uid, state, reason, exit_status, exit_code, signal,
+// queue and finished_at are set).
 #pragma once
 
 #include <kj/array.h>
@@ -39,7 +49,8 @@ kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks);
 kj::String commandLine(capnp::List<capnp::Data>::Reader argv);
 
 // `taskctl status`: aligned "key: value" lines, then one block per attempt, then the last lines
-// of the latest attempt's output.
+// of the latest attempt's output. A pruned task: one line that says so, then what its tombstone
+// holds.
 kj::String statusText(rpc::TaskView::Reader task, bool withEnv);
 
 // `taskctl list`: ID STATE QUEUE PRI EXIT COMMAND. With a width (a terminal's), the command is
