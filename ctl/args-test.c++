@@ -575,6 +575,79 @@ TEST(Args, ListTakesLabelsAndAllUsers) {
   refused({"list", "--label"});
 }
 
+TEST(Args, QueueListTakesNoArguments) {
+  EXPECT_TRUE(accepted({"queue", "list"}).command.is<QueueListArgs>());
+  auto json = accepted({"queue", "--json", "list"});
+  EXPECT_TRUE(json.command.is<QueueListArgs>());
+  EXPECT_TRUE(json.global.json);
+  EXPECT_TRUE(accepted({"--json", "queue", "list"}).global.json);
+  EXPECT_TRUE(accepted({"queue", "list", "--json"}).global.json);
+  EXPECT_EQ(refused({"queue", "list", "default"}), "queue list takes no arguments, got 'default'");
+  refused({"queue", "list", "--all"});
+}
+
+TEST(Args, QueueNeedsAKnownSubcommand) {
+  EXPECT_EQ(refused({"queue"}), "queue needs a subcommand: list, set, pause or resume");
+  refused({"queue", "--json"});
+  EXPECT_EQ(refused({"queue", "drain", "q"}),
+            "unknown queue subcommand 'drain' (list, set, pause or resume)");
+  refused({"queue", "--bogus", "list"});
+  refused({"queue", "List"});
+}
+
+TEST(Args, QueueSetTakesAConcurrencyOrDefault) {
+  auto invocation = accepted({"queue", "set", "batch", "--concurrency", "8"});
+  auto& set = invocation.command.get<QueueSetArgs>();
+  EXPECT_EQ(set.name, "batch");
+  EXPECT_EQ(set.concurrency, 8u);
+  EXPECT_FALSE(set.useDefault);
+  auto reset = accepted({"queue", "set", "--concurrency=default", "batch"});
+  EXPECT_TRUE(reset.command.get<QueueSetArgs>().useDefault);
+  EXPECT_EQ(reset.command.get<QueueSetArgs>().concurrency, 0u);
+  EXPECT_EQ(
+      accepted({"queue", "set", "q", "--concurrency", "1"}).command.get<QueueSetArgs>().concurrency,
+      1u);
+  EXPECT_EQ(accepted({"queue", "set", "q", "--concurrency", "10000"})
+                .command.get<QueueSetArgs>()
+                .concurrency,
+            10000u);
+  // The last one given counts.
+  auto last = accepted({"queue", "set", "q", "--concurrency", "default", "--concurrency", "3"});
+  EXPECT_FALSE(last.command.get<QueueSetArgs>().useDefault);
+  EXPECT_EQ(last.command.get<QueueSetArgs>().concurrency, 3u);
+}
+
+TEST(Args, QueueSetRefusesABadConcurrency) {
+  EXPECT_EQ(refused({"queue", "set", "q", "--concurrency", "0"}),
+            "--concurrency must be a number from 1 to 10000, or default, not '0'");
+  for (auto bad : {"10001", "-1", "x", "", "Default", "4.5", "99999999999999999999"}) {
+    refused({"queue", "set", "q", "--concurrency", bad});
+  }
+  EXPECT_EQ(refused({"queue", "set", "q"}),
+            "queue set needs --concurrency N (1 to 10000) or --concurrency default");
+  EXPECT_EQ(refused({"queue", "set", "q", "--concurrency"}), "option --concurrency needs a value");
+}
+
+TEST(Args, QueueSetPauseAndResumeTakeExactlyOneName) {
+  EXPECT_EQ(refused({"queue", "set", "--concurrency", "2"}),
+            "queue set needs exactly one queue name: taskctl queue set QUEUE --concurrency N");
+  refused({"queue", "set", "a", "b", "--concurrency", "2"});
+  EXPECT_EQ(refused({"queue", "pause"}),
+            "queue pause needs exactly one queue name: taskctl queue pause QUEUE");
+  refused({"queue", "resume", "a", "b"});
+  EXPECT_EQ(refused({"queue", "pause", ""}), "a queue name must not be empty");
+  refused({"queue", "pause", "--concurrency", "2", "q"});
+}
+
+TEST(Args, QueuePauseAndResume) {
+  auto pause = accepted({"queue", "pause", "batch"});
+  EXPECT_EQ(pause.command.get<QueuePauseArgs>().name, "batch");
+  EXPECT_TRUE(pause.command.get<QueuePauseArgs>().paused);
+  auto resume = accepted({"queue", "resume", "--", "batch"});
+  EXPECT_EQ(resume.command.get<QueuePauseArgs>().name, "batch");
+  EXPECT_FALSE(resume.command.get<QueuePauseArgs>().paused);
+}
+
 TEST(Args, ProgressTakesAFractionOrAPercentageAndOneText) {
   auto plain = accepted({"progress", "0.4"});
   EXPECT_EQ(plain.command.get<ProgressArgs>().fraction, 0.4);

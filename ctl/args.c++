@@ -70,6 +70,7 @@ class Parser {
     if (name == "cancel") return finish(CancelArgs{ids("cancel")});
     if (name == "logs") return finish(logs());
     if (name == "progress") return finish(progress());
+    if (name == "queue") return finish(queue());
     if (name == "help") return finish(HelpArgs{});
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }
@@ -372,6 +373,78 @@ class Parser {
     return result;
   }
 
+  CommandArgs queue() {
+    // The subcommand is the first word that is not an option; global options may come first.
+    kj::StringPtr subcommand;
+    for (;;) {
+      KJ_IF_MAYBE(arg, next()) {
+        KJ_IF_MAYBE(option, asOption(*arg)) {
+          if (!takeGlobal(*option)) unknownOption(*option);
+          continue;
+        }
+        subcommand = *arg;
+        break;
+      }
+      refuse(kj::str("queue needs a subcommand: list, set, pause or resume"));
+    }
+
+    if (subcommand == "list") {
+      walk([](const Option&) { return false; },
+           [&](kj::StringPtr arg) -> void {
+             refuse(kj::str("queue list takes no arguments, got '", arg, "'"));
+           });
+      return QueueListArgs{};
+    }
+    if (subcommand == "set") {
+      QueueSetArgs result;
+      bool concurrencyGiven = false;
+      kj::Vector<kj::StringPtr> names;
+      walk(
+          [&](const Option& option) {
+            if (option.name != "--concurrency") return false;
+            auto text = valueOf(option);
+            if (text == "default") {
+              result.useDefault = true;
+              result.concurrency = 0;
+            } else {
+              auto value = parseUnsigned(text).orDefault(0);
+              if (value < 1 || value > MAX_QUEUE_CONCURRENCY) {
+                refuse(kj::str("--concurrency must be a number from 1 to ", MAX_QUEUE_CONCURRENCY,
+                               ", or default, not '", text, "'"));
+              }
+              result.useDefault = false;
+              result.concurrency = static_cast<uint32_t>(value);
+            }
+            concurrencyGiven = true;
+            return true;
+          },
+          [&](kj::StringPtr arg) { names.add(arg); });
+      result.name = queueName("set", names, " --concurrency N");
+      if (!concurrencyGiven) {
+        refuse(kj::str("queue set needs --concurrency N (1 to ", MAX_QUEUE_CONCURRENCY,
+                       ") or --concurrency default"));
+      }
+      return kj::mv(result);
+    }
+    if (subcommand == "pause" || subcommand == "resume") {
+      kj::Vector<kj::StringPtr> names;
+      walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { names.add(arg); });
+      return QueuePauseArgs{queueName(subcommand, names, ""), subcommand == "pause"};
+    }
+    refuse(kj::str("unknown queue subcommand '", subcommand, "' (list, set, pause or resume)"));
+  }
+
+  // The one queue name a queue subcommand takes.
+  kj::String queueName(kj::StringPtr subcommand, kj::ArrayPtr<const kj::StringPtr> names,
+                       kj::StringPtr rest) {
+    if (names.size() != 1) {
+      refuse(kj::str("queue ", subcommand, " needs exactly one queue name: taskctl queue ",
+                     subcommand, " QUEUE", rest));
+    }
+    if (names[0].size() == 0) refuse(kj::str("a queue name must not be empty"));
+    return kj::heapString(names[0]);
+  }
+
   ProgressArgs progress() {
     // Options first; then FRACTION, which may look like one ("-0.5" deserves the range message,
     // not "unknown option"); then TEXT taken as it is, whatever it starts with.
@@ -494,19 +567,30 @@ Commands:
   progress FRACTION [TEXT]
                         inside a task: report progress (0.4 or 40%) and a
                         one-line status text to taskctld (via NOTIFY_SOCKET)
+  queue list            the queues: concurrency, running, queued, waiting,
+                        paused
+  queue set Q --concurrency N|default
+                        run up to N (1..10000) of Q's tasks at once, or go
+                        back to the configured value (root and admins)
+  queue pause Q         start nothing new from Q; running tasks go on
+                        (root and admins)
+  queue resume Q        start Q's tasks again (root and admins)
 
 Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
                         /run/taskctl/taskctl.sock)
-  --json                JSON output for status, list, wait and submit --wait
+  --json                JSON output for status, list, wait, submit --wait and
+                        queue
   -h, --help            show this text
   --version             show the version
 
 Exit status: 0 done; wait and submit --wait exit like the task (its exit
-code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled, 125-127
-did not start); 64 usage error, 65 rejected input (such as an unknown id),
-69 taskctld unreachable or not answering, 75 taskctld overloaded (retry
-later), 77 permission denied.
+code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled or
+replaced through its key, 125-127 did not start, 125 also when a dependency
+failed), and submit --wait with 130 on Ctrl-C; 64 usage error, 65 rejected
+input (such as an unknown id), 69 taskctld unreachable or not answering,
+75 taskctld overloaded (retry later), 77 permission denied (such as queue
+set, pause or resume by someone who is not root or an admin).
 )"_kj;
 }
 

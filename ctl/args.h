@@ -99,11 +99,28 @@ struct ProgressArgs {
   kj::Maybe<kj::String> text;  // one line of UTF-8, sent as STATUS=
 };
 
+// `queue list`.
+struct QueueListArgs {};
+
+// `queue set Q --concurrency N|default`.
+struct QueueSetArgs {
+  kj::String name;
+  uint32_t concurrency = 0;  // 1..MAX_QUEUE_CONCURRENCY unless useDefault
+  bool useDefault = false;   // `default`: back to the daemon's configured value
+};
+
+// `queue pause Q` (paused) and `queue resume Q` (not paused).
+struct QueuePauseArgs {
+  kj::String name;
+  bool paused;
+};
+
 struct HelpArgs {};
 struct VersionArgs {};
 
 using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
-                              CancelArgs, LogsArgs, ProgressArgs>;
+                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
+                              QueuePauseArgs>;
 
 struct Invocation {
   GlobalOptions global;
@@ -128,6 +145,9 @@ kj::String resolveSocketPath(const GlobalOptions& global, kj::Maybe<kj::StringPt
 
 // The most --retries a task may have.
 constexpr uint32_t MAX_RETRIES = 1000;
+
+// The largest `queue set --concurrency`.
+constexpr uint32_t MAX_QUEUE_CONCURRENCY = 10000;
 
 constexpr kj::StringPtr DEFAULT_SOCKET = "/run/taskctl/taskctl.sock"_kj;
 

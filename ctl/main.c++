@@ -12,6 +12,7 @@
 #include "exit-status.h"
 #include "output.h"
 #include "progress.h"
+#include "queue-commands.h"
 #include "session.h"
 
 namespace taskctl {
@@ -26,6 +27,9 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, WaitArgs) { return runWait(session, args, global); }
     KJ_CASE_ONEOF(args, CancelArgs) { return runCancel(session, args, global); }
     KJ_CASE_ONEOF(args, LogsArgs) { return runLogs(session, args, global); }
+    KJ_CASE_ONEOF(args, QueueListArgs) { return runQueueList(session, args, global); }
+    KJ_CASE_ONEOF(args, QueueSetArgs) { return runQueueSet(session, args, global); }
+    KJ_CASE_ONEOF(args, QueuePauseArgs) { return runQueuePause(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}
