@@ -1,0 +1,417 @@
+#include "scheduler/retention.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <set>
+#include <utility>
+
+#include "fake-runner.h"
+
+namespace taskctl {
+namespace {
+
+using records::EndReason;
+using records::TaskState;
+
+// A runner whose logs are real files in the test's directory, so a test can
+// see them go. Retention only asks for log paths and releases.
+class LogRunner final : public Runner {
+ public:
+  explicit LogRunner(kj::StringPtr dir) : dir(dir) {}
+
+  kj::Vector<std::pair<uint64_t, uint32_t>> released;
+
+  kj::StringPtr name() const override { return "logs"; }
+  kj::String unitFor(uint64_t, uint32_t) override { return kj::str(); }
+  kj::Promise<kj::Own<Execution>> start(records::Task::Reader, records::Attempt::Reader) override {
+    return KJ_EXCEPTION(FAILED, "retention never starts anything");
+  }
+  kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader) override { return nullptr; }
+  kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t, uint32_t) override { return nullptr; }
+  void stopRemains(records::Attempt::Reader) override {}
+  void release(uint64_t taskId, uint32_t attempt) override { released.add(taskId, attempt); }
+  kj::String logPath(uint64_t taskId, uint32_t attempt) override {
+    return kj::str(dir, "/", taskId, "-", attempt, ".log");
+  }
+
+ private:
+  kj::StringPtr dir;
+};
+
+// Retention over a real store in a temp dir, a real group commit, fake time
+// (a TimerImpl for the loop's timer, a FakeClock for the realtime clock, moved
+// together) and a runner whose logs are files.
+struct Harness {
+  kj::String dir;
+  kj::EventLoop loop;
+  kj::WaitScope waitScope{loop};
+  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
+  FakeClock clock;
+  kj::Own<LogRunner> runner;
+  kj::Own<Store> store;
+  kj::Own<GroupCommit> commit;
+  kj::Own<Retention> retention;
+  std::set<uint64_t> active;  // what the "scheduler" still owns
+
+  explicit Harness(RetentionConfig config) {
+    char tmpl[] = "/tmp/taskctl-retention-test.XXXXXX";
+    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
+    dir = kj::str(tmpl);
+    runner = kj::heap<LogRunner>(dir);
+    store = kj::heap<Store>(kj::str(dir, "/store"));
+    commit = kj::heap<GroupCommit>(*store, timer);
+    retention = kj::heap<Retention>(
+        *store, *commit, timer, clock, *runner,
+        [this](uint64_t id) { return active.count(id) > 0; }, config);
+  }
+  ~Harness() noexcept(false) {
+    retention = nullptr;
+    commit = nullptr;
+    store = nullptr;
+    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
+  }
+
+  int64_t now() const { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
+
+  // Stages a task (and its attempts, with a log file each) as the scheduler
+  // would have stored it. Not committed.
+  uint64_t put(TaskState state, int64_t finishedAt, uint32_t attempts = 1, int exitCode = 0) {
+    uint64_t id = store->allocateId();
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    task.setUid(1000);
+    task.setGid(1000);
+    task.setQueue("default");
+    task.setCreatedAt(finishedAt - 1000000000);
+    task.setState(state);
+    task.setAttempts(attempts);
+    if (isTerminal(state)) {
+      task.setFinishedAt(finishedAt);
+      task.setReason(EndReason::EXIT);
+      task.setExitCode(exitCode);
+    }
+    store->putTask(task);
+    for (uint32_t n = 1; n <= attempts; n++) {
+      capnp::MallocMessageBuilder m;
+      auto attempt = m.initRoot<records::Attempt>();
+      attempt.setTaskId(id);
+      attempt.setNumber(n);
+      attempt.setState(state);
+      store->putAttempt(attempt);
+      int fd = open(runner->logPath(id, n).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      KJ_ASSERT(fd >= 0);
+      close(fd);
+    }
+    return id;
+  }
+
+  void putRequest(kj::StringPtr requestId, uint64_t taskId, int64_t createdAt) {
+    capnp::MallocMessageBuilder message;
+    auto mapping = message.initRoot<records::RequestMapping>();
+    mapping.setTaskId(taskId);
+    mapping.setCreatedAt(createdAt);
+    store->putRequest(1000, requestId, mapping);
+  }
+
+  // Runs the loop until nothing is left to do in this instant.
+  void settle() { loop.run(); }
+
+  // Moves both clocks and runs what became due.
+  void advance(kj::Duration d) {
+    clock.time = clock.time + d;
+    timer.advanceTo(timer.now() + d);
+    settle();
+  }
+
+  bool stored(uint64_t id) { return store->getTask(id) != nullptr; }
+  bool hasTombstone(uint64_t id) { return store->getTombstone(id) != nullptr; }
+  bool hasLog(uint64_t id, uint32_t n) { return access(runner->logPath(id, n).cStr(), F_OK) == 0; }
+  bool hasRequest(kj::StringPtr requestId) { return store->getRequest(1000, requestId) != nullptr; }
+  // Time from the timer's now to its next event; -1 if nothing is armed.
+  int64_t armedInSeconds() {
+    KJ_IF_MAYBE (next, timer.nextEvent()) {
+      return (*next - timer.now()) / kj::SECONDS;
+    }
+    return -1;
+  }
+};
+
+RetentionConfig countOnly(uint64_t maxTasks) {
+  RetentionConfig config;
+  config.maxTasks = maxTasks;
+  return config;
+}
+
+TEST(Retention, KeepsTheNewestMaxTasksAndLeavesTombstonesForThePruned) {
+  Harness h(countOnly(100));
+  kj::Vector<uint64_t> ids;
+  for (int i = 0; i < 1000; i++) {
+    int code = i % 7;
+    ids.add(h.put(code == 0 ? TaskState::SUCCEEDED : TaskState::FAILED,
+                  h.now() - (1000 - i) * int64_t(1000000000), i % 3 == 0 ? 2 : 1, code));
+  }
+  h.store->commit();
+  ASSERT_EQ(h.store->finishedCount(), 1000u);
+
+  h.retention->start();
+  h.settle();
+
+  EXPECT_EQ(h.store->finishedCount(), 100u);
+  EXPECT_EQ(h.retention->stats().pruned, 900u);
+  size_t attempts = 0;
+  for (int i = 0; i < 900; i++) {
+    uint64_t id = ids[i];
+    EXPECT_FALSE(h.stored(id)) << id;
+    EXPECT_TRUE(h.store->getAttempt(id, 1) == nullptr) << id;
+    EXPECT_FALSE(h.hasLog(id, 1)) << id;
+    EXPECT_FALSE(h.hasLog(id, 2)) << id;
+    attempts += i % 3 == 0 ? 2 : 1;
+    KJ_IF_MAYBE (t, h.store->getTombstone(id)) {
+      auto tombstone = (*t)->get();
+      EXPECT_EQ(tombstone.getId(), id);
+      EXPECT_EQ(tombstone.getUid(), 1000u);
+      EXPECT_EQ(tombstone.getState(), i % 7 == 0 ? TaskState::SUCCEEDED : TaskState::FAILED);
+      EXPECT_EQ(tombstone.getReason(), EndReason::EXIT);
+      EXPECT_EQ(tombstone.getExitCode(), i % 7);
+      EXPECT_EQ(tombstone.getFinishedAt(), h.now() - (1000 - i) * int64_t(1000000000));
+      EXPECT_EQ(tombstone.getQueue(), "default");
+    } else {
+      ADD_FAILURE() << "no tombstone for " << id;
+    }
+  }
+  EXPECT_EQ(h.runner->released.size(), attempts);
+  for (int i = 900; i < 1000; i++) {
+    EXPECT_TRUE(h.stored(ids[i])) << ids[i];
+    EXPECT_TRUE(h.hasLog(ids[i], 1)) << ids[i];
+    EXPECT_FALSE(h.hasTombstone(ids[i])) << ids[i];
+  }
+
+  // One more finishes: only then, and only the oldest left, goes.
+  auto late = h.put(TaskState::SUCCEEDED, h.now());
+  auto durable = h.commit->durable();
+  h.retention->taskFinished(late, h.now());
+  ASSERT_TRUE(durable.poll(h.waitScope));
+  durable.wait(h.waitScope);
+  h.settle();
+  EXPECT_EQ(h.store->finishedCount(), 100u);
+  EXPECT_FALSE(h.stored(ids[900]));
+  EXPECT_TRUE(h.hasTombstone(ids[900]));
+  EXPECT_TRUE(h.stored(ids[901]));
+  EXPECT_TRUE(h.stored(late));
+}
+
+TEST(Retention, NeverPrunesATaskThatIsNotTerminalNorOneTheSchedulerStillOwns) {
+  RetentionConfig config;
+  config.maxAgeUsec = 3600ull * 1000000;
+  config.maxTasks = 1;
+  Harness h(config);
+  int64_t old = h.now() - int64_t(2 * 3600) * 1000000000;
+  kj::Vector<uint64_t> live;
+  for (auto state : {TaskState::WAITING, TaskState::QUEUED, TaskState::STARTING, TaskState::RUNNING,
+                     TaskState::RETRYING}) {
+    live.add(h.put(state, old));
+  }
+  auto owned = h.put(TaskState::SUCCEEDED, old - 1000000000);  // the oldest finished
+  h.active.insert(owned);
+  auto done = h.put(TaskState::FAILED, old, 1, 3);
+  h.store->commit();
+
+  h.retention->start();
+  h.settle();
+  h.advance(10 * kj::MINUTES);
+
+  for (auto id : live) {
+    EXPECT_TRUE(h.stored(id)) << id;
+    EXPECT_TRUE(h.hasLog(id, 1)) << id;
+    EXPECT_FALSE(h.hasTombstone(id)) << id;
+  }
+  EXPECT_TRUE(h.stored(owned));
+  EXPECT_TRUE(h.hasLog(owned, 1));
+  EXPECT_FALSE(h.hasTombstone(owned));
+  EXPECT_FALSE(h.stored(done));  // the control: old and terminal
+  EXPECT_TRUE(h.hasTombstone(done));
+
+  // Once the scheduler lets go of it, it goes too (a minute later at most).
+  h.active.erase(owned);
+  h.advance(1 * kj::MINUTES);
+  EXPECT_FALSE(h.stored(owned));
+  EXPECT_TRUE(h.hasTombstone(owned));
+  EXPECT_FALSE(h.hasLog(owned, 1));
+  for (auto id : live) EXPECT_TRUE(h.stored(id)) << id;
+}
+
+TEST(Retention, PrunesByAgeOnlyOnceTheDeadlinePassesWithOneTimerAndNoPolling) {
+  RetentionConfig config;
+  config.maxAgeUsec = 3600ull * 1000000;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 30ull * 86400 * 1000000;
+  Harness h(config);
+  auto first = h.put(TaskState::SUCCEEDED, h.now());
+  auto second = h.put(TaskState::SUCCEEDED, h.now() + int64_t(600) * 1000000000);
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+  EXPECT_EQ(h.armedInSeconds(), 3600);  // the oldest finish + max age
+
+  h.advance(59 * kj::MINUTES);
+  EXPECT_TRUE(h.stored(first));
+  EXPECT_EQ(h.armedInSeconds(), 60);  // untouched: nothing woke in between
+  h.advance(1 * kj::MINUTES);
+  EXPECT_FALSE(h.stored(first));
+  EXPECT_TRUE(h.hasLog(second, 1));
+  EXPECT_TRUE(h.stored(second));
+  EXPECT_EQ(h.armedInSeconds(), 600);  // the next one's deadline
+  h.advance(10 * kj::MINUTES);
+  EXPECT_FALSE(h.stored(second));
+  EXPECT_EQ(h.retention->stats().pruned, 2u);
+  // Only the first tombstone's expiry is left to wait for.
+  EXPECT_EQ(h.armedInSeconds(), 30 * 86400 - 3600 - 600);
+}
+
+TEST(Retention, ArmsTheTimerForATaskThatFinishesAfterStart) {
+  RetentionConfig config;
+  config.maxAgeUsec = 3600ull * 1000000;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 0;  // kept for ever
+  Harness h(config);
+  h.retention->start();
+  h.settle();
+  EXPECT_EQ(h.armedInSeconds(), -1);  // nothing stored: nothing armed
+
+  auto id = h.put(TaskState::SUCCEEDED, h.now());
+  auto durable = h.commit->durable();
+  h.retention->taskFinished(id, h.now());
+  durable.wait(h.waitScope);
+  h.settle();
+  EXPECT_EQ(h.armedInSeconds(), 3600);
+  h.advance(59 * kj::MINUTES);
+  EXPECT_TRUE(h.stored(id));
+  h.advance(1 * kj::MINUTES);
+  EXPECT_FALSE(h.stored(id));
+  EXPECT_TRUE(h.hasTombstone(id));
+  EXPECT_EQ(h.armedInSeconds(), -1);
+}
+
+TEST(Retention, ExpiresTombstonesAtTheirAge) {
+  RetentionConfig config;
+  config.maxAgeUsec = 3600ull * 1000000;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 2 * 3600ull * 1000000;
+  Harness h(config);
+  auto id = h.put(TaskState::CANCELLED, h.now());
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+
+  h.advance(1 * kj::HOURS);
+  EXPECT_FALSE(h.stored(id));
+  EXPECT_TRUE(h.hasTombstone(id));
+  h.advance(59 * kj::MINUTES);
+  EXPECT_TRUE(h.hasTombstone(id));
+  EXPECT_EQ(h.retention->stats().tombstonesExpired, 0u);
+  h.advance(1 * kj::MINUTES);
+  EXPECT_FALSE(h.hasTombstone(id));
+  EXPECT_EQ(h.retention->stats().tombstonesExpired, 1u);
+  EXPECT_EQ(h.armedInSeconds(), -1);
+}
+
+TEST(Retention, WaitsAtLeastASecondForADeadlineAlreadyPast) {
+  // A tombstone age below the max age: the tombstone a prune leaves is due at
+  // once. The timer still waits a second (no busy loop), then it goes.
+  RetentionConfig config;
+  config.maxAgeUsec = 2 * 3600ull * 1000000;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 3600ull * 1000000;
+  Harness h(config);
+  auto id = h.put(TaskState::SUCCEEDED, h.now() - int64_t(3 * 3600) * 1000000000);
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+  EXPECT_FALSE(h.stored(id));
+  EXPECT_TRUE(h.hasTombstone(id));
+  EXPECT_EQ(h.armedInSeconds(), 1);
+  h.advance(1 * kj::SECONDS);
+  EXPECT_FALSE(h.hasTombstone(id));
+  EXPECT_EQ(h.armedInSeconds(), -1);
+}
+
+TEST(Retention, ExpiresRequestIdsAfter24HoursWhateverRetentionSays) {
+  RetentionConfig config;  // retention off: no age, no count, tombstones kept
+  config.maxAgeUsec = 0;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 0;
+  Harness h(config);
+  auto id = h.put(TaskState::SUCCEEDED, h.now());
+  h.putRequest("first", id, h.now());
+  h.putRequest("second", id, h.now() + int64_t(3600) * 1000000000);
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+  EXPECT_EQ(h.armedInSeconds(), 24 * 3600);
+
+  h.advance(23 * kj::HOURS + 59 * kj::MINUTES);
+  EXPECT_TRUE(h.hasRequest("first"));
+  h.advance(1 * kj::MINUTES);
+  EXPECT_FALSE(h.hasRequest("first"));
+  EXPECT_TRUE(h.hasRequest("second"));
+  h.advance(1 * kj::HOURS);
+  EXPECT_FALSE(h.hasRequest("second"));
+  EXPECT_EQ(h.retention->stats().requestsExpired, 2u);
+  EXPECT_TRUE(h.stored(id));
+}
+
+TEST(Retention, SweepsInBatchesAndLetsTheLoopRunBetweenThem) {
+  Harness h(countOnly(100));
+  for (int i = 0; i < 1000; i++) {
+    h.put(TaskState::SUCCEEDED, h.now() - (1000 - i) * int64_t(1000000000));
+  }
+  h.store->commit();
+  uint64_t before = h.store->commitCount();
+
+  h.retention->start();
+  // Turn by turn until the first batch is committed.
+  for (int turns = 0; h.store->commitCount() == before; turns++) {
+    ASSERT_LT(turns, 10000);
+    h.loop.run(1);
+  }
+  EXPECT_EQ(h.store->finishedCount(), 1000u - Retention::BATCH);
+  // Something else queued now runs before the sweep is done.
+  bool ran = false;
+  size_t finishedThen = 0;
+  auto other = kj::evalLater([&]() {
+                 ran = true;
+                 finishedThen = h.store->finishedCount();
+               }).eagerlyEvaluate(nullptr);
+  h.settle();
+
+  EXPECT_TRUE(ran);
+  EXPECT_LT(finishedThen, 1000u);
+  EXPECT_GT(finishedThen, 100u);
+  EXPECT_EQ(h.store->finishedCount(), 100u);
+  EXPECT_GE(h.store->commitCount() - before, 4u);  // 900 prunes, 256 a batch
+  EXPECT_EQ(h.retention->stats().pruned, 900u);
+}
+
+TEST(Retention, ReconfigureAppliesTheNewLimits) {
+  Harness h(countOnly(0));
+  kj::Vector<uint64_t> ids;
+  for (int i = 0; i < 10; i++) ids.add(h.put(TaskState::SUCCEEDED, h.now() - 10 + i));
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+  EXPECT_EQ(h.store->finishedCount(), 10u);
+
+  h.retention->reconfigure(countOnly(3));
+  h.settle();
+  EXPECT_EQ(h.store->finishedCount(), 3u);
+  for (int i = 0; i < 7; i++) EXPECT_FALSE(h.stored(ids[i]));
+  for (int i = 7; i < 10; i++) EXPECT_TRUE(h.stored(ids[i]));
+}
+
+}  // namespace
+}  // namespace taskctl

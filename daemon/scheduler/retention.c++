@@ -1,0 +1,350 @@
+#include "scheduler/retention.h"
+
+#include <capnp/message.h>
+#include <errno.h>
+#include <kj/debug.h>
+#include <string.h>
+#include <unistd.h>
+
+namespace taskctl {
+
+namespace {
+
+constexpr int64_t NEVER = INT64_MAX;
+
+// Between sweeps the timer waits at least this long, so a clock step (or a
+// deadline already past) cannot turn into a busy loop.
+constexpr kj::Duration MIN_DELAY = 1 * kj::SECONDS;
+// After a sweep the store refused: the next try, if no deadline comes later.
+constexpr kj::Duration ERROR_DELAY = 1 * kj::MINUTES;
+// A task skipped because the scheduler still owns it is looked at again after
+// this; it is terminal in the store, so the scheduler lets go of it soon.
+constexpr kj::Duration SKIPPED_DELAY = 1 * kj::MINUTES;
+// A deadline far off is re-checked after this rather than handed to the
+// timer whole (kj::TimePoint would overflow for absurd configs).
+constexpr kj::Duration MAX_DELAY = 365 * kj::DAYS;
+
+// t + usec microseconds, in ns, saturating at NEVER.
+int64_t plusUsec(int64_t t, uint64_t usec) {
+  uint64_t ns = usec > uint64_t(NEVER) / 1000 ? uint64_t(NEVER) : usec * 1000;
+  if (t > 0 && ns > uint64_t(NEVER - t)) return NEVER;
+  return t + int64_t(ns);
+}
+
+int64_t plus(int64_t t, kj::Duration d) { return plusUsec(t, d / kj::MICROSECONDS); }
+
+}  // namespace
+
+Retention::Retention(Store& store, GroupCommit& commit, kj::Timer& timer, const kj::Clock& clock,
+                     Runner& runner, kj::Function<bool(uint64_t id)> isActive,
+                     RetentionConfig config)
+    : store(store),
+      commit(commit),
+      timer(timer),
+      clock(clock),
+      runner(runner),
+      isActive(kj::mv(isActive)),
+      config(config),
+      hint(NEVER),
+      armedFor(NEVER),
+      tasks(*this) {}
+
+Retention::~Retention() noexcept(false) {}
+
+int64_t Retention::now() const { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
+
+bool Retention::overCount() const { return config.maxTasks != 0 && finished > config.maxTasks; }
+
+void Retention::start() {
+  KJ_REQUIRE(!started, "Retention::start() called twice");
+  started = true;
+  // Committed terminal tasks. One finished during recovery whose record is
+  // still staged is missed here; the count is made exact again at the end of
+  // the first sweep that finds nothing staged.
+  finished = store.finishedCount();
+  requestSweep();
+}
+
+void Retention::taskFinished(uint64_t id, int64_t finishedAt) {
+  (void)id;  // pruning goes by the store's `finished` index, not by this call
+  ++finished;
+  int64_t deadline = config.maxAgeUsec == 0 ? NEVER : plusUsec(finishedAt, config.maxAgeUsec);
+  // The record may not be committed when the next deadline is read from the
+  // index: remember this one until it has passed.
+  if (deadline < hint) hint = deadline;
+  if (!started) return;
+  if (overCount()) {
+    requestSweep();
+  } else if (!sweeping && deadline < armedFor) {
+    // Only when the timer is not armed at all, in practice: the newest
+    // finished task is never the first one due by age.
+    armFor(deadline, now(), MIN_DELAY);
+  }
+}
+
+void Retention::reconfigure(RetentionConfig newConfig) {
+  config = newConfig;
+  requestSweep();
+}
+
+void Retention::requestSweep() {
+  if (!started) return;
+  if (sweeping) {
+    again = true;
+    return;
+  }
+  sweeping = true;
+  // In a later turn: whoever asked (the alarm, a finished task, SIGHUP) is
+  // done by then, and the alarm's promise may be dropped.
+  tasks.add(kj::evalLater([this]() {
+              alarm = nullptr;
+              armedFor = NEVER;
+              // kj 0.9's clear() passes memset a null table when it is empty.
+              if (skipped.size() > 0) skipped.clear();
+              skippedActive = false;
+              if (hint <= now()) hint = NEVER;  // due now: this sweep sees it in the index
+              return runBatch();
+            }).catch_([this](kj::Exception&& e) {
+    KJ_LOG(ERROR, "retention sweep failed; retrying at the next deadline", e.getDescription());
+    endSweep(true);
+  }));
+}
+
+kj::Promise<void> Retention::runBatch() {
+  auto batch = kj::heap<Batch>();
+  bool failed = false;
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { stageBatch(now(), *batch); })) {
+    // Whatever was staged before the error is in `batch` and is committed by
+    // the group commit anyway; its files are then removed below. The rest waits for the next
+    // deadline.
+    KJ_LOG(ERROR, "retention sweep failed; retrying at the next deadline", e->getDescription());
+    failed = true;
+  }
+  bool wrote = !batch->pruned.empty() || batch->tombstones > 0 || batch->requests > 0;
+  kj::Promise<void> durable = wrote ? commit.durable() : kj::Promise<void>(kj::READY_NOW);
+  return durable.then([this, failed, batch = kj::mv(batch)]() mutable -> kj::Promise<void> {
+    afterDurable(*batch);
+    if (batch->more && !failed) {
+      // The next batch in a later turn: whatever else is queued runs first.
+      return kj::evalLater([this]() { return runBatch(); });
+    }
+    endSweep(failed);
+    return kj::READY_NOW;
+  });
+}
+
+void Retention::stageBatch(int64_t nowNs, Batch& batch) {
+  size_t budget = BATCH;
+
+  // Terminal tasks, oldest finished first: beyond maxTasks, or past maxAge.
+  uint64_t excess = overCount() ? finished - config.maxTasks : 0;
+  struct Candidate {
+    uint64_t id;
+    int64_t finishedAt;  // the index's key
+  };
+  kj::Vector<Candidate> candidates;
+  store.forEachFinished([&](int64_t finishedAt, uint64_t id) {
+    if (skipped.contains(id)) return true;
+    bool due = candidates.size() < excess ||
+               (config.maxAgeUsec != 0 && plusUsec(finishedAt, config.maxAgeUsec) <= nowNs);
+    if (!due) return false;
+    if (candidates.size() == budget) {
+      batch.more = true;
+      return false;
+    }
+    candidates.add(Candidate{id, finishedAt});
+    return true;
+  });
+  budget -= candidates.size();
+
+  for (auto& candidate : candidates) {
+    uint64_t id = candidate.id;
+    // Never a task that is not terminal, nor one the scheduler still owns:
+    // re-read it rather than trust the index.
+    KJ_IF_MAYBE (record, store.getTask(id)) {
+      auto task = (*record)->get();
+      if (!isTerminal(task.getState())) {
+        KJ_LOG(WARNING, "retention: a task in the finished index is not terminal; left alone", id);
+        skipped.insert(id);
+        batch.more = true;  // look past it for the next one due
+        continue;
+      }
+      if (isActive(id)) {
+        skipped.insert(id);
+        skippedActive = true;
+        batch.more = true;
+        continue;
+      }
+      kj::Vector<uint32_t> attempts;
+      store.forEachAttempt(id, [&](records::Attempt::Reader a) { attempts.add(a.getNumber()); });
+
+      capnp::MallocMessageBuilder message(64);
+      auto tombstone = message.initRoot<records::Tombstone>();
+      tombstone.setId(id);
+      tombstone.setUid(task.getUid());
+      tombstone.setState(task.getState());
+      tombstone.setReason(task.getReason());
+      tombstone.setExitCode(task.getExitCode());
+      tombstone.setSignal(task.getSignal());
+      // The index's finishedAt (the record's, unless they disagree): pruneTask
+      // deletes the entry by it, so none is left behind.
+      tombstone.setFinishedAt(candidate.finishedAt);
+      tombstone.setQueue(task.getQueue());
+      store.pruneTask(id, tombstone.asReader());
+      if (finished > 0) --finished;
+      batch.pruned.add(Pruned{id, attempts.releaseAsArray()});
+    } else {
+      KJ_LOG(WARNING, "retention: a task in the finished index is not stored; left alone", id);
+      skipped.insert(id);
+      batch.more = true;
+    }
+  }
+
+  // Tombstones. They are listed by id, not by finish: the sweep stops at the
+  // first one not yet due, so an old id that finished late (a long run) may
+  // hold back the expiry of later ids a little, by at most its own lateness.
+  if (budget > 0 && config.tombstoneAgeUsec != 0) {
+    kj::Vector<uint64_t> expired;
+    store.forEachTombstone([&](records::Tombstone::Reader t) {
+      if (plusUsec(t.getFinishedAt(), config.tombstoneAgeUsec) > nowNs) return false;
+      if (expired.size() == budget) {
+        batch.more = true;
+        return false;
+      }
+      expired.add(t.getId());
+      return true;
+    });
+    for (uint64_t id : expired) store.deleteTombstone(id);
+    budget -= expired.size();
+    batch.tombstones = expired.size();
+  }
+
+  // Request-id mappings: 24 h after the submit, whatever the config says.
+  if (budget > 0) {
+    struct Expired {
+      uint32_t uid;
+      kj::String requestId;
+      int64_t createdAt;
+    };
+    kj::Vector<Expired> expired;
+    store.forEachRequestByAge([&](int64_t createdAt, uint32_t uid, kj::StringPtr requestId) {
+      if (plus(createdAt, REQUEST_AGE) > nowNs) return false;
+      if (expired.size() == budget) {
+        batch.more = true;
+        return false;
+      }
+      expired.add(Expired{uid, kj::str(requestId), createdAt});
+      return true;
+    });
+    for (auto& r : expired) store.deleteRequest(r.uid, r.requestId, r.createdAt);
+    batch.requests = expired.size();
+  }
+}
+
+void Retention::afterDurable(Batch& batch) {
+  // The prunes are durable: the tasks are gone from the store, so their files
+  // may go too (write the record, then act).
+  for (auto& p : batch.pruned) {
+    for (uint32_t n : p.attempts) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                     auto path = runner.logPath(p.id, n);
+                     if (path.size() > 0 && unlink(path.cStr()) < 0 && errno != ENOENT) {
+                       int error = errno;
+                       KJ_LOG(WARNING, "could not remove a pruned task's log", path,
+                              strerror(error));
+                     }
+                     runner.release(p.id, n);
+                   })) {
+        KJ_LOG(ERROR, "could not remove a pruned task's files", p.id, n, e->getDescription());
+      }
+    }
+  }
+  counts.pruned += batch.pruned.size();
+  counts.tombstonesExpired += batch.tombstones;
+  counts.requestsExpired += batch.requests;
+}
+
+void Retention::endSweep(bool failed) {
+  sweeping = false;
+  if (!failed && again) {
+    again = false;
+    requestSweep();
+    return;
+  }
+  again = false;  // after a failure: the next deadline, not at once
+
+  int64_t nowNs = now();
+  int64_t deadline = nowNs;
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 // Nothing staged: every change is committed, so the store's
+                 // count is exact. Correct any drift of ours.
+                 if (store.stagedCount() == 0) finished = store.finishedCount();
+                 deadline = nextDeadline(nowNs);
+               })) {
+    KJ_LOG(ERROR, "retention: could not read the next deadline", e->getDescription());
+    failed = true;
+  }
+  if (!failed && overCount() && skipped.size() == 0) {
+    // The store holds more than we counted (tasks finished during recovery).
+    // Nothing was passed over, so the next sweep prunes: no loop.
+    requestSweep();
+    return;
+  }
+  armFor(deadline, nowNs, failed ? ERROR_DELAY : MIN_DELAY);
+}
+
+int64_t Retention::nextDeadline(int64_t nowNs) {
+  int64_t deadline = hint;
+  if (skippedActive) deadline = kj::min(deadline, plus(nowNs, SKIPPED_DELAY));
+  if (config.maxAgeUsec != 0) {
+    store.forEachFinished([&](int64_t finishedAt, uint64_t id) {
+      if (skipped.contains(id)) return true;
+      deadline = kj::min(deadline, plusUsec(finishedAt, config.maxAgeUsec));
+      return false;
+    });
+  }
+  if (config.tombstoneAgeUsec != 0) {
+    // The first by id (see stageBatch).
+    store.forEachTombstone([&](records::Tombstone::Reader t) {
+      deadline = kj::min(deadline, plusUsec(t.getFinishedAt(), config.tombstoneAgeUsec));
+      return false;
+    });
+  }
+  store.forEachRequestByAge([&](int64_t createdAt, uint32_t, kj::StringPtr) {
+    deadline = kj::min(deadline, plus(createdAt, REQUEST_AGE));
+    return false;
+  });
+  return deadline;
+}
+
+void Retention::armFor(int64_t deadline, int64_t nowNs, kj::Duration minDelay) {
+  if (deadline == NEVER) {
+    alarm = nullptr;
+    armedFor = NEVER;
+    return;
+  }
+  // The deadline is realtime; kj::Timer is monotonic. A clock step between
+  // now and then moves the wake-up, which the sweep tolerates: it re-reads
+  // the clock, prunes what is due and arms again.
+  kj::Duration delay = minDelay;
+  if (deadline > nowNs) {
+    uint64_t ns = kj::min(uint64_t(deadline) - uint64_t(nowNs), uint64_t(NEVER));
+    delay = kj::max(delay, int64_t(ns) * kj::NANOSECONDS);
+  }
+  delay = kj::min(delay, MAX_DELAY);
+  armedFor = plus(nowNs, delay);
+  alarm = timer.afterDelay(delay)
+              .then([this]() {
+                armedFor = NEVER;
+                requestSweep();
+              })
+              .eagerlyEvaluate([](kj::Exception&& e) {
+                KJ_LOG(ERROR, "retention timer failed", e.getDescription());
+              });
+}
+
+void Retention::taskFailed(kj::Exception&& exception) {
+  KJ_LOG(ERROR, "retention", exception.getDescription());
+}
+
+}  // namespace taskctl
