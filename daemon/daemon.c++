@@ -19,7 +19,9 @@
 #include "runner/direct-runner.h"
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
+#include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
 #include "store/group-commit.h"
 #include "store/store.h"
@@ -107,7 +109,9 @@ struct Daemon::Impl {
   kj::Maybe<kj::Own<ScopeRunner>> scopeRunner;
   Runner& runner;
   SocketNotifyHub notifyHub;
+  TimerfdWallTimer wallTimer;
   Scheduler scheduler;
+  Retention retention;
   LogWatcher logWatcher;
   RpcServer rpc;
   kj::Own<kj::ConnectionReceiver> listener;
@@ -128,8 +132,11 @@ struct Daemon::Impl {
         runner(pickRunner()),
         // Beside the RPC socket: /run/taskctl/notify under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
+        wallTimer(io.unixEventPort),
         scheduler(store, commit, runner, notifyHub, io.provider->getTimer(),
-                  kj::systemPreciseCalendarClock(), config, Scheduler::Options{}),
+                  kj::systemPreciseCalendarClock(), wallTimer, config, Scheduler::Options{}),
+        retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
+                  [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, store, commit, runner, config, logWatcher) {}
 
@@ -167,7 +174,8 @@ struct Daemon::Impl {
 
   void notifyStatus() {
     auto counts = scheduler.counts();
-    auto status = kj::str("STATUS=", counts.running, " running, ", counts.queued, " queued");
+    auto status = kj::str("STATUS=", counts.running, " running, ", counts.queued, " queued, ",
+                          counts.waiting, " waiting");
     sd_notify(0, status.cStr());
   }
 
@@ -192,8 +200,10 @@ struct Daemon::Impl {
                     config.adminGroup = fresh.adminGroup;
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
+                    config.retention = fresh.retention;
                     launcher.setLogMaxBytes(config.logMaxBytes);
                     scheduler.reloadQueues(config);
+                    retention.reconfigure(config.retention);
                   })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
       } else {
@@ -213,6 +223,8 @@ kj::Promise<void> Daemon::run() {
   auto& d = *impl;
   // 4. Startup is recovery: reconcile every unfinished attempt before
   //    anything new is dispatched or accepted.
+  d.scheduler.onTaskFinished(
+      [&d](uint64_t id, int64_t finishedAt) { d.retention.taskFinished(id, finishedAt); });
   d.scheduler.recover();
   // 5. Serve.
   int fd = openListenSocket(d.config.socketPath);
@@ -227,6 +239,7 @@ kj::Promise<void> Daemon::run() {
   sd_notify(0, "READY=1");
   // 6. Only now dispatch: a recorded start never precedes READY.
   d.scheduler.start();
+  d.retention.start();
   d.notifyStatus();
 
   auto stop = d.io.unixEventPort.onSignal(SIGTERM)
