@@ -1152,6 +1152,12 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
   if (task.getState() == TaskState::RETRYING) {
     return kj::str("attempt ", task.getAttempts() + 1, " at ", formatTime(task.getNextAttemptAt()));
   }
+  if (task.getState() == TaskState::QUEUED) {
+    auto it = queues.find(task.getQueue());
+    if (it != queues.end() && it->second.paused) {
+      return kj::str("queue ", task.getQueue(), " to be resumed");
+    }
+  }
   if (task.getState() != TaskState::WAITING) return kj::str();
   if (task.getNotBefore() > t) return kj::str("not before ", formatTime(task.getNotBefore()));
   kj::Vector<kj::String> parts;

@@ -110,7 +110,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   Counts counts();
 
   kj::String waitingFor(records::Task::Reader task);
-  // For a person: what a waiting or retrying task waits for ("" otherwise).
+  // For a person: what a waiting or retrying task, or a queued one in a
+  // paused queue, waits for ("" otherwise).
 
   // Queues at run time. Changes persist in the store and win over the TOML.
   struct QueueInfo {
