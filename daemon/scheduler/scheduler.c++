@@ -140,6 +140,9 @@ struct Scheduler::Active {
   // A timed wait (waiting --in/--at, or retrying), in the scheduler's sets.
   kj::Maybe<kj::TimePoint> monotonicDeadline;
   kj::Maybe<kj::Date> wallDeadline;
+  // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
+  // is over even if the wall clock was set back meanwhile.
+  bool elapsedWaitOver = false;
   int64_t progressStoredAt = 0;           // coalescing: at most one write a second
   bool progressWritePending = false;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
@@ -262,9 +265,9 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   // outcome is not durable yet, is decided once it is: then the store and
   // memory agree on who holds what.
   uint32_t uid = owner.uid;
-  if (request.getRequestId().size() > 0 &&
-      pendingRequests.count({uid, std::string(request.getRequestId().cStr())})) {
-    return submitLater(request, owner, extras);
+  if (request.getRequestId().size() > 0) {
+    auto it = pendingRequests.find({uid, std::string(request.getRequestId().cStr())});
+    if (it != pendingRequests.end()) return it->second.addBranch();
   }
   if (request.getKey().size() > 0) {
     auto it = keyHolders.find({uid, std::string(request.getKey().cStr())});
@@ -487,39 +490,49 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
     m.setTaskId(id);
     m.setCreatedAt(t);
     store.putRequest(owner.uid, request.getRequestId(), m, /*droppable=*/true);
-    UserKey key{owner.uid, std::string(request.getRequestId().cStr())};
-    pendingRequests[key] = id;
-    requestKey = kj::mv(key);
+    requestKey = UserKey{owner.uid, std::string(request.getRequestId().cStr())};
   }
   if (request.getKey().size() > 0) {
     keyHolders[{owner.uid, std::string(request.getKey().cStr())}].push_back(id);
   }
 
-  auto forget = [this, requestKey, id]() {
+  auto forget = [this, requestKey]() {
     KJ_IF_MAYBE(k, requestKey) pendingRequests.erase(*k);
   };
-  return commit.durableOrRefused().then(
-      [this, entry = kj::mv(entry), forget]() mutable {
-        forget();
-        uint64_t id = entry->id();
-        auto& a = *entry;
-        active.emplace(id, kj::mv(entry));
-        admit(a);
-        return id;
-      },
-      [this, forget, id, uid = owner.uid, key = kj::str(request.getKey())](
-          kj::Exception&& e) mutable -> uint64_t {
-        forget();
-        if (key.size() > 0) {
-          auto it = keyHolders.find({uid, std::string(key.cStr())});
-          if (it != keyHolders.end()) {
-            auto& ids = it->second;
-            ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-            if (ids.empty()) keyHolders.erase(it);
-          }
-        }
-        kj::throwFatalException(kj::mv(e));
-      });
+  // The task joins the scheduler once it is durable, whether or not the
+  // caller still listens (a client may hang up mid-submit): the TaskSet
+  // holds one branch, the caller (and any resend) another.
+  auto done = commit.durableOrRefused()
+                  .then(
+                      [this, entry = kj::mv(entry), forget]() mutable {
+                        forget();
+                        uint64_t id = entry->id();
+                        auto& a = *entry;
+                        active.emplace(id, kj::mv(entry));
+                        admit(a);
+                        return id;
+                      },
+                      [this, forget, id, uid = owner.uid, key = kj::str(request.getKey())](
+                          kj::Exception&& e) mutable -> uint64_t {
+                        forget();
+                        if (key.size() > 0) {
+                          auto it = keyHolders.find({uid, std::string(key.cStr())});
+                          if (it != keyHolders.end()) {
+                            auto& ids = it->second;
+                            ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
+                            if (ids.empty()) keyHolders.erase(it);
+                          }
+                        }
+                        kj::throwFatalException(kj::mv(e));
+                      })
+                  .fork();
+  tasks.add(done.addBranch().then([](uint64_t) {}, [](kj::Exception&&) {}));
+  KJ_IF_MAYBE(k, requestKey) {
+    auto answer = done.addBranch();
+    pendingRequests.emplace(*k, done.addBranch().fork());
+    return answer;
+  }
+  return done.addBranch();
 }
 
 void Scheduler::enqueue(Active& a) {
@@ -572,7 +585,8 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   if (a.task().getAttempts() != number || a.task().getState() != TaskState::STARTING) return;
   if (a.cancelRequested()) {
     queueOf(a.task()).running--;
-    finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1, 0);
+    finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
+           a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled before it started"_kj, -1, 0);
     return;
   }
   tasks.add(kj::evalNow([&]() { return runner.start(a.task(), a.attempt()); })
@@ -663,8 +677,9 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     auto r = (*o)->get();
     if (r.getNotStarted()) {
       if (a.cancelRequested()) {
-        finish(a, TaskState::CANCELLED, EndReason::CANCELLED, "cancelled before it started", -1,
-               0);
+        finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
+               a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled before it started"_kj,
+               -1, 0);
       } else {
         requeue(a, "the command was never started (the daemon stopped first)");
       }
@@ -786,6 +801,8 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     for (auto& waiter : owned->waiters) waiter->fulfill();
     KJ_IF_MAYBE(n, number) runner.release(id, *n);
     dependencyEnded(id);
+    auto task = owned->task();
+    if (task.getKey().size() > 0) keyReleased(task.getUid(), task.getKey());
   }));
 }
 
@@ -1031,10 +1048,12 @@ void Scheduler::admit(Active& a) {
   uint64_t id = task.getId();
   if (task.getState() == TaskState::WAITING) {
     for (auto dependency : task.getAfter()) {
-      if (active.count(dependency.getId())) dependents.emplace(dependency.getId(), id);
-    }
-    if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) {
-      dependents.emplace(task.getKeyWaitsFor(), id);
+      // Pending: it runs, or its end is not durable yet (at recovery, an
+      // attempt that ended while the daemon was down).
+      kj::String why;
+      if (verdictOn(dependency, why) == Verdict::PENDING) {
+        dependents.emplace(dependency.getId(), id);
+      }
     }
   }
   if (task.getState() == TaskState::QUEUED) {
@@ -1050,7 +1069,7 @@ void Scheduler::advance(Active& a) {
   auto state = task.getState();
   int64_t t = now();
   if (state == TaskState::RETRYING) {
-    if (task.getNextAttemptAt() > t) {
+    if (task.getNextAttemptAt() > t && !a.elapsedWaitOver) {
       setDeadline(a, task.getNextAttemptAt(), false);
       return;
     }
@@ -1059,16 +1078,20 @@ void Scheduler::advance(Active& a) {
     return;
   }
   if (state != TaskState::WAITING) return;
-  if (task.getNotBefore() > t) {
+  if (task.getNotBefore() > t && !(a.elapsedWaitOver && !task.getNotBeforeWall())) {
     setDeadline(a, task.getNotBefore(), task.getNotBeforeWall());
     return;
   }
   clearDeadline(a);
+  // Every dependency is looked at: one that can never hold decides at once,
+  // even while an earlier one still runs.
+  bool pending = false;
   for (auto dependency : task.getAfter()) {
     kj::String why;
     switch (verdictOn(dependency, why)) {
       case Verdict::PENDING:
-        return;  // dependencyEnded() brings us back
+        pending = true;  // dependencyEnded() brings us back
+        break;
       case Verdict::NEVER:
         finish(a, TaskState::CANCELLED, EndReason::DEPENDENCY,
                kj::str("dependency failed: ", why), -1, 0);
@@ -1077,7 +1100,7 @@ void Scheduler::advance(Active& a) {
         break;
     }
   }
-  if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) return;
+  if (pending || !holdsKey(a)) return;  // keyReleased() brings us back
   makeQueued(a);
 }
 
@@ -1126,6 +1149,22 @@ void Scheduler::dependencyEnded(uint64_t id) {
   for (auto dependent : waiting) {
     auto it = active.find(dependent);
     if (it != active.end()) advance(*it->second);
+  }
+}
+
+bool Scheduler::holdsKey(Active& a) {
+  auto task = a.task();
+  if (task.getKey().size() == 0) return true;
+  auto it = keyHolders.find({task.getUid(), std::string(task.getKey().cStr())});
+  return it == keyHolders.end() || it->second.empty() || it->second.front() == task.getId();
+}
+
+void Scheduler::keyReleased(uint32_t uid, kj::StringPtr key) {
+  auto it = keyHolders.find({uid, std::string(key.cStr())});
+  if (it == keyHolders.end() || it->second.empty()) return;
+  auto next = active.find(it->second.front());
+  if (next != active.end() && next->second->task().getState() == TaskState::WAITING) {
+    advance(*next->second);
   }
 }
 
@@ -1181,6 +1220,7 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
 
 void Scheduler::setDeadline(Active& a, int64_t realtimeNs, bool wallClock) {
   clearDeadline(a);
+  a.elapsedWaitOver = false;
   uint64_t id = a.id();
   if (wallClock) {
     kj::Date when = kj::UNIX_EPOCH + realtimeNs * kj::NANOSECONDS;
@@ -1255,6 +1295,7 @@ void Scheduler::monotonicDeadlinesDue() {
     auto it = active.find(id);
     if (it == active.end()) continue;
     clearDeadline(*it->second);
+    it->second->elapsedWaitOver = true;
     advance(*it->second);
   }
   armTimers();

@@ -170,8 +170,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Unique keys: every active task holding or waiting for a key, by id (the
   // first holds it). Includes submits not yet durable.
   std::map<UserKey, std::vector<uint64_t>> keyHolders;
-  // Request ids of submits not yet durable (the store has the rest).
-  std::map<UserKey, uint64_t> pendingRequests;
+  // Request ids of submits not yet durable (the store has the rest): a
+  // resend gets the first submit's answer, id or refusal.
+  std::map<UserKey, kj::ForkedPromise<uint64_t>> pendingRequests;
   // Timed waits (delays, backoff): one kj timer for the earliest monotonic
   // deadline, one wall timer for the earliest wall-clock deadline. No polling.
   std::set<std::pair<kj::TimePoint, uint64_t>> monotonicDeadlines;
@@ -223,6 +224,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void monotonicDeadlinesDue();
   void wallDeadlinesDue();
   void releaseKey(Active& task);
+  bool holdsKey(Active& task);
+  void keyReleased(uint32_t uid, kj::StringPtr key);
   void applySettings(Queue& queue, records::QueueSettings::Reader settings);
   void persistSettings(Queue& queue);
   QueueInfo infoOf(Queue& queue);
