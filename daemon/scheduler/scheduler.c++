@@ -1459,12 +1459,7 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
     KJ_LOG(INFO, "queue concurrency back to the config's", queue.name, fromConfig, by);
   }
   persistSettings(queue);
-  kj::String queueName = kj::str(queue.name);
-  return commit.durable().then([this, queueName = kj::mv(queueName)]() {
-    auto& queue = namedQueue(queueName);
-    dispatch(queue);
-    return infoOf(queue);
-  });
+  return afterSettingsChange(queue);
 }
 
 kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool paused,
@@ -1474,11 +1469,18 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool 
   queue.pausedReason = paused ? kj::str("paused by uid ", by) : kj::str();
   KJ_LOG(INFO, paused ? "queue paused" : "queue resumed", queue.name, by);
   persistSettings(queue);
-  kj::String queueName = kj::str(queue.name);
-  return commit.durable().then([this, queueName = kj::mv(queueName)]() {
-    auto& queue = namedQueue(queueName);
-    dispatch(queue);
-    return infoOf(queue);
+  return afterSettingsChange(queue);
+}
+
+kj::Promise<Scheduler::QueueInfo> Scheduler::afterSettingsChange(Queue& queue) {
+  // Dispatch once the change is durable, whether or not the caller still
+  // listens; then answer with the queue as it is.
+  tasks.add(commit.durable().then([this, name = kj::str(queue.name)]() {
+    auto it = queues.find(name);
+    if (it != queues.end()) dispatch(it->second);
+  }));
+  return commit.durable().then([this, name = kj::str(queue.name)]() {
+    return infoOf(namedQueue(name));
   });
 }
 

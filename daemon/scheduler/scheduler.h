@@ -229,6 +229,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void applySettings(Queue& queue, records::QueueSettings::Reader settings);
   void persistSettings(Queue& queue);
   QueueInfo infoOf(Queue& queue);
+  kj::Promise<QueueInfo> afterSettingsChange(Queue& queue);
   Queue& namedQueue(kj::StringPtr name);
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.
