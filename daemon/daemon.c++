@@ -19,6 +19,7 @@
 #include "runner/direct-runner.h"
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
+#include "events/event-log.h"
 #include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/timerfd-wall-timer.h"
@@ -102,6 +103,7 @@ struct Daemon::Impl {
   kj::AutoCloseFd lock;
   Store store;
   GroupCommit commit;
+  EventLog events;
   ShimLauncher launcher;
   DirectRunner directRunner;
   kj::Maybe<kj::Own<BusConnection>> bus;
@@ -125,6 +127,7 @@ struct Daemon::Impl {
         // 2. The store: refused, never replaced, if it cannot be trusted.
         store(kj::str(config.stateDir, "/store")),
         commit(store, io.provider->getTimer()),
+        events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
         // 3. The runner. Without privileges the shim runs commands as us.
         launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
                  config.logMaxBytes),
@@ -133,7 +136,7 @@ struct Daemon::Impl {
         // Beside the RPC socket: /run/taskctl/notify under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         wallTimer(io.unixEventPort),
-        scheduler(store, commit, runner, notifyHub, io.provider->getTimer(),
+        scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
                   kj::systemPreciseCalendarClock(), wallTimer, config, Scheduler::Options{}),
         retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
@@ -201,6 +204,8 @@ struct Daemon::Impl {
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
                     config.retention = fresh.retention;
+                    config.eventsMaxStored = fresh.eventsMaxStored;
+                    events.setMaxEvents(config.eventsMaxStored);
                     launcher.setLogMaxBytes(config.logMaxBytes);
                     scheduler.reloadQueues(config);
                     retention.reconfigure(config.retention);

@@ -219,3 +219,18 @@ struct ExecResult {
   peakMemoryBytes @12 :UInt64;
   oomKills @13 :UInt32;
 }
+
+struct Event {
+  # One state change of one task (DESIGN 6, "Events"), stored in the same
+  # transaction as the change, in a bounded log a watcher resumes from.
+  seq @0 :UInt64;         # dense and increasing, also across restarts
+  taskId @1 :UInt64;
+  uid @2 :UInt32;
+  queue @3 :Text;
+  from @4 :TaskState;
+  created @5 :Bool;       # the task was just submitted: `from` means nothing
+  to @6 :TaskState;
+  attempt @7 :UInt32;     # the attempt the change belongs to (0: none yet)
+  reason @8 :EndReason;   # why it ended, for terminal and retrying states
+  at @9 :Int64;           # realtime ns since the epoch
+}

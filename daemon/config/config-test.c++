@@ -152,5 +152,12 @@ TEST(Config, MissingDefaultFileGivesDefaultsButAMissingGivenFileIsAnError) {
   EXPECT_ANY_THROW(loadConfig("/nonexistent/taskctld.toml", true));
 }
 
+TEST(Config, ReadsTheEventLogLength) {
+  EXPECT_EQ(defaultConfig().eventsMaxStored, 100000u);
+  EXPECT_EQ(parseConfig("[events]\nmax_stored = 5000\n", "t.toml").eventsMaxStored, 5000u);
+  EXPECT_ANY_THROW(parseConfig("[events]\nmax_stored = 10\n", "t.toml"));
+  EXPECT_ANY_THROW(parseConfig("[events]\nmaximum = 5000\n", "t.toml"));
+}
+
 }  // namespace
 }  // namespace taskctl

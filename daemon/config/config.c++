@@ -119,7 +119,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
   }
 
   Config config = defaultConfig();
-  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention"}, "");
+  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events"}, "");
   auto section = [&](std::string_view name) -> const toml::table* {
     auto node = root.get(name);
     if (node == nullptr) return nullptr;
@@ -164,6 +164,13 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     }
     if (auto node = retention->get("tombstone_age")) {
       r.tombstoneAgeUsec = getDuration(source, *node, "retention.tombstone_age", "30d");
+    }
+  }
+  if (auto events = section("events")) {
+    checkKeys(source, *events, {"max_stored"}, "events");
+    if (auto node = events->get("max_stored")) {
+      // What a watcher can resume from after a disconnect (`watch --from`).
+      config.eventsMaxStored = getInteger(source, *node, "events.max_stored", 1000, 1000000000);
     }
   }
   if (auto queues = section("queues")) {

@@ -41,6 +41,7 @@ struct Config {
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;
+  uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length
 
   kj::Maybe<const QueueConfig&> findQueue(kj::StringPtr name) const;
 };

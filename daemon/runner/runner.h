@@ -74,6 +74,13 @@ class Runner {
   // Removes the attempt's run directory. Call once its end is durable.
 
   virtual kj::String logPath(uint64_t taskId, uint32_t attempt) = 0;
+
+  virtual bool available() { return true; }
+  // False while the runner cannot start executions (the scope runner while
+  // the system bus is gone): dispatch waits, and no task fails as `spawn`.
+  // Running executions are not affected.
+  virtual kj::Promise<void> whenAvailable() { return kj::READY_NOW; }
+  // Resolves once available() is true again (at once if it is).
 };
 
 kj::String bootId();

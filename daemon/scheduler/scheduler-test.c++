@@ -26,6 +26,7 @@ struct Harness {
   Config config = defaultConfig();
   kj::Own<Store> store;
   kj::Own<GroupCommit> commit;
+  kj::Own<EventLog> events;
   kj::Own<Scheduler> scheduler;
   Identity alice{1000, 1000, kj::heapArray<gid_t>({1000, 27})};
 
@@ -39,6 +40,7 @@ struct Harness {
   }
   ~Harness() noexcept(false) {
     scheduler = nullptr;
+    events = nullptr;
     commit = nullptr;
     store = nullptr;
     KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
@@ -47,7 +49,8 @@ struct Harness {
   void open() {
     store = kj::heap<Store>(kj::str(dir, "/store"));
     commit = kj::heap<GroupCommit>(*store, timer);
-    scheduler = kj::heap<Scheduler>(*store, *commit, runner, notify, timer, clock, wallTimer,
+    events = kj::heap<EventLog>(*store, *commit, clock, 100000);
+    scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, timer, clock, wallTimer,
                                      config, Scheduler::Options{});
   }
   void openAndStart() {
@@ -58,6 +61,7 @@ struct Harness {
   void restart() {
     settle();
     scheduler = nullptr;
+    events = nullptr;
     commit = nullptr;
     store = nullptr;
     open();

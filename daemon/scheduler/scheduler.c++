@@ -143,6 +143,8 @@ struct Scheduler::Active {
   // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
   // is over even if the wall clock was set back meanwhile.
   bool elapsedWaitOver = false;
+  // The state the event log last heard of: persist() records a change.
+  records::TaskState recordedState = records::TaskState::QUEUED;
   int64_t progressStoredAt = 0;           // coalescing: at most one write a second
   bool progressWritePending = false;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
@@ -158,11 +160,12 @@ struct Scheduler::Active {
   uint64_t id() { return task().getId(); }
 };
 
-Scheduler::Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
-                     kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer,
-                     const Config& config, Options options)
+Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner,
+                     NotifyHub& notify, kj::Timer& timer, const kj::Clock& clock,
+                     WallTimer& wallTimer, const Config& config, Options options)
     : store(store),
       commit(commit),
+      events(events),
       runner(runner),
       notify(notify),
       timer(timer),
@@ -481,6 +484,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   bool waits = notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0;
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   store.putTask(task, /*droppable=*/true);
+  uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
+  entry->recordedState = task.getState();
 
   kj::Maybe<UserKey> requestKey;
   if (request.getRequestId().size() > 0) {
@@ -512,9 +517,10 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                         admit(a);
                         return id;
                       },
-                      [this, forget, id, uid = owner.uid, key = kj::str(request.getKey())](
+                      [this, forget, id, seq, uid = owner.uid, key = kj::str(request.getKey())](
                           kj::Exception&& e) mutable -> uint64_t {
                         forget();
+                        events.forget(seq);
                         if (key.size() > 0) {
                           auto it = keyHolders.find({uid, std::string(key.cStr())});
                           if (it != keyHolders.end()) {
@@ -553,8 +559,15 @@ void Scheduler::dispatch(Queue& queue) {
 }
 
 void Scheduler::persist(Active& a) {
-  store.putTask(a.task());
+  auto task = a.task();
+  store.putTask(task);
   if (a.hasAttempt) store.putAttempt(a.attempt());
+  // Every state change is written through here, so this is where each gets
+  // its seq, in the same transaction as the change (DESIGN 6, "Events").
+  if (task.getState() != a.recordedState) {
+    events.record(task, a.recordedState, task.getAttempts());
+    a.recordedState = task.getState();
+  }
 }
 
 void Scheduler::beginAttempt(Active& a) {
@@ -892,7 +905,10 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
   if (it == active.end() || !attemptLive(id, number)) return;
   auto& a = *it->second;
   auto attempt = a.attempt();
-  KJ_IF_MAYBE(p, notice.progress) attempt.setProgress(*p);
+  KJ_IF_MAYBE(p, notice.progress) {
+    attempt.setProgress(*p);
+    events.progress(id, a.task().getUid(), number, *p);  // live only, never stored
+  }
   KJ_IF_MAYBE(text, notice.status) {
     // Kept short: it is shown in one line and stored with every write.
     attempt.setStatusText(text->size() > 1024 ? kj::str(text->slice(0, 1024)) : kj::mv(*text));
@@ -963,6 +979,7 @@ void Scheduler::recover() {
   store.forEachActiveTask([&](records::Task::Reader task) {
     auto entry = kj::heap<Active>(task.totalSize().wordCount + 64);
     entry->message.setRoot(task);
+    entry->recordedState = task.getState();
     found.add(kj::mv(entry));
   });
   // Every active task is known before any is reconciled: a dependency or key

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "events/event-log.h"
 #include "runner/runner.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
@@ -58,9 +59,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Every reference outlives the scheduler. `timer` follows the monotonic
   // clock (delays, backoff, timeouts); `clock` and `wallTimer` the realtime
   // one (`--at`, stored times).
-  Scheduler(Store& store, GroupCommit& commit, Runner& runner, NotifyHub& notify,
-            kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer, const Config& config,
-            Options options);
+  Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner,
+            NotifyHub& notify, kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer,
+            const Config& config, Options options);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -148,6 +149,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
 
   Store& store;
   GroupCommit& commit;
+  EventLog& events;
   Runner& runner;
   NotifyHub& notify;
   kj::Timer& timer;

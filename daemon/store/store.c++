@@ -278,6 +278,7 @@ void Store::openAndCheck() {
   openDb("requests", requestsDb);
   openDb("requests-by-age", requestsByAgeDb);
   openDb("queues", queuesDb);
+  openDb("events", eventsDb);
 
   // The highest stored id, to check the counter against.
   uint64_t maxId = 0;
@@ -617,6 +618,56 @@ void Store::forEachQueueSettings(kj::FunctionParam<void(records::QueueSettings::
     fn(record.get());
     return true;
   });
+}
+
+// ---- The event log: seq (8 bytes, big-endian) -> records::Event ----
+
+void Store::appendEvent(records::Event::Reader event, bool droppable) {
+  stage(eventsDb, idKey(event.getSeq()), encode(event), droppable);
+}
+
+uint64_t Store::firstEventSeq() {
+  ReadTxn txn(env, dir);
+  uint64_t seq = 0;
+  walk(txn.txn, eventsDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
+    KJ_ASSERT(key.mv_size == 8, "malformed event key", dir);
+    seq = readId(static_cast<const kj::byte*>(key.mv_data));
+    return false;
+  });
+  return seq;
+}
+
+uint64_t Store::lastEventSeq() {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, eventsDb, dir);
+  MDB_val key, val;
+  int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST);
+  if (rc == MDB_NOTFOUND) return 0;
+  check(rc, "last event", dir);
+  KJ_ASSERT(key.mv_size == 8, "malformed event key", dir);
+  return readId(static_cast<const kj::byte*>(key.mv_data));
+}
+
+void Store::forEachEventFrom(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  walk(txn.txn, eventsDb, dir, idKey(seq), [&](const MDB_val&, const MDB_val& val) {
+    Record<records::Event> record(alignedCopy(val));
+    return fn(record.get());
+  });
+}
+
+void Store::deleteEventsBefore(uint64_t seq, size_t limit) {
+  kj::Vector<uint64_t> doomed;
+  {
+    ReadTxn txn(env, dir);
+    walk(txn.txn, eventsDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
+      uint64_t s = readId(static_cast<const kj::byte*>(key.mv_data));
+      if (s >= seq || doomed.size() >= limit) return false;
+      doomed.add(s);
+      return true;
+    });
+  }
+  for (auto s : doomed) stage(eventsDb, idKey(s), nullptr, false);
 }
 
 }  // namespace taskctl

@@ -111,6 +111,16 @@ class Store {
   // Oldest first; return false from fn to stop.
   void deleteRequest(uint32_t uid, kj::StringPtr requestId, int64_t createdAt);  // staged
 
+  // The event log: events by seq. lastEventSeq() is the highest committed
+  // (0: none); the next seq continues from it after a restart.
+  void appendEvent(records::Event::Reader event, bool droppable = false);  // staged
+  uint64_t firstEventSeq();  // 0: the log is empty
+  uint64_t lastEventSeq();
+  void forEachEventFrom(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn);
+  // Ascending from `seq` (committed events only); return false to stop.
+  void deleteEventsBefore(uint64_t seq, size_t limit);
+  // Staged: deletes at most `limit` of the oldest events below `seq`.
+
   // Queue settings made at run time; they win over the TOML.
   void putQueueSettings(records::QueueSettings::Reader settings);  // staged
   void deleteQueueSettings(kj::StringPtr name);                   // staged
@@ -129,7 +139,7 @@ class Store {
   size_t mapSize;
   ::MDB_env* env = nullptr;
   unsigned metaDb, tasksDb, attemptsDb, activeDb, readyDb;
-  unsigned finishedDb, tombstonesDb, requestsDb, requestsByAgeDb, queuesDb;
+  unsigned finishedDb, tombstonesDb, requestsDb, requestsByAgeDb, queuesDb, eventsDb;
   uint64_t nextId = 1;
   uint64_t committedNextId = 1;
   uint64_t commits = 0;
