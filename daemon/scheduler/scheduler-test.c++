@@ -454,5 +454,74 @@ TEST(Scheduler, RecoveryReadoptsALiveExecutionAndMarksAVanishedOneLost) {
   EXPECT_EQ(h.state(live), TaskState::SUCCEEDED);
 }
 
+TEST(Scheduler, DispatchWaitsWhileTheRunnerIsUnavailable) {
+  // The scope runner with the system bus gone: nothing fails as `spawn`.
+  Harness h(2);
+  h.runner.unavailable = true;
+  auto id = h.submit("a");
+  h.settle();
+  EXPECT_EQ(h.runner.launched.size(), 0u);
+  EXPECT_EQ(h.state(id), TaskState::QUEUED);
+  h.runner.setAvailable();
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+}
+
+TEST(Scheduler, AStartCutOffByTheBusGoesBackToTheQueue) {
+  Harness h(1);
+  h.runner.disconnectStarts = true;
+  auto id = h.submit("a");
+  h.runner.unavailable = true;  // as the scope runner is once its bus broke
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::QUEUED);
+  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
+  } else {
+    FAIL() << "attempt 1 was not recorded";
+  }
+  h.runner.disconnectStarts = false;
+  h.runner.setAvailable();
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  EXPECT_EQ(h.runner.launched[0].attempt, 2u);
+}
+
+TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
+  Harness h(1);
+  struct Recorder final : public EventListener {
+    kj::Vector<kj::String> lines;
+    uint64_t lastSeq = 0;
+    bool ordered = true;
+    void onEvent(records::Event::Reader e) override {
+      ordered = ordered && e.getSeq() == lastSeq + 1;
+      lastSeq = e.getSeq();
+      lines.add(kj::str(e.getTaskId(), " ", e.getCreated() ? "new"_kj : stateName(e.getFrom()),
+                        ">", stateName(e.getTo()), " ", e.getAttempt(), " ",
+                        reasonName(e.getReason())));
+    }
+    void onProgress(uint64_t, uint32_t, uint32_t, double) override {}
+  } recorder;
+  auto subscription = h.events->subscribe(recorder);
+  auto id = h.submit("a", 0, "", nullptr, [](records::Task::Builder t) {
+    t.initRetry().setRetries(1);
+  });
+  h.settle();
+  h.runner.exit(0, 3);
+  h.settle();
+  h.timer.advanceTo(h.timer.now() + 20 * kj::MINUTES);
+  h.clock.time = h.clock.time + 20 * kj::MINUTES;
+  h.settle();
+  h.runner.exit(1, 0);
+  h.settle();
+  auto expected = kj::str(id, " new>queued 0 |", id, " queued>starting 1 |", id,
+                          " starting>running 1 |", id, " running>retrying 1 exit|", id,
+                          " retrying>queued 1 |", id, " queued>starting 2 |", id,
+                          " starting>running 2 |", id, " running>succeeded 2 exit|");
+  EXPECT_EQ(kj::str(kj::strArray(recorder.lines, "|"), "|"), expected);
+  EXPECT_TRUE(recorder.ordered);
+}
+
 }  // namespace
 }  // namespace taskctl

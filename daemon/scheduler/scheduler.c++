@@ -548,6 +548,20 @@ void Scheduler::enqueue(Active& a) {
 
 void Scheduler::dispatch(Queue& queue) {
   if (!dispatching || queue.paused) return;
+  if (!runner.available()) {
+    // The scope runner without a bus: tasks stay queued (none fails as
+    // `spawn`) and dispatch resumes when it is back.
+    if (!waitingForRunner && !queue.ready.empty()) {
+      waitingForRunner = true;
+      KJ_LOG(WARNING, "the runner cannot start executions now; dispatch waits for it");
+      tasks.add(runner.whenAvailable().then([this]() {
+        waitingForRunner = false;
+        KJ_LOG(INFO, "the runner is back; dispatching");
+        for (auto& [name, q] : queues) dispatch(q);
+      }));
+    }
+    return;
+  }
   while (queue.running < queue.concurrency && !queue.ready.empty()) {
     uint64_t id = queue.ready.begin()->second;
     queue.ready.erase(queue.ready.begin());
@@ -638,6 +652,18 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                       if (it == active.end()) return;
                       auto& a = *it->second;
                       if (a.task().getAttempts() != number) return;
+                      if (e.getType() == kj::Exception::Type::DISCONNECTED &&
+                          !a.cancelRequested()) {
+                        // The bus went away mid-start: no user code ran (the
+                        // shim was never told to go). Back to the queue.
+                        KJ_LOG(WARNING, "start interrupted; requeued", id, number,
+                               e.getDescription());
+                        queueOf(a.task()).running--;
+                        a.attempt().setEndedAt(now());
+                        requeue(a, kj::str("not started: ", e.getDescription()));
+                        dispatch(queueOf(a.task()));
+                        return;
+                      }
                       KJ_LOG(ERROR, "could not start an execution", id, number, e);
                       queueOf(a.task()).running--;
                       finish(a, TaskState::FAILED, EndReason::SPAWN,

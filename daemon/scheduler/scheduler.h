@@ -163,6 +163,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   std::map<uint64_t, kj::Own<Active>> active;
   kj::TaskSet tasks;
   bool dispatching = false;
+  bool waitingForRunner = false;  // dispatch waits for runner.whenAvailable()
   WallTimer& wallTimer;
   std::mt19937_64 random;  // backoff jitter
 

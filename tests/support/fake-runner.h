@@ -46,6 +46,22 @@ class FakeRunner final : public Runner {
   std::map<std::pair<uint64_t, uint32_t>, kj::Own<capnp::MallocMessageBuilder>> results;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
+  bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away)
+  // available(): false while `unavailable`; setAvailable() wakes whenAvailable().
+  bool unavailable = false;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> availableWaiters;
+  bool available() override { return !unavailable; }
+  kj::Promise<void> whenAvailable() override {
+    if (!unavailable) return kj::READY_NOW;
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    availableWaiters.add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+  void setAvailable() {
+    unavailable = false;
+    for (auto& w : availableWaiters) w->fulfill();
+    availableWaiters.clear();
+  }
   kj::Maybe<std::pair<uint64_t, uint32_t>> adoptable;
 
   kj::Vector<std::pair<uint64_t, uint32_t>> stopped;
@@ -61,6 +77,7 @@ class FakeRunner final : public Runner {
   kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                         records::Attempt::Reader attempt) override {
     if (failStarts) return KJ_EXCEPTION(FAILED, "systemd said no");
+    if (disconnectStarts) return KJ_EXCEPTION(DISCONNECTED, "the system bus went away");
     auto paf = kj::newPromiseAndFulfiller<void>();
     launched.add(Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller)});
     return kj::Own<Execution>(
