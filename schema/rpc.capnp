@@ -134,10 +134,13 @@ interface Taskctl {
   submit @0 (request :SubmitRequest) -> (id :UInt64);
   # Answers once the task is durably stored.
 
-  status @1 (id :UInt64, withEnv :Bool) -> (task :TaskView);
+  status @1 (id :UInt64, withEnv :Bool) -> (task :TaskView, lastSeq :UInt64);
+  # lastSeq: the event log's last published seq when the task was read; a
+  # `watch` from lastSeq + 1 then misses no change after what was read.
 
-  list @2 (filter :ListFilter) -> (tasks :List(TaskView));
+  list @2 (filter :ListFilter) -> (tasks :List(TaskView), lastSeq :UInt64);
   # The caller's tasks (all tasks for root and the admin group), by id.
+  # lastSeq: as for status.
 
   wait @3 (id :UInt64) -> (task :TaskView);
   # Resolves when the task is terminal.
@@ -162,4 +165,58 @@ interface Taskctl {
   queuePause @8 (name :Text, paused :Bool) -> (queue :QueueView);
   # Root and the admin group only. Paused: running work continues, nothing
   # new starts. Persists across restarts.
+
+  watch @9 (from :UInt64, ids :List(UInt64), watcher :Watcher, progress :Bool)
+        -> (resumeFrom :UInt64);
+  # Streams the state changes of the caller's tasks (everyone's for root and
+  # the admin group; with `ids`, only those, each of which must be visible)
+  # to `watcher`, in seq order, with no gap and no duplicate: first the
+  # stored ones from `from` (0: none, only what happens from now on), then
+  # live ones. `progress`: live progress reports too (coalesced, never
+  # replayed). A long call: it returns only when the watcher fell behind
+  # (after watcher.fellBehind() has returned), with the seq to resume from;
+  # otherwise the watch lasts until the caller hangs up or cancels it.
+}
+
+struct EventView {
+  # One state change of one task (DESIGN 6, "Events").
+  seq @0 :UInt64;     # increasing; a refused submit may leave a gap
+  taskId @1 :UInt64;
+  uid @2 :UInt32;
+  queue @3 :Text;
+  from @4 :Text;      # the state it left; "" when it was just submitted
+  to @5 :Text;
+  attempt @6 :UInt32; # the attempt the change belongs to (0: none yet)
+  reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
+  at @8 :Int64;       # realtime ns since the epoch
+}
+
+struct ProgressView {
+  # A live progress report of a running attempt.
+  taskId @0 :UInt64;
+  uid @1 :UInt32;
+  attempt @2 :UInt32;
+  fraction @3 :Float64;  # 0..1
+}
+
+interface Watcher {
+  # Implemented by the caller of Taskctl.watch. Calls arrive in the order the
+  # daemon makes them; the streaming ones use Cap'n Proto flow control, so a
+  # slow watcher slows its stream down. One that falls too far behind (the
+  # daemon queues a bounded amount for it) is told so and dropped.
+
+  started @0 (firstSeq :UInt64, pruned :Bool);
+  # The first call. firstSeq: the lowest seq this watch can deliver. pruned:
+  # `from` was older than the oldest event still stored; the watch starts
+  # from that one (firstSeq), and what came between was lost to retention.
+
+  events @1 (events :List(EventView)) -> stream;
+  # The next changes, ascending by seq.
+
+  progress @2 (updates :List(ProgressView)) -> stream;
+  # Only when asked for; the latest report per task since the last batch.
+
+  fellBehind @3 (resumeFrom :UInt64);
+  # The last call: the watcher could not keep up. Every change below
+  # resumeFrom has been delivered; watch again from resumeFrom.
 }

@@ -1,6 +1,7 @@
 #include "rpc/rpc-server.h"
 
 #include "rpc/log-watcher.h"
+#include "rpc/watch-session.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -131,6 +132,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     uint64_t id = params.getId();
     bool withEnv = params.getWithEnv();
     return server.commit.flushed().then([this, context, id, withEnv]() mutable {
+      // Read before the task: every event up to it is in what we read.
+      context.getResults().setLastSeq(server.events.lastPublished());
       fillVisible(id, context.getResults().initTask(), withEnv, true);
     });
   }
@@ -148,6 +151,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     bool everyone = filter.getAllUsers() && privileged();
     return server.commit.flushed().then([this, context, state, queue = kj::mv(queue),
                                          labels = kj::mv(labels), everyone]() mutable {
+      uint64_t lastSeq = server.events.lastPublished();  // before the read, as in status
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> found;
       server.store.forEachTask([&](records::Task::Reader task) {
         if (task.getUid() != identity.uid && !everyone) return true;
@@ -167,7 +171,9 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
         found.add(kj::mv(copy));
         return true;
       });
-      auto out = context.getResults().initTasks(found.size());
+      auto results = context.getResults();
+      results.setLastSeq(lastSeq);
+      auto out = results.initTasks(found.size());
       for (auto i : kj::indices(found)) {
         fill(found[i]->getRoot<records::Task>(), out[i], false, false);
       }
@@ -266,6 +272,36 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
         .then([context](Scheduler::QueueInfo info) mutable {
           fillQueue(info, context.getResults().initQueue());
         });
+  }
+
+  kj::Promise<void> watch(WatchContext context) override {
+    // Hanging up (or Ctrl-C in taskctl) cancels the call, which drops the
+    // session and its subscription.
+    context.allowCancellation();
+    auto params = context.getParams();
+    WatchSession::Request request;
+    request.from = params.getFrom();
+    request.ids = KJ_MAP(id, params.getIds()) { return id; };
+    request.progress = params.getProgress();
+    request.visible = [this](uint32_t uid) { return visibleUid(uid); };
+    auto watcher = params.getWatcher();
+    context.releaseParams();
+    uid_t uid = identity.uid;
+    return server.commit.flushed().then([this, context, request = kj::mv(request),
+                                         watcher = kj::mv(watcher), uid]() mutable {
+      // An id the caller may not see reads like one that does not exist.
+      for (auto id : request.ids) visibleTaskOrTombstone(id);
+      auto session = kj::heap<WatchSession>(server.events, server.store, server.timer,
+                                            kj::mv(watcher), kj::mv(request),
+                                            WatchSession::Limits{});
+      auto done = session->run();
+      return done
+          .then([context, uid](uint64_t resumeFrom) mutable {
+            KJ_LOG(INFO, "watcher fell behind", uid, resumeFrom);
+            context.getResults(capnp::MessageSize{4, 0}).setResumeFrom(resumeFrom);
+          })
+          .attach(kj::mv(session));
+    });
   }
 
  private:
@@ -471,14 +507,17 @@ class RpcServer::Connection {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpcSystem;
 };
 
-RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-                     const Config& config, LogWatcher& logWatcher)
+RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, EventLog& events,
+                     Runner& runner, const Config& config, LogWatcher& logWatcher,
+                     kj::Timer& timer)
     : scheduler(scheduler),
       store(store),
       commit(commit),
+      events(events),
       runner(runner),
       config(config),
       logWatcher(logWatcher),
+      timer(timer),
       tasks(*this) {}
 
 RpcServer::~RpcServer() noexcept(false) {}

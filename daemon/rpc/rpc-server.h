@@ -9,6 +9,7 @@
 #include <kj/async-io.h>
 
 #include "config/config.h"
+#include "events/event-log.h"
 #include "rpc/log-watcher.h"
 #include "runner/runner.h"
 #include "scheduler/scheduler.h"
@@ -20,9 +21,10 @@ namespace taskctl {
 class RpcServer final: private kj::TaskSet::ErrorHandler {
  public:
   // Every reference outlives the server; `config` may be replaced in place
-  // (SIGHUP) between loop turns.
-  RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Runner& runner,
-            const Config& config, LogWatcher& logWatcher);
+  // (SIGHUP) between loop turns. `events` feeds `watch`; `timer` paces the
+  // progress reports a watch sends.
+  RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, EventLog& events,
+            Runner& runner, const Config& config, LogWatcher& logWatcher, kj::Timer& timer);
   ~RpcServer() noexcept(false);
 
   kj::Promise<void> listen(kj::ConnectionReceiver& listener);
@@ -38,9 +40,11 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   Scheduler& scheduler;
   Store& store;
   GroupCommit& commit;
+  EventLog& events;
   Runner& runner;
   const Config& config;
   LogWatcher& logWatcher;
+  kj::Timer& timer;
   size_t connections = 0;
   kj::TaskSet tasks;
 
