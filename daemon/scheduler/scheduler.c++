@@ -797,6 +797,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     return;
   }
   clearDeadline(a);
+  armTimers();  // a cancelled waiter's deadline may have been the earliest
   releaseKey(a);
   auto task = a.task();
   task.setState(state);
