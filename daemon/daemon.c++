@@ -141,7 +141,7 @@ struct Daemon::Impl {
         retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
-        rpc(scheduler, store, commit, runner, config, logWatcher) {}
+        rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {}
 
   // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
   // answers, else `direct`; `scope` asked for but impossible is an error.
