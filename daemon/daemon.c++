@@ -157,8 +157,8 @@ struct Daemon::Impl {
       return directRunner;
     }
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  auto connection = kj::heap<BusConnection>(io.unixEventPort,
-                                                            io.provider->getTimer());
+                  auto connection = kj::heap<BusConnection>(
+                      io.unixEventPort, io.provider->getTimer(), BusConnection::Start::NOW);
                   systemd = kj::heap<SystemdManager>(*connection, io.provider->getTimer());
                   bus = kj::mv(connection);
                 })) {

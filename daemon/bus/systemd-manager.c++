@@ -24,42 +24,48 @@ kj::Exception busError(const sdbus::Error& e) {
                        kj::str(e.getMessage().c_str(), " (", e.getName().c_str(), ")"));
 }
 
-// A method call in flight. Dropping the promise cancels the call, so its
-// reply never reaches a fulfiller that is gone.
-struct Pending {
-  sdbus::PendingAsyncCall call;
-  ~Pending() {
-    if (call.isPending()) call.cancel();
-  }
-};
+kj::Exception disconnected(kj::StringPtr what) {
+  return kj::Exception(kj::Exception::Type::DISCONNECTED, __FILE__, __LINE__,
+                       kj::str("the system bus went away: ", what));
+}
 
-kj::Promise<sdbus::MethodReply> send(sdbus::IProxy& proxy, BusConnection& bus,
-                                     sdbus::MethodCall& message) {
-  auto paf = kj::newPromiseAndFulfiller<sdbus::MethodReply>();
-  auto pending = kj::heap<Pending>();
-  // The fulfiller outlives the call: the callback only runs while `pending`
-  // (attached to the promise) has not cancelled it.
-  auto* fulfiller = paf.fulfiller.get();
-  pending->call = proxy.callMethod(
-      message,
-      [fulfiller](sdbus::MethodReply& reply, const sdbus::Error* error) {
-        // Nothing may unwind into sd-bus's C frames.
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                      if (error != nullptr) {
-                        fulfiller->reject(busError(*error));
-                      } else {
-                        fulfiller->fulfill(kj::cp(reply));
-                      }
-                    })) {
-          KJ_LOG(ERROR, "bus reply handler failed", *e);
-        }
-      },
-      CALL_TIMEOUT_USEC);
-  bus.poke();
-  return paf.promise.attach(kj::mv(paf.fulfiller), kj::mv(pending));
+// What sd_bus_send() reports when the socket broke under it (sd-bus maps
+// ECONNRESET to Disconnected; other errnos become System.Error.<NAME>).
+bool isDisconnect(const sdbus::Error& e) {
+  const auto& name = e.getName();
+  return name == "org.freedesktop.DBus.Error.Disconnected" || name == "System.Error.ENOTCONN" ||
+         name == "System.Error.ECONNRESET" || name == "System.Error.EPIPE" ||
+         name == "System.Error.ESHUTDOWN";
 }
 
 }  // namespace
+
+// A method call in flight, owned by the promise of its reply. Dropping the
+// promise cancels the call, so its reply never reaches a fulfiller that is
+// gone; detach() rejects the ones still waiting.
+class SystemdManager::InFlight {
+ public:
+  InFlight(SystemdManager& owner, kj::Own<kj::PromiseFulfiller<kj::String>> fulfiller)
+      : owner(owner), fulfiller(kj::mv(fulfiller)) {
+    owner.inFlight.add(this);
+  }
+  ~InFlight() {
+    if (pending.isPending()) pending.cancel();
+    auto& all = owner.inFlight;
+    for (size_t i = 0; i < all.size(); i++) {
+      if (all[i] == this) {
+        all[i] = all.back();
+        all.removeLast();
+        break;
+      }
+    }
+  }
+  KJ_DISALLOW_COPY(InFlight);
+
+  SystemdManager& owner;
+  kj::Own<kj::PromiseFulfiller<kj::String>> fulfiller;
+  sdbus::PendingAsyncCall pending;
+};
 
 bool isCgroupV2() {
   struct statfs fs;
@@ -68,71 +74,136 @@ bool isCgroupV2() {
 
 bool systemdIsInit() { return sd_booted() > 0; }
 
+void SystemdManager::LogErrors::taskFailed(kj::Exception&& e) {
+  KJ_LOG(WARNING, "systemd Subscribe failed", e.getDescription());
+}
+
 SystemdManager::SystemdManager(BusConnection& bus, kj::Timer& timer)
-    : bus(bus), timer(timer) {
+    : bus(bus), timer(timer), background(logErrors) {
+  bus.addClient(*this);
+}
+
+SystemdManager::~SystemdManager() noexcept(false) { bus.removeClient(*this); }
+
+void SystemdManager::attach(sdbus::IConnection& connection) {
   try {
     // The IConnection& overload: the proxy stays on our thread and our pump.
-    proxy = sdbus::createProxy(bus.connection(), SYSTEMD, MANAGER_PATH);
-    proxy->registerSignalHandler(MANAGER, "JobRemoved", [this](sdbus::Signal& signal) {
+    auto fresh = sdbus::createProxy(connection, SYSTEMD, MANAGER_PATH);
+    fresh->registerSignalHandler(MANAGER, "JobRemoved", [this](sdbus::Signal& signal) {
+      // Nothing may unwind into sd-bus's C frames.
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                     uint32_t id;
                     sdbus::ObjectPath job;
                     std::string unit, result;
                     signal >> id >> job >> unit >> result;
-                    onJobRemoved(job, result);
+                    onJobRemoved(job.c_str(), result.c_str());
                   })) {
         KJ_LOG(ERROR, "bad JobRemoved signal", *e);
       }
     });
-    proxy->finishRegistration();  // addMatch: one blocking round trip, at connect only
+    fresh->finishRegistration();  // addMatch: one blocking round trip, at connect only
+    proxy = kj::mv(fresh);
   } catch (const sdbus::Error& e) {
     kj::throwFatalException(busError(e));
   }
-  // Without Subscribe() systemd may not send JobRemoved to us.
+  // Without Subscribe() systemd may not send JobRemoved to us. Each new
+  // connection is a new subscriber.
   auto subscribe = proxy->createMethodCall(MANAGER, "Subscribe");
-  auto done = send(*proxy, bus, subscribe).ignoreResult().eagerlyEvaluate([](kj::Exception&& e) {
-    KJ_LOG(WARNING, "systemd Subscribe failed", e.getDescription());
-  });
-  // Held by the loop until it resolves: detach is fine, it owns nothing of ours but the proxy,
-  // which lives as long as this object, which lives as long as the daemon.
-  done.detach([](kj::Exception&&) {});
+  background.add(send(subscribe, false).ignoreResult());
 }
 
-SystemdManager::~SystemdManager() noexcept(false) {}
+void SystemdManager::detach() {
+  // No reply and no JobRemoved will come on a broken connection: every
+  // waiter learns it now, as DISCONNECTED (the scheduler requeues the start).
+  for (auto* call : inFlight) call->fulfiller->reject(disconnected("a systemd call was cut off"));
+  for (auto& entry : waiting) {
+    entry.value->reject(disconnected(kj::str("no JobRemoved for ", entry.key)));
+  }
+  waiting.clear();
+  ended.clear();
+  proxy.reset();  // cancels what is still pending on it
+}
 
-void SystemdManager::onJobRemoved(std::string job, std::string result) {
-  auto it = waiting.find(job);
-  if (it != waiting.end()) {
-    it->second.fulfiller->fulfill(kj::str(result.c_str()));
-    waiting.erase(it);
+kj::Exception SystemdManager::classify(kj::Exception&& e, uint64_t generation) {
+  if (e.getType() == kj::Exception::Type::DISCONNECTED) return kj::mv(e);
+  // sd-bus fails every pending call ("Connection terminated") in the drain
+  // that finds the socket closed; by the time this runs, that drain has
+  // detached us.
+  if (!bus.connected() || bus.generation() != generation) return disconnected(e.getDescription());
+  return kj::mv(e);
+}
+
+kj::Promise<kj::String> SystemdManager::send(sdbus::MethodCall& message, bool wantsJob) {
+  uint64_t generation = bus.generation();
+  auto paf = kj::newPromiseAndFulfiller<kj::String>();
+  auto call = kj::heap<InFlight>(*this, kj::mv(paf.fulfiller));
+  auto* fulfiller = call->fulfiller.get();
+  try {
+    call->pending = proxy->callMethod(
+        message,
+        [fulfiller, wantsJob](sdbus::MethodReply& reply, const sdbus::Error* error) {
+          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                        if (error != nullptr) {
+                          fulfiller->reject(busError(*error));
+                        } else if (wantsJob) {
+                          sdbus::ObjectPath job;
+                          reply >> job;
+                          fulfiller->fulfill(kj::str(job.c_str()));
+                        } else {
+                          fulfiller->fulfill(kj::str());
+                        }
+                      })) {
+            fulfiller->reject(kj::mv(*e));
+          }
+        },
+        CALL_TIMEOUT_USEC);
+  } catch (const sdbus::Error& e) {
+    return isDisconnect(e) ? disconnected(e.getMessage().c_str()) : busError(e);
+  }
+  bus.poke();
+  return paf.promise.attach(kj::mv(call)).catch_(
+      [this, generation](kj::Exception&& e) -> kj::Promise<kj::String> {
+        return classify(kj::mv(e), generation);
+      });
+}
+
+void SystemdManager::onJobRemoved(kj::StringPtr job, kj::StringPtr result) {
+  KJ_IF_MAYBE(fulfiller, waiting.find(job)) {
+    (*fulfiller)->fulfill(kj::str(result));
+    waiting.erase(job);
   } else {
     // The signal can come before our reply handler saw the job path. Keep a
-    // few; job paths are never reused within a manager's life.
-    if (ended.size() > 256) ended.erase(ended.begin());
-    ended[job] = result;
+    // few (we see every job's JobRemoved, not only ours).
+    if (ended.size() >= 256) ended.clear();
+    ended.upsert(kj::str(job), kj::str(result), [](kj::String& old, kj::String&& fresh) {
+      old = kj::mv(fresh);
+    });
   }
 }
 
-kj::Promise<kj::String> SystemdManager::jobResult(kj::String job) {
-  std::string key(job.cStr());
-  auto seen = ended.find(key);
-  if (seen != ended.end()) {
-    auto result = kj::str(seen->second.c_str());
-    ended.erase(seen);
-    return kj::mv(result);
+kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, uint64_t generation) {
+  KJ_IF_MAYBE(result, ended.find(job)) {
+    auto value = kj::mv(*result);
+    ended.erase(job);
+    return kj::mv(value);
+  }
+  // The reply came on a connection that broke since: its JobRemoved never will.
+  if (!connected() || bus.generation() != generation) {
+    return disconnected(kj::str("no JobRemoved for ", job));
   }
   auto paf = kj::newPromiseAndFulfiller<kj::String>();
-  waiting[key] = JobWait{kj::mv(paf.fulfiller)};
-  return paf.promise
-      .exclusiveJoin(timer.afterDelay(JOB_DEADLINE).then([this, key]() -> kj::String {
-        waiting.erase(key);
-        kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-            kj::str("systemd did not finish job ", key.c_str(), " within 30 s")));
-      }))
-      .attach(kj::defer([this, key]() { waiting.erase(key); }));
+  waiting.insert(kj::str(job), kj::mv(paf.fulfiller));
+  auto key = kj::mv(job);
+  auto deadline = timer.afterDelay(JOB_DEADLINE).then([key = kj::str(key)]() -> kj::String {
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+        kj::str("systemd did not finish job ", key, " within 30 s")));
+  });
+  return paf.promise.exclusiveJoin(kj::mv(deadline))
+      .attach(kj::defer([this, key = kj::mv(key)]() { waiting.erase(key); }));
 }
 
 kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
+  if (proxy == nullptr) return disconnected(kj::str("cannot start ", r.unit));
   std::vector<Property> properties;
   properties.push_back({"Description", sdbus::Variant(std::string(r.description.cStr()))});
   properties.push_back({"Slice", sdbus::Variant(std::string(r.slice.cStr()))});
@@ -158,12 +229,9 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
   auto message = proxy->createMethodCall(MANAGER, "StartTransientUnit");
   message << std::string(r.unit.cStr()) << std::string("fail") << properties << aux;
   auto unit = kj::str(r.unit);
-  return send(*proxy, bus, message)
-      .then([this](sdbus::MethodReply reply) {
-        sdbus::ObjectPath job;
-        reply >> job;
-        return jobResult(kj::str(job.c_str()));
-      })
+  uint64_t generation = bus.generation();
+  return send(message, true)
+      .then([this, generation](kj::String job) { return jobResult(kj::mv(job), generation); })
       .then([unit = kj::mv(unit)](kj::String result) {
         if (result != "done") {
           kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
@@ -173,18 +241,19 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
 }
 
 kj::Promise<void> SystemdManager::killUnit(kj::StringPtr unit, int signal) {
+  if (proxy == nullptr) return disconnected(kj::str("cannot signal ", unit));
   auto message = proxy->createMethodCall(MANAGER, "KillUnit");
   message << std::string(unit.cStr()) << std::string("all") << int32_t(signal);
-  return send(*proxy, bus, message).ignoreResult();
+  return send(message, false).ignoreResult();
 }
 
 kj::Promise<void> SystemdManager::stopUnit(kj::StringPtr unit) {
+  if (proxy == nullptr) return disconnected(kj::str("cannot stop ", unit));
   auto message = proxy->createMethodCall(MANAGER, "StopUnit");
   message << std::string(unit.cStr()) << std::string("replace");
-  return send(*proxy, bus, message).then([this](sdbus::MethodReply reply) {
-    sdbus::ObjectPath job;
-    reply >> job;
-    return jobResult(kj::str(job.c_str())).ignoreResult();
+  uint64_t generation = bus.generation();
+  return send(message, true).then([this, generation](kj::String job) {
+    return jobResult(kj::mv(job), generation).ignoreResult();
   });
 }
 

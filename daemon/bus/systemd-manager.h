@@ -3,46 +3,65 @@
 #pragma once
 
 #include <kj/async.h>
+#include <kj/map.h>
 #include <kj/timer.h>
 
-#include <map>
 #include <memory>
-#include <string>
 
 #include "bus/bus-connection.h"
 #include "runner/scope-manager.h"
 
 namespace sdbus {
 class IProxy;
+class MethodCall;
 }
 
 namespace taskctl {
 
-class SystemdManager final : public ScopeManager {
+class SystemdManager final : public ScopeManager, private BusConnection::Client {
  public:
-  // `bus` and `timer` outlive the manager. Subscribes to the manager's
-  // signals (one blocking round trip, at construction only).
+  // `bus` and `timer` outlive the manager. On each connection (now, if the
+  // bus is up, and after every reconnect) it makes its proxy, registers for
+  // JobRemoved (one blocking round trip) and calls Subscribe. Throws if that
+  // fails on the connection up now.
   SystemdManager(BusConnection& bus, kj::Timer& timer);
   ~SystemdManager() noexcept(false);
+  KJ_DISALLOW_COPY(SystemdManager);
 
+  // While the bus is gone, or when it goes away under a call, these reject
+  // with a DISCONNECTED kj::Exception; other failures are FAILED.
   kj::Promise<void> startScope(const ScopeRequest& request) override;
   kj::Promise<void> killUnit(kj::StringPtr unit, int signal) override;
   kj::Promise<void> stopUnit(kj::StringPtr unit) override;
 
- private:
-  struct JobWait {
-    kj::Own<kj::PromiseFulfiller<kj::String>> fulfiller;  // the job's result
-  };
+  bool connected() override { return proxy != nullptr; }
+  kj::Promise<void> whenConnected() override { return bus.whenConnected(); }
 
+  class InFlight;  // a method call waiting for its reply (in the .c++)
+
+ private:
   BusConnection& bus;
   kj::Timer& timer;
-  std::unique_ptr<sdbus::IProxy> proxy;
-  std::map<std::string, JobWait> waiting;   // job path -> who waits for it
-  std::map<std::string, std::string> ended;  // JobRemoved seen before the reply
+  std::unique_ptr<sdbus::IProxy> proxy;  // null while disconnected
+  // Who waits for which job's JobRemoved, and results seen before the reply
+  // that named the job (job paths are never reused within a connection).
+  kj::HashMap<kj::String, kj::Own<kj::PromiseFulfiller<kj::String>>> waiting;
+  kj::HashMap<kj::String, kj::String> ended;
+  kj::Vector<InFlight*> inFlight;  // rejected by detach()
+  struct LogErrors final : public kj::TaskSet::ErrorHandler {
+    void taskFailed(kj::Exception&& e) override;
+  } logErrors;
+  kj::TaskSet background;  // Subscribe
 
-  kj::Promise<kj::String> call(kj::StringPtr method, kj::Function<void(void*)> fill);
-  kj::Promise<kj::String> jobResult(kj::String job);
-  void onJobRemoved(std::string job, std::string result);
+  void attach(sdbus::IConnection& connection) override;
+  void detach() override;
+
+  kj::Promise<kj::String> send(sdbus::MethodCall& message, bool wantsJob);
+  // The reply's job path ("" unless `wantsJob`), parsed in the callback:
+  // no sdbus-c++ message outlives the pump turn that delivered it.
+  kj::Promise<kj::String> jobResult(kj::String job, uint64_t generation);
+  void onJobRemoved(kj::StringPtr job, kj::StringPtr result);
+  kj::Exception classify(kj::Exception&& e, uint64_t generation);
 };
 
 bool isCgroupV2();

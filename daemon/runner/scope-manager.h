@@ -33,6 +33,13 @@ class ScopeManager {
 
   virtual kj::Promise<void> stopUnit(kj::StringPtr unit) = 0;
   // StopUnit(unit, "replace"): what a lost attempt left running is stopped.
+
+  // All of the above need the system bus. While it is gone they reject with
+  // a DISCONNECTED kj::Exception (so does a call the bus cut off), and the
+  // scope runner is not available (Runner::available()).
+  virtual bool connected() { return true; }
+  virtual kj::Promise<void> whenConnected() { return kj::READY_NOW; }
+  // Resolves once connected() is true again (at once if it is).
 };
 
 }  // namespace taskctl

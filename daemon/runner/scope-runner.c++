@@ -163,7 +163,9 @@ kj::Promise<kj::Own<Execution>> ScopeRunner::start(records::Task::Reader task,
                 kj::Maybe<kj::Exception> refused) mutable -> kj::Promise<kj::Own<Execution>> {
         KJ_IF_MAYBE(e, refused) {
           // The shim was never told to go: no user code ran. End it and reap
-          // it before reporting the refusal (recorded as `spawn`).
+          // it before reporting the refusal (recorded as `spawn`), or, if the
+          // bus went away (DISCONNECTED, kept as is), before the scheduler
+          // requeues the attempt.
           shim->kill(SIGKILL);
           auto exited = shim->exited();
           return exited.attach(kj::mv(shim))

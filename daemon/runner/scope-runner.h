@@ -28,6 +28,10 @@ class ScopeRunner final : public Runner {
   void stopRemains(records::Attempt::Reader attempt) override;
   void release(uint64_t taskId, uint32_t attempt) override;
   kj::String logPath(uint64_t taskId, uint32_t attempt) override;
+  // Scopes need systemd over the bus: not available while it is gone.
+  // Running executions go on; a start the bus cuts off rejects DISCONNECTED.
+  bool available() override { return scopes.connected(); }
+  kj::Promise<void> whenAvailable() override { return scopes.whenConnected(); }
 
  private:
   ShimLauncher& launcher;
