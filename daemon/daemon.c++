@@ -14,6 +14,7 @@
 
 #include "rpc/rpc-server.h"
 #include "bus/bus-connection.h"
+#include "bus/manager-object.h"
 #include "bus/systemd-manager.h"
 #include "notify/notify-hub-impl.h"
 #include "runner/direct-runner.h"
@@ -116,6 +117,8 @@ struct Daemon::Impl {
   Retention retention;
   LogWatcher logWatcher;
   RpcServer rpc;
+  kj::Maybe<kj::Own<ManagerObject>> busObject;  // io.taskctl1, whenever there is a bus
+  kj::Own<EventLog::Subscription> busEvents;
   kj::Own<kj::ConnectionReceiver> listener;
 
   Impl(kj::AsyncIoContext& io, Config configArg, DaemonPaths pathsArg)
@@ -141,7 +144,31 @@ struct Daemon::Impl {
         retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
-        rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {}
+        rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {
+    // D-Bus: the io.taskctl1 object, under any runner. Without a bus yet
+    // (--runner direct, or none answered) it comes when one does.
+    if (config.bus == "system") {
+      if (bus == nullptr) {
+        bus = kj::heap<BusConnection>(io.unixEventPort, io.provider->getTimer(),
+                                      BusConnection::Start::BACKGROUND);
+      }
+      auto object = kj::heap<ManagerObject>(*KJ_ASSERT_NONNULL(bus), io.provider->getTimer(),
+                                            [this]() { return busState(); });
+      busEvents = events.subscribe(*object);
+      busObject = kj::mv(object);
+    }
+  }
+
+  ManagerState busState() {
+    auto counts = scheduler.counts();
+    ManagerState state;
+    state.version = TASKCTL_VERSION;
+    state.waiting = counts.waiting;  // TODO(scheduler): retrying apart from waiting,
+    state.queued = counts.queued;    // and succeeded/failed/cancelled since start
+    state.running = counts.running;
+    state.lastSeq = events.lastPublished();
+    return state;
+  }
 
   // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
   // answers, else `direct`; `scope` asked for but impossible is an error.

@@ -1,0 +1,66 @@
+// /io/taskctl1 (io.taskctl1.Manager, schema/io.taskctl1.xml) under the name
+// io.taskctl1: every state change as TaskStateChanged, live progress as
+// TaskProgress (throttled), and read-only counts. Built anew on each bus
+// connection; events that come while the bus is gone are not sent (a
+// client that must see every one uses `taskctl watch --from`).
+#pragma once
+
+#include <kj/function.h>
+#include <kj/timer.h>
+
+#include "bus/bus-connection.h"
+#include "bus/progress-throttle.h"
+#include "events/event-log.h"
+
+namespace taskctl {
+
+// What the properties show, read on each Get/GetAll (never cached).
+struct ManagerState {
+  kj::StringPtr version;
+  uint32_t waiting = 0, queued = 0, running = 0, retrying = 0;  // tasks in that state now
+  uint64_t succeeded = 0, failed = 0, cancelled = 0;  // tasks that got there since start
+  uint64_t lastSeq = 0;                               // the last seq published
+};
+
+class ManagerObject final : public EventListener, private BusConnection::Client {
+ public:
+  // `bus` and `timer` outlive the object; `state` is called from property
+  // reads and must not block. Attaches at once if the bus is up: exports the
+  // object and asks for the name (a refusal, such as a non-root caller on the
+  // real system bus, is logged and the object serves on without it).
+  ManagerObject(BusConnection& bus, kj::Timer& timer, kj::Function<ManagerState()> state);
+  ~ManagerObject() noexcept(false);
+  KJ_DISALLOW_COPY(ManagerObject);
+
+  void onEvent(records::Event::Reader event) override;
+  void onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) override;
+
+  bool ownsName() const { return named; }
+  // The bus granted io.taskctl1 on the current connection (or queued us).
+
+  struct Stats {
+    uint64_t stateSignals = 0, progressSignals = 0;
+    uint64_t dropped = 0;  // not sent: no bus, or sd-bus refused the message
+  };
+  Stats stats() const { return counts; }
+
+  static constexpr const char* NAME = "io.taskctl1";
+  static constexpr const char* PATH = "/io/taskctl1";
+
+ private:
+  class Adaptor;  // the generated adaptor on one connection (in the .c++)
+
+  BusConnection& bus;
+  kj::Function<ManagerState()> state;
+  ProgressThrottle progress;
+  kj::Maybe<kj::Own<Adaptor>> adaptor;  // null while disconnected
+  bool named = false;
+  Stats counts;
+
+  void attach(sdbus::IConnection& connection) override;
+  void detach() override;
+  void sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction);
+  void dropped(kj::StringPtr why);
+};
+
+}  // namespace taskctl
