@@ -76,10 +76,25 @@ struct Harness {
   PrivateBus dbus;
   kj::AsyncIoContext io = kj::setupAsyncIo();
   kj::Timer& timer = io.provider->getTimer();
-  BusConnection systemdBus{io.unixEventPort, timer, BusConnection::Start::NOW};
-  FakeSystemd systemd{systemdBus};
+  kj::Own<BusConnection> systemdBus;
+  kj::Own<FakeSystemd> systemd;
   BusConnection daemonBus{io.unixEventPort, timer, BusConnection::Start::NOW};
   SystemdManager manager{daemonBus, timer};
+
+  Harness() {
+    startSystemd();
+    EXPECT_TRUE(turnUntil([&]() { return manager.connected(); }));
+  }
+
+  // systemd joins the bus (again), on a connection of its own.
+  void startSystemd() {
+    systemdBus = kj::heap<BusConnection>(io.unixEventPort, timer, BusConnection::Start::NOW);
+    systemd = kj::heap<FakeSystemd>(*systemdBus);
+  }
+  void stopSystemd() {
+    systemd = nullptr;
+    systemdBus = nullptr;  // its name goes with its connection
+  }
 
   template <typename Done>
   bool turnUntil(Done&& done) {
@@ -109,19 +124,19 @@ TEST(SystemdManager, StartsAScopeOnceItsJobIsDone) {
   Harness h;
   EXPECT_TRUE(h.manager.connected());
   auto started = h.manager.startScope(h.request("taskctl-1-1.scope"));
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd.started.size() == 1; }));
-  EXPECT_EQ(h.systemd.started[0], "taskctl-1-1.scope fail");
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
+  EXPECT_EQ(h.systemd->started[0], "taskctl-1-1.scope fail");
   EXPECT_FALSE(started.poll(h.io.waitScope)) << "done before its JobRemoved";
-  h.systemd.jobRemoved(1, "taskctl-1-1.scope", "done");
+  h.systemd->jobRemoved(1, "taskctl-1-1.scope", "done");
   EXPECT_TRUE(h.outcome(started) == nullptr);
-  EXPECT_TRUE(h.turnUntil([&]() { return h.systemd.subscribes == 1; }));
+  EXPECT_TRUE(h.turnUntil([&]() { return h.systemd->subscribes == 1; }));
 }
 
 TEST(SystemdManager, AJobThatDoesNotEndDoneIsARefusal) {
   Harness h;
   auto started = h.manager.startScope(h.request("taskctl-2-1.scope"));
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd.started.size() == 1; }));
-  h.systemd.jobRemoved(1, "taskctl-2-1.scope", "failed");
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
+  h.systemd->jobRemoved(1, "taskctl-2-1.scope", "failed");
   KJ_IF_MAYBE(e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
     EXPECT_NE(e->getDescription().findFirst('f'), nullptr);
@@ -133,7 +148,7 @@ TEST(SystemdManager, AJobThatDoesNotEndDoneIsARefusal) {
 TEST(SystemdManager, AJobWaitTheBusCutsOffIsDisconnectedAndTheManagerComesBack) {
   Harness h;
   auto started = h.manager.startScope(h.request("taskctl-3-1.scope"));
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd.started.size() == 1; }));
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
   h.dbus.stop();
   KJ_IF_MAYBE(e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
@@ -155,17 +170,17 @@ TEST(SystemdManager, AJobWaitTheBusCutsOffIsDisconnectedAndTheManagerComesBack) 
   ASSERT_TRUE(h.turnUntil([&]() { return back.poll(h.io.waitScope); }));
   back.wait(h.io.waitScope);
   EXPECT_TRUE(h.manager.connected());
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemdBus.connected(); }));
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemdBus->connected(); }));
   auto again = h.manager.startScope(h.request("taskctl-5-1.scope"));
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd.started.size() == 2; }));
-  h.systemd.jobRemoved(h.systemd.jobs, "taskctl-5-1.scope", "done");
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 2; }));
+  h.systemd->jobRemoved(h.systemd->jobs, "taskctl-5-1.scope", "done");
   EXPECT_TRUE(h.outcome(again) == nullptr) << "JobRemoved is subscribed again";
 }
 
 TEST(SystemdManager, ACallTheBusCutsOffIsDisconnected) {
   Harness h;
   auto started = h.manager.startScope(h.request("hang-1.scope"));
-  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd.unanswered.size() == 1; }));
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->unanswered.size() == 1; }));
   h.dbus.stop();
   KJ_IF_MAYBE(e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
@@ -174,12 +189,33 @@ TEST(SystemdManager, ACallTheBusCutsOffIsDisconnected) {
   }
 }
 
+TEST(SystemdManager, IsUnavailableWhileSystemdIsOffTheBus) {
+  Harness h;
+  auto started = h.manager.startScope(h.request("taskctl-7-1.scope"));
+  ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
+  h.stopSystemd();  // as systemd is, for a while, after `systemctl restart dbus`
+  KJ_IF_MAYBE(e, h.outcome(started)) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
+  } else {
+    ADD_FAILURE() << "started without its JobRemoved";
+  }
+  EXPECT_FALSE(h.manager.connected());
+  EXPECT_TRUE(h.daemonBus.connected());
+  auto back = h.manager.whenConnected();
+  EXPECT_FALSE(back.poll(h.io.waitScope));
+  h.startSystemd();
+  ASSERT_TRUE(h.turnUntil([&]() { return back.poll(h.io.waitScope); }));
+  EXPECT_TRUE(h.manager.connected());
+  EXPECT_TRUE(h.turnUntil([&]() { return h.systemd->subscribes == 1; }))
+      << "subscribed again to the new systemd";
+}
+
 TEST(SystemdManager, KillsTheWholeUnit) {
   Harness h;
   auto killed = h.manager.killUnit("taskctl-6-1.scope", 15);
   EXPECT_TRUE(h.outcome(killed) == nullptr);
-  ASSERT_EQ(h.systemd.killed.size(), 1u);
-  EXPECT_EQ(h.systemd.killed[0], "taskctl-6-1.scope all 15");
+  ASSERT_EQ(h.systemd->killed.size(), 1u);
+  EXPECT_EQ(h.systemd->killed[0], "taskctl-6-1.scope all 15");
 }
 
 }  // namespace

@@ -13,6 +13,11 @@ namespace {
 constexpr const char* SYSTEMD = "org.freedesktop.systemd1";
 constexpr const char* MANAGER_PATH = "/org/freedesktop/systemd1";
 constexpr const char* MANAGER = "org.freedesktop.systemd1.Manager";
+constexpr const char* DBUS = "org.freedesktop.DBus";
+// Only systemd's own arrivals and departures, not every client's.
+constexpr const char* SYSTEMD_OWNER_MATCH =
+    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.freedesktop.systemd1'";
 // A daemon-reexec can drop JobRemoved: never wait for it without a deadline.
 constexpr kj::Duration JOB_DEADLINE = 30 * kj::SECONDS;
 constexpr uint64_t CALL_TIMEOUT_USEC = 25 * 1000 * 1000;
@@ -36,6 +41,13 @@ bool isDisconnect(const sdbus::Error& e) {
   return name == "org.freedesktop.DBus.Error.Disconnected" || name == "System.Error.ENOTCONN" ||
          name == "System.Error.ECONNRESET" || name == "System.Error.EPIPE" ||
          name == "System.Error.ESHUTDOWN";
+}
+
+// The bus's answer when systemd is not on it (yet: it joins a restarted
+// dbus-daemon after we do).
+bool isSystemdAway(const std::string& name) {
+  return name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+         name == "org.freedesktop.DBus.Error.NameHasNoOwner";
 }
 
 }  // namespace
@@ -87,7 +99,7 @@ SystemdManager::~SystemdManager() noexcept(false) { bus.removeClient(*this); }
 
 void SystemdManager::attach(sdbus::IConnection& connection) {
   try {
-    // The IConnection& overload: the proxy stays on our thread and our pump.
+    // The IConnection& overloads: the proxies stay on our thread and our pump.
     auto fresh = sdbus::createProxy(connection, SYSTEMD, MANAGER_PATH);
     fresh->registerSignalHandler(MANAGER, "JobRemoved", [this](sdbus::Signal& signal) {
       // Nothing may unwind into sd-bus's C frames.
@@ -102,48 +114,129 @@ void SystemdManager::attach(sdbus::IConnection& connection) {
       }
     });
     fresh->finishRegistration();  // addMatch: one blocking round trip, at connect only
+    ownerMatch = connection.addMatch(SYSTEMD_OWNER_MATCH, [this](sdbus::Message& message) {
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                    std::string name, before, after;
+                    message >> name >> before >> after;
+                    if (!before.empty()) systemdOwner(false);  // left, or handed over
+                    if (!after.empty()) systemdOwner(true);
+                  })) {
+        KJ_LOG(ERROR, "bad NameOwnerChanged signal", *e);
+      }
+    });  // the other blocking round trip
+    busDriver = sdbus::createProxy(connection, DBUS, "/org/freedesktop/DBus");
     proxy = kj::mv(fresh);
   } catch (const sdbus::Error& e) {
+    ownerMatch.reset();
+    busDriver.reset();
     kj::throwFatalException(busError(e));
   }
-  // Without Subscribe() systemd may not send JobRemoved to us. Each new
-  // connection is a new subscriber.
-  auto subscribe = proxy->createMethodCall(MANAGER, "Subscribe");
-  background.add(send(subscribe, false).ignoreResult());
+  askForSystemd();
 }
 
-void SystemdManager::detach() {
-  // No reply and no JobRemoved will come on a broken connection: every
-  // waiter learns it now, as DISCONNECTED (the scheduler requeues the start).
-  for (auto* call : inFlight) call->fulfiller->reject(disconnected("a systemd call was cut off"));
+void SystemdManager::askForSystemd() {
+  // Asynchronous: its answer (or NameOwnerChanged) makes us available.
+  try {
+    auto call = busDriver->createMethodCall(DBUS, "GetNameOwner");
+    call << std::string(SYSTEMD);
+    busDriver->callMethod(
+        call,
+        [this](sdbus::MethodReply&, const sdbus::Error* error) {
+          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                        if (error == nullptr) {
+                          systemdOwner(true);
+                        } else if (!isSystemdAway(error->getName())) {
+                          KJ_LOG(WARNING, "cannot tell whether systemd is on the bus",
+                                 error->getMessage().c_str());
+                        }
+                      })) {
+            KJ_LOG(ERROR, "GetNameOwner reply handler failed", *e);
+          }
+        },
+        CALL_TIMEOUT_USEC);
+    bus.poke();
+  } catch (const sdbus::Error& e) {
+    KJ_LOG(WARNING, "cannot ask whether systemd is on the bus", e.getMessage().c_str());
+  }
+}
+
+void SystemdManager::systemdOwner(bool present) {
+  if (present == systemdPresent) return;
+  systemdPresent = present;
+  systemdEpoch++;
+  if (!present) {
+    // Its replies and JobRemoved signals are lost with it.
+    failWaiters("systemd left the bus");
+    return;
+  }
+  // A new systemd connection has no subscribers: without Subscribe() it
+  // may not send JobRemoved to us.
+  auto subscribe = proxy->createMethodCall(MANAGER, "Subscribe");
+  background.add(send(subscribe, false).ignoreResult());
+  for (auto& w : readyWaiters) w->fulfill();
+  readyWaiters.clear();
+}
+
+kj::Promise<void> SystemdManager::whenConnected() {
+  if (connected()) return kj::READY_NOW;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> live;
+  for (auto& w : readyWaiters) {
+    if (w->isWaiting()) live.add(kj::mv(w));
+  }
+  readyWaiters = kj::mv(live);
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  readyWaiters.add(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+void SystemdManager::failWaiters(kj::StringPtr why) {
+  // No reply and no JobRemoved will come: every waiter learns it now, as
+  // DISCONNECTED (the scheduler requeues the start: no user code ran).
+  for (auto* call : inFlight) call->fulfiller->reject(disconnected(why));
   for (auto& entry : waiting) {
-    entry.value->reject(disconnected(kj::str("no JobRemoved for ", entry.key)));
+    entry.value->reject(disconnected(kj::str(why, "; no JobRemoved for ", entry.key)));
   }
   waiting.clear();
   ended.clear();
+}
+
+void SystemdManager::detach() {
+  failWaiters("a systemd call was cut off");
+  systemdPresent = false;
+  ownerMatch.reset();
+  busDriver.reset();
   proxy.reset();  // cancels what is still pending on it
 }
 
-kj::Exception SystemdManager::classify(kj::Exception&& e, uint64_t generation) {
+bool SystemdManager::current(Epoch e) const {
+  return bus.connected() && bus.generation() == e.connection && systemdEpoch == e.systemd;
+}
+
+kj::Exception SystemdManager::classify(kj::Exception&& e, Epoch sent) {
   if (e.getType() == kj::Exception::Type::DISCONNECTED) return kj::mv(e);
   // sd-bus fails every pending call ("Connection terminated") in the drain
   // that finds the socket closed; by the time this runs, that drain has
-  // detached us.
-  if (!bus.connected() || bus.generation() != generation) return disconnected(e.getDescription());
+  // detached us. Likewise a call systemd took with it when it left the bus.
+  if (!current(sent)) return disconnected(e.getDescription());
   return kj::mv(e);
 }
 
 kj::Promise<kj::String> SystemdManager::send(sdbus::MethodCall& message, bool wantsJob) {
-  uint64_t generation = bus.generation();
+  Epoch sent = epoch();
   auto paf = kj::newPromiseAndFulfiller<kj::String>();
   auto call = kj::heap<InFlight>(*this, kj::mv(paf.fulfiller));
   auto* fulfiller = call->fulfiller.get();
   try {
     call->pending = proxy->callMethod(
         message,
-        [fulfiller, wantsJob](sdbus::MethodReply& reply, const sdbus::Error* error) {
+        [this, fulfiller, wantsJob](sdbus::MethodReply& reply, const sdbus::Error* error) {
           KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                        if (error != nullptr) {
+                        if (error != nullptr && isSystemdAway(error->getName())) {
+                          // We missed its leaving: not available until it is back.
+                          fulfiller->reject(disconnected(error->getMessage().c_str()));
+                          systemdOwner(false);
+                          askForSystemd();
+                        } else if (error != nullptr) {
                           fulfiller->reject(busError(*error));
                         } else if (wantsJob) {
                           sdbus::ObjectPath job;
@@ -162,8 +255,8 @@ kj::Promise<kj::String> SystemdManager::send(sdbus::MethodCall& message, bool wa
   }
   bus.poke();
   return paf.promise.attach(kj::mv(call)).catch_(
-      [this, generation](kj::Exception&& e) -> kj::Promise<kj::String> {
-        return classify(kj::mv(e), generation);
+      [this, sent](kj::Exception&& e) -> kj::Promise<kj::String> {
+        return classify(kj::mv(e), sent);
       });
 }
 
@@ -181,14 +274,15 @@ void SystemdManager::onJobRemoved(kj::StringPtr job, kj::StringPtr result) {
   }
 }
 
-kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, uint64_t generation) {
+kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, Epoch sent) {
   KJ_IF_MAYBE(result, ended.find(job)) {
     auto value = kj::mv(*result);
     ended.erase(job);
     return kj::mv(value);
   }
-  // The reply came on a connection that broke since: its JobRemoved never will.
-  if (!connected() || bus.generation() != generation) {
+  // The reply came on a connection that broke since, or from a systemd that
+  // left the bus: its JobRemoved never will.
+  if (!current(sent)) {
     return disconnected(kj::str("no JobRemoved for ", job));
   }
   auto paf = kj::newPromiseAndFulfiller<kj::String>();
@@ -203,7 +297,7 @@ kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, uint64_t gener
 }
 
 kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
-  if (proxy == nullptr) return disconnected(kj::str("cannot start ", r.unit));
+  if (!connected()) return disconnected(kj::str("cannot start ", r.unit));
   std::vector<Property> properties;
   properties.push_back({"Description", sdbus::Variant(std::string(r.description.cStr()))});
   properties.push_back({"Slice", sdbus::Variant(std::string(r.slice.cStr()))});
@@ -229,9 +323,9 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
   auto message = proxy->createMethodCall(MANAGER, "StartTransientUnit");
   message << std::string(r.unit.cStr()) << std::string("fail") << properties << aux;
   auto unit = kj::str(r.unit);
-  uint64_t generation = bus.generation();
+  Epoch sent = epoch();
   return send(message, true)
-      .then([this, generation](kj::String job) { return jobResult(kj::mv(job), generation); })
+      .then([this, sent](kj::String job) { return jobResult(kj::mv(job), sent); })
       .then([unit = kj::mv(unit)](kj::String result) {
         if (result != "done") {
           kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
@@ -241,19 +335,19 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
 }
 
 kj::Promise<void> SystemdManager::killUnit(kj::StringPtr unit, int signal) {
-  if (proxy == nullptr) return disconnected(kj::str("cannot signal ", unit));
+  if (!connected()) return disconnected(kj::str("cannot signal ", unit));
   auto message = proxy->createMethodCall(MANAGER, "KillUnit");
   message << std::string(unit.cStr()) << std::string("all") << int32_t(signal);
   return send(message, false).ignoreResult();
 }
 
 kj::Promise<void> SystemdManager::stopUnit(kj::StringPtr unit) {
-  if (proxy == nullptr) return disconnected(kj::str("cannot stop ", unit));
+  if (!connected()) return disconnected(kj::str("cannot stop ", unit));
   auto message = proxy->createMethodCall(MANAGER, "StopUnit");
   message << std::string(unit.cStr()) << std::string("replace");
-  uint64_t generation = bus.generation();
-  return send(message, true).then([this, generation](kj::String job) {
-    return jobResult(kj::mv(job), generation).ignoreResult();
+  Epoch sent = epoch();
+  return send(message, true).then([this, sent](kj::String job) {
+    return jobResult(kj::mv(job), sent).ignoreResult();
   });
 }
 

@@ -6,6 +6,7 @@
 #include <kj/map.h>
 #include <kj/timer.h>
 
+#include <functional>
 #include <memory>
 
 #include "bus/bus-connection.h"
@@ -21,9 +22,11 @@ namespace taskctl {
 class SystemdManager final : public ScopeManager, private BusConnection::Client {
  public:
   // `bus` and `timer` outlive the manager. On each connection (now, if the
-  // bus is up, and after every reconnect) it makes its proxy, registers for
-  // JobRemoved (one blocking round trip) and calls Subscribe. Throws if that
-  // fails on the connection up now.
+  // bus is up, and after every reconnect) it makes its proxy and registers
+  // for JobRemoved and for systemd's own comings and goings on the bus (two
+  // blocking round trips), then asks whether systemd is there; each time
+  // systemd appears it calls Subscribe. Throws if registering fails on the
+  // connection up now.
   SystemdManager(BusConnection& bus, kj::Timer& timer);
   ~SystemdManager() noexcept(false);
   KJ_DISALLOW_COPY(SystemdManager);
@@ -34,15 +37,22 @@ class SystemdManager final : public ScopeManager, private BusConnection::Client 
   kj::Promise<void> killUnit(kj::StringPtr unit, int signal) override;
   kj::Promise<void> stopUnit(kj::StringPtr unit) override;
 
-  bool connected() override { return proxy != nullptr; }
-  kj::Promise<void> whenConnected() override { return bus.whenConnected(); }
+  bool connected() override { return proxy != nullptr && systemdPresent; }
+  // Our bus is up and systemd is on it: after `systemctl restart dbus`
+  // systemd comes back to the new bus some time after we do.
+  kj::Promise<void> whenConnected() override;
 
   class InFlight;  // a method call waiting for its reply (in the .c++)
 
  private:
   BusConnection& bus;
   kj::Timer& timer;
-  std::unique_ptr<sdbus::IProxy> proxy;  // null while disconnected
+  std::unique_ptr<sdbus::IProxy> proxy;      // null while disconnected
+  std::unique_ptr<sdbus::IProxy> busDriver;  // org.freedesktop.DBus, for GetNameOwner
+  std::unique_ptr<void, std::function<void(void*)>> ownerMatch;  // NameOwnerChanged of systemd1
+  bool systemdPresent = false;  // org.freedesktop.systemd1 has an owner on our connection
+  uint64_t systemdEpoch = 0;    // counts systemd's arrivals and departures
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> readyWaiters;
   // Who waits for which job's JobRemoved, and results seen before the reply
   // that named the job (job paths are never reused within a connection).
   kj::HashMap<kj::String, kj::Own<kj::PromiseFulfiller<kj::String>>> waiting;
@@ -55,13 +65,21 @@ class SystemdManager final : public ScopeManager, private BusConnection::Client 
 
   void attach(sdbus::IConnection& connection) override;
   void detach() override;
+  void askForSystemd();
+  void systemdOwner(bool present);
+  void failWaiters(kj::StringPtr why);
 
   kj::Promise<kj::String> send(sdbus::MethodCall& message, bool wantsJob);
   // The reply's job path ("" unless `wantsJob`), parsed in the callback:
   // no sdbus-c++ message outlives the pump turn that delivered it.
-  kj::Promise<kj::String> jobResult(kj::String job, uint64_t generation);
+  struct Epoch {
+    uint64_t connection, systemd;  // what a call's reply is only valid for
+  };
+  Epoch epoch() const { return {bus.generation(), systemdEpoch}; }
+  bool current(Epoch e) const;
+  kj::Promise<kj::String> jobResult(kj::String job, Epoch sent);
   void onJobRemoved(kj::StringPtr job, kj::StringPtr result);
-  kj::Exception classify(kj::Exception&& e, uint64_t generation);
+  kj::Exception classify(kj::Exception&& e, Epoch sent);
 };
 
 bool isCgroupV2();
