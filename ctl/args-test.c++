@@ -725,5 +725,37 @@ TEST(Args, NumbersParseStrictly) {
   EXPECT_TRUE(parseUnsigned("+7") == nullptr);
 }
 
+TEST(Args, WatchTakesAFromSeqProgressAndIds) {
+  auto invocation = accepted({"watch", "--from", "1234", "7", "--progress", "9"});
+  auto& watch = invocation.command.get<WatchArgs>();
+  EXPECT_EQ(watch.from, 1234u);
+  EXPECT_TRUE(watch.progress);
+  ASSERT_EQ(watch.ids.size(), 2u);
+  EXPECT_EQ(watch.ids[0], 7u);
+  EXPECT_EQ(watch.ids[1], 9u);
+  EXPECT_EQ(accepted({"watch", "--from=5"}).command.get<WatchArgs>().from, 5u);
+  EXPECT_TRUE(accepted({"--json", "watch"}).global.json);
+}
+
+TEST(Args, WatchWithoutFromStartsNowAndWithoutIdsWatchesEverything) {
+  auto invocation = accepted({"watch"});
+  auto& watch = invocation.command.get<WatchArgs>();
+  EXPECT_EQ(watch.from, 0u);
+  EXPECT_FALSE(watch.progress);
+  EXPECT_EQ(watch.ids.size(), 0u);
+}
+
+TEST(Args, WatchRefusesAFromThatIsNotASeq) {
+  EXPECT_EQ(refused({"watch", "--from", "0"}),
+            "--from needs a sequence number from 1 (status and list --json show last_seq), not "
+            "'0'");
+  refused({"watch", "--from", "-3"});
+  refused({"watch", "--from", "x"});
+  refused({"watch", "--from"});
+  EXPECT_EQ(refused({"watch", "abc"}), "not a task id: 'abc'");
+  EXPECT_EQ(refused({"watch", "--progress=1"}), "option --progress takes no value");
+  refused({"watch", "--since", "3"});
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -69,6 +69,7 @@ class Parser {
     if (name == "wait") return finish(WaitArgs{ids("wait")});
     if (name == "cancel") return finish(CancelArgs{ids("cancel")});
     if (name == "logs") return finish(logs());
+    if (name == "watch") return finish(watch());
     if (name == "progress") return finish(progress());
     if (name == "queue") return finish(queue());
     if (name == "help") return finish(HelpArgs{});
@@ -373,6 +374,33 @@ class Parser {
     return result;
   }
 
+  WatchArgs watch() {
+    WatchArgs result;
+    kj::Vector<uint64_t> found;
+    walk(
+        [&](const Option& option) {
+          if (option.name == "--from") {
+            auto text = valueOf(option);
+            // 0 would read as "from now", which --from never means: leave it out for that.
+            auto value = parseUnsigned(text).orDefault(0);
+            if (value == 0) {
+              refuse(kj::str("--from needs a sequence number from 1 (status and list --json show "
+                             "last_seq), not '", text, "'"));
+            }
+            result.from = value;
+          } else if (option.name == "--progress") {
+            flag(option);
+            result.progress = true;
+          } else {
+            return false;
+          }
+          return true;
+        },
+        [&](kj::StringPtr arg) { found.add(id(arg)); });
+    result.ids = found.releaseAsArray();
+    return result;
+  }
+
   CommandArgs queue() {
     // The subcommand is the first word that is not an option; global options may come first.
     kj::StringPtr subcommand;
@@ -564,6 +592,12 @@ Commands:
   logs [-f] [--attempt N] ID
                         an attempt's output (default: the latest attempt);
                         -f, --follow: keep printing until the attempt ends
+  watch [--from SEQ] [--progress] [ID...]
+                        print each state change of your tasks (or of the ids
+                        given) as it happens, until Ctrl-C; --from: first
+                        the stored changes from sequence number SEQ (status
+                        and list --json show last_seq), with none missed
+                        and none twice; --progress: progress reports too
   progress FRACTION [TEXT]
                         inside a task: report progress (0.4 or 40%) and a
                         one-line status text to taskctld (via NOTIFY_SOCKET)
@@ -579,18 +613,19 @@ Commands:
 Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
                         /run/taskctl/taskctl.sock)
-  --json                JSON output for status, list, wait, submit --wait and
-                        queue
+  --json                JSON output for status, list, wait, submit --wait,
+                        queue and watch
   -h, --help            show this text
   --version             show the version
 
 Exit status: 0 done; wait and submit --wait exit like the task (its exit
 code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled or
 replaced through its key, 125-127 did not start, 125 also when a dependency
-failed), and submit --wait with 130 on Ctrl-C; 64 usage error, 65 rejected
-input (such as an unknown id), 69 taskctld unreachable or not answering,
-75 taskctld overloaded (retry later), 77 permission denied (such as queue
-set, pause or resume by someone who is not root or an admin).
+failed), and submit --wait and watch with 130 on Ctrl-C; 64 usage error, 65
+rejected input (such as an unknown id), 69 taskctld unreachable or not
+answering, 75 taskctld overloaded (retry later) or watch fell behind (it
+says which --from resumes it), 77 permission denied (such as queue set,
+pause or resume by someone who is not root or an admin).
 )"_kj;
 }
 

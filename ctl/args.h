@@ -93,6 +93,13 @@ struct LogsArgs {
   bool follow = false;   // -f: until the attempt ends
 };
 
+// `watch [--from SEQ] [--progress] [ID...]`.
+struct WatchArgs {
+  uint64_t from = 0;          // the first seq to show; 0: only what happens from now on
+  bool progress = false;      // --progress: also live progress reports
+  kj::Array<uint64_t> ids;    // empty: every task the caller may see
+};
+
 // `progress FRACTION [TEXT]`, run inside a task: needs no daemon connection, only NOTIFY_SOCKET.
 struct ProgressArgs {
   double fraction;             // 0..1 ("40%" reads as 0.4)
@@ -120,7 +127,7 @@ struct VersionArgs {};
 
 using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
                               CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
-                              QueuePauseArgs>;
+                              QueuePauseArgs, WatchArgs>;
 
 struct Invocation {
   GlobalOptions global;

@@ -194,7 +194,8 @@ int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& glo
   request.setWithEnv(args.withEnv);
   auto reply = session.answer(request.send());
   auto task = reply.getTask();
-  writeOut(global.json ? taskJson(task, args.withEnv) : statusText(task, args.withEnv));
+  writeOut(global.json ? taskJson(task, args.withEnv, reply.getLastSeq())
+                       : statusText(task, args.withEnv));
   return 0;
 }
 
@@ -211,7 +212,7 @@ int runList(Session& session, const ListArgs& args, const GlobalOptions& global)
   filter.setAllUsers(args.allUsers);
   auto reply = session.answer(request.send());
   auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
-  writeOut(global.json ? tasksJson(tasks) : listTable(tasks, outputWidth()));
+  writeOut(global.json ? tasksJson(tasks, reply.getLastSeq()) : listTable(tasks, outputWidth()));
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "progress.h"
 #include "queue-commands.h"
 #include "session.h"
+#include "watch-command.h"
 
 namespace taskctl {
 namespace {
@@ -30,6 +31,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, QueueListArgs) { return runQueueList(session, args, global); }
     KJ_CASE_ONEOF(args, QueueSetArgs) { return runQueueSet(session, args, global); }
     KJ_CASE_ONEOF(args, QueuePauseArgs) { return runQueuePause(session, args, global); }
+    KJ_CASE_ONEOF(args, WatchArgs) { return runWatch(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}

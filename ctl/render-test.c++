@@ -247,6 +247,22 @@ TEST(Render, TaskListIsOneJsonArray) {
   EXPECT_EQ(tasksJson(nullptr), "[]\n");
 }
 
+TEST(Render, StatusAndListJsonEndEachTaskWithTheLastSeqWhenGiven) {
+  capnp::MallocMessageBuilder message;
+  auto tasks = message.initRoot<capnp::List<rpc::TaskView>>(2);
+  tasks[0].setId(1);
+  tasks[1].setId(2);
+  auto readers = KJ_MAP(task, tasks.asReader()) { return task; };
+  EXPECT_TRUE(taskJson(readers[0], false, uint64_t(77)).endsWith(R"(,"last_seq":77}
+)"));
+  auto list = tasksJson(readers, uint64_t(77));
+  EXPECT_TRUE(list.endsWith(R"(,"last_seq":77}]
+)"));
+  EXPECT_NE(strstr(list.cStr(), R"(,"last_seq":77},{"id":2,)"), nullptr);
+  EXPECT_EQ(strstr(taskJson(readers[0], false).cStr(), "last_seq"), nullptr)
+      << "wait and cancel have no seq to give";
+}
+
 TEST(Render, StatusAlignsKeysAndListsAttempts) {
   setenv("TZ", "UTC", 1);
   tzset();

@@ -189,14 +189,6 @@ kj::String signalName(int32_t signal) {
   return kj::str(signal, " (SIG", abbrev, ")");
 }
 
-// "40%", "12.5%": one decimal only when it says something.
-kj::String percentage(double fraction) {
-  double percent = round(kj::min(kj::max(fraction, 0.0), 1.0) * 1000) / 10;
-  char buffer[16];
-  snprintf(buffer, sizeof(buffer), percent == floor(percent) ? "%.0f%%" : "%.1f%%", percent);
-  return kj::str(buffer);
-}
-
 // The limits in force, on one line ("timeout 2s, kill grace 1s, memory 512M"), or "" for none.
 kj::String limitsLine(rpc::TaskView::Reader task) {
   kj::Vector<kj::String> limits;
@@ -332,11 +324,19 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
 
 }  // namespace
 
+kj::String percentage(double fraction) {
+  double percent = round(kj::min(kj::max(fraction, 0.0), 1.0) * 1000) / 10;
+  char buffer[16];
+  snprintf(buffer, sizeof(buffer), percent == floor(percent) ? "%.0f%%" : "%.1f%%", percent);
+  return kj::str(buffer);
+}
+
 bool isTerminal(kj::StringPtr state) {
   return state == "succeeded" || state == "failed" || state == "cancelled";
 }
 
-void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv) {
+void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
+                   kj::Maybe<uint64_t> lastSeq) {
   json.beginObject();
   json.key("id");
   json.unsignedInteger(task.getId());
@@ -418,19 +418,24 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv) {
   json.beginArray();
   for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
   json.endArray();
+  KJ_IF_MAYBE(seq, lastSeq) {
+    json.key("last_seq");
+    json.unsignedInteger(*seq);
+  }
   json.endObject();
 }
 
-kj::String taskJson(rpc::TaskView::Reader task, bool withEnv) {
+kj::String taskJson(rpc::TaskView::Reader task, bool withEnv, kj::Maybe<uint64_t> lastSeq) {
   JsonWriter json;
-  writeTaskJson(json, task, withEnv);
+  writeTaskJson(json, task, withEnv, lastSeq);
   return kj::str(json.finish(), '\n');
 }
 
-kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks) {
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
+                     kj::Maybe<uint64_t> lastSeq) {
   JsonWriter json;
   json.beginArray();
-  for (auto task : tasks) writeTaskJson(json, task, false);
+  for (auto task : tasks) writeTaskJson(json, task, false, lastSeq);
   json.endArray();
   return kj::str(json.finish(), '\n');
 }

@@ -24,7 +24,8 @@
 // times or null; key and request_id are null when the task has none; waiting_for says what a
 // waiting task waits for ("" otherwise); pruned is true when retention has removed the task and
 // only its tombstone is left (then only id, uid, state, reason, exit_status, exit_code, signal,
-// queue and finished_at are set).
+// queue and finished_at are set). last_seq (status and list only) is the daemon's last event
+// sequence number when the task was read: `watch --from last_seq+1` shows every change after it.
 #pragma once
 
 #include <kj/array.h>
@@ -38,12 +39,18 @@ namespace taskctl {
 // succeeded, failed and cancelled: states a task never leaves.
 bool isTerminal(kj::StringPtr state);
 
-// Appends one task as a JSON object; its env only when `withEnv`.
-void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv);
+// Appends one task as a JSON object; its env only when `withEnv`, last_seq only when given.
+void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
+                   kj::Maybe<uint64_t> lastSeq = nullptr);
 
 // One task, or an array of tasks, as one JSON document on one line (newline included).
-kj::String taskJson(rpc::TaskView::Reader task, bool withEnv);
-kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks);
+kj::String taskJson(rpc::TaskView::Reader task, bool withEnv,
+                    kj::Maybe<uint64_t> lastSeq = nullptr);
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
+                     kj::Maybe<uint64_t> lastSeq = nullptr);
+
+// A fraction as a percentage: "40%", "12.5%" (one decimal only when it says something).
+kj::String percentage(double fraction);
 
 // argv as one line a person can paste into a shell (see shellQuote()).
 kj::String commandLine(capnp::List<capnp::Data>::Reader argv);
