@@ -163,9 +163,13 @@ struct Daemon::Impl {
     auto counts = scheduler.counts();
     ManagerState state;
     state.version = TASKCTL_VERSION;
-    state.waiting = counts.waiting;  // TODO(scheduler): retrying apart from waiting,
-    state.queued = counts.queued;    // and succeeded/failed/cancelled since start
+    state.waiting = counts.waiting;
+    state.retrying = counts.retrying;
+    state.queued = counts.queued;
     state.running = counts.running;
+    state.succeeded = counts.succeeded;
+    state.failed = counts.failed;
+    state.cancelled = counts.cancelled;
     state.lastSeq = events.lastPublished();
     return state;
   }
@@ -205,7 +209,7 @@ struct Daemon::Impl {
   void notifyStatus() {
     auto counts = scheduler.counts();
     auto status = kj::str("STATUS=", counts.running, " running, ", counts.queued, " queued, ",
-                          counts.waiting, " waiting");
+                          counts.waiting + counts.retrying, " waiting");
     sd_notify(0, status.cStr());
   }
 

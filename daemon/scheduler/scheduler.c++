@@ -257,8 +257,12 @@ Scheduler::Counts Scheduler::counts() {
   }
   for (auto& [id, a] : active) {
     auto state = a->task().getState();
-    counts.waiting += state == TaskState::WAITING || state == TaskState::RETRYING;
+    counts.waiting += state == TaskState::WAITING;
+    counts.retrying += state == TaskState::RETRYING;
   }
+  counts.succeeded = endedSucceeded;
+  counts.failed = endedFailed;
+  counts.cancelled = endedCancelled;
   return counts;
 }
 
@@ -821,6 +825,11 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   uint64_t id = task.getId();
   kj::StringPtr ended = stateName(state);
   KJ_LOG(INFO, "task ended", id, ended, message);
+  switch (state) {
+    case TaskState::SUCCEEDED: endedSucceeded++; break;
+    case TaskState::FAILED: endedFailed++; break;
+    default: endedCancelled++; break;
+  }
   if (state == TaskState::FAILED) {
     auto& queue = queueOf(task);
     if (queue.defaults.pauseOnFailure && !queue.paused) {

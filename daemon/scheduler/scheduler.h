@@ -106,7 +106,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void reloadQueues(const Config& config);
 
   struct Counts {
-    size_t queued = 0, running = 0, waiting = 0;
+    size_t queued = 0, running = 0, waiting = 0, retrying = 0;
+    // Tasks that reached each terminal state since the daemon started.
+    uint64_t succeeded = 0, failed = 0, cancelled = 0;
   };
   Counts counts();
 
@@ -163,7 +165,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   std::map<uint64_t, kj::Own<Active>> active;
   kj::TaskSet tasks;
   bool dispatching = false;
-  bool waitingForRunner = false;  // dispatch waits for runner.whenAvailable()
+  bool waitingForRunner = false;
+  uint64_t endedSucceeded = 0, endedFailed = 0, endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
   WallTimer& wallTimer;
   std::mt19937_64 random;  // backoff jitter
 

@@ -30,4 +30,7 @@ for task in {r[0] for r in rows}:
 PY
 last=$(grep TaskStateChanged "$WORK/mon" | tail -1 | sed 's/.*uint64 \([0-9]*\))$/\1/')
 [ "$(B get-property io.taskctl1 /io/taskctl1 io.taskctl1.Manager LastSeq)" = "t $last" ] || fail "LastSeq is not $last"
+prop() { B get-property io.taskctl1 /io/taskctl1 io.taskctl1.Manager "$1"; }
+[ "$(prop Succeeded)" = "t 20" ] || fail "Succeeded is $(prop Succeeded), not 20"
+[ "$(prop Failed)" = "t 0" ] && [ "$(prop Running)" = "u 0" ] || fail "Failed/Running: $(prop Failed) $(prop Running)"
 pass
