@@ -255,6 +255,24 @@ TEST(WatchSession, AStalledWatcherFallsBehindAtTheLimitWithoutGrowingAndIsTold) 
   EXPECT_EQ(again.seqs, range(resumeFrom, 200));
 }
 
+TEST(WatchSession, TheByteLimitEndsAStalledWatchToo) {
+  Harness h;
+  Seen seen;
+  WatchSession::Limits small;
+  small.maxQueuedBytes = 2000;  // a few dozen events, well below maxQueuedEvents
+  auto w = h.watch(seen, 0, small);
+  h.settle();
+  seen.stall = true;
+  for (int i = 0; i < 100; i++) h.change(1, TaskState::RUNNING, TaskState::STARTING);
+  h.settle();
+  seen.release();
+  h.settle();
+  ASSERT_TRUE(w.done.poll(h.waitScope));
+  uint64_t resumeFrom = w.done.wait(h.waitScope);
+  EXPECT_LT(resumeFrom, 50u);
+  EXPECT_EQ(seen.seqs, range(1, resumeFrom - 1));
+}
+
 TEST(WatchSession, ASlowReplayThatRetentionOvertakesFallsBehind) {
   Harness h;
   h.changes(1, 30);

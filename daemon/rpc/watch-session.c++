@@ -8,13 +8,6 @@
 
 namespace taskctl {
 
-namespace {
-
-// What one queued event costs: the record, its queue name, the deque's share.
-size_t costOf(size_t queueNameSize) { return 64 + queueNameSize + 1; }
-
-}  // namespace
-
 WatchSession::WatchSession(EventLog& log, Store& store, kj::Timer& timer,
                            rpc::Watcher::Client watcher, Request requestArg, Limits limits)
     : log(log),
@@ -65,6 +58,11 @@ kj::Promise<uint64_t> WatchSession::run() {
       });
 }
 
+size_t WatchSession::costOf(const Queued& queued) {
+  // The record, its queue name with the allocator's header, the deque's share.
+  return sizeof(Queued) + queued.queue.size() + 1 + 16 + 8;
+}
+
 bool WatchSession::wanted(uint64_t taskId, uint32_t uid) {
   if (!request.visible(uid)) return false;
   if (request.ids.size() == 0) return true;
@@ -87,7 +85,7 @@ void WatchSession::onEvent(records::Event::Reader event) {
   queue.push_back(Queued{seq, event.getTaskId(), event.getAt(), event.getUid(), event.getAttempt(),
                          event.getFrom(), event.getTo(), event.getReason(), event.getCreated(),
                          kj::heapString(name)});
-  queuedBytes += costOf(name.size());
+  queuedBytes += costOf(queue.back());
   // A state change supersedes a report made before it.
   progress.erase(event.getTaskId());
   poke();
@@ -214,7 +212,7 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
       auto& q = queue.front();
       fill(list[i], q.seq, q.taskId, q.uid, q.queue, q.created, q.from, q.to, q.attempt, q.reason,
            q.at);
-      queuedBytes -= costOf(q.queue.size());
+      queuedBytes -= costOf(q);
       queue.pop_front();
     }
     // Resolves once flow control has room for the next batch.

@@ -105,6 +105,7 @@ class WatchSession final: private EventListener {
   void onEvent(records::Event::Reader event) override;
   void onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) override;
 
+  static size_t costOf(const Queued& queued);
   bool wanted(uint64_t taskId, uint32_t uid);
   void fallBehind(uint64_t resumeFrom);
   void poke();
