@@ -1,0 +1,234 @@
+#include "schedule/schedules.h"
+
+#include <dirent.h>
+#include <stdio.h>
+
+#include <algorithm>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <kj/debug.h>
+#include <kj/io.h>
+
+namespace taskctl {
+namespace {
+
+constexpr kj::StringPtr SYSTEM_UNIT_DIR = "/etc/systemd/system"_kj;
+
+[[noreturn]] void reject(kj::String message) {
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
+
+kj::Maybe<kj::String> readSmallFile(kj::StringPtr path) {
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  KJ_DEFER(close(fd));
+  kj::Vector<char> text;
+  char buffer[4096];
+  for (;;) {
+    ssize_t n;
+    KJ_SYSCALL(n = read(fd, buffer, sizeof(buffer)), path);
+    if (n == 0) break;
+    text.addAll(buffer, buffer + n);
+    if (text.size() > (1 << 20)) break;
+  }
+  text.add('\0');
+  return kj::String(text.releaseAsArray());
+}
+
+}  // namespace
+
+void writeFileAtomically(kj::StringPtr path, kj::StringPtr text) {
+  auto temp = kj::str(path, ".tmp");
+  int fd;
+  KJ_SYSCALL(fd = open(temp.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), temp);
+  kj::AutoCloseFd owned(fd);
+  fchmod(fd, 0644);  // whatever the umask
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n;
+    KJ_SYSCALL(n = write(fd, text.begin() + done, text.size() - done), temp);
+    done += n;
+  }
+  KJ_SYSCALL(fsync(fd), temp);
+  KJ_SYSCALL(rename(temp.cStr(), path.cStr()), path);
+}
+
+Schedules::Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Paths paths)
+    : systemd(systemd), check(check), paths(kj::mv(paths)) {}
+
+SystemdUnits& Schedules::requireSystemd() {
+  KJ_IF_MAYBE(s, systemd) {
+    if (!s->connected()) {
+      kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+          kj::str("schedules need systemd, and it is not on the system bus right now; try again")));
+    }
+    return *s;
+  }
+  reject(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs systemd "
+                 "as PID 1 and the system bus)"));
+}
+
+kj::String Schedules::pathOf(kj::StringPtr base, kj::StringPtr suffix) const {
+  return kj::str(paths.unitDir, "/", base, suffix);
+}
+
+bool Schedules::exists(kj::StringPtr base) const {
+  struct stat st;
+  return lstat(pathOf(base, ".timer").cStr(), &st) == 0 ||
+         lstat(pathOf(base, ".service").cStr(), &st) == 0;
+}
+
+kj::Array<kj::String> Schedules::unitArgs(kj::StringPtr timerUnit) const {
+  // Names for systemd's own directory; elsewhere (tests) the path, which
+  // EnableUnitFiles links.
+  auto arg = paths.unitDir == SYSTEM_UNIT_DIR ? kj::str(timerUnit)
+                                              : kj::str(paths.unitDir, "/", timerUnit);
+  return kj::arr(kj::mv(arg));
+}
+
+kj::Vector<ScheduleKey> Schedules::scan(kj::Maybe<uint32_t> uid,
+                                        kj::Maybe<kj::StringPtr> name) const {
+  kj::Vector<ScheduleKey> found;
+  DIR* dir = opendir(paths.unitDir.cStr());
+  if (dir == nullptr) return found;
+  KJ_DEFER(closedir(dir));
+  while (struct dirent* entry = readdir(dir)) {
+    KJ_IF_MAYBE(key, parseScheduleUnit(entry->d_name, ".timer")) {
+      KJ_IF_MAYBE(u, uid) {
+        if (key->uid != *u) continue;
+      }
+      KJ_IF_MAYBE(n, name) {
+        if (key->name != *n) continue;
+      }
+      found.add(kj::mv(*key));
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const ScheduleKey& a, const ScheduleKey& b) {
+    return a.uid != b.uid ? a.uid < b.uid : a.name < b.name;
+  });
+  return found;
+}
+
+kj::Promise<void> Schedules::add(ScheduleSpec spec) {
+  auto& units = requireSystemd();
+  KJ_IF_MAYBE(refusal, checkScheduleName(spec.name)) reject(kj::mv(*refusal));
+  KJ_REQUIRE(spec.argv.size() > 0, "a schedule needs a command");
+  KJ_REQUIRE(spec.onCalendar.size() > 0, "a schedule needs --on-calendar SPEC");
+  // Everything that can be refused without systemd, before asking it.
+  auto timerText = scheduleTimerUnit(spec);
+  auto serviceText = scheduleServiceUnit(spec, paths.taskctlPath, paths.socketPath);
+  auto base = scheduleUnitBase(spec.uid, spec.name);
+  if (exists(base) || adding.find(base) != nullptr) {
+    reject(kj::str("schedule ", spec.name, " exists; remove it first (taskctl schedule remove ",
+                   spec.name, ")"));
+  }
+  adding.insert(kj::str(base), true);
+  auto done = kj::defer([this, key = kj::str(base)]() { adding.erase(key.asPtr()); });
+  auto onCalendar = kj::str(spec.onCalendar);
+  return check.check(onCalendar)
+      .then([this, &units, base = kj::str(base), timerText = kj::mv(timerText),
+             serviceText = kj::mv(serviceText)](kj::Maybe<kj::String> verdict) mutable {
+        KJ_IF_MAYBE(v, verdict) reject(kj::mv(*v));
+        // The service first: a timer never points at a missing one.
+        auto servicePath = pathOf(base, ".service"), timerPath = pathOf(base, ".timer");
+        writeFileAtomically(servicePath, serviceText);
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                           [&]() { writeFileAtomically(timerPath, timerText); })) {
+          unlink(servicePath.cStr());
+          kj::throwFatalException(kj::mv(*e));
+        }
+        auto timerUnit = kj::str(base, ".timer");
+        return units.reload()
+            .then([this, &units, timerUnit = kj::str(timerUnit)]() {
+              return units.enableUnitFiles(unitArgs(timerUnit));
+            })
+            .then([&units, timerUnit = kj::str(timerUnit)]() { return units.startUnit(timerUnit); })
+            .catch_([this, &units, base = kj::mv(base)](kj::Exception&& e) -> kj::Promise<void> {
+              // Nothing half-made stays behind: the files go, systemd forgets them.
+              KJ_LOG(WARNING, "schedule add failed; removing its unit files", base,
+                     e.getDescription());
+              unlink(pathOf(base, ".timer").cStr());
+              unlink(pathOf(base, ".service").cStr());
+              auto copy = kj::cp(e);
+              return units.reload().then(
+                  [e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); },
+                  [copy = kj::mv(copy)](kj::Exception&&) mutable -> kj::Promise<void> {
+                    return kj::mv(copy);
+                  });
+            });
+      })
+      .attach(kj::mv(done));
+}
+
+kj::Promise<kj::Array<ScheduleInfo>> Schedules::list(kj::Maybe<uint32_t> uid) {
+  auto& units = requireSystemd();
+  auto keys = scan(uid, nullptr);
+  auto infos = kj::heapArray<ScheduleInfo>(keys.size());
+  kj::Vector<kj::Promise<void>> reads;
+  for (auto i : kj::indices(keys)) {
+    auto base = scheduleUnitBase(keys[i].uid, keys[i].name);
+    auto& info = infos[i];
+    info.uid = keys[i].uid;
+    info.name = kj::mv(keys[i].name);
+    info.timerUnit = kj::str(base, ".timer");
+    info.serviceUnit = kj::str(base, ".service");
+    KJ_IF_MAYBE(text, readSmallFile(pathOf(base, ".timer"))) {
+      info.onCalendar = timerOnCalendar(*text);
+    } else {
+      info.onCalendar = kj::str();
+    }
+    reads.add(units.timerTimes(info.timerUnit)
+                  .then([&info](TimerTimes times) { info.times = times; },
+                        [&info](kj::Exception&& e) {
+                          // Shown without times rather than not at all.
+                          KJ_LOG(WARNING, "cannot read a schedule's timer", info.timerUnit,
+                                 e.getDescription());
+                        }));
+  }
+  return kj::joinPromises(reads.releaseAsArray())
+      .then([infos = kj::mv(infos)]() mutable { return kj::mv(infos); });
+}
+
+kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::StringPtr name) {
+  auto& units = requireSystemd();
+  KJ_IF_MAYBE(refusal, checkScheduleName(name)) reject(kj::mv(*refusal));
+  auto found = scan(callerUid, name);
+  if (found.size() == 0 && privileged) {
+    found = scan(nullptr, name);
+    if (found.size() > 1) {
+      kj::Vector<kj::String> owners;
+      for (auto& key : found) owners.add(kj::str(key.uid));
+      reject(kj::str("several users have a schedule ", name, " (uids ",
+                     kj::strArray(owners, ", "), "); remove it as its owner"));
+    }
+  }
+  if (found.size() == 0) reject(kj::str("no such schedule: ", name));
+  auto base = scheduleUnitBase(found[0].uid, found[0].name);
+  auto timerUnit = kj::str(base, ".timer");
+  KJ_LOG(INFO, "schedule remove", base, callerUid);
+  // A timer systemd no longer knows (NoSuchUnit, not loaded) is already stopped.
+  auto stopped = units.stopUnit(timerUnit).catch_([](kj::Exception&& e) {
+    if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
+  });
+  return stopped
+      .then([this, &units, timerUnit = kj::mv(timerUnit)]() {
+        return units.disableUnitFiles(unitArgs(timerUnit)).catch_([](kj::Exception&& e) {
+          if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
+        });
+      })
+      .then([this, &units, base = kj::mv(base)]() {
+        for (auto suffix : {".timer"_kj, ".service"_kj}) {
+          auto path = pathOf(base, suffix);
+          if (unlink(path.cStr()) < 0 && errno != ENOENT) {
+            KJ_FAIL_SYSCALL("unlink", errno, path);
+          }
+        }
+        return units.reload();
+      });
+}
+
+}  // namespace taskctl

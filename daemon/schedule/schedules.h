@@ -1,0 +1,70 @@
+// Schedules: systemd timer + service unit pairs that submit a task when they
+// fire (DESIGN 6). The unit files are the only record: a schedule exists
+// while its files do, in `unitDir` (/etc/systemd/system), named
+// taskctl-schedule-<uid>-<NAME>.{timer,service}.
+#pragma once
+
+#include <kj/async.h>
+#include <kj/map.h>
+#include <kj/vector.h>
+
+#include "schedule/systemd-units.h"
+#include "schedule/unit-file.h"
+
+namespace taskctl {
+
+struct ScheduleInfo {
+  uint32_t uid;
+  kj::String name;
+  kj::String onCalendar;
+  kj::String timerUnit;
+  kj::String serviceUnit;
+  TimerTimes times;
+};
+
+class Schedules {
+ public:
+  struct Paths {
+    kj::String unitDir;      // /etc/systemd/system
+    kj::String taskctlPath;  // /usr/bin/taskctl: what the service runs
+    kj::String socketPath;   // the daemon's socket, for TASKCTL_SOCKET
+  };
+  // `systemd` (nullptr: the daemon runs without systemd, and every call
+  // refuses) and `check` outlive this.
+  Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Paths paths);
+  KJ_DISALLOW_COPY(Schedules);
+
+  kj::Promise<void> add(ScheduleSpec spec);
+  // Validates (the name, the calendar spec by systemd's own verdict) before
+  // writing anything; refuses a name the owner already has. Writes both
+  // files atomically, then Reload, EnableUnitFiles, StartUnit of the timer.
+  // If systemd refuses after the files were written, they are removed again.
+
+  kj::Promise<kj::Array<ScheduleInfo>> list(kj::Maybe<uint32_t> uid);
+  // Those of `uid` (nullptr: everyone's), by owner and name, with the
+  // timer's times as systemd reports them (0 where it cannot).
+
+  kj::Promise<void> remove(uint32_t callerUid, bool privileged, kj::StringPtr name);
+  // The caller's schedule NAME; a privileged caller without one of that
+  // name removes the one other user's of that name. StopUnit and
+  // DisableUnitFiles of the timer, both files deleted, Reload. A foreign
+  // schedule reads exactly like a missing one.
+
+ private:
+  kj::Maybe<SystemdUnits&> systemd;
+  CalendarCheck& check;
+  Paths paths;
+  kj::HashMap<kj::String, bool> adding;  // base names being added: a second add of one is refused
+
+  SystemdUnits& requireSystemd();
+  kj::String pathOf(kj::StringPtr base, kj::StringPtr suffix) const;
+  kj::Vector<ScheduleKey> scan(kj::Maybe<uint32_t> uid, kj::Maybe<kj::StringPtr> name) const;
+  kj::Array<kj::String> unitArgs(kj::StringPtr timerUnit) const;
+  bool exists(kj::StringPtr base) const;
+};
+
+// Writes `text` to `path` atomically: a temporary file beside it (0644),
+// fsync, rename.
+void writeFileAtomically(kj::StringPtr path, kj::StringPtr text);
+
+}  // namespace taskctl
