@@ -21,6 +21,8 @@
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
 #include "events/event-log.h"
+#include "schedule/schedules.h"
+#include "schedule/systemd-analyze.h"
 #include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/timerfd-wall-timer.h"
@@ -116,6 +118,10 @@ struct Daemon::Impl {
   Scheduler scheduler;
   Retention retention;
   LogWatcher logWatcher;
+  // Only with systemd (the scope runner's bus); set in the body, and
+  // outliving the RPC server whose calls may hold on to them.
+  kj::Maybe<kj::Own<SystemdAnalyze>> calendarCheck;
+  kj::Maybe<kj::Own<Schedules>> schedules;
   RpcServer rpc;
   kj::Maybe<kj::Own<ManagerObject>> busObject;  // io.taskctl1, whenever there is a bus
   kj::Own<EventLog::Subscription> busEvents;
@@ -145,6 +151,18 @@ struct Daemon::Impl {
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {
+    // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
+    KJ_IF_MAYBE(manager, systemd) {
+      auto check = kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider,
+                                            io.provider->getTimer());
+      auto made = kj::heap<Schedules>(
+          **manager, *check,
+          Schedules::Paths{kj::str("/etc/systemd/system"), kj::str("/usr/bin/taskctl"),
+                           kj::str(config.socketPath)});
+      rpc.setSchedules(*made);
+      calendarCheck = kj::mv(check);
+      schedules = kj::mv(made);
+    }
     // D-Bus: the io.taskctl1 object, under any runner. Without a bus yet
     // (--runner direct, or none answered) it comes when one does.
     if (config.bus == "system") {

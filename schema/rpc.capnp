@@ -176,6 +176,33 @@ interface Taskctl {
   # replayed). A long call: it returns only when the watcher fell behind
   # (after watcher.fellBehind() has returned), with the seq to resume from;
   # otherwise the watch lasts until the caller hangs up or cancels it.
+
+  scheduleAdd @10 (name :Text, onCalendar :Text, persistent :Bool, accuracyUsec :UInt64,
+                   request :SubmitRequest) -> ();
+  # A systemd timer that submits `request` (its argv, cwd, umask and submit
+  # options; not its env, delay, notBefore, after or requestId) as the
+  # caller whenever `onCalendar` elapses (DESIGN 6). name: [a-zA-Z0-9_-]{1,64},
+  # unique per user. accuracyUsec 0: systemd's default (1min). Fails with
+  # systemd's own verdict for an invalid spec, before anything is written;
+  # "schedules need systemd" without it.
+
+  scheduleList @11 () -> (schedules :List(ScheduleView));
+  # The caller's schedules (everyone's for root and the admin group).
+
+  scheduleRemove @12 (name :Text) -> ();
+  # Stops, disables and deletes the caller's schedule `name` (root and the
+  # admin group: anyone's). A foreign one reads like a missing one.
+}
+
+struct ScheduleView {
+  name @0 :Text;
+  uid @1 :UInt32;
+  onCalendar @2 :Text;
+  nextRunAt @3 :Int64;    # realtime ns since the epoch; 0: none
+  lastRunAt @4 :Int64;    # 0: never
+  taskIds @5 :List(UInt64);  # stored tasks it submitted (label schedule=NAME, same uid), by id
+  timerUnit @6 :Text;
+  serviceUnit @7 :Text;
 }
 
 struct EventView {

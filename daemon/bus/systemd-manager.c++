@@ -1,3 +1,8 @@
+// GCC 12 inlines kj::Promise<kj::String>'s nodes deep enough here to warn
+// that a moved-from kj::String "may be used uninitialized" in its dispose():
+// a known false positive of -Wmaybe-uninitialized with kj's ExceptionOr.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include "bus/systemd-manager.h"
 
 #include <linux/magic.h>
@@ -6,6 +11,7 @@
 
 #include <kj/debug.h>
 #include <sdbus-c++/sdbus-c++.h>
+
 
 namespace taskctl {
 namespace {
@@ -222,14 +228,19 @@ kj::Exception SystemdManager::classify(kj::Exception&& e, Epoch sent) {
 }
 
 kj::Promise<kj::String> SystemdManager::send(sdbus::MethodCall& message, bool wantsJob) {
+  return send(*proxy, message, wantsJob ? Reply::OBJECT_PATH : Reply::NOTHING);
+}
+
+kj::Promise<kj::String> SystemdManager::send(sdbus::IProxy& target, sdbus::MethodCall& message,
+                                             Reply kind) {
   Epoch sent = epoch();
   auto paf = kj::newPromiseAndFulfiller<kj::String>();
   auto call = kj::heap<InFlight>(*this, kj::mv(paf.fulfiller));
   auto* fulfiller = call->fulfiller.get();
   try {
-    call->pending = proxy->callMethod(
+    call->pending = target.callMethod(
         message,
-        [this, fulfiller, wantsJob](sdbus::MethodReply& reply, const sdbus::Error* error) {
+        [this, fulfiller, kind](sdbus::MethodReply& reply, const sdbus::Error* error) {
           KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                         if (error != nullptr && isSystemdAway(error->getName())) {
                           // We missed its leaving: not available until it is back.
@@ -238,10 +249,15 @@ kj::Promise<kj::String> SystemdManager::send(sdbus::MethodCall& message, bool wa
                           askForSystemd();
                         } else if (error != nullptr) {
                           fulfiller->reject(busError(*error));
-                        } else if (wantsJob) {
+                        } else if (kind == Reply::OBJECT_PATH) {
                           sdbus::ObjectPath job;
                           reply >> job;
                           fulfiller->fulfill(kj::str(job.c_str()));
+                        } else if (kind == Reply::UINT64_VARIANT) {
+                          sdbus::Variant value;
+                          reply >> value;
+                          uint64_t number = value.get<uint64_t>();
+                          fulfiller->fulfill(kj::str(number));
                         } else {
                           fulfiller->fulfill(kj::str());
                         }
@@ -348,6 +364,85 @@ kj::Promise<void> SystemdManager::stopUnit(kj::StringPtr unit) {
   Epoch sent = epoch();
   return send(message, true).then([this, sent](kj::String job) {
     return jobResult(kj::mv(job), sent).ignoreResult();
+  });
+}
+
+kj::Promise<void> SystemdManager::jobDone(kj::Promise<kj::String> job, kj::String what) {
+  Epoch sent = epoch();
+  return job.then([this, sent](kj::String path) { return jobResult(kj::mv(path), sent); })
+      .then([what = kj::mv(what)](kj::String result) {
+        if (result != "done") {
+          kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+              kj::str("systemd could not ", what, ": job ", result)));
+        }
+      });
+}
+
+kj::Promise<void> SystemdManager::reload() {
+  if (!connected()) return disconnected(kj::str("cannot reload systemd"));
+  auto message = proxy->createMethodCall(MANAGER, "Reload");
+  return send(message, false).ignoreResult();
+}
+
+kj::Promise<void> SystemdManager::enableUnitFiles(kj::Array<kj::String> files) {
+  if (!connected()) return disconnected(kj::str("cannot enable unit files"));
+  std::vector<std::string> names;
+  for (auto& file : files) names.push_back(file.cStr());
+  auto message = proxy->createMethodCall(MANAGER, "EnableUnitFiles");
+  message << names << false /* runtime */ << true /* force */;
+  return send(message, false).ignoreResult();
+}
+
+kj::Promise<void> SystemdManager::disableUnitFiles(kj::Array<kj::String> files) {
+  if (!connected()) return disconnected(kj::str("cannot disable unit files"));
+  std::vector<std::string> names;
+  for (auto& file : files) names.push_back(file.cStr());
+  auto message = proxy->createMethodCall(MANAGER, "DisableUnitFiles");
+  message << names << false /* runtime */;
+  return send(message, false).ignoreResult();
+}
+
+kj::Promise<void> SystemdManager::startUnit(kj::StringPtr unit) {
+  if (!connected()) return disconnected(kj::str("cannot start ", unit));
+  auto message = proxy->createMethodCall(MANAGER, "StartUnit");
+  message << std::string(unit.cStr()) << std::string("replace");
+  return jobDone(send(message, true), kj::str("start ", unit));
+}
+
+kj::Promise<TimerTimes> SystemdManager::timerTimes(kj::StringPtr unit) {
+  if (!connected()) return disconnected(kj::str("cannot read ", unit));
+  auto message = proxy->createMethodCall(MANAGER, "LoadUnit");
+  message << std::string(unit.cStr());
+  return send(message, true).then([this](kj::String path) -> kj::Promise<TimerTimes> {
+    if (!connected()) return disconnected(kj::str("cannot read ", path));
+    // A proxy of the unit's object, on our connection and our pump; it
+    // lives as long as the two calls on it.
+    std::unique_ptr<sdbus::IProxy> unitProxy;
+    try {
+      unitProxy = sdbus::createProxy(proxy->getConnection(), SYSTEMD, path.cStr());
+    } catch (const sdbus::Error& e) {
+      return busError(e);
+    }
+    auto get = [&](const char* property) {
+      auto call = unitProxy->createMethodCall("org.freedesktop.DBus.Properties", "Get");
+      call << std::string("org.freedesktop.systemd1.Timer") << std::string(property);
+      return send(*unitProxy, call, Reply::UINT64_VARIANT);
+    };
+    auto next = get("NextElapseUSecRealtime");
+    auto last = get("LastTriggerUSec");
+    auto number = [](kj::StringPtr text) { return strtoull(text.cStr(), nullptr, 10); };
+    return next
+        .then([last = kj::mv(last), number](kj::String nextText) mutable {
+          return last.then([nextText = kj::mv(nextText), number](kj::String lastText) {
+            TimerTimes times;
+            times.nextUsec = number(nextText);
+            times.lastUsec = number(lastText);
+            // systemd says "never" as USEC_INFINITY (next) or 0 (last).
+            if (times.nextUsec == UINT64_MAX) times.nextUsec = 0;
+            return times;
+          });
+        })
+        .attach(kj::mv(unitProxy));
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "bus/bus-connection.h"
 #include "runner/scope-manager.h"
+#include "schedule/systemd-units.h"
 
 namespace sdbus {
 class IProxy;
@@ -19,7 +20,9 @@ class MethodCall;
 
 namespace taskctl {
 
-class SystemdManager final : public ScopeManager, private BusConnection::Client {
+class SystemdManager final : public ScopeManager,
+                             public SystemdUnits,
+                             private BusConnection::Client {
  public:
   // `bus` and `timer` outlive the manager. On each connection (now, if the
   // bus is up, and after every reconnect) it makes its proxy and registers
@@ -36,6 +39,13 @@ class SystemdManager final : public ScopeManager, private BusConnection::Client 
   kj::Promise<void> startScope(const ScopeRequest& request) override;
   kj::Promise<void> killUnit(kj::StringPtr unit, int signal) override;
   kj::Promise<void> stopUnit(kj::StringPtr unit) override;
+
+  // Schedules' unit files (SystemdUnits): the same rules.
+  kj::Promise<void> reload() override;
+  kj::Promise<void> enableUnitFiles(kj::Array<kj::String> files) override;
+  kj::Promise<void> disableUnitFiles(kj::Array<kj::String> files) override;
+  kj::Promise<void> startUnit(kj::StringPtr unit) override;
+  kj::Promise<TimerTimes> timerTimes(kj::StringPtr unit) override;
 
   bool connected() override { return proxy != nullptr && systemdPresent; }
   // Our bus is up and systemd is on it: after `systemctl restart dbus`
@@ -69,8 +79,13 @@ class SystemdManager final : public ScopeManager, private BusConnection::Client 
   void systemdOwner(bool present);
   void failWaiters(kj::StringPtr why);
 
+  // What a reply carries, parsed in the callback.
+  enum class Reply { NOTHING, OBJECT_PATH, UINT64_VARIANT };
   kj::Promise<kj::String> send(sdbus::MethodCall& message, bool wantsJob);
-  // The reply's job path ("" unless `wantsJob`), parsed in the callback:
+  kj::Promise<kj::String> send(sdbus::IProxy& target, sdbus::MethodCall& message, Reply reply);
+  kj::Promise<void> jobDone(kj::Promise<kj::String> job, kj::String what);
+  // The reply's job path ("" unless `wantsJob`; a Reply::UINT64_VARIANT as
+  // decimal text), parsed in the callback:
   // no sdbus-c++ message outlives the pump turn that delivered it.
   struct Epoch {
     uint64_t connection, systemd;  // what a call's reply is only valid for

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
 #include <rpc.capnp.h>
@@ -304,9 +306,128 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     });
   }
 
+  kj::Promise<void> scheduleAdd(ScheduleAddContext context) override {
+    auto& schedules = requireSchedules();
+    KJ_IF_MAYBE(group, server.config.submitGroup) {
+      if (identity.uid != 0 && !identity.inGroup(*group)) {
+        reject(kj::str("permission denied: scheduling needs membership in group ", *group,
+                       " (access.submit_group)"));
+      }
+    }
+    auto params = context.getParams();
+    auto in = params.getRequest();
+    if (in.getDelayUsec() != 0 || in.getNotBefore() != 0 || in.getAfter().size() > 0 ||
+        in.getRequestId().size() > 0) {
+      reject(kj::str("a schedule's tasks cannot take --in, --at, --after or --request-id"));
+    }
+    ScheduleSpec spec;
+    spec.name = kj::str(params.getName());
+    spec.uid = identity.uid;  // the socket's, never the message's
+    spec.onCalendar = kj::str(params.getOnCalendar());
+    spec.persistent = params.getPersistent();
+    spec.accuracyUsec = params.getAccuracyUsec();
+    spec.queue = kj::str(in.getQueue());
+    spec.priority = in.getPriority();
+    for (auto label : in.getLabels()) {
+      spec.labels.add(ScheduleLabel{kj::str(label.getKey()), kj::str(label.getValue())});
+    }
+    spec.timeoutUsec = in.getTimeoutUsec();
+    spec.killGraceUsec = in.getKillGraceUsec();
+    spec.heartbeatUsec = in.getHeartbeatUsec();
+    spec.cpuQuotaPerSecUsec = in.getCpuQuotaPerSecUsec();
+    spec.memoryMaxBytes = in.getMemoryMaxBytes();
+    spec.tasksMax = in.getTasksMax();
+    if (in.hasRetry() && in.getRetry().getRetries() > 0) {
+      auto r = in.getRetry();
+      ScheduleRetry retry;
+      retry.retries = r.getRetries();
+      retry.onExit = r.getOnExit();
+      retry.exitCodes = KJ_MAP(code, r.getExitCodes()) { return code; };
+      retry.onSignal = r.getOnSignal();
+      retry.onOom = r.getOnOom();
+      retry.onTimeout = r.getOnTimeout();
+      retry.onHeartbeat = r.getOnHeartbeat();
+      retry.onLost = r.getOnLost();
+      retry.backoffBaseUsec = r.getBackoffBaseUsec();
+      retry.backoffMaxUsec = r.getBackoffMaxUsec();
+      spec.retry = kj::mv(retry);
+    }
+    if (in.getKey().size() > 0) {
+      spec.key = kj::str(in.getKey());
+      switch (in.getOnConflict()) {
+        case records::KeyConflict::QUEUE: spec.onConflict = kj::str("queue"); break;
+        case records::KeyConflict::SKIP: spec.onConflict = kj::str("skip"); break;
+        case records::KeyConflict::REPLACE: spec.onConflict = kj::str("replace"); break;
+      }
+    }
+    spec.argv = KJ_MAP(arg, in.getArgv()) { return kj::heapString(arg.asChars()); };
+    for (auto& arg : spec.argv) {
+      KJ_REQUIRE(arg.findFirst('\0') == nullptr, "a scheduled command's arguments cannot hold NUL");
+    }
+    spec.cwd = kj::heapString(in.getCwd().asChars());
+    spec.umask = in.getUmask();
+    uid_t uid = identity.uid;
+    auto name = kj::str(spec.name);
+    return schedules.add(kj::mv(spec)).then([uid, name = kj::mv(name)]() {
+      KJ_LOG(INFO, "schedule added", name, uid);
+    });
+  }
+
+  kj::Promise<void> scheduleList(ScheduleListContext context) override {
+    auto& schedules = requireSchedules();
+    kj::Maybe<uint32_t> whose;
+    if (!privileged()) whose = identity.uid;
+    return schedules.list(whose).then([this, context](kj::Array<ScheduleInfo> found) mutable {
+      return server.commit.flushed().then(
+          [this, context, found = kj::mv(found)]() mutable {
+            // The tasks each one submitted: one pass over the store.
+            kj::Vector<kj::Vector<uint64_t>> ids(found.size());
+            for (size_t i = 0; i < found.size(); i++) ids.add();
+            server.store.forEachTask([&](records::Task::Reader task) {
+              for (auto label : task.getLabels()) {
+                if (label.getKey() != "schedule") continue;
+                for (auto i : kj::indices(found)) {
+                  if (found[i].uid == task.getUid() && found[i].name == label.getValue()) {
+                    ids[i].add(task.getId());
+                  }
+                }
+              }
+              return true;
+            });
+            auto out = context.getResults().initSchedules(found.size());
+            for (auto i : kj::indices(found)) {
+              auto& s = found[i];
+              auto v = out[i];
+              v.setName(s.name);
+              v.setUid(s.uid);
+              v.setOnCalendar(s.onCalendar);
+              v.setNextRunAt(int64_t(s.times.nextUsec) * 1000);
+              v.setLastRunAt(int64_t(s.times.lastUsec) * 1000);
+              std::sort(ids[i].begin(), ids[i].end());
+              auto taskIds = v.initTaskIds(ids[i].size());
+              for (auto j : kj::indices(ids[i])) taskIds.set(j, ids[i][j]);
+              v.setTimerUnit(s.timerUnit);
+              v.setServiceUnit(s.serviceUnit);
+            }
+          });
+    });
+  }
+
+  kj::Promise<void> scheduleRemove(ScheduleRemoveContext context) override {
+    auto& schedules = requireSchedules();
+    auto name = kj::str(context.getParams().getName());
+    return schedules.remove(identity.uid, privileged(), name);
+  }
+
  private:
   RpcServer& server;
   Identity identity;
+
+  Schedules& requireSchedules() {
+    KJ_IF_MAYBE(s, server.schedules) return *s;
+    reject(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs "
+                   "systemd as PID 1 and the system bus)"));
+  }
 
   // Root and the admin group: see and control every task, change queues.
   bool privileged() {

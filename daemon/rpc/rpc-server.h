@@ -12,6 +12,7 @@
 #include "events/event-log.h"
 #include "rpc/log-watcher.h"
 #include "runner/runner.h"
+#include "schedule/schedules.h"
 #include "scheduler/scheduler.h"
 #include "store/group-commit.h"
 #include "store/store.h"
@@ -22,9 +23,13 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
  public:
   // Every reference outlives the server; `config` may be replaced in place
   // (SIGHUP) between loop turns. `events` feeds `watch`; `timer` paces the
-  // progress reports a watch sends.
+  // progress reports a watch sends. `schedules`: nullptr until setSchedules().
   RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, EventLog& events,
             Runner& runner, const Config& config, LogWatcher& logWatcher, kj::Timer& timer);
+
+  void setSchedules(Schedules& s) { schedules = s; }
+  // `s` outlives the server. Without it the schedule calls refuse
+  // ("schedules need systemd").
   ~RpcServer() noexcept(false);
 
   kj::Promise<void> listen(kj::ConnectionReceiver& listener);
@@ -45,6 +50,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   const Config& config;
   LogWatcher& logWatcher;
   kj::Timer& timer;
+  kj::Maybe<Schedules&> schedules;
   size_t connections = 0;
   kj::TaskSet tasks;
 
