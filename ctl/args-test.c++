@@ -759,3 +759,79 @@ TEST(Args, WatchRefusesAFromThatIsNotASeq) {
 
 }  // namespace
 }  // namespace taskctl
+
+namespace taskctl {
+namespace {
+
+TEST(ScheduleArgs, AddTakesTheNameCalendarItsOwnOptionsAndSubmitsThenTheCommand) {
+  auto invocation =
+      accepted({"schedule", "add", "tick", "--on-calendar", "*:*:0/10", "--accuracy", "1s",
+                "--persistent", "--queue", "batch", "--label", "a=b", "--timeout", "90s", "--",
+                "sh", "-c", "echo 100% $HOME"});
+  ASSERT_TRUE(invocation.command.is<ScheduleAddArgs>());
+  auto& add = invocation.command.get<ScheduleAddArgs>();
+  EXPECT_EQ(add.name, "tick");
+  EXPECT_EQ(add.onCalendar, "*:*:0/10");
+  EXPECT_EQ(add.accuracyUsec, 1000000u);
+  EXPECT_TRUE(add.persistent);
+  EXPECT_EQ(add.submit.queue, "batch");
+  ASSERT_EQ(add.submit.labels.size(), 1u);
+  EXPECT_EQ(add.submit.labels[0].key, "a");
+  EXPECT_EQ(add.submit.timeoutUsec, 90000000u);
+  ASSERT_EQ(add.submit.command.size(), 3u);
+  EXPECT_EQ(add.submit.command[2], "echo 100% $HOME");
+}
+
+TEST(ScheduleArgs, AddWithoutOptionsIsNotPersistentAndHasSystemdsAccuracy) {
+  auto invocation = accepted({"schedule", "add", "n", "--on-calendar=daily", "--", "true"});
+  auto& add = invocation.command.get<ScheduleAddArgs>();
+  EXPECT_FALSE(add.persistent);
+  EXPECT_EQ(add.accuracyUsec, 0u);
+  EXPECT_EQ(add.onCalendar, "daily");
+}
+
+TEST(ScheduleArgs, AddRefusesWhatCannotBeScheduled) {
+  EXPECT_NE(strstr(refused({"schedule", "add", "tick", "--", "true"}).cStr(), "--on-calendar"),
+            nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "add", "a.b", "--on-calendar", "daily", "--", "true"})
+                       .cStr(),
+                   "schedule name"),
+            nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "add", "--on-calendar", "daily", "--", "true"}).cStr(),
+                   "NAME first"),
+            nullptr);
+  for (auto option : {"--wait", "--in=5s", "--at=2030-01-01T00:00", "--after=3",
+                      "--request-id=r"}) {
+    auto message = refused({"schedule", "add", "t", "--on-calendar", "daily", option, "--", "true"});
+    EXPECT_NE(strstr(message.cStr(), "does not apply to a schedule"), nullptr) << option;
+  }
+  EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily", "--label",
+                            "schedule=x", "--", "true"})
+                       .cStr(),
+                   "set by taskctl"),
+            nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily"}).cStr(),
+                   "needs a command"),
+            nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily", "--accuracy", "x",
+                            "--", "true"})
+                       .cStr(),
+                   "--accuracy"),
+            nullptr);
+}
+
+TEST(ScheduleArgs, ListAndRemove) {
+  EXPECT_TRUE(accepted({"schedule", "list"}).command.is<ScheduleListArgs>());
+  auto json = accepted({"--json", "schedule", "list"});
+  EXPECT_TRUE(json.global.json);
+  auto remove = accepted({"schedule", "remove", "tick"});
+  ASSERT_TRUE(remove.command.is<ScheduleRemoveArgs>());
+  EXPECT_EQ(remove.command.get<ScheduleRemoveArgs>().name, "tick");
+  EXPECT_NE(strstr(refused({"schedule", "remove"}).cStr(), "exactly one name"), nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "list", "x"}).cStr(), "no arguments"), nullptr);
+  EXPECT_NE(strstr(refused({"schedule"}).cStr(), "add, list or remove"), nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "edit"}).cStr(), "unknown schedule subcommand"), nullptr);
+}
+
+}  // namespace
+}  // namespace taskctl

@@ -72,6 +72,7 @@ class Parser {
     if (name == "watch") return finish(watch());
     if (name == "progress") return finish(progress());
     if (name == "queue") return finish(queue());
+    if (name == "schedule") return finish(schedule());
     if (name == "help") return finish(HelpArgs{});
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }
@@ -189,6 +190,12 @@ class Parser {
   }
 
   SubmitArgs submit() {
+    return submit([](const Option&) { return false; });
+  }
+
+  // submit's options, and those `extra` takes (true: taken).
+  template <typename Extra>
+  SubmitArgs submit(Extra&& extra) {
     SubmitArgs result;
     // Options whose meaning depends on others, checked once all are read.
     bool delayGiven = false, atGiven = false, onConflictGiven = false, retriesGiven = false;
@@ -201,7 +208,7 @@ class Parser {
       kj::StringPtr arg = args[pos++];
       if (arg == "--") break;
       KJ_IF_MAYBE(option, asOption(arg)) {
-        if (takeGlobal(*option)) continue;
+        if (takeGlobal(*option) || extra(*option)) continue;
         if (option->name == "--queue") {
           result.queue = kj::heapString(valueOf(*option));
         } else if (option->name == "--priority") {
@@ -462,6 +469,99 @@ class Parser {
     refuse(kj::str("unknown queue subcommand '", subcommand, "' (list, set, pause or resume)"));
   }
 
+  CommandArgs schedule() {
+    kj::StringPtr subcommand;
+    for (;;) {
+      KJ_IF_MAYBE(arg, next()) {
+        KJ_IF_MAYBE(option, asOption(*arg)) {
+          if (!takeGlobal(*option)) unknownOption(*option);
+          continue;
+        }
+        subcommand = *arg;
+        break;
+      }
+      refuse(kj::str("schedule needs a subcommand: add, list or remove"));
+    }
+    if (subcommand == "list") {
+      walk([](const Option&) { return false; },
+           [&](kj::StringPtr arg) -> void {
+             refuse(kj::str("schedule list takes no arguments, got '", arg, "'"));
+           });
+      return ScheduleListArgs{};
+    }
+    if (subcommand == "remove") {
+      kj::Vector<kj::StringPtr> names;
+      walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { names.add(arg); });
+      if (names.size() != 1) {
+        refuse(kj::str("schedule remove needs exactly one name: taskctl schedule remove NAME"));
+      }
+      return ScheduleRemoveArgs{scheduleName(names[0])};
+    }
+    if (subcommand != "add") {
+      refuse(kj::str("unknown schedule subcommand '", subcommand, "' (add, list or remove)"));
+    }
+    ScheduleAddArgs result;
+    // NAME first (global options may come before it), then the options.
+    for (;;) {
+      KJ_IF_MAYBE(arg, next()) {
+        KJ_IF_MAYBE(option, asOption(*arg)) {
+          if (!takeGlobal(*option)) {
+            refuse(kj::str("schedule add needs the NAME first: taskctl schedule add NAME "
+                           "--on-calendar SPEC [OPTIONS] -- CMD [ARGS...]"));
+          }
+          continue;
+        }
+        result.name = scheduleName(*arg);
+        break;
+      }
+      refuse(kj::str("schedule add needs a name: taskctl schedule add NAME --on-calendar SPEC "
+                     "[OPTIONS] -- CMD [ARGS...]"));
+    }
+    bool calendarGiven = false;
+    // The submit options, with --wait and the ones about one task's start refused: a schedule
+    // submits anew each time.
+    result.submit = submit([&](const Option& option) {
+      if (option.name == "--on-calendar") {
+        auto text = valueOf(option);
+        if (text.size() == 0) refuse(kj::str("--on-calendar needs a calendar spec like daily"));
+        result.onCalendar = kj::heapString(text);
+        calendarGiven = true;
+      } else if (option.name == "--persistent") {
+        flag(option);
+        result.persistent = true;
+      } else if (option.name == "--accuracy") {
+        result.accuracyUsec = limit(option, parseDurationUsec, "a duration like 1s or 5m");
+      } else if (option.name == "--wait" || option.name == "--in" || option.name == "--at" ||
+                 option.name == "--after" || option.name == "--request-id") {
+        refuse(kj::str(option.name, " does not apply to a schedule (each firing submits a new "
+                       "task)"));
+      } else {
+        return false;
+      }
+      return true;
+    });
+    if (!calendarGiven) {
+      refuse(kj::str("schedule add needs --on-calendar SPEC (systemd.time(7): daily, "
+                     "'Mon *-*-* 03:00', '*:*:0/10')"));
+    }
+    for (auto& label : result.submit.labels) {
+      if (label.key == "schedule") {
+        refuse(kj::str("the label schedule=NAME is set by taskctl; choose another key"));
+      }
+    }
+    return kj::mv(result);
+  }
+
+  kj::String scheduleName(kj::StringPtr name) {
+    bool ok = name.size() >= 1 && name.size() <= 64;
+    for (char c : name) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' ||
+                  c == '-');
+    }
+    if (!ok) refuse(kj::str("a schedule name is 1 to 64 of a-z A-Z 0-9 _ -, not '", name, "'"));
+    return kj::heapString(name);
+  }
+
   // The one queue name a queue subcommand takes.
   kj::String queueName(kj::StringPtr subcommand, kj::ArrayPtr<const kj::StringPtr> names,
                        kj::StringPtr rest) {
@@ -609,12 +709,25 @@ Commands:
   queue pause Q         start nothing new from Q; running tasks go on
                         (root and admins)
   queue resume Q        start Q's tasks again (root and admins)
+  schedule add NAME --on-calendar SPEC [--persistent] [--accuracy DUR]
+               [SUBMIT OPTIONS] -- CMD [ARGS...]
+                        a systemd timer that submits CMD as you whenever SPEC
+                        (systemd.time(7): daily, 'Mon 03:00', '*:*:0/10')
+                        elapses, labelled schedule=NAME; --persistent: catch
+                        up on runs missed while the machine was off;
+                        --accuracy: how late it may fire (default 1min).
+                        NAME: 1-64 of a-z A-Z 0-9 _ -. Needs taskctld with
+                        systemd (the scope runner)
+  schedule list         your schedules (everyone's for root and admins): the
+                        spec, next and last run, the tasks each submitted
+  schedule remove NAME  stop and delete your schedule NAME (root and admins:
+                        anyone's)
 
 Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
                         /run/taskctl/taskctl.sock)
   --json                JSON output for status, list, wait, submit --wait,
-                        queue and watch
+                        queue, schedule list and watch
   -h, --help            show this text
   --version             show the version
 

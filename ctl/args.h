@@ -122,12 +122,30 @@ struct QueuePauseArgs {
   bool paused;
 };
 
+// `schedule add NAME --on-calendar SPEC [--persistent] [--accuracy DUR] [submit options] -- CMD`.
+struct ScheduleAddArgs {
+  kj::String name;        // [a-zA-Z0-9_-]{1,64}
+  kj::String onCalendar;  // checked by the daemon (systemd's own verdict)
+  bool persistent = false;
+  uint64_t accuracyUsec = 0;  // 0: systemd's default (1min)
+  SubmitArgs submit;          // what each firing submits; no --wait, --in, --at, --after, --request-id
+};
+
+// `schedule list`.
+struct ScheduleListArgs {};
+
+// `schedule remove NAME`.
+struct ScheduleRemoveArgs {
+  kj::String name;
+};
+
 struct HelpArgs {};
 struct VersionArgs {};
 
 using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
                               CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
-                              QueuePauseArgs, WatchArgs>;
+                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
+                              ScheduleRemoveArgs>;
 
 struct Invocation {
   GlobalOptions global;

@@ -41,6 +41,8 @@ uint32_t currentUmask() {
   return mask;
 }
 
+}  // namespace
+
 void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args) {
   auto argv = request.initArgv(args.command.size());
   for (size_t i = 0; i < args.command.size(); i++) argv.set(i, args.command[i].asBytes());
@@ -96,6 +98,8 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
     request.setRequestId(*requestId);
   }
 }
+
+namespace {
 
 // Waits for the task `submit --wait` just created. Ctrl-C ends the wait, not the task: the id is
 // already on stdout, and the user is told how to pick the wait up again.

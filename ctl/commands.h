@@ -8,6 +8,10 @@
 
 namespace taskctl {
 
+// The request `submit` sends for `args`: the command, this process's environment, cwd and umask,
+// and the options.
+void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args);
+
 int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& global);
 int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& global);
 int runList(Session& session, const ListArgs& args, const GlobalOptions& global);

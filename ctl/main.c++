@@ -13,6 +13,7 @@
 #include "output.h"
 #include "progress.h"
 #include "queue-commands.h"
+#include "schedule-commands.h"
 #include "session.h"
 #include "watch-command.h"
 
@@ -32,6 +33,9 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, QueueSetArgs) { return runQueueSet(session, args, global); }
     KJ_CASE_ONEOF(args, QueuePauseArgs) { return runQueuePause(session, args, global); }
     KJ_CASE_ONEOF(args, WatchArgs) { return runWatch(session, args, global); }
+    KJ_CASE_ONEOF(args, ScheduleAddArgs) { return runScheduleAdd(session, args, global); }
+    KJ_CASE_ONEOF(args, ScheduleListArgs) { return runScheduleList(session, args, global); }
+    KJ_CASE_ONEOF(args, ScheduleRemoveArgs) { return runScheduleRemove(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}

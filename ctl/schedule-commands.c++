@@ -1,0 +1,38 @@
+#include "schedule-commands.h"
+
+#include "commands.h"
+#include "output.h"
+#include "schedule-render.h"
+
+namespace taskctl {
+
+int runScheduleAdd(Session& session, const ScheduleAddArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().scheduleAddRequest();
+  request.setName(args.name);
+  request.setOnCalendar(args.onCalendar);
+  request.setPersistent(args.persistent);
+  request.setAccuracyUsec(args.accuracyUsec);
+  auto submit = request.initRequest();
+  fillSubmitRequest(submit, args.submit);
+  // Each firing runs `taskctl submit` in the service, with the service's environment: this one's
+  // would only be dead weight (and may hold secrets).
+  submit.disownEnv();
+  session.answer(request.send());
+  return 0;
+}
+
+int runScheduleList(Session& session, const ScheduleListArgs&, const GlobalOptions& global) {
+  auto reply = session.answer(session.daemon().scheduleListRequest().send());
+  auto schedules = KJ_MAP(schedule, reply.getSchedules()) { return schedule; };
+  writeOut(global.json ? schedulesJson(schedules) : scheduleTable(schedules));
+  return 0;
+}
+
+int runScheduleRemove(Session& session, const ScheduleRemoveArgs& args, const GlobalOptions&) {
+  auto request = session.daemon().scheduleRemoveRequest();
+  request.setName(args.name);
+  session.answer(request.send());
+  return 0;
+}
+
+}  // namespace taskctl
