@@ -191,7 +191,23 @@ kj::Maybe<kj::Own<ExecOutcome>> ScopeRunner::readOutcome(uint64_t taskId, uint32
 
 void ScopeRunner::stopRemains(records::Attempt::Reader attempt) {
   if (attempt.getUnit().size() == 0) return;
-  stops.add(scopes.stopUnit(attempt.getUnit()));
+  stops.add(stopWhenConnected(kj::str(attempt.getUnit())));
+}
+
+kj::Promise<void> ScopeRunner::stopWhenConnected(kj::String unit) {
+  // At startup (recovery finds lost attempts) the bus and systemd on it may
+  // not be back yet, and a bus restart can cut the call off: a lost
+  // attempt's remains must be stopped all the same, never run beside a retry.
+  return scopes.whenConnected().then([this, unit = kj::mv(unit)]() mutable {
+    auto name = kj::str(unit);
+    return scopes.stopUnit(name).catch_(
+        [this, unit = kj::mv(unit)](kj::Exception&& e) mutable -> kj::Promise<void> {
+          if (e.getType() == kj::Exception::Type::DISCONNECTED) {
+            return stopWhenConnected(kj::mv(unit));
+          }
+          return kj::mv(e);
+        });
+  });
 }
 
 void ScopeRunner::release(uint64_t taskId, uint32_t attempt) { launcher.release(taskId, attempt); }

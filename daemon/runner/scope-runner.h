@@ -41,6 +41,7 @@ class ScopeRunner final : public Runner {
     void taskFailed(kj::Exception&& exception) override;
   } logErrors;
   kj::TaskSet stops;
+  kj::Promise<void> stopWhenConnected(kj::String unit);
 };
 
 kj::Maybe<kj::String> cgroupDirOf(int pid);
