@@ -56,13 +56,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-# install first: every other scenario needs the package.
+# install first: every other scenario needs the package; remove last: it takes it away.
 SCENARIOS=(install)
 if [ $# -eq 0 ]; then
   for f in "$HERE"/scenarios/*.sh; do
     n=$(basename "$f" .sh)
-    case $n in lib|install) ;; *) SCENARIOS+=("$n");; esac
+    case $n in lib|install|remove) ;; *) SCENARIOS+=("$n");; esac
   done
+  SCENARIOS+=(remove)
 else
   for name in "$@"; do
     name=$(basename "$name" .sh)
