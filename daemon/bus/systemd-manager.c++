@@ -323,6 +323,10 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
   properties.push_back({"TasksAccounting", sdbus::Variant(true)});
   // An ended scope should not linger as "failed" in systemctl's lists.
   properties.push_back({"CollectMode", sdbus::Variant(std::string("inactive-or-failed"))});
+  // An OOM kill of the command must not make systemd stop the scope (the
+  // default OOMPolicy=stop): the shim, in the same scope, still has to write
+  // the result. Seen in the Debian VM: a task ended `lost`, not `oom`.
+  properties.push_back({"OOMPolicy", sdbus::Variant(std::string("continue"))});
   if (r.cpuQuotaPerSecUsec) {
     properties.push_back({"CPUQuotaPerSecUSec", sdbus::Variant(uint64_t(r.cpuQuotaPerSecUsec))});
   }
