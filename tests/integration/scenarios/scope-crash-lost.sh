@@ -25,7 +25,8 @@ tasks = {t["id"]: t for t in json.load(open(sys.argv[1]))}
 for i in map(int, sys.argv[2:]):
     assert tasks[i]["state"] == "failed" and tasks[i]["reason"] == "lost", tasks[i]
 PY
-gone() { ! systemd-cgls --no-pager /taskctl.slice 2>/dev/null | grep -q "sleep 1000"; }
+# Not `grep -q`: systemd-cgls would die of SIGPIPE, and pipefail would read that as "gone".
+gone() { ! systemd-cgls --no-pager /taskctl.slice 2>/dev/null | grep "sleep 1000" >/dev/null; }
 until_ok 10 gone || fail "left in taskctl.slice: $(systemd-cgls --no-pager /taskctl.slice)"
 ready=$(journalctl -u taskctld.service -o short-unix --no-pager | grep "taskctld ready" | tail -n 1 | cut -d' ' -f1)
 T wait "${queued[@]}" || fail "queued tasks failed"

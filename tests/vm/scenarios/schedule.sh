@@ -19,7 +19,9 @@ out=$(AS nobody schedule add tick --on-calendar daily -- true 2>&1) && fail "a s
 echo "$out" | grep -q 'exists; remove it first' || fail "a second tick: $out"
 AS nobody schedule add quoting --on-calendar '*:*:0/10' --accuracy 1s -- \
   printf '%s|' 'two words' 'say "hi"' '100%' '$HOME' 'back\slash' || fail "add quoting failed"
-systemctl list-timers --all --no-pager | grep -q "taskctl-schedule-$uid-tick.timer" ||
+# Not `grep -q`: it stops reading, systemctl dies of SIGPIPE, and pipefail fails the check.
+timers=$(systemctl list-timers --all --no-pager)
+grep "taskctl-schedule-$uid-tick.timer" <<<"$timers" >/dev/null ||
   fail "list-timers lacks it: $(systemctl list-timers --all --no-pager)"
 sleep 30
 ids=$(AS nobody --json schedule list | python3 -c 'import json,sys
@@ -39,5 +41,6 @@ AS taskctl-it-other schedule remove tick 2>/dev/null && fail "another user remov
 AS nobody schedule remove tick || fail "remove failed"
 AS nobody schedule remove quoting || fail "remove quoting failed"
 [ -z "$(units)" ] || fail "left behind: $(units)"
-systemctl list-timers --all --no-pager | grep -q taskctl-schedule- && fail "timer still listed"
+timers=$(systemctl list-timers --all --no-pager)
+grep taskctl-schedule- <<<"$timers" >/dev/null && fail "timer still listed"
 pass
