@@ -157,6 +157,30 @@ TEST(ManagerObject, OwnsItsNameAndSendsEveryStateChangeInOrder) {
   EXPECT_EQ(h.object.stats().stateSignals, 20u);
 }
 
+TEST(ManagerObject, SendsAfterTheRestOfTheTurnInOneBatch) {
+  // Events published in one turn wait until the turn has nothing else to do
+  // (the RPC replies go out first), then leave together, in order.
+  Harness h;
+  bool laterRan = false;
+  uint64_t sentWhenLaterRan = 99;
+  auto later = kj::evalLater([&]() {
+    laterRan = true;
+    sentWhenLaterRan = h.object.stats().stateSignals;
+  });
+  h.event(1, 7, nullptr, TaskState::QUEUED);
+  h.event(2, 7, TaskState::QUEUED, TaskState::STARTING);
+  h.object.onProgress(7, 1000, 1, 0.5);  // throttled: its own timer, a later batch
+  h.event(3, 7, TaskState::STARTING, TaskState::RUNNING);
+  EXPECT_EQ(h.object.stats().stateSignals, 0u) << "sent inside the turn that published them";
+  later.wait(h.io.waitScope);
+  EXPECT_TRUE(laterRan);
+  EXPECT_EQ(sentWhenLaterRan, 0u) << "sent ahead of work queued in the same turn";
+  ASSERT_TRUE(h.turnUntil([&]() { return h.listener.changes.size() == 3; }));
+  EXPECT_EQ(h.object.stats().stateSignals, 3u);
+  EXPECT_EQ(h.object.stats().flushes, 1u);
+  for (size_t i = 0; i < 3; i++) EXPECT_EQ(h.listener.changes[i].seq, i + 1);
+}
+
 TEST(ManagerObject, PropertiesAreReadOnlyAndThereAreNoMethods) {
   Harness h;
   h.state.version = "9.9.9";

@@ -5,8 +5,11 @@
 // client that must see every one uses `taskctl watch --from`).
 #pragma once
 
+#include <kj/async.h>
 #include <kj/function.h>
+#include <kj/string.h>
 #include <kj/timer.h>
+#include <kj/vector.h>
 
 #include "bus/bus-connection.h"
 #include "bus/progress-throttle.h"
@@ -41,6 +44,7 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   struct Stats {
     uint64_t stateSignals = 0, progressSignals = 0;
     uint64_t dropped = 0;  // not sent: no bus, or sd-bus refused the message
+    uint64_t flushes = 0;  // loop turns that sent signals (batches)
   };
   Stats stats() const { return counts; }
 
@@ -50,15 +54,31 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
  private:
   class Adaptor;  // the generated adaptor on one connection (in the .c++)
 
+  // A signal waiting for the end of the loop turn. The words are static
+  // (stateName/reasonName); the queue name is copied, the event is not ours.
+  struct Outgoing {
+    bool isProgress;
+    uint64_t taskId;
+    uint32_t uid, attempt;
+    kj::String queue;
+    kj::StringPtr from, to, reason;
+    uint64_t seq;
+    double fraction;
+  };
+
   BusConnection& bus;
   kj::Function<ManagerState()> state;
   ProgressThrottle progress;
   kj::Maybe<kj::Own<Adaptor>> adaptor;  // null while disconnected
   bool named = false;
   Stats counts;
+  kj::Vector<Outgoing> outgoing;     // in seq order; sent by flush()
+  kj::Promise<void> flushing = nullptr;  // the evalLast that runs flush(), while any wait
 
   void attach(sdbus::IConnection& connection) override;
   void detach() override;
+  void enqueue(Outgoing signal);
+  void flush();
   void sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction);
   void dropped(kj::StringPtr why);
 };
