@@ -8,11 +8,11 @@
 #           subscriber (`gdbus monitor --dest io.taskctl1`) receiving every TaskStateChanged.
 # Rounds alternate the order (none first, then system first). Prints each round, the medians,
 # and the ratio system/none (target: below 1.10).
-# Sizes: COUNT (1000), ROUNDS (5). Everything it starts is stopped, also on failure.
+# Sizes: COUNT (1000), ROUNDS (10: the spread between rounds is large here). Everything it starts is stopped, also on failure.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 64; }
 BIN=$(cd "$1/bin" && pwd)
-COUNT=${COUNT:-1000} ROUNDS=${ROUNDS:-5}
+COUNT=${COUNT:-1000} ROUNDS=${ROUNDS:-10}
 WORK=$(mktemp -d /var/tmp/taskctl-bus-bench.XXXXXX)
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
