@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <set>
@@ -44,9 +45,11 @@ class LogRunner final : public Runner {
 
 // Retention over a real store in a temp dir, a real group commit, fake time
 // (a TimerImpl for the loop's timer, a FakeClock for the realtime clock, moved
-// together) and a runner whose logs are files.
+// together) and a runner whose logs are files: in the test's directory, or in
+// `logsSubdir` of it (which nothing creates).
 struct Harness {
   kj::String dir;
+  kj::String logs;
   kj::EventLoop loop;
   kj::WaitScope waitScope{loop};
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
@@ -57,11 +60,12 @@ struct Harness {
   kj::Own<Retention> retention;
   std::set<uint64_t> active;  // what the "scheduler" still owns
 
-  explicit Harness(RetentionConfig config) {
+  explicit Harness(RetentionConfig config, kj::StringPtr logsSubdir = nullptr) {
     char tmpl[] = "/tmp/taskctl-retention-test.XXXXXX";
     KJ_ASSERT(mkdtemp(tmpl) != nullptr);
     dir = kj::str(tmpl);
-    runner = kj::heap<LogRunner>(dir);
+    logs = logsSubdir == nullptr ? kj::str(dir) : kj::str(dir, "/", logsSubdir);
+    runner = kj::heap<LogRunner>(logs);
     store = kj::heap<Store>(kj::str(dir, "/store"));
     commit = kj::heap<GroupCommit>(*store, timer);
     retention = kj::heap<Retention>(
@@ -110,6 +114,28 @@ struct Harness {
     return id;
   }
 
+  // Stages the prune of a stored terminal task as Retention does, and nothing
+  // else: its log files stay, as after a crash before their unlink.
+  void prune(uint64_t id) {
+    auto record = KJ_ASSERT_NONNULL(store->getTask(id));
+    auto task = record->get();
+    capnp::MallocMessageBuilder message;
+    auto tombstone = message.initRoot<records::Tombstone>();
+    tombstone.setId(id);
+    tombstone.setUid(task.getUid());
+    tombstone.setState(task.getState());
+    tombstone.setFinishedAt(task.getFinishedAt());
+    store->pruneTask(id, tombstone);
+  }
+
+  // An empty file in the logs directory.
+  void touch(kj::StringPtr name) {
+    int fd = open(kj::str(logs, "/", name).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    KJ_ASSERT(fd >= 0, name);
+    close(fd);
+  }
+  bool exists(kj::StringPtr name) { return access(kj::str(logs, "/", name).cStr(), F_OK) == 0; }
+
   void putRequest(kj::StringPtr requestId, uint64_t taskId, int64_t createdAt) {
     capnp::MallocMessageBuilder message;
     auto mapping = message.initRoot<records::RequestMapping>();
@@ -146,6 +172,49 @@ RetentionConfig countOnly(uint64_t maxTasks) {
   config.maxTasks = maxTasks;
   return config;
 }
+
+// Nothing is ever pruned: only the sweep for orphaned logs acts.
+RetentionConfig keepAll() {
+  RetentionConfig config;
+  config.maxAgeUsec = 0;
+  config.maxTasks = 0;
+  config.tombstoneAgeUsec = 0;
+  return config;
+}
+
+// Holds what KJ_LOG says (INFO included) while it lives, so a test can tell
+// that something was logged, or that nothing went wrong.
+class LogCapture final : public kj::ExceptionCallback {
+ public:
+  LogCapture() : wasInfo(kj::_::Debug::shouldLog(kj::LogSeverity::INFO)) {
+    kj::_::Debug::setLogLevel(kj::LogSeverity::INFO);
+  }
+  ~LogCapture() noexcept(false) {
+    if (!wasInfo) kj::_::Debug::setLogLevel(kj::LogSeverity::WARNING);
+  }
+
+  void logMessage(kj::LogSeverity severity, const char* file, int line, int contextDepth,
+                  kj::String&& text) override {
+    if (severity == kj::LogSeverity::WARNING || severity == kj::LogSeverity::ERROR ||
+        severity == kj::LogSeverity::FATAL) {
+      problems++;
+    }
+    lines.add(kj::str(text));
+    ExceptionCallback::logMessage(severity, file, line, contextDepth, kj::mv(text));
+  }
+
+  size_t saying(kj::StringPtr words) const {
+    size_t n = 0;
+    for (auto& line : lines) n += strstr(line.cStr(), words.cStr()) != nullptr;
+    return n;
+  }
+
+  size_t problems = 0;  // warnings and errors
+
+ private:
+  bool wasInfo;
+  kj::Vector<kj::String> lines;
+};
 
 TEST(Retention, KeepsTheNewestMaxTasksAndLeavesTombstonesForThePruned) {
   Harness h(countOnly(100));
@@ -411,6 +480,88 @@ TEST(Retention, ReconfigureAppliesTheNewLimits) {
   EXPECT_EQ(h.store->finishedCount(), 3u);
   for (int i = 0; i < 7; i++) EXPECT_FALSE(h.stored(ids[i]));
   for (int i = 7; i < 10; i++) EXPECT_TRUE(h.stored(ids[i]));
+}
+
+TEST(Retention, RemovesTheLogsACrashLeftOfPrunedTasksAndNoOtherFile) {
+  LogCapture log;
+  Harness h(keepAll());
+  // Pruned before the crash, their logs not yet removed: one whose tombstone
+  // is still there, one whose tombstone has expired since.
+  auto tombstoned = h.put(TaskState::SUCCEEDED, h.now());
+  auto forgotten = h.put(TaskState::FAILED, h.now(), 2, 1);
+  auto finished = h.put(TaskState::SUCCEEDED, h.now());
+  auto running = h.put(TaskState::RUNNING, h.now());
+  h.store->commit();
+  h.prune(tombstoned);
+  h.prune(forgotten);
+  h.store->commit();
+  h.store->deleteTombstone(forgotten);
+  h.store->commit();
+  ASSERT_TRUE(h.hasLog(tombstoned, 1));
+  ASSERT_TRUE(h.hasLog(forgotten, 2));
+  kj::StringPtr others[] = {"notes.txt", "1-1.log.1", "x-1.log",  "-1.log",
+                            "01-1.log",  "1-0.log",   "1--1.log", "1-1.log~"};
+  for (auto name : others) h.touch(name);
+
+  h.retention->start();
+  // A task created once the sweep began: its log may exist before its record
+  // is committed.
+  auto created = h.store->allocateId();
+  h.touch(kj::str(created, "-1.log"));
+  h.settle();
+
+  EXPECT_FALSE(h.hasLog(tombstoned, 1));
+  EXPECT_FALSE(h.hasLog(forgotten, 1));
+  EXPECT_FALSE(h.hasLog(forgotten, 2));
+  EXPECT_TRUE(h.hasLog(finished, 1));
+  EXPECT_TRUE(h.hasLog(running, 1));
+  EXPECT_TRUE(h.hasLog(created, 1));
+  for (auto name : others) EXPECT_TRUE(h.exists(name)) << name.cStr();
+  EXPECT_EQ(h.retention->stats().orphanLogsRemoved, 3u);
+  EXPECT_EQ(log.saying("removed the logs of tasks pruned before a crash"), 1u);
+  EXPECT_EQ(log.problems, 0u);
+}
+
+TEST(Retention, SweepsOrphanedLogsInBatchesAndLetsTheLoopRunBetweenThem) {
+  Harness h(keepAll());
+  const size_t total = 3 * Retention::BATCH + 10;
+  kj::Vector<uint64_t> pruned;
+  for (size_t i = 0; i < total; i++) pruned.add(h.put(TaskState::SUCCEEDED, h.now()));
+  auto kept = h.put(TaskState::SUCCEEDED, h.now());  // the highest id: all the others are below
+  h.store->commit();
+  for (auto id : pruned) h.prune(id);
+  h.store->commit();
+
+  h.retention->start();
+  // Turn by turn until the first batch of logs is gone.
+  for (int turns = 0; h.retention->stats().orphanLogsRemoved == 0; turns++) {
+    ASSERT_LT(turns, 10000);
+    h.loop.run(1);
+  }
+  EXPECT_LE(h.retention->stats().orphanLogsRemoved, Retention::BATCH);
+  // Something else queued now runs before the sweep is done.
+  bool ran = false;
+  uint64_t removedThen = 0;
+  auto other = kj::evalLater([&]() {
+                 ran = true;
+                 removedThen = h.retention->stats().orphanLogsRemoved;
+               }).eagerlyEvaluate(nullptr);
+  h.settle();
+
+  EXPECT_TRUE(ran);
+  EXPECT_LT(removedThen, total);
+  EXPECT_EQ(h.retention->stats().orphanLogsRemoved, total);
+  for (auto id : pruned) EXPECT_FALSE(h.hasLog(id, 1)) << id;
+  EXPECT_TRUE(h.hasLog(kept, 1));
+}
+
+TEST(Retention, AMissingLogsDirectoryIsNoError) {
+  LogCapture log;
+  Harness h(keepAll(), "logs");
+  h.retention->start();
+  h.settle();
+  EXPECT_EQ(h.retention->stats().orphanLogsRemoved, 0u);
+  EXPECT_EQ(log.problems, 0u);
 }
 
 }  // namespace

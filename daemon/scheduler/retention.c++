@@ -1,6 +1,7 @@
 #include "scheduler/retention.h"
 
 #include <capnp/message.h>
+#include <dirent.h>
 #include <errno.h>
 #include <kj/debug.h>
 #include <string.h>
@@ -33,7 +34,50 @@ int64_t plusUsec(int64_t t, uint64_t usec) {
 
 int64_t plus(int64_t t, kj::Duration d) { return plusUsec(t, d / kj::MICROSECONDS); }
 
+struct LogName {
+  uint64_t id;
+  uint32_t attempt;
+};
+
+// `<id>-<attempt>.log` spelt exactly as the runner spells it (no sign, no
+// leading zero, no overflow, ids and attempts from 1). Anything else in the
+// directory was put there by someone else and is not ours to remove.
+kj::Maybe<LogName> parseLogName(kj::StringPtr name) {
+  kj::StringPtr suffix = ".log";
+  if (!name.endsWith(suffix)) return nullptr;
+  uint64_t numbers[2] = {0, 0};
+  size_t which = 0, digits = 0;
+  for (char c : name.slice(0, name.size() - suffix.size())) {
+    if (c == '-' && which == 0 && digits > 0) {
+      which = 1;
+      digits = 0;
+    } else if (c >= '0' && c <= '9' && digits < 19) {  // 19 digits always fit in 64 bits
+      numbers[which] = numbers[which] * 10 + uint64_t(c - '0');
+      ++digits;
+    } else {
+      return nullptr;
+    }
+  }
+  if (which != 1 || numbers[0] == 0 || numbers[1] == 0 || numbers[1] > UINT32_MAX) return nullptr;
+  if (kj::str(numbers[0], "-", numbers[1], suffix) != name) return nullptr;  // leading zeros
+  return LogName{numbers[0], uint32_t(numbers[1])};
+}
+
 }  // namespace
+
+// Owned by the promise of the orphan sweep: dropping that promise (Retention
+// destroyed) closes the directory.
+struct Retention::LogSweep {
+  LogSweep(kj::String dir, DIR* stream, uint64_t highest)
+      : dir(kj::mv(dir)), stream(stream), highest(highest) {}
+  ~LogSweep() { closedir(stream); }
+  KJ_DISALLOW_COPY(LogSweep);
+
+  kj::String dir;
+  DIR* stream;
+  uint64_t highest;  // the highest task id stored when the sweep began
+  uint64_t removed = 0;
+};
 
 Retention::Retention(Store& store, GroupCommit& commit, kj::Timer& timer, const kj::Clock& clock,
                      Runner& runner, kj::Function<bool(uint64_t id)> isActive,
@@ -63,6 +107,114 @@ void Retention::start() {
   // the first sweep that finds nothing staged.
   finished = store.finishedCount();
   requestSweep();
+  startLogSweep();
+}
+
+void Retention::startLogSweep() {
+  KJ_IF_MAYBE (dir, logDir()) {
+    // Taken now, in start(): a task created from here on has a higher id, and
+    // its log may appear while the sweep still runs, perhaps before its record
+    // is committed. Its log is never a candidate.
+    uint64_t highest = highestStoredId();
+    tasks.add(kj::evalLater([this, dir = kj::mv(*dir), highest]() mutable -> kj::Promise<void> {
+                DIR* stream = opendir(dir.cStr());  // glibc opens it O_CLOEXEC
+                if (stream == nullptr) {
+                  int error = errno;
+                  // No logs directory: no attempt ever ran with this state directory.
+                  if (error != ENOENT) {
+                    KJ_LOG(WARNING, "retention: cannot read the logs directory", dir,
+                           strerror(error));
+                  }
+                  return kj::READY_NOW;
+                }
+                return sweepLogs(kj::heap<LogSweep>(kj::mv(dir), stream, highest));
+              }).catch_([](kj::Exception&& e) {
+      KJ_LOG(ERROR, "retention: the sweep for orphaned logs failed; the next start sweeps again",
+             e.getDescription());
+    }));
+  }
+}
+
+kj::Maybe<kj::String> Retention::logDir() {
+  // The Runner interface names no logs directory, only each attempt's log,
+  // `<dir>/<id>-<attempt>.log` (ShimLauncher::logPath). One sample path gives
+  // the directory without widening the interface for this one use. A runner
+  // whose paths look otherwise, or that keeps no logs, is not swept at all.
+  auto sample = runner.logPath(1, 1);
+  kj::StringPtr name = "/1-1.log";
+  if (!sample.endsWith(name)) {
+    if (sample.size() > 0) {
+      KJ_LOG(WARNING, "retention: log paths are not <dir>/<id>-<attempt>.log; not swept", sample);
+    }
+    return nullptr;
+  }
+  return kj::heapString(sample.slice(0, sample.size() - name.size()));
+}
+
+uint64_t Retention::highestStoredId() {
+  // The store does not tell its highest id, but every stored task is either
+  // active or in the `finished` index. The finished walk reads index keys
+  // only; the active tasks are those recovery has just read as well. An
+  // orphan above every stored id (all its successors pruned too) is only
+  // left for a later start, never wrongly removed.
+  uint64_t highest = 0;
+  store.forEachActiveTask(
+      [&](records::Task::Reader task) { highest = kj::max(highest, task.getId()); });
+  store.forEachFinished([&](int64_t, uint64_t id) {
+    highest = kj::max(highest, id);
+    return true;
+  });
+  return highest;
+}
+
+kj::Promise<void> Retention::sweepLogs(kj::Own<LogSweep> sweep) {
+  if (sweepLogBatch(*sweep)) {
+    // The rest in a later turn: dispatch, submits and prunes run in between.
+    return kj::evalLater(
+        [this, sweep = kj::mv(sweep)]() mutable { return sweepLogs(kj::mv(sweep)); });
+  }
+  if (sweep->removed > 0) {
+    KJ_LOG(INFO, "retention: removed the logs of tasks pruned before a crash", sweep->removed,
+           sweep->dir);
+  }
+  return kj::READY_NOW;
+}
+
+bool Retention::sweepLogBatch(LogSweep& sweep) {
+  for (size_t n = 0; n < BATCH; n++) {
+    errno = 0;
+    struct dirent* entry = readdir(sweep.stream);
+    if (entry == nullptr) {
+      if (errno != 0) {
+        int error = errno;
+        KJ_LOG(WARNING, "retention: could not read the logs directory to its end", sweep.dir,
+               strerror(error));
+      }
+      return false;
+    }
+    if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN) continue;  // not a log file
+    removeIfOrphan(sweep, entry->d_name);
+  }
+  return true;
+}
+
+void Retention::removeIfOrphan(LogSweep& sweep, kj::StringPtr name) {
+  KJ_IF_MAYBE (log, parseLogName(name)) {
+    if (log->id > sweep.highest) return;  // a task created since the sweep began
+    // A stored task keeps its logs, whatever its state: only a prune removes them.
+    if (isActive(log->id) || store.getTask(log->id) != nullptr) return;
+    if (unlinkat(dirfd(sweep.stream), name.cStr(), 0) < 0) {
+      int error = errno;
+      // ENOENT: the prune that just removed the task removed its log first.
+      if (error != ENOENT) {
+        KJ_LOG(WARNING, "retention: could not remove an orphaned log", sweep.dir, name,
+               strerror(error));
+      }
+      return;
+    }
+    ++sweep.removed;
+    ++counts.orphanLogsRemoved;
+  }
 }
 
 void Retention::taskFinished(uint64_t id, int64_t finishedAt) {

@@ -9,6 +9,11 @@
 // (GroupCommit::durable()), the next one in a later turn, so dispatch and
 // submits interleave with it. Nothing polls: between sweeps one timer is
 // armed for the earliest deadline the store's indexes show.
+//
+// A prune removes a task's log files only once the prune is durable, so a
+// crash in between leaves them behind with nothing pointing at them. Each
+// start() therefore sweeps the logs directory once, in batches too, for logs
+// whose task is no longer stored.
 #pragma once
 
 #include <kj/async.h>
@@ -46,6 +51,9 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   void start();
   // Call once, after recovery: counts the stored terminal tasks and sweeps
   // (in a later turn) whatever is already due, which arms the first deadline.
+  // Also starts the sweep of orphaned logs (later turns, BATCH directory
+  // entries each): it removes `<id>-<attempt>.log` files whose task is not
+  // stored, and never one of a task above the highest id stored now.
 
   void taskFinished(uint64_t id, int64_t finishedAt);
   // A task became terminal (its record is staged; it is durable once
@@ -61,6 +69,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
     uint64_t pruned;  // tasks pruned (durably) since start
     uint64_t tombstonesExpired;
     uint64_t requestsExpired;
+    uint64_t orphanLogsRemoved;  // logs of tasks pruned before a crash, removed after start
   };
   Stats stats() const { return counts; }
 
@@ -86,7 +95,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
 
   bool started = false;
   uint64_t finished = 0;  // terminal tasks stored (or staged): the O(1) count check
-  Stats counts = {0, 0, 0};
+  Stats counts = {0, 0, 0, 0};
 
   bool sweeping = false;  // at most one sweep at a time
   bool again = false;     // something asked for a sweep while one ran
@@ -111,6 +120,15 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   int64_t nextDeadline(int64_t nowNs);
   void armFor(int64_t deadline, int64_t nowNs, kj::Duration minDelay);
   void taskFailed(kj::Exception&& exception) override;
+
+  struct LogSweep;  // the logs directory, open across the turns of the orphan sweep
+  void startLogSweep();
+  kj::Maybe<kj::String> logDir();
+  uint64_t highestStoredId();
+  kj::Promise<void> sweepLogs(kj::Own<LogSweep> sweep);
+  bool sweepLogBatch(LogSweep& sweep);
+  // False once the whole directory has been read.
+  void removeIfOrphan(LogSweep& sweep, kj::StringPtr name);
 };
 
 }  // namespace taskctl
