@@ -152,19 +152,9 @@ kj::Maybe<kj::String> Retention::logDir() {
 }
 
 uint64_t Retention::highestStoredId() {
-  // The store does not tell its highest id, but every stored task is either
-  // active or in the `finished` index. The finished walk reads index keys
-  // only; the active tasks are those recovery has just read as well. An
-  // orphan above every stored id (all its successors pruned too) is only
-  // left for a later start, never wrongly removed.
-  uint64_t highest = 0;
-  store.forEachActiveTask(
-      [&](records::Task::Reader task) { highest = kj::max(highest, task.getId()); });
-  store.forEachFinished([&](int64_t, uint64_t id) {
-    highest = kj::max(highest, id);
-    return true;
-  });
-  return highest;
+  // Every id below the next one was handed out before the sweep began; a log
+  // of a higher id belongs to a task created since.
+  return store.peekNextId() - 1;
 }
 
 kj::Promise<void> Retention::sweepLogs(kj::Own<LogSweep> sweep) {

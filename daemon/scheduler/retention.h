@@ -53,7 +53,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   // (in a later turn) whatever is already due, which arms the first deadline.
   // Also starts the sweep of orphaned logs (later turns, BATCH directory
   // entries each): it removes `<id>-<attempt>.log` files whose task is not
-  // stored, and never one of a task above the highest id stored now.
+  // stored, and never one of a task whose id was handed out after start().
 
   void taskFinished(uint64_t id, int64_t finishedAt);
   // A task became terminal (its record is staged; it is durable once
@@ -124,7 +124,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   struct LogSweep;  // the logs directory, open across the turns of the orphan sweep
   void startLogSweep();
   kj::Maybe<kj::String> logDir();
-  uint64_t highestStoredId();
+  uint64_t highestStoredId();  // the last id handed out before the sweep
   kj::Promise<void> sweepLogs(kj::Own<LogSweep> sweep);
   bool sweepLogBatch(LogSweep& sweep);
   // False once the whole directory has been read.

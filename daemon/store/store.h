@@ -58,6 +58,9 @@ class Store {
   // A new task id: above every id ever handed out, also across restarts
   // (the counter is committed with the batch that stores the task).
 
+  uint64_t peekNextId() const { return nextId; }
+  // The id allocateId() gives next; every id below it has been handed out.
+
   // Staged writes, durable at the next commit(). A `droppable` write belongs
   // to a request that can still be refused (a submit): if the commit fails,
   // dropDroppable() removes it, and everything else stays staged for retry.
