@@ -49,6 +49,22 @@ TEST(CgroupDir, IsTheDirectoryThatListsTheProcess) {
   }
 }
 
+TEST(ScopeCgroup, IsOnlyTheNamedScope) {
+  // A kill aimed at an attempt's scope through a pid that has since been
+  // reused must not reach the new owner's cgroup (here: this test's own).
+  EXPECT_TRUE(scopeCgroupOf(getpid(), "taskctl-999999-1.scope") == nullptr);
+  EXPECT_FALSE(signalScope(getpid(), "taskctl-999999-1.scope", SIGTERM));
+  EXPECT_FALSE(killCgroupExcept(getpid(), "taskctl-999999-1.scope", SIGKILL));
+  KJ_IF_MAYBE(dir, cgroupDirOf(getpid())) {
+    kj::StringPtr own = dir->slice(KJ_ASSERT_NONNULL(dir->findLast('/')) + 1);
+    KJ_IF_MAYBE(same, scopeCgroupOf(getpid(), own)) {
+      EXPECT_EQ(*same, *dir);
+    } else {
+      ADD_FAILURE() << "its own cgroup " << dir->cStr() << " was not recognised";
+    }
+  }
+}
+
 TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
   capnp::MallocMessageBuilder message;
   auto task = message.initRoot<records::Task>();

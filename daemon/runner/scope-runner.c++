@@ -9,8 +9,6 @@
 
 namespace taskctl {
 
-kj::Maybe<kj::String> cgroupDirOf(int pid);
-bool killCgroupExcept(int keep, int signal);
 
 namespace {
 
@@ -35,11 +33,25 @@ class ScopeExecution final : public Execution {
       // KillUnit would kill the shim too, and with it the attempt's result:
       // kill every other process of the scope's cgroup instead, also those
       // that left the command's session.
-      if (killCgroupExcept(shim->pid(), SIGKILL)) return;
+      if (killCgroupExcept(shim->pid(), unit, SIGKILL)) return;
     }
     // KillUnit "all" reaches every process in the scope's cgroup, also the
     // shim: it forwards a TERM it gets and reports how the command ended.
-    kills.add(scopes.killUnit(unit, signal));
+    // Without systemd's bus (dbus-daemon restarting, say) a cancel or a
+    // timeout must still deliver its TERM, not wait out the grace period for
+    // the KILL: then signal the cgroup ourselves, as KillUnit would.
+    int shimPid = shim->pid();
+    if (!scopes.connected()) {
+      signalScope(shimPid, unit, signal);
+      return;
+    }
+    kills.add(scopes.killUnit(unit, signal).catch_([this, shimPid, signal](kj::Exception&& e) {
+      if (e.getType() == kj::Exception::Type::DISCONNECTED) {
+        signalScope(shimPid, unit, signal);
+      } else {
+        kj::throwRecoverableException(kj::mv(e));
+      }
+    }));
   }
 
  private:
@@ -89,9 +101,19 @@ kj::Maybe<kj::String> cgroupDirOf(int pid) {
   return nullptr;
 }
 
-bool killCgroupExcept(int keep, int signal) {
+kj::Maybe<kj::String> scopeCgroupOf(int pid, kj::StringPtr unit) {
+  // The pid may have exited and been reused by a process of another cgroup:
+  // only the attempt's own scope qualifies.
+  KJ_IF_MAYBE(dir, cgroupDirOf(pid)) {
+    auto last = dir->slice(KJ_ASSERT_NONNULL(dir->findLast('/')) + 1);
+    if (last == unit) return kj::mv(*dir);
+  }
+  return nullptr;
+}
+
+bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
   kj::String dir;
-  KJ_IF_MAYBE(d, cgroupDirOf(keep)) {
+  KJ_IF_MAYBE(d, scopeCgroupOf(keep, unit)) {
     dir = kj::mv(*d);
   } else {
     return false;
@@ -113,6 +135,19 @@ bool killCgroupExcept(int keep, int signal) {
     if (others == 0) return true;
   }
   return true;
+}
+
+bool signalScope(int member, kj::StringPtr unit, int signal) {
+  // One pass: a TERM may be caught, so there is no "until empty" here.
+  KJ_IF_MAYBE(dir, scopeCgroupOf(member, unit)) {
+    FILE* f = fopen(kj::str(*dir, "/cgroup.procs").cStr(), "re");
+    if (f == nullptr) return false;
+    KJ_DEFER(fclose(f));
+    int pid;
+    while (fscanf(f, "%d", &pid) == 1) ::kill(pid, signal);
+    return true;
+  }
+  return false;
 }
 
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid,

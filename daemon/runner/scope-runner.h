@@ -48,9 +48,17 @@ kj::Maybe<kj::String> cgroupDirOf(int pid);
 // The cgroup directory holding `pid` (v2, or a hybrid host's unified or
 // name=systemd hierarchy), from /proc/<pid>/cgroup.
 
-bool killCgroupExcept(int keep, int signal);
-// Sends `signal` to every process of `keep`'s cgroup but `keep`, until none
-// is left. False if the cgroup cannot be found.
+kj::Maybe<kj::String> scopeCgroupOf(int pid, kj::StringPtr unit);
+// cgroupDirOf(pid), if that directory is the scope `unit` (its last path
+// component); else null, e.g. for a reused pid now in another cgroup.
+
+bool killCgroupExcept(int keep, kj::StringPtr unit, int signal);
+// Sends `signal` to every process of `keep`'s scope `unit` but `keep`, until
+// none is left. False if the scope's cgroup cannot be found.
+
+bool signalScope(int member, kj::StringPtr unit, int signal);
+// Sends `signal` once to every process of `member`'s scope `unit`, `member`
+// included: KillUnit's "all" without the bus. False if there is no such scope.
 
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2);
 // The scope's properties for an attempt (pure; unit-tested).
