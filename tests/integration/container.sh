@@ -6,10 +6,11 @@
 #   tests/integration/container.sh [--runner direct] [--shell] BUILD_DIR [SCENARIO...]
 #
 # Boots ONE container, installs BUILD_DIR into it as the package would, runs every scenario of
-# tests/integration/scenarios/ (or the ones named, e.g. `socket-activation`) inside it, powers
-# it off, and checks that nothing is left behind: no mount, no process, no cgroup. One
-# PASS/FAIL line per scenario; exits 1 if any failed. It never skips: a container that cannot
-# boot is a failure, with the reason and the end of its console.
+# tests/integration/scenarios/ and of tests/shared-scenarios/ (or the ones named, e.g.
+# `socket-activation`) inside it, powers it off, and checks that nothing is left behind: no
+# mount, no process, no cgroup. One PASS/FAIL line per scenario; exits 1 if any failed. It
+# never skips: a container that cannot boot is a failure, with the reason and the end of its
+# console.
 #
 #   --runner direct   (or TASKCTL_IT_RUNNER=direct) a drop-in replaces the unit's pinned
 #                     `--runner scope` with `--runner direct`. For testing the plumbing until the
@@ -23,7 +24,7 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n 2,22p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n 2,23p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -44,15 +45,19 @@ done
 BUILD=$(cd "$1" && pwd); shift
 case $RUNNER in scope|direct) ;; *) echo "--runner: scope or direct, not $RUNNER" >&2; exit 64;; esac
 
+# Scenarios: this suite's own, and those it shares with the VM suite (with common.sh).
+SHARED=$REPO/tests/shared-scenarios
+scenario_file() { [ -f "$HERE/scenarios/$1.sh" ] && echo "$HERE/scenarios/$1.sh" || echo "$SHARED/$1.sh"; }
 SCENARIOS=()
 if [ $# -eq 0 ]; then
-  for f in "$HERE"/scenarios/*.sh; do
-    [ "$(basename "$f")" = lib.sh ] || SCENARIOS+=("$(basename "$f" .sh)")
+  for f in "$HERE"/scenarios/*.sh "$SHARED"/*.sh; do
+    case $(basename "$f") in lib.sh|common.sh) ;; *) SCENARIOS+=("$(basename "$f" .sh)");; esac
   done
+  mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | sort)
 else
   for name in "$@"; do
     name=$(basename "$name" .sh)
-    [ -f "$HERE/scenarios/$name.sh" ] || { echo "no scenario $name in $HERE/scenarios" >&2; exit 64; }
+    [ -f "$(scenario_file "$name")" ] || { echo "no scenario $name in $HERE/scenarios or $SHARED" >&2; exit 64; }
     SCENARIOS+=("$name")
   done
 fi
@@ -286,6 +291,7 @@ EOF
 fi
 mkdir -p "$ROOT/var/lib/taskctl-it"
 cp -r "$HERE/scenarios" "$ROOT/var/lib/taskctl-it/"
+cp "$SHARED"/*.sh "$ROOT/var/lib/taskctl-it/scenarios/"
 
 # --- boot ----------------------------------------------------------------------------------------
 say "booting a container on $ROOT"

@@ -11,8 +11,9 @@
 # `oom`) in it in order, `install` always first (it installs the package the others need), and
 # powers it off. One PASS/FAIL line per scenario; exits 1 if any failed. It never skips: a VM
 # that cannot be built or booted is a failure, with the reason and the end of its console.
-# A scenario is one script in tests/vm/scenarios/ (lib.sh holds what they share): a new file
-# joins the run, in name order.
+# A scenario is one script in tests/vm/scenarios/ (lib.sh holds what they share), or in
+# tests/shared-scenarios/ (run by the container suite too; common.sh there is what both suites'
+# lib.sh build on): a new file joins the run, in name order.
 #
 # The VM has no network. Its base image is built from the Debian archive (debootstrap, 1 to
 # 3 min) with everything the package and the scenarios need, and cached in
@@ -33,7 +34,7 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n 2,32p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n 2,33p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -57,17 +58,19 @@ while [ $# -gt 0 ]; do
 done
 
 # install first: every other scenario needs the package; remove last: it takes it away.
+# Scenarios: this suite's own, and those it shares with the container suite (with common.sh).
+SHARED=$REPO/tests/shared-scenarios
 SCENARIOS=(install)
 if [ $# -eq 0 ]; then
-  for f in "$HERE"/scenarios/*.sh; do
-    n=$(basename "$f" .sh)
-    case $n in lib|install|remove) ;; *) SCENARIOS+=("$n");; esac
+  for n in $(for f in "$HERE"/scenarios/*.sh "$SHARED"/*.sh; do basename "$f" .sh; done | sort); do
+    case $n in lib|common|install|remove) ;; *) SCENARIOS+=("$n");; esac
   done
   SCENARIOS+=(remove)
 else
   for name in "$@"; do
     name=$(basename "$name" .sh)
-    [ -f "$HERE/scenarios/$name.sh" ] || { echo "no scenario $name in $HERE/scenarios" >&2; exit 64; }
+    [ -f "$HERE/scenarios/$name.sh" ] || [ -f "$SHARED/$name.sh" ] ||
+      { echo "no scenario $name in $HERE/scenarios or $SHARED" >&2; exit 64; }
     [ "$name" = install ] || SCENARIOS+=("$name")
   done
 fi
@@ -306,6 +309,7 @@ say "base image $IMAGE ($IMAGE_TIME)"
 mkdir -p "$S/in"
 cp "$DEB" "$S/in/"
 cp -r "$HERE/scenarios" "$S/in/"
+cp "$SHARED"/*.sh "$S/in/scenarios/"
 cp "$HERE/guest.sh" "$S/in/guest.sh"
 {
   echo "SCENARIOS='${SCENARIOS[*]}'"

@@ -1,8 +1,9 @@
 #!/bin/bash
-# Issue 7, acceptance 5, in the Debian 12 VM: an ordinary user's schedule fires as that user every 10 s,
-# shows in list-timers and `schedule list` with the ids it submitted, cannot be removed
-# by another user, and leaves no unit file once removed. An invalid spec is refused with
-# systemd's verdict and nothing is written; arguments survive ExecStart's parsing.
+# Issue 7, acceptance 5, run by both suites (the container and the Debian 12 VM): an ordinary
+# user's schedule fires as that user every 10 s, shows in list-timers and `schedule list` with
+# the ids it submitted, cannot be removed by another user, and leaves no unit file once
+# removed. An invalid spec is refused with systemd's verdict and nothing is written; arguments
+# survive ExecStart's parsing.
 . "$(dirname "$0")/lib.sh"
 up
 id -u taskctl-it-other >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin taskctl-it-other
