@@ -74,8 +74,27 @@ struct Listener final : public BusConnection::Client {
   }
 };
 
+// Another process holding io.taskctl1 (a stale daemon during an upgrade, a
+// test tool). Its own connection, never pumped: its only calls are blocking
+// ones that dbus-daemon answers itself, not our loop.
+struct Squatter {
+  std::unique_ptr<sdbus::IConnection> connection = sdbus::createSystemBusConnection();
+
+  Squatter() { connection->requestName(ManagerObject::NAME); }
+  std::string uniqueName() const { return connection->getUniqueName(); }
+  void release() { connection->releaseName(ManagerObject::NAME); }
+};
+
 struct Harness {
+  enum class Name { FREE, HELD_BY_ANOTHER };
+  // HELD_BY_ANOTHER: a Squatter owns the name before the object attaches
+  // (members are made in order: the bus, the squatter, then the rest).
+  explicit Harness(Name name = Name::FREE)
+      : squatter(name == Name::HELD_BY_ANOTHER ? kj::Maybe<kj::Own<Squatter>>(kj::heap<Squatter>())
+                                               : nullptr) {}
+
   PrivateBus dbus;
+  kj::Maybe<kj::Own<Squatter>> squatter;
   kj::AsyncIoContext io = kj::setupAsyncIo();
   kj::Timer& timer = io.provider->getTimer();
   BusConnection daemonBus{io.unixEventPort, timer, BusConnection::Start::NOW};
@@ -257,6 +276,64 @@ TEST(ManagerObject, OwnsTheNameAgainAfterTheBusRestartsAndSignalsFlowAgain) {
   h.event(3, 1, TaskState::STARTING, TaskState::RUNNING);
   ASSERT_TRUE(h.turnUntil([&]() { return h.listener.changes.size() == 2; }));
   EXPECT_EQ(h.listener.changes[1].seq, 3u);
+}
+
+TEST(ManagerObject, TakesItsNameOnceAnotherOwnerReleasesIt) {
+  // A stale daemon held the name when we connected: we serve nameless, and
+  // the moment it lets go the name is ours, without a reconnect.
+  Harness h(Harness::Name::HELD_BY_ANOTHER);
+  auto& squatter = *KJ_ASSERT_NONNULL(h.squatter);
+  EXPECT_FALSE(h.object.ownsName());
+  EXPECT_EQ(h.nameOwner(), squatter.uniqueName());
+  h.timer.afterDelay(50 * kj::MILLISECONDS).wait(h.io.waitScope);
+  EXPECT_FALSE(h.object.ownsName()) << "taken from a holder that did not let go";
+
+  squatter.release();
+  ASSERT_TRUE(h.turnUntil([&]() { return h.object.ownsName(); }));
+  EXPECT_EQ(h.nameOwner(), h.daemonBus.connection().getUniqueName());
+  EXPECT_EQ(h.daemonBus.stats().connects, 1u) << "got it by reconnecting, not by watching";
+
+  // Clients that address io.taskctl1 hear us now.
+  h.event(1, 1, nullptr, TaskState::QUEUED);
+  ASSERT_TRUE(h.turnUntil([&]() { return h.listener.changes.size() == 1; }));
+  EXPECT_EQ(h.listener.changes[0].seq, 1u);
+}
+
+TEST(ManagerObject, NoticesItLostTheNameAndTakesItBackOnceFree) {
+  Harness h;
+  ASSERT_TRUE(h.object.ownsName());
+  // The name goes (released under us) and another takes it before we could.
+  h.daemonBus.connection().releaseName(ManagerObject::NAME);
+  Squatter squatter;
+  ASSERT_EQ(h.nameOwner(), squatter.uniqueName());
+  ASSERT_TRUE(h.turnUntil([&]() { return !h.object.ownsName(); }));
+  h.timer.afterDelay(50 * kj::MILLISECONDS).wait(h.io.waitScope);
+  EXPECT_FALSE(h.object.ownsName());
+  EXPECT_EQ(h.nameOwner(), squatter.uniqueName());
+
+  squatter.release();
+  ASSERT_TRUE(h.turnUntil([&]() { return h.object.ownsName(); }));
+  EXPECT_EQ(h.nameOwner(), h.daemonBus.connection().getUniqueName());
+}
+
+TEST(ManagerObject, WatchesForItsNameAgainOnANewConnection) {
+  // The watch is made per connection: after a bus restart that another
+  // process wins the race for the name, the new connection waits for it too.
+  Harness h;
+  h.dbus.stop();
+  ASSERT_TRUE(h.turnUntil([&]() { return !h.daemonBus.connected(); }));
+  h.dbus.start();
+  h.squatter = kj::heap<Squatter>();  // before the loop turns: before we reconnect
+  auto& squatter = *KJ_ASSERT_NONNULL(h.squatter);
+  ASSERT_TRUE(h.turnUntil([&]() { return h.daemonBus.connected() && h.clientBus.connected(); }));
+  EXPECT_FALSE(h.object.ownsName());
+  EXPECT_EQ(h.nameOwner(), squatter.uniqueName());
+
+  squatter.release();
+  ASSERT_TRUE(h.turnUntil([&]() { return h.object.ownsName(); }));
+  EXPECT_EQ(h.nameOwner(), h.daemonBus.connection().getUniqueName());
+  h.event(1, 1, nullptr, TaskState::QUEUED);
+  ASSERT_TRUE(h.turnUntil([&]() { return h.listener.changes.size() == 1; }));
 }
 
 }  // namespace

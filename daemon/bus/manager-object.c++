@@ -9,6 +9,21 @@
 #include "scheduler/scheduler.h"  // stateName(), reasonName(): the words watch prints too
 
 namespace taskctl {
+namespace {
+
+constexpr const char* DBUS = "org.freedesktop.DBus";
+// Only io.taskctl1's changes of owner, not every client's arrival and
+// departure (arg0 is the name).
+constexpr const char* NAME_OWNER_MATCH =
+    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='io.taskctl1'";
+// RequestName's flag and answers (the D-Bus specification). DO_NOT_QUEUE is
+// what sd_bus_request_name() sends for attach()'s request too: a refusal
+// is an answer now, not a place in a queue we would have to track.
+constexpr uint32_t DO_NOT_QUEUE = 4;
+constexpr uint32_t PRIMARY_OWNER = 1, ALREADY_OWNER = 4;
+
+}  // namespace
 
 // The object on one connection. The generated base registers the vtable;
 // registerAdaptor() exports it (local, no round trip).
@@ -52,6 +67,106 @@ class ManagerObject::Adaptor final
   uint64_t LastSeq() override { return read([](const ManagerState& s) { return s.lastSeq; }); }
 };
 
+// io.taskctl1's owner, followed on one connection, so that a name another
+// process held when we connected (a stale daemon during an upgrade, a test
+// tool) is taken as soon as it is free, and one lost while held is taken
+// back. One match does both: NameOwnerChanged names us as the old owner when
+// we lose the name (no separate NameLost match, each costs a blocking round
+// trip at connect), and an empty new owner when the name is free.
+class ManagerObject::NameWatch {
+ public:
+  // Blocks for addMatch's one round trip (the connection's 1 s timeout):
+  // made in attach() only. Throws sdbus::Error.
+  NameWatch(sdbus::IConnection& connection, ManagerObject& owner)
+      : owner(owner),
+        self(kj::str(connection.getUniqueName().c_str())),
+        driver(sdbus::createProxy(connection, DBUS, "/org/freedesktop/DBus")) {
+    match = connection.addMatch(NAME_OWNER_MATCH, [this](sdbus::Message& message) {
+      // Runs inside sd-bus's C frames: nothing may unwind into them.
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { ownerChanged(message); })) {
+        KJ_LOG(ERROR, "bad NameOwnerChanged signal for io.taskctl1", *e);
+      }
+    });
+  }
+  ~NameWatch() {
+    // The reply handler and the match refer to us. Dropping the match sends
+    // RemoveMatch without waiting for the answer.
+    request.cancel();
+    match.reset();
+  }
+  KJ_DISALLOW_COPY(NameWatch);
+
+ private:
+  ManagerObject& owner;
+  kj::String self;  // our unique name on this connection
+  std::unique_ptr<sdbus::IProxy> driver;  // org.freedesktop.DBus, for RequestName
+  sdbus::Slot match;
+  sdbus::PendingAsyncCall request;
+  bool requesting = false;  // a RequestName is in flight
+
+  void ownerChanged(sdbus::Message& message) {
+    std::string name, before, after;
+    message >> name >> before >> after;
+    if (before == self.cStr()) lost();
+    if (after == self.cStr()) {
+      gained();  // also the echo of our own request, then a no-op
+    } else if (after.empty() && !owner.named && !requesting) {
+      // While a request is in flight, a release it raced with came before it
+      // (the bus answers in order), so its answer already tells; a later
+      // release is seen after that answer, and asks again.
+      ask();
+    }
+  }
+
+  void ask() {
+    // Asynchronous, unlike attach()'s request: this runs in the pump, after
+    // the daemon has started serving, where nothing may wait for the bus.
+    try {
+      auto call = driver->createMethodCall(DBUS, "RequestName");
+      call << std::string(NAME) << DO_NOT_QUEUE;
+      request = driver->callMethod(call, [this](sdbus::MethodReply& reply,
+                                                const sdbus::Error* error) {
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { answered(reply, error); })) {
+          KJ_LOG(ERROR, "bad RequestName reply for io.taskctl1", *e);
+        }
+      });
+      requesting = true;
+      // Sent from a handler inside the pump's drain: the pump re-arms for
+      // POLLOUT itself if the socket did not take it all, no poke() needed.
+    } catch (const sdbus::Error& e) {
+      KJ_LOG(WARNING, "cannot ask for the bus name io.taskctl1", e.getName().c_str(),
+             e.getMessage().c_str());
+    }
+  }
+
+  void answered(sdbus::MethodReply& reply, const sdbus::Error* error) {
+    requesting = false;
+    if (error != nullptr) {
+      // Once per release of the name at most. A timed-out request the bus
+      // granted after all still shows as NameOwnerChanged to us.
+      KJ_LOG(WARNING, "cannot own the bus name io.taskctl1", error->getName().c_str(),
+             error->getMessage().c_str());
+      return;
+    }
+    uint32_t answer = 0;
+    reply >> answer;
+    if (answer == PRIMARY_OWNER || answer == ALREADY_OWNER) gained();
+    // EXISTS: another connection took it first; its release is watched for.
+  }
+
+  void gained() {
+    if (owner.named) return;  // one line per acquisition, not per signal
+    owner.named = true;
+    KJ_LOG(INFO, "owns io.taskctl1 now, after another owner released it");
+  }
+
+  void lost() {
+    if (!owner.named) return;
+    owner.named = false;
+    KJ_LOG(WARNING, "lost the bus name io.taskctl1; taking it back once it is free");
+  }
+};
+
 ManagerObject::ManagerObject(BusConnection& bus, kj::Timer& timer,
                              kj::Function<ManagerState()> state)
     : bus(bus),
@@ -73,18 +188,29 @@ void ManagerObject::attach(sdbus::IConnection& connection) {
                                          e.getMessage().c_str()));
   }
   try {
+    // Before the request: a release between the two is then seen, not missed.
+    nameWatch = kj::heap<NameWatch>(connection, *this);
+  } catch (const sdbus::Error& e) {
+    // BusConnection detaches only the clients whose attach() returned.
+    detach();
+    kj::throwFatalException(KJ_EXCEPTION(FAILED, "cannot watch the owner of io.taskctl1",
+                                         e.getMessage().c_str()));
+  }
+  try {
     connection.requestName(NAME);  // one blocking round trip, at connect only
     named = true;
   } catch (const sdbus::Error& e) {
     // Not fatal: tasks run without it, and the signals still go out from our
     // unique name. On the real system bus only root may own it (the policy).
+    // The watch takes it once its owner lets go.
     named = false;
-    KJ_LOG(WARNING, "cannot own the bus name io.taskctl1", e.getName().c_str(),
-           e.getMessage().c_str());
+    KJ_LOG(WARNING, "cannot own the bus name io.taskctl1 now; taking it once it is free",
+           e.getName().c_str(), e.getMessage().c_str());
   }
 }
 
 void ManagerObject::detach() {
+  nameWatch = nullptr;
   adaptor = nullptr;
   named = false;
 }

@@ -30,7 +30,9 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   // `bus` and `timer` outlive the object; `state` is called from property
   // reads and must not block. Attaches at once if the bus is up: exports the
   // object and asks for the name (a refusal, such as a non-root caller on the
-  // real system bus, is logged and the object serves on without it).
+  // real system bus, is logged and the object serves on without it). While
+  // the name is not ours, the object watches for it to be released and takes
+  // it then; a name lost while held is watched for again the same way.
   ManagerObject(BusConnection& bus, kj::Timer& timer, kj::Function<ManagerState()> state);
   ~ManagerObject() noexcept(false);
   KJ_DISALLOW_COPY(ManagerObject);
@@ -39,7 +41,8 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   void onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) override;
 
   bool ownsName() const { return named; }
-  // The bus granted io.taskctl1 on the current connection (or queued us).
+  // The bus granted io.taskctl1 on the current connection and we have not
+  // seen it go since. False while another connection holds it.
 
   struct Stats {
     uint64_t stateSignals = 0, progressSignals = 0;
@@ -52,7 +55,8 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   static constexpr const char* PATH = "/io/taskctl1";
 
  private:
-  class Adaptor;  // the generated adaptor on one connection (in the .c++)
+  class Adaptor;    // the generated adaptor on one connection (in the .c++)
+  class NameWatch;  // follows io.taskctl1's owner on one connection (in the .c++)
 
   // A signal waiting for the end of the loop turn. The words are static
   // (stateName/reasonName); the queue name is copied, the event is not ours.
@@ -69,8 +73,9 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   BusConnection& bus;
   kj::Function<ManagerState()> state;
   ProgressThrottle progress;
-  kj::Maybe<kj::Own<Adaptor>> adaptor;  // null while disconnected
-  bool named = false;
+  kj::Maybe<kj::Own<Adaptor>> adaptor;      // null while disconnected
+  kj::Maybe<kj::Own<NameWatch>> nameWatch;  // null while disconnected
+  bool named = false;  // written by attach() and, once serving, by nameWatch
   Stats counts;
   kj::Vector<Outgoing> outgoing;     // in seq order; sent by flush()
   kj::Promise<void> flushing = nullptr;  // the evalLast that runs flush(), while any wait
