@@ -195,6 +195,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void enqueue(Active& task);
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
+  void prepareAttempt(Active& task);  // the next attempt as `starting`, in memory only
+  bool startsAtSubmit(Queue& queue);
   void launch(uint64_t id, uint32_t number);
   void watch(Active& task, kj::Own<Execution> execution);
   void onExit(uint64_t id, uint32_t number);

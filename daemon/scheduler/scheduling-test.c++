@@ -86,7 +86,10 @@ struct Harness {
   Identity alice{1000, 1000, kj::heapArray<gid_t>({1000})};
   Identity bob{1001, 1001, kj::heapArray<gid_t>({1001})};
 
-  explicit Harness(uint32_t concurrency = 4) {
+  StoreOptions storeOptions;
+
+  explicit Harness(uint32_t concurrency = 4, StoreOptions storeOptions = {})
+      : storeOptions(storeOptions) {
     char tmpl[] = "/tmp/taskctl-scheduling-test.XXXXXX";
     KJ_ASSERT(mkdtemp(tmpl) != nullptr);
     dir = kj::str(tmpl);
@@ -104,7 +107,7 @@ struct Harness {
   }
 
   void open() {
-    store = kj::heap<Store>(kj::str(dir, "/store"));
+    store = kj::heap<Store>(kj::str(dir, "/store"), storeOptions);
     commit = kj::heap<GroupCommit>(*store, timer);
     events = kj::heap<EventLog>(*store, *commit, clock, 100000);
     scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, countingTimer, clock,
@@ -970,12 +973,21 @@ TEST(Scheduling, ReplaceTermsTheRunningHolderAndRunsOnlyOnceItEnded) {
 // ended "cancelled before it started": launch() ignored the stopMessage.
 TEST(Scheduling, ReplacingAStartingHolderSaysWhatReplacedIt) {
   Harness h;
-  auto holder = h.submit(withKey("deploy"));  // resolved: dispatched, not yet launched
+  h.runner.holdStarts = true;  // as systemd's job for the scope is pending
+  auto holder = h.submit(withKey("deploy"));  // resolved: dispatched, its start pending
   ASSERT_EQ(h.scheduler->liveAttempt(holder)
                 .map([](auto a) { return a.getState(); })
                 .orDefault(TaskState::WAITING),
             TaskState::STARTING);
   auto replacement = h.submit(withKey("deploy", KeyConflict::REPLACE));
+  h.settle();
+  EXPECT_FALSE(h.launched(replacement)) << "ran beside a holder that may still start";
+  h.runner.releaseStarts();  // the holder's shim exists now, and is never told to go
+  h.settle();
+  ASSERT_TRUE(h.launched(holder));
+  EXPECT_FALSE(h.runner.launched[h.indexOf(holder)].went);
+  EXPECT_EQ(h.runner.launched[h.indexOf(holder)].lastSignal, SIGKILL);
+  h.runner.killed(h.indexOf(holder), SIGKILL);
   h.settle();
   EXPECT_EQ(h.state(holder), TaskState::CANCELLED);
   EXPECT_EQ(h.message(holder), kj::str("replaced by task ", replacement).cStr());
@@ -1281,6 +1293,67 @@ TEST(Scheduling, HigherPriorityFirstThenLowerId) {
     if (id != dependency) defaultQueue.push_back(id);
   }
   EXPECT_EQ(defaultQueue, (std::vector<uint64_t>{blocker, high, late, mid1, mid2, low}));
+}
+
+// ---- Starting at submit ----
+
+TEST(Scheduling, AFirstAttemptIntoAFreeSlotIsStoredWithItsSubmit) {
+  // `starting` rides in the submit's own commit: two commits to running (the
+  // submit, then `running` with the shim's pid), not three.
+  Harness h;
+  h.settle();
+  uint64_t before = h.commit->commits();
+  auto id = h.submit();
+  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*first)->get().getState(), TaskState::STARTING) << "durable when the reply went";
+  } else {
+    FAIL() << "attempt 1 was not stored with the submit";
+  }
+  h.settle();
+  ASSERT_TRUE(h.launched(id));
+  EXPECT_TRUE(h.runner.launched[h.indexOf(id)].went);
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+  EXPECT_EQ(h.commit->commits() - before, 2u);
+}
+
+TEST(Scheduling, OnlyAFreeSlotWithNothingAheadStartsAtSubmit) {
+  Harness h(1);
+  auto first = h.submit();
+  auto second = h.submit();  // the slot is taken: it queues, as before
+  EXPECT_TRUE(h.store->getAttempt(second, 1) == nullptr);
+  h.settle();
+  EXPECT_EQ(h.state(second), TaskState::QUEUED);
+  h.exit(first, 0);
+  EXPECT_EQ(h.state(second), TaskState::RUNNING);
+
+  // A paused queue holds a new task even with a slot free.
+  h.await(h.scheduler->setPaused("default", true, 0));
+  h.exit(second, 0);
+  auto third = h.submit();
+  h.settle();
+  EXPECT_EQ(h.state(third), TaskState::QUEUED);
+  EXPECT_FALSE(h.launched(third));
+}
+
+TEST(Scheduling, ARefusedSubmitGivesBackTheSlotItHeld) {
+  // A store that cannot grow past 1 MiB refuses a submit of ~1 MiB: the
+  // slot it took at submit, its attempt and its events go with it.
+  StoreOptions tiny;
+  tiny.initialMapBytes = 1 << 20;
+  tiny.maxMapBytes = 1 << 20;
+  Harness h(1, tiny);
+  h.settle();
+  auto big = std::string(1040000, 'x');  // within MAX_COMMAND_BYTES, beyond the map
+  auto refused = h.submitError(h.alice, [&](records::Task::Builder r) {
+    r.initEnv(1).set(0, kj::str("BIG=", big.c_str()).asBytes());
+  });
+  EXPECT_NE(refused, "") << "the store took a submit larger than it can hold";
+  h.settle();
+  EXPECT_EQ(h.scheduler->counts().running, 0u);
+  auto id = h.submit();
+  h.settle();
+  EXPECT_TRUE(h.launched(id)) << "the refused submit kept the queue's one slot";
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
 }
 
 }  // namespace

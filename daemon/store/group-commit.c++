@@ -47,13 +47,20 @@ void GroupCommit::run() {
         waiters.add(kj::mv(w));
       }
     }
-    if (!waiters.empty() || store.stagedCount() > 0) {
-      // Only while the store refuses writes: not a poll of anything healthy.
-      scheduled = true;
-      tasks.add(timer.afterDelay(1 * kj::SECONDS).then([this]() { run(); }));
+    if (store.stagedCount() == 0) {
+      // Only refused writes were staged: whoever else waited has nothing
+      // pending (its earlier writes are on disk). No retry, no second of delay
+      // for the next submit.
+      for (auto& w : waiters) w.fulfiller->fulfill();
+      waiters.clear();
+      return;
     }
+    // Only while the store refuses writes: not a poll of anything healthy.
+    scheduled = true;
+    tasks.add(timer.afterDelay(1 * kj::SECONDS).then([this]() { run(); }));
     return;
   }
+  committed++;
   for (auto& w : batch) w.fulfiller->fulfill();
 }
 

@@ -30,6 +30,9 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   // Resolves when nothing staged is waiting (at once if nothing is): reads
   // that follow then see every change made before the call.
 
+  uint64_t commits() const { return committed; }
+  // Write transactions that reached the disk (each one fdatasync on the loop).
+
 
  private:
   struct Waiter {
@@ -41,6 +44,7 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   kj::Timer& timer;
   kj::Vector<Waiter> waiters;
   bool scheduled = false;
+  uint64_t committed = 0;
   kj::TaskSet tasks;  // the evalLast or retry that will commit
 
   kj::Promise<void> wait(bool refusable);

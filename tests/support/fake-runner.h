@@ -46,7 +46,18 @@ class FakeRunner final : public Runner {
   std::map<std::pair<uint64_t, uint32_t>, kj::Own<capnp::MallocMessageBuilder>> results;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
-  bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away)
+  bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away),
+                                  // and the runner is unavailable from then on, as the
+                                  // scope runner is while its bus is gone
+  // holdStarts: start() waits for releaseStarts(), as the scope runner waits
+  // for systemd's job: an attempt stays `starting` meanwhile.
+  bool holdStarts = false;
+  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> heldStarts;
+  void releaseStarts() {
+    holdStarts = false;
+    for (auto& f : heldStarts) f->fulfill();
+    heldStarts.clear();
+  }
   // available(): false while `unavailable`; setAvailable() wakes whenAvailable().
   bool unavailable = false;
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> availableWaiters;
@@ -77,7 +88,21 @@ class FakeRunner final : public Runner {
   kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                         records::Attempt::Reader attempt) override {
     if (failStarts) return KJ_EXCEPTION(FAILED, "systemd said no");
-    if (disconnectStarts) return KJ_EXCEPTION(DISCONNECTED, "the system bus went away");
+    if (disconnectStarts) {
+      unavailable = true;
+      return KJ_EXCEPTION(DISCONNECTED, "the system bus went away");
+    }
+    if (holdStarts) {
+      auto held = kj::newPromiseAndFulfiller<void>();
+      heldStarts.add(kj::mv(held.fulfiller));
+      uint64_t id = task.getId();
+      uint32_t number = attempt.getNumber();
+      return held.promise.then([this, id, number]() -> kj::Own<Execution> {
+        auto paf = kj::newPromiseAndFulfiller<void>();
+        launched.add(Launched{id, number, false, 0, kj::mv(paf.fulfiller)});
+        return kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise));
+      });
+    }
     auto paf = kj::newPromiseAndFulfiller<void>();
     launched.add(Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller)});
     return kj::Own<Execution>(
