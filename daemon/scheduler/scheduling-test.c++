@@ -1335,6 +1335,27 @@ TEST(Scheduling, OnlyAFreeSlotWithNothingAheadStartsAtSubmit) {
   EXPECT_FALSE(h.launched(third));
 }
 
+TEST(Scheduling, ACrashBeforeTheShimOfAStartAtSubmitRequeuesIt) {
+  // The submit's commit holds attempt 1 as `starting`; the daemon dies before
+  // the shim exists. No user code ran: attempt 1 is `not started`, and the
+  // task runs as attempt 2 (numbers are never reused).
+  Harness h;
+  h.runner.holdStarts = true;
+  auto id = h.submit();
+  EXPECT_EQ(h.state(id), TaskState::STARTING);
+  h.runner.holdStarts = false;
+  h.restart();
+  ASSERT_TRUE(h.launched(id));
+  EXPECT_EQ(h.runner.launched[h.indexOf(id)].attempt, 2u);
+  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
+  } else {
+    FAIL() << "attempt 1 was not stored";
+  }
+  h.exit(id, 0);
+  EXPECT_EQ(h.state(id), TaskState::SUCCEEDED);
+}
+
 TEST(Scheduling, ARefusedSubmitGivesBackTheSlotItHeld) {
   // A store that cannot grow past 1 MiB refuses a submit of ~1 MiB: the
   // slot it took at submit, its attempt and its events go with it.
