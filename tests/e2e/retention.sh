@@ -37,4 +37,22 @@ for r in $(seq 10); do
 done
 python3 -c 'import sys; a, b = int(sys.argv[1]), int(sys.argv[2]); sys.exit(0 if b <= a * 1.1 else 1)' \
   "$at3" "$total" || fail "pages grew from $at3 (round 3) to $total (round 10)"
+
+# A crash between a prune's commit and its unlinks leaves logs of pruned tasks: the next
+# start sweeps them, and nothing else (a newer id's log, a file that is not a log).
+crash_daemon
+echo orphan >"$STATE/logs/$first-1.log"
+echo orphan >"$STATE/logs/$first-2.log"
+echo newer >"$STATE/logs/999999999-1.log"
+echo keep >"$STATE/logs/notes.txt"
+kept=$(ls "$STATE/logs" | grep -v -e "^$first-" -e '^999999999-' -e '^notes' | head -n 1)
+start_daemon
+swept() { [ ! -e "$STATE/logs/$first-1.log" ] && [ ! -e "$STATE/logs/$first-2.log" ]; }
+for _ in $(seq 100); do swept && break; sleep 0.1; done
+swept || fail "the orphaned logs of pruned task $first are still there after a restart"
+[ -f "$STATE/logs/999999999-1.log" ] || fail "the sweep removed the log of an id not yet handed out"
+[ -f "$STATE/logs/notes.txt" ] || fail "the sweep removed a file that is not a log"
+[ -f "$STATE/logs/$kept" ] || fail "the sweep removed $kept, the log of a stored task"
+grep 'removed the logs of tasks pruned before a crash' "$WORK/daemon.log" >/dev/null ||
+  fail "no log line for the sweep: $(tail -n 5 "$WORK/daemon.log")"
 pass
