@@ -325,8 +325,8 @@ TEST_F(SchedulesTest, ASecondAddWhileTheFirstIsBeingCheckedIsRefused) {
             "start taskctl-schedule-1000-tick.timer");
 }
 
-// systemd refusing any of the three calls after the files were written: the files go again and
-// systemd is told to forget the timer, and the caller gets systemd's own words.
+// systemd refusing any of the three calls after the files were written: nothing stays behind
+// (files, enablement link, a started timer), and the caller gets systemd's own words.
 class SchedulesRefusedTest : public SchedulesTest,
                              public testing::WithParamInterface<const char*> {
  protected:
@@ -345,10 +345,17 @@ TEST_P(SchedulesRefusedTest, SystemdRefusingAfterTheFilesWereWrittenRemovesThemA
   EXPECT_EQ(units.calls[0].what, "reload");
   EXPECT_EQ(units.calls[0].files,
             "taskctl-schedule-1000-tick.service taskctl-schedule-1000-tick.timer");
-  // The last call is a reload once the files are gone.
-  auto& last = units.calls.back();
-  EXPECT_EQ(last.what, "reload") << units.log().cStr();
-  EXPECT_EQ(last.files, "") << units.log().cStr();
+  // Then undone as a remove would: the timer stopped and disabled (the enable may have linked
+  // it into timers.target.wants, the start may have started it), the files deleted, and a reload
+  // once they are gone.
+  auto log = units.log();
+  EXPECT_TRUE(log.endsWith("; stop taskctl-schedule-1000-tick.timer; "
+                           "disable DIR/taskctl-schedule-1000-tick.timer; reload"))
+      << log.cStr();
+  ASSERT_GE(units.calls.size(), 4u);
+  EXPECT_EQ(units.calls[units.calls.size() - 2].files,
+            "taskctl-schedule-1000-tick.service taskctl-schedule-1000-tick.timer");
+  EXPECT_EQ(units.calls.back().files, "") << log.cStr();
   // And the name is free for a new try.
   units.refuse = nullptr;
   add(tick());

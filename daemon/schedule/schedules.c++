@@ -147,18 +147,34 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
               return units.enableUnitFiles(unitArgs(timerUnit));
             })
             .then([&units, timerUnit = kj::str(timerUnit)]() { return units.startUnit(timerUnit); })
-            .catch_([this, &units, base = kj::mv(base)](kj::Exception&& e) -> kj::Promise<void> {
-              // Nothing half-made stays behind: the files go, systemd forgets them.
+            .catch_([this, &units, base = kj::mv(base)](kj::Exception&& e) mutable
+                    -> kj::Promise<void> {
+              // Nothing half-made stays behind. Deleting the files was not enough (a bug the
+              // unit tests found): a refused StartUnit comes after EnableUnitFiles, whose link
+              // in timers.target.wants then dangled for good, and a start whose job outlived
+              // its deadline (or a bus that went away under it) may have left the timer
+              // running without its files. So undo it as remove does: stop, disable, delete,
+              // reload. Each step is tried whatever the one before said (systemd may never
+              // have loaded the timer); the caller gets the refusal that failed the add.
               KJ_LOG(WARNING, "schedule add failed; removing its unit files", base,
                      e.getDescription());
-              unlink(pathOf(base, ".timer").cStr());
-              unlink(pathOf(base, ".service").cStr());
+              auto timerUnit = kj::str(base, ".timer");
+              auto stopped = units.stopUnit(timerUnit).catch_([](kj::Exception&&) {});
               auto copy = kj::cp(e);
-              return units.reload().then(
-                  [e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); },
-                  [copy = kj::mv(copy)](kj::Exception&&) mutable -> kj::Promise<void> {
-                    return kj::mv(copy);
-                  });
+              return stopped
+                  .then([this, &units, timerUnit = kj::mv(timerUnit)]() {
+                    return units.disableUnitFiles(unitArgs(timerUnit))
+                        .catch_([](kj::Exception&&) {});
+                  })
+                  .then([this, &units, base = kj::mv(base)]() {
+                    unlink(pathOf(base, ".timer").cStr());
+                    unlink(pathOf(base, ".service").cStr());
+                    return units.reload();
+                  })
+                  .then([e = kj::mv(e)]() mutable -> kj::Promise<void> { return kj::mv(e); },
+                        [copy = kj::mv(copy)](kj::Exception&&) mutable -> kj::Promise<void> {
+                          return kj::mv(copy);
+                        });
             });
       })
       .attach(kj::mv(done));

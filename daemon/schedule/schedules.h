@@ -38,7 +38,8 @@ class Schedules {
   // Validates (the name, the calendar spec by systemd's own verdict) before
   // writing anything; refuses a name the owner already has. Writes both
   // files atomically, then Reload, EnableUnitFiles, StartUnit of the timer.
-  // If systemd refuses after the files were written, they are removed again.
+  // If systemd refuses after the files were written, the add is undone as
+  // remove would (StopUnit, DisableUnitFiles, both files deleted, Reload).
 
   kj::Promise<kj::Array<ScheduleInfo>> list(kj::Maybe<uint32_t> uid);
   // Those of `uid` (nullptr: everyone's), by owner and name, with the
