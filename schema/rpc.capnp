@@ -189,9 +189,12 @@ interface Taskctl {
   scheduleList @11 () -> (schedules :List(ScheduleView));
   # The caller's schedules (everyone's for root and the admin group).
 
-  scheduleRemove @12 (name :Text) -> ();
+  scheduleRemove @12 (name :Text, owner :UInt32, hasOwner :Bool) -> ();
   # Stops, disables and deletes the caller's schedule `name` (root and the
   # admin group: anyone's). A foreign one reads like a missing one.
+  # `hasOwner`: `owner`'s schedule (`--user`; a uid, resolved by the
+  # client). Naming another user is "permission denied" but for root and
+  # the admin group. A daemon older than these two fields ignores them.
 }
 
 struct ScheduleView {

@@ -415,8 +415,12 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
 
   kj::Promise<void> scheduleRemove(ScheduleRemoveContext context) override {
     auto& schedules = requireSchedules();
-    auto name = kj::str(context.getParams().getName());
-    return schedules.remove(identity.uid, privileged(), name);
+    auto params = context.getParams();
+    auto name = kj::str(params.getName());
+    kj::Maybe<uint32_t> owner;
+    if (params.getHasOwner()) owner = params.getOwner();
+    // Schedules decides who may name whom: it knows the caller and whether it is privileged.
+    return schedules.remove(identity.uid, privileged(), name, owner);
   }
 
  private:

@@ -511,11 +511,78 @@ TEST_F(SchedulesTest, APrivilegedCallerIsRefusedWhenSeveralOthersHaveThatName) {
   add(tick(BOB, "tick"));
   units.calls.clear();
   auto failure = failureOf([&]() { return schedules.remove(ROOT, true, "tick"); });
-  EXPECT_TRUE(contains(failure, "several users have a schedule tick (uids 1000, 1001)"))
-      << failure.cStr();
+  EXPECT_EQ(failure,
+            "several users have a schedule tick (uids 1000, 1001); say whose: taskctl schedule "
+            "remove tick --user UID");
   EXPECT_EQ(units.log(), "");
   EXPECT_TRUE(exists(timerOf(ANN, "tick")));
   EXPECT_TRUE(exists(timerOf(BOB, "tick")));
+}
+
+TEST_F(SchedulesTest, APrivilegedCallerSaysWhoseWithAnOwner) {
+  add(tick(ANN, "tick"));
+  add(tick(BOB, "tick"));
+  add(tick(ROOT, "tick"));
+  units.calls.clear();
+  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ROOT, true, "tick", BOB); })) {
+    FAIL() << e->getDescription().cStr();
+  }
+  EXPECT_EQ(units.log(),
+            "stop taskctl-schedule-1001-tick.timer; "
+            "disable DIR/taskctl-schedule-1001-tick.timer; reload");
+  EXPECT_EQ(dir.listing(),
+            "taskctl-schedule-0-tick.service taskctl-schedule-0-tick.timer "
+            "taskctl-schedule-1000-tick.service taskctl-schedule-1000-tick.timer");
+  // An owner without a schedule of that name: said so, and nothing else is taken instead (not
+  // the caller's own, not the one other user's).
+  units.calls.clear();
+  auto failure = failureOf([&]() { return schedules.remove(ROOT, true, "tick", BOB); });
+  EXPECT_EQ(failure, "no such schedule: tick of uid 1001");
+  failure = failureOf([&]() { return schedules.remove(ROOT, true, "tick", 4242); });
+  EXPECT_EQ(failure, "no such schedule: tick of uid 4242");
+  EXPECT_EQ(units.log(), "");
+  EXPECT_TRUE(exists(timerOf(ROOT, "tick")));
+  EXPECT_TRUE(exists(timerOf(ANN, "tick")));
+}
+
+TEST_F(SchedulesTest, APrivilegedCallerNamingThemselvesGetsOnlyTheirOwn) {
+  add(tick(ANN, "tick"));
+  auto failure = failureOf([&]() { return schedules.remove(ROOT, true, "tick", ROOT); });
+  EXPECT_EQ(failure, "no such schedule: tick");
+  EXPECT_TRUE(exists(timerOf(ANN, "tick")));
+}
+
+TEST_F(SchedulesTest, AnyoneMayNameThemselvesAsTheOwner) {
+  add(tick(ANN, "tick"));
+  add(tick(BOB, "tick"));
+  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ANN, false, "tick", ANN); })) {
+    FAIL() << e->getDescription().cStr();
+  }
+  EXPECT_FALSE(exists(timerOf(ANN, "tick")));
+  EXPECT_TRUE(exists(timerOf(BOB, "tick")));
+  // And a missing one of their own reads as it does without --user.
+  auto withOwner = failureOf([&]() { return schedules.remove(ANN, false, "tick", ANN); });
+  auto without = failureOf([&]() { return schedules.remove(ANN, false, "tick"); });
+  EXPECT_EQ(withOwner, without);
+  EXPECT_EQ(withOwner, "no such schedule: tick");
+}
+
+TEST_F(SchedulesTest, AnUnprivilegedCallerNamingAnotherOwnerIsDeniedWhateverThatOwnerHas) {
+  add(tick(BOB, "tick"));
+  units.calls.clear();
+  // Bob's tick, and a name Bob does not have: the same refusal, so it tells Ann nothing.
+  auto existing = KJ_ASSERT_NONNULL(
+      outcome([&]() { return schedules.remove(ANN, false, "tick", BOB); }));
+  auto missing = KJ_ASSERT_NONNULL(
+      outcome([&]() { return schedules.remove(ANN, false, "nope", BOB); }));
+  EXPECT_EQ(kj::str(existing.getDescription()),
+            "permission denied: only root and the admin group (access.admin_group) may remove "
+            "another user's schedule");
+  EXPECT_EQ(kj::str(missing.getDescription()), kj::str(existing.getDescription()));
+  EXPECT_EQ(missing.getType(), existing.getType());
+  EXPECT_EQ(units.log(), "");
+  EXPECT_TRUE(exists(timerOf(BOB, "tick")));
+  EXPECT_TRUE(exists(serviceOf(BOB, "tick")));
 }
 
 TEST_F(SchedulesTest, WithoutSystemdEveryCallRefusesAndSaysWhy) {

@@ -209,17 +209,33 @@ kj::Promise<kj::Array<ScheduleInfo>> Schedules::list(kj::Maybe<uint32_t> uid) {
       .then([infos = kj::mv(infos)]() mutable { return kj::mv(infos); });
 }
 
-kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::StringPtr name) {
+kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::StringPtr name,
+                                   kj::Maybe<uint32_t> owner) {
   auto& units = requireSystemd();
   KJ_IF_MAYBE(refusal, checkScheduleName(name)) reject(kj::mv(*refusal));
-  auto found = scan(callerUid, name);
-  if (found.size() == 0 && privileged) {
-    found = scan(nullptr, name);
-    if (found.size() > 1) {
-      kj::Vector<kj::String> owners;
-      for (auto& key : found) owners.add(kj::str(key.uid));
-      reject(kj::str("several users have a schedule ", name, " (uids ",
-                     kj::strArray(owners, ", "), "); remove it as its owner"));
+  kj::Vector<ScheduleKey> found;
+  KJ_IF_MAYBE(o, owner) {
+    // As for queue set: a refusal of the caller's identity, and one that depends only on it and
+    // the uid named, never on what that user has.
+    if (*o != callerUid && !privileged) {
+      reject(kj::str("permission denied: only root and the admin group (access.admin_group) may "
+                     "remove another user's schedule"));
+    }
+    found = scan(*o, name);
+    if (found.size() == 0 && *o != callerUid) {
+      reject(kj::str("no such schedule: ", name, " of uid ", *o));
+    }
+  } else {
+    found = scan(callerUid, name);
+    if (found.size() == 0 && privileged) {
+      found = scan(nullptr, name);
+      if (found.size() > 1) {
+        kj::Vector<kj::String> owners;
+        for (auto& key : found) owners.add(kj::str(key.uid));
+        reject(kj::str("several users have a schedule ", name, " (uids ",
+                       kj::strArray(owners, ", "), "); say whose: taskctl schedule remove ", name,
+                       " --user UID"));
+      }
     }
   }
   if (found.size() == 0) reject(kj::str("no such schedule: ", name));

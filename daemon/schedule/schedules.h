@@ -45,11 +45,17 @@ class Schedules {
   // Those of `uid` (nullptr: everyone's), by owner and name, with the
   // timer's times as systemd reports them (0 where it cannot).
 
-  kj::Promise<void> remove(uint32_t callerUid, bool privileged, kj::StringPtr name);
-  // The caller's schedule NAME; a privileged caller without one of that
-  // name removes the one other user's of that name. StopUnit and
-  // DisableUnitFiles of the timer, both files deleted, Reload. A foreign
-  // schedule reads exactly like a missing one.
+  kj::Promise<void> remove(uint32_t callerUid, bool privileged, kj::StringPtr name,
+                           kj::Maybe<uint32_t> owner = nullptr);
+  // `owner`'s schedule NAME (taskctl schedule remove NAME --user USER):
+  // naming yourself is always allowed, another user only for a privileged
+  // caller (anyone else gets "permission denied", decided before looking,
+  // so it tells nothing of that user's schedules). Without `owner`, the
+  // caller's; a privileged caller without one of that name removes the one
+  // other user's of that name, and is refused (pointing at --user) when
+  // several have one. StopUnit and DisableUnitFiles of the timer, both
+  // files deleted, Reload. A foreign schedule reads exactly like a missing
+  // one.
 
  private:
   kj::Maybe<SystemdUnits&> systemd;
