@@ -833,5 +833,36 @@ TEST(ScheduleArgs, ListAndRemove) {
   EXPECT_NE(strstr(refused({"schedule", "edit"}).cStr(), "unknown schedule subcommand"), nullptr);
 }
 
+TEST(ScheduleArgs, RemoveTakesWhoseWithUserAsWritten) {
+  auto plain = accepted({"schedule", "remove", "tick"});
+  EXPECT_EQ(plain.command.get<ScheduleRemoveArgs>().user, nullptr);
+  for (auto words : {std::initializer_list<const char*>{"schedule", "remove", "tick", "--user",
+                                                        "ann"},
+                     std::initializer_list<const char*>{"schedule", "remove", "--user=ann",
+                                                        "tick"},
+                     std::initializer_list<const char*>{"--json", "schedule", "remove", "tick",
+                                                        "--user", "ann"}}) {
+    auto invocation = accepted(words);
+    ASSERT_TRUE(invocation.command.is<ScheduleRemoveArgs>());
+    auto& remove = invocation.command.get<ScheduleRemoveArgs>();
+    EXPECT_EQ(remove.name, "tick");
+    // Resolved later (it reads /etc/passwd): the parser keeps what was written.
+    EXPECT_EQ(KJ_ASSERT_NONNULL(remove.user), "ann");
+  }
+  auto uid = accepted({"schedule", "remove", "tick", "--user", "1001"});
+  EXPECT_EQ(KJ_ASSERT_NONNULL(uid.command.get<ScheduleRemoveArgs>().user), "1001");
+  EXPECT_EQ(refused({"schedule", "remove", "tick", "--user"}), "option --user needs a value");
+  EXPECT_EQ(refused({"schedule", "remove", "tick", "--user="}),
+            "--user needs a user name or a numeric uid");
+  EXPECT_NE(strstr(refused({"schedule", "remove", "--user", "ann"}).cStr(), "exactly one name"),
+            nullptr);
+  EXPECT_NE(strstr(refused({"schedule", "remove", "tick", "--owner", "ann"}).cStr(),
+                   "unknown option --owner"),
+            nullptr);
+  // Only remove takes it.
+  EXPECT_NE(strstr(refused({"schedule", "list", "--user", "ann"}).cStr(), "unknown option --user"),
+            nullptr);
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -490,12 +490,23 @@ class Parser {
       return ScheduleListArgs{};
     }
     if (subcommand == "remove") {
+      ScheduleRemoveArgs result;
       kj::Vector<kj::StringPtr> names;
-      walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { names.add(arg); });
+      walk(
+          [&](const Option& option) {
+            if (option.name != "--user") return false;
+            auto text = valueOf(option);
+            if (text.size() == 0) refuse(kj::str("--user needs a user name or a numeric uid"));
+            result.user = kj::heapString(text);
+            return true;
+          },
+          [&](kj::StringPtr arg) { names.add(arg); });
       if (names.size() != 1) {
-        refuse(kj::str("schedule remove needs exactly one name: taskctl schedule remove NAME"));
+        refuse(kj::str("schedule remove needs exactly one name: taskctl schedule remove NAME "
+                       "[--user USER]"));
       }
-      return ScheduleRemoveArgs{scheduleName(names[0])};
+      result.name = scheduleName(names[0]);
+      return kj::mv(result);
     }
     if (subcommand != "add") {
       refuse(kj::str("unknown schedule subcommand '", subcommand, "' (add, list or remove)"));
@@ -720,8 +731,10 @@ Commands:
                         systemd (the scope runner)
   schedule list         your schedules (everyone's for root and admins): the
                         spec, next and last run, the tasks each submitted
-  schedule remove NAME  stop and delete your schedule NAME (root and admins:
-                        anyone's)
+  schedule remove NAME [--user USER]
+                        stop and delete your schedule NAME; root and admins:
+                        anyone's, and --user (a name in /etc/passwd or a uid)
+                        says whose when several users have one of that name
 
 Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else

@@ -134,9 +134,12 @@ struct ScheduleAddArgs {
 // `schedule list`.
 struct ScheduleListArgs {};
 
-// `schedule remove NAME`.
+// `schedule remove NAME [--user USER]`.
 struct ScheduleRemoveArgs {
   kj::String name;
+  // --user: whose schedule (root and admins may name anyone), as written: a user name or a uid,
+  // resolved by the command (resolveUser) since that reads /etc/passwd.
+  kj::Maybe<kj::String> user;
 };
 
 struct HelpArgs {};
