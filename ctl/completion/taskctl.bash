@@ -69,6 +69,9 @@ _taskctl() {
         --on-calendar)
             COMPREPLY=($(compgen -W 'minutely hourly daily weekly monthly' -- "$cur"))
             return ;;
+        --user)
+            COMPREPLY=($(compgen -u -- "$cur"))
+            return ;;
         --priority | --label | --timeout | --kill-grace | --heartbeat | --cpu | --memory | \
             --tasks-max | --after | --in | --at | --retries | --backoff | --key | --request-id | \
             --attempt | --from | --accuracy)
@@ -141,6 +144,7 @@ _taskctl() {
             fi
             case $sub in
                 add) opts="--on-calendar --persistent --accuracy ${submit_opts/--wait/} --" ;;
+                remove) opts='--user' ;;
             esac ;;
     esac
 
