@@ -47,6 +47,8 @@ void writeFileAtomically(kj::StringPtr path, kj::StringPtr text) {
   int fd;
   KJ_SYSCALL(fd = open(temp.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), temp);
   kj::AutoCloseFd owned(fd);
+  // A failed write must not leave the half-written temporary beside the units.
+  KJ_ON_SCOPE_FAILURE(unlink(temp.cStr()));
   fchmod(fd, 0644);  // whatever the umask
   for (size_t done = 0; done < text.size();) {
     ssize_t n;
@@ -55,6 +57,14 @@ void writeFileAtomically(kj::StringPtr path, kj::StringPtr text) {
   }
   KJ_SYSCALL(fsync(fd), temp);
   KJ_SYSCALL(rename(temp.cStr(), path.cStr()), path);
+  // The rename itself durable too: the directory's entry, fsynced.
+  auto slash = path.findLast('/');
+  auto dir = slash == nullptr ? kj::str(".") : kj::str(path.slice(0, KJ_ASSERT_NONNULL(slash)));
+  int dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirFd >= 0) {
+    fsync(dirFd);
+    close(dirFd);
+  }
 }
 
 Schedules::Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Paths paths)
