@@ -575,6 +575,17 @@ TEST(Args, ListTakesLabelsAndAllUsers) {
   refused({"list", "--label"});
 }
 
+TEST(Args, ListTakesALimitOfOneOrMore) {
+  EXPECT_EQ(accepted({"list", "--limit", "20"}).command.get<ListArgs>().limit, 20u);
+  EXPECT_EQ(accepted({"list", "--limit=1"}).command.get<ListArgs>().limit, 1u);
+  EXPECT_EQ(accepted({"list"}).command.get<ListArgs>().limit, 0u) << "no limit: every match";
+  EXPECT_EQ(refused({"list", "--limit", "0"}), "--limit needs a number of tasks from 1, not '0'");
+  EXPECT_EQ(refused({"list", "--limit", "-3"}), "--limit needs a number of tasks from 1, not '-3'");
+  EXPECT_EQ(refused({"list", "--limit", "4294967296"}),
+            "--limit needs a number of tasks from 1, not '4294967296'");
+  refused({"list", "--limit"});
+}
+
 TEST(Args, QueueListTakesNoArguments) {
   EXPECT_TRUE(accepted({"queue", "list"}).command.is<QueueListArgs>());
   auto json = accepted({"queue", "--json", "list"});

@@ -337,6 +337,13 @@ class Parser {
           } else if (option.name == "--all-users") {
             flag(option);
             result.allUsers = true;
+          } else if (option.name == "--limit") {
+            auto text = valueOf(option);
+            auto value = parseUnsigned(text).orDefault(0);
+            if (value == 0 || value > UINT32_MAX) {
+              refuse(kj::str("--limit needs a number of tasks from 1, not '", text, "'"));
+            }
+            result.limit = static_cast<uint32_t>(value);
           } else {
             return false;
           }
@@ -693,9 +700,10 @@ Commands:
                           task's id and adds nothing
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
-  list [--state S] [--queue Q] [--label K=V]... [--all-users]
+  list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]
                         your tasks; --label: only those with every label
-                        given; --all-users: everyone's (for root and admins)
+                        given; --all-users: everyone's (for root and admins);
+                        --limit: only the newest N that match
   wait ID...            block until the tasks end; exit like the first that
                         did not succeed
   cancel ID...          cancel tasks: queued ones at once, running ones are

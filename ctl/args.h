@@ -77,6 +77,7 @@ struct ListArgs {
   kj::String queue;              // empty: any
   kj::Vector<LabelArg> labels;   // --label K=V: every one must match
   bool allUsers = false;         // --all-users: everyone's tasks (root and admins)
+  uint32_t limit = 0;            // --limit N: only the newest N matches; 0: all
 };
 
 struct WaitArgs {

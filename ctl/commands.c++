@@ -214,6 +214,7 @@ int runList(Session& session, const ListArgs& args, const GlobalOptions& global)
     labels[i].setValue(args.labels[i].value);
   }
   filter.setAllUsers(args.allUsers);
+  filter.setLimit(args.limit);
   auto reply = session.answer(request.send());
   auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
   writeOut(global.json ? tasksJson(tasks, reply.getLastSeq()) : listTable(tasks, outputWidth()));

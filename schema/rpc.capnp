@@ -117,6 +117,7 @@ struct ListFilter {
   queue @1 :Text;         # empty: any
   labels @2 :List(Label); # every one must match (key and value)
   allUsers @3 :Bool;      # root and the admin group: everyone's; others: ignored
+  limit @4 :UInt32;       # 0: every match; else the newest `limit` matches (still listed by id)
 }
 
 struct QueueView {

@@ -119,7 +119,7 @@ _taskctl() {
                 return
             fi ;;
         status) opts='--env' ;;
-        list) opts='--state --queue --label --all-users' ;;
+        list) opts='--state --queue --label --all-users --limit' ;;
         wait | cancel) opts='' ;;
         logs) opts='-f --follow --attempt' ;;
         watch) opts='--from --progress' ;;

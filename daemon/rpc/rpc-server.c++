@@ -151,11 +151,12 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     }
     // Everyone's tasks only when asked for and allowed; others get their own.
     bool everyone = filter.getAllUsers() && privileged();
+    uint32_t limit = filter.getLimit();
     return server.commit.flushed().then([this, context, state, queue = kj::mv(queue),
-                                         labels = kj::mv(labels), everyone]() mutable {
+                                         labels = kj::mv(labels), everyone, limit]() mutable {
       uint64_t lastSeq = server.events.lastPublished();  // before the read, as in status
       kj::Vector<kj::Own<capnp::MallocMessageBuilder>> found;
-      server.store.forEachTask([&](records::Task::Reader task) {
+      auto visit = [&](records::Task::Reader task) {
         if (task.getUid() != identity.uid && !everyone) return true;
         for (auto& [key, value] : labels) {
           bool match = false;
@@ -171,8 +172,15 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
         auto copy = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 8);
         copy->setRoot(task);
         found.add(kj::mv(copy));
-        return true;
-      });
+        return limit == 0 || found.size() < limit;
+      };
+      if (limit == 0) {
+        server.store.forEachTask(visit);
+      } else {
+        // The newest matches, read from the end; listed in id order like the rest.
+        server.store.forEachTaskNewestFirst(visit);
+        std::reverse(found.begin(), found.end());
+      }
       auto results = context.getResults();
       results.setLastSeq(lastSeq);
       auto out = results.initTasks(found.size());

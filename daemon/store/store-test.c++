@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <vector>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <kj/debug.h>
@@ -251,6 +253,24 @@ TEST(Store, GrowsTheMapWhenFull) {
   int n = 0;
   store.forEachTask([&](records::Task::Reader) { return ++n, true; });
   EXPECT_EQ(n, 64);
+}
+
+TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
+  TempDir dir;
+  Store store(dir.store());
+  for (int i = 0; i < 5; i++) {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(store.allocateId());
+    store.putTask(task);
+  }
+  store.commit();
+  std::vector<uint64_t> seen;
+  store.forEachTaskNewestFirst([&](records::Task::Reader task) {
+    seen.push_back(task.getId());
+    return seen.size() < 3;
+  });
+  EXPECT_EQ(seen, (std::vector<uint64_t>{5, 4, 3}));
 }
 
 TEST(Store, RefusesACorruptFileAndLeavesIt) {

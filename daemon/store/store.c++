@@ -517,6 +517,17 @@ void Store::forEachTask(kj::FunctionParam<bool(records::Task::Reader)> fn) {
   }
 }
 
+void Store::forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, tasksDb, dir);
+  MDB_val key, val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_PREV)) {
+    Record<records::Task> record(alignedCopy(val));
+    if (!fn(record.get())) break;
+  }
+}
+
 void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn) {
   ReadTxn txn(env, dir);
   Cursor cursor(txn.txn, activeDb, dir);

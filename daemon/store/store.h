@@ -82,6 +82,9 @@ class Store {
   kj::Maybe<kj::Own<Record<records::Attempt>>> getAttempt(uint64_t id, uint32_t number);
   void forEachTask(kj::FunctionParam<bool(records::Task::Reader)> fn);
   // Ascending by id; return false from fn to stop.
+  void forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)> fn);
+  // Descending by id; return false from fn to stop (`list --limit`: the
+  // newest N cost N reads, not one per stored task).
   void forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn);
   // Every task not yet terminal, ascending by id.
   void forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn);
