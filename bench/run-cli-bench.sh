@@ -31,6 +31,7 @@
 # --exec-path), to compare two builds of the shim; TASKCTL_BENCH_STATE_PARENT (/var/tmp), where
 # the state and tsp's output files go (/dev/shm: what the disk costs).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 usage() {
   echo "usage: $0 [--runner direct|scope] [--parts a,b,d] BUILD_DIR" >&2
@@ -113,10 +114,7 @@ stop_daemon() {
   fi
   BLOCKER=
   if [ -n "$DAEMON_PID" ]; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-    wait "$DAEMON_PID" 2>/dev/null || true
+    stop_process "$DAEMON_PID"
     DAEMON_PID=
   fi
 }

@@ -14,6 +14,7 @@
 # Everything it made is removed, also on failure or timeout. The whole run is bounded by
 # TASKCTL_BENCH_TIMEOUT seconds (default 600).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 usage() {
   echo "usage: $0 BUILD_DIR [COUNT (20000)] [IN_FLIGHT (100)]" >&2
@@ -49,10 +50,7 @@ stop_daemon() {
     PERF_PID=
   fi
   if [ -n "$DAEMON_PID" ]; then
-    kill -TERM "$DAEMON_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$DAEMON_PID" 2>/dev/null || true
-    wait "$DAEMON_PID" 2>/dev/null || true
+    stop_process "$DAEMON_PID"
     DAEMON_PID=
   fi
 }
