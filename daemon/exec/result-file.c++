@@ -8,6 +8,7 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
+#include "durable-file.h"
 #include "message-file.h"
 
 namespace taskctl {
@@ -16,13 +17,6 @@ namespace {
 // A result is a few hundred bytes; anything near this is not one of ours.
 constexpr size_t MAX_RESULT_BYTES = 1 << 20;
 
-kj::String directoryOf(kj::StringPtr path) {
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
-    return *slash == 0 ? kj::str("/") : kj::str(path.slice(0, *slash));
-  }
-  return kj::str(".");
-}
-
 }  // namespace
 
 void writeExecResult(kj::StringPtr path, records::ExecResult::Reader result) {
@@ -30,22 +24,8 @@ void writeExecResult(kj::StringPtr path, records::ExecResult::Reader result) {
   capnp::MallocMessageBuilder message;
   message.setRoot(result);
 
-  auto tmpPath = kj::str(path, ".tmp");
-  int fd;
-  KJ_SYSCALL(fd = open(tmpPath.cStr(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600), tmpPath);
-  {
-    kj::AutoCloseFd file(fd);
-    capnp::writeMessageToFd(file, message);
-    KJ_SYSCALL(fsync(file), tmpPath);
-  }
-  KJ_SYSCALL(rename(tmpPath.cStr(), path.cStr()), tmpPath, path);
-
-  // The rename is durable only once the directory entry is.
-  auto dir = directoryOf(path);
-  int dirFd;
-  KJ_SYSCALL(dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir);
-  kj::AutoCloseFd dirFile(dirFd);
-  KJ_SYSCALL(fsync(dirFile), dir);
+  auto words = capnp::messageToFlatArray(message);
+  writeFileAtomically(path, words.asBytes(), 0600);
 }
 
 kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path) {

@@ -111,41 +111,43 @@ kj::Maybe<kj::String> scopeCgroupOf(int pid, kj::StringPtr unit) {
   return nullptr;
 }
 
+namespace {
+
+// One pass over a cgroup's processes: `signal` to each but `keep` (0: none
+// kept). The number signalled, or -1 if the cgroup cannot be read (gone).
+int signalEach(kj::StringPtr dir, int keep, int signal) {
+  FILE* f = fopen(kj::str(dir, "/cgroup.procs").cStr(), "re");
+  if (f == nullptr) return -1;
+  KJ_DEFER(fclose(f));
+  int pid, signalled = 0;
+  while (fscanf(f, "%d", &pid) == 1) {
+    if (pid == keep) continue;
+    ::kill(pid, signal);
+    signalled++;
+  }
+  return signalled;
+}
+
+}  // namespace
+
 bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
-  kj::String dir;
-  KJ_IF_MAYBE(d, scopeCgroupOf(keep, unit)) {
-    dir = kj::mv(*d);
-  } else {
-    return false;
-  }
-  auto procs = kj::str(dir, "/cgroup.procs");
-  // Re-read until only `keep` is left: a process may fork while we kill.
-  // Bounded: every round kills what it sees with a signal nobody survives.
-  for (int round = 0; round < 100; round++) {
-    FILE* f = fopen(procs.cStr(), "re");
-    if (f == nullptr) return round > 0;
-    int pid, others = 0;
-    while (fscanf(f, "%d", &pid) == 1) {
-      if (pid != keep) {
-        ::kill(pid, signal);
-        others++;
-      }
+  KJ_IF_MAYBE(dir, scopeCgroupOf(keep, unit)) {
+    // Re-read until only `keep` is left: a process may fork while we kill.
+    // Bounded: every round kills what it sees with a signal nobody survives.
+    for (int round = 0; round < 100; round++) {
+      int signalled = signalEach(*dir, keep, signal);
+      if (signalled < 0) return round > 0;
+      if (signalled == 0) return true;
     }
-    fclose(f);
-    if (others == 0) return true;
+    return true;
   }
-  return true;
+  return false;
 }
 
 bool signalScope(int member, kj::StringPtr unit, int signal) {
   // One pass: a TERM may be caught, so there is no "until empty" here.
   KJ_IF_MAYBE(dir, scopeCgroupOf(member, unit)) {
-    FILE* f = fopen(kj::str(*dir, "/cgroup.procs").cStr(), "re");
-    if (f == nullptr) return false;
-    KJ_DEFER(fclose(f));
-    int pid;
-    while (fscanf(f, "%d", &pid) == 1) ::kill(pid, signal);
-    return true;
+    return signalEach(*dir, 0, signal) >= 0;
   }
   return false;
 }

@@ -3,6 +3,7 @@
 // -Wmaybe-uninitialized with kj's ExceptionOr (as in bus/systemd-manager.c++).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "exec/durable-file.h"
 #include "schedule/schedules.h"
 
 #include <dirent.h>
@@ -372,7 +373,8 @@ TEST_F(SchedulesTest, ListReturnsTheCallersSchedulesOrEveryonesForNullptr) {
   alpha.onCalendar = kj::str("Mon *-*-* 03:00");
   add(kj::mv(alpha));
   // Not ours: never listed.
-  writeFileAtomically(dir / "apt-daily.timer", "[Timer]\nOnCalendar=daily\n");
+  writeFileAtomically(dir / "apt-daily.timer",
+                      kj::StringPtr("[Timer]\nOnCalendar=daily\n").asBytes(), 0644);
   units.calls.clear();
 
   auto mine = list(ANN);

@@ -13,6 +13,8 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
+#include "exec/durable-file.h"
+
 namespace taskctl {
 namespace {
 
@@ -41,31 +43,6 @@ kj::Maybe<kj::String> readSmallFile(kj::StringPtr path) {
 }
 
 }  // namespace
-
-void writeFileAtomically(kj::StringPtr path, kj::StringPtr text) {
-  auto temp = kj::str(path, ".tmp");
-  int fd;
-  KJ_SYSCALL(fd = open(temp.cStr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), temp);
-  kj::AutoCloseFd owned(fd);
-  // A failed write must not leave the half-written temporary beside the units.
-  KJ_ON_SCOPE_FAILURE(unlink(temp.cStr()));
-  fchmod(fd, 0644);  // whatever the umask
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n;
-    KJ_SYSCALL(n = write(fd, text.begin() + done, text.size() - done), temp);
-    done += n;
-  }
-  KJ_SYSCALL(fsync(fd), temp);
-  KJ_SYSCALL(rename(temp.cStr(), path.cStr()), path);
-  // The rename itself durable too: the directory's entry, fsynced.
-  auto slash = path.findLast('/');
-  auto dir = slash == nullptr ? kj::str(".") : kj::str(path.slice(0, KJ_ASSERT_NONNULL(slash)));
-  int dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirFd >= 0) {
-    fsync(dirFd);
-    close(dirFd);
-  }
-}
 
 Schedules::Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Paths paths)
     : systemd(systemd), check(check), paths(kj::mv(paths)) {}
@@ -145,9 +122,9 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
         KJ_IF_MAYBE(v, verdict) reject(kj::mv(*v));
         // The service first: a timer never points at a missing one.
         auto servicePath = pathOf(base, ".service"), timerPath = pathOf(base, ".timer");
-        writeFileAtomically(servicePath, serviceText);
+        writeFileAtomically(servicePath, serviceText.asBytes(), 0644);
         KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                           [&]() { writeFileAtomically(timerPath, timerText); })) {
+                           [&]() { writeFileAtomically(timerPath, timerText.asBytes(), 0644); })) {
           unlink(servicePath.cStr());
           kj::throwFatalException(kj::mv(*e));
         }

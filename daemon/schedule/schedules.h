@@ -70,8 +70,4 @@ class Schedules {
   bool exists(kj::StringPtr base) const;
 };
 
-// Writes `text` to `path` atomically: a temporary file beside it (0644),
-// fsync, rename.
-void writeFileAtomically(kj::StringPtr path, kj::StringPtr text);
-
 }  // namespace taskctl

@@ -112,10 +112,11 @@ void Retention::start() {
 
 void Retention::startLogSweep() {
   KJ_IF_MAYBE (dir, logDir()) {
-    // Taken now, in start(): a task created from here on has a higher id, and
-    // its log may appear while the sweep still runs, perhaps before its record
-    // is committed. Its log is never a candidate.
-    uint64_t highest = highestStoredId();
+    // Taken now, in start(): every id up to here was handed out before the
+    // sweep began. A task created from here on has a higher id, and its log
+    // may appear while the sweep runs, before its record is committed: its
+    // log is never a candidate.
+    uint64_t highest = store.peekNextId() - 1;
     tasks.add(kj::evalLater([this, dir = kj::mv(*dir), highest]() mutable -> kj::Promise<void> {
                 DIR* stream = opendir(dir.cStr());  // glibc opens it O_CLOEXEC
                 if (stream == nullptr) {
@@ -149,12 +150,6 @@ kj::Maybe<kj::String> Retention::logDir() {
     return nullptr;
   }
   return kj::heapString(sample.slice(0, sample.size() - name.size()));
-}
-
-uint64_t Retention::highestStoredId() {
-  // Every id below the next one was handed out before the sweep began; a log
-  // of a higher id belongs to a task created since.
-  return store.peekNextId() - 1;
 }
 
 kj::Promise<void> Retention::sweepLogs(kj::Own<LogSweep> sweep) {

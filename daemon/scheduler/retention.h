@@ -124,7 +124,6 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   struct LogSweep;  // the logs directory, open across the turns of the orphan sweep
   void startLogSweep();
   kj::Maybe<kj::String> logDir();
-  uint64_t highestStoredId();  // the last id handed out before the sweep
   kj::Promise<void> sweepLogs(kj::Own<LogSweep> sweep);
   bool sweepLogBatch(LogSweep& sweep);
   // False once the whole directory has been read.

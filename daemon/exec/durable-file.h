@@ -1,0 +1,19 @@
+// Writing a whole file so that a reader (or a machine crash) sees either the
+// old file or the new one, never a part: the shim's result files and the
+// daemon's schedule units both need it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <kj/array.h>
+#include <kj/string.h>
+
+namespace taskctl {
+
+void writeFileAtomically(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes, mode_t mode);
+// `<path>.tmp` (created with `mode` whatever the umask, replacing a leftover),
+// every byte, fsync, rename over `path`, fsync the directory: when it returns
+// the file survives a crash of the machine. Throws on any failure, after
+// removing the temporary.
+
+}  // namespace taskctl
