@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <signal.h>
 #include <string.h>
@@ -118,46 +120,92 @@ int exitStatusOf(records::Task::Reader task) {
   }
 }
 
-// A task that is not terminal, with its current attempt and execution.
+// A task that is not terminal. Every one keeps what dispatch needs, in a
+// few dozen bytes (DESIGN 11: a million queued tasks open in memory); the
+// full record only while it has an attempt or a write of it is not yet
+// durable, otherwise the store's committed record is the whole task and is
+// read when needed (Scheduler::record). What only an attempt needs is in
+// `live`, what few tasks need (keys, dependencies, timed waits) in `extra`.
 struct Scheduler::Active {
-  // Sized for its record: capnp's default first segment is 8 KiB, zeroed,
-  // per task (bench/README.md: 9 % of the submit path, 9 KB a queued task).
-  explicit Active(uint64_t words) : message(words) {}
-  capnp::MallocMessageBuilder message;  // root: records::Task
-  kj::Own<capnp::MallocMessageBuilder> attemptMessage;  // root: records::Attempt, or empty
-  bool hasAttempt = false;
-  kj::Maybe<kj::Own<Execution>> execution;
+  struct Dependency {
+    uint64_t id;
+    records::DependencyCondition condition;
+  };
+  // Only while an attempt exists (starting, running, or just ended).
+  struct Live {
+    kj::Own<capnp::MallocMessageBuilder> attemptMessage;  // root: records::Attempt
+    kj::Maybe<kj::Own<Execution>> execution;
+    // Timers owned by the attempt, cancelled with it. Separate, because one
+    // firing arms the next (a timeout starts the kill grace).
+    kj::Maybe<kj::Promise<void>> timeoutTimer;
+    kj::Maybe<kj::Promise<void>> graceTimer;
+    kj::Maybe<kj::Promise<void>> heartbeatTimer;
+    kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
+    int64_t progressStoredAt = 0;  // coalescing: at most one write a second
+    bool progressWritePending = false;
+    kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end
+  };
+  // What few tasks have.
+  struct Extra {
+    kj::String key;  // unique key (its owner is uid)
+    kj::Array<Dependency> after;
+    int64_t notBefore = 0;      // realtime ns; 0: none
+    bool notBeforeWall = false;
+    int64_t nextAttemptAt = 0;  // while retrying
+    // A timed wait (waiting --in/--at, or retrying), in the scheduler's sets.
+    kj::Maybe<kj::TimePoint> monotonicDeadline;
+    kj::Maybe<kj::Date> wallDeadline;
+    kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
+    kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;  // for the task's end
+  };
+
+  uint64_t taskId;
+  Queue* queue;  // a node of Scheduler::queues, which are never removed
+  uint32_t uid;
+  int32_t priority;
+  uint32_t attempts;
+  uint32_t writes = 0;  // persist() calls: the record stays until the last is durable
+  records::TaskState state;
+  // The state the event log last heard of: persist() records a change.
+  records::TaskState recordedState;
   // Why the daemon is ending this execution (cancel, timeout, heartbeat);
   // NONE while it runs its course. Decides the end state once it has exited.
   EndReason stopReason = EndReason::NONE;
-  // Timers owned by the attempt, cancelled with it. Separate, because one
-  // firing arms the next (a timeout starts the kill grace).
-  kj::Maybe<kj::Promise<void>> timeoutTimer;
-  kj::Maybe<kj::Promise<void>> graceTimer;
-  kj::Maybe<kj::Promise<void>> heartbeatTimer;
-  kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
-  kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
-  // A timed wait (waiting --in/--at, or retrying), in the scheduler's sets.
-  kj::Maybe<kj::TimePoint> monotonicDeadline;
-  kj::Maybe<kj::Date> wallDeadline;
+  bool hasAttempt = false;
+  bool writePending = false;  // a persist() not yet durable: the store's record is stale
   // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
   // is over even if the wall clock was set back meanwhile.
   bool elapsedWaitOver = false;
-  // The state the event log last heard of: persist() records a change.
-  records::TaskState recordedState = records::TaskState::QUEUED;
-  int64_t progressStoredAt = 0;           // coalescing: at most one write a second
-  bool progressWritePending = false;
-  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;         // for the task's end
-  kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end
+  kj::Own<capnp::MallocMessageBuilder> message;  // root: records::Task, or null
+  kj::Own<Live> live_;
+  kj::Own<Extra> extra_;
 
   bool cancelRequested() const { return stopReason == EndReason::CANCELLED; }
 
-  records::Task::Builder task() { return message.getRoot<records::Task>(); }
+  Live& live() {
+    if (live_.get() == nullptr) live_ = kj::heap<Live>();
+    return *live_;
+  }
+  Extra& extra() {
+    if (extra_.get() == nullptr) extra_ = kj::heap<Extra>();
+    return *extra_;
+  }
+  kj::StringPtr key() const { return extra_.get() ? extra_->key.asPtr() : ""_kj; }
+  kj::ArrayPtr<const Dependency> after() const {
+    return extra_.get() ? extra_->after.asPtr() : nullptr;
+  }
+  int64_t notBefore() const { return extra_.get() ? extra_->notBefore : 0; }
+  bool notBeforeWall() const { return extra_.get() ? extra_->notBeforeWall : false; }
+  int64_t nextAttemptAt() const { return extra_.get() ? extra_->nextAttemptAt : 0; }
+  kj::StringPtr stopMessage() const {
+    return extra_.get() ? extra_->stopMessage.asPtr() : ""_kj;
+  }
+
   records::Attempt::Builder attempt() {
     KJ_ASSERT(hasAttempt);
-    return attemptMessage->getRoot<records::Attempt>();
+    return live_->attemptMessage->getRoot<records::Attempt>();
   }
-  uint64_t id() { return task().getId(); }
+  uint64_t id() const { return taskId; }
 };
 
 Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner,
@@ -231,21 +279,81 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
   return it->second;
 }
 
+Scheduler::Queue& Scheduler::queueOf(Active& a) { return *a.queue; }
+
+kj::Own<Scheduler::Active> Scheduler::compactOf(records::Task::Reader task) {
+  auto a = kj::heap<Active>();
+  a->taskId = task.getId();
+  a->queue = &queueOf(task);
+  a->uid = task.getUid();
+  a->priority = task.getPriority();
+  a->attempts = task.getAttempts();
+  a->state = task.getState();
+  a->recordedState = a->state;
+  auto after = task.getAfter();
+  if (task.getKey().size() > 0 || after.size() > 0 || task.getNotBefore() != 0 ||
+      task.getNextAttemptAt() != 0) {
+    auto& extra = a->extra();
+    extra.key = kj::str(task.getKey());
+    extra.after = KJ_MAP(d, after) { return Active::Dependency{d.getId(), d.getCondition()}; };
+    extra.notBefore = task.getNotBefore();
+    extra.notBeforeWall = task.getNotBeforeWall();
+    extra.nextAttemptAt = task.getNextAttemptAt();
+  }
+  return a;
+}
+
+records::Task::Builder Scheduler::record(Active& a) {
+  if (a.message.get() == nullptr) {
+    // Every write of it is durable (dropRecord): the committed record is the task.
+    KJ_IF_MAYBE(stored, store.getTask(a.id())) {
+      auto task = (*stored)->get();
+      // Spare words: an end or a retry adds a message.
+      a.message = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 64);
+      a.message->setRoot(task);
+    } else {
+      KJ_FAIL_ASSERT("an active task's record is not in the store", a.id());
+    }
+  }
+  return a.message->getRoot<records::Task>();
+}
+
+void Scheduler::setState(Active& a, TaskState state) {
+  a.state = state;
+  record(a).setState(state);
+}
+
+void Scheduler::dropRecord(Active& a) {
+  if (!a.hasAttempt && !a.writePending) a.message = nullptr;
+}
+
+void Scheduler::taskLeft() {
+  // A drain (cancel of a big queue, a batch that ended) frees memory in
+  // small pieces all over the heap; malloc keeps them unless asked.
+  if (++endedSinceTrim < TRIM_AFTER_ENDS || trimScheduled) return;
+  trimScheduled = true;
+  tasks.add(kj::evalLast([this]() {
+    trimScheduled = false;
+    endedSinceTrim = 0;
+    malloc_trim(0);
+  }));
+}
+
 bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
 
 bool Scheduler::attemptLive(uint64_t id, uint32_t attempt) {
   auto it = active.find(id);
   if (it == active.end()) return false;
-  auto task = it->second->task().asReader();
-  auto state = task.getState();
-  return task.getAttempts() == attempt &&
+  auto& a = *it->second;
+  auto state = a.state;
+  return a.attempts == attempt &&
          (state == TaskState::STARTING || state == TaskState::RUNNING);
 }
 
 kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
   if (!attemptLive(id, attempt)) return commit.flushed();
   auto paf = kj::newPromiseAndFulfiller<void>();
-  active.find(id)->second->attemptWaiters.add(kj::mv(paf.fulfiller));
+  active.find(id)->second->live().attemptWaiters.add(kj::mv(paf.fulfiller));
   return kj::mv(paf.promise);
 }
 
@@ -256,7 +364,7 @@ Scheduler::Counts Scheduler::counts() {
     counts.running += q.running;
   }
   for (auto& [id, a] : active) {
-    auto state = a->task().getState();
+    auto state = a->state;
     counts.waiting += state == TaskState::WAITING;
     counts.retrying += state == TaskState::RETRYING;
   }
@@ -312,7 +420,7 @@ void Scheduler::validateDependencies(records::Task::Reader request, const Identi
     kj::Maybe<uint32_t> ownerUid;
     auto it = active.find(id);
     if (it != active.end()) {
-      ownerUid = it->second->task().getUid();
+      ownerUid = it->second->uid;
     } else KJ_IF_MAYBE(record, store.getTask(id)) {
       ownerUid = (*record)->get().getUid();
     } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
@@ -427,7 +535,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
           for (auto holder : holders) {
             auto h = active.find(holder);
             if (h == active.end()) continue;
-            h->second->stopMessage = kj::str("replaced by task ", id);
+            h->second->extra().stopMessage = kj::str("replaced by task ", id);
             KJ_LOG(INFO, "cancel: replaced through its key", holder, id);
             cancel(holder);
           }
@@ -441,8 +549,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
     }
   }
 
-  auto entry = kj::heap<Active>(request.totalSize().wordCount + 64);
-  auto task = entry->task();
+  auto message = kj::heap<capnp::MallocMessageBuilder>(request.totalSize().wordCount + 64);
+  auto task = message->initRoot<records::Task>();
   task.setTimeoutUsec(timeout);
   task.setKillGraceUsec(killGrace);
   task.setHeartbeatUsec(heartbeat);
@@ -487,8 +595,9 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setRequestId(request.getRequestId());
   bool waits = notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0;
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
+  auto entry = compactOf(task);
+  entry->message = kj::mv(message);  // until it is durable: then the store has it
   uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
-  entry->recordedState = task.getState();
   // Starts at once if dispatch would take it at once (startsAtSubmit). The slot
   // is held from now, so the next submit of this turn sees it taken; a refused
   // commit gives it back. The task, its attempt and both events are the
@@ -535,6 +644,9 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                           launch(id, 1);
                         } else {
                           admit(a);
+                          // Durable now: a queued task keeps only its summary.
+                          auto it = active.find(id);
+                          if (it != active.end()) dropRecord(*it->second);
                         }
                         return id;
                       },
@@ -574,8 +686,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
 }
 
 void Scheduler::enqueue(Active& a) {
-  auto task = a.task();
-  queueOf(task).ready.emplace(-task.getPriority(), task.getId());
+  queueOf(a).ready.emplace(-a.priority, a.id());
 }
 
 void Scheduler::dispatch(Queue& queue) {
@@ -605,7 +716,7 @@ void Scheduler::dispatch(Queue& queue) {
 }
 
 void Scheduler::persist(Active& a) {
-  auto task = a.task();
+  auto task = record(a);
   store.putTask(task);
   if (a.hasAttempt) store.putAttempt(a.attempt());
   // Every state change is written through here, so this is where each gets
@@ -614,6 +725,18 @@ void Scheduler::persist(Active& a) {
     events.record(task, a.recordedState, task.getAttempts());
     a.recordedState = task.getState();
   }
+  if (isTerminal(a.state)) return;  // it leaves memory once this is durable
+  // Until this write is durable the store's record is stale: the one in
+  // memory stays, and goes once the last write of it is durable.
+  uint32_t write = ++a.writes;
+  a.writePending = true;
+  uint64_t id = a.id();
+  tasks.add(commit.durable().then([this, id, write]() {
+    auto it = active.find(id);
+    if (it == active.end() || it->second->writes != write) return;
+    it->second->writePending = false;
+    dropRecord(*it->second);
+  }));
 }
 
 void Scheduler::beginAttempt(Active& a) {
@@ -627,11 +750,13 @@ void Scheduler::beginAttempt(Active& a) {
 }
 
 void Scheduler::prepareAttempt(Active& a) {
-  auto task = a.task();
+  auto task = record(a);  // a running task keeps its full record
   uint32_t number = task.getAttempts() + 1;
   task.setAttempts(number);
-  task.setState(TaskState::STARTING);
-  a.attemptMessage = kj::heap<capnp::MallocMessageBuilder>(128);
+  a.attempts = number;
+  setState(a, TaskState::STARTING);
+  a.live_ = kj::heap<Active::Live>();  // a new attempt starts afresh
+  a.live_->attemptMessage = kj::heap<capnp::MallocMessageBuilder>(128);
   a.hasAttempt = true;
   auto attempt = a.attempt();
   attempt.setTaskId(task.getId());
@@ -656,25 +781,25 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   auto it = active.find(id);
   if (it == active.end()) return;
   auto& a = *it->second;
-  if (a.task().getAttempts() != number || a.task().getState() != TaskState::STARTING) return;
+  if (a.attempts != number || a.state != TaskState::STARTING) return;
   if (a.cancelRequested()) {
-    queueOf(a.task()).running--;
+    queueOf(a).running--;
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
-           a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled before it started"_kj, -1, 0);
+           a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj, -1, 0);
     return;
   }
-  tasks.add(kj::evalNow([&]() { return runner.start(a.task(), a.attempt()); })
+  tasks.add(kj::evalNow([&]() { return runner.start(record(a), a.attempt()); })
                 .then(
                     [this, id, number](kj::Own<Execution> execution) {
                       auto it = active.find(id);
-                      KJ_ASSERT(it != active.end() && it->second->task().getAttempts() == number);
+                      KJ_ASSERT(it != active.end() && it->second->attempts == number);
                       auto& a = *it->second;
                       auto attempt = a.attempt();
                       attempt.setShimPid(execution->pid());
                       attempt.setShimStartTime(execution->startTime());
                       attempt.setBootId(execution->bootId());
                       attempt.setState(TaskState::RUNNING);
-                      a.task().setState(TaskState::RUNNING);
+                      setState(a, TaskState::RUNNING);
                       persist(a);
                       watch(a, kj::mv(execution));
                       // Only once `running` with this pid is durable may user code run.
@@ -682,8 +807,9 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                         auto it = active.find(id);
                         if (it == active.end()) return;
                         auto& a = *it->second;
-                        KJ_IF_MAYBE(execution, a.execution) {
-                          if (a.task().getAttempts() != number) return;
+                        if (!a.hasAttempt) return;
+                        KJ_IF_MAYBE(execution, a.live().execution) {
+                          if (a.attempts != number) return;
                           if (a.cancelRequested()) {
                             (*execution)->kill(SIGKILL);  // never told to go: nothing ran
                           } else {
@@ -698,24 +824,24 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                       auto it = active.find(id);
                       if (it == active.end()) return;
                       auto& a = *it->second;
-                      if (a.task().getAttempts() != number) return;
+                      if (a.attempts != number) return;
                       if (e.getType() == kj::Exception::Type::DISCONNECTED &&
                           !a.cancelRequested()) {
                         // The bus went away mid-start: no user code ran (the
                         // shim was never told to go). Back to the queue.
                         KJ_LOG(WARNING, "start interrupted; requeued", id, number,
                                e.getDescription());
-                        queueOf(a.task()).running--;
+                        queueOf(a).running--;
                         a.attempt().setEndedAt(now());
                         requeue(a, kj::str("not started: ", e.getDescription()));
-                        dispatch(queueOf(a.task()));
+                        dispatch(queueOf(a));
                         return;
                       }
                       KJ_LOG(ERROR, "could not start an execution", id, number, e);
-                      queueOf(a.task()).running--;
+                      queueOf(a).running--;
                       finish(a, TaskState::FAILED, EndReason::SPAWN,
                              kj::str("could not start: ", e.getDescription()), -1, 0);
-                      dispatch(queueOf(a.task()));
+                      dispatch(queueOf(a));
                     }));
 }
 
@@ -725,7 +851,7 @@ void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
   // The TaskSet owns the watch; the Execution lives in `a` until the exit is
   // handled, so the promise never outlives what it watches.
   tasks.add(execution->exited().then([this, id, number]() { onExit(id, number); }));
-  a.execution = kj::mv(execution);
+  a.live().execution = kj::mv(execution);
 }
 
 void Scheduler::onExit(uint64_t id, uint32_t number) {
@@ -733,25 +859,25 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   if (it == active.end()) return;
   auto& a = *it->second;
   if (!a.hasAttempt || a.attempt().getNumber() != number) return;
-  auto& queue = queueOf(a.task());
+  auto& queue = queueOf(a);
   ingest(a, runner.readOutcome(id, number));
   dispatch(queue);
 }
 
 void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   // Called for an attempt that held a slot; `a` may be gone when this returns.
-  auto task = a.task();
+  auto task = record(a);
   auto attempt = a.attempt();
-  auto& queue = queueOf(task);
+  auto& queue = queueOf(a);
   queue.running--;
-  a.execution = nullptr;
-  a.timeoutTimer = nullptr;
-  a.heartbeatTimer = nullptr;
-  a.notifySocket = nullptr;
+  a.live().execution = nullptr;
+  a.live().timeoutTimer = nullptr;
+  a.live().heartbeatTimer = nullptr;
+  a.live().notifySocket = nullptr;
   attempt.setEndedAt(now());
   // Followers of this attempt's log hear of its end once it is durable.
-  if (!a.attemptWaiters.empty()) {
-    auto waiters = kj::mv(a.attemptWaiters);
+  if (!a.live().attemptWaiters.empty()) {
+    auto waiters = kj::mv(a.live().attemptWaiters);
     tasks.add(commit.durable().then([waiters = kj::mv(waiters)]() mutable {
       for (auto& w : waiters) w->fulfill();
     }));
@@ -764,7 +890,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     if (r.getNotStarted()) {
       if (a.cancelRequested()) {
         finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
-               a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled before it started"_kj,
+               a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj,
                -1, 0);
       } else {
         requeue(a, "the command was never started (the daemon stopped first)");
@@ -786,7 +912,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
       finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), code, 0);
     } else if (a.cancelRequested()) {
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
-             a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled by a user"_kj, code, signal);
+             a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
              kj::str("timed out after ", formatDurationUsec(task.getTimeoutUsec())), code, signal);
@@ -810,7 +936,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     }
   } else if (a.cancelRequested()) {
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
-           a.stopMessage.size() ? a.stopMessage.asPtr() : "cancelled by a user"_kj, -1, 0);
+           a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, -1, 0);
   } else {
     // Whatever of it may still run (a command that outlived its killed shim)
     // must not run on beside a retry.
@@ -823,17 +949,18 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
 }
 
 void Scheduler::requeue(Active& a, kj::StringPtr why) {
-  a.notifySocket = nullptr;
+  a.live().notifySocket = nullptr;
   auto attempt = a.attempt();
   attempt.setState(TaskState::QUEUED);
   attempt.setReason(EndReason::NOT_STARTED);
   attempt.setMessage(why);
-  a.task().setState(TaskState::QUEUED);
+  setState(a, TaskState::QUEUED);
   persist(a);
   uint64_t id = a.id();
   uint32_t number = attempt.getNumber();
   tasks.add(commit.durable().then([this, id, number]() { runner.release(id, number); }));
   a.hasAttempt = false;
+  a.live_ = nullptr;  // the attempt is over: back to the summary once durable
   enqueue(a);
 }
 
@@ -846,8 +973,8 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   clearDeadline(a);
   armTimers();  // a cancelled waiter's deadline may have been the earliest
   releaseKey(a);
-  auto task = a.task();
-  task.setState(state);
+  auto task = record(a);
+  setState(a, state);
   task.setReason(reason);
   task.setMessage(message);
   task.setExitCode(exitCode);
@@ -874,7 +1001,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     default: endedCancelled++; break;
   }
   if (state == TaskState::FAILED) {
-    auto& queue = queueOf(task);
+    auto& queue = queueOf(a);
     if (queue.defaults.pauseOnFailure && !queue.paused) {
       queue.paused = true;
       queue.pausedReason = kj::str("paused because task ", id, " failed: ", message);
@@ -887,14 +1014,18 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   KJ_ASSERT(it != active.end());
   auto owned = kj::mv(it->second);
   active.erase(it);
+  owned->message = nullptr;  // staged: a drain holds no record until it is durable
   // Write the record, then act: waiters and dependents hear of the end once
   // it is durable (a dependent reads the dependency's end from the store).
   tasks.add(commit.durable().then([this, owned = kj::mv(owned), id, number]() mutable {
-    for (auto& waiter : owned->waiters) waiter->fulfill();
+    if (owned->extra_.get() != nullptr) {
+      for (auto& waiter : owned->extra_->waiters) waiter->fulfill();
+    }
     KJ_IF_MAYBE(n, number) runner.release(id, *n);
     dependencyEnded(id);
-    auto task = owned->task();
-    if (task.getKey().size() > 0) keyReleased(task.getUid(), task.getKey());
+    if (owned->key().size() > 0) keyReleased(owned->uid, owned->key());
+    owned = nullptr;
+    taskLeft();
   }));
 }
 
@@ -902,7 +1033,7 @@ kj::Promise<void> Scheduler::whenTerminal(uint64_t id) {
   auto it = active.find(id);
   if (it == active.end()) return commit.flushed();
   auto paf = kj::newPromiseAndFulfiller<void>();
-  it->second->waiters.add(kj::mv(paf.fulfiller));
+  it->second->extra().waiters.add(kj::mv(paf.fulfiller));
   return kj::mv(paf.promise);
 }
 
@@ -910,13 +1041,14 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
   auto it = active.find(id);
   if (it == active.end()) return commit.flushed();  // already terminal: nothing to do
   auto& a = *it->second;
-  switch (a.task().getState()) {
+  switch (a.state) {
     case TaskState::QUEUED:
     case TaskState::WAITING:
     case TaskState::RETRYING: {
-      auto& queue = queueOf(a.task());
-      queue.ready.erase({-a.task().getPriority(), id});
-      auto why = a.stopMessage.size() ? kj::mv(a.stopMessage) : kj::str("cancelled by a user");
+      auto& queue = queueOf(a);
+      queue.ready.erase({-a.priority, id});
+      auto why = a.stopMessage().size() ? kj::mv(a.extra().stopMessage)
+                                        : kj::str("cancelled by a user");
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
       return commit.durable();
     }
@@ -938,20 +1070,21 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
   uint64_t taskId = a.id();
   kj::StringPtr reason = reasonName(why);
   KJ_LOG(INFO, "stopping an execution: SIGTERM", taskId, reason);
-  KJ_IF_MAYBE(execution, a.execution) {
+  KJ_IF_MAYBE(execution, a.live().execution) {
     (*execution)->kill(SIGTERM);
   }
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  uint64_t grace = a.task().getKillGraceUsec();
+  uint64_t grace = record(a).getKillGraceUsec();
   kj::Duration wait = grace ? int64_t(grace) * kj::MICROSECONDS : options.killGrace;
   // Escalate if it is still there after the grace period. Owned by `a`: it
   // ends with the attempt.
-  a.graceTimer = timer.afterDelay(wait)
+  a.live().graceTimer = timer.afterDelay(wait)
                    .then([this, id, number]() {
                      auto it = active.find(id);
-                     if (it == active.end() || it->second->task().getAttempts() != number) return;
-                     KJ_IF_MAYBE(execution, it->second->execution) {
+                     if (it == active.end() || it->second->attempts != number) return;
+                     if (!it->second->hasAttempt) return;
+                     KJ_IF_MAYBE(execution, it->second->live().execution) {
                        KJ_LOG(INFO, "kill grace over: SIGKILL", id, number);
                        (*execution)->kill(SIGKILL);
                      }
@@ -960,14 +1093,14 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
 }
 
 void Scheduler::openNotify(Active& a) {
-  auto task = a.task();
+  auto task = record(a);
   auto attempt = a.attempt();
   auto path = attempt.getNotifySocket().size() ? kj::str(attempt.getNotifySocket())
                                                : notify.pathFor(task.getId(), attempt.getNumber());
   uint64_t id = task.getId();
   uint32_t number = attempt.getNumber();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                a.notifySocket = notify.open(path, task.getUid(), task.getGid(),
+                a.live().notifySocket = notify.open(path, task.getUid(), task.getGid(),
                                              [this, id, number](AttemptNotice&& notice) {
                                                onNotice(id, number, kj::mv(notice));
                                              });
@@ -986,7 +1119,7 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
   auto attempt = a.attempt();
   KJ_IF_MAYBE(p, notice.progress) {
     attempt.setProgress(*p);
-    events.progress(id, a.task().getUid(), number, *p);  // live only, never stored
+    events.progress(id, a.uid, number, *p);  // live only, never stored
   }
   KJ_IF_MAYBE(text, notice.status) {
     // Kept short: it is shown in one line and stored with every write.
@@ -997,28 +1130,30 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
   if (notice.progress == nullptr && notice.status == nullptr) return;
   // Stored at most once a second per attempt; status shows the live value.
   int64_t t = now();
-  if (t - a.progressStoredAt >= 1'000'000'000) {
-    a.progressStoredAt = t;
+  auto& live = a.live();
+  if (t - live.progressStoredAt >= 1'000'000'000) {
+    live.progressStoredAt = t;
     persist(a);
-  } else if (!a.progressWritePending) {
-    a.progressWritePending = true;
-    auto wait = (a.progressStoredAt + 1'000'000'000 - t) * kj::NANOSECONDS;
+  } else if (!live.progressWritePending) {
+    live.progressWritePending = true;
+    auto wait = (live.progressStoredAt + 1'000'000'000 - t) * kj::NANOSECONDS;
     tasks.add(timer.afterDelay(wait).then([this, id, number]() {
       auto it = active.find(id);
       if (it == active.end() || !attemptLive(id, number)) return;
-      it->second->progressWritePending = false;
-      it->second->progressStoredAt = now();
+      it->second->live().progressWritePending = false;
+      it->second->live().progressStoredAt = now();
       persist(*it->second);
     }));
   }
 }
 
 void Scheduler::armHeartbeat(Active& a) {
-  uint64_t heartbeat = a.task().getHeartbeatUsec();
-  if (heartbeat == 0 || a.stopReason != EndReason::NONE || !a.hasAttempt) return;
+  if (a.stopReason != EndReason::NONE || !a.hasAttempt) return;
+  uint64_t heartbeat = record(a).getHeartbeatUsec();
+  if (heartbeat == 0) return;
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  a.heartbeatTimer = timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
+  a.live().heartbeatTimer = timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
                          .then([this, id, number]() {
                            auto it = active.find(id);
                            if (it == active.end() || !attemptLive(id, number)) return;
@@ -1036,43 +1171,41 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 }
 
 void Scheduler::armTimeout(Active& a) {
-  uint64_t timeout = a.task().getTimeoutUsec();
+  uint64_t timeout = record(a).getTimeoutUsec();
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
   // From the attempt's start, so a re-adopted attempt keeps its deadline.
   int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  a.timeoutTimer = timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
+  a.live().timeoutTimer = timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
                    .then([this, id, number]() {
                      auto it = active.find(id);
-                     if (it == active.end() || it->second->task().getAttempts() != number) return;
+                     if (it == active.end() || it->second->attempts != number) return;
                      stopExecution(*it->second, EndReason::TIMEOUT);
                    })
                    .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
 }
 
 void Scheduler::recover() {
-  // Copy first: reconciling stages writes, and the read transaction should end.
+  // One pass over the stored active tasks, each record read once: only its
+  // summary stays (what dispatch needs); a task that starts reads the rest
+  // again. Copy first: reconciling stages writes, and the read transaction
+  // should end.
   kj::Vector<kj::Own<Active>> found;
-  store.forEachActiveTask([&](records::Task::Reader task) {
-    auto entry = kj::heap<Active>(task.totalSize().wordCount + 64);
-    entry->message.setRoot(task);
-    entry->recordedState = task.getState();
-    found.add(kj::mv(entry));
-  });
+  store.forEachActiveTask([&](records::Task::Reader task) { found.add(compactOf(task)); });
   // Every active task is known before any is reconciled: a dependency or key
   // holder recovered later in id order must not read as ended.
-  kj::Vector<uint64_t> all;
+  kj::Vector<uint64_t> all(found.size());
   for (auto& entry : found) {
     uint64_t id = entry->id();
-    auto task = entry->task();
-    if (task.getKey().size() > 0) {
-      keyHolders[{task.getUid(), std::string(task.getKey().cStr())}].push_back(id);
+    if (entry->key().size() > 0) {
+      keyHolders[{entry->uid, std::string(entry->key().cStr())}].push_back(id);
     }
     all.add(id);
     active.emplace(id, kj::mv(entry));
   }
+  found = kj::Vector<kj::Own<Active>>();  // empty: its array goes back now
   for (auto id : all) {
     // Reconciling may end a task: look it up again.
     auto it = active.find(id);
@@ -1080,6 +1213,11 @@ void Scheduler::recover() {
   }
   size_t unfinished = all.size();
   KJ_LOG(INFO, "recovered", unfinished);
+  all = kj::Vector<uint64_t>();
+  // The scan touched every active record's pages of the map and left the
+  // heap with the reading's garbage: hand both back (DESIGN 11's budget).
+  store.releaseMappedPages();
+  malloc_trim(0);
 }
 
 void Scheduler::start() {
@@ -1088,16 +1226,15 @@ void Scheduler::start() {
 }
 
 void Scheduler::reconcile(Active& a) {
-  auto task = a.task();
-  uint64_t id = task.getId();
-  uint32_t number = task.getAttempts();
-  auto state = task.getState();
+  uint64_t id = a.id();
+  uint32_t number = a.attempts;
+  auto state = a.state;
   if (state == TaskState::STARTING || state == TaskState::RUNNING) {
     auto stored = store.getAttempt(id, number);
     KJ_IF_MAYBE(record, stored) {
-      a.attemptMessage =
+      a.live().attemptMessage =
           kj::heap<capnp::MallocMessageBuilder>((*record)->get().totalSize().wordCount + 64);
-      a.attemptMessage->setRoot((*record)->get());
+      a.live().attemptMessage->setRoot((*record)->get());
       a.hasAttempt = true;
     }
   }
@@ -1108,7 +1245,7 @@ void Scheduler::reconcile(Active& a) {
     }
     // queued, or an attempt record that never became durable.
     if (state != TaskState::QUEUED) {
-      task.setState(TaskState::QUEUED);
+      setState(a, TaskState::QUEUED);
       persist(a);
     }
     enqueue(a);
@@ -1121,7 +1258,7 @@ void Scheduler::reconcile(Active& a) {
     requeue(a, "the command was never started (the daemon stopped first)");
     return;
   }
-  queueOf(task).running++;  // ingest() gives the slot back
+  queueOf(a).running++;  // ingest() gives the slot back
   KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
@@ -1140,33 +1277,31 @@ void Scheduler::reconcile(Active& a) {
 void Scheduler::admit(Active& a) {
   // Called once per task in memory (after its submit is durable, or at
   // recovery): registers what it waits on, then moves it as far as it can go.
-  auto task = a.task();
-  uint64_t id = task.getId();
-  if (task.getState() == TaskState::WAITING) {
-    for (auto dependency : task.getAfter()) {
+  uint64_t id = a.id();
+  if (a.state == TaskState::WAITING) {
+    for (auto& dependency : a.after()) {
       // Pending: it runs, or its end is not durable yet (at recovery, an
       // attempt that ended while the daemon was down).
       kj::String why;
-      if (verdictOn(dependency, why) == Verdict::PENDING) {
-        dependents.emplace(dependency.getId(), id);
+      if (verdictOn(dependency.id, dependency.condition, why) == Verdict::PENDING) {
+        dependents.emplace(dependency.id, id);
       }
     }
   }
-  if (task.getState() == TaskState::QUEUED) {
+  if (a.state == TaskState::QUEUED) {
     enqueue(a);
-    dispatch(queueOf(task));
+    dispatch(queueOf(a));
     return;
   }
   advance(a);
 }
 
 void Scheduler::advance(Active& a) {
-  auto task = a.task();
-  auto state = task.getState();
+  auto state = a.state;
   int64_t t = now();
   if (state == TaskState::RETRYING) {
-    if (task.getNextAttemptAt() > t && !a.elapsedWaitOver) {
-      setDeadline(a, task.getNextAttemptAt(), false);
+    if (a.nextAttemptAt() > t && !a.elapsedWaitOver) {
+      setDeadline(a, a.nextAttemptAt(), false);
       return;
     }
     clearDeadline(a);
@@ -1174,17 +1309,17 @@ void Scheduler::advance(Active& a) {
     return;
   }
   if (state != TaskState::WAITING) return;
-  if (task.getNotBefore() > t && !(a.elapsedWaitOver && !task.getNotBeforeWall())) {
-    setDeadline(a, task.getNotBefore(), task.getNotBeforeWall());
+  if (a.notBefore() > t && !(a.elapsedWaitOver && !a.notBeforeWall())) {
+    setDeadline(a, a.notBefore(), a.notBeforeWall());
     return;
   }
   clearDeadline(a);
   // Every dependency is looked at: one that can never hold decides at once,
   // even while an earlier one still runs.
   bool pending = false;
-  for (auto dependency : task.getAfter()) {
+  for (auto& dependency : a.after()) {
     kj::String why;
-    switch (verdictOn(dependency, why)) {
+    switch (verdictOn(dependency.id, dependency.condition, why)) {
       case Verdict::PENDING:
         pending = true;  // dependencyEnded() brings us back
         break;
@@ -1201,15 +1336,16 @@ void Scheduler::advance(Active& a) {
 }
 
 void Scheduler::makeQueued(Active& a) {
-  a.task().setState(TaskState::QUEUED);
-  a.task().setNextAttemptAt(0);
+  setState(a, TaskState::QUEUED);
+  record(a).setNextAttemptAt(0);
+  if (a.extra_.get() != nullptr) a.extra_->nextAttemptAt = 0;
   persist(a);
   enqueue(a);
-  dispatch(queueOf(a.task()));
+  dispatch(queueOf(a));
 }
 
-Scheduler::Verdict Scheduler::verdictOn(records::Dependency::Reader dependency, kj::String& why) {
-  uint64_t id = dependency.getId();
+Scheduler::Verdict Scheduler::verdictOn(uint64_t id, records::DependencyCondition condition,
+                                        kj::String& why) {
   if (active.count(id)) return Verdict::PENDING;
   kj::Maybe<TaskState> ended;
   KJ_IF_MAYBE(record, store.getTask(id)) {
@@ -1223,7 +1359,7 @@ Scheduler::Verdict Scheduler::verdictOn(records::Dependency::Reader dependency, 
   using C = records::DependencyCondition;
   KJ_IF_MAYBE(state, ended) {
     bool holds = false;
-    switch (dependency.getCondition()) {
+    switch (condition) {
       case C::OK: holds = *state == TaskState::SUCCEEDED; break;
       case C::ANY: holds = true; break;
       case C::FAILED: holds = *state != TaskState::SUCCEEDED; break;
@@ -1232,7 +1368,7 @@ Scheduler::Verdict Scheduler::verdictOn(records::Dependency::Reader dependency, 
     return holds ? Verdict::HOLDS : Verdict::NEVER;
   }
   // Pruned past its tombstone: its end is unknown, so only `any` holds.
-  if (dependency.getCondition() == C::ANY) return Verdict::HOLDS;
+  if (condition == C::ANY) return Verdict::HOLDS;
   why = kj::str(id, " unknown (pruned)");
   return Verdict::NEVER;
 }
@@ -1249,28 +1385,26 @@ void Scheduler::dependencyEnded(uint64_t id) {
 }
 
 bool Scheduler::holdsKey(Active& a) {
-  auto task = a.task();
-  if (task.getKey().size() == 0) return true;
-  auto it = keyHolders.find({task.getUid(), std::string(task.getKey().cStr())});
-  return it == keyHolders.end() || it->second.empty() || it->second.front() == task.getId();
+  if (a.key().size() == 0) return true;
+  auto it = keyHolders.find({a.uid, std::string(a.key().cStr())});
+  return it == keyHolders.end() || it->second.empty() || it->second.front() == a.id();
 }
 
 void Scheduler::keyReleased(uint32_t uid, kj::StringPtr key) {
   auto it = keyHolders.find({uid, std::string(key.cStr())});
   if (it == keyHolders.end() || it->second.empty()) return;
   auto next = active.find(it->second.front());
-  if (next != active.end() && next->second->task().getState() == TaskState::WAITING) {
+  if (next != active.end() && next->second->state == TaskState::WAITING) {
     advance(*next->second);
   }
 }
 
 void Scheduler::releaseKey(Active& a) {
-  auto task = a.task();
-  if (task.getKey().size() == 0) return;
-  auto it = keyHolders.find({task.getUid(), std::string(task.getKey().cStr())});
+  if (a.key().size() == 0) return;
+  auto it = keyHolders.find({a.uid, std::string(a.key().cStr())});
   if (it == keyHolders.end()) return;
   auto& ids = it->second;
-  ids.erase(std::remove(ids.begin(), ids.end(), task.getId()), ids.end());
+  ids.erase(std::remove(ids.begin(), ids.end(), a.id()), ids.end());
   if (ids.empty()) keyHolders.erase(it);
 }
 
@@ -1320,25 +1454,27 @@ void Scheduler::setDeadline(Active& a, int64_t realtimeNs, bool wallClock) {
   uint64_t id = a.id();
   if (wallClock) {
     kj::Date when = kj::UNIX_EPOCH + realtimeNs * kj::NANOSECONDS;
-    a.wallDeadline = when;
+    a.extra().wallDeadline = when;
     wallDeadlines.emplace(when, id);
   } else {
     // Elapsed time: the stored realtime, turned into a monotonic deadline now
     // (also after a restart, where it is what is left of the wait).
     int64_t left = kj::max(realtimeNs - now(), int64_t(0));
     kj::TimePoint when = timer.now() + left * kj::NANOSECONDS;
-    a.monotonicDeadline = when;
+    a.extra().monotonicDeadline = when;
     monotonicDeadlines.emplace(when, id);
   }
   armTimers();
 }
 
 void Scheduler::clearDeadline(Active& a) {
+  if (a.extra_.get() == nullptr) return;  // no timed wait
+  auto& extra = *a.extra_;
   uint64_t id = a.id();
-  KJ_IF_MAYBE(when, a.monotonicDeadline) monotonicDeadlines.erase({*when, id});
-  KJ_IF_MAYBE(when, a.wallDeadline) wallDeadlines.erase({*when, id});
-  a.monotonicDeadline = nullptr;
-  a.wallDeadline = nullptr;
+  KJ_IF_MAYBE(when, extra.monotonicDeadline) monotonicDeadlines.erase({*when, id});
+  KJ_IF_MAYBE(when, extra.wallDeadline) wallDeadlines.erase({*when, id});
+  extra.monotonicDeadline = nullptr;
+  extra.wallDeadline = nullptr;
 }
 
 void Scheduler::armTimers() {
@@ -1419,7 +1555,7 @@ void Scheduler::wallDeadlinesDue() {
 // ---- Retries ----
 
 bool Scheduler::shouldRetry(Active& a, EndReason reason, int exitCode) {
-  auto task = a.task();
+  auto task = record(a);
   auto policy = task.getRetry();
   if (a.cancelRequested() || task.getAttempts() > policy.getRetries()) return false;
   switch (reason) {
@@ -1443,7 +1579,7 @@ bool Scheduler::shouldRetry(Active& a, EndReason reason, int exitCode) {
 
 void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, int exitCode,
                            int signal) {
-  auto task = a.task();
+  auto task = record(a);
   auto policy = task.getRetry();
   uint32_t number = task.getAttempts();
   uint64_t delayUsec = backoffDelayUsec(policy.getBackoffBaseUsec(), policy.getBackoffMaxUsec(),
@@ -1459,13 +1595,14 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
     attempt.setSignal(signal);
     if (attempt.getEndedAt() == 0) attempt.setEndedAt(t);
   }
-  task.setState(TaskState::RETRYING);
+  setState(a, TaskState::RETRYING);
   task.setReason(reason);
   task.setMessage(kj::str(message, "; retrying (attempt ", number + 1, " of ",
                           policy.getRetries() + 1, ")"));
   task.setExitCode(exitCode);
   task.setSignal(signal);
   task.setNextAttemptAt(t + int64_t(delayUsec) * 1000);
+  a.extra().nextAttemptAt = task.getNextAttemptAt();
   persist(a);
   uint64_t id = task.getId();
   KJ_LOG(INFO, "task will retry", id, number, message, delayUsec);
@@ -1474,8 +1611,7 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   }
   a.hasAttempt = false;
   a.stopReason = EndReason::NONE;
-  a.graceTimer = nullptr;
-  a.notifySocket = nullptr;
+  a.live_ = nullptr;  // the attempt is over: its timers, notify socket and record
   setDeadline(a, task.getNextAttemptAt(), false);
 }
 
@@ -1516,10 +1652,8 @@ Scheduler::Queue& Scheduler::namedQueue(kj::StringPtr name) {
 Scheduler::QueueInfo Scheduler::infoOf(Queue& queue) {
   uint32_t waiting = 0;
   for (auto& [id, a] : active) {
-    auto task = a->task();
-    auto state = task.getState();
-    if ((state == TaskState::WAITING || state == TaskState::RETRYING) &&
-        task.getQueue() == queue.name) {
+    auto state = a->state;
+    if ((state == TaskState::WAITING || state == TaskState::RETRYING) && a->queue == &queue) {
       waiting++;
     }
   }

@@ -189,9 +189,23 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   kj::Maybe<kj::Date> wallArmedFor;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
 
+  // Memory handed back to the system (malloc_trim) once this many tasks
+  // left memory since the last time: a drain of a big queue leaves no heap.
+  static constexpr size_t TRIM_AFTER_ENDS = 4096;
+  size_t endedSinceTrim = 0;
+  bool trimScheduled = false;
+
   void taskFailed(kj::Exception&& exception) override;
   int64_t now();
   Queue& queueOf(records::Task::Reader task);
+  Queue& queueOf(Active& task);
+  records::Task::Builder record(Active& task);
+  // The task's full record: in memory while it has an attempt or a write of
+  // it is not durable yet; otherwise read from the store (DESIGN 11).
+  void setState(Active& task, records::TaskState state);  // memory and record
+  void dropRecord(Active& task);  // once nothing needs the full record in memory
+  kj::Own<Active> compactOf(records::Task::Reader task);
+  void taskLeft();
   void enqueue(Active& task);
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
@@ -221,7 +235,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void advance(Active& task);
   void makeQueued(Active& task);
   enum class Verdict { PENDING, HOLDS, NEVER };
-  Verdict verdictOn(records::Dependency::Reader dependency, kj::String& why);
+  Verdict verdictOn(uint64_t id, records::DependencyCondition condition, kj::String& why);
   void dependencyEnded(uint64_t id);
   bool shouldRetry(Active& task, records::EndReason reason, int exitCode);
   void retryLater(Active& task, records::EndReason reason, kj::StringPtr message, int exitCode,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <kj/debug.h>
@@ -578,6 +579,16 @@ void Store::forEachFinished(kj::FunctionParam<bool(int64_t finishedAt, uint64_t 
     auto bytes = static_cast<const kj::byte*>(key.mv_data);
     return fn(readTime(bytes), readId(bytes + 8));
   });
+}
+
+void Store::releaseMappedPages() {
+  // The map is read-only here (no MDB_WRITEMAP: LMDB writes with write(2)),
+  // so dropping its pages from this process loses nothing.
+  MDB_envinfo info;
+  if (mdb_env_info(env, &info) != MDB_SUCCESS || info.me_mapaddr == nullptr) return;
+  if (madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED) != 0) {
+    KJ_LOG(WARNING, "madvise(MADV_DONTNEED) on the store's map failed", dir, strerror(errno));
+  }
 }
 
 size_t Store::finishedCount() {

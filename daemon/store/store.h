@@ -74,6 +74,11 @@ class Store {
   // full) with everything still staged.
   void dropDroppable();
 
+  void releaseMappedPages();
+  // Drops the map's pages from this process's memory (RSS): a scan of many
+  // records (the open) leaves them mapped. Nothing is lost: the file and
+  // the page cache keep them, and the next read maps them again.
+
   uint64_t commitCount() const { return commits; }
   size_t mapBytes() const { return mapSize; }
 
