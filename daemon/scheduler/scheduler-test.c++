@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include <gtest/gtest.h>
@@ -521,6 +522,75 @@ TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
                           " starting>running 2 |", id, " running>succeeded 2 exit|");
   EXPECT_EQ(kj::str(kj::strArray(recorder.lines, "|"), "|"), expected);
   EXPECT_TRUE(recorder.ordered);
+}
+
+// DESIGN 11: a million stored tasks, queued or finished, open under 64 MiB.
+// A task that waits in a queue keeps a summary of what dispatch needs, not
+// its record (read again from the store when it starts): measured on the
+// heap after a batch of submits and after an open, with records the size a
+// client's environment makes them.
+TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
+  constexpr size_t N = 10000;
+  constexpr size_t BOUND = 400;  // bytes per queued task (the record alone is ~2 KiB)
+  Harness h(1);
+  h.submit("sleep 1000");  // takes the one slot: the rest stay queued
+  h.settle();
+  auto heap = []() { return mallinfo2().uordblks; };
+  kj::Vector<kj::String> env;
+  for (int i = 0; i < 30; i++) env.add(kj::str("VARIABLE_", i, "=", kj::repeat('v', 48)));
+  size_t before = heap();
+  kj::Vector<uint64_t> ids;
+  // In commits of 100, as a busy client's submits come: one commit of all
+  // of them would measure LMDB's cache of dirty pages, kept for the next.
+  for (size_t batch = 0; batch < N; batch += 100) {
+    kj::Vector<kj::Promise<uint64_t>> submits;
+    for (size_t i = batch; i < batch + 100; i++) {
+      capnp::MallocMessageBuilder message;
+      auto request = message.initRoot<records::Task>();
+      auto argv = request.initArgv(3);
+      argv.set(0, "sh"_kj.asBytes());
+      argv.set(1, "-c"_kj.asBytes());
+      argv.set(2, kj::str("echo task ", i).asBytes());
+      request.setPriority(i % 7);
+      auto e = request.initEnv(env.size());
+      for (auto j : kj::indices(env)) e.set(j, env[j].asBytes());
+      request.setCwd("/var/lib/something/else"_kj.asBytes());
+      submits.add(h.scheduler->submit(request, h.alice));
+    }
+    ids.addAll(kj::joinPromises(submits.releaseAsArray()).wait(h.waitScope));
+  }
+  h.settle();
+  ASSERT_EQ(h.scheduler->counts().queued, N);
+  size_t afterSubmits = heap();
+  EXPECT_LT(afterSubmits - kj::min(before, afterSubmits), N * BOUND)
+      << (afterSubmits - before) / N << " bytes per queued task after submitting";
+
+  // An open: everything the scheduler holds is the recovery's.
+  h.scheduler = nullptr;
+  h.events = nullptr;
+  h.commit = nullptr;
+  h.store = nullptr;
+  h.open();
+  size_t opened = heap();
+  h.scheduler->recover();
+  h.settle();
+  ASSERT_EQ(h.scheduler->counts().queued, N);
+  size_t recovered = heap();
+  EXPECT_LT(recovered - kj::min(opened, recovered), N * BOUND)
+      << (recovered - opened) / N << " bytes per queued task after an open";
+
+  // They still run in dispatch order (priority 6 first, then by id), each
+  // starting with its whole record, read from the store.
+  h.scheduler->start();
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  EXPECT_EQ(h.runner.launched[1].taskId, ids[6]);
+  EXPECT_TRUE(h.runner.launched[1].went);
+  kj::Own<Record<records::Task>> holder;
+  auto started = h.task(ids[6], holder);
+  EXPECT_EQ(started.getState(), TaskState::RUNNING);
+  EXPECT_EQ(started.getEnv().size(), 30u);
+  EXPECT_EQ(kj::str(started.getArgv()[2].asChars()), "echo task 6");
 }
 
 }  // namespace
