@@ -329,13 +329,17 @@ void Scheduler::dropRecord(Active& a) {
 
 void Scheduler::taskLeft() {
   // A drain (cancel of a big queue, a batch that ended) frees memory in
-  // small pieces all over the heap; malloc keeps them unless asked.
+  // small pieces all over the heap, which malloc keeps unless asked, and
+  // the records it read stay mapped. Once many tasks left, give both back
+  // a second later (at most once a second, and after the replies to the
+  // calls that ended them are gone too).
   if (++endedSinceTrim < TRIM_AFTER_ENDS || trimScheduled) return;
   trimScheduled = true;
-  tasks.add(kj::evalLast([this]() {
+  tasks.add(timer.afterDelay(1 * kj::SECONDS).then([this]() {
     trimScheduled = false;
     endedSinceTrim = 0;
     malloc_trim(0);
+    store.releaseMappedPages();
   }));
 }
 

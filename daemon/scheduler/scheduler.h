@@ -189,8 +189,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   kj::Maybe<kj::Date> wallArmedFor;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
 
-  // Memory handed back to the system (malloc_trim) once this many tasks
-  // left memory since the last time: a drain of a big queue leaves no heap.
+  // Memory handed back to the system (malloc_trim, the store's mapped
+  // pages) once this many tasks left since the last time: a drain of a big
+  // queue leaves no heap behind.
   static constexpr size_t TRIM_AFTER_ENDS = 4096;
   size_t endedSinceTrim = 0;
   bool trimScheduled = false;
