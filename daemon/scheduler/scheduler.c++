@@ -282,6 +282,8 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
 Scheduler::Queue& Scheduler::queueOf(Active& a) { return *a.queue; }
 
 kj::Own<Scheduler::Active> Scheduler::compactOf(records::Task::Reader task) {
+  // A million queued tasks are a million of these (docs/design-notes.md).
+  static_assert(sizeof(Active) <= 96, "Active is the per-task cost: keep it small");
   auto a = kj::heap<Active>();
   a->taskId = task.getId();
   a->queue = &queueOf(task);
@@ -1197,7 +1199,12 @@ void Scheduler::recover() {
   // again. Copy first: reconciling stages writes, and the read transaction
   // should end.
   kj::Vector<kj::Own<Active>> found;
-  store.forEachActiveTask([&](records::Task::Reader task) { found.add(compactOf(task)); });
+  store.forEachActiveTask([&](records::Task::Reader task) {
+    found.add(compactOf(task));
+    // Each record read maps its page: 1 M queued tasks would peak at GiBs
+    // of file pages in RSS (bench/README.md). Let go of them as we go.
+    if (found.size() % 16384 == 0) store.releaseMappedPages();
+  });
   // Every active task is known before any is reconciled: a dependency or key
   // holder recovered later in id order must not read as ended.
   kj::Vector<uint64_t> all(found.size());
