@@ -593,5 +593,44 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
   EXPECT_EQ(kj::str(started.getArgv()[2].asChars()), "echo task 6");
 }
 
+// The ready order keeps ids per priority level; a cancelled queued task is
+// only counted out and skipped when reached, and a mass cancel compacts it.
+TEST(Scheduler, CancelledQueuedTasksAreSkippedInDispatchOrder) {
+  Harness h(1);
+  h.submit("sleep 1000");  // takes the one slot
+  h.settle();
+  constexpr size_t N = 6000;
+  kj::Vector<uint64_t> ids;
+  for (size_t batch = 0; batch < N; batch += 500) {
+    kj::Vector<kj::Promise<uint64_t>> submits;
+    for (size_t i = batch; i < batch + 500; i++) {
+      capnp::MallocMessageBuilder message;
+      auto request = message.initRoot<records::Task>();
+      request.initArgv(1).set(0, "true"_kj.asBytes());
+      request.setPriority(i % 3);  // 0, 1, 2, 0, 1, 2, ...
+      submits.add(h.scheduler->submit(request, h.alice));
+    }
+    ids.addAll(kj::joinPromises(submits.releaseAsArray()).wait(h.waitScope));
+  }
+  h.settle();
+  // Cancel every priority-2 task but the last, and the first priority-1 one:
+  // over 4096 cancelled, so the list is compacted on the way.
+  kj::Vector<kj::Promise<void>> cancels;
+  for (size_t i = 2; i + 3 < N; i += 3) cancels.add(h.scheduler->cancel(ids[i]));
+  cancels.add(h.scheduler->cancel(ids[1]));
+  kj::joinPromises(cancels.releaseAsArray()).wait(h.waitScope);
+  h.settle();
+  EXPECT_EQ(h.scheduler->counts().queued, N - N / 3);
+  EXPECT_EQ(h.state(ids[2]), TaskState::CANCELLED);
+  // Next: the one priority-2 task left, then priority 1 from its second.
+  uint64_t expected[] = {ids[N - 1], ids[4], ids[7]};
+  for (size_t k = 0; k < 3; k++) {
+    h.runner.exit(h.runner.launched.size() - 1, 0);
+    h.settle();
+    EXPECT_EQ(h.runner.launched.back().taskId, expected[k]) << k;
+  }
+  EXPECT_EQ(h.scheduler->counts().queued, N - N / 3 - 3);
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -340,9 +340,66 @@ void Scheduler::taskLeft() {
   tasks.add(timer.afterDelay(1 * kj::SECONDS).then([this]() {
     trimScheduled = false;
     endedSinceTrim = 0;
+    for (auto& [name, queue] : queues) {
+      queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
+    }
     malloc_trim(0);
     store.releaseMappedPages();
   }));
+}
+
+bool Scheduler::readyIsLive(Queue& queue, uint64_t id) {
+  // Cancelled while queued: gone from `active`. (Ids are never reused, and
+  // a queued task leaves its queue only through pop() or cancel().)
+  auto it = active.find(id);
+  return it != active.end() && it->second->state == TaskState::QUEUED &&
+         it->second->queue == &queue;
+}
+
+void Scheduler::ReadyList::add(int32_t priority, uint64_t id) {
+  auto& level = levels[-priority];
+  if (level.empty() || level.back() < id) {
+    level.push_back(id);  // a new task, or recovery in id order
+  } else {
+    // An older task back in the queue (requeued, or a retry): in id order.
+    level.insert(std::lower_bound(level.begin(), level.end(), id), id);
+  }
+  live++;
+}
+
+uint64_t Scheduler::ReadyList::pop(kj::FunctionParam<bool(uint64_t id)> isLive) {
+  KJ_REQUIRE(live > 0, "pop from an empty ready list");
+  for (auto it = levels.begin(); it != levels.end(); it = levels.erase(it)) {
+    auto& level = it->second;
+    while (!level.empty()) {
+      uint64_t id = level.front();
+      level.pop_front();
+      if (isLive(id)) {
+        live--;
+        if (level.empty()) levels.erase(it);
+        return id;
+      }
+      stale--;
+    }
+  }
+  KJ_FAIL_REQUIRE("ready list counted a live task it does not hold");
+}
+
+void Scheduler::ReadyList::compact(kj::FunctionParam<bool(uint64_t id)> isLive) {
+  if (stale == 0) return;
+  for (auto it = levels.begin(); it != levels.end();) {
+    std::deque<uint64_t> kept;
+    for (auto id : it->second) {
+      if (isLive(id)) kept.push_back(id);
+    }
+    if (kept.empty()) {
+      it = levels.erase(it);
+    } else {
+      it->second = kj::mv(kept);
+      ++it;
+    }
+  }
+  stale = 0;
 }
 
 bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
@@ -692,7 +749,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
 }
 
 void Scheduler::enqueue(Active& a) {
-  queueOf(a).ready.emplace(-a.priority, a.id());
+  queueOf(a).ready.add(a.priority, a.id());
 }
 
 void Scheduler::dispatch(Queue& queue) {
@@ -712,8 +769,7 @@ void Scheduler::dispatch(Queue& queue) {
     return;
   }
   while (queue.running < queue.concurrency && !queue.ready.empty()) {
-    uint64_t id = queue.ready.begin()->second;
-    queue.ready.erase(queue.ready.begin());
+    uint64_t id = queue.ready.pop([&](uint64_t id) { return readyIsLive(queue, id); });
     auto it = active.find(id);
     KJ_ASSERT(it != active.end(), "ready task is not active", id);
     queue.running++;
@@ -1052,10 +1108,16 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
     case TaskState::WAITING:
     case TaskState::RETRYING: {
       auto& queue = queueOf(a);
-      queue.ready.erase({-a.priority, id});
+      bool ready = a.state == TaskState::QUEUED;  // the others wait outside it
       auto why = a.stopMessage().size() ? kj::mv(a.extra().stopMessage)
                                         : kj::str("cancelled by a user");
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
+      if (ready) {
+        queue.ready.cancelled();  // its id is skipped: the task is no longer active
+        if (queue.ready.staleCount() > queue.ready.size() + 4096) {
+          queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
+        }
+      }
       return commit.durable();
     }
     case TaskState::STARTING:
@@ -1214,7 +1276,7 @@ void Scheduler::recover() {
       keyHolders[{entry->uid, std::string(entry->key().cStr())}].push_back(id);
     }
     all.add(id);
-    active.emplace(id, kj::mv(entry));
+    active.emplace_hint(active.end(), id, kj::mv(entry));  // ascending ids: no search
   }
   found = kj::Vector<kj::Own<Active>>();  // empty: its array goes back now
   for (auto id : all) {

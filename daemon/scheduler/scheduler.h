@@ -14,6 +14,7 @@
 #include <kj/time.h>
 #include <kj/timer.h>
 
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -137,11 +138,35 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
 
  private:
   struct Active;
+  // A queue's ready tasks in dispatch order: priority (higher first), then
+  // id. One array of ids per priority level, 8 bytes a task where a tree
+  // node took 64 (DESIGN 11): ids only grow, so a new task goes at the end
+  // of its level. A task cancelled while queued is only counted out; its id
+  // is skipped when reached (no longer active) and dropped by compact().
+  class ReadyList {
+   public:
+    void add(int32_t priority, uint64_t id);
+    void cancelled() {
+      live--;
+      stale++;
+    }
+    size_t size() const { return live; }
+    bool empty() const { return live == 0; }
+    size_t staleCount() const { return stale; }
+    uint64_t pop(kj::FunctionParam<bool(uint64_t id)> isLive);
+    // The first live id, removed (stale ones before it go too). Not empty().
+    void compact(kj::FunctionParam<bool(uint64_t id)> isLive);
+    // Drops the stale ids and gives back the memory they took.
+
+   private:
+    std::map<int32_t, std::deque<uint64_t>> levels;  // by -priority: highest first
+    size_t live = 0, stale = 0;
+  };
   struct Queue {
     kj::String name;
     uint32_t concurrency;  // in force: the run-time setting, else the TOML's
     uint32_t running = 0;  // slots taken: starting + running
-    std::set<std::pair<int32_t, uint64_t>> ready;  // (-priority, id): dispatch order
+    ReadyList ready;
     QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
     kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
     bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
@@ -207,6 +232,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void dropRecord(Active& task);  // once nothing needs the full record in memory
   kj::Own<Active> compactOf(records::Task::Reader task);
   void taskLeft();
+  bool readyIsLive(Queue& queue, uint64_t id);
   void enqueue(Active& task);
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
