@@ -9,7 +9,10 @@
 # and reads the memory again, 2 s later (the daemon trims its heap a second after a drain).
 #
 #   bench/run-open-bench.sh [--build DIR] [--count N] [--kinds queued,finished] [--rounds R]
-#                           [--cancel-batch N]
+#                           [--cancel-batch N] [--daemon-build DIR] [--no-cancel]
+#
+# --daemon-build: run taskctld and taskctl of another build (an older commit, to compare; the
+# store is filled by this build's bench-fill-store, the format being the same).
 #
 # Needs a build (Release or RelWithDebInfo) with the bench targets (TASKCTL_BENCH, default on).
 # The store of 1 M tasks takes ~4 GB under /tmp (removed at the end) and ~25 s to fill.
@@ -20,6 +23,8 @@ COUNT=1000000
 KINDS=queued,finished
 ROUNDS=2
 CANCEL_BATCH=1000
+DAEMON_BUILD=
+CANCEL=1
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -27,10 +32,14 @@ while [ $# -gt 0 ]; do
     --kinds) KINDS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --cancel-batch) CANCEL_BATCH=$2; shift 2 ;;
-    *) echo "usage: $0 [--build DIR] [--count N] [--kinds queued,finished] [--rounds R] [--cancel-batch N]" >&2; exit 64 ;;
+    --daemon-build) DAEMON_BUILD=$2; shift 2 ;;
+    --no-cancel) CANCEL=; shift ;;
+    *) echo "usage: $0 [--build DIR] [--count N] [--kinds queued,finished] [--rounds R] [--cancel-batch N] [--daemon-build DIR] [--no-cancel]" >&2; exit 64 ;;
   esac
 done
 BIN=$(cd "$BUILD/bin" && pwd)
+FILL=$BIN/bench-fill-store
+[ -n "$DAEMON_BUILD" ] && BIN=$(cd "$DAEMON_BUILD/bin" && pwd)
 . "$HERE/lib.sh"
 
 WORK=$(mktemp -d /tmp/taskctl-open-bench.XXXXXX)
@@ -112,11 +121,11 @@ for kind in ${KINDS//,/ }; do
     echo "== $COUNT $kind tasks, round $round"
     rm -rf "$WORK/state"
     mkdir -p "$WORK/state"
-    "$BIN/bench-fill-store" --store "$WORK/state/store" --count "$COUNT" --state "$kind" | sed 's/^/  /'
+    "$FILL" --store "$WORK/state/store" --count "$COUNT" --state "$kind" | sed 's/^/  /'
     echo "  store file: $(du -h --apparent-size "$WORK/state/store/data.mdb" | cut -f1)"
     start
     mem "$DAEMON_PID" "after the open"
-    if [ "$kind" = queued ]; then
+    if [ "$kind" = queued ] && [ -n "$CANCEL" ]; then
       t0=$(date +%s.%N)
       seq 1 "$COUNT" | xargs -n "$CANCEL_BATCH" "$BIN/taskctl" cancel >/dev/null
       t1=$(date +%s.%N)
