@@ -632,5 +632,23 @@ TEST(Scheduler, CancelledQueuedTasksAreSkippedInDispatchOrder) {
   EXPECT_EQ(h.scheduler->counts().queued, N - N / 3 - 3);
 }
 
+// A follower of an attempt's log (`logs --follow`) hears of its end also
+// when the attempt never started: the bus went away mid-start.
+TEST(Scheduler, AFollowerOfAnAttemptCutOffBeforeItStartedHearsOfItsEnd) {
+  Harness h(1);
+  h.runner.holdStarts = true;
+  auto id = h.submit("a");
+  h.settle();
+  ASSERT_EQ(h.runner.heldStarts.size(), 1u);
+  ASSERT_TRUE(h.scheduler->attemptLive(id, 1));
+  auto ended = h.scheduler->whenAttemptEnds(id, 1);
+  h.runner.unavailable = true;  // as the scope runner is once its bus broke
+  h.runner.heldStarts[0]->reject(KJ_EXCEPTION(DISCONNECTED, "the system bus went away"));
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::QUEUED);
+  ASSERT_TRUE(ended.poll(h.waitScope));
+  ended.wait(h.waitScope);  // resolves: not an error, not the next attempt's end
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -329,6 +329,20 @@ void Scheduler::dropRecord(Active& a) {
   if (!a.hasAttempt && !a.writePending) a.message = nullptr;
 }
 
+void Scheduler::endAttempt(Active& a) {
+  // The attempt is over: its timers, notify socket and record go. Followers
+  // of its log (not yet told by ingest(): a start that never happened) hear
+  // of its end once that is durable.
+  if (a.live_.get() == nullptr) return;
+  if (!a.live_->attemptWaiters.empty()) {
+    auto waiters = kj::mv(a.live_->attemptWaiters);
+    tasks.add(commit.durable().then([waiters = kj::mv(waiters)]() mutable {
+      for (auto& w : waiters) w->fulfill();
+    }));
+  }
+  a.live_ = nullptr;
+}
+
 void Scheduler::taskLeft() {
   // A drain (cancel of a big queue, a batch that ended) frees memory in
   // small pieces all over the heap, which malloc keeps unless asked, and
@@ -1022,7 +1036,7 @@ void Scheduler::requeue(Active& a, kj::StringPtr why) {
   uint32_t number = attempt.getNumber();
   tasks.add(commit.durable().then([this, id, number]() { runner.release(id, number); }));
   a.hasAttempt = false;
-  a.live_ = nullptr;  // the attempt is over: back to the summary once durable
+  endAttempt(a);  // back to the summary once durable
   enqueue(a);
 }
 
@@ -1684,7 +1698,7 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   }
   a.hasAttempt = false;
   a.stopReason = EndReason::NONE;
-  a.live_ = nullptr;  // the attempt is over: its timers, notify socket and record
+  endAttempt(a);
   setDeadline(a, task.getNextAttemptAt(), false);
 }
 

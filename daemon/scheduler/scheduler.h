@@ -232,6 +232,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void dropRecord(Active& task);  // once nothing needs the full record in memory
   kj::Own<Active> compactOf(records::Task::Reader task);
   void taskLeft();
+  void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
   void enqueue(Active& task);
   void dispatch(Queue& queue);
