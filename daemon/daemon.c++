@@ -37,6 +37,22 @@ namespace {
   kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 
+// Why something may be listening on `addr`, or null if nothing is: a
+// connect() is refused (ECONNREFUSED) or finds no socket (ENOENT). Anything
+// else, even an error we cannot explain, counts as in use: replacing a live
+// daemon's socket cuts it off from its clients.
+kj::Maybe<kj::String> listenerOn(const struct sockaddr_un& addr) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail(kj::str("socket: ", strerror(errno)));
+  // Non-blocking: a listener whose backlog is full answers EAGAIN, not a hang.
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  int error = errno;
+  close(fd);
+  if (rc == 0) return kj::str("a connect() to it succeeded");
+  if (error == ECONNREFUSED || error == ENOENT) return nullptr;
+  return kj::str("a connect() to it failed with ", strerror(error));
+}
+
 // The listening socket: systemd's (socket activation) or our own, 0666 so
 // every local user reaches the daemon, which authorizes each caller itself.
 int openListenSocket(kj::StringPtr path) {
@@ -70,8 +86,15 @@ int openListenSocket(kj::StringPtr path) {
   struct stat st;
   if (lstat(path.cStr(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) fail(kj::str(path, " exists and is not a socket; not touching it"));
-    // A socket left by an earlier daemon: the state lock already proves no
-    // other daemon of this state directory is alive.
+    // The state lock only proves no daemon of *this* state directory is
+    // alive: one of another state directory may be listening here, and its
+    // clients would silently reach us instead. Only a socket nobody listens
+    // on is an earlier daemon's leftover.
+    KJ_IF_MAYBE(problem, listenerOn(addr)) {
+      fail(kj::str("socket ", path, " is in use (", *problem,
+                   "): another taskctld listens on it; not taking it over (stop that daemon, "
+                   "or give this one another --socket)"));
+    }
     unlink(path.cStr());
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -246,7 +269,9 @@ struct Daemon::Impl {
   kj::Promise<void> reloadOnHangup() {
     return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    auto fresh = loadConfig(paths.configPath, false);
+                    // A file that was there and is gone is an error: the
+                    // defaults would silently undo the operator's config.
+                    auto fresh = loadConfig(paths.configPath, paths.configMustExist);
                     // Paths and the runner are fixed for the daemon's life.
                     config.queues = kj::mv(fresh.queues);
                     config.adminGroup = fresh.adminGroup;
@@ -258,6 +283,7 @@ struct Daemon::Impl {
                     launcher.setLogMaxBytes(config.logMaxBytes);
                     scheduler.reloadQueues(config);
                     retention.reconfigure(config.retention);
+                    if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
                   })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
       } else {

@@ -93,11 +93,13 @@ int run(int argc, char** argv) {
   auto flags = parseFlags(argc, argv);
   LogSink log;
   Config config;
+  bool configMustExist = flags.config != nullptr;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 KJ_IF_MAYBE(path, flags.config) {
                   config = loadConfig(*path, true);
                 } else {
                   config = loadConfig(DEFAULT_CONFIG, false);
+                  configMustExist = access(DEFAULT_CONFIG.cStr(), F_OK) == 0;
                 }
               })) {
     log.error(e->getDescription());
@@ -117,7 +119,8 @@ int run(int argc, char** argv) {
   }
   DaemonPaths paths{
       flags.config.map([](kj::String& s) { return kj::str(s); }).orDefault(kj::str(DEFAULT_CONFIG)),
-      flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim())};
+      flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim()),
+      configMustExist};
 
   // 3. The loop, then the daemon on it. Startup failures (a held lock, a
   //    store that cannot be trusted) end here with one clear line.
