@@ -1,9 +1,12 @@
 #include "runner/scope-runner.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <kj/debug.h>
 
@@ -144,6 +147,31 @@ bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
   return false;
 }
 
+bool killLostScope(kj::StringPtr unit) {
+  struct stat st;
+  for (auto base : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"}) {
+    auto dir = kj::str(base, "/taskctl.slice/", unit);
+    if (stat(kj::str(dir, "/cgroup.procs").cStr(), &st) != 0) continue;
+    // cgroup v2's cgroup.kill (Linux 5.14): every process at once, forks in
+    // flight included, and no pid read here that could be reused meanwhile.
+    int fd = open(kj::str(dir, "/cgroup.kill").cStr(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t n;
+      do {
+        n = write(fd, "1", 1);
+      } while (n < 0 && errno == EINTR);
+      close(fd);
+      if (n == 1) return true;
+    }
+    // Else (v1, older kernels) as killCgroupExcept does, until none is left.
+    for (int round = 0; round < 100; round++) {
+      if (signalEach(dir, 0, SIGKILL) <= 0) break;
+    }
+    return true;
+  }
+  return false;
+}
+
 bool signalScope(int member, kj::StringPtr unit, int signal) {
   // One pass: a TERM may be caught, so there is no "until empty" here.
   KJ_IF_MAYBE(dir, scopeCgroupOf(member, unit)) {
@@ -228,6 +256,11 @@ kj::Maybe<kj::Own<ExecOutcome>> ScopeRunner::readOutcome(uint64_t taskId, uint32
 
 void ScopeRunner::stopRemains(records::Attempt::Reader attempt) {
   if (attempt.getUnit().size() == 0) return;
+  // Killed here and now, before the caller can schedule a retry: StopUnit
+  // is asynchronous and only sends SIGTERM, and what ignores that would run
+  // beside the retry until systemd's stop timeout (90 s by default).
+  killLostScope(attempt.getUnit());
+  // Then the unit itself goes (systemd would keep a scope with processes).
   stops.add(stopWhenConnected(kj::str(attempt.getUnit())));
 }
 

@@ -56,6 +56,12 @@ bool killCgroupExcept(int keep, kj::StringPtr unit, int signal);
 // Sends `signal` to every process of `keep`'s scope `unit` but `keep`, until
 // none is left. False if the scope's cgroup cannot be found.
 
+bool killLostScope(kj::StringPtr unit);
+// SIGKILLs every process of scope `unit` in taskctl.slice, found by its name
+// (its shim, whose pid finds it otherwise, is gone): cgroup.kill where the
+// kernel has it, else rounds over cgroup.procs until none is left. False if
+// the scope's cgroup does not exist (nothing of it is left).
+
 bool signalScope(int member, kj::StringPtr unit, int signal);
 // Sends `signal` once to every process of `member`'s scope `unit`, `member`
 // included: KillUnit's "all" without the bus. False if there is no such scope.

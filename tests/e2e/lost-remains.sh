@@ -4,8 +4,9 @@
 # process group, 2 in groups of their own) that would write a marker 5 s
 # later; its shim is killed (kill -9), once while the daemon runs and once
 # while it is down. Every attempt is then `lost` and retried (--retry-on
-# lost), no grandchild of a first attempt survives, and no first attempt's
-# work finishes, let alone after its retry began.
+# lost); when the retry starts, no grandchild of the first attempt is alive;
+# none survives, and no first attempt's work finishes (on be2d92e all 40
+# finished after their retry began).
 . "$(dirname "$0")/lib.sh"
 printf '[queues.default]\nconcurrency = 10\n' >"$CONFIG"
 D=$WORK/marks; mkdir "$D"; chmod 777 "$D"
@@ -25,7 +26,7 @@ kill_grandchildren() {
 trap 'rc=$?; kill_grandchildren; (exit $rc); cleanup' EXIT
 
 # Attempt 1 starts its grandchildren, says so and waits; attempt 2 notes
-# when it began and succeeds.
+# when it began and how many of them are alive then, and succeeds.
 script='d=$1; token=$2; id=$TASKCTL_TASK_ID
 if [ "$TASKCTL_ATTEMPT" = 1 ]; then
   for i in 1 2; do
@@ -39,6 +40,14 @@ if [ "$TASKCTL_ATTEMPT" = 1 ]; then
   sleep 1000
 else
   date +%s.%N >"$d/$id-2.start"
+  n=0
+  while read -r pid; do
+    if tr "\0" " " 2>/dev/null <"/proc/$pid/cmdline" | grep -q "$token" &&
+       [ "$(cut -d")" -f2 </proc/$pid/stat 2>/dev/null | cut -d" " -f2)" != Z ]; then
+      n=$((n + 1))
+    fi
+  done <"$d/$id-1.pids"
+  echo $n >"$d/$id-2.alive"
 fi'
 submit() {
   T submit --retries 1 --retry-on lost --backoff 100ms -- sh -c "$script" task "$D" "$TOKEN"
@@ -79,11 +88,13 @@ kill -KILL "${shims[@]}"
 start_daemon
 
 ids=("${running[@]}" "${down[@]}")
+beside=0
 T wait "${ids[@]}" || fail "a retried task did not succeed"
 for id in "${ids[@]}"; do
   [ "$(T status --json "$id" | json attempts 0 reason)" = lost ] ||
     fail "task $id's first attempt is not lost: $(T status --json "$id")"
   [ -e "$D/$id-2.start" ] || fail "task $id's second attempt did not run"
+  beside=$((beside + $(cat "$D/$id-2.alive")))
 done
 
 survivors=0
@@ -93,8 +104,8 @@ done
 # Past the moment the grandchildren would have written their markers.
 sleep 5
 late=$(find "$D" -name '*-1.done-*' | wc -l)
-echo "grandchildren of lost attempts: $(cat "$D"/*.pids | wc -l), surviving $survivors; " \
-     "first attempts' work finished: $late"
+echo "grandchildren of lost attempts: $(cat "$D"/*.pids | wc -l); alive when the retry began:" \
+     "$beside; surviving: $survivors; work finished: $late"
 for f in "$D"/*-1.done-*; do
   [ -e "$f" ] || continue
   id=$(basename "$f"); id=${id%%-*}
@@ -104,6 +115,7 @@ for f in "$D"/*-1.done-*; do
     echo "task $id: attempt 1's work finished after attempt 2 began" >&2
   fi
 done
+[ "$beside" = 0 ] || fail "$beside grandchildren of lost attempts ran beside their retry"
 [ "$survivors" = 0 ] || fail "$survivors grandchildren of lost attempts kept running"
 [ "$late" = 0 ] || fail "$late grandchildren of lost attempts finished their work"
 pass
