@@ -55,10 +55,6 @@ void GroupCommit::run() {
   scheduled = false;
   auto batch = kj::mv(waiters);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { store.commit(); })) {
-    if (failure == nullptr) {
-      KJ_LOG(ERROR, "commit failed; refusing new work and retrying", e->getDescription());
-    }
-    failure = kj::cp(*e);
     store.dropDroppable();
     for (auto& w : batch) {
       switch (w.kind) {
@@ -67,6 +63,19 @@ void GroupCommit::run() {
         case Kind::DURABLE: waiters.add(kj::mv(w)); break;
       }
     }
+    if (store.stagedCount() == 0) {
+      // Only refused writes were staged: whoever else waited has nothing
+      // pending (its earlier writes are on disk). No retry, and the next
+      // submit tries at once (a smaller one may fit).
+      for (auto& w : waiters) w.fulfiller->fulfill();
+      waiters.clear();
+      KJ_LOG(WARNING, "commit failed; its submits were refused", e->getDescription());
+      return;
+    }
+    if (failure == nullptr) {
+      KJ_LOG(ERROR, "commit failed; refusing new work and retrying", e->getDescription());
+    }
+    failure = kj::cp(*e);
     // Only while the store refuses writes: not a poll of anything healthy.
     scheduled = true;
     tasks.add(timer.afterDelay(RETRY_INTERVAL).then([this]() { retry(); }));
@@ -85,9 +94,7 @@ void GroupCommit::retry() {
     run();
     return;
   }
-  // Only refused writes were staged: whoever else waited has nothing pending
-  // (its earlier writes are on disk), and there is nothing to test the store
-  // with. The next submit's own write does; until then nothing is refused.
+  // Nothing left to write (what was staged is gone): nothing to wait for.
   scheduled = false;
   failure = nullptr;
   for (auto& w : waiters) w.fulfiller->fulfill();

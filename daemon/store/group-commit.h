@@ -36,16 +36,16 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   // otherwise what is durable: a failing store never blocks a read.
 
   kj::Maybe<const kj::Exception&> failing() const;
-  // Why the last commit failed, while no commit has worked since (a full
-  // disk or map); null when the store takes writes.
+  // Why the last commit failed, while changes that must be written wait for
+  // a retry (a full disk or map); null otherwise.
 
   uint64_t commits() const { return committed; }
   // Write transactions that reached the disk (each one fdatasync on the loop).
 
   static constexpr kj::Duration RETRY_INTERVAL = 250 * kj::MILLISECONDS;
-  // While failing: how often the staged changes are tried again. Also how
-  // long submits are refused at once after a failure with nothing else
-  // staged, before the next submit's own write tests the store again.
+  // While failing: how often the staged changes are tried again. A failed
+  // commit that held only refusable writes leaves no failure behind: the
+  // next submit's own write tests the store again (a smaller one may fit).
 
  private:
   enum class Kind {
