@@ -162,7 +162,7 @@ struct Daemon::Impl {
         events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
         // 3. The runner. Without privileges the shim runs commands as us.
         launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
-                 config.logMaxBytes),
+                 config.logMaxBytes, config.logMinFreeBytes),
         directRunner(launcher),
         runner(pickRunner()),
         // Beside the RPC socket: /run/taskctl/notify under systemd.
@@ -277,10 +277,12 @@ struct Daemon::Impl {
                     config.adminGroup = fresh.adminGroup;
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
+                    config.logMinFreeBytes = fresh.logMinFreeBytes;
                     config.retention = fresh.retention;
                     config.eventsMaxStored = fresh.eventsMaxStored;
                     events.setMaxEvents(config.eventsMaxStored);
                     launcher.setLogMaxBytes(config.logMaxBytes);
+                    launcher.setLogMinFreeBytes(config.logMinFreeBytes);
                     scheduler.reloadQueues(config);
                     retention.reconfigure(config.retention);
                     if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;

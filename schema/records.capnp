@@ -195,6 +195,10 @@ struct ExecSpec {
   logMaxBytes @12 :UInt64;
   # The log's cap (0: none). Past it the shim drops the oldest part and marks
   # the cut, so a noisy task cannot fill the disk under the store.
+  logMinFreeBytes @13 :UInt64;
+  # logs.min_free_bytes (0: none). While the log's filesystem has less free
+  # space than this, output is dropped (and the drop marked) instead of
+  # written: a disk filled by output leaves room for the store and results.
 }
 
 const resultVersion :UInt32 = 1;

@@ -22,6 +22,14 @@ TEST(Config, EmptyFileGivesTheDefaultQueue) {
   EXPECT_EQ(config.stateDir, "/var/lib/taskctl");
 }
 
+TEST(Config, LogsKeepAReserveOfFreeSpace) {
+  EXPECT_EQ(parseConfig("", "x.toml").logMinFreeBytes, 64ull << 20);
+  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 1048576\n", "x.toml").logMinFreeBytes,
+            1048576u);
+  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 0\n", "x.toml").logMinFreeBytes, 0u);
+  EXPECT_ANY_THROW(parseConfig("[logs]\nmin_free_bytes = -1\n", "x.toml"));
+}
+
 TEST(Config, ReadsQueuesAndOverridesDefault) {
   auto config = parseConfig(
       "[queues.default]\nconcurrency = 3\n[queues.batch]\nconcurrency = 2\n"

@@ -147,9 +147,13 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     config.submitGroup = getGroup(source, *access, "submit_group");
   }
   if (auto logs = section("logs")) {
-    checkKeys(source, *logs, {"max_bytes"}, "logs");
+    checkKeys(source, *logs, {"max_bytes", "min_free_bytes"}, "logs");
     if (auto node = logs->get("max_bytes")) {
       config.logMaxBytes = getInteger(source, *node, "logs.max_bytes", 4096, int64_t(1) << 50);
+    }
+    if (auto node = logs->get("min_free_bytes")) {
+      config.logMinFreeBytes =
+          getInteger(source, *node, "logs.min_free_bytes", 0, int64_t(1) << 50);
     }
   }
   if (auto retention = section("retention")) {

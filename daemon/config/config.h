@@ -39,6 +39,7 @@ struct Config {
   kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
+  uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;
   uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length

@@ -34,6 +34,10 @@ void writeFileAtomically(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes,
     KJ_SYSCALL(rename(temp.cStr(), path.cStr()), temp, path);
   }
   // The rename is durable only once the directory entry is.
+  syncDirectoryOf(path);
+}
+
+void syncDirectoryOf(kj::StringPtr path) {
   auto dir = directoryOf(path);
   int dirFd;
   KJ_SYSCALL(dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir);

@@ -31,6 +31,7 @@ class ScopeExecution final : public Execution {
   kj::StringPtr bootId() const override { return shim->bootId(); }
   void go() override { shim->go(); }
   kj::Promise<void> exited() override { return shim->exited(); }
+  kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override { return shim->outcomeFromExit(); }
   void kill(int signal) override {
     if (signal == SIGKILL) {
       // KillUnit would kill the shim too, and with it the attempt's result:

@@ -17,6 +17,7 @@
 #include <kj/debug.h>
 
 #include "exec/result-file.h"
+#include "exec/shim-exit.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -42,6 +43,19 @@ class ResultFile final : public ExecOutcome {
 
  private:
   kj::Own<capnp::MessageReader> message;
+};
+
+// An end known without a result file: from the shim's exit status.
+class BuiltOutcome final : public ExecOutcome {
+ public:
+  explicit BuiltOutcome(kj::Own<capnp::MallocMessageBuilder> message)
+      : message(kj::mv(message)) {}
+  records::ExecResult::Reader get() override {
+    return message->getRoot<records::ExecResult>().asReader();
+  }
+
+ private:
+  kj::Own<capnp::MallocMessageBuilder> message;
 };
 
 // What the task sees: its submitted (cleaned) environment, then ours.
@@ -133,8 +147,20 @@ kj::Promise<void> ShimProcess::exited() {
       do {
         rc = waitid(static_cast<idtype_t>(P_PIDFD), pidfd.get(), &info, WEXITED);
       } while (rc < 0 && errno == EINTR);
+      // How the command ended, should its result file be missing.
+      if (rc == 0 && info.si_code == CLD_EXITED) exitStatus = info.si_status;
     }
   });
+}
+
+kj::Maybe<kj::Own<ExecOutcome>> ShimProcess::outcomeFromExit() {
+  KJ_IF_MAYBE(status, exitStatus) {
+    auto message = kj::heap<capnp::MallocMessageBuilder>(32);
+    auto result = message->initRoot<records::ExecResult>();
+    if (!outcomeFromShimExit(*status, result)) return nullptr;
+    return kj::Own<ExecOutcome>(kj::heap<BuiltOutcome>(kj::mv(message)));
+  }
+  return nullptr;
 }
 
 void ShimProcess::kill(int signal) {
@@ -163,12 +189,14 @@ void ShimProcess::kill(int signal) {
 }
 
 ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir,
-                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes)
+                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes,
+                           uint64_t logMinFreeBytes)
     : port(port),
       stateDir(kj::str(stateDir)),
       shimPath(kj::str(shimPath)),
       dropPrivileges(dropPrivileges),
       logMaxBytes(logMaxBytes),
+      logMinFreeBytes(logMinFreeBytes),
       boot(bootId()) {
   makeDir(kj::str(stateDir, "/runs"));
   makeDir(kj::str(stateDir, "/logs"));
@@ -210,6 +238,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setResultPath(result);
   spec.setDropPrivileges(dropPrivileges);
   spec.setLogMaxBytes(logMaxBytes);
+  spec.setLogMinFreeBytes(logMinFreeBytes);
   kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
   if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
   capnp::writeMessageToFd(specFd.get(), message);

@@ -25,9 +25,11 @@ class ShimProcess final : public Execution {
   void go() override;
   kj::Promise<void> exited() override;
   void kill(int signal) override;
+  kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override;
 
  private:
   int pidValue;
+  kj::Maybe<int> exitStatus;  // once reaped, if it exited (not killed)
   uint64_t startTimeValue;
   kj::StringPtr boot;  // the launcher's, which outlives every shim
   kj::AutoCloseFd pidfd;
@@ -42,10 +44,12 @@ class ShimLauncher {
   // `dropPrivileges`: the shim runs the command as the submitter (the daemon
   // is root); otherwise it runs it as the daemon's own user.
   ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
-               bool dropPrivileges, uint64_t logMaxBytes = 0);
+               bool dropPrivileges, uint64_t logMaxBytes = 0, uint64_t logMinFreeBytes = 0);
 
   void setLogMaxBytes(uint64_t bytes) { logMaxBytes = bytes; }
   // For attempts started from now on (logs.max_bytes after a reload).
+  void setLogMinFreeBytes(uint64_t bytes) { logMinFreeBytes = bytes; }
+  // Likewise, logs.min_free_bytes: the free space below which output is dropped.
 
   kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
   // Throws if the shim cannot be spawned (no user code ran then).
@@ -63,6 +67,7 @@ class ShimLauncher {
   kj::String shimPath;
   bool dropPrivileges;
   uint64_t logMaxBytes;
+  uint64_t logMinFreeBytes;
   kj::String boot;
 };
 

@@ -734,7 +734,18 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   auto& a = *it->second;
   if (!a.hasAttempt || a.attempt().getNumber() != number) return;
   auto& queue = queueOf(a.task());
-  ingest(a, runner.readOutcome(id, number));
+  auto outcome = runner.readOutcome(id, number);
+  if (outcome == nullptr) {
+    // No result file (a full disk): the shim we spawned says how it ended
+    // through its exit status. Only a re-adopted shim leaves nobody to ask.
+    KJ_IF_MAYBE(execution, a.execution) {
+      outcome = (*execution)->outcomeFromExit();
+      if (outcome != nullptr) {
+        KJ_LOG(WARNING, "no result file; the end comes from the shim's exit status", id, number);
+      }
+    }
+  }
+  ingest(a, kj::mv(outcome));
   dispatch(queue);
 }
 

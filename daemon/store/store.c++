@@ -13,9 +13,19 @@ namespace {
 // The one checker for LMDB return codes (STYLE: foreign errors stop here).
 void check(int rc, kj::StringPtr what, kj::StringPtr path) {
   if (rc == MDB_SUCCESS) return;
-  if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == MDB_TXN_FULL) {
+  if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str("store full (", path, "): ", what,
                                                               ": ", mdb_strerror(rc))));
+  }
+  // A store that cannot write is full, not a bad request (exit 75, never
+  // 65). LMDB reports a short write as EIO ("short write, filesystem
+  // full?"); its writes are plain pwrite calls, which fail this way when the
+  // disk, a quota or RLIMIT_FSIZE is out of room.
+  if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO) {
+    kj::throwFatalException(kj::Exception(
+        kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+        kj::str("store full: cannot write ", path, " (no space left on its filesystem?): ", what,
+                ": ", mdb_strerror(rc))));
   }
   kj::throwFatalException(
       kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store ", path, ": ", what, ": ", mdb_strerror(rc))));
