@@ -273,6 +273,30 @@ TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
   EXPECT_EQ(seen, (std::vector<uint64_t>{5, 4, 3}));
 }
 
+TEST(Store, ListsTasksFromAnIdAndStopsWhenAsked) {
+  TempDir dir;
+  Store store(dir.store());
+  for (uint64_t id : {2, 3, 5, 8, 9}) {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    store.putTask(task);
+  }
+  store.commit();
+  auto from = [&](uint64_t first, size_t most) {
+    std::vector<uint64_t> seen;
+    store.forEachTaskFrom(first, [&](records::Task::Reader task) {
+      seen.push_back(task.getId());
+      return seen.size() < most;
+    });
+    return seen;
+  };
+  EXPECT_EQ(from(0, 10), (std::vector<uint64_t>{2, 3, 5, 8, 9}));
+  EXPECT_EQ(from(4, 10), (std::vector<uint64_t>{5, 8, 9}));  // a gap: the next one up
+  EXPECT_EQ(from(5, 2), (std::vector<uint64_t>{5, 8}));
+  EXPECT_EQ(from(10, 10), (std::vector<uint64_t>{}));
+}
+
 TEST(Store, RefusesACorruptFileAndLeavesIt) {
   TempDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
