@@ -119,6 +119,16 @@ TEST(ListPages, AnEmptyStoreIsOneEmptyPage) {
   EXPECT_EQ(page.through, 0u);
 }
 
+TEST(ListPages, ACursorPastTheEndIsAnEmptyLastPage) {
+  TempStore s;
+  for (int i = 0; i < 3; i++) put(*s.store);
+  for (uint64_t after : {uint64_t(3), uint64_t(7), ~uint64_t(0)}) {
+    auto page = readListPage(*s.store, TaskFilter{}, 0, after, 3, pages(10));
+    EXPECT_EQ(page.ids.size(), 0u) << after;
+    EXPECT_FALSE(page.more) << after;
+  }
+}
+
 TEST(ListPages, AnExactMultipleOfThePageSizeEnds) {
   TempStore s;
   for (int i = 0; i < 6; i++) put(*s.store);

@@ -52,6 +52,7 @@ ListPage readListPage(Store& store, const TaskFilter& filter, uint32_t limit, ui
   }
   page.through = through;
   page.nextCursor = after;
+  if (after >= through) return page;  // past the end (and no wrapping round at the top)
   kj::Vector<uint64_t> ids;
   size_t scanned = 0;
   store.forEachTaskFrom(after + 1, [&](records::Task::Reader task) {

@@ -178,8 +178,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       }
       auto page = readListPage(server.store, match, limit, after, through, bounds);
       if (pageSize == 0 && page.more) {
-        reject(kj::str("too many tasks for one reply; this taskctl is older than list paging, "
-                       "a current one lists any number"));
+        reject(kj::str("too many tasks for one reply: this client does not page the list "
+                       "(a current taskctl lists any number)"));
       }
       auto results = context.getResults(
           capnp::MessageSize{page.bytes / sizeof(capnp::word) + 64, 0});
