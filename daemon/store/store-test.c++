@@ -273,6 +273,33 @@ TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
   EXPECT_EQ(seen, (std::vector<uint64_t>{5, 4, 3}));
 }
 
+TEST(Store, ListsTasksFromAnIdAndStopsWhenAsked) {
+  TempDir dir;
+  Store store(dir.store());
+  // Ids 1 to 9, of which 2, 3, 5, 8 and 9 are stored.
+  for (uint64_t id = 1; id <= 9; id++) {
+    KJ_ASSERT(store.allocateId() == id);
+    if (id != 2 && id != 3 && id != 5 && id != 8 && id != 9) continue;
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    store.putTask(task);
+  }
+  store.commit();
+  auto from = [&](uint64_t first, size_t most) {
+    std::vector<uint64_t> seen;
+    store.forEachTaskFrom(first, [&](records::Task::Reader task) {
+      seen.push_back(task.getId());
+      return seen.size() < most;
+    });
+    return seen;
+  };
+  EXPECT_EQ(from(0, 10), (std::vector<uint64_t>{2, 3, 5, 8, 9}));
+  EXPECT_EQ(from(4, 10), (std::vector<uint64_t>{5, 8, 9}));  // a gap: the next one up
+  EXPECT_EQ(from(5, 2), (std::vector<uint64_t>{5, 8}));
+  EXPECT_EQ(from(10, 10), (std::vector<uint64_t>{}));
+}
+
 TEST(Store, RefusesACorruptFileAndLeavesIt) {
   TempDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);

@@ -538,6 +538,19 @@ void Store::forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)
   }
 }
 
+void Store::forEachTaskFrom(uint64_t first,
+                            kj::FunctionParam<bool(records::Task::Reader)> fn) {
+  ReadTxn txn(env, dir);
+  Cursor cursor(txn.txn, tasksDb, dir);
+  auto start = idKey(first);
+  MDB_val key = asVal(start), val;
+  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    Record<records::Task> record(alignedCopy(val));
+    if (!fn(record.get())) break;
+  }
+}
+
 void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn) {
   ReadTxn txn(env, dir);
   Cursor cursor(txn.txn, activeDb, dir);

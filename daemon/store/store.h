@@ -85,6 +85,9 @@ class Store {
   void forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)> fn);
   // Descending by id; return false from fn to stop (`list --limit`: the
   // newest N cost N reads, not one per stored task).
+  void forEachTaskFrom(uint64_t first, kj::FunctionParam<bool(records::Task::Reader)> fn);
+  // Ascending by id from the first id >= `first`; return false from fn to
+  // stop (`list` pages: a page costs what it reads, not what lies before it).
   void forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn);
   // Every task not yet terminal, ascending by id.
   void forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn);
