@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include "store/crc32c.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -8,8 +10,13 @@
 
 #include <vector>
 #include <lmdb.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <kj/debug.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace taskctl {
 namespace {
@@ -110,12 +117,19 @@ struct RawStore {
     MDB_val val{valBytes.size(), const_cast<kj::byte*>(valBytes.begin())};
     KJ_ASSERT(mdb_put(txn, table(name), &key, &val, 0) == 0, name);
   }
-  void putMeta(uint32_t version, uint64_t nextId) {
+  // Format 3 on seals every value with its checksum; a future format is
+  // written as one would expect it (sealed) unless told otherwise.
+  void putMeta(uint32_t version, uint64_t nextId, bool sealed = true) {
     capnp::MallocMessageBuilder message;
     auto meta = message.initRoot<records::Meta>();
     meta.setFormatVersion(version);
     meta.setNextId(nextId);
-    put("meta", "meta"_kj.asBytes(), capnp::messageToFlatArray(message).asBytes());
+    auto words = capnp::messageToFlatArray(message);
+    if (version >= 3 && sealed) {
+      put("meta", "meta"_kj.asBytes(), sealValue("meta"_kj.asBytes(), words.asBytes()));
+    } else {
+      put("meta", "meta"_kj.asBytes(), words.asBytes());
+    }
   }
   void putTask(uint64_t id, records::TaskState state, int64_t finishedAt) {
     capnp::MallocMessageBuilder message;
@@ -143,8 +157,8 @@ uint32_t storedFormatVersion(kj::StringPtr dir) {
   KJ_ASSERT(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
   MDB_val key{4, const_cast<char*>("meta")}, val;
   KJ_ASSERT(mdb_get(txn, dbi, &key, &val) == 0);
-  auto words = kj::heapArray<capnp::word>((val.mv_size + 7) / 8);
-  memcpy(words.begin(), val.mv_data, val.mv_size);
+  auto words = kj::heapArray<capnp::word>(val.mv_size / 8);
+  memcpy(words.begin(), val.mv_data, words.size() * 8);  // a format-3 checksum ends it
   capnp::FlatArrayMessageReader reader(words);
   return reader.getRoot<records::Meta>().getFormatVersion();
 }
@@ -283,8 +297,7 @@ TEST(Store, RefusesACorruptFileAndLeavesIt) {
   KJ_ASSERT(write(fd, junk.begin(), junk.size()) == 65536);
   close(fd);
   auto error = openError(dir.store());
-  EXPECT_NE(error.find("cannot open the store at " + std::string(dir.store().cStr())),
-            std::string::npos)
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) + " is corrupt"), std::string::npos)
       << error;
   struct stat st;
   ASSERT_EQ(stat(data.cStr(), &st), 0);
@@ -554,7 +567,7 @@ TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
     EXPECT_EQ(ids[1], 1u);
     EXPECT_EQ(store.allocateId(), 4u);  // the counter survives the upgrade
   }
-  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
   Store store(dir.store());  // and the upgraded store opens as a current one
   EXPECT_EQ(store.finishedCount(), 2u);
   EXPECT_TRUE(store.getTask(2) != nullptr);
@@ -606,23 +619,399 @@ TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
   Store store(dir.store(), options);
   EXPECT_GT(store.mapBytes(), size_t(1) << 20);
   EXPECT_EQ(store.finishedCount(), stored);
-  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
 }
 
-TEST(Store, RefusesAVersion3StoreNamingBothVersions) {
+TEST(Store, RefusesAVersion4StoreNamingBothVersions) {
+  for (bool sealed : {true, false}) {
+    TempDir dir;
+    {
+      Store store(dir.store());
+      putQueued(store, store.allocateId());
+      store.commit();
+    }
+    RawStore(dir.store()).putMeta(4, 2, sealed);
+    auto error = openError(dir.store());
+    EXPECT_NE(error.find("has format version 4, newer than this taskctld knows (3)"),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
+    EXPECT_EQ(storedFormatVersion(dir.store()), 4u);  // refused, not rewritten
+  }
+}
+
+// ---- Checksums, the format-3 upgrade, and corruption (issue 12, point 4) ----
+
+std::string fileBytes(kj::StringPtr path) {
+  std::ifstream in(path.cStr(), std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Damage the one stored copy of `marker` (a record written in one commit is
+// in the file once): flip its first byte, as a bad disk would.
+void flipMarker(kj::StringPtr dataFile, const std::string& marker) {
+  auto bytes = fileBytes(dataFile);
+  auto at = bytes.find(marker);
+  KJ_ASSERT(at != std::string::npos, "marker not in the file", marker.c_str());
+  KJ_ASSERT(bytes.find(marker, at + 1) == std::string::npos, "marker twice", marker.c_str());
+  bytes[at] ^= 0x20;
+  // In place, as the disk would: the file keeps its inode and size.
+  int fd = open(dataFile.cStr(), O_WRONLY);
+  KJ_ASSERT(fd >= 0);
+  KJ_ASSERT(pwrite(fd, bytes.data() + at, 1, at) == 1);
+  close(fd);
+}
+
+void putMarked(Store& store, uint64_t id, records::TaskState state, kj::StringPtr marker) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(id);
+  task.setQueue("default");
+  task.setState(state);
+  if (isTerminal(state)) task.setFinishedAt(1000 + id);
+  task.setCwd(marker.asBytes());
+  store.putTask(task);
+}
+
+kj::Maybe<kj::Exception> readError(kj::Function<void()> read) {
+  return kj::runCatchingExceptions([&]() { read(); });
+}
+
+TEST(Crc32c, MatchesTheStandardCheckValueWithAndWithoutTheInstruction) {
+  EXPECT_EQ(crc32c(0, "123456789", 9), 0xe3069283u);
+  EXPECT_EQ(crc32cPortable(0, "123456789", 9), 0xe3069283u);
+  std::string data(1000, 0);
+  for (size_t i = 0; i < data.size(); i++) data[i] = char(i * 7 + 3);
+  for (size_t offset = 0; offset < 9; offset++) {
+    for (size_t n = 0; offset + n <= data.size(); n += 37) {
+      ASSERT_EQ(crc32c(5, data.data() + offset, n), crc32cPortable(5, data.data() + offset, n));
+    }
+  }
+  // Continuing a CRC over a second part gives the CRC of the whole.
+  EXPECT_EQ(crc32c(crc32c(0, data.data(), 100), data.data() + 100, 900),
+            crc32c(0, data.data(), 1000));
+}
+
+TEST(Crc32c, SealsAValueSoThatAnyFlippedBitOrAnotherKeyIsCaught) {
+  auto key = "key1"_kj.asBytes();
+  auto sealed = sealValue(key, "payload!"_kj.asBytes());
+  ASSERT_EQ(sealed.size(), 8u + STORE_CHECKSUM_BYTES);
+  KJ_IF_MAYBE(payload, unsealValue(key, sealed)) {
+    EXPECT_EQ(kj::heapString(payload->asChars()), "payload!");
+  } else {
+    FAIL() << "a sealed value does not unseal";
+  }
+  EXPECT_TRUE(unsealValue("key2"_kj.asBytes(), sealed) == nullptr);
+  for (size_t bit = 0; bit < sealed.size() * 8; bit++) {
+    sealed[bit / 8] ^= 1 << (bit % 8);
+    EXPECT_TRUE(unsealValue(key, sealed) == nullptr) << bit;
+    sealed[bit / 8] ^= 1 << (bit % 8);
+  }
+  EXPECT_TRUE(unsealValue(key, "abc"_kj.asBytes()) == nullptr);  // shorter than a checksum
+}
+
+TEST(Store, StoresEveryValueWithItsChecksum) {
   TempDir dir;
   {
     Store store(dir.store());
-    putQueued(store, store.allocateId());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "cwd-a");
+    putAttempt(store, 1, 1);
     store.commit();
   }
-  RawStore(dir.store()).putMeta(3, 2);
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_open(env, dir.store().cStr(), MDB_RDONLY, 0600), 0);
+  MDB_txn* txn;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  for (auto name : {"meta", "tasks", "attempts", "active", "ready"}) {
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    MDB_cursor* cursor;
+    ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+    MDB_val key, val;
+    int n = 0;
+    for (int rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT), n++) {
+      auto k = kj::arrayPtr(static_cast<const kj::byte*>(key.mv_data), key.mv_size);
+      auto v = kj::arrayPtr(static_cast<const kj::byte*>(val.mv_data), val.mv_size);
+      EXPECT_TRUE(unsealValue(k, v) != nullptr) << name;
+    }
+    mdb_cursor_close(cursor);
+    EXPECT_EQ(n, 1) << name;
+  }
+}
+
+TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    // What taskctld 2 left: values unsealed, index entries empty.
+    RawStore raw(dir.store());
+    for (auto name : {"attempts", "ready", "tombstones", "requests", "requests-by-age", "queues",
+                      "events"}) {
+      raw.table(name);
+    }
+    raw.putTask(1, records::TaskState::SUCCEEDED, 500);
+    raw.putTask(2, records::TaskState::RUNNING, 0);
+    kj::byte id2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    raw.put("active", id2, nullptr);
+    // finishedAt 500 (0x1f4, sign bit flipped), then id 1.
+    kj::byte finished[16] = {0x80, 0, 0, 0, 0, 0, 0x01, 0xf4, 0, 0, 0, 0, 0, 0, 0, 1};
+    raw.put("finished", finished, nullptr);
+    capnp::MallocMessageBuilder message;
+    auto attempt = message.initRoot<records::Attempt>();
+    attempt.setTaskId(2);
+    attempt.setNumber(1);
+    kj::byte attemptKey[12] = {0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1};
+    raw.put("attempts", attemptKey, capnp::messageToFlatArray(message).asBytes());
+    raw.putMeta(2, 3);
+  }
+  {
+    Store store(dir.store());
+    EXPECT_EQ(store.allocateId(), 3u);  // the counter survives the upgrade
+    int active = 0;
+    store.forEachActiveTask([&](records::Task::Reader t) {
+      active++;
+      EXPECT_EQ(t.getId(), 2u);
+    });
+    EXPECT_EQ(active, 1);
+    auto ids = finishedIds(store);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0], 1u);
+    KJ_IF_MAYBE(a, store.getAttempt(2, 1)) {
+      EXPECT_EQ((*a)->get().getTaskId(), 2u);
+    } else {
+      FAIL() << "attempt lost in the upgrade";
+    }
+    EXPECT_TRUE(store.getTask(1) != nullptr);
+  }
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
+  Store store(dir.store());  // and it opens as a current store
+  EXPECT_TRUE(store.getTask(2) != nullptr);
+  EXPECT_FALSE(store.readOnly());
+}
+
+TEST(Store, RefusesADamagedVersion2StoreWithoutUpgradingIt) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    RawStore raw(dir.store());
+    raw.putTask(1, records::TaskState::SUCCEEDED, 500);
+    // A finished task's record that is not a message: refused by the upgrade,
+    // which reads every record before it seals any.
+    kj::byte key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    kj::byte junk[16];
+    memset(junk, 0xff, sizeof(junk));
+    raw.put("tasks", key, junk);
+    raw.putMeta(2, 3);
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  auto before = fileBytes(data);
   auto error = openError(dir.store());
-  EXPECT_NE(error.find("has format version 3, newer than this taskctld knows (2)"),
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) + " is corrupt (tasks 2 "),
             std::string::npos)
       << error;
-  EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
-  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);  // refused, not rewritten
+  EXPECT_NE(error.find("--salvage-store"), std::string::npos) << error;
+  EXPECT_NE(error.find("mdb_copy"), std::string::npos) << error;
+  EXPECT_EQ(fileBytes(data), before);  // not upgraded, not touched
+  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+}
+
+TEST(Store, RefusesATruncatedFileBeforeLmdbMapsIt) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    auto cwd = std::string(3000, 'x');
+    for (int i = 0; i < 200; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str(cwd.c_str(), i));
+    }
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  struct stat st;
+  ASSERT_EQ(stat(data.cStr(), &st), 0);
+  for (off_t cut : {st.st_size - 4096, st.st_size / 2, off_t(4096 * 2), off_t(4096), off_t(100),
+                    off_t(0)}) {
+    auto copy = kj::str(dir.path, "/cut");
+    ASSERT_EQ(system(kj::str("rm -rf ", copy, " && cp -a ", dir.store(), " ", copy).cStr()), 0);
+    auto copyData = kj::str(copy, "/data.mdb");
+    ASSERT_EQ(truncate(copyData.cStr(), cut), 0);
+    auto error = openError(copy);  // used to die of SIGBUS, or start empty
+    EXPECT_NE(error.find("the store " + std::string(copyData.cStr()) + " is corrupt"),
+              std::string::npos)
+        << cut << ": " << error;
+    ASSERT_EQ(stat(copyData.cStr(), &st), 0);
+    EXPECT_EQ(st.st_size, cut);  // left as it was
+  }
+}
+
+TEST(Store, RefusesADamagedActiveTaskAtOpenAndLeavesTheFile) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "active-marker-1");
+  auto before = fileBytes(data);
+  auto error = openError(dir.store());
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) +
+                       " is corrupt (checksum mismatch in tasks 1)"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-3");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "done-marker-2");
+  Store store(dir.store());  // only active tasks are read at open
+  EXPECT_FALSE(store.readOnly());
+  EXPECT_TRUE(store.getTask(3) != nullptr);
+  auto before = fileBytes(data);
+
+  KJ_IF_MAYBE(e, readError([&]() { store.getTask(2); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);  // exit 75, not 65
+    EXPECT_TRUE(e->getDescription().findFirst('\n') == nullptr);  // the client shows one line
+    std::string text = e->getDescription().cStr();
+    EXPECT_NE(text.find(std::string("the store ") + data.cStr() +
+                        " is corrupt (checksum mismatch in tasks 2)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("read-only"), std::string::npos) << text;
+  } else {
+    FAIL() << "a damaged record was read as a task";
+  }
+  EXPECT_TRUE(store.readOnly());
+  // A walk meets it too.
+  EXPECT_TRUE(readError([&]() { store.forEachTask([](records::Task::Reader) { return true; }); }) !=
+              nullptr);
+  // Reads of sound records still work.
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_TRUE(store.getTask(3) != nullptr);
+  // Writes: refused, and nothing reaches the file.
+  EXPECT_TRUE(readError([&]() { store.requireWritable(); }) != nullptr);
+  putMarked(store, store.allocateId(), records::TaskState::QUEUED, "new-marker");
+  KJ_IF_MAYBE(e, readError([&]() { store.commit(); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
+  } else {
+    FAIL() << "a commit went through on a corrupt store";
+  }
+  EXPECT_EQ(store.stagedCount(), 0u);
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+// The pages of the store that hold `marker`, zeroed as a failed disk would.
+void zeroPageOf(kj::StringPtr dataFile, const std::string& marker) {
+  auto bytes = fileBytes(dataFile);
+  auto at = bytes.find(marker);
+  KJ_ASSERT(at != std::string::npos);
+  size_t page = at / 4096 * 4096;
+  std::string zeros(4096, 0);
+  int fd = open(dataFile.cStr(), O_WRONLY);
+  KJ_ASSERT(fd >= 0);
+  KJ_ASSERT(pwrite(fd, zeros.data(), zeros.size(), page) == 4096);
+  close(fd);
+}
+
+TEST(Store, AZeroedPageIsCorruptionNotAnAbort) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    // Small records, many to a leaf page: a walk crosses from one leaf to
+    // the next, where LMDB asserts on a page that is not a leaf.
+    for (int i = 1; i <= 2000; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str("finished-", 10000 + i));
+    }
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  zeroPageOf(data, "finished-11500");
+  Store store(dir.store());
+  auto before = fileBytes(data);
+  for (int pass = 0; pass < 2; pass++) {
+    KJ_IF_MAYBE(e, readError([&]() {
+                  store.forEachTask([](records::Task::Reader) { return true; });
+                })) {
+      EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
+      std::string text = e->getDescription().cStr();
+      EXPECT_NE(text.find("is corrupt"), std::string::npos) << text;
+    } else {
+      FAIL() << "a walk over a zeroed page found nothing wrong";
+    }
+    // A point read into the zeroed page: LMDB's MDB_CORRUPTED.
+    EXPECT_TRUE(readError([&]() { store.getTask(1500); }) != nullptr);
+  }
+  EXPECT_TRUE(store.readOnly());
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+// ---- The map (issue 12, point 8) ----
+
+size_t vmSizeBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  }
+  KJ_FAIL_ASSERT("no VmSize");
+}
+
+TEST(Store, AFailedMapGrowKeepsTheMapSizeInStepAndTheStoreUsable) {
+  TempDir dir;
+  StoreOptions options;
+  options.initialMapBytes = 8 << 20;
+  Store store(dir.store(), options);
+  auto big = kj::heapArray<kj::byte>(64 * 1024);
+  memset(big.begin(), 'x', big.size());
+  for (int i = 0; i < 160; i++) {  // 10 MiB in one batch, into an 8 MiB map
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(store.allocateId());
+    task.setCwd(big);
+    store.putTask(task);
+  }
+  // No address space for a 16 MiB map: the grow fails.
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+  struct rlimit tight = old;
+  // Room for the batch's pages (about the 8 MiB the map holds), not for a
+  // second map of 16 MiB beside the first.
+  tight.rlim_cur = vmSizeBytes() + (12 << 20);
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+  auto error = readError([&]() { store.commit(); });
+  ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+  KJ_IF_MAYBE(e, error) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED) << e->getDescription().cStr();
+  } else {
+    FAIL() << "the commit fit after all";
+  }
+  EXPECT_EQ(store.mapBytes(), size_t(8) << 20);  // what LMDB maps, not what was asked for
+  EXPECT_TRUE(store.getTask(1) == nullptr);      // reads still work
+  // With room again, the same batch commits.
+  store.commit();
+  EXPECT_EQ(store.mapBytes(), size_t(16) << 20);
+  int n = 0;
+  store.forEachTask([&](records::Task::Reader) { return ++n, true; });
+  EXPECT_EQ(n, 160);
 }
 
 }  // namespace
