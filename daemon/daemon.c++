@@ -134,7 +134,8 @@ struct Daemon::Impl {
         // 1. One daemon per state directory.
         lock(lockStateDir(config.stateDir)),
         // 2. The store: refused, never replaced, if it cannot be trusted.
-        store(kj::str(config.stateDir, "/store")),
+        store(kj::str(config.stateDir, "/store"),
+              StoreOptions{config.storeMapBytes, config.storeMaxMapBytes}),
         commit(store, io.provider->getTimer()),
         events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
         // 3. The runner. Without privileges the shim runs commands as us.
