@@ -746,6 +746,18 @@ TEST(Store, StoresEveryValueWithItsChecksum) {
   }
 }
 
+TEST(Store, FindsWhereLmdbMapsTheFile) {
+  TempDir dir;
+  Store store(dir.store());
+  putQueued(store, store.allocateId());
+  store.commit();
+  auto base = static_cast<const kj::byte*>(store.mapAddress());
+  ASSERT_TRUE(base != nullptr);
+  auto bytes = fileBytes(kj::str(dir.store(), "/data.mdb"));
+  // The first two pages of the map are the file's two meta pages.
+  EXPECT_EQ(memcmp(base, bytes.data(), 4096 * 2), 0);
+}
+
 TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
   TempDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);

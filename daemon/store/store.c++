@@ -67,6 +67,16 @@ void onLmdbAssert(MDB_env* env, const char* message) {
   store->failCorrupt(kj::str("LMDB met an inconsistent page: ", message));
 }
 
+}  // namespace
+
+void throwOnLmdbAssert(MDB_env*, const char* message) {
+  kj::throwFatalException(kj::Exception(
+      kj::Exception::Type::FAILED, __FILE__, __LINE__,
+      kj::str("LMDB met an inconsistent page: ", message)));
+}
+
+namespace {
+
 kj::Array<kj::byte> idKey(uint64_t id) {
   auto key = kj::heapArray<kj::byte>(8);
   for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
@@ -185,24 +195,26 @@ struct Bounds {
   const kj::byte* end = nullptr;
 };
 
-Bounds mapBounds(MDB_env* env) {
+Bounds mapBounds(Store& store, MDB_env* env) {
+  auto begin = static_cast<const kj::byte*>(store.mapAddress());
+  if (begin == nullptr) return Bounds{};
   MDB_envinfo info;
   MDB_stat stat;
   mdb_env_info(env, &info);
   mdb_env_stat(env, &stat);
-  auto begin = static_cast<const kj::byte*>(info.me_mapaddr);
   return Bounds{begin, begin + (info.me_last_pgno + 1) * size_t(stat.ms_psize)};
 }
 
+// `key` is LMDB's (from a cursor) unless `ownKey`: mdb_get leaves ours.
 void checkBounds(Store& store, const Bounds& bounds, kj::StringPtr table, const MDB_val& key,
-                 const MDB_val& val) {
+                 const MDB_val& val, bool ownKey = false) {
   auto inside = [&](const MDB_val& v) {
     auto p = static_cast<const kj::byte*>(v.mv_data);
     return v.mv_size == 0 ||
            (p >= bounds.begin && p <= bounds.end && v.mv_size <= size_t(bounds.end - p));
   };
   if (bounds.begin == nullptr) return;
-  if (!inside(key)) store.failCorrupt(kj::str("a key in table ", table, " lies outside the file"));
+  if (!ownKey && !inside(key)) store.failCorrupt(kj::str("a key in table ", table, " lies outside the file"));
   if (!inside(val)) {
     store.failCorrupt(kj::str("the value of ", keyText(table, key), " lies outside the file"));
   }
@@ -210,8 +222,8 @@ void checkBounds(Store& store, const Bounds& bounds, kj::StringPtr table, const 
 
 // A format-3 record: checksum verified, then copied word-aligned.
 kj::Array<capnp::word> recordWords(Store& store, const Bounds& bounds, kj::StringPtr table,
-                                   const MDB_val& key, const MDB_val& val) {
-  checkBounds(store, bounds, table, key, val);
+                                   const MDB_val& key, const MDB_val& val, bool ownKey = false) {
+  checkBounds(store, bounds, table, key, val, ownKey);
   KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
     if (payload->size() % sizeof(capnp::word) != 0 || payload->size() == 0) {
       store.failCorrupt(kj::str(keyText(table, key), " has a record of ", payload->size(),
@@ -240,7 +252,7 @@ struct ReadTxn {
   Bounds bounds;
   ReadTxn(Store& store, MDB_env* env) {
     check(store, mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "begin read");
-    bounds = mapBounds(env);
+    bounds = mapBounds(store, env);
   }
   ~ReadTxn() { mdb_txn_abort(txn); }
   KJ_DISALLOW_COPY(ReadTxn);
@@ -391,7 +403,7 @@ Store::Store(kj::StringPtr dirArg, StoreOptions options)
       growMap();
     }
   }
-  opening = false;
+  if (!options.refuseUntilServing) opening = false;
 }
 
 Store::~Store() noexcept(false) {
@@ -431,14 +443,47 @@ void Store::failCorrupt(kj::StringPtr detail) {
   KJ_UNREACHABLE;
 }
 
+const void* Store::mapAddress() {
+  if (mapBase != nullptr) return mapBase;
+  // The first leaf of LMDB's main table (the names of ours), read in its own
+  // transaction so that it is a mapped page, never a write's copy.
+  MDB_txn* txn;
+  if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != MDB_SUCCESS) return nullptr;
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_cursor* cursor;
+  if (mdb_cursor_open(txn, 1 /* MAIN_DBI */, &cursor) != MDB_SUCCESS) return nullptr;
+  KJ_DEFER(mdb_cursor_close(cursor));
+  MDB_val key, val;
+  int rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
+  if (rc == MDB_NOTFOUND) return nullptr;
+  check(*this, rc, "read the table of tables");
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &stat);
+  size_t psize = stat.ms_psize;
+  auto page = reinterpret_cast<uintptr_t>(key.mv_data) & ~uintptr_t(psize - 1);
+  uint64_t pgno;
+  memcpy(&pgno, reinterpret_cast<const void*>(page), sizeof(pgno));  // MDB_page starts with it
+  if (pgno > info.me_last_pgno || pgno * psize > page) {
+    failCorrupt(kj::str("the page of LMDB's table of tables names itself page ", pgno));
+  }
+  mapBase = reinterpret_cast<const void*>(page - pgno * psize);
+  return mapBase;
+}
+
 void Store::raiseNextId(uint64_t next) {
   if (next > nextId) nextId = next;
 }
 
 void Store::checkFileSize() {
+  KJ_IF_MAYBE(problem, storeFileProblem(dataFile)) failCorrupt(*problem);
+}
+
+kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile) {
   int fd = open(dataFile.cStr(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return;  // a new store
+    if (errno == ENOENT) return nullptr;  // a new store
     KJ_FAIL_REQUIRE("cannot open the store's data file", dataFile, strerror(errno));
   }
   KJ_DEFER(close(fd));
@@ -453,29 +498,32 @@ void Store::checkFileSize() {
                    LAST_PAGE_AT = 136, TXNID_AT = 144;
   auto readMeta = [&](uint64_t offset, kj::byte (&buf)[HEADER]) {
     if (size < offset + HEADER || pread(fd, buf, HEADER, offset) != ssize_t(HEADER)) {
-      failCorrupt(kj::str("it is ", size, " bytes long, too short for LMDB's meta pages"));
+      return false;
     }
+    return true;
   };
+  auto tooShort = [&]() { return kj::str("it is ", size, " bytes long, too short for LMDB's meta pages"); };
   auto u32 = [](const kj::byte* p) { uint32_t v; memcpy(&v, p, 4); return v; };
   auto u64 = [](const kj::byte* p) { uint64_t v; memcpy(&v, p, 8); return v; };
   kj::byte first[HEADER], second[HEADER];
-  readMeta(0, first);
+  if (!readMeta(0, first)) return tooShort();
   uint32_t psize = u32(first + PSIZE_AT);
   if (u32(first + MAGIC_AT) != MAGIC || u32(first + VERSION_AT) != 1 || psize < 512 ||
       psize > 65536 || (psize & (psize - 1)) != 0) {
-    failCorrupt("its first meta page is not an LMDB meta page");
+    return kj::str("its first meta page is not an LMDB meta page");
   }
-  readMeta(psize, second);
+  if (!readMeta(psize, second)) return tooShort();
   if (u32(second + MAGIC_AT) != MAGIC || u32(second + VERSION_AT) != 1) {
-    failCorrupt("its second meta page is not an LMDB meta page");
+    return kj::str("its second meta page is not an LMDB meta page");
   }
   // LMDB uses the meta with the higher transaction id.
   auto& meta = u64(first + TXNID_AT) >= u64(second + TXNID_AT) ? first : second;
   uint64_t lastPage = u64(meta + LAST_PAGE_AT);
   if (lastPage >= size / psize) {
-    failCorrupt(kj::str("it is ", size, " bytes long but its meta counts ", lastPage + 1,
-                        " pages of ", psize, " bytes: the file was truncated"));
+    return kj::str("it is ", size, " bytes long but its meta counts ", lastPage + 1,
+                   " pages of ", psize, " bytes: the file was truncated");
   }
+  return nullptr;
 }
 
 void Store::growMap() {
@@ -491,6 +539,7 @@ void Store::growMap() {
                 " bytes: ", strerror(error))));
   }
   munmap(probe, grown);
+  mapBase = nullptr;  // the map may move
   int rc = mdb_env_set_mapsize(env, grown);
   if (rc != MDB_SUCCESS) {
     // Whatever LMDB holds now is what we account for.
@@ -549,7 +598,7 @@ void Store::openAndCheck() {
     return;
   }
   check(*this, rc, "read meta");
-  checkBounds(*this, mapBounds(env), "meta", key, val);
+  checkBounds(*this, mapBounds(*this, env), "meta", key, val, true);
   // Format 3 seals the meta like every record; formats 1 and 2 did not. A
   // Cap'n Proto message is whole words, so the two cannot be mistaken.
   auto bytes = bytesOf(val);
@@ -605,7 +654,7 @@ void Store::openAndCheck() {
 // Finished tasks are left to the reads that need them (and --check-store):
 // opening stays O(active), as DESIGN 11 wants.
 void Store::verifyActive(MDB_txn* txn, uint32_t version) {
-  auto bounds = mapBounds(env);
+  auto bounds = mapBounds(*this, env);
   walk(*this, txn, activeDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
     if (key.mv_size != 8) failCorrupt("an active index key is not 8 bytes");
     if (version >= 3) {
@@ -653,7 +702,7 @@ void Store::verifyActive(MDB_txn* txn, uint32_t version) {
 // damaged one would bless it), then seals every value in place.
 void Store::upgradeFormat(MDB_txn* txn, uint32_t version, uint64_t storedNext) {
   KJ_CONTEXT("upgrading the store to the current format", dir, version);
-  auto bounds = mapBounds(env);
+  auto bounds = mapBounds(*this, env);
   auto dbiOf = [&](kj::StringPtr name) -> unsigned {
     if (name == "tasks") return tasksDb;
     if (name == "attempts") return attemptsDb;
@@ -893,7 +942,7 @@ kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::StringPtr table,
   int rc = mdb_get(txn.txn, dbi, &key, &val);
   if (rc == MDB_NOTFOUND) return nullptr;
   check(*this, rc, kj::str("read ", keyText(table, key)));
-  return recordWords(*this, txn.bounds, table, key, val);
+  return recordWords(*this, txn.bounds, table, key, val, true);
 }
 
 kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {

@@ -46,6 +46,9 @@ struct StoreOptions {
   size_t initialMapBytes = 256ull << 20;  // store.map_size
   // The map grows (doubling) when full, up to this (store.max_map_size).
   size_t maxMapBytes = 1ull << 40;
+  // Corruption found before serving() refuses the start (the daemon's
+  // recovery reads past the constructor), rather than turning read-only.
+  bool refuseUntilServing = false;
 };
 
 // Format 3: every value in every table is its payload (a Cap'n Proto message,
@@ -103,6 +106,13 @@ class Store {
   bool readOnly() const { return corruption() != nullptr; }
   void requireWritable() const;  // throws OVERLOADED naming the corruption
   [[noreturn]] void failCorrupt(kj::StringPtr detail);
+  void serving() { opening = false; }
+
+  const void* mapAddress();
+  // Where LMDB maps data.mdb (found from a page's own number: LMDB does not
+  // say), to tell a damaged node that points outside the file; null for a
+  // store with no table yet.
+  // With refuseUntilServing: startup is over (called before READY).
   // Records corruption met by a reader (this store's or LMDB's) and throws.
 
   void raiseNextId(uint64_t next);
@@ -175,6 +185,7 @@ class Store {
   kj::String dataFile;  // dir/data.mdb: what messages about corruption name
   kj::Maybe<kj::String> corrupted;
   bool opening = true;  // corruption now refuses the start
+  const void* mapBase = nullptr;  // mapAddress(); forgotten when the map moves
   StoreOptions options;
   size_t mapSize;
   ::MDB_env* env = nullptr;
@@ -198,5 +209,12 @@ class Store {
 };
 
 bool isTerminal(records::TaskState state);
+
+kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile);
+// Why LMDB must not map `dataFile` (too short for its meta pages, not LMDB,
+// fewer pages than its meta counts), or null (sound, or absent).
+
+void throwOnLmdbAssert(::MDB_env* env, const char* message);
+// For mdb_env_set_assert: an LMDB assert (an inconsistent page) as an exception.
 
 }  // namespace taskctl
