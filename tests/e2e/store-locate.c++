@@ -1,7 +1,10 @@
 // store-locate: where one stored value lies in a taskctl store's data.mdb, so
 // that tests/e2e/corrupt-store.sh damages exactly the record it means to.
-//   store-locate STORE-DIR TABLE ID [NUMBER]   -> "OFFSET SIZE PAGESIZE"
-// (NUMBER: an attempt's number, for the attempts table.) Read-only.
+//   store-locate STORE-DIR TABLE ID [NUMBER]
+//     -> "VALUE-OFFSET VALUE-SIZE PAGESIZE KEY-OFFSET"
+// (NUMBER: an attempt's number, for the attempts table). The key lies in the
+// leaf page that holds the entry; a large value in overflow pages of its own.
+// Read-only.
 #include <lmdb.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +42,9 @@ int main(int argc, char** argv) {
     size = 12;
   }
   MDB_val k{size, key}, v;
-  rc = mdb_get(txn, dbi, &k, &v);
+  MDB_cursor* cursor;
+  rc = mdb_cursor_open(txn, dbi, &cursor);
+  if (rc == 0) rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_KEY);  // k: the key in its page
   if (rc != 0) {
     fprintf(stderr, "store-locate: %s %s: %s\n", argv[2], argv[3], mdb_strerror(rc));
     return 1;
@@ -48,11 +53,15 @@ int main(int argc, char** argv) {
   // number, and the map is page-aligned.
   MDB_stat stat;
   mdb_env_stat(env, &stat);
-  uintptr_t at = reinterpret_cast<uintptr_t>(v.mv_data);
-  uintptr_t page = at & ~uintptr_t(stat.ms_psize - 1);
-  unsigned long long pgno;
-  memcpy(&pgno, reinterpret_cast<const void*>(page), sizeof(pgno));
-  printf("%llu %zu %u\n", pgno * stat.ms_psize + (at - page), v.mv_size, stat.ms_psize);
+  auto offset = [&](const void* p) {
+    uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    uintptr_t page = at & ~uintptr_t(stat.ms_psize - 1);
+    unsigned long long pgno;
+    memcpy(&pgno, reinterpret_cast<const void*>(page), sizeof(pgno));
+    return pgno * stat.ms_psize + (at - page);
+  };
+  printf("%llu %zu %u %llu\n", offset(v.mv_data), v.mv_size, stat.ms_psize, offset(k.mv_data));
+  mdb_cursor_close(cursor);
   mdb_txn_abort(txn);
   mdb_env_close(env);
   return 0;
