@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include "store/crc32c.h"
+#include "store/store-check.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -664,6 +665,41 @@ void flipMarker(kj::StringPtr dataFile, const std::string& marker) {
   close(fd);
 }
 
+// Where task `id`'s live record lies in data.mdb (a stale copy of the same
+// bytes may lie in a free page): LMDB's pointer, placed in the file by the
+// page number each page starts with.
+size_t taskRecordOffset(kj::StringPtr dir, uint64_t id) {
+  MDB_env* env;
+  KJ_ASSERT(mdb_env_create(&env) == 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  KJ_ASSERT(mdb_env_open(env, dir.cStr(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_dbi dbi;
+  KJ_ASSERT(mdb_dbi_open(txn, "tasks", 0, &dbi) == 0);
+  kj::byte keyBytes[8];
+  for (int i = 0; i < 8; i++) keyBytes[i] = id >> (56 - 8 * i);
+  MDB_val key{8, keyBytes}, val;
+  KJ_ASSERT(mdb_get(txn, dbi, &key, &val) == 0);
+  auto at = reinterpret_cast<uintptr_t>(val.mv_data);
+  auto page = at & ~uintptr_t(4095);
+  uint64_t pgno;
+  memcpy(&pgno, reinterpret_cast<const void*>(page), 8);
+  return pgno * 4096 + (at - page) + val.mv_size / 2;
+}
+
+void flipAt(kj::StringPtr dataFile, size_t at) {
+  int fd = open(dataFile.cStr(), O_RDWR);
+  KJ_ASSERT(fd >= 0);
+  kj::byte b;
+  KJ_ASSERT(pread(fd, &b, 1, at) == 1);
+  b ^= 0xff;
+  KJ_ASSERT(pwrite(fd, &b, 1, at) == 1);
+  close(fd);
+}
+
 void putMarked(Store& store, uint64_t id, records::TaskState state, kj::StringPtr marker) {
   capnp::MallocMessageBuilder message;
   auto task = message.initRoot<records::Task>();
@@ -1024,6 +1060,107 @@ TEST(Store, AFailedMapGrowKeepsTheMapSizeInStepAndTheStoreUsable) {
   int n = 0;
   store.forEachTask([&](records::Task::Reader) { return ++n, true; });
   EXPECT_EQ(n, 160);
+}
+
+// ---- --check-store and --salvage-store ----
+
+void fillForTools(Store& store) {
+  for (int i = 1; i <= 30; i++) {
+    auto id = store.allocateId();
+    putMarked(store, id, i % 10 == 0 ? records::TaskState::QUEUED : records::TaskState::SUCCEEDED,
+              kj::str("tool-marker-", 100 + i));
+    if (i % 10 != 0) putAttempt(store, id, 1);
+  }
+  putRequest(store, 1000, "req-1", 3, 50);
+  putQueueSettings(store, "batch", 4, false);
+  capnp::MallocMessageBuilder message;
+  auto event = message.initRoot<records::Event>();
+  event.setSeq(1);
+  event.setTaskId(1);
+  store.appendEvent(event);
+  store.commit();
+}
+
+TEST(StoreTools, ChecksASoundStoreAndNamesEveryDamagedRecord) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    fillForTools(store);
+  }
+  auto report = checkStore(dir.store());
+  EXPECT_EQ(report.problems.size(), 0u) << report.problems[0].cStr();
+  EXPECT_GT(report.records, 60u);
+
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipAt(data, taskRecordOffset(dir.store(), 5));   // finished
+  flipAt(data, taskRecordOffset(dir.store(), 20));  // queued: the daemon would refuse to start
+  auto before = fileBytes(data);
+  report = checkStore(dir.store());
+  std::string all;
+  for (auto& p : report.problems) all += std::string(p.cStr()) + "\n";
+  EXPECT_NE(all.find("tasks 5: checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("tasks 20: checksum mismatch"), std::string::npos) << all;
+  // The indexes now list tasks whose records could not be read.
+  EXPECT_NE(all.find("active 20: lists a task that is missing or terminal"), std::string::npos)
+      << all;
+  EXPECT_EQ(fileBytes(data), before);  // read-only
+}
+
+TEST(StoreTools, SalvagesEveryReadableRecordIntoANewStoreAndListsWhatItDropped) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    fillForTools(store);
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipAt(data, taskRecordOffset(dir.store(), 5));
+  auto before = fileBytes(data);
+  auto out = kj::str(dir.path, "/salvaged");
+  auto report = salvageStore(dir.store(), out);
+  EXPECT_EQ(fileBytes(data), before);  // the source is only read
+  std::string all;
+  for (auto& d : report.dropped) all += std::string(d.cStr()) + "\n";
+  EXPECT_NE(all.find("tasks 5: checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("attempts 5/1: its task was dropped"), std::string::npos) << all;
+  EXPECT_EQ(report.dropped.size(), 2u) << all;
+  EXPECT_EQ(checkStore(out).problems.size(), 0u);
+  Store store(out);
+  EXPECT_TRUE(store.getTask(5) == nullptr);
+  EXPECT_TRUE(store.getTask(4) != nullptr);
+  EXPECT_TRUE(store.getAttempt(4, 1) != nullptr);
+  EXPECT_GE(store.allocateId(), 31u);  // ids are never reused
+  int active = 0;
+  store.forEachActiveTask([&](records::Task::Reader) { active++; });
+  EXPECT_EQ(active, 3);
+  EXPECT_TRUE(store.getRequest(1000, "req-1") != nullptr);
+  EXPECT_EQ(store.lastEventSeq(), 1u);
+  // Never into a store that holds something.
+  EXPECT_TRUE(kj::runCatchingExceptions([&]() { salvageStore(dir.store(), out); }) != nullptr);
+}
+
+TEST(StoreTools, SalvagePastAZeroedPageLooksTheRemainingIdsUp) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    for (int i = 1; i <= 2000; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str("finished-", 10000 + i));
+    }
+    store.commit();
+  }
+  zeroPageOf(kj::str(dir.store(), "/data.mdb"), "finished-11000");
+  EXPECT_GT(checkStore(dir.store()).problems.size(), 0u);
+  auto out = kj::str(dir.path, "/salvaged");
+  auto report = salvageStore(dir.store(), out);
+  Store store(out);
+  int kept = 0;
+  store.forEachTask([&](records::Task::Reader) { return ++kept, true; });
+  // One leaf page of small records lost, every other task kept.
+  EXPECT_GT(kept, 1900);
+  EXPECT_LT(kept, 2000);
+  EXPECT_TRUE(store.getTask(1999) != nullptr);
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_GT(report.dropped.size(), 0u);
 }
 
 }  // namespace
