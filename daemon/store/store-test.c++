@@ -918,6 +918,33 @@ TEST(Store, RefusesADamagedActiveTaskAtOpenAndLeavesTheFile) {
   EXPECT_EQ(fileBytes(data), before);
 }
 
+TEST(Store, InTheDaemonRecoveryReadsTheActiveTasksWholeAndRefusesTheStart) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "active-marker-1");
+  auto before = fileBytes(data);
+  StoreOptions options;
+  options.refuseUntilServing = true;
+  Store store(dir.store(), options);  // the daemon's: recovery reads them next
+  KJ_IF_MAYBE(e, readError([&]() { store.forEachActiveTask([](records::Task::Reader) {}); })) {
+    std::string text = e->getDescription().cStr();
+    EXPECT_NE(text.find("the store " + std::string(data.cStr()) +
+                        " is corrupt (checksum mismatch in tasks 1); refusing to start"),
+              std::string::npos)
+        << text;
+  } else {
+    FAIL() << "recovery read a damaged active task";
+  }
+  EXPECT_FALSE(store.readOnly());  // refused, not served
+  EXPECT_EQ(fileBytes(data), before);
+}
+
 TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
   TempDir dir;
   {

@@ -48,6 +48,8 @@ struct StoreOptions {
   size_t maxMapBytes = 1ull << 40;
   // Corruption found before serving() refuses the start (the daemon's
   // recovery reads past the constructor), rather than turning read-only.
+  // Then the active tasks of a current store are read whole by the first
+  // forEachActiveTask (recovery, before any write), not by the constructor.
   bool refuseUntilServing = false;
 };
 
@@ -67,8 +69,9 @@ class Store {
   // Throws, naming the path, when the store cannot be opened, was written by
   // a newer format, or its meta is inconsistent. Never replaces a store.
   // Before anything is written (not even an upgrade), checks that data.mdb
-  // holds every page its meta counts and decodes every active task: a store
-  // that fails is refused as corrupt, naming the file, and left untouched.
+  // holds every page its meta counts and decodes every active task (see
+  // refuseUntilServing): a store that fails is refused as corrupt, naming the
+  // file, and left untouched.
   explicit Store(kj::StringPtr dir, StoreOptions options = {});
   ~Store() noexcept(false);
   KJ_DISALLOW_COPY(Store);
@@ -199,6 +202,7 @@ class Store {
   void checkFileSize();
   void openAndCheck();
   void verifyActive(::MDB_txn* txn, uint32_t version);
+  void verifyActiveRecord(uint64_t id, kj::ArrayPtr<const capnp::word> words);
   void upgradeFormat(::MDB_txn* txn, uint32_t version, uint64_t nextId);
   void growMap();
   void stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<capnp::word>> value,
