@@ -157,7 +157,8 @@ struct Daemon::Impl {
         // 1. One daemon per state directory.
         lock(lockStateDir(config.stateDir)),
         // 2. The store: refused, never replaced, if it cannot be trusted.
-        store(kj::str(config.stateDir, "/store")),
+        store(kj::str(config.stateDir, "/store"),
+              StoreOptions{config.storeMapBytes, config.storeMaxMapBytes, true}),
         commit(store, io.provider->getTimer()),
         events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
         // 3. The runner. Without privileges the shim runs commands as us.
@@ -317,6 +318,9 @@ kj::Promise<void> Daemon::run() {
   auto serving = d.rpc.listen(*d.listener);
   kj::StringPtr socket = d.config.socketPath, stateDir = d.config.stateDir,
                 runner = d.runner.name();
+  // From here on, corruption a read meets turns the store read-only; until
+  // now (the store's own checks, the event log, recovery) it refused the start.
+  d.store.serving();
   KJ_LOG(INFO, "taskctld ready", socket, stateDir, runner);
   sd_notify(0, "READY=1");
   // 6. Only now dispatch: a recorded start never precedes READY.

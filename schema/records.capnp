@@ -6,10 +6,12 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::records");
 
-const formatVersion :UInt32 = 2;
+const formatVersion :UInt32 = 3;
 # The store's on-disk format. A daemon refuses a store whose meta says more.
 # 2: dependencies, delays, retries, keys, request ids, queue settings,
-#    retention (tombstones); a version-1 store is read and upgraded in place.
+#    retention (tombstones).
+# 3: every stored value ends in a CRC32C of its key and payload, verified on
+#    every read. Older stores are read, verified and upgraded in place.
 
 struct Meta {
   formatVersion @0 :UInt32;

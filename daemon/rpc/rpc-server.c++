@@ -95,6 +95,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       : server(server), identity(kj::mv(identity)) {}
 
   kj::Promise<void> submit(SubmitContext context) override {
+    // A store found corrupt is read-only: every change is refused (exit 75).
+    server.store.requireWritable();
     KJ_IF_MAYBE(group, server.config.submitGroup) {
       if (identity.uid != 0 && !identity.inGroup(*group)) {
         reject(kj::str("permission denied: submitting needs membership in group ", *group,
@@ -214,6 +216,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   }
 
   kj::Promise<void> cancel(CancelContext context) override {
+    server.store.requireWritable();
     uint64_t id = context.getParams().getId();
     uid_t uid = identity.uid;
     return server.commit.flushed()
@@ -278,6 +281,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   kj::Promise<void> queueSet(QueueSetContext context) override {
     auto params = context.getParams();
     requireAdmin("change queues");
+    server.store.requireWritable();
     kj::Maybe<uint32_t> concurrency;
     if (!params.getUseDefault()) concurrency = params.getConcurrency();
     return server.scheduler.setConcurrency(params.getName(), concurrency, identity.uid)
@@ -289,6 +293,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   kj::Promise<void> queuePause(QueuePauseContext context) override {
     auto params = context.getParams();
     requireAdmin("change queues");
+    server.store.requireWritable();
     return server.scheduler.setPaused(params.getName(), params.getPaused(), identity.uid)
         .then([context](Scheduler::QueueInfo info) mutable {
           fillQueue(info, context.getResults().initQueue());

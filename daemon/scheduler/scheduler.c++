@@ -579,7 +579,9 @@ void Scheduler::enqueue(Active& a) {
 }
 
 void Scheduler::dispatch(Queue& queue) {
-  if (!dispatching || queue.paused) return;
+  // A store found corrupt records nothing more: a task started now would be
+  // run again after the store is salvaged. Tasks stay queued.
+  if (!dispatching || queue.paused || store.readOnly()) return;
   if (!runner.available()) {
     // The scope runner without a bus: tasks stay queued (none fails as
     // `spawn`) and dispatch resumes when it is back.
