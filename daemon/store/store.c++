@@ -1000,15 +1000,12 @@ void Store::forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)
 
 void Store::forEachTaskFrom(uint64_t first,
                             kj::FunctionParam<bool(records::Task::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, tasksDb, dir);
+  ReadTxn txn(*this, env);
   auto start = idKey(first);
-  MDB_val key = asVal(start), val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
-    Record<records::Task> record(alignedCopy(val));
-    if (!fn(record.get())) break;
-  }
+  walk(*this, txn.txn, tasksDb, start, [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::Task> record(recordWords(*this, txn.bounds, "tasks", key, val));
+    return fn(record.get());
+  });
 }
 
 void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn) {
