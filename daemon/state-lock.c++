@@ -29,8 +29,10 @@ kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
   struct stat info;
   KJ_SYSCALL(fstat(fd, &info), path);
   if (!S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                                          kj::str("the lock ", path, " is not a regular file of ours; not touching it")));
+    kj::throwFatalException(
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                      kj::str("the lock ", path,
+                              " is not a regular file of ours; not touching it")));
   }
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     char holder[32] = {};

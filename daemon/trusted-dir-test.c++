@@ -52,7 +52,8 @@ struct stat statOf(kj::StringPtr path) {
 // The refusal's text, or "" if the directory was accepted.
 std::string refusal(kj::StringPtr path, mode_t mode = 0700) {
   std::string text;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { openTrustedDir("state directory", path, mode); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                      [&]() { openTrustedDir("state directory", path, mode); })) {
     text = e->getDescription().cStr();
   }
   return text;

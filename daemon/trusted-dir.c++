@@ -58,8 +58,8 @@ void pushComponents(kj::Vector<kj::String>& pending, kj::StringPtr path) {
 kj::String absolute(kj::StringPtr path) {
   if (path.startsWith("/")) return kj::str(path);
   char cwd[PATH_MAX];
-  KJ_REQUIRE(getcwd(cwd, sizeof(cwd)) != nullptr, "cannot resolve a relative directory",
-             path, strerror(errno));
+  KJ_REQUIRE(getcwd(cwd, sizeof(cwd)) != nullptr, "cannot resolve a relative directory", path,
+             strerror(errno));
   return join(cwd, path);
 }
 
@@ -69,10 +69,10 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
   auto path = absolute(pathArg);
   uid_t me = geteuid();
   auto refuse = [&](kj::StringPtr reason) {
-    kj::throwFatalException(kj::Exception(
-        kj::Exception::Type::FAILED, __FILE__, __LINE__,
-        kj::str(what, " ", pathArg, ": ", reason,
-                "; refusing to start (see DIRECTORIES in taskctld(8))")));
+    kj::throwFatalException(
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                      kj::str(what, " ", pathArg, ": ", reason,
+                              "; refusing to start (see DIRECTORIES in taskctld(8))")));
   };
   auto failed = [&](kj::StringPtr doing, kj::StringPtr where, int error) {
     refuse(kj::str("cannot ", doing, " ", where, ": ", strerror(error)));
@@ -116,8 +116,8 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
     }
     bool shared = (parent.info.st_mode & 022) != 0;
     if (shared && (parent.info.st_mode & S_ISVTX) == 0) {
-      refuse(kj::str(parent.path, " is writable by other users (mode ",
-                     octal(parent.info.st_mode), "), who could replace ", childPath));
+      refuse(kj::str(parent.path, " is writable by other users (mode ", octal(parent.info.st_mode),
+                     "), who could replace ", childPath));
     }
 
     struct stat child;
@@ -142,11 +142,15 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
     }
 
     if (S_ISLNK(child.st_mode)) {
-      if (++links > MAX_SYMLINKS) refuse(kj::str("too many symlinks (more than ", MAX_SYMLINKS, ")"));
+      if (++links > MAX_SYMLINKS) {
+        refuse(kj::str("too many symlinks (more than ", MAX_SYMLINKS, ")"));
+      }
       char target[PATH_MAX];
       ssize_t n = readlinkat(parent.fd, name.cStr(), target, sizeof(target));
       if (n < 0) failed("read the symlink", childPath, errno);
-      if (n == 0 || size_t(n) >= sizeof(target)) refuse(kj::str("cannot use the symlink ", childPath));
+      if (n == 0 || size_t(n) >= sizeof(target)) {
+        refuse(kj::str("cannot use the symlink ", childPath));
+      }
       kj::StringPtr text(target, n);
       if (text.startsWith("/")) stack.truncate(1);
       pushComponents(pending, text);
