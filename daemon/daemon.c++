@@ -27,6 +27,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
+#include "trusted-dir.h"
 #include "store/group-commit.h"
 #include "store/store.h"
 
@@ -120,6 +121,16 @@ kj::String parentDir(kj::StringPtr path) {
   return kj::str(".");
 }
 
+// The socket's directory (0755: every user reaches the socket) and its notify
+// directory (0755: each task reaches its own socket, 0600 and chowned to it),
+// created or checked as ours alone. Returns the socket directory's fd.
+kj::AutoCloseFd openRunDirs(kj::StringPtr socketPath) {
+  auto dir = parentDir(socketPath);
+  auto fd = openTrustedDir("socket directory", dir, 0755);
+  openTrustedDir("notify directory", kj::str(dir, "/notify"), 0755);
+  return fd;
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -127,6 +138,7 @@ struct Daemon::Impl {
   Config config;
   DaemonPaths paths;
   kj::AutoCloseFd lock;
+  kj::AutoCloseFd runDir;
   Store store;
   GroupCommit commit;
   EventLog events;
@@ -156,6 +168,9 @@ struct Daemon::Impl {
         paths(kj::mv(pathsArg)),
         // 1. One daemon per state directory.
         lock(lockStateDir(config.stateDir)),
+        // The socket's directory and the notify sockets' in it: checked as
+        // the state dir is, under socket activation too (the notify dir).
+        runDir(openRunDirs(config.socketPath)),
         // 2. The store: refused, never replaced, if it cannot be trusted.
         store(kj::str(config.stateDir, "/store"),
               StoreOptions{config.storeMapBytes, config.storeMaxMapBytes, true}),

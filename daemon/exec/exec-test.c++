@@ -711,6 +711,24 @@ TEST_F(ExecShim, ExitsWithTheCommandsEndWhenNoResultCanBeWritten) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_NOT_STARTED) << status;
 }
 
+// issue 13, point 3: the shim (root) never appends to, truncates or creates
+// a file through a link put in the place of the log or the result.
+TEST_F(ExecShim, NeverWritesThroughALinkInTheLogsOrTheResultsPlace) {
+  auto victimLog = dir / "victim-log", victimTmp = dir / "victim-tmp";
+  auto victimNew = dir / "victim-new";
+  writeFile(victimLog, "precious\n", 0644);
+  writeFile(victimTmp, "precious\n", 0644);
+  KJ_SYSCALL(symlink(victimLog.cStr(), logPath.cStr()));
+  KJ_SYSCALL(symlink(victimNew.cStr(), resultPath.cStr()));
+  KJ_SYSCALL(symlink(victimTmp.cStr(), kj::str(resultPath, ".tmp").cStr()));
+  command({"sh", "-c", "echo pwned; touch ran"});
+  runShim();
+  EXPECT_STREQ(KJ_ASSERT_NONNULL(readFile(victimLog)).cStr(), "precious\n");
+  EXPECT_STREQ(KJ_ASSERT_NONNULL(readFile(victimTmp)).cStr(), "precious\n");
+  EXPECT_FALSE(exists(victimNew));
+  EXPECT_FALSE(exists(dir / "ran")) << "the command ran without its log";
+}
+
 // The encoding both ways: every end the status can hold comes back as it was.
 TEST(ShimExit, EncodesEachEndUnambiguously) {
   auto roundTrip = [](kj::Function<void(records::ExecResult::Builder)> fill,

@@ -273,11 +273,13 @@ int main(int argc, char* argv[]) {
 
   // 3. Run the command, its output appended to the attempt's log (owned by
   //    root, in the daemon's directory: the user can read it, not forge it)
-  //    under the spec's cap.
+  //    under the spec's cap. O_NOFOLLOW: root must never append to (or
+  //    create) whatever file a link in the log's place names.
   CommandEnd end;
   int logFd;
   do {
-    logFd = open(spec.getLogPath().cStr(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    logFd = open(spec.getLogPath().cStr(),
+                 O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
   } while (logFd < 0 && errno == EINTR);
   if (logFd < 0) {
     end = startFailure(kj::str("cannot open the log ", spec.getLogPath(), ": ", strerror(errno)));

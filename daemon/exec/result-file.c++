@@ -34,10 +34,13 @@ void writeExecResult(kj::StringPtr path, records::ExecResult::Reader result) {
 ReservedResult::ReservedResult(kj::StringPtr pathArg)
     : path(kj::str(pathArg)), temp(kj::str(pathArg, ".tmp")) {
   KJ_CONTEXT("reserving the result file", path);
+  // O_NOFOLLOW: the shim is root; a link in either place must not make it
+  // create or truncate the file the link names.
   int fd;
-  KJ_SYSCALL(fd = open(path.cStr(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600), path);
+  KJ_SYSCALL(fd = open(path.cStr(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600), path);
   close(fd);
-  KJ_SYSCALL(fd = open(temp.cStr(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600), temp);
+  KJ_SYSCALL(fd = open(temp.cStr(), O_CREAT | O_TRUNC | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600),
+             temp);
   file = kj::AutoCloseFd(fd);
   KJ_SYSCALL(fchmod(fd, 0600), temp);  // a leftover keeps its old mode through O_TRUNC
   int rc;
@@ -79,7 +82,7 @@ kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path) {
   // for the attempt (DESIGN section 9: lost).
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
     int fd;
-    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_CLOEXEC), path);
+    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), path);
     kj::AutoCloseFd file(fd);
     auto message = readMessageFile(file, MAX_RESULT_BYTES);
     // Walk the whole message now, so a damaged file is rejected here instead

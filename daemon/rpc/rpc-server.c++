@@ -532,7 +532,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   static size_t readLog(kj::StringPtr path, uint64_t offset, uint32_t maxBytes,
                         rpc::Taskctl::LogsResults::Builder results) {
     results.setNextOffset(offset);
-    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+    // O_NOFOLLOW: only the log itself, never a file a link in its place names.
+    int fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return 0;  // no output yet
     KJ_DEFER(close(fd));
     struct stat st;

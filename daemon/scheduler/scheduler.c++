@@ -43,7 +43,7 @@ bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
 
 // The last bytes of an attempt's output, kept with the attempt.
 kj::Array<kj::byte> readTail(kj::StringPtr path) {
-  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  int fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // the log, never a link's target
   if (fd < 0) return nullptr;
   KJ_DEFER(close(fd));
   off_t size = lseek(fd, 0, SEEK_END);
