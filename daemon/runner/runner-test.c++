@@ -86,10 +86,27 @@ TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
   EXPECT_TRUE(v2.memorySwapMaxZero);
   EXPECT_EQ(v2.tasksMax, 10u);
   EXPECT_EQ(v2.runtimeMaxUsec, 2000000u + 1000000u + 30000000u);
-  EXPECT_NE(v2.description.findFirst('s'), nullptr);
   EXPECT_FALSE(scopeRequestFor(task, 3, 1234, false).memorySwapMaxZero);  // v1: no swap knob
   task.setTimeoutUsec(0);
   EXPECT_EQ(scopeRequestFor(task, 3, 1234, true).runtimeMaxUsec, 0u);
+}
+
+TEST(ScopeRequest, DescriptionNamesTheTaskNotItsCommand) {
+  // Every local user reads a scope's Description= (systemctl, the journal):
+  // the task, its queue and its owner, never argv (which may hold a secret).
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(12);
+  task.setUid(1000);
+  task.setQueue("nightly");
+  auto argv = task.initArgv(3);
+  argv.set(0, "mysql"_kj.asBytes());
+  argv.set(1, "--password=hunter2"_kj.asBytes());
+  argv.set(2, kj::str(kj::repeat('x', 300)).asBytes());
+  std::string text = scopeRequestFor(task, 1, 1234, true).description.cStr();
+  EXPECT_EQ(text, "taskctl task 12 attempt 1 (queue nightly, uid 1000)");
+  EXPECT_EQ(text.find("hunter2"), std::string::npos);
+  EXPECT_EQ(text.find("mysql"), std::string::npos);
 }
 
 }  // namespace

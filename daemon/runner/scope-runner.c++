@@ -186,15 +186,12 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   ScopeRequest r;
   r.unit = kj::str("taskctl-", task.getId(), "-", attempt, ".scope");
   r.slice = kj::str("taskctl.slice");
-  // What `systemctl status` shows: enough to tell tasks apart, never the env.
-  kj::String command;
-  for (auto arg : task.getArgv()) {
-    auto text = kj::heapString(reinterpret_cast<const char*>(arg.begin()), arg.size());
-    command = command.size() ? kj::str(command, " ", text) : kj::mv(text);
-    if (command.size() > 200) break;
-  }
-  if (command.size() > 200) command = kj::str(command.slice(0, 200), "...");
-  r.description = kj::str("taskctl task ", task.getId(), " attempt ", attempt, ": ", command);
+  // What `systemctl status` and the journal show, to every local user: which
+  // task, whose, in which queue. Never the command line or the environment,
+  // which may carry secrets (`taskctl status` shows them to the owner only).
+  kj::StringPtr queue = task.getQueue().size() ? task.getQueue() : "default"_kj;
+  r.description = kj::str("taskctl task ", task.getId(), " attempt ", attempt, " (queue ", queue,
+                          ", uid ", task.getUid(), ")");
   r.pid = pid;
   r.cpuQuotaPerSecUsec = task.getCpuQuotaPerSecUsec();
   r.memoryMaxBytes = task.getMemoryMaxBytes();
