@@ -116,6 +116,21 @@ kj::Maybe<uint64_t> processStartTime(int pid) {
   return strtoull(p + 1, nullptr, 10);
 }
 
+kj::Maybe<int> parentOf(int pid) {
+  auto path = kj::str("/proc/", pid, "/stat");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return nullptr;
+  buf[n] = 0;
+  // Field 4, two after the command name's last ')': ") S 1234".
+  char* p = strrchr(buf, ')');
+  if (p == nullptr || strlen(p) < 5) return nullptr;
+  return atoi(p + 4);
+}
+
 ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::StringPtr boot,
                          kj::AutoCloseFd pidfdArg, kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild)
     : pidValue(pid),
@@ -163,25 +178,46 @@ kj::Maybe<kj::Own<ExecOutcome>> ShimProcess::outcomeFromExit() {
   return nullptr;
 }
 
+bool signalShimChild(int shimPid, int shimPidfd, int child, int signal) {
+  if (child <= 0) return false;
+  // The child's pidfd first, the checks after: if the signal through it
+  // lands, the child lived all along, so /proc was read about it. Had the
+  // pid been reused before the open, the new process fails the parent
+  // check; reused after it, the pidfd names the dead child, and no signal
+  // lands.
+  int fd = pidfdOpen(child);
+  if (fd < 0) return false;  // gone (and reaped) already
+  kj::AutoCloseFd childFd(fd);
+  if (parentOf(child).orDefault(0) != shimPid) return false;
+  // The shim still lives, so shimPid is still the shim's pid.
+  if (syscall(SYS_pidfd_send_signal, shimPidfd, 0, nullptr, 0) != 0) return false;
+  // The command leads its process group, whose id is its pid: while the
+  // command lives (or is a zombie the shim has not reaped) that number can
+  // name no other group. Its group first, the command itself last through
+  // its pidfd (also if it left its group): the group id was checked as
+  // held a moment ago, the time it takes this function to go on.
+  if (syscall(SYS_pidfd_send_signal, childFd.get(), 0, nullptr, 0) != 0) return false;
+  ::kill(-child, signal);
+  syscall(SYS_pidfd_send_signal, childFd.get(), signal, nullptr, 0);
+  return true;
+}
+
+bool signalCommandOf(int shimPid, int shimPidfd, int signal) {
+  auto path = kj::str("/proc/", shimPid, "/task/", shimPid, "/children");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[64] = {};
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return signalShimChild(shimPid, shimPidfd, n > 0 ? atoi(buf) : 0, signal);
+}
+
 void ShimProcess::kill(int signal) {
   if (signal == SIGKILL) {
     // The shim cannot forward a SIGKILL (nobody can catch it), and killing
     // the shim would lose the result: kill the command's own process group
     // (the shim's one child leads it) and let the shim report the end.
-    auto path = kj::str("/proc/", pidValue, "/task/", pidValue, "/children");
-    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char buf[64] = {};
-      ssize_t n = read(fd, buf, sizeof(buf) - 1);
-      close(fd);
-      int child = n > 0 ? atoi(buf) : 0;
-      // Checked through the pidfd that the shim still lives, so `child` is
-      // still its child and not a recycled pid.
-      if (child > 0 && syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) == 0) {
-        ::kill(-child, SIGKILL);
-        return;
-      }
-    }
+    if (signalCommandOf(pidValue, pidfd.get(), SIGKILL)) return;
   }
   // Through the pidfd, so a recycled pid can never be hit. The shim forwards
   // TERM, INT, HUP, QUIT, USR1 and USR2 to the command's process group.

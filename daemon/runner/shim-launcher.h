@@ -38,6 +38,19 @@ class ShimProcess final : public Execution {
   kj::UnixEventPort::FdObserver observer;
 };
 
+kj::Maybe<int> parentOf(int pid);
+// The parent's pid (field 4 of /proc/<pid>/stat); null if `pid` is gone.
+
+bool signalCommandOf(int shimPid, int shimPidfd, int signal);
+// Sends `signal` to a shim's command: its one child, which leads the
+// command's process group, and that group. `shimPidfd` pins the shim. False
+// if the shim has no child (any more) or is gone.
+
+bool signalShimChild(int shimPid, int shimPidfd, int child, int signal);
+// The second half of signalCommandOf: `child` is the pid /proc listed as the
+// shim's child a moment ago, which may since have been reaped and reused.
+// Signals nothing unless that pid is still the shim's child.
+
 class ShimLauncher {
  public:
   // `stateDir` holds runs/ and logs/ (created here, mode 0700).
