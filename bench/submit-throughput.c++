@@ -11,6 +11,10 @@
 //
 // A reply to submit is sent only after the task's record is committed (DESIGN 4), so a
 // completed call is a durable submit: submits/s = N / (first send .. last reply).
+//
+// With --paused the queue is one the caller paused (`taskctl queue pause`): no blocker, any
+// concurrency, and the tasks stay queued when it ends (tests/e2e/list-paging.sh fills a store
+// with it).
 
 #include <capnp/message.h>
 #include <capnp/rpc-twoparty.h>
@@ -62,6 +66,8 @@ class SubmitBench {
                           "queue to submit into; its concurrency must be 1 (default bench)")
         .addOptionWithArg({"timeout"}, KJ_BIND_METHOD(*this, setTimeout), "<seconds>",
                           "give up after this long in total (default 300)")
+        .addOption({"paused"}, KJ_BIND_METHOD(*this, setPaused),
+                   "the queue is paused: submit without a blocker, leave the tasks queued")
         .addOptionWithArg({"daemon-pid"}, KJ_BIND_METHOD(*this, setDaemonPid), "<pid>",
                           "taskctld's pid: also report its CPU time per submit")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
@@ -77,6 +83,7 @@ class SubmitBench {
   kj::String queue = kj::str("bench");
   uint timeoutSeconds = 300;
   kj::Maybe<pid_t> daemonPid;
+  bool paused = false;
 
   static kj::Maybe<size_t> parseCount(kj::StringPtr text, size_t min) {
     char* end;
@@ -120,6 +127,10 @@ class SubmitBench {
       return true;
     }
     return "expected a positive number of seconds";
+  }
+  kj::MainBuilder::Validity setPaused() {
+    paused = true;
+    return true;
   }
   kj::MainBuilder::Validity setDaemonPid(kj::StringPtr text) {
     KJ_IF_MAYBE(n, parseCount(text, 1)) {
@@ -269,13 +280,16 @@ class SubmitBench {
 
     auto call = daemon.submitRequest();
     call.setRequest(blocker.asReader());
-    auto work = call.send()
-                    .then([&](auto&& reply) {
-                      blockerId = reply.getId();
-                      return untilRunning(daemon, timer, blockerId, 500);
+    // Paused: nothing can start, so there is no blocker to submit, check or stop.
+    auto blocked = paused ? kj::Promise<void>(kj::READY_NOW)
+                          : call.send().then([&](auto&& reply) {
+                              blockerId = reply.getId();
+                              return untilRunning(daemon, timer, blockerId, 500);
+                            });
+    auto work = blocked.then([&]() { return submitAll(daemon, request.asReader(), warm); })
+                    .then([&]() {
+                      return paused ? kj::Promise<void>(kj::READY_NOW) : checkQueueBlocked(daemon);
                     })
-                    .then([&]() { return submitAll(daemon, request.asReader(), warm); })
-                    .then([&]() { return checkQueueBlocked(daemon); })
                     .then([&]() {
                       KJ_IF_MAYBE(pid, daemonPid) daemonCpuStart = processCpuNs(*pid);
                       selfCpuStart = selfCpuNs();
@@ -286,6 +300,7 @@ class SubmitBench {
                       end = clock.now();
                       selfCpuEnd = selfCpuNs();
                       KJ_IF_MAYBE(pid, daemonPid) daemonCpuEnd = processCpuNs(*pid);
+                      if (paused) return kj::Promise<void>(kj::READY_NOW);
                       // Cancel the blocker and wait until it has ended, so nothing the bench
                       // started outlives the daemon (a running task is stopped with SIGTERM, then
                       // SIGKILL after the daemon's grace period).
@@ -294,6 +309,7 @@ class SubmitBench {
                       return cancel.send().ignoreResult();
                     })
                     .then([&]() {
+                      if (paused) return kj::Promise<void>(kj::READY_NOW);
                       auto wait = daemon.waitRequest();
                       wait.setId(blockerId);
                       return wait.send().ignoreResult();

@@ -20,6 +20,10 @@ using WaitReply = capnp::Response<rpc::Taskctl::WaitResults>;
 // no reply strains the traversal limit.
 constexpr uint32_t LOG_SLICE_BYTES = 1024 * 1024;
 
+// Tasks asked for per `list` call. The daemon may send fewer (it keeps a reply far below the
+// message limit whatever the tasks hold); more per call would save little.
+constexpr uint32_t LIST_PAGE_TASKS = 1000;
+
 // getcwd(3) without a length limit. The task runs in the directory the user is in, so not
 // knowing it is an error rather than something to guess.
 kj::Array<char> currentDirectory() {
@@ -204,20 +208,49 @@ int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& glo
 }
 
 int runList(Session& session, const ListArgs& args, const GlobalOptions& global) {
-  auto request = session.daemon().listRequest();
-  auto filter = request.initFilter();
-  filter.setState(args.state);
-  filter.setQueue(args.queue);
-  auto labels = filter.initLabels(args.labels.size());
-  for (size_t i = 0; i < args.labels.size(); i++) {
-    labels[i].setKey(args.labels[i].key);
-    labels[i].setValue(args.labels[i].value);
+  // Page after page until the daemon has no more (a reply is one message, at most 8 MiB). The
+  // JSON array goes out a page at a time; the table once every row is in, since each column is
+  // as wide as its widest cell.
+  ListTable table(outputWidth());
+  TasksJsonStream json;
+  uint64_t lastSeq = 0;  // the first page's, for every task: nothing after it is missed
+  uint64_t after = 0, through = 0;
+  for (bool first = true;; first = false) {
+    auto request = session.daemon().listRequest();
+    auto filter = request.initFilter();
+    filter.setState(args.state);
+    filter.setQueue(args.queue);
+    auto labels = filter.initLabels(args.labels.size());
+    for (size_t i = 0; i < args.labels.size(); i++) {
+      labels[i].setKey(args.labels[i].key);
+      labels[i].setValue(args.labels[i].value);
+    }
+    filter.setAllUsers(args.allUsers);
+    filter.setLimit(args.limit);
+    request.setPageSize(LIST_PAGE_TASKS);
+    request.setAfter(after);
+    request.setThrough(through);
+    auto reply = session.answer(request.send());
+    if (first) lastSeq = reply.getLastSeq();
+    if (global.json) {
+      auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
+      writeOut(json.page(tasks, lastSeq));
+    } else {
+      for (auto task : reply.getTasks()) table.add(task);
+    }
+    // A daemon older than paging sends everything at once, and `more` reads as false.
+    if (!reply.getMore()) break;
+    if (!first && reply.getNextCursor() <= after) {
+      throw Failure{EXIT_UNAVAILABLE, kj::str("taskctld's list did not move on from task ", after)};
+    }
+    after = reply.getNextCursor();
+    if (first) through = reply.getThrough();
   }
-  filter.setAllUsers(args.allUsers);
-  filter.setLimit(args.limit);
-  auto reply = session.answer(request.send());
-  auto tasks = KJ_MAP(task, reply.getTasks()) { return task; };
-  writeOut(global.json ? tasksJson(tasks, reply.getLastSeq()) : listTable(tasks, outputWidth()));
+  if (global.json) {
+    writeOut(json.end());
+  } else {
+    table.write([](kj::ArrayPtr<const char> piece) { writeOut(piece.asBytes()); });
+  }
   return 0;
 }
 

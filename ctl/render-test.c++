@@ -1,5 +1,7 @@
 #include "render.h"
 
+#include "format.h"
+
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 #include <kj/vector.h>
@@ -525,6 +527,127 @@ TEST(Render, ListTableAlignsColumnsAndCutsTheCommandToTheWidth) {
             "  ID  STATE    QUEUE    PRI  EXIT  COMMAND\n"
             "   9  running  default    0     -  sleep 100\n"
             "1234  failed   batch    -10   137  sh -c 'make -j8 all &&...\n");  // 60 columns
+}
+
+// listTable() as it was before `list` paged (be2d92e), all rows at once: the table built a page
+// at a time must print the very same text.
+kj::String tableAsBefore(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<size_t> width) {
+  struct Row {
+    kj::String id, state, queue, priority, exit, command;
+  };
+  kj::Vector<Row> rows(tasks.size() + 1);
+  rows.add(Row{kj::str("ID"), kj::str("STATE"), kj::str("QUEUE"), kj::str("PRI"), kj::str("EXIT"),
+               kj::str("COMMAND")});
+  for (auto task : tasks) {
+    rows.add(Row{kj::str(task.getId()), printable(task.getState()), printable(task.getQueue()),
+                 kj::str(task.getPriority()),
+                 isTerminal(task.getState()) ? kj::str(task.getExitStatus()) : kj::str("-"),
+                 commandLine(task.getArgv())});
+  }
+
+  size_t idWidth = 0, stateWidth = 0, queueWidth = 0, priorityWidth = 0, exitWidth = 0;
+  for (auto& row : rows) {
+    idWidth = kj::max(idWidth, displayWidth(row.id));
+    stateWidth = kj::max(stateWidth, displayWidth(row.state));
+    queueWidth = kj::max(queueWidth, displayWidth(row.queue));
+    priorityWidth = kj::max(priorityWidth, displayWidth(row.priority));
+    exitWidth = kj::max(exitWidth, displayWidth(row.exit));
+  }
+  // Numbers right-aligned, words left-aligned, two spaces between columns.
+  auto right = [](kj::StringPtr text, size_t width) {
+    return kj::str(kj::repeat(' ', width - displayWidth(text)), text);
+  };
+  auto left = [](kj::StringPtr text, size_t width) {
+    return kj::str(text, kj::repeat(' ', width - displayWidth(text)));
+  };
+  size_t commandColumn = idWidth + stateWidth + queueWidth + priorityWidth + exitWidth + 5 * 2;
+
+  kj::Vector<char> out(rows.size() * 64);
+  for (auto& row : rows) {
+    kj::String command;
+    KJ_IF_MAYBE(w, width) {
+      // However narrow the terminal, show the start of the command.
+      size_t room = *w > commandColumn + 10 ? *w - commandColumn : 10;
+      command = truncateToWidth(row.command, room);
+    } else {
+      command = kj::mv(row.command);
+    }
+    out.addAll(kj::str(right(row.id, idWidth), "  ", left(row.state, stateWidth), "  ",
+                       left(row.queue, queueWidth), "  ", right(row.priority, priorityWidth), "  ",
+                       right(row.exit, exitWidth), "  ", command, '\n'));
+  }
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+TEST(Render, ListTableBuiltAPageAtATimeIsTheSameText) {
+  capnp::MallocMessageBuilder message;
+  auto tasks = message.initRoot<capnp::List<rpc::TaskView>>(3000);
+  const char* states[] = {"queued", "running", "succeeded", "failed", "cancelled", "retrying"};
+  for (uint32_t i = 0; i < tasks.size(); i++) {
+    auto task = tasks[i];
+    task.setId(i * 37 + 1);
+    task.setState(states[i % 6]);
+    task.setQueue(i % 7 ? "default" : "a-longer-queue-name");
+    task.setPriority(int32_t(i % 201) - 100);
+    task.setExitStatus(i % 256);
+    auto argv = task.initArgv(2);
+    argv.set(0, bytes(i % 3 ? "echo" : "printf"));
+    // Lengths from 0 to 299 characters, some of them two bytes (é) or three (€).
+    kj::Vector<char> arg;
+    for (uint32_t j = 0; j < i % 300; j++) arg.addAll(kj::StringPtr(j % 5 ? "x" : i % 2 ? "é" : "€"));
+    argv.set(1, arg.asPtr().asBytes());
+  }
+  auto readers = KJ_MAP(task, tasks.asReader()) { return task; };
+  for (kj::Maybe<size_t> width : {kj::Maybe<size_t>(nullptr), kj::Maybe<size_t>(size_t(0)),
+                                  kj::Maybe<size_t>(size_t(12)), kj::Maybe<size_t>(size_t(45)),
+                                  kj::Maybe<size_t>(size_t(80)), kj::Maybe<size_t>(size_t(200))}) {
+    ListTable table(width);
+    for (size_t page = 0; page < readers.size(); page += 1000) {
+      for (auto task : readers.slice(page, page + 1000)) table.add(task);
+    }
+    kj::Vector<char> out;
+    size_t pieces = 0;
+    table.write([&](kj::ArrayPtr<const char> piece) {
+      EXPECT_LE(piece.size(), size_t(65 * 1024));
+      out.addAll(piece);
+      pieces++;
+    });
+    out.add('\0');
+    auto expected = tableAsBefore(readers, width);
+    EXPECT_EQ(kj::StringPtr(out.begin(), out.size() - 1), expected);
+    EXPECT_GT(pieces, 1u);
+  }
+  ListTable empty(nullptr);
+  kj::Vector<char> out;
+  empty.write([&](kj::ArrayPtr<const char> piece) { out.addAll(piece); });
+  EXPECT_EQ(kj::str(out.asPtr()), "ID  STATE  QUEUE  PRI  EXIT  COMMAND\n");
+}
+
+TEST(Render, ListJsonStreamedAPageAtATimeIsTheSameDocument) {
+  capnp::MallocMessageBuilder message;
+  auto tasks = message.initRoot<capnp::List<rpc::TaskView>>(5);
+  for (uint32_t i = 0; i < tasks.size(); i++) {
+    tasks[i].setId(i + 1);
+    tasks[i].setState("queued");
+    tasks[i].initArgv(1).set(0, bytes("true"));
+  }
+  auto readers = KJ_MAP(task, tasks.asReader()) { return task; };
+  // Pages as a daemon may send them: some empty, the first among them.
+  TasksJsonStream stream;
+  // (One call a statement: the order in which a function's arguments are evaluated is not
+  // defined.)
+  auto text = stream.page(nullptr, uint64_t(9));
+  text = kj::str(text, stream.page(readers.slice(0, 2), uint64_t(9)));
+  text = kj::str(text, stream.page(nullptr, uint64_t(9)));
+  text = kj::str(text, stream.page(readers.slice(2, 5), uint64_t(9)));
+  text = kj::str(text, stream.end());
+  EXPECT_EQ(text, tasksJson(readers, uint64_t(9)));
+  TasksJsonStream none;
+  auto empty = none.page(nullptr);
+  EXPECT_EQ(kj::str(empty, none.end()), tasksJson(nullptr));
+  TasksJsonStream never;
+  EXPECT_EQ(never.end(), "[]\n");
 }
 
 }  // namespace

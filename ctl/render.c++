@@ -440,6 +440,23 @@ kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
   return kj::str(json.finish(), '\n');
 }
 
+kj::String TasksJsonStream::page(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
+                                 kj::Maybe<uint64_t> lastSeq) {
+  kj::Vector<char> out;
+  if (!begun) out.add('[');
+  begun = true;
+  for (auto task : tasks) {
+    if (any) out.add(',');
+    any = true;
+    JsonWriter json;
+    writeTaskJson(json, task, false, lastSeq);
+    out.addAll(json.finish());
+  }
+  return finishString(out);
+}
+
+kj::String TasksJsonStream::end() { return kj::str(begun ? "" : "[", "]\n"); }
+
 kj::String commandLine(capnp::List<capnp::Data>::Reader argv) {
   kj::Vector<kj::String> words(argv.size());
   for (auto arg : argv) words.add(shellQuote(arg));
@@ -502,51 +519,80 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
 }
 
 kj::String listTable(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<size_t> width) {
-  struct Row {
-    kj::String id, state, queue, priority, exit, command;
-  };
-  kj::Vector<Row> rows(tasks.size() + 1);
-  rows.add(Row{kj::str("ID"), kj::str("STATE"), kj::str("QUEUE"), kj::str("PRI"), kj::str("EXIT"),
-               kj::str("COMMAND")});
-  for (auto task : tasks) {
-    rows.add(Row{kj::str(task.getId()), printable(task.getState()), printable(task.getQueue()),
-                 kj::str(task.getPriority()),
-                 isTerminal(task.getState()) ? kj::str(task.getExitStatus()) : kj::str("-"),
-                 commandLine(task.getArgv())});
-  }
+  ListTable table(width);
+  for (auto task : tasks) table.add(task);
+  kj::Vector<char> out;
+  table.write([&](kj::ArrayPtr<const char> piece) { out.addAll(piece); });
+  return finishString(out);
+}
 
-  size_t idWidth = 0, stateWidth = 0, queueWidth = 0, priorityWidth = 0, exitWidth = 0;
-  for (auto& row : rows) {
-    idWidth = kj::max(idWidth, displayWidth(row.id));
-    stateWidth = kj::max(stateWidth, displayWidth(row.state));
-    queueWidth = kj::max(queueWidth, displayWidth(row.queue));
-    priorityWidth = kj::max(priorityWidth, displayWidth(row.priority));
-    exitWidth = kj::max(exitWidth, displayWidth(row.exit));
+ListTable::ListTable(kj::Maybe<size_t> width) : width(width) {
+  kj::StringPtr header[COLUMNS] = {"ID", "STATE", "QUEUE", "PRI", "EXIT", "COMMAND"};
+  addRow(header);
+}
+
+void ListTable::add(rpc::TaskView::Reader task) {
+  auto id = kj::str(task.getId());
+  auto state = printable(task.getState());
+  auto queue = printable(task.getQueue());
+  auto priority = kj::str(task.getPriority());
+  auto exit = isTerminal(task.getState()) ? kj::str(task.getExitStatus()) : kj::str("-");
+  auto command = commandLine(task.getArgv());
+  KJ_IF_MAYBE(w, width) {
+    // write() cuts the command to what is left of the width, which is at most the width (or
+    // 10): cutting to that now keeps what write() prints the same and the row small.
+    command = truncateToWidth(command, kj::max(*w, size_t(10)));
   }
+  kj::StringPtr fields[COLUMNS] = {id, state, queue, priority, exit, command};
+  addRow(fields);
+}
+
+void ListTable::addRow(kj::StringPtr (&fields)[COLUMNS]) {
+  Row row;
+  row.start = text.size();
+  for (size_t i = 0; i < COLUMNS; i++) {
+    row.lengths[i] = fields[i].size();
+    text.addAll(fields[i]);
+    text.add('\0');  // so that write() can point at it with a kj::StringPtr
+    if (i < COMMAND) widths[i] = kj::max(widths[i], displayWidth(fields[i]));
+  }
+  rows.add(row);
+}
+
+void ListTable::write(kj::FunctionParam<void(kj::ArrayPtr<const char>)> out) const {
   // Numbers right-aligned, words left-aligned, two spaces between columns.
-  auto right = [](kj::StringPtr text, size_t width) {
-    return kj::str(kj::repeat(' ', width - displayWidth(text)), text);
-  };
-  auto left = [](kj::StringPtr text, size_t width) {
-    return kj::str(text, kj::repeat(' ', width - displayWidth(text)));
-  };
-  size_t commandColumn = idWidth + stateWidth + queueWidth + priorityWidth + exitWidth + 5 * 2;
-
-  kj::Vector<char> out(rows.size() * 64);
+  constexpr bool RIGHT[COMMAND] = {true, false, false, true, true};
+  size_t commandColumn = 5 * 2;
+  for (auto w : widths) commandColumn += w;
+  kj::Vector<char> buffer(64 * 1024);
   for (auto& row : rows) {
-    kj::String command;
+    size_t at = row.start;
+    kj::StringPtr fields[COLUMNS];
+    for (size_t i = 0; i < COLUMNS; i++) {
+      fields[i] = kj::StringPtr(text.begin() + at, row.lengths[i]);
+      at += row.lengths[i] + 1;
+    }
+    for (size_t i = 0; i < COMMAND; i++) {
+      auto padding = kj::repeat(' ', widths[i] - displayWidth(fields[i]));
+      if (RIGHT[i]) buffer.addAll(padding);
+      buffer.addAll(fields[i]);
+      if (!RIGHT[i]) buffer.addAll(padding);
+      buffer.addAll("  "_kj);
+    }
     KJ_IF_MAYBE(w, width) {
       // However narrow the terminal, show the start of the command.
       size_t room = *w > commandColumn + 10 ? *w - commandColumn : 10;
-      command = truncateToWidth(row.command, room);
+      buffer.addAll(truncateToWidth(fields[COMMAND], room));
     } else {
-      command = kj::mv(row.command);
+      buffer.addAll(fields[COMMAND]);
     }
-    out.addAll(kj::str(right(row.id, idWidth), "  ", left(row.state, stateWidth), "  ",
-                       left(row.queue, queueWidth), "  ", right(row.priority, priorityWidth), "  ",
-                       right(row.exit, exitWidth), "  ", command, '\n'));
+    buffer.add('\n');
+    if (buffer.size() >= 64 * 1024) {
+      out(buffer);
+      buffer.clear();
+    }
   }
-  return finishString(out);
+  if (buffer.size() > 0) out(buffer);
 }
 
 }  // namespace taskctl

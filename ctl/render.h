@@ -29,7 +29,9 @@
 #pragma once
 
 #include <kj/array.h>
+#include <kj/function.h>
 #include <kj/string.h>
+#include <kj/vector.h>
 
 #include "json.h"
 #include "rpc.capnp.h"
@@ -49,6 +51,20 @@ kj::String taskJson(rpc::TaskView::Reader task, bool withEnv,
 kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
                      kj::Maybe<uint64_t> lastSeq = nullptr);
 
+// tasksJson()'s document written a page at a time (`list --json`): page() returns the text for
+// the next tasks, end() what closes the array. Together they are exactly what tasksJson() gives
+// for all the tasks at once.
+class TasksJsonStream {
+ public:
+  kj::String page(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
+                  kj::Maybe<uint64_t> lastSeq = nullptr);
+  kj::String end();
+
+ private:
+  bool begun = false;  // "[" written
+  bool any = false;    // a task written: the next needs a comma
+};
+
 // A fraction as a percentage: "40%", "12.5%" (one decimal only when it says something).
 kj::String percentage(double fraction);
 
@@ -63,5 +79,29 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv);
 // `taskctl list`: ID STATE QUEUE PRI EXIT COMMAND. With a width (a terminal's), the command is
 // cut to fit it; without one (output to a pipe or file) nothing is cut.
 kj::String listTable(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<size_t> width);
+
+// listTable() built a task at a time, as `list` pages arrive. Every column's width depends on
+// every row, so nothing can be printed before the last page; what it keeps is each row's text
+// (with a width, the command already cut to it), not the tasks.
+class ListTable {
+ public:
+  explicit ListTable(kj::Maybe<size_t> width);
+  void add(rpc::TaskView::Reader task);
+  // The table, header first, in pieces of at most about 64 KiB: the same text as listTable().
+  void write(kj::FunctionParam<void(kj::ArrayPtr<const char>)> out) const;
+
+ private:
+  enum Column { ID, STATE, QUEUE, PRIORITY, EXIT, COMMAND, COLUMNS };
+  struct Row {
+    size_t start;  // in `text`
+    uint32_t lengths[COLUMNS];
+  };
+  kj::Maybe<size_t> width;
+  kj::Vector<char> text;  // every row's fields, one after another, each ended by a NUL
+  kj::Vector<Row> rows;
+  size_t widths[COMMAND] = {};  // display widths of the aligned columns
+
+  void addRow(kj::StringPtr (&fields)[COLUMNS]);
+};
 
 }  // namespace taskctl

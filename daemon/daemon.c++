@@ -27,6 +27,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
+#include "trusted-dir.h"
 #include "store/group-commit.h"
 #include "store/store.h"
 
@@ -35,6 +36,22 @@ namespace {
 
 [[noreturn]] void fail(kj::String message) {
   kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
+}
+
+// Why something may be listening on `addr`, or null if nothing is: a
+// connect() is refused (ECONNREFUSED) or finds no socket (ENOENT). Anything
+// else, even an error we cannot explain, counts as in use: replacing a live
+// daemon's socket cuts it off from its clients.
+kj::Maybe<kj::String> listenerOn(const struct sockaddr_un& addr) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) fail(kj::str("socket: ", strerror(errno)));
+  // Non-blocking: a listener whose backlog is full answers EAGAIN, not a hang.
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  int error = errno;
+  close(fd);
+  if (rc == 0) return kj::str("a connect() to it succeeded");
+  if (error == ECONNREFUSED || error == ENOENT) return nullptr;
+  return kj::str("a connect() to it failed with ", strerror(error));
 }
 
 // The listening socket: systemd's (socket activation) or our own, 0666 so
@@ -70,8 +87,15 @@ int openListenSocket(kj::StringPtr path) {
   struct stat st;
   if (lstat(path.cStr(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) fail(kj::str(path, " exists and is not a socket; not touching it"));
-    // A socket left by an earlier daemon: the state lock already proves no
-    // other daemon of this state directory is alive.
+    // The state lock only proves no daemon of *this* state directory is
+    // alive: one of another state directory may be listening here, and its
+    // clients would silently reach us instead. Only a socket nobody listens
+    // on is an earlier daemon's leftover.
+    KJ_IF_MAYBE(problem, listenerOn(addr)) {
+      fail(kj::str("socket ", path, " is in use (", *problem,
+                   "): another taskctld listens on it; not taking it over (stop that daemon, "
+                   "or give this one another --socket)"));
+    }
     unlink(path.cStr());
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -97,6 +121,16 @@ kj::String parentDir(kj::StringPtr path) {
   return kj::str(".");
 }
 
+// The socket's directory (0755: every user reaches the socket) and its notify
+// directory (0755: each task reaches its own socket, 0600 and chowned to it),
+// created or checked as ours alone. Returns the socket directory's fd.
+kj::AutoCloseFd openRunDirs(kj::StringPtr socketPath) {
+  auto dir = parentDir(socketPath);
+  auto fd = openTrustedDir("socket directory", dir, 0755);
+  openTrustedDir("notify directory", kj::str(dir, "/notify"), 0755);
+  return fd;
+}
+
 }  // namespace
 
 struct Daemon::Impl {
@@ -104,6 +138,7 @@ struct Daemon::Impl {
   Config config;
   DaemonPaths paths;
   kj::AutoCloseFd lock;
+  kj::AutoCloseFd runDir;
   Store store;
   GroupCommit commit;
   EventLog events;
@@ -133,13 +168,17 @@ struct Daemon::Impl {
         paths(kj::mv(pathsArg)),
         // 1. One daemon per state directory.
         lock(lockStateDir(config.stateDir)),
+        // The socket's directory and the notify sockets' in it: checked as
+        // the state dir is, under socket activation too (the notify dir).
+        runDir(openRunDirs(config.socketPath)),
         // 2. The store: refused, never replaced, if it cannot be trusted.
-        store(kj::str(config.stateDir, "/store")),
+        store(kj::str(config.stateDir, "/store"),
+              StoreOptions{config.storeMapBytes, config.storeMaxMapBytes, true}),
         commit(store, io.provider->getTimer()),
         events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
         // 3. The runner. Without privileges the shim runs commands as us.
         launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
-                 config.logMaxBytes),
+                 config.logMaxBytes, config.logMinFreeBytes),
         directRunner(launcher),
         runner(pickRunner()),
         // Beside the RPC socket: /run/taskctl/notify under systemd.
@@ -246,18 +285,23 @@ struct Daemon::Impl {
   kj::Promise<void> reloadOnHangup() {
     return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    auto fresh = loadConfig(paths.configPath, false);
+                    // A file that was there and is gone is an error: the
+                    // defaults would silently undo the operator's config.
+                    auto fresh = loadConfig(paths.configPath, paths.configMustExist);
                     // Paths and the runner are fixed for the daemon's life.
                     config.queues = kj::mv(fresh.queues);
                     config.adminGroup = fresh.adminGroup;
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
+                    config.logMinFreeBytes = fresh.logMinFreeBytes;
                     config.retention = fresh.retention;
                     config.eventsMaxStored = fresh.eventsMaxStored;
                     events.setMaxEvents(config.eventsMaxStored);
                     launcher.setLogMaxBytes(config.logMaxBytes);
+                    launcher.setLogMinFreeBytes(config.logMinFreeBytes);
                     scheduler.reloadQueues(config);
                     retention.reconfigure(config.retention);
+                    if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
                   })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
       } else {
@@ -289,6 +333,9 @@ kj::Promise<void> Daemon::run() {
   auto serving = d.rpc.listen(*d.listener);
   kj::StringPtr socket = d.config.socketPath, stateDir = d.config.stateDir,
                 runner = d.runner.name();
+  // From here on, corruption a read meets turns the store read-only; until
+  // now (the store's own checks, the event log, recovery) it refused the start.
+  d.store.serving();
   KJ_LOG(INFO, "taskctld ready", socket, stateDir, runner);
   sd_notify(0, "READY=1");
   // 6. Only now dispatch: a recorded start never precedes READY.

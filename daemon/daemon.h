@@ -12,6 +12,11 @@ namespace taskctl {
 struct DaemonPaths {
   kj::String configPath;
   kj::String shimPath;  // taskctl-exec
+  bool configMustExist = false;
+  // A reload that finds no file at configPath fails (and keeps the old
+  // config) rather than going back to the built-in defaults. True for an
+  // explicit --config, and for the default path once a file was read there:
+  // only a default path that never held a file means the built-in defaults.
 };
 
 class Daemon {

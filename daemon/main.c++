@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "log.h"
+#include "store/store-check.h"
 
 namespace taskctl {
 namespace {
@@ -22,12 +23,16 @@ constexpr kj::StringPtr DEFAULT_CONFIG = "/etc/taskctl/taskctld.toml"_kj;
 
 struct Flags {
   kj::Maybe<kj::String> config, stateDir, socket, runner, bus, shim;
+  bool checkStore = false;           // --check-store: verify, report, exit
+  kj::Maybe<kj::String> salvageTo;   // --salvage-store OUT
 };
 
 [[noreturn]] void usage(int status) {
   fprintf(status ? stderr : stdout,
           "usage: taskctld [--config PATH] [--state-dir DIR] [--socket PATH]\n"
-          "                [--runner auto|scope|direct] [--bus system|none]\n");
+          "                [--runner auto|scope|direct] [--bus system|none]\n"
+          "       taskctld [--config PATH] [--state-dir DIR] --check-store\n"
+          "       taskctld [--config PATH] [--state-dir DIR] --salvage-store NEW-DIR\n");
   exit(status);
 }
 
@@ -39,6 +44,10 @@ Flags parseFlags(int argc, char** argv) {
     if (arg == "--version") {
       printf("taskctld %s\n", TASKCTL_VERSION);
       exit(0);
+    }
+    if (arg == "--check-store") {
+      flags.checkStore = true;
+      continue;
     }
     auto eq = arg.findFirst('=');
     kj::String name = eq == nullptr ? kj::str(arg) : kj::str(arg.slice(0, KJ_ASSERT_NONNULL(eq)));
@@ -58,6 +67,7 @@ Flags parseFlags(int argc, char** argv) {
     else if (name == "--runner") flags.runner = kj::mv(value);
     else if (name == "--bus") flags.bus = kj::mv(value);
     else if (name == "--exec-path") flags.shim = kj::mv(value);
+    else if (name == "--salvage-store") flags.salvageTo = kj::mv(value);
     else {
       fprintf(stderr, "taskctld: unknown option %s\n", name.cStr());
       usage(64);
@@ -93,11 +103,13 @@ int run(int argc, char** argv) {
   auto flags = parseFlags(argc, argv);
   LogSink log;
   Config config;
+  bool configMustExist = flags.config != nullptr;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 KJ_IF_MAYBE(path, flags.config) {
                   config = loadConfig(*path, true);
                 } else {
                   config = loadConfig(DEFAULT_CONFIG, false);
+                  configMustExist = access(DEFAULT_CONFIG.cStr(), F_OK) == 0;
                 }
               })) {
     log.error(e->getDescription());
@@ -115,9 +127,42 @@ int run(int argc, char** argv) {
     log.error(kj::str("--bus must be system or none, not \"", config.bus, "\""));
     return 64;
   }
+  // The offline store tools: no daemon, no lock (they only read the store,
+  // LMDB read-only, so they may run beside a daemon).
+  if (flags.checkStore || flags.salvageTo != nullptr) {
+    auto dir = kj::str(config.stateDir, "/store");
+    int status = 0;
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                  KJ_IF_MAYBE(out, flags.salvageTo) {
+                    auto report = salvageStore(dir, *out);
+                    for (auto& line : report.dropped) printf("dropped: %s\n", line.cStr());
+                    printf("salvaged %llu records from %s into %s; dropped %zu\n",
+                           (unsigned long long)report.records, dir.cStr(), out->cStr(),
+                           report.dropped.size());
+                  } else {
+                    auto report = checkStore(dir);
+                    for (auto& line : report.problems) printf("corrupt: %s\n", line.cStr());
+                    if (report.problems.empty()) {
+                      printf("store %s/data.mdb is sound: %llu records checked\n", dir.cStr(),
+                             (unsigned long long)report.records);
+                    } else {
+                      printf("store %s/data.mdb is corrupt: %zu problems (%llu records sound)\n",
+                             dir.cStr(), report.problems.size(),
+                             (unsigned long long)report.records);
+                      status = 1;
+                    }
+                  }
+                })) {
+      fprintf(stderr, "taskctld: %s\n", e->getDescription().cStr());
+      return 1;
+    }
+    fflush(stdout);
+    return status;
+  }
   DaemonPaths paths{
       flags.config.map([](kj::String& s) { return kj::str(s); }).orDefault(kj::str(DEFAULT_CONFIG)),
-      flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim())};
+      flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim()),
+      configMustExist};
 
   // 3. The loop, then the daemon on it. Startup failures (a held lock, a
   //    store that cannot be trusted) end here with one clear line.

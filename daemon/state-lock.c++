@@ -9,24 +9,31 @@
 
 #include <kj/debug.h>
 
+#include "trusted-dir.h"
+
 namespace taskctl {
 
 kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
-  // Parents as `mkdir -p` would make them; the state dir itself is ours alone.
-  for (size_t i = 1; i < stateDir.size(); i++) {
-    if (stateDir[i] == '/') mkdir(kj::heapString(stateDir.slice(0, i)).cStr(), 0755);
-  }
-  if (mkdir(stateDir.cStr(), 0700) < 0 && errno != EEXIST) {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot create the state directory ", stateDir, ": ", strerror(errno))));
-  }
+  // The state dir is ours alone (0700), and so is everything root writes in it.
+  auto dir = openTrustedDir("state directory", stateDir, 0700);
   auto path = kj::str(stateDir, "/lock");
+  // O_NOFOLLOW and openat on the checked directory: the lock is truncated
+  // below, and must be the file in this directory, never one a link names.
   // O_CLOEXEC: a shim that inherited it would keep the lock after we die.
-  int fd = open(path.cStr(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = openat(dir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd < 0) {
     kj::throwFatalException(
         kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot open the lock ", path, ": ", strerror(errno))));
   }
   kj::AutoCloseFd lock(fd);
+  struct stat info;
+  KJ_SYSCALL(fstat(fd, &info), path);
+  if (!S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+    kj::throwFatalException(
+        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                      kj::str("the lock ", path,
+                              " is not a regular file of ours; not touching it")));
+  }
   if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
     char holder[32] = {};
     ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
@@ -37,6 +44,11 @@ kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
   auto pid = kj::str(getpid(), "\n");
   KJ_SYSCALL(ftruncate(fd, 0));
   KJ_SYSCALL(pwrite(fd, pid.begin(), pid.size(), 0));
+  // What root writes under the state dir: checked (and made, 0700) as the
+  // state dir is, so none of them can be a link planted before us.
+  for (auto sub : {"store", "runs", "logs"}) {
+    openTrustedDir("state directory", kj::str(stateDir, "/", sub), 0700);
+  }
   return lock;
 }
 

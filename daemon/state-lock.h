@@ -9,7 +9,9 @@
 namespace taskctl {
 
 kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir);
-// Creates `stateDir` (0700) if needed and takes its lock. Throws, naming the
-// lock file and the holder's pid, if another daemon holds it.
+// Creates `stateDir` (0700) if needed, checks it (trusted-dir.h) and takes its
+// lock; then creates or checks its store, runs and logs directories. Throws,
+// naming the path and the reason, if one is not ours alone; naming the lock
+// file and the holder's pid, if another daemon holds it.
 
 }  // namespace taskctl

@@ -6,10 +6,12 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::records");
 
-const formatVersion :UInt32 = 2;
+const formatVersion :UInt32 = 3;
 # The store's on-disk format. A daemon refuses a store whose meta says more.
 # 2: dependencies, delays, retries, keys, request ids, queue settings,
-#    retention (tombstones); a version-1 store is read and upgraded in place.
+#    retention (tombstones).
+# 3: every stored value ends in a CRC32C of its key and payload, verified on
+#    every read. Older stores are read, verified and upgraded in place.
 
 struct Meta {
   formatVersion @0 :UInt32;
@@ -195,6 +197,10 @@ struct ExecSpec {
   logMaxBytes @12 :UInt64;
   # The log's cap (0: none). Past it the shim drops the oldest part and marks
   # the cut, so a noisy task cannot fill the disk under the store.
+  logMinFreeBytes @13 :UInt64;
+  # logs.min_free_bytes (0: none). While the log's filesystem has less free
+  # space than this, output is dropped (and the drop marked) instead of
+  # written: a disk filled by output leaves room for the store and results.
 }
 
 const resultVersion :UInt32 = 1;

@@ -139,9 +139,22 @@ interface Taskctl {
   # lastSeq: the event log's last published seq when the task was read; a
   # `watch` from lastSeq + 1 then misses no change after what was read.
 
-  list @2 (filter :ListFilter) -> (tasks :List(TaskView), lastSeq :UInt64);
+  list @2 (filter :ListFilter, pageSize :UInt32, after :UInt64, through :UInt64)
+       -> (tasks :List(TaskView), lastSeq :UInt64, more :Bool, nextCursor :UInt64,
+           through :UInt64);
   # The caller's tasks (all tasks for root and the admin group), by id.
   # lastSeq: as for status.
+  # Paged: a reply is one message, and a message is at most 8 MiB. With
+  # pageSize > 0 the reply is one page: at most pageSize tasks (the daemon
+  # may return fewer, even none, to keep a reply small and a call short),
+  # each with an id above `after` and at most `through`. Call with through 0
+  # first; while `more`, call again with the same filter, after = nextCursor
+  # and through = the first reply's `through` (the newest task when the
+  # listing began, so the listing ends and names each task once).
+  # filter.limit counts from the newest end on the first call only; later
+  # pages continue from where it began. pageSize 0 (a client older than
+  # paging): every task in one reply, refused when they do not fit; a daemon
+  # older than paging answers so too (more is false).
 
   wait @3 (id :UInt64) -> (task :TaskView);
   # Resolves when the task is terminal.

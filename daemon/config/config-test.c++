@@ -22,6 +22,14 @@ TEST(Config, EmptyFileGivesTheDefaultQueue) {
   EXPECT_EQ(config.stateDir, "/var/lib/taskctl");
 }
 
+TEST(Config, LogsKeepAReserveOfFreeSpace) {
+  EXPECT_EQ(parseConfig("", "x.toml").logMinFreeBytes, 64ull << 20);
+  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 1048576\n", "x.toml").logMinFreeBytes,
+            1048576u);
+  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 0\n", "x.toml").logMinFreeBytes, 0u);
+  EXPECT_ANY_THROW(parseConfig("[logs]\nmin_free_bytes = -1\n", "x.toml"));
+}
+
 TEST(Config, ReadsQueuesAndOverridesDefault) {
   auto config = parseConfig(
       "[queues.default]\nconcurrency = 3\n[queues.batch]\nconcurrency = 2\n"
@@ -157,6 +165,41 @@ TEST(Config, ReadsTheEventLogLength) {
   EXPECT_EQ(parseConfig("[events]\nmax_stored = 5000\n", "t.toml").eventsMaxStored, 5000u);
   EXPECT_ANY_THROW(parseConfig("[events]\nmax_stored = 10\n", "t.toml"));
   EXPECT_ANY_THROW(parseConfig("[events]\nmaximum = 5000\n", "t.toml"));
+}
+
+TEST(Config, ReadsTheStoreMapSizesInPeoplesUnits) {
+  auto defaults = defaultConfig();
+  EXPECT_EQ(defaults.storeMapBytes, 256ull << 20);
+  EXPECT_EQ(defaults.storeMaxMapBytes, 1ull << 40);
+  auto config = parseConfig("[store]\nmap_size = \"64MiB\"\nmax_map_size = \"2TiB\"\n", "t.toml");
+  EXPECT_EQ(config.storeMapBytes, 64ull << 20);
+  EXPECT_EQ(config.storeMaxMapBytes, 2ull << 40);
+  config = parseConfig("[store]\nmax_map_size = \"512M\"\n", "t.toml");
+  EXPECT_EQ(config.storeMapBytes, 256ull << 20);
+  EXPECT_EQ(config.storeMaxMapBytes, 512ull << 20);
+}
+
+TEST(Config, BadStoreSizesNameTheirPosition) {
+  auto error = errorOf("[store]\nmap_size = \"lots\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:2:12: store.map_size must be a size from 1MiB to 64TiB", 0),
+            0u)
+      << error;
+  error = errorOf("[store]\nmap_size = 1048576\n");  // a size is text with its unit
+  EXPECT_EQ(error.rfind("taskctld.toml:2:12: store.map_size must be a size", 0), 0u) << error;
+  error = errorOf("[store]\n\nmax_map_size = \"512KiB\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:3:16: store.max_map_size must be a size", 0), 0u) << error;
+  error = errorOf("[store]\nmap_size = \"2GiB\"\nmax_map_size = \"1GiB\"\n");
+  EXPECT_EQ(error.rfind("taskctld.toml:3:16: store.map_size (2G) must not exceed "
+                        "store.max_map_size (1G)",
+                        0),
+            0u)
+      << error;
+  error = errorOf("[store]\nmap_size = \"2TiB\"\n");  // above the default cap
+  EXPECT_NE(error.find("taskctld.toml:2:12: store.map_size (2T) must not exceed"),
+            std::string::npos)
+      << error;
+  error = errorOf("[store]\nmapsize = \"1GiB\"\n");
+  EXPECT_NE(error.find("mapsize"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -119,7 +119,8 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
   }
 
   Config config = defaultConfig();
-  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events"}, "");
+  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events", "store"},
+            "");
   auto section = [&](std::string_view name) -> const toml::table* {
     auto node = root.get(name);
     if (node == nullptr) return nullptr;
@@ -147,9 +148,13 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     config.submitGroup = getGroup(source, *access, "submit_group");
   }
   if (auto logs = section("logs")) {
-    checkKeys(source, *logs, {"max_bytes"}, "logs");
+    checkKeys(source, *logs, {"max_bytes", "min_free_bytes"}, "logs");
     if (auto node = logs->get("max_bytes")) {
       config.logMaxBytes = getInteger(source, *node, "logs.max_bytes", 4096, int64_t(1) << 50);
+    }
+    if (auto node = logs->get("min_free_bytes")) {
+      config.logMinFreeBytes =
+          getInteger(source, *node, "logs.min_free_bytes", 0, int64_t(1) << 50);
     }
   }
   if (auto retention = section("retention")) {
@@ -171,6 +176,33 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     if (auto node = events->get("max_stored")) {
       // What a watcher can resume from after a disconnect (`watch --from`).
       config.eventsMaxStored = getInteger(source, *node, "events.max_stored", 1000, 1000000000);
+    }
+  }
+  if (auto store = section("store")) {
+    checkKeys(source, *store, {"map_size", "max_map_size"}, "store");
+    // Sizes in the units people write ("256MiB", "1TiB"). The map is address
+    // space, not memory: the cap is what bounds the store on disk.
+    auto size = [&](const char* key, uint64_t fallback) -> uint64_t {
+      auto node = store->get(key);
+      if (node == nullptr) return fallback;
+      auto text = node->as_string();
+      if (text != nullptr) {
+        KJ_IF_MAYBE(v, parseBytes(text->get().c_str())) {
+          if (*v >= (1ull << 20) && *v <= (64ull << 40)) return *v;
+        }
+      }
+      fail(source, node->source(),
+           kj::str("store.", key, " must be a size from 1MiB to 64TiB like \"256MiB\""));
+    };
+    config.storeMapBytes = size("map_size", config.storeMapBytes);
+    config.storeMaxMapBytes = size("max_map_size", config.storeMaxMapBytes);
+    if (config.storeMapBytes > config.storeMaxMapBytes) {
+      auto node = store->get("max_map_size");
+      if (node == nullptr) node = store->get("map_size");
+      fail(source, node->source(),
+           kj::str("store.map_size (", formatBytes(config.storeMapBytes),
+                   ") must not exceed store.max_map_size (", formatBytes(config.storeMaxMapBytes),
+                   ")"));
     }
   }
   if (auto queues = section("queues")) {

@@ -39,9 +39,12 @@ struct Config {
   kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
+  uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;
   uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length
+  uint64_t storeMapBytes = 256ull << 20;  // store.map_size: the map LMDB starts with
+  uint64_t storeMaxMapBytes = 1ull << 40; // store.max_map_size: it doubles up to this
 
   kj::Maybe<const QueueConfig&> findQueue(kj::StringPtr name) const;
 };

@@ -172,5 +172,32 @@ TEST_F(CappedLogTest, DropsWhatItCannotCutRatherThanExceedTheCap) {
       << error.cStr();
 }
 
+// issue 12, point 1: below the reserve of free space (logs.min_free_bytes),
+// output is dropped and the drop marked, so a noisy task cannot fill the
+// disk under the store and the results.
+TEST_F(CappedLogTest, DropsAndMarksOutputBelowTheReserveOfFreeSpace) {
+  {
+    int fd;
+    KJ_SYSCALL(fd = ::open(path.cStr(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    // More free space than any disk has: always below the reserve.
+    CappedLog log(kj::AutoCloseFd(fd), path, 0, uint64_t(1) << 62);
+    log.write(kj::StringPtr("first\n").asBytes());
+    log.write(kj::StringPtr("second\n").asBytes());
+    EXPECT_EQ(log.droppedBytes(), 13u);
+    EXPECT_TRUE(log.firstError() == nullptr);
+  }
+  auto text = readFile(path);
+  EXPECT_EQ(text, kj::str("\n[taskctl: output dropped: less than ", uint64_t(1) << 62,
+                          " bytes free on the log's filesystem]\n"));
+  // A reserve the disk has: written as usual.
+  unlink(path.cStr());
+  int fd;
+  KJ_SYSCALL(fd = ::open(path.cStr(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+  CappedLog log(kj::AutoCloseFd(fd), path, 0, 1);
+  log.write(kj::StringPtr("kept\n").asBytes());
+  EXPECT_EQ(log.droppedBytes(), 0u);
+  EXPECT_EQ(readFile(path), "kept\n");
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <kj/debug.h>
@@ -51,10 +52,12 @@ bool readAllAt(int fd, kj::byte* buffer, size_t size, uint64_t offset) {
 
 }  // namespace
 
-CappedLog::CappedLog(kj::AutoCloseFd fd, kj::StringPtr path, uint64_t maxBytes)
+CappedLog::CappedLog(kj::AutoCloseFd fd, kj::StringPtr path, uint64_t maxBytes,
+                     uint64_t minFreeBytes)
     : file(kj::mv(fd)),
       path(kj::heapString(path)),
-      maxBytes(maxBytes == 0 ? 0 : kj::max(maxBytes, MIN_MAX_BYTES)) {
+      maxBytes(maxBytes == 0 ? 0 : kj::max(maxBytes, MIN_MAX_BYTES)),
+      minFreeBytes(minFreeBytes) {
   // An existing file (a log the shim appends to) counts towards the cap.
   struct stat info;
   if (fstat(file, &info) == 0) size = info.st_size;
@@ -65,8 +68,40 @@ kj::Maybe<kj::StringPtr> CappedLog::firstError() const {
   return nullptr;
 }
 
+bool CappedLog::belowReserve() {
+  if (minFreeBytes == 0) return false;
+  struct statvfs info;
+  // Unknown free space is not a reason to drop output.
+  if (fstatvfs(file, &info) < 0) return false;
+  // f_bavail, not f_bfree: what is left once the root-only reserve is gone,
+  // so the store and results (written as root) keep that too.
+  return uint64_t(info.f_bavail) * info.f_frsize < minFreeBytes;
+}
+
 void CappedLog::write(kj::ArrayPtr<const kj::byte> data) {
   if (data.size() == 0) return;
+  if (belowReserve()) {
+    if (!starved) {
+      starved = true;
+      starvedBytes = 0;
+      // The reserve is there for the store and results; this line is small.
+      auto marker = kj::str("\n[taskctl: output dropped: less than ", minFreeBytes,
+                            " bytes free on the log's filesystem]\n");
+      append(marker.asBytes());
+    }
+    starvedBytes += data.size();
+    dropped += data.size();
+    return;
+  }
+  if (starved) {
+    starved = false;
+    auto marker = kj::str("[taskctl: ", starvedBytes, " bytes of output dropped for lack of disk space]\n");
+    append(marker.asBytes());
+  }
+  append(data);
+}
+
+void CappedLog::append(kj::ArrayPtr<const kj::byte> data) {
   if (!capped() || size + data.size() <= maxBytes) {
     size_t written = writeAll(file, data);
     if (written < data.size()) {

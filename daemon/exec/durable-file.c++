@@ -23,7 +23,10 @@ kj::String directoryOf(kj::StringPtr path) {
 void writeFileAtomically(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes, mode_t mode) {
   auto temp = kj::str(path, ".tmp");
   int fd;
-  KJ_SYSCALL(fd = open(temp.cStr(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, mode), temp);
+  // O_NOFOLLOW: a link left in the temporary's place must not have root
+  // truncate the file it names.
+  KJ_SYSCALL(fd = open(temp.cStr(), O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, mode),
+             temp);
   {
     kj::AutoCloseFd file(fd);
     // A failed write must not leave the half-written temporary behind.
@@ -34,6 +37,10 @@ void writeFileAtomically(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes,
     KJ_SYSCALL(rename(temp.cStr(), path.cStr()), temp, path);
   }
   // The rename is durable only once the directory entry is.
+  syncDirectoryOf(path);
+}
+
+void syncDirectoryOf(kj::StringPtr path) {
   auto dir = directoryOf(path);
   int dirFd;
   KJ_SYSCALL(dirFd = open(dir.cStr(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), dir);

@@ -16,4 +16,7 @@ void writeFileAtomically(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes,
 // the file survives a crash of the machine. Throws on any failure, after
 // removing the temporary.
 
+void syncDirectoryOf(kj::StringPtr path);
+// fsync of the directory holding `path`: makes a rename into it durable.
+
 }  // namespace taskctl

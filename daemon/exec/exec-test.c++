@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <initializer_list>
+#include <set>
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -26,6 +27,7 @@
 #include <kj/vector.h>
 
 #include "exec/result-file.h"
+#include "exec/shim-exit.h"
 #include "exec/spawn-command.h"
 
 extern char** environ;
@@ -229,11 +231,14 @@ class ExecShim : public testing::Test {
     return status;
   }
 
-  // Runs the shim with go and expects a clean exit and a result.
+  // Runs the shim with go and expects a result and an exit status that
+  // carries the same end.
   records::ExecResult::Reader run() {
     int status = runShim();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "shim status " << status;
-    return result();
+    auto r = result();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == shimExitStatus(r))
+        << "shim status " << status;
+    return r;
   }
 
   records::ExecResult::Reader result() {
@@ -309,7 +314,7 @@ TEST_F(ExecShim, RunsNothingWhenTheGoPipeClosesUnwritten) {
   auto marker = dir / "ran";
   command({"touch", marker});
   int status = runShim(false);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_NOT_STARTED) << status;
   auto result = this->result();
   EXPECT_TRUE(result.getNotStarted());
   EXPECT_FALSE(result.getSpawnFailed());
@@ -470,7 +475,7 @@ class ExecShimCancel : public ExecShim {
 
 TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimAlone) {
   int status = runAndSignal([](pid_t shim) { KJ_SYSCALL(kill(shim, SIGTERM)); });
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << status;
   auto result = this->result();
   EXPECT_FALSE(result.getSpawnFailed());
   EXPECT_EQ(result.getSignal(), SIGTERM);
@@ -480,7 +485,7 @@ TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimAlone) {
 
 TEST_F(ExecShimCancel, ForwardsASignalSentToTheShimsProcessGroup) {
   int status = runAndSignal([](pid_t shim) { KJ_SYSCALL(kill(-shim, SIGTERM)); });
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << status;
   EXPECT_EQ(result().getSignal(), SIGTERM);
   auto pid = KJ_ASSERT_NONNULL(commandPid);
   EXPECT_EQ(groupMembers(pid).size(), 0u) << "the command's background sleep survived";
@@ -577,7 +582,7 @@ TEST_F(ExecShim, ForwardsASignalWhileCopyingHeavyOutput) {
   };
   int status = runShim(true, nullptr, kj::mv(whileRunning));
   auto took = monotonicMs() - signalled;
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGTERM) << status;
   EXPECT_EQ(result().getSignal(), SIGTERM);
   EXPECT_LT(took, 2000);
   auto text = log();
@@ -602,13 +607,13 @@ TEST_F(ExecShim, WritesASpawnFailureAtTheEndOfACappedLog) {
 
 TEST_F(ExecShim, RefusesASpecThatIsNotAMessage) {
   int status = runShim(true, kj::StringPtr("not a capnp message"));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SHIM_FAILED) << status;
   EXPECT_TRUE(resultMessage == nullptr);
 }
 
 TEST_F(ExecShim, RefusesASpecWithoutACommandAndRunsNothing) {
   int status = runShim();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SHIM_FAILED) << status;
   EXPECT_TRUE(result().getNotStarted());
   EXPECT_STREQ(result().getMessage().cStr(), "the spec has no command");
 }
@@ -652,6 +657,147 @@ TEST_F(ExecShimAsRoot, KeepsTheLogOwnedByRoot) {
   ASSERT_EQ(stat(logPath.cStr(), &info), 0);
   EXPECT_EQ(info.st_uid, 0u);
   EXPECT_STREQ(log().cStr(), "hi\n");
+}
+
+}  // namespace
+}  // namespace taskctl
+
+namespace taskctl {
+namespace {
+
+// issue 12, point 1: the result's room is taken before the command runs.
+TEST_F(ExecShim, ReservesTheResultsRoomBeforeTheCommandRuns) {
+  command({"sleep", "0.5"});
+  bool checked = false;
+  kj::Function<void(pid_t)> whileRunning = [&](pid_t) {
+    usleep(200000);
+    struct stat st;
+    ASSERT_EQ(stat(kj::str(resultPath, ".tmp").cStr(), &st), 0) << "no reserved result";
+    EXPECT_GE(uint64_t(st.st_blocks) * 512, ReservedResult::RESERVED_BYTES);
+    // The final name exists (empty) so the last rename needs no new entry.
+    ASSERT_EQ(stat(resultPath.cStr(), &st), 0);
+    EXPECT_EQ(st.st_size, 0);
+    EXPECT_TRUE(readExecResult(resultPath) == nullptr) << "an empty result must read as none";
+    checked = true;
+  };
+  int status = runShim(true, nullptr, kj::mv(whileRunning));
+  EXPECT_TRUE(checked);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(result().getExitCode(), 0);
+  EXPECT_FALSE(exists(kj::str(resultPath, ".tmp")));
+}
+
+// issue 12, point 1: when no result can be written at all, the exit status
+// alone says how the command ended.
+TEST_F(ExecShim, ExitsWithTheCommandsEndWhenNoResultCanBeWritten) {
+  resultPath = dir / "no-such-dir/attempt.result";
+  spec.setResultPath(resultPath);
+  struct Case {
+    kj::StringPtr script;
+    int status;
+  };
+  for (auto c : {Case{"exit 0", 0}, Case{"exit 3", 3}, Case{"exit 200", SHIM_EXIT_HIGH_CODE},
+                 Case{"kill -KILL $$", 128 + SIGKILL}}) {
+    command({"sh", "-c", c.script});
+    int status = runShim();
+    EXPECT_TRUE(resultMessage == nullptr);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == c.status)
+        << c.script.cStr() << ": shim status " << status;
+  }
+  command({"taskctl-no-such-command"});
+  int status = runShim();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SPAWN_127) << status;
+  status = runShim(false);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_NOT_STARTED) << status;
+}
+
+// issue 13, point 3: the shim (root) never appends to, truncates or creates
+// a file through a link put in the place of the log or the result.
+TEST_F(ExecShim, NeverWritesThroughALinkInTheLogsOrTheResultsPlace) {
+  auto victimLog = dir / "victim-log", victimTmp = dir / "victim-tmp";
+  auto victimNew = dir / "victim-new";
+  writeFile(victimLog, "precious\n", 0644);
+  writeFile(victimTmp, "precious\n", 0644);
+  KJ_SYSCALL(symlink(victimLog.cStr(), logPath.cStr()));
+  KJ_SYSCALL(symlink(victimNew.cStr(), resultPath.cStr()));
+  KJ_SYSCALL(symlink(victimTmp.cStr(), kj::str(resultPath, ".tmp").cStr()));
+  command({"sh", "-c", "echo pwned; touch ran"});
+  runShim();
+  EXPECT_STREQ(KJ_ASSERT_NONNULL(readFile(victimLog)).cStr(), "precious\n");
+  EXPECT_STREQ(KJ_ASSERT_NONNULL(readFile(victimTmp)).cStr(), "precious\n");
+  EXPECT_FALSE(exists(victimNew));
+  EXPECT_FALSE(exists(dir / "ran")) << "the command ran without its log";
+}
+
+// The encoding both ways: every end the status can hold comes back as it was.
+TEST(ShimExit, EncodesEachEndUnambiguously) {
+  auto roundTrip = [](kj::Function<void(records::ExecResult::Builder)> fill,
+                      kj::Function<void(records::ExecResult::Reader)> check) -> int {
+    capnp::MallocMessageBuilder in;
+    auto r = in.initRoot<records::ExecResult>();
+    fill(r);
+    int status = shimExitStatus(r.asReader());
+    EXPECT_GE(status, 0);
+    EXPECT_LE(status, 255);
+    capnp::MallocMessageBuilder out;
+    auto decoded = out.initRoot<records::ExecResult>();
+    EXPECT_TRUE(outcomeFromShimExit(status, decoded)) << status;
+    check(decoded.asReader());
+    return status;
+  };
+  std::set<int> seen;
+  for (int code = 0; code <= 127; code++) {
+    seen.insert(roundTrip([&](auto r) { r.setExitCode(code); },
+                          [&](auto r) {
+                            EXPECT_EQ(r.getExitCode(), code);
+                            EXPECT_EQ(r.getSignal(), 0);
+                            EXPECT_FALSE(r.getSpawnFailed());
+                            EXPECT_FALSE(r.getNotStarted());
+                          }));
+  }
+  for (int signal = 1; signal <= 64; signal++) {
+    seen.insert(roundTrip(
+        [&](auto r) {
+          r.setExitCode(-1);
+          r.setSignal(signal);
+        },
+        [&](auto r) {
+          EXPECT_EQ(r.getSignal(), signal);
+          EXPECT_EQ(r.getExitCode(), -1);
+        }));
+  }
+  EXPECT_EQ(seen.size(), 128u + 64u) << "two ends share a status";
+  // A code of 128 or more: failed for certain, never a success or a signal.
+  for (int code : {128, 137, 255}) {
+    int status = roundTrip([&](auto r) { r.setExitCode(code); },
+                           [&](auto r) {
+                             EXPECT_NE(r.getExitCode(), 0);
+                             EXPECT_EQ(r.getSignal(), 0);
+                             EXPECT_FALSE(r.getSpawnFailed());
+                           });
+    EXPECT_EQ(seen.count(status), 0u);
+  }
+  for (int code : {126, 127}) {
+    int status = roundTrip(
+        [&](auto r) {
+          r.setSpawnFailed(true);
+          r.setExitCode(code);
+        },
+        [&](auto r) {
+          EXPECT_TRUE(r.getSpawnFailed());
+          EXPECT_EQ(r.getExitCode(), code);
+        });
+    EXPECT_EQ(seen.count(status), 0u);
+    seen.insert(status);
+  }
+  int status = roundTrip([](auto r) { r.setNotStarted(true); },
+                         [](auto r) { EXPECT_TRUE(r.getNotStarted()); });
+  EXPECT_EQ(seen.count(status), 0u);
+  // The shim's own failure and the unused values carry no end: `lost`.
+  capnp::MallocMessageBuilder out;
+  for (int unused : {SHIM_EXIT_SHIM_FAILED, 194, 249, 253, 254}) {
+    EXPECT_FALSE(outcomeFromShimExit(unused, out.initRoot<records::ExecResult>())) << unused;
+  }
 }
 
 }  // namespace

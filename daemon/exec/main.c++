@@ -10,8 +10,10 @@
 // ended that survives a daemon restart. If go never comes, no user code runs.
 //
 // stdout is /dev/null; stderr is the daemon's, for the shim's own one-line
-// diagnostics. Exit status: 0 whenever a result was written, 2 otherwise
-// (or when the spec is unusable).
+// diagnostics. Exit status: how the command ended, whether or not the result
+// could be written (exec/shim-exit.h), so that the daemon, whose child the
+// shim is, records the real end even when a full disk kept the result file
+// from being written; 255 when the shim failed before anything could run.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +31,7 @@
 #include "exec/message-file.h"
 #include "exec/result-file.h"
 #include "exec/scope-accounting.h"
+#include "exec/shim-exit.h"
 #include "exec/spawn-command.h"
 
 namespace taskctl {
@@ -55,7 +58,7 @@ void say(kj::StringPtr message) {
 
 [[noreturn]] void die(kj::StringPtr message) {
   say(message);
-  _exit(2);
+  _exit(SHIM_EXIT_SHIM_FAILED);
 }
 
 void prepareOwnProcess() {
@@ -63,7 +66,7 @@ void prepareOwnProcess() {
   // dup2 distinct fds.
   for (int fd = 0; fd <= 2; fd++) {
     if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
-      if (open("/dev/null", O_RDWR) != fd) _exit(2);
+      if (open("/dev/null", O_RDWR) != fd) _exit(SHIM_EXIT_SHIM_FAILED);
     }
   }
   // An ignored SIGCHLD would have the kernel reap the command, and wait4 fail.
@@ -176,23 +179,36 @@ void logLine(CappedLog& log, kj::StringPtr message) {
   log.write(line.asBytes());
 }
 
-// Writes the attempt's result; without it the daemon can only call the
-// attempt lost. Returns false (and says why) on failure.
-bool writeResult(records::ExecSpec::Reader spec,
-                 kj::FunctionParam<void(records::ExecResult::Builder)> fill) {
+// The result file's room on disk, taken before the command runs (null if
+// even that failed: then the exit status alone carries the end).
+kj::Maybe<kj::Own<ReservedResult>> reservedResult;
+
+// Writes the attempt's result (into its reserved room when there is one)
+// and returns the status to exit with, which carries the same end: without
+// either, the daemon can only call the attempt lost.
+int writeResult(records::ExecSpec::Reader spec,
+                kj::FunctionParam<void(records::ExecResult::Builder)> fill) {
+  capnp::MallocMessageBuilder message;
+  auto result = message.initRoot<records::ExecResult>();
+  result.setVersion(records::RESULT_VERSION);
+  result.setTaskId(spec.getTaskId());
+  result.setAttempt(spec.getAttempt());
+  fill(result);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    capnp::MallocMessageBuilder message;
-    auto result = message.initRoot<records::ExecResult>();
-    result.setVersion(records::RESULT_VERSION);
-    result.setTaskId(spec.getTaskId());
-    result.setAttempt(spec.getAttempt());
-    fill(result);
-    writeExecResult(spec.getResultPath(), result.asReader());
+    KJ_IF_MAYBE(reserved, reservedResult) {
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { (*reserved)->write(result.asReader()); })) {
+        say(kj::str("cannot write the reserved result ", spec.getResultPath(), ": ",
+                    e->getDescription(), "; trying without the reservation"));
+        writeExecResult(spec.getResultPath(), result.asReader());
+      }
+    } else {
+      writeExecResult(spec.getResultPath(), result.asReader());
+    }
   })) {
-    say(kj::str("cannot write the result ", spec.getResultPath(), ": ", e->getDescription()));
-    return false;
+    say(kj::str("cannot write the result ", spec.getResultPath(), ": ", e->getDescription(),
+                "; the exit status carries the command's end"));
   }
-  return true;
+  return shimExitStatus(result.asReader());
 }
 
 void notStarted(records::ExecResult::Builder result) { result.setNotStarted(true); }
@@ -240,25 +256,37 @@ int main(int argc, char* argv[]) {
     die(*problem);
   }
 
+  // The result's room on disk, before the command can fill the disk.
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    reservedResult = kj::heap<ReservedResult>(spec.getResultPath());
+  })) {
+    // Run anyway: the daemon that spawned us reads the end from our exit
+    // status. Refusing would only requeue the attempt onto the same disk.
+    say(kj::str("cannot reserve room for the result: ", e->getDescription()));
+  }
+
   // 2. Wait for go. Until it comes the attempt is only `starting` in the
   //    store: if the daemon goes away instead, say so and run nothing, and
   //    the daemon requeues the attempt.
-  if (!waitForGo(flags.goFd)) return writeResult(spec, notStarted) ? 0 : 2;
+  if (!waitForGo(flags.goFd)) return writeResult(spec, notStarted);
   close(flags.goFd);
 
   // 3. Run the command, its output appended to the attempt's log (owned by
   //    root, in the daemon's directory: the user can read it, not forge it)
-  //    under the spec's cap.
+  //    under the spec's cap. O_NOFOLLOW: root must never append to (or
+  //    create) whatever file a link in the log's place names.
   CommandEnd end;
   int logFd;
   do {
-    logFd = open(spec.getLogPath().cStr(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    logFd = open(spec.getLogPath().cStr(),
+                 O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
   } while (logFd < 0 && errno == EINTR);
   if (logFd < 0) {
     end = startFailure(kj::str("cannot open the log ", spec.getLogPath(), ": ", strerror(errno)));
     end.startedAt = end.endedAt = realtimeNs();
   } else {
-    CappedLog log(kj::AutoCloseFd(logFd), spec.getLogPath(), spec.getLogMaxBytes());
+    CappedLog log(kj::AutoCloseFd(logFd), spec.getLogPath(), spec.getLogMaxBytes(),
+                  spec.getLogMinFreeBytes());
     protectFromOomKiller();
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { end = runCommand(spec, log); })) {
       end = startFailure(kj::str("cannot run the command: ", e->getDescription()));
@@ -278,7 +306,7 @@ int main(int argc, char* argv[]) {
 
   // 5. The result, durably, before the shim exits: the daemon ingests it
   //    even if it was down while the command ran.
-  bool written = writeResult(spec, [&](records::ExecResult::Builder result) {
+  return writeResult(spec, [&](records::ExecResult::Builder result) {
     result.setSpawnFailed(end.spawnFailed);
     result.setExitCode(end.exitCode);
     result.setSignal(end.signal);
@@ -290,5 +318,4 @@ int main(int argc, char* argv[]) {
     result.setPeakMemoryBytes(end.peakMemoryBytes);
     result.setOomKills(oomKills);
   });
-  return written ? 0 : 2;
 }

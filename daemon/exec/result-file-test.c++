@@ -127,5 +127,27 @@ TEST(ExecResultFile, WriteThrowsWhenTheDirectoryIsMissing) {
   EXPECT_ANY_THROW(writeExecResult(dir / "missing/result", result.asReader()));
 }
 
+// issue 13, point 3: root never reads or writes a result through a link in
+// its place (the runs directory is checked, this is the second line).
+TEST(ExecResultFile, NeverGoesThroughALinkInTheResultsPlace) {
+  TempDir dir;
+  auto path = dir / "result";
+  writeSample(dir / "elsewhere");
+  ASSERT_EQ(symlink((dir / "elsewhere").cStr(), path.cStr()), 0);
+  EXPECT_TRUE(readExecResult(path) == nullptr);
+
+  auto victim = dir / "victim";
+  writeBytes(victim, kj::StringPtr("precious").asBytes());
+  ASSERT_EQ(unlink(path.cStr()), 0);
+  ASSERT_EQ(symlink(victim.cStr(), kj::str(path, ".tmp").cStr()), 0);
+  capnp::MallocMessageBuilder message;
+  auto result = message.initRoot<records::ExecResult>();
+  EXPECT_ANY_THROW(writeExecResult(path, result.asReader()));
+  EXPECT_ANY_THROW(ReservedResult reserved(path));
+  struct stat info;
+  ASSERT_EQ(stat(victim.cStr(), &info), 0);
+  EXPECT_EQ(info.st_size, 8);
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -1,6 +1,9 @@
 #include "result-file.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -28,13 +31,58 @@ void writeExecResult(kj::StringPtr path, records::ExecResult::Reader result) {
   writeFileAtomically(path, words.asBytes(), 0600);
 }
 
+ReservedResult::ReservedResult(kj::StringPtr pathArg)
+    : path(kj::str(pathArg)), temp(kj::str(pathArg, ".tmp")) {
+  KJ_CONTEXT("reserving the result file", path);
+  // O_NOFOLLOW: the shim is root; a link in either place must not make it
+  // create or truncate the file the link names.
+  int fd;
+  KJ_SYSCALL(fd = open(path.cStr(), O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600), path);
+  close(fd);
+  KJ_SYSCALL(fd = open(temp.cStr(), O_CREAT | O_TRUNC | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600),
+             temp);
+  file = kj::AutoCloseFd(fd);
+  KJ_SYSCALL(fchmod(fd, 0600), temp);  // a leftover keeps its old mode through O_TRUNC
+  int rc;
+  do {
+    rc = posix_fallocate(fd, 0, RESERVED_BYTES);  // returns the error, errno untouched
+  } while (rc == EINTR);
+  if (rc == EOPNOTSUPP || rc == EINVAL) {
+    // No fallocate here (tmpfs has it; some FUSE filesystems do not): zeros
+    // take the blocks just as well.
+    auto zeros = kj::heapArray<kj::byte>(RESERVED_BYTES);
+    memset(zeros.begin(), 0, zeros.size());
+    kj::FdOutputStream(fd).write(zeros.begin(), zeros.size());
+  } else if (rc != 0) {
+    KJ_FAIL_SYSCALL("posix_fallocate", rc, temp);
+  }
+}
+
+void ReservedResult::write(records::ExecResult::Reader result) {
+  KJ_CONTEXT("writing result file", path);
+  capnp::MallocMessageBuilder message;
+  message.setRoot(result);
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n;
+    KJ_SYSCALL(n = pwrite(file, bytes.begin() + done, bytes.size() - done, done), temp);
+    done += n;
+  }
+  KJ_SYSCALL(ftruncate(file, bytes.size()), temp);
+  KJ_SYSCALL(fsync(file), temp);
+  KJ_SYSCALL(rename(temp.cStr(), path.cStr()), temp, path);
+  syncDirectoryOf(path);
+}
+
 kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path) {
   kj::Maybe<kj::Own<capnp::MessageReader>> read;
   // Any failure means "no usable result"; the caller decides what that means
   // for the attempt (DESIGN section 9: lost).
   KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
     int fd;
-    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_CLOEXEC), path);
+    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), path);
     kj::AutoCloseFd file(fd);
     auto message = readMessageFile(file, MAX_RESULT_BYTES);
     // Walk the whole message now, so a damaged file is rejected here instead

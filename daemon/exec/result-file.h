@@ -6,6 +6,7 @@
 #pragma once
 
 #include <capnp/message.h>
+#include <kj/io.h>
 #include <kj/memory.h>
 #include <kj/string.h>
 
@@ -18,6 +19,31 @@ void writeExecResult(kj::StringPtr path, records::ExecResult::Reader result);
 // replacing any leftover), fsync, rename over `path`, fsync the directory.
 // When it returns, the result survives a crash of the machine. Throws on any
 // failure, leaving at most `<path>.tmp` behind.
+
+class ReservedResult {
+  // A result file whose room on disk is taken before the command runs, so
+  // that a disk filled meanwhile (by the command, or anyone) cannot lose how
+  // the attempt ended.
+ public:
+  explicit ReservedResult(kj::StringPtr path);
+  // Creates `path` empty, so that the final rename replaces a directory entry
+  // instead of adding one (an empty file reads as no result), and
+  // `<path>.tmp` (mode 0600) with RESERVED_BYTES allocated (fallocate, or
+  // zeros where the filesystem has none). Throws if it cannot.
+  KJ_DISALLOW_COPY(ReservedResult);
+
+  static constexpr size_t RESERVED_BYTES = 64 << 10;
+
+  void write(records::ExecResult::Reader result);
+  // As writeExecResult, into the reserved blocks: overwrite from 0, cut to
+  // size, fsync, rename over `path`, fsync the directory. Needs no new space
+  // while the result fits RESERVED_BYTES. Throws on failure.
+
+ private:
+  kj::String path;
+  kj::String temp;
+  kj::AutoCloseFd file;
+};
 
 kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path);
 // Reads a result file back. Returns null when the file is absent or cannot be

@@ -189,8 +189,11 @@ void closeRange(unsigned first, unsigned last) {
   for (int sig = 1; sig < NSIG; sig++) {
     syscall(SYS_rt_sigaction, sig, defaultAction, nullptr, (NSIG - 1) / 8);  // EINVAL: KILL, STOP
   }
-  // Its own session and process group, which the shim signals as a whole.
-  if (setsid() < 0) fail(Stage::SETUP);
+  // Its own process group, which the shim signals as a whole, in the shim's
+  // session: if the shim is killed, the daemon finds what the command left
+  // behind by that session, whose id is the shim's recorded pid (a group of
+  // its own would be a pid nobody recorded).
+  if (setpgid(0, 0) < 0) fail(Stage::SETUP);
   sigset_t none;
   sigemptyset(&none);
   if (sigprocmask(SIG_SETMASK, &none, nullptr) < 0) fail(Stage::SETUP);

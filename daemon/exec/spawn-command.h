@@ -47,15 +47,16 @@ CommandEnd runCommand(records::ExecSpec::Reader spec, CappedLog& log);
 // next write instead. An uncapped log goes through the same pipe: it costs
 // no wall time (the copy runs beside the command) and keeps these rules.
 //
-// Signals: the child is its own session and process group. SIGTERM, SIGINT,
-// SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to the shim (by pid, pidfd or
-// its group) are forwarded to that whole group while the command runs
-// (copying or not), and the shim lives on to record the end. SIGKILL cannot
-// be forwarded: a killed shim takes the command's first process with it
-// (PR_SET_PDEATHSIG), but not what that process started in its group, which
-// meets a closed pipe when it next writes.
+// Signals: the child leads a process group of its own in the shim's session
+// (the shim leads that session). SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1
+// and SIGUSR2 sent to the shim (by pid, pidfd or its group) are forwarded
+// to that whole group while the command runs (copying or not), and the shim
+// lives on to record the end. SIGKILL cannot be forwarded: a killed shim
+// takes the command's first process with it (PR_SET_PDEATHSIG), but not what
+// that process started in its group, which meets a closed pipe when it next
+// writes; the daemon then stops the shim's session (runner/stop-session.h).
 //
-// In the child, in this order: every signal default, setsid, none blocked,
+// In the child, in this order: every signal default, setpgid, none blocked,
 // stdin /dev/null, stdout and stderr the pipe, every other fd closed,
 // oom_score_adj 0, then (if spec.dropPrivileges) setgroups, setgid, setuid,
 // then chdir(spec.cwd) (as the user, so a cwd they cannot enter fails),

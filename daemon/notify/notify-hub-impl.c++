@@ -1,22 +1,14 @@
 #include "notify/notify-hub-impl.h"
 
-#include <errno.h>
-#include <string.h>
-#include <sys/stat.h>
-
 #include <kj/debug.h>
 
 namespace taskctl {
 
 SocketNotifyHub::SocketNotifyHub(kj::UnixEventPort& port, kj::StringPtr dir)
     : port(port), dir(kj::str(dir)) {
-  for (size_t i = 1; i < dir.size(); i++) {  // parents as mkdir -p makes them
-    if (dir[i] == '/') mkdir(kj::heapString(dir.slice(0, i)).cStr(), 0755);
-  }
-  if (mkdir(dir.cStr(), 0755) < 0 && errno != EEXIST) {
-    KJ_FAIL_SYSCALL("mkdir", errno, dir);
-  }
-  chmod(dir.cStr(), 0755);
+  // No mkdir and no chmod here: the daemon has made or checked the directory
+  // as its own (daemon.c++, openRunDirs). A chmod by path would follow a
+  // symlink planted in its place and loosen whatever it names.
 }
 
 kj::String SocketNotifyHub::pathFor(uint64_t taskId, uint32_t attempt) {

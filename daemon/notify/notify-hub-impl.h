@@ -10,7 +10,8 @@ namespace taskctl {
 
 class SocketNotifyHub final : public NotifyHub {
  public:
-  // Creates `dir` (0755: every task's user must reach its own socket in it).
+  // `dir` exists, made or checked by the daemon (0755: every task's user must
+  // reach its own socket in it).
   SocketNotifyHub(kj::UnixEventPort& port, kj::StringPtr dir);
 
   kj::String pathFor(uint64_t taskId, uint32_t attempt) override;

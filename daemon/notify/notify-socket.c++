@@ -146,9 +146,13 @@ kj::AutoCloseFd bindSocket(kj::StringPtr path, uid_t uid, gid_t gid) {
              path);
   KJ_ON_SCOPE_FAILURE(unlink(path.cStr()));
   KJ_SYSCALL(lchown(path.cStr(), uid, gid), path, uid, gid);
-  // The mode again, by path, in case a kernel did not carry the fchmod over
-  // (root owned the file until the chown, so nobody else got in meanwhile).
-  KJ_SYSCALL(chmod(path.cStr(), 0600), path);
+  // No chmod by path, which would follow a symlink put in the socket's place:
+  // Linux gives the file the mode fchmod set on the socket. Checked, not
+  // assumed (root owned the file until the chown, so nobody got in meanwhile).
+  struct stat bound;
+  KJ_SYSCALL(lstat(path.cStr(), &bound), path);
+  KJ_REQUIRE(S_ISSOCK(bound.st_mode) && (bound.st_mode & 077) == 0,
+             "the notify socket did not get mode 0600", path, bound.st_mode);
   return fd;
 }
 

@@ -1,5 +1,6 @@
 #include "rpc/rpc-server.h"
 
+#include "rpc/list-pages.h"
 #include "rpc/log-watcher.h"
 #include "rpc/watch-session.h"
 
@@ -22,6 +23,14 @@ namespace {
 // this is dropped with its connection.
 constexpr uint64_t MAX_MESSAGE_WORDS = (8 << 20) / sizeof(capnp::word);
 constexpr uint32_t MAX_LOG_CHUNK = 4 << 20;
+// A `list` page: far below the message limit, whatever the tasks hold (a
+// command alone may be 1 MiB); a page reads at most LIST_PAGE_SCAN stored
+// tasks, so a filter that matches few does not hold the loop for the store.
+constexpr uint32_t MAX_LIST_PAGE_TASKS = 1000;
+constexpr size_t LIST_PAGE_BYTES = 2 << 20;
+constexpr size_t LIST_PAGE_SCAN = 20000;
+// What the reply's own fields and capnp's framing may add to its tasks.
+constexpr size_t LIST_REPLY_SLACK = 64 << 10;
 
 // A refusal for a person. A foreign id reads exactly like a missing one.
 [[noreturn]] void reject(kj::String message) {
@@ -86,6 +95,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       : server(server), identity(kj::mv(identity)) {}
 
   kj::Promise<void> submit(SubmitContext context) override {
+    // A store found corrupt is read-only: every change is refused (exit 75).
+    server.store.requireWritable();
     KJ_IF_MAYBE(group, server.config.submitGroup) {
       if (identity.uid != 0 && !identity.inGroup(*group)) {
         reject(kj::str("permission denied: submitting needs membership in group ", *group,
@@ -141,51 +152,53 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   }
 
   kj::Promise<void> list(ListContext context) override {
-    auto filter = context.getParams().getFilter();
-    kj::Maybe<records::TaskState> state;
-    if (filter.getState().size() > 0) state = parseState(filter.getState());
-    auto queue = kj::str(filter.getQueue());
-    kj::Vector<std::pair<kj::String, kj::String>> labels;
+    auto params = context.getParams();
+    auto filter = params.getFilter();
+    TaskFilter match;
+    if (filter.getState().size() > 0) match.state = parseState(filter.getState());
+    match.queue = kj::str(filter.getQueue());
     for (auto label : filter.getLabels()) {
-      labels.add(kj::str(label.getKey()), kj::str(label.getValue()));
+      match.labels.add(kj::str(label.getKey()), kj::str(label.getValue()));
     }
     // Everyone's tasks only when asked for and allowed; others get their own.
-    bool everyone = filter.getAllUsers() && privileged();
+    if (!(filter.getAllUsers() && privileged())) match.uid = identity.uid;
     uint32_t limit = filter.getLimit();
-    return server.commit.flushed().then([this, context, state, queue = kj::mv(queue),
-                                         labels = kj::mv(labels), everyone, limit]() mutable {
+    uint32_t pageSize = params.getPageSize();
+    uint64_t after = params.getAfter();
+    uint64_t through = params.getThrough();
+    return server.commit.flushed().then([this, context, match = kj::mv(match), limit, pageSize,
+                                         after, through]() mutable {
       uint64_t lastSeq = server.events.lastPublished();  // before the read, as in status
-      kj::Vector<kj::Own<capnp::MallocMessageBuilder>> found;
-      auto visit = [&](records::Task::Reader task) {
-        if (task.getUid() != identity.uid && !everyone) return true;
-        for (auto& [key, value] : labels) {
-          bool match = false;
-          for (auto label : task.getLabels()) {
-            if (label.getKey() == key && label.getValue() == value) match = true;
-          }
-          if (!match) return true;
-        }
-        KJ_IF_MAYBE(s, state) {
-          if (task.getState() != *s) return true;
-        }
-        if (queue.size() > 0 && task.getQueue() != queue) return true;
-        auto copy = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 8);
-        copy->setRoot(task);
-        found.add(kj::mv(copy));
-        return limit == 0 || found.size() < limit;
-      };
-      if (limit == 0) {
-        server.store.forEachTask(visit);
+      PageBounds bounds;
+      if (pageSize == 0) {
+        // A client older than paging: everything in one reply, as long as it fits.
+        bounds.maxBytes = MAX_MESSAGE_WORDS * sizeof(capnp::word) - LIST_REPLY_SLACK;
       } else {
-        // The newest matches, read from the end; listed in id order like the rest.
-        server.store.forEachTaskNewestFirst(visit);
-        std::reverse(found.begin(), found.end());
+        bounds.maxTasks = kj::min(pageSize, MAX_LIST_PAGE_TASKS);
+        bounds.maxBytes = LIST_PAGE_BYTES;
+        bounds.maxScanned = LIST_PAGE_SCAN;
       }
-      auto results = context.getResults();
+      auto page = readListPage(server.store, match, limit, after, through, bounds);
+      if (pageSize == 0 && page.more) {
+        reject(kj::str("too many tasks for one reply: this client does not page the list "
+                       "(a current taskctl lists any number)"));
+      }
+      auto results = context.getResults(
+          capnp::MessageSize{page.bytes / sizeof(capnp::word) + 64, 0});
       results.setLastSeq(lastSeq);
-      auto out = results.initTasks(found.size());
-      for (auto i : kj::indices(found)) {
-        fill(found[i]->getRoot<records::Task>(), out[i], false, false);
+      results.setMore(page.more);
+      results.setNextCursor(page.nextCursor);
+      results.setThrough(page.through);
+      auto out = results.initTasks(page.ids.size());
+      for (auto i : kj::indices(page.ids)) {
+        // Read again rather than kept from the page's walk: only a page's
+        // worth of views is ever held, never its records' envs. Nothing is
+        // committed between the two reads (one loop turn).
+        KJ_IF_MAYBE(record, server.store.getTask(page.ids[i])) {
+          fill((*record)->get(), out[i], false, false);
+        } else {
+          KJ_FAIL_ASSERT("a listed task vanished within one loop turn", page.ids[i]);
+        }
       }
     });
   }
@@ -203,6 +216,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   }
 
   kj::Promise<void> cancel(CancelContext context) override {
+    server.store.requireWritable();
     uint64_t id = context.getParams().getId();
     uid_t uid = identity.uid;
     return server.commit.flushed()
@@ -267,6 +281,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   kj::Promise<void> queueSet(QueueSetContext context) override {
     auto params = context.getParams();
     requireAdmin("change queues");
+    server.store.requireWritable();
     kj::Maybe<uint32_t> concurrency;
     if (!params.getUseDefault()) concurrency = params.getConcurrency();
     return server.scheduler.setConcurrency(params.getName(), concurrency, identity.uid)
@@ -278,6 +293,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   kj::Promise<void> queuePause(QueuePauseContext context) override {
     auto params = context.getParams();
     requireAdmin("change queues");
+    server.store.requireWritable();
     return server.scheduler.setPaused(params.getName(), params.getPaused(), identity.uid)
         .then([context](Scheduler::QueueInfo info) mutable {
           fillQueue(info, context.getResults().initQueue());
@@ -516,7 +532,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
   static size_t readLog(kj::StringPtr path, uint64_t offset, uint32_t maxBytes,
                         rpc::Taskctl::LogsResults::Builder results) {
     results.setNextOffset(offset);
-    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+    // O_NOFOLLOW: only the log itself, never a file a link in its place names.
+    int fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return 0;  // no output yet
     KJ_DEFER(close(fd));
     struct stat st;

@@ -1,8 +1,12 @@
 #include "runner/direct-runner.h"
 
+#include <kj/debug.h>
+
+#include "runner/stop-session.h"
+
 namespace taskctl {
 
-DirectRunner::DirectRunner(ShimLauncher& launcher) : launcher(launcher) {}
+DirectRunner::DirectRunner(ShimLauncher& launcher) : launcher(launcher), boot(bootId()) {}
 
 kj::Promise<kj::Own<Execution>> DirectRunner::start(records::Task::Reader task,
                                                     records::Attempt::Reader attempt) {
@@ -22,9 +26,18 @@ kj::Maybe<kj::Own<ExecOutcome>> DirectRunner::readOutcome(uint64_t taskId, uint3
 }
 
 void DirectRunner::stopRemains(records::Attempt::Reader attempt) {
-  // The shim is gone; its command died with it (PR_SET_PDEATHSIG). What the
-  // command started in its own group cannot be found once the shim is gone:
-  // that is what the scope runner's cgroup is for.
+  // The shim is gone and its command died with it (PR_SET_PDEATHSIG), but
+  // not what the command started: that is still in the shim's session.
+  int shim = attempt.getShimPid();
+  if (shim <= 0) return;
+  // A reboot ended everything of an earlier boot; its pids mean nothing now.
+  if (attempt.getBootId() != boot) return;
+  size_t stopped = stopSession(shim, attempt.getShimStartTime());
+  if (stopped > 0) {
+    uint64_t id = attempt.getTaskId();
+    uint32_t number = attempt.getNumber();
+    KJ_LOG(WARNING, "killed what a lost attempt left running", id, number, shim, stopped);
+  }
 }
 
 void DirectRunner::release(uint64_t taskId, uint32_t attempt) {

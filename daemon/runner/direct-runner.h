@@ -1,7 +1,8 @@
 // DirectRunner: each execution's shim is a plain child of the daemon, in its
 // own session. For machines without systemd; tasks then live in the daemon's
 // cgroup (under systemd they would die with the service: the packaged unit
-// pins the scope runner).
+// pins the scope runner). A lost attempt's remains are found by that
+// session (stop-session.h): what left it with setsid is beyond reach.
 #pragma once
 
 #include <kj/async-unix.h>
@@ -28,6 +29,7 @@ class DirectRunner final : public Runner {
 
  private:
   ShimLauncher& launcher;
+  kj::String boot;  // this boot's id
 };
 
 }  // namespace taskctl

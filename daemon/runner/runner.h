@@ -12,6 +12,8 @@
 
 namespace taskctl {
 
+class ExecOutcome;
+
 // One execution's shim, started or re-adopted. Owned by the scheduler for as
 // long as the attempt is not terminal; destroying it leaves the shim running.
 class Execution {
@@ -34,6 +36,12 @@ class Execution {
   virtual void kill(int signal) = 0;
   // Sends `signal` to the whole execution: the command's process group under
   // the direct runner, the scope under the scope runner.
+
+  virtual kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() { return nullptr; }
+  // Once exited(): the end the shim's exit status carries (exec/shim-exit.h),
+  // for an attempt whose result file could not be written (a full disk).
+  // Null when the shim is not our child (re-adopted: nobody reaps it for us),
+  // was killed, or its status carries no end; the attempt is then lost.
 };
 
 // What taskctl-exec wrote before it exited, read from the run directory.

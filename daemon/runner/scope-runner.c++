@@ -1,11 +1,16 @@
 #include "runner/scope-runner.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <kj/debug.h>
+#include <kj/io.h>
 
 namespace taskctl {
 
@@ -28,6 +33,7 @@ class ScopeExecution final : public Execution {
   kj::StringPtr bootId() const override { return shim->bootId(); }
   void go() override { shim->go(); }
   kj::Promise<void> exited() override { return shim->exited(); }
+  kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override { return shim->outcomeFromExit(); }
   void kill(int signal) override {
     if (signal == SIGKILL) {
       // KillUnit would kill the shim too, and with it the attempt's result:
@@ -115,29 +121,65 @@ namespace {
 
 // One pass over a cgroup's processes: `signal` to each but `keep` (0: none
 // kept). The number signalled, or -1 if the cgroup cannot be read (gone).
-int signalEach(kj::StringPtr dir, int keep, int signal) {
+int signalEach(kj::StringPtr dir, kj::StringPtr unit, int keep, int signal) {
   FILE* f = fopen(kj::str(dir, "/cgroup.procs").cStr(), "re");
   if (f == nullptr) return -1;
   KJ_DEFER(fclose(f));
   int pid, signalled = 0;
   while (fscanf(f, "%d", &pid) == 1) {
     if (pid == keep) continue;
-    ::kill(pid, signal);
-    signalled++;
+    if (signalMember(pid, unit, signal)) signalled++;
   }
   return signalled;
 }
 
 }  // namespace
 
+bool signalMember(int pid, kj::StringPtr unit, int signal) {
+  // The pidfd first, the check after: if the signal through it lands, the
+  // process lived all along, so the pid was still its own when /proc was
+  // read. A pid reused by then fails the check or, if it was reused after
+  // it, the pidfd names the old, dead process and the signal goes nowhere.
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return false;  // gone already
+  kj::AutoCloseFd pidfd(fd);
+  if (scopeCgroupOf(pid, unit) == nullptr) return false;
+  return syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0) == 0;
+}
+
 bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
   KJ_IF_MAYBE(dir, scopeCgroupOf(keep, unit)) {
     // Re-read until only `keep` is left: a process may fork while we kill.
     // Bounded: every round kills what it sees with a signal nobody survives.
     for (int round = 0; round < 100; round++) {
-      int signalled = signalEach(*dir, keep, signal);
+      int signalled = signalEach(*dir, unit, keep, signal);
       if (signalled < 0) return round > 0;
       if (signalled == 0) return true;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool killLostScope(kj::StringPtr unit) {
+  struct stat st;
+  for (auto base : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"}) {
+    auto dir = kj::str(base, "/taskctl.slice/", unit);
+    if (stat(kj::str(dir, "/cgroup.procs").cStr(), &st) != 0) continue;
+    // cgroup v2's cgroup.kill (Linux 5.14): every process at once, forks in
+    // flight included, and no pid read here that could be reused meanwhile.
+    int fd = open(kj::str(dir, "/cgroup.kill").cStr(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t n;
+      do {
+        n = write(fd, "1", 1);
+      } while (n < 0 && errno == EINTR);
+      close(fd);
+      if (n == 1) return true;
+    }
+    // Else (v1, older kernels) as killCgroupExcept does, until none is left.
+    for (int round = 0; round < 100; round++) {
+      if (signalEach(dir, unit, 0, SIGKILL) <= 0) break;
     }
     return true;
   }
@@ -147,7 +189,7 @@ bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
 bool signalScope(int member, kj::StringPtr unit, int signal) {
   // One pass: a TERM may be caught, so there is no "until empty" here.
   KJ_IF_MAYBE(dir, scopeCgroupOf(member, unit)) {
-    return signalEach(*dir, 0, signal) >= 0;
+    return signalEach(*dir, unit, 0, signal) >= 0;
   }
   return false;
 }
@@ -157,15 +199,12 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   ScopeRequest r;
   r.unit = kj::str("taskctl-", task.getId(), "-", attempt, ".scope");
   r.slice = kj::str("taskctl.slice");
-  // What `systemctl status` shows: enough to tell tasks apart, never the env.
-  kj::String command;
-  for (auto arg : task.getArgv()) {
-    auto text = kj::heapString(reinterpret_cast<const char*>(arg.begin()), arg.size());
-    command = command.size() ? kj::str(command, " ", text) : kj::mv(text);
-    if (command.size() > 200) break;
-  }
-  if (command.size() > 200) command = kj::str(command.slice(0, 200), "...");
-  r.description = kj::str("taskctl task ", task.getId(), " attempt ", attempt, ": ", command);
+  // What `systemctl status` and the journal show, to every local user: which
+  // task, whose, in which queue. Never the command line or the environment,
+  // which may carry secrets (`taskctl status` shows them to the owner only).
+  kj::StringPtr queue = task.getQueue().size() ? task.getQueue() : "default"_kj;
+  r.description = kj::str("taskctl task ", task.getId(), " attempt ", attempt, " (queue ", queue,
+                          ", uid ", task.getUid(), ")");
   r.pid = pid;
   r.cpuQuotaPerSecUsec = task.getCpuQuotaPerSecUsec();
   r.memoryMaxBytes = task.getMemoryMaxBytes();
@@ -228,6 +267,11 @@ kj::Maybe<kj::Own<ExecOutcome>> ScopeRunner::readOutcome(uint64_t taskId, uint32
 
 void ScopeRunner::stopRemains(records::Attempt::Reader attempt) {
   if (attempt.getUnit().size() == 0) return;
+  // Killed here and now, before the caller can schedule a retry: StopUnit
+  // is asynchronous and only sends SIGTERM, and what ignores that would run
+  // beside the retry until systemd's stop timeout (90 s by default).
+  killLostScope(attempt.getUnit());
+  // Then the unit itself goes (systemd would keep a scope with processes).
   stops.add(stopWhenConnected(kj::str(attempt.getUnit())));
 }
 

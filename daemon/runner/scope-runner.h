@@ -52,9 +52,20 @@ kj::Maybe<kj::String> scopeCgroupOf(int pid, kj::StringPtr unit);
 // cgroupDirOf(pid), if that directory is the scope `unit` (its last path
 // component); else null, e.g. for a reused pid now in another cgroup.
 
+bool signalMember(int pid, kj::StringPtr unit, int signal);
+// Sends `signal` to `pid` if it is in the scope `unit`, as its cgroup.procs
+// listed it a moment ago (it may since have exited and its pid been reused
+// by a process elsewhere). True if it was signalled.
+
 bool killCgroupExcept(int keep, kj::StringPtr unit, int signal);
 // Sends `signal` to every process of `keep`'s scope `unit` but `keep`, until
 // none is left. False if the scope's cgroup cannot be found.
+
+bool killLostScope(kj::StringPtr unit);
+// SIGKILLs every process of scope `unit` in taskctl.slice, found by its name
+// (its shim, whose pid finds it otherwise, is gone): cgroup.kill where the
+// kernel has it, else rounds over cgroup.procs until none is left. False if
+// the scope's cgroup does not exist (nothing of it is left).
 
 bool signalScope(int member, kj::StringPtr unit, int signal);
 // Sends `signal` once to every process of `member`'s scope `unit`, `member`

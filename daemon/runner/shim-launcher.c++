@@ -17,6 +17,7 @@
 #include <kj/debug.h>
 
 #include "exec/result-file.h"
+#include "exec/shim-exit.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -42,6 +43,19 @@ class ResultFile final : public ExecOutcome {
 
  private:
   kj::Own<capnp::MessageReader> message;
+};
+
+// An end known without a result file: from the shim's exit status.
+class BuiltOutcome final : public ExecOutcome {
+ public:
+  explicit BuiltOutcome(kj::Own<capnp::MallocMessageBuilder> message)
+      : message(kj::mv(message)) {}
+  records::ExecResult::Reader get() override {
+    return message->getRoot<records::ExecResult>().asReader();
+  }
+
+ private:
+  kj::Own<capnp::MallocMessageBuilder> message;
 };
 
 // What the task sees: its submitted (cleaned) environment, then ours.
@@ -102,6 +116,21 @@ kj::Maybe<uint64_t> processStartTime(int pid) {
   return strtoull(p + 1, nullptr, 10);
 }
 
+kj::Maybe<int> parentOf(int pid) {
+  auto path = kj::str("/proc/", pid, "/stat");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return nullptr;
+  buf[n] = 0;
+  // Field 4, two after the command name's last ')': ") S 1234".
+  char* p = strrchr(buf, ')');
+  if (p == nullptr || strlen(p) < 5) return nullptr;
+  return atoi(p + 4);
+}
+
 ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, kj::StringPtr boot,
                          kj::AutoCloseFd pidfdArg, kj::Maybe<kj::AutoCloseFd> goFd, bool ourChild)
     : pidValue(pid),
@@ -133,8 +162,54 @@ kj::Promise<void> ShimProcess::exited() {
       do {
         rc = waitid(static_cast<idtype_t>(P_PIDFD), pidfd.get(), &info, WEXITED);
       } while (rc < 0 && errno == EINTR);
+      // How the command ended, should its result file be missing.
+      if (rc == 0 && info.si_code == CLD_EXITED) exitStatus = info.si_status;
     }
   });
+}
+
+kj::Maybe<kj::Own<ExecOutcome>> ShimProcess::outcomeFromExit() {
+  KJ_IF_MAYBE(status, exitStatus) {
+    auto message = kj::heap<capnp::MallocMessageBuilder>(32);
+    auto result = message->initRoot<records::ExecResult>();
+    if (!outcomeFromShimExit(*status, result)) return nullptr;
+    return kj::Own<ExecOutcome>(kj::heap<BuiltOutcome>(kj::mv(message)));
+  }
+  return nullptr;
+}
+
+bool signalShimChild(int shimPid, int shimPidfd, int child, int signal) {
+  if (child <= 0) return false;
+  // The child's pidfd first, the checks after: if the signal through it
+  // lands, the child lived all along, so /proc was read about it. Had the
+  // pid been reused before the open, the new process fails the parent
+  // check; reused after it, the pidfd names the dead child, and no signal
+  // lands.
+  int fd = pidfdOpen(child);
+  if (fd < 0) return false;  // gone (and reaped) already
+  kj::AutoCloseFd childFd(fd);
+  if (parentOf(child).orDefault(0) != shimPid) return false;
+  // The shim still lives, so shimPid is still the shim's pid.
+  if (syscall(SYS_pidfd_send_signal, shimPidfd, 0, nullptr, 0) != 0) return false;
+  // The command leads its process group, whose id is its pid: while the
+  // command lives (or is a zombie the shim has not reaped) that number can
+  // name no other group. Its group first, the command itself last through
+  // its pidfd (also if it left its group): the group id was checked as
+  // held a moment ago, the time it takes this function to go on.
+  if (syscall(SYS_pidfd_send_signal, childFd.get(), 0, nullptr, 0) != 0) return false;
+  ::kill(-child, signal);
+  syscall(SYS_pidfd_send_signal, childFd.get(), signal, nullptr, 0);
+  return true;
+}
+
+bool signalCommandOf(int shimPid, int shimPidfd, int signal) {
+  auto path = kj::str("/proc/", shimPid, "/task/", shimPid, "/children");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[64] = {};
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return signalShimChild(shimPid, shimPidfd, n > 0 ? atoi(buf) : 0, signal);
 }
 
 void ShimProcess::kill(int signal) {
@@ -142,20 +217,7 @@ void ShimProcess::kill(int signal) {
     // The shim cannot forward a SIGKILL (nobody can catch it), and killing
     // the shim would lose the result: kill the command's own process group
     // (the shim's one child leads it) and let the shim report the end.
-    auto path = kj::str("/proc/", pidValue, "/task/", pidValue, "/children");
-    int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char buf[64] = {};
-      ssize_t n = read(fd, buf, sizeof(buf) - 1);
-      close(fd);
-      int child = n > 0 ? atoi(buf) : 0;
-      // Checked through the pidfd that the shim still lives, so `child` is
-      // still its child and not a recycled pid.
-      if (child > 0 && syscall(SYS_pidfd_send_signal, pidfd.get(), 0, nullptr, 0) == 0) {
-        ::kill(-child, SIGKILL);
-        return;
-      }
-    }
+    if (signalCommandOf(pidValue, pidfd.get(), SIGKILL)) return;
   }
   // Through the pidfd, so a recycled pid can never be hit. The shim forwards
   // TERM, INT, HUP, QUIT, USR1 and USR2 to the command's process group.
@@ -163,12 +225,14 @@ void ShimProcess::kill(int signal) {
 }
 
 ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir,
-                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes)
+                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes,
+                           uint64_t logMinFreeBytes)
     : port(port),
       stateDir(kj::str(stateDir)),
       shimPath(kj::str(shimPath)),
       dropPrivileges(dropPrivileges),
       logMaxBytes(logMaxBytes),
+      logMinFreeBytes(logMinFreeBytes),
       boot(bootId()) {
   makeDir(kj::str(stateDir, "/runs"));
   makeDir(kj::str(stateDir, "/logs"));
@@ -210,6 +274,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setResultPath(result);
   spec.setDropPrivileges(dropPrivileges);
   spec.setLogMaxBytes(logMaxBytes);
+  spec.setLogMinFreeBytes(logMinFreeBytes);
   kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
   if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
   capnp::writeMessageToFd(specFd.get(), message);

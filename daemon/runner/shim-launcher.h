@@ -25,9 +25,11 @@ class ShimProcess final : public Execution {
   void go() override;
   kj::Promise<void> exited() override;
   void kill(int signal) override;
+  kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override;
 
  private:
   int pidValue;
+  kj::Maybe<int> exitStatus;  // once reaped, if it exited (not killed)
   uint64_t startTimeValue;
   kj::StringPtr boot;  // the launcher's, which outlives every shim
   kj::AutoCloseFd pidfd;
@@ -36,16 +38,31 @@ class ShimProcess final : public Execution {
   kj::UnixEventPort::FdObserver observer;
 };
 
+kj::Maybe<int> parentOf(int pid);
+// The parent's pid (field 4 of /proc/<pid>/stat); null if `pid` is gone.
+
+bool signalCommandOf(int shimPid, int shimPidfd, int signal);
+// Sends `signal` to a shim's command: its one child, which leads the
+// command's process group, and that group. `shimPidfd` pins the shim. False
+// if the shim has no child (any more) or is gone.
+
+bool signalShimChild(int shimPid, int shimPidfd, int child, int signal);
+// The second half of signalCommandOf: `child` is the pid /proc listed as the
+// shim's child a moment ago, which may since have been reaped and reused.
+// Signals nothing unless that pid is still the shim's child.
+
 class ShimLauncher {
  public:
   // `stateDir` holds runs/ and logs/ (created here, mode 0700).
   // `dropPrivileges`: the shim runs the command as the submitter (the daemon
   // is root); otherwise it runs it as the daemon's own user.
   ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
-               bool dropPrivileges, uint64_t logMaxBytes = 0);
+               bool dropPrivileges, uint64_t logMaxBytes = 0, uint64_t logMinFreeBytes = 0);
 
   void setLogMaxBytes(uint64_t bytes) { logMaxBytes = bytes; }
   // For attempts started from now on (logs.max_bytes after a reload).
+  void setLogMinFreeBytes(uint64_t bytes) { logMinFreeBytes = bytes; }
+  // Likewise, logs.min_free_bytes: the free space below which output is dropped.
 
   kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
   // Throws if the shim cannot be spawned (no user code ran then).
@@ -63,6 +80,7 @@ class ShimLauncher {
   kj::String shimPath;
   bool dropPrivileges;
   uint64_t logMaxBytes;
+  uint64_t logMinFreeBytes;
   kj::String boot;
 };
 

@@ -217,6 +217,51 @@ TEST(Scheduler, RequeuesAnAttemptThatNeverStarted) {
   EXPECT_EQ(h.runner.launched[1].attempt, 2u);  // attempt numbers are never reused
 }
 
+// issue 12, point 1: a full disk kept the shim from writing its result, but
+// the shim's exit status (read by the runner, whose child it was) carries
+// the end: it is recorded as it happened, never as `lost`, and a success
+// with --retry-on lost does not run again.
+TEST(Scheduler, WithoutAResultTheShimsExitStatusTellsTheEnd) {
+  Harness h(5);
+  auto ok = h.submit("a", 0, "", nullptr, [](records::Task::Builder t) {
+    t.getRetry().setRetries(3);
+    t.getRetry().setOnLost(true);
+  });
+  auto exit3 = h.submit("b");
+  auto killed = h.submit("c");
+  auto notFound = h.submit("d");
+  auto notStarted = h.submit("e");
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 5u);
+  h.runner.exitStatusOutcome(0).setExitCode(0);
+  h.runner.exitStatusOutcome(1).setExitCode(3);
+  auto k = h.runner.exitStatusOutcome(2);
+  k.setExitCode(-1);
+  k.setSignal(9);
+  auto nf = h.runner.exitStatusOutcome(3);
+  nf.setSpawnFailed(true);
+  nf.setExitCode(127);
+  h.runner.exitStatusOutcome(4).setNotStarted(true);
+  for (size_t i = 0; i < 5; i++) h.runner.vanish(i);
+  h.settle();
+  kj::Own<Record<records::Task>> holder;
+  EXPECT_EQ(h.state(ok), TaskState::SUCCEEDED);
+  EXPECT_EQ(h.task(ok, holder).getReason(), EndReason::EXIT);
+  EXPECT_EQ(h.exitStatus(ok), 0);
+  EXPECT_EQ(h.state(exit3), TaskState::FAILED);
+  EXPECT_EQ(h.task(exit3, holder).getReason(), EndReason::EXIT);
+  EXPECT_EQ(h.exitStatus(exit3), 3);
+  EXPECT_EQ(h.task(killed, holder).getReason(), EndReason::SIGNAL);
+  EXPECT_EQ(h.exitStatus(killed), 137);
+  EXPECT_EQ(h.task(notFound, holder).getReason(), EndReason::SPAWN);
+  EXPECT_EQ(h.exitStatus(notFound), 127);
+  EXPECT_TRUE(h.runner.stopped.empty()) << "an attempt with a known end was treated as lost";
+  // Only the never-started one runs again (attempt 2); the success does not.
+  ASSERT_EQ(h.runner.launched.size(), 6u);
+  EXPECT_EQ(h.runner.launched[5].taskId, notStarted);
+  EXPECT_EQ(h.runner.launched[5].attempt, 2u);
+}
+
 TEST(Scheduler, RejectsBadInputAndStoresNothing) {
   Harness h;
   EXPECT_NE(h.submitError([](auto) {}).find("empty command"), std::string::npos);

@@ -45,7 +45,7 @@ bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
 
 // The last bytes of an attempt's output, kept with the attempt.
 kj::Array<kj::byte> readTail(kj::StringPtr path) {
-  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  int fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // the log, never a link's target
   if (fd < 0) return nullptr;
   KJ_DEFER(close(fd));
   off_t size = lseek(fd, 0, SEEK_END);
@@ -767,7 +767,9 @@ void Scheduler::enqueue(Active& a) {
 }
 
 void Scheduler::dispatch(Queue& queue) {
-  if (!dispatching || queue.paused) return;
+  // A store found corrupt records nothing more: a task started now would be
+  // run again after the store is salvaged. Tasks stay queued.
+  if (!dispatching || queue.paused || store.readOnly()) return;
   if (!runner.available()) {
     // The scope runner without a bus: tasks stay queued (none fails as
     // `spawn`) and dispatch resumes when it is back.
@@ -936,7 +938,18 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   auto& a = *it->second;
   if (!a.hasAttempt || a.attempt().getNumber() != number) return;
   auto& queue = queueOf(a);
-  ingest(a, runner.readOutcome(id, number));
+  auto outcome = runner.readOutcome(id, number);
+  if (outcome == nullptr) {
+    // No result file (a full disk): the shim we spawned says how it ended
+    // through its exit status. Only a re-adopted shim leaves nobody to ask.
+    KJ_IF_MAYBE(execution, a.live().execution) {
+      outcome = (*execution)->outcomeFromExit();
+      if (outcome != nullptr) {
+        KJ_LOG(WARNING, "no result file; the end comes from the shim's exit status", id, number);
+      }
+    }
+  }
+  ingest(a, kj::mv(outcome));
   dispatch(queue);
 }
 

@@ -19,25 +19,43 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   kj::Promise<void> durable();
   // Resolves after the commit that holds everything staged so far. Changes of
   // daemon state ("write the record, then act") wait here; if a commit fails
-  // they stay staged and the commit is retried (every second) until it works.
+  // they stay staged and the commit is retried (every RETRY_INTERVAL) until
+  // it works.
 
   kj::Promise<void> durableOrRefused();
   // For a request that may still be refused (a submit, staged `droppable`):
   // resolves after the commit, or rejects with the commit's error, in which
-  // case its staged writes have been dropped.
+  // case its staged writes have been dropped. While the store is failing()
+  // it rejects at once (OVERLOADED, "store full ..."), without a write.
 
   kj::Promise<void> flushed();
-  // Resolves when nothing staged is waiting (at once if nothing is): reads
-  // that follow then see every change made before the call.
+  // For reads: resolves once nothing staged is waiting (at once if nothing
+  // is), or once the commit under way has been tried, whether or not it
+  // worked, and at once while the store is failing(). A read that follows
+  // sees every change made before the call that could be made durable, and
+  // otherwise what is durable: a failing store never blocks a read.
+
+  kj::Maybe<const kj::Exception&> failing() const;
+  // Why the last commit failed, while changes that must be written wait for
+  // a retry (a full disk or map); null otherwise.
 
   uint64_t commits() const { return committed; }
   // Write transactions that reached the disk (each one fdatasync on the loop).
 
+  static constexpr kj::Duration RETRY_INTERVAL = 250 * kj::MILLISECONDS;
+  // While failing: how often the staged changes are tried again. A failed
+  // commit that held only refusable writes leaves no failure behind: the
+  // next submit's own write tests the store again (a smaller one may fit).
 
  private:
+  enum class Kind {
+    DURABLE,    // durable(): waits until its writes are on disk
+    REFUSABLE,  // durableOrRefused(): rejected if the commit fails
+    FLUSH,      // flushed(): a read, satisfied by the attempt either way
+  };
   struct Waiter {
     kj::Own<kj::PromiseFulfiller<void>> fulfiller;
-    bool refusable;
+    Kind kind;
   };
 
   Store& store;
@@ -45,11 +63,13 @@ class GroupCommit final: private kj::TaskSet::ErrorHandler {
   kj::Vector<Waiter> waiters;
   bool scheduled = false;
   uint64_t committed = 0;
+  kj::Maybe<kj::Exception> failure;
   kj::TaskSet tasks;  // the evalLast or retry that will commit
 
-  kj::Promise<void> wait(bool refusable);
+  kj::Promise<void> wait(Kind kind);
   void schedule();
   void run();
+  void retry();
   void taskFailed(kj::Exception&& exception) override;
 };
 

@@ -1,5 +1,8 @@
 #include "store/store.h"
 
+#include "store/crc32c.h"
+#include "store/store-check.h"
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -8,8 +11,13 @@
 
 #include <vector>
 #include <lmdb.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <kj/debug.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace taskctl {
 namespace {
@@ -110,12 +118,19 @@ struct RawStore {
     MDB_val val{valBytes.size(), const_cast<kj::byte*>(valBytes.begin())};
     KJ_ASSERT(mdb_put(txn, table(name), &key, &val, 0) == 0, name);
   }
-  void putMeta(uint32_t version, uint64_t nextId) {
+  // Format 3 on seals every value with its checksum; a future format is
+  // written as one would expect it (sealed) unless told otherwise.
+  void putMeta(uint32_t version, uint64_t nextId, bool sealed = true) {
     capnp::MallocMessageBuilder message;
     auto meta = message.initRoot<records::Meta>();
     meta.setFormatVersion(version);
     meta.setNextId(nextId);
-    put("meta", "meta"_kj.asBytes(), capnp::messageToFlatArray(message).asBytes());
+    auto words = capnp::messageToFlatArray(message);
+    if (version >= 3 && sealed) {
+      put("meta", "meta"_kj.asBytes(), sealValue("meta"_kj.asBytes(), words.asBytes()));
+    } else {
+      put("meta", "meta"_kj.asBytes(), words.asBytes());
+    }
   }
   void putTask(uint64_t id, records::TaskState state, int64_t finishedAt) {
     capnp::MallocMessageBuilder message;
@@ -143,8 +158,8 @@ uint32_t storedFormatVersion(kj::StringPtr dir) {
   KJ_ASSERT(mdb_dbi_open(txn, "meta", 0, &dbi) == 0);
   MDB_val key{4, const_cast<char*>("meta")}, val;
   KJ_ASSERT(mdb_get(txn, dbi, &key, &val) == 0);
-  auto words = kj::heapArray<capnp::word>((val.mv_size + 7) / 8);
-  memcpy(words.begin(), val.mv_data, val.mv_size);
+  auto words = kj::heapArray<capnp::word>(val.mv_size / 8);
+  memcpy(words.begin(), val.mv_data, words.size() * 8);  // a format-3 checksum ends it
   capnp::FlatArrayMessageReader reader(words);
   return reader.getRoot<records::Meta>().getFormatVersion();
 }
@@ -273,6 +288,33 @@ TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
   EXPECT_EQ(seen, (std::vector<uint64_t>{5, 4, 3}));
 }
 
+TEST(Store, ListsTasksFromAnIdAndStopsWhenAsked) {
+  TempDir dir;
+  Store store(dir.store());
+  // Ids 1 to 9, of which 2, 3, 5, 8 and 9 are stored.
+  for (uint64_t id = 1; id <= 9; id++) {
+    KJ_ASSERT(store.allocateId() == id);
+    if (id != 2 && id != 3 && id != 5 && id != 8 && id != 9) continue;
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(id);
+    store.putTask(task);
+  }
+  store.commit();
+  auto from = [&](uint64_t first, size_t most) {
+    std::vector<uint64_t> seen;
+    store.forEachTaskFrom(first, [&](records::Task::Reader task) {
+      seen.push_back(task.getId());
+      return seen.size() < most;
+    });
+    return seen;
+  };
+  EXPECT_EQ(from(0, 10), (std::vector<uint64_t>{2, 3, 5, 8, 9}));
+  EXPECT_EQ(from(4, 10), (std::vector<uint64_t>{5, 8, 9}));  // a gap: the next one up
+  EXPECT_EQ(from(5, 2), (std::vector<uint64_t>{5, 8}));
+  EXPECT_EQ(from(10, 10), (std::vector<uint64_t>{}));
+}
+
 TEST(Store, RefusesACorruptFileAndLeavesIt) {
   TempDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
@@ -283,8 +325,7 @@ TEST(Store, RefusesACorruptFileAndLeavesIt) {
   KJ_ASSERT(write(fd, junk.begin(), junk.size()) == 65536);
   close(fd);
   auto error = openError(dir.store());
-  EXPECT_NE(error.find("cannot open the store at " + std::string(dir.store().cStr())),
-            std::string::npos)
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) + " is corrupt"), std::string::npos)
       << error;
   struct stat st;
   ASSERT_EQ(stat(data.cStr(), &st), 0);
@@ -554,7 +595,7 @@ TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
     EXPECT_EQ(ids[1], 1u);
     EXPECT_EQ(store.allocateId(), 4u);  // the counter survives the upgrade
   }
-  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
   Store store(dir.store());  // and the upgraded store opens as a current one
   EXPECT_EQ(store.finishedCount(), 2u);
   EXPECT_TRUE(store.getTask(2) != nullptr);
@@ -606,23 +647,582 @@ TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
   Store store(dir.store(), options);
   EXPECT_GT(store.mapBytes(), size_t(1) << 20);
   EXPECT_EQ(store.finishedCount(), stored);
-  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
 }
 
-TEST(Store, RefusesAVersion3StoreNamingBothVersions) {
+TEST(Store, RefusesAVersion4StoreNamingBothVersions) {
+  for (bool sealed : {true, false}) {
+    TempDir dir;
+    {
+      Store store(dir.store());
+      putQueued(store, store.allocateId());
+      store.commit();
+    }
+    RawStore(dir.store()).putMeta(4, 2, sealed);
+    auto error = openError(dir.store());
+    EXPECT_NE(error.find("has format version 4, newer than this taskctld knows (3)"),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
+    EXPECT_EQ(storedFormatVersion(dir.store()), 4u);  // refused, not rewritten
+  }
+}
+
+// ---- Checksums, the format-3 upgrade, and corruption (issue 12, point 4) ----
+
+std::string fileBytes(kj::StringPtr path) {
+  std::ifstream in(path.cStr(), std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// Damage the one stored copy of `marker` (a record written in one commit is
+// in the file once): flip its first byte, as a bad disk would.
+void flipMarker(kj::StringPtr dataFile, const std::string& marker) {
+  auto bytes = fileBytes(dataFile);
+  auto at = bytes.find(marker);
+  KJ_ASSERT(at != std::string::npos, "marker not in the file", marker.c_str());
+  KJ_ASSERT(bytes.find(marker, at + 1) == std::string::npos, "marker twice", marker.c_str());
+  bytes[at] ^= 0x20;
+  // In place, as the disk would: the file keeps its inode and size.
+  int fd = open(dataFile.cStr(), O_WRONLY);
+  KJ_ASSERT(fd >= 0);
+  KJ_ASSERT(pwrite(fd, bytes.data() + at, 1, at) == 1);
+  close(fd);
+}
+
+// Where task `id`'s live record lies in data.mdb (a stale copy of the same
+// bytes may lie in a free page): LMDB's pointer, placed in the file by the
+// page number each page starts with.
+size_t taskRecordOffset(kj::StringPtr dir, uint64_t id) {
+  MDB_env* env;
+  KJ_ASSERT(mdb_env_create(&env) == 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  KJ_ASSERT(mdb_env_open(env, dir.cStr(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_dbi dbi;
+  KJ_ASSERT(mdb_dbi_open(txn, "tasks", 0, &dbi) == 0);
+  kj::byte keyBytes[8];
+  for (int i = 0; i < 8; i++) keyBytes[i] = id >> (56 - 8 * i);
+  MDB_val key{8, keyBytes}, val;
+  KJ_ASSERT(mdb_get(txn, dbi, &key, &val) == 0);
+  auto at = reinterpret_cast<uintptr_t>(val.mv_data);
+  auto page = at & ~uintptr_t(4095);
+  uint64_t pgno;
+  memcpy(&pgno, reinterpret_cast<const void*>(page), 8);
+  return pgno * 4096 + (at - page) + val.mv_size / 2;
+}
+
+void flipAt(kj::StringPtr dataFile, size_t at) {
+  int fd = open(dataFile.cStr(), O_RDWR);
+  KJ_ASSERT(fd >= 0);
+  kj::byte b;
+  KJ_ASSERT(pread(fd, &b, 1, at) == 1);
+  b ^= 0xff;
+  KJ_ASSERT(pwrite(fd, &b, 1, at) == 1);
+  close(fd);
+}
+
+void putMarked(Store& store, uint64_t id, records::TaskState state, kj::StringPtr marker) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(id);
+  task.setQueue("default");
+  task.setState(state);
+  if (isTerminal(state)) task.setFinishedAt(1000 + id);
+  task.setCwd(marker.asBytes());
+  store.putTask(task);
+}
+
+kj::Maybe<kj::Exception> readError(kj::Function<void()> read) {
+  return kj::runCatchingExceptions([&]() { read(); });
+}
+
+TEST(Crc32c, MatchesTheStandardCheckValueWithAndWithoutTheInstruction) {
+  EXPECT_EQ(crc32c(0, "123456789", 9), 0xe3069283u);
+  EXPECT_EQ(crc32cPortable(0, "123456789", 9), 0xe3069283u);
+  std::string data(1000, 0);
+  for (size_t i = 0; i < data.size(); i++) data[i] = char(i * 7 + 3);
+  for (size_t offset = 0; offset < 9; offset++) {
+    for (size_t n = 0; offset + n <= data.size(); n += 37) {
+      ASSERT_EQ(crc32c(5, data.data() + offset, n), crc32cPortable(5, data.data() + offset, n));
+    }
+  }
+  // Continuing a CRC over a second part gives the CRC of the whole.
+  EXPECT_EQ(crc32c(crc32c(0, data.data(), 100), data.data() + 100, 900),
+            crc32c(0, data.data(), 1000));
+}
+
+TEST(Crc32c, SealsAValueSoThatAnyFlippedBitOrAnotherKeyIsCaught) {
+  auto key = "key1"_kj.asBytes();
+  auto sealed = sealValue(key, "payload!"_kj.asBytes());
+  ASSERT_EQ(sealed.size(), 8u + STORE_CHECKSUM_BYTES);
+  KJ_IF_MAYBE(payload, unsealValue(key, sealed)) {
+    EXPECT_EQ(kj::heapString(payload->asChars()), "payload!");
+  } else {
+    FAIL() << "a sealed value does not unseal";
+  }
+  EXPECT_TRUE(unsealValue("key2"_kj.asBytes(), sealed) == nullptr);
+  for (size_t bit = 0; bit < sealed.size() * 8; bit++) {
+    sealed[bit / 8] ^= 1 << (bit % 8);
+    EXPECT_TRUE(unsealValue(key, sealed) == nullptr) << bit;
+    sealed[bit / 8] ^= 1 << (bit % 8);
+  }
+  EXPECT_TRUE(unsealValue(key, "abc"_kj.asBytes()) == nullptr);  // shorter than a checksum
+}
+
+TEST(Store, StoresEveryValueWithItsChecksum) {
   TempDir dir;
   {
     Store store(dir.store());
-    putQueued(store, store.allocateId());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "cwd-a");
+    putAttempt(store, 1, 1);
     store.commit();
   }
-  RawStore(dir.store()).putMeta(3, 2);
+  MDB_env* env;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  ASSERT_EQ(mdb_env_open(env, dir.store().cStr(), MDB_RDONLY, 0600), 0);
+  MDB_txn* txn;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  for (auto name : {"meta", "tasks", "attempts", "active", "ready"}) {
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0);
+    MDB_cursor* cursor;
+    ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+    MDB_val key, val;
+    int n = 0;
+    for (int rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT), n++) {
+      auto k = kj::arrayPtr(static_cast<const kj::byte*>(key.mv_data), key.mv_size);
+      auto v = kj::arrayPtr(static_cast<const kj::byte*>(val.mv_data), val.mv_size);
+      EXPECT_TRUE(unsealValue(k, v) != nullptr) << name;
+    }
+    mdb_cursor_close(cursor);
+    EXPECT_EQ(n, 1) << name;
+  }
+}
+
+TEST(Store, FindsWhereLmdbMapsTheFile) {
+  TempDir dir;
+  Store store(dir.store());
+  putQueued(store, store.allocateId());
+  store.commit();
+  auto base = static_cast<const kj::byte*>(store.mapAddress());
+  ASSERT_TRUE(base != nullptr);
+  auto bytes = fileBytes(kj::str(dir.store(), "/data.mdb"));
+  // The first two pages of the map are the file's two meta pages.
+  EXPECT_EQ(memcmp(base, bytes.data(), 4096 * 2), 0);
+}
+
+TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    // What taskctld 2 left: values unsealed, index entries empty.
+    RawStore raw(dir.store());
+    for (auto name : {"attempts", "ready", "tombstones", "requests", "requests-by-age", "queues",
+                      "events"}) {
+      raw.table(name);
+    }
+    raw.putTask(1, records::TaskState::SUCCEEDED, 500);
+    raw.putTask(2, records::TaskState::RUNNING, 0);
+    kj::byte id2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    raw.put("active", id2, nullptr);
+    // finishedAt 500 (0x1f4, sign bit flipped), then id 1.
+    kj::byte finished[16] = {0x80, 0, 0, 0, 0, 0, 0x01, 0xf4, 0, 0, 0, 0, 0, 0, 0, 1};
+    raw.put("finished", finished, nullptr);
+    capnp::MallocMessageBuilder message;
+    auto attempt = message.initRoot<records::Attempt>();
+    attempt.setTaskId(2);
+    attempt.setNumber(1);
+    kj::byte attemptKey[12] = {0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1};
+    raw.put("attempts", attemptKey, capnp::messageToFlatArray(message).asBytes());
+    raw.putMeta(2, 3);
+  }
+  {
+    Store store(dir.store());
+    EXPECT_EQ(store.allocateId(), 3u);  // the counter survives the upgrade
+    int active = 0;
+    store.forEachActiveTask([&](records::Task::Reader t) {
+      active++;
+      EXPECT_EQ(t.getId(), 2u);
+    });
+    EXPECT_EQ(active, 1);
+    auto ids = finishedIds(store);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0], 1u);
+    KJ_IF_MAYBE(a, store.getAttempt(2, 1)) {
+      EXPECT_EQ((*a)->get().getTaskId(), 2u);
+    } else {
+      FAIL() << "attempt lost in the upgrade";
+    }
+    EXPECT_TRUE(store.getTask(1) != nullptr);
+  }
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
+  Store store(dir.store());  // and it opens as a current store
+  EXPECT_TRUE(store.getTask(2) != nullptr);
+  EXPECT_FALSE(store.readOnly());
+}
+
+TEST(Store, RefusesADamagedVersion2StoreWithoutUpgradingIt) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    RawStore raw(dir.store());
+    raw.putTask(1, records::TaskState::SUCCEEDED, 500);
+    // A finished task's record that is not a message: refused by the upgrade,
+    // which reads every record before it seals any.
+    kj::byte key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    kj::byte junk[16];
+    memset(junk, 0xff, sizeof(junk));
+    raw.put("tasks", key, junk);
+    raw.putMeta(2, 3);
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  auto before = fileBytes(data);
   auto error = openError(dir.store());
-  EXPECT_NE(error.find("has format version 3, newer than this taskctld knows (2)"),
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) + " is corrupt (tasks 2 "),
             std::string::npos)
       << error;
-  EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
-  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);  // refused, not rewritten
+  EXPECT_NE(error.find("--salvage-store"), std::string::npos) << error;
+  EXPECT_NE(error.find("mdb_copy"), std::string::npos) << error;
+  EXPECT_EQ(fileBytes(data), before);  // not upgraded, not touched
+  EXPECT_EQ(storedFormatVersion(dir.store()), 2u);
+}
+
+TEST(Store, RefusesATruncatedFileBeforeLmdbMapsIt) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    auto cwd = std::string(3000, 'x');
+    for (int i = 0; i < 200; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str(cwd.c_str(), i));
+    }
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  struct stat st;
+  ASSERT_EQ(stat(data.cStr(), &st), 0);
+  for (off_t cut : {st.st_size - 4096, st.st_size / 2, off_t(4096 * 2), off_t(4096), off_t(100),
+                    off_t(0)}) {
+    auto copy = kj::str(dir.path, "/cut");
+    ASSERT_EQ(system(kj::str("rm -rf ", copy, " && cp -a ", dir.store(), " ", copy).cStr()), 0);
+    auto copyData = kj::str(copy, "/data.mdb");
+    ASSERT_EQ(truncate(copyData.cStr(), cut), 0);
+    auto error = openError(copy);  // used to die of SIGBUS, or start empty
+    EXPECT_NE(error.find("the store " + std::string(copyData.cStr()) + " is corrupt"),
+              std::string::npos)
+        << cut << ": " << error;
+    ASSERT_EQ(stat(copyData.cStr(), &st), 0);
+    EXPECT_EQ(st.st_size, cut);  // left as it was
+  }
+}
+
+TEST(Store, RefusesADamagedActiveTaskAtOpenAndLeavesTheFile) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "active-marker-1");
+  auto before = fileBytes(data);
+  auto error = openError(dir.store());
+  EXPECT_NE(error.find("the store " + std::string(data.cStr()) +
+                       " is corrupt (checksum mismatch in tasks 1)"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+TEST(Store, InTheDaemonRecoveryReadsTheActiveTasksWholeAndRefusesTheStart) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "active-marker-1");
+  auto before = fileBytes(data);
+  StoreOptions options;
+  options.refuseUntilServing = true;
+  Store store(dir.store(), options);  // the daemon's: recovery reads them next
+  KJ_IF_MAYBE(e, readError([&]() { store.forEachActiveTask([](records::Task::Reader) {}); })) {
+    std::string text = e->getDescription().cStr();
+    EXPECT_NE(text.find("the store " + std::string(data.cStr()) +
+                        " is corrupt (checksum mismatch in tasks 1); refusing to start"),
+              std::string::npos)
+        << text;
+  } else {
+    FAIL() << "recovery read a damaged active task";
+  }
+  EXPECT_FALSE(store.readOnly());  // refused, not served
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-2");
+    putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, "done-marker-3");
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipMarker(data, "done-marker-2");
+  Store store(dir.store());  // only active tasks are read at open
+  EXPECT_FALSE(store.readOnly());
+  EXPECT_TRUE(store.getTask(3) != nullptr);
+  auto before = fileBytes(data);
+
+  KJ_IF_MAYBE(e, readError([&]() { store.getTask(2); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);  // exit 75, not 65
+    EXPECT_TRUE(e->getDescription().findFirst('\n') == nullptr);  // the client shows one line
+    std::string text = e->getDescription().cStr();
+    EXPECT_NE(text.find(std::string("the store ") + data.cStr() +
+                        " is corrupt (checksum mismatch in tasks 2)"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("read-only"), std::string::npos) << text;
+  } else {
+    FAIL() << "a damaged record was read as a task";
+  }
+  EXPECT_TRUE(store.readOnly());
+  // A walk meets it too.
+  EXPECT_TRUE(readError([&]() { store.forEachTask([](records::Task::Reader) { return true; }); }) !=
+              nullptr);
+  // Reads of sound records still work.
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_TRUE(store.getTask(3) != nullptr);
+  // Writes: refused, and nothing reaches the file.
+  EXPECT_TRUE(readError([&]() { store.requireWritable(); }) != nullptr);
+  putMarked(store, store.allocateId(), records::TaskState::QUEUED, "new-marker");
+  KJ_IF_MAYBE(e, readError([&]() { store.commit(); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
+  } else {
+    FAIL() << "a commit went through on a corrupt store";
+  }
+  EXPECT_EQ(store.stagedCount(), 0u);
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+// The pages of the store that hold `marker`, zeroed as a failed disk would.
+void zeroPageOf(kj::StringPtr dataFile, const std::string& marker) {
+  auto bytes = fileBytes(dataFile);
+  auto at = bytes.find(marker);
+  KJ_ASSERT(at != std::string::npos);
+  size_t page = at / 4096 * 4096;
+  std::string zeros(4096, 0);
+  int fd = open(dataFile.cStr(), O_WRONLY);
+  KJ_ASSERT(fd >= 0);
+  KJ_ASSERT(pwrite(fd, zeros.data(), zeros.size(), page) == 4096);
+  close(fd);
+}
+
+TEST(Store, AZeroedPageIsCorruptionNotAnAbort) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    // Small records, many to a leaf page: a walk crosses from one leaf to
+    // the next, where LMDB asserts on a page that is not a leaf.
+    for (int i = 1; i <= 2000; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str("finished-", 10000 + i));
+    }
+    store.commit();
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  zeroPageOf(data, "finished-11500");
+  Store store(dir.store());
+  auto before = fileBytes(data);
+  for (int pass = 0; pass < 2; pass++) {
+    KJ_IF_MAYBE(e, readError([&]() {
+                  store.forEachTask([](records::Task::Reader) { return true; });
+                })) {
+      EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
+      std::string text = e->getDescription().cStr();
+      EXPECT_NE(text.find("is corrupt"), std::string::npos) << text;
+    } else {
+      FAIL() << "a walk over a zeroed page found nothing wrong";
+    }
+    // A point read into the zeroed page: LMDB's MDB_CORRUPTED.
+    EXPECT_TRUE(readError([&]() { store.getTask(1500); }) != nullptr);
+  }
+  EXPECT_TRUE(store.readOnly());
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_EQ(fileBytes(data), before);
+}
+
+// ---- The map (issue 12, point 8) ----
+
+size_t vmSizeBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  }
+  KJ_FAIL_ASSERT("no VmSize");
+}
+
+TEST(Store, AFailedMapGrowKeepsTheMapSizeInStepAndTheStoreUsable) {
+  TempDir dir;
+  StoreOptions options;
+  options.initialMapBytes = 8 << 20;
+  Store store(dir.store(), options);
+  auto big = kj::heapArray<kj::byte>(64 * 1024);
+  memset(big.begin(), 'x', big.size());
+  // One 64 KiB task per commit, each with 4 MiB of address space to spare:
+  // enough for the commit, not for the 16 MiB map the first full one needs.
+  // (Before: LMDB unmapped the old map, failed to map the new one, and
+  // mapSize said 16 MiB while LMDB held no map: the next read crashed.)
+  kj::Maybe<kj::Exception> error;
+  int stored = 0;
+  for (int i = 0; i < 400 && error == nullptr; i++) {
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(store.allocateId());
+    task.setCwd(big);
+    store.putTask(task);
+    struct rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_AS, &old), 0);
+    struct rlimit tight = old;
+    tight.rlim_cur = vmSizeBytes() + (4 << 20);
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &tight), 0);
+    error = readError([&]() { store.commit(); });
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
+    if (error == nullptr) stored++;
+  }
+  KJ_IF_MAYBE(e, error) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED) << e->getDescription().cStr();
+    EXPECT_NE(std::string(e->getDescription().cStr()).find("cannot grow the map"),
+              std::string::npos)
+        << e->getDescription().cStr();
+  } else {
+    FAIL() << "the map never filled";
+  }
+  EXPECT_GT(stored, 50);
+  EXPECT_EQ(store.mapBytes(), size_t(8) << 20);  // what LMDB maps, not what was asked for
+  EXPECT_TRUE(store.getTask(1) != nullptr);      // and it still maps it
+  // With room again, the staged task commits into a grown map.
+  store.commit();
+  EXPECT_EQ(store.mapBytes(), size_t(16) << 20);
+  int n = 0;
+  store.forEachTask([&](records::Task::Reader) { return ++n, true; });
+  EXPECT_EQ(n, stored + 1);
+}
+
+// ---- --check-store and --salvage-store ----
+
+void fillForTools(Store& store) {
+  for (int i = 1; i <= 30; i++) {
+    auto id = store.allocateId();
+    putMarked(store, id, i % 10 == 0 ? records::TaskState::QUEUED : records::TaskState::SUCCEEDED,
+              kj::str("tool-marker-", 100 + i));
+    if (i % 10 != 0) putAttempt(store, id, 1);
+  }
+  putRequest(store, 1000, "req-1", 3, 50);
+  putQueueSettings(store, "batch", 4, false);
+  capnp::MallocMessageBuilder message;
+  auto event = message.initRoot<records::Event>();
+  event.setSeq(1);
+  event.setTaskId(1);
+  store.appendEvent(event);
+  store.commit();
+}
+
+TEST(StoreTools, ChecksASoundStoreAndNamesEveryDamagedRecord) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    fillForTools(store);
+  }
+  auto report = checkStore(dir.store());
+  EXPECT_EQ(report.problems.size(), 0u) << report.problems[0].cStr();
+  EXPECT_GT(report.records, 60u);
+
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipAt(data, taskRecordOffset(dir.store(), 5));   // finished
+  flipAt(data, taskRecordOffset(dir.store(), 20));  // queued: the daemon would refuse to start
+  auto before = fileBytes(data);
+  report = checkStore(dir.store());
+  std::string all;
+  for (auto& p : report.problems) all += std::string(p.cStr()) + "\n";
+  EXPECT_NE(all.find("tasks 5: checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("tasks 20: checksum mismatch"), std::string::npos) << all;
+  // The indexes now list tasks whose records could not be read.
+  EXPECT_NE(all.find("active 20: lists a task that is missing or terminal"), std::string::npos)
+      << all;
+  EXPECT_EQ(fileBytes(data), before);  // read-only
+}
+
+TEST(StoreTools, SalvagesEveryReadableRecordIntoANewStoreAndListsWhatItDropped) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    fillForTools(store);
+  }
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipAt(data, taskRecordOffset(dir.store(), 5));
+  auto before = fileBytes(data);
+  auto out = kj::str(dir.path, "/salvaged");
+  auto report = salvageStore(dir.store(), out);
+  EXPECT_EQ(fileBytes(data), before);  // the source is only read
+  std::string all;
+  for (auto& d : report.dropped) all += std::string(d.cStr()) + "\n";
+  EXPECT_NE(all.find("tasks 5: checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("attempts 5/1: its task was dropped"), std::string::npos) << all;
+  EXPECT_EQ(report.dropped.size(), 2u) << all;
+  EXPECT_EQ(checkStore(out).problems.size(), 0u);
+  Store store(out);
+  EXPECT_TRUE(store.getTask(5) == nullptr);
+  EXPECT_TRUE(store.getTask(4) != nullptr);
+  EXPECT_TRUE(store.getAttempt(4, 1) != nullptr);
+  EXPECT_GE(store.allocateId(), 31u);  // ids are never reused
+  int active = 0;
+  store.forEachActiveTask([&](records::Task::Reader) { active++; });
+  EXPECT_EQ(active, 3);
+  EXPECT_TRUE(store.getRequest(1000, "req-1") != nullptr);
+  EXPECT_EQ(store.lastEventSeq(), 1u);
+  // Never into a store that holds something.
+  EXPECT_TRUE(kj::runCatchingExceptions([&]() { salvageStore(dir.store(), out); }) != nullptr);
+}
+
+TEST(StoreTools, SalvagePastAZeroedPageLooksTheRemainingIdsUp) {
+  TempDir dir;
+  {
+    Store store(dir.store());
+    for (int i = 1; i <= 2000; i++) {
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
+                kj::str("finished-", 10000 + i));
+    }
+    store.commit();
+  }
+  zeroPageOf(kj::str(dir.store(), "/data.mdb"), "finished-11000");
+  EXPECT_GT(checkStore(dir.store()).problems.size(), 0u);
+  auto out = kj::str(dir.path, "/salvaged");
+  auto report = salvageStore(dir.store(), out);
+  Store store(out);
+  int kept = 0;
+  store.forEachTask([&](records::Task::Reader) { return ++kept, true; });
+  // One leaf page of small records lost, every other task kept.
+  EXPECT_GT(kept, 1900);
+  EXPECT_LT(kept, 2000);
+  EXPECT_TRUE(store.getTask(1999) != nullptr);
+  EXPECT_TRUE(store.getTask(1) != nullptr);
+  EXPECT_GT(report.dropped.size(), 0u);
 }
 
 }  // namespace

@@ -1,28 +1,93 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <kj/debug.h>
 
+#include "store/crc32c.h"
+
 namespace taskctl {
+
+kj::Array<kj::byte> sealValue(kj::ArrayPtr<const kj::byte> key,
+                              kj::ArrayPtr<const kj::byte> payload) {
+  auto value = kj::heapArray<kj::byte>(payload.size() + STORE_CHECKSUM_BYTES);
+  if (payload.size() > 0) memcpy(value.begin(), payload.begin(), payload.size());
+  uint32_t crc = crc32c(crc32c(0, key.begin(), key.size()), payload.begin(), payload.size());
+  for (size_t i = 0; i < STORE_CHECKSUM_BYTES; i++) value[payload.size() + i] = crc >> (8 * i);
+  return value;
+}
+
+kj::Maybe<kj::ArrayPtr<const kj::byte>> unsealValue(kj::ArrayPtr<const kj::byte> key,
+                                                    kj::ArrayPtr<const kj::byte> value) {
+  if (value.size() < STORE_CHECKSUM_BYTES) return nullptr;
+  auto payload = value.slice(0, value.size() - STORE_CHECKSUM_BYTES);
+  uint32_t crc = crc32c(crc32c(0, key.begin(), key.size()), payload.begin(), payload.size());
+  uint32_t stored = 0;
+  for (size_t i = 0; i < STORE_CHECKSUM_BYTES; i++) {
+    stored |= uint32_t(value[payload.size() + i]) << (8 * i);
+  }
+  if (crc != stored) return nullptr;
+  return payload;
+}
+
 namespace {
 
+// LMDB return codes that mean the file is damaged, not that we erred.
+bool isCorruption(int rc) {
+  return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID ||
+         rc == MDB_VERSION_MISMATCH;
+}
+
 // The one checker for LMDB return codes (STYLE: foreign errors stop here).
-void check(int rc, kj::StringPtr what, kj::StringPtr path) {
+void check(Store& store, int rc, kj::StringPtr what) {
   if (rc == MDB_SUCCESS) return;
-  if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == MDB_TXN_FULL) {
+  auto path = store.path();
+  if (isCorruption(rc)) store.failCorrupt(kj::str(what, ": ", mdb_strerror(rc)));
+  if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str("store full (", path, "): ", what,
                                                               ": ", mdb_strerror(rc))));
+  }
+  // A store that cannot write is full, not a bad request (exit 75, never
+  // 65). LMDB reports a short write as EIO ("short write, filesystem
+  // full?"); its writes are plain pwrite calls, which fail this way when the
+  // disk, a quota or RLIMIT_FSIZE is out of room.
+  if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO) {
+    kj::throwFatalException(kj::Exception(
+        kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+        kj::str("store full: cannot write ", path, " (no space left on its filesystem?): ", what,
+                ": ", mdb_strerror(rc))));
   }
   kj::throwFatalException(
       kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store ", path, ": ", what, ": ", mdb_strerror(rc))));
 }
+
+// LMDB asserts (and aborts) on some inconsistent pages, e.g. a zeroed leaf
+// met by a cursor walk. Its callback runs first: turn the assert into the
+// corruption it is. Unwinding through liblmdb's C frames is safe on this
+// ABI (they have unwind tables and hold no locks on a read path); the
+// transaction is aborted by its owner as the exception passes.
+void onLmdbAssert(MDB_env* env, const char* message) {
+  auto store = static_cast<Store*>(mdb_env_get_userctx(env));
+  store->failCorrupt(kj::str("LMDB met an inconsistent page: ", message));
+}
+
+}  // namespace
+
+void throwOnLmdbAssert(MDB_env*, const char* message) {
+  kj::throwFatalException(kj::Exception(
+      kj::Exception::Type::FAILED, __FILE__, __LINE__,
+      kj::str("LMDB met an inconsistent page: ", message)));
+}
+
+namespace {
 
 kj::Array<kj::byte> idKey(uint64_t id) {
   auto key = kj::heapArray<kj::byte>(8);
@@ -110,22 +175,96 @@ kj::Array<capnp::word> encode(Reader reader) {
   return capnp::messageToFlatArray(message);
 }
 
-kj::Array<capnp::word> alignedCopy(const MDB_val& val) {
-  auto words = kj::heapArray<capnp::word>((val.mv_size + 7) / 8);
-  memset(words.begin(), 0, words.size() * sizeof(capnp::word));
-  memcpy(words.begin(), val.mv_data, val.mv_size);
-  return words;
-}
-
 MDB_val asVal(kj::ArrayPtr<const kj::byte> bytes) {
   return MDB_val{bytes.size(), const_cast<kj::byte*>(bytes.begin())};
+}
+
+kj::ArrayPtr<const kj::byte> bytesOf(const MDB_val& val) {
+  return kj::arrayPtr(static_cast<const kj::byte*>(val.mv_data), val.mv_size);
+}
+
+// How a key reads in a message about it: an id where the table is keyed by
+// one, else the first bytes in hex.
+kj::String keyText(kj::StringPtr table, const MDB_val& key) {
+  auto bytes = static_cast<const kj::byte*>(key.mv_data);
+  if (key.mv_size == 8) return kj::str(table, " ", readId(bytes));
+  if (key.mv_size == 12 && table == "attempts") {
+    return kj::str("attempts ", readId(bytes), "/", (uint32_t(bytes[8]) << 24) | (bytes[9] << 16) |
+                                                       (bytes[10] << 8) | bytes[11]);
+  }
+  kj::Vector<char> hex;
+  for (size_t i = 0; i < kj::min(key.mv_size, size_t(24)); i++) {
+    hex.addAll(kj::hex(bytes[i]));
+  }
+  return kj::str(table, " key ", kj::heapString(hex.begin(), hex.size()));
+}
+
+// Where a read transaction's data may lie: the mapped pages the file holds.
+// A damaged node can claim a size or an overflow page that reaches past
+// them; copying that would fault, so it is corruption instead.
+struct Bounds {
+  const kj::byte* begin = nullptr;
+  const kj::byte* end = nullptr;
+};
+
+Bounds mapBounds(Store& store, MDB_env* env) {
+  auto begin = static_cast<const kj::byte*>(store.mapAddress());
+  if (begin == nullptr) return Bounds{};
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &stat);
+  return Bounds{begin, begin + (info.me_last_pgno + 1) * size_t(stat.ms_psize)};
+}
+
+// `key` is LMDB's (from a cursor) unless `ownKey`: mdb_get leaves ours.
+void checkBounds(Store& store, const Bounds& bounds, kj::StringPtr table, const MDB_val& key,
+                 const MDB_val& val, bool ownKey = false) {
+  auto inside = [&](const MDB_val& v) {
+    auto p = static_cast<const kj::byte*>(v.mv_data);
+    return v.mv_size == 0 ||
+           (p >= bounds.begin && p <= bounds.end && v.mv_size <= size_t(bounds.end - p));
+  };
+  if (bounds.begin == nullptr) return;
+  if (!ownKey && !inside(key)) store.failCorrupt(kj::str("a key in table ", table, " lies outside the file"));
+  if (!inside(val)) {
+    store.failCorrupt(kj::str("the value of ", keyText(table, key), " lies outside the file"));
+  }
+}
+
+// A format-3 record: checksum verified, then copied word-aligned.
+kj::Array<capnp::word> recordWords(Store& store, const Bounds& bounds, kj::StringPtr table,
+                                   const MDB_val& key, const MDB_val& val, bool ownKey = false) {
+  checkBounds(store, bounds, table, key, val, ownKey);
+  KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
+    if (payload->size() % sizeof(capnp::word) != 0 || payload->size() == 0) {
+      store.failCorrupt(kj::str(keyText(table, key), " has a record of ", payload->size(),
+                                " bytes, not whole words"));
+    }
+    auto words = kj::heapArray<capnp::word>(payload->size() / sizeof(capnp::word));
+    memcpy(words.begin(), payload->begin(), payload->size());
+    return words;
+  }
+  store.failCorrupt(kj::str("checksum mismatch in ", keyText(table, key)));
+}
+
+// A format-3 index entry: the value is the key's checksum alone.
+void checkIndexEntry(Store& store, const Bounds& bounds, kj::StringPtr table, const MDB_val& key,
+                     const MDB_val& val) {
+  checkBounds(store, bounds, table, key, val);
+  KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
+    if (payload->size() == 0) return;
+  }
+  store.failCorrupt(kj::str("checksum mismatch in ", keyText(table, key)));
 }
 
 // A read transaction that ends with its scope.
 struct ReadTxn {
   MDB_txn* txn = nullptr;
-  ReadTxn(MDB_env* env, kj::StringPtr path) {
-    check(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "begin read", path);
+  Bounds bounds;
+  ReadTxn(Store& store, MDB_env* env) {
+    check(store, mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), "begin read");
+    bounds = mapBounds(store, env);
   }
   ~ReadTxn() { mdb_txn_abort(txn); }
   KJ_DISALLOW_COPY(ReadTxn);
@@ -133,8 +272,8 @@ struct ReadTxn {
 
 struct Cursor {
   MDB_cursor* cursor = nullptr;
-  Cursor(MDB_txn* txn, MDB_dbi dbi, kj::StringPtr path) {
-    check(mdb_cursor_open(txn, dbi, &cursor), "open cursor", path);
+  Cursor(Store& store, MDB_txn* txn, MDB_dbi dbi) {
+    check(store, mdb_cursor_open(txn, dbi, &cursor), "open cursor");
   }
   ~Cursor() { mdb_cursor_close(cursor); }
   KJ_DISALLOW_COPY(Cursor);
@@ -142,12 +281,12 @@ struct Cursor {
 
 constexpr kj::StringPtr META_KEY = "meta"_kj;
 
-kj::Array<capnp::word> metaRecord(uint64_t nextId) {
+kj::Array<kj::byte> metaRecord(uint64_t nextId) {
   capnp::MallocMessageBuilder message;
   auto meta = message.initRoot<records::Meta>();
   meta.setFormatVersion(records::FORMAT_VERSION);
   meta.setNextId(nextId);
-  return capnp::messageToFlatArray(message);
+  return sealValue(META_KEY.asBytes(), capnp::messageToFlatArray(message).asBytes());
 }
 
 // The map size to retry with after MDB_MAP_FULL (no transaction may be open).
@@ -162,16 +301,17 @@ size_t grownMapSize(size_t current, size_t max, kj::StringPtr path) {
 
 // Walks `dbi` in key order from the first key at or after `start` (from the
 // first key when `start` is empty) until fn returns false.
-void walk(MDB_txn* txn, MDB_dbi dbi, kj::StringPtr path, kj::ArrayPtr<const kj::byte> start,
-          kj::FunctionParam<bool(const MDB_val& key, const MDB_val& val)> fn) {
-  Cursor cursor(txn, dbi, path);
+void walk(Store& store, MDB_txn* txn, MDB_dbi dbi, kj::ArrayPtr<const kj::byte> start,
+          kj::FunctionParam<bool(const MDB_val& key, const MDB_val& val)> fn,
+          MDB_cursor_op first = MDB_FIRST, MDB_cursor_op next = MDB_NEXT) {
+  Cursor cursor(store, txn, dbi);
   MDB_val key = asVal(start), val;
-  auto first = start.size() == 0 ? MDB_FIRST : MDB_SET_RANGE;
+  if (start.size() > 0) first = MDB_SET_RANGE;
   int rc = mdb_cursor_get(cursor.cursor, &key, &val, first);
-  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cursor.cursor, &key, &val, next)) {
     if (!fn(key, val)) return;
   }
-  if (rc != MDB_NOTFOUND) check(rc, "walk", path);
+  if (rc != MDB_NOTFOUND) check(store, rc, "walk");
 }
 
 // Opening writes (new tables, a new store's meta, a format upgrade), and a
@@ -179,41 +319,51 @@ void walk(MDB_txn* txn, MDB_dbi dbi, kj::StringPtr path, kj::ArrayPtr<const kj::
 // opening, caught by the constructor, which grows the map and opens again.
 struct MapFull {};
 
-void checkOpen(int rc, kj::StringPtr what, kj::StringPtr path) {
+void checkOpen(Store& store, int rc, kj::StringPtr what) {
   if (rc == MDB_MAP_FULL) throw MapFull();
-  check(rc, what, path);
+  check(store, rc, what);
 }
 
-void putOpen(MDB_txn* txn, MDB_dbi dbi, kj::ArrayPtr<const kj::byte> keyBytes,
-             kj::ArrayPtr<const kj::byte> valBytes, kj::StringPtr what, kj::StringPtr path) {
+void putOpen(Store& store, MDB_txn* txn, MDB_dbi dbi, kj::ArrayPtr<const kj::byte> keyBytes,
+             kj::ArrayPtr<const kj::byte> valBytes, kj::StringPtr what) {
   MDB_val key = asVal(keyBytes), val = asVal(valBytes);
-  checkOpen(mdb_put(txn, dbi, &key, &val, 0), what, path);
+  checkOpen(store, mdb_put(txn, dbi, &key, &val, 0), what);
 }
 
 // LMDB frees a transaction whether or not its commit succeeds: forget it first.
-void commitOpen(MDB_txn*& txn, kj::StringPtr what, kj::StringPtr path) {
+void commitOpen(Store& store, MDB_txn*& txn, kj::StringPtr what) {
   int rc = mdb_txn_commit(txn);
   txn = nullptr;
-  checkOpen(rc, what, path);
+  checkOpen(store, rc, what);
 }
 
-// Format 1 had no `finished` index: list the terminal tasks it holds, or
-// retention would never see them. Runs once, in the transaction that rewrites
-// the meta, so a crash leaves either format whole.
-void upgradeFormat(MDB_txn* txn, MDB_dbi metaDb, MDB_dbi tasksDb, MDB_dbi finishedDb,
-                   uint64_t nextId, kj::StringPtr path) {
-  KJ_CONTEXT("upgrading the store to the current format", path);
-  walk(txn, tasksDb, path, nullptr, [&](const MDB_val&, const MDB_val& val) {
-    Record<records::Task> record(alignedCopy(val));
-    auto task = record.get();
-    if (isTerminal(task.getState())) {
-      putOpen(txn, finishedDb, finishedKey(task.getFinishedAt(), task.getId()), nullptr,
-              "index a finished task", path);
-    }
-    return true;
-  });
-  putOpen(txn, metaDb, META_KEY.asBytes(), metaRecord(nextId).asBytes(), "upgrade meta", path);
+// Decodes a whole record with the daemon's limits: totalSize() follows every
+// pointer, so a record that passes holds nothing a later read could trip on.
+template <typename T>
+kj::Maybe<kj::String> decodeProblem(kj::ArrayPtr<const capnp::word> words,
+                                    kj::FunctionParam<kj::Maybe<kj::String>(typename T::Reader)>
+                                        consistent) {
+  kj::Maybe<kj::String> problem;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
+                auto root = reader.getRoot<T>();
+                root.totalSize();
+                problem = consistent(root);
+              })) {
+    return kj::str("does not decode (", e->getDescription(), ")");
+  }
+  return problem;
 }
+
+constexpr uint16_t LAST_TASK_STATE = static_cast<uint16_t>(records::TaskState::RETRYING);
+
+// The tables whose values are Cap'n Proto records, and those whose values are
+// empty (format 2) or a checksum (format 3): index entries.
+struct TableNames {
+  static constexpr const char* RECORDS[] = {"tasks", "attempts", "tombstones",
+                                            "requests", "queues", "events"};
+  static constexpr const char* INDEXES[] = {"active", "ready", "finished", "requests-by-age"};
+};
 
 }  // namespace
 
@@ -223,27 +373,35 @@ bool isTerminal(records::TaskState state) {
 }
 
 Store::Store(kj::StringPtr dirArg, StoreOptions options)
-    : dir(kj::str(dirArg)), options(options), mapSize(options.initialMapBytes) {
+    : dir(kj::str(dirArg)),
+      dataFile(kj::str(dirArg, "/data.mdb")),
+      options(options),
+      mapSize(options.initialMapBytes) {
   if (mkdir(dir.cStr(), 0700) < 0 && errno != EEXIST) {
     KJ_FAIL_REQUIRE("cannot create store directory", dir, strerror(errno));
   }
-  check(mdb_env_create(&env), "create environment", dir);
+  // Before LMDB maps anything: it would fault (SIGBUS) on a page past the end
+  // of a truncated file, and take an empty one for a new store.
+  checkFileSize();
+  check(*this, mdb_env_create(&env), "create environment");
   KJ_ON_SCOPE_FAILURE({
     mdb_env_close(env);
     env = nullptr;
   });
+  mdb_env_set_userctx(env, this);
+  check(*this, mdb_env_set_assert(env, onLmdbAssert), "set assert");
   // Ten tables today, and room to add a few without revisiting this.
-  check(mdb_env_set_maxdbs(env, 16), "set maxdbs", dir);
+  check(*this, mdb_env_set_maxdbs(env, 16), "set maxdbs");
   // A store written by an earlier run may be larger than our initial map.
   struct stat st;
-  auto dataFile = kj::str(dir, "/data.mdb");
   if (stat(dataFile.cStr(), &st) == 0 && static_cast<size_t>(st.st_size) > mapSize) {
     while (mapSize < static_cast<size_t>(st.st_size)) mapSize *= 2;
   }
-  check(mdb_env_set_mapsize(env, mapSize), "set map size", dir);
+  check(*this, mdb_env_set_mapsize(env, mapSize), "set map size");
   // Default durability on purpose: never MDB_NOSYNC, MDB_MAPASYNC or
   // MDB_WRITEMAP (a full disk would kill us with SIGBUS under WRITEMAP).
   int rc = mdb_env_open(env, dir.cStr(), MDB_NOTLS, 0600);
+  if (isCorruption(rc)) failCorrupt(kj::str("LMDB cannot open it: ", mdb_strerror(rc)));
   if (rc != MDB_SUCCESS) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot open the store at ", dir, ": ", mdb_strerror(rc),
                         " (refusing to start; the store is left as it is)")));
@@ -254,22 +412,165 @@ Store::Store(kj::StringPtr dirArg, StoreOptions options)
       break;
     } catch (const MapFull&) {
       // The transaction was aborted; nothing of it reached the disk.
-      mapSize = grownMapSize(mapSize, options.maxMapBytes, dir);
-      check(mdb_env_set_mapsize(env, mapSize), "grow map", dir);
+      growMap();
     }
   }
+  if (!options.refuseUntilServing) opening = false;
 }
 
 Store::~Store() noexcept(false) {
   if (env != nullptr) mdb_env_close(env);
 }
 
+kj::Maybe<kj::StringPtr> Store::corruption() const {
+  KJ_IF_MAYBE(c, corrupted) return kj::StringPtr(*c);
+  return nullptr;
+}
+
+void Store::requireWritable() const {
+  KJ_IF_MAYBE(c, corrupted) {
+    kj::throwFatalException(
+        kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__, kj::str(*c)));
+  }
+}
+
+void Store::failCorrupt(kj::StringPtr detail) {
+  if (opening) {
+    kj::throwFatalException(kj::Exception(
+        kj::Exception::Type::FAILED, __FILE__, __LINE__,
+        kj::str("the store ", dataFile, " is corrupt (", detail,
+                "); refusing to start, and the file is left untouched. Back it up first (mdb_copy ",
+                dir, " BACKUP-DIR, or copy the directory), then copy every readable record into "
+                "a new store with `taskctld --salvage-store NEW-DIR` and put NEW-DIR in place of ",
+                dir, "; `taskctld --check-store` lists the damage")));
+  }
+  if (corrupted == nullptr) {
+    auto message = kj::str("the store ", dataFile, " is corrupt (", detail,
+                           "); taskctld is read-only until it is repaired: stop it, back up ", dir,
+                           " with mdb_copy, then run taskctld --salvage-store NEW-DIR");
+    KJ_LOG(ERROR, message);
+    corrupted = kj::mv(message);
+  }
+  requireWritable();
+  KJ_UNREACHABLE;
+}
+
+const void* Store::mapAddress() {
+  if (mapBase != nullptr) return mapBase;
+  // The first leaf of LMDB's main table (the names of ours), read in its own
+  // transaction so that it is a mapped page, never a write's copy.
+  MDB_txn* txn;
+  if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != MDB_SUCCESS) return nullptr;
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_cursor* cursor;
+  if (mdb_cursor_open(txn, 1 /* MAIN_DBI */, &cursor) != MDB_SUCCESS) return nullptr;
+  KJ_DEFER(mdb_cursor_close(cursor));
+  MDB_val key, val;
+  int rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
+  if (rc == MDB_NOTFOUND) return nullptr;
+  check(*this, rc, "read the table of tables");
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &stat);
+  size_t psize = stat.ms_psize;
+  auto page = reinterpret_cast<uintptr_t>(key.mv_data) & ~uintptr_t(psize - 1);
+  uint64_t pgno;
+  memcpy(&pgno, reinterpret_cast<const void*>(page), sizeof(pgno));  // MDB_page starts with it
+  if (pgno > info.me_last_pgno || pgno * psize > page) {
+    failCorrupt(kj::str("the page of LMDB's table of tables names itself page ", pgno));
+  }
+  mapBase = reinterpret_cast<const void*>(page - pgno * psize);
+  return mapBase;
+}
+
+void Store::raiseNextId(uint64_t next) {
+  if (next > nextId) nextId = next;
+}
+
+void Store::checkFileSize() {
+  KJ_IF_MAYBE(problem, storeFileProblem(dataFile)) failCorrupt(*problem);
+}
+
+kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile) {
+  int fd = open(dataFile.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return nullptr;  // a new store
+    KJ_FAIL_REQUIRE("cannot open the store's data file", dataFile, strerror(errno));
+  }
+  KJ_DEFER(close(fd));
+  struct stat st;
+  KJ_SYSCALL(fstat(fd, &st), dataFile);
+  uint64_t size = st.st_size;
+  // LMDB's two meta pages: an MDB_page header (16 bytes), then MDB_meta:
+  // magic, version, address, mapsize, two MDB_db (the first one's md_pad is
+  // the page size), last page, txnid. Layout of LMDB 0.9 on a 64-bit host.
+  constexpr uint32_t MAGIC = 0xBEEFC0DE;
+  constexpr size_t HEADER = 152, MAGIC_AT = 16, VERSION_AT = 20, PSIZE_AT = 40,
+                   LAST_PAGE_AT = 136, TXNID_AT = 144;
+  auto readMeta = [&](uint64_t offset, kj::byte (&buf)[HEADER]) {
+    if (size < offset + HEADER || pread(fd, buf, HEADER, offset) != ssize_t(HEADER)) {
+      return false;
+    }
+    return true;
+  };
+  auto tooShort = [&]() { return kj::str("it is ", size, " bytes long, too short for LMDB's meta pages"); };
+  auto u32 = [](const kj::byte* p) { uint32_t v; memcpy(&v, p, 4); return v; };
+  auto u64 = [](const kj::byte* p) { uint64_t v; memcpy(&v, p, 8); return v; };
+  kj::byte first[HEADER], second[HEADER];
+  if (!readMeta(0, first)) return tooShort();
+  uint32_t psize = u32(first + PSIZE_AT);
+  if (u32(first + MAGIC_AT) != MAGIC || u32(first + VERSION_AT) != 1 || psize < 512 ||
+      psize > 65536 || (psize & (psize - 1)) != 0) {
+    return kj::str("its first meta page is not an LMDB meta page");
+  }
+  if (!readMeta(psize, second)) return tooShort();
+  if (u32(second + MAGIC_AT) != MAGIC || u32(second + VERSION_AT) != 1) {
+    return kj::str("its second meta page is not an LMDB meta page");
+  }
+  // LMDB uses the meta with the higher transaction id.
+  auto& meta = u64(first + TXNID_AT) >= u64(second + TXNID_AT) ? first : second;
+  uint64_t lastPage = u64(meta + LAST_PAGE_AT);
+  if (lastPage >= size / psize) {
+    return kj::str("it is ", size, " bytes long but its meta counts ", lastPage + 1,
+                   " pages of ", psize, " bytes: the file was truncated");
+  }
+  return nullptr;
+}
+
+void Store::growMap() {
+  auto grown = grownMapSize(mapSize, options.maxMapBytes, dir);
+  // LMDB unmaps before it maps again: a map it cannot get leaves it with
+  // none, so try for the address space first and keep the old map on failure.
+  void* probe = mmap(nullptr, grown, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (probe == MAP_FAILED) {
+    int error = errno;
+    kj::throwFatalException(kj::Exception(
+        kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+        kj::str("store full (", dir, "): cannot grow the map from ", mapSize, " to ", grown,
+                " bytes: ", strerror(error))));
+  }
+  munmap(probe, grown);
+  mapBase = nullptr;  // the map may move
+  int rc = mdb_env_set_mapsize(env, grown);
+  if (rc != MDB_SUCCESS) {
+    // Whatever LMDB holds now is what we account for.
+    MDB_envinfo info;
+    mdb_env_info(env, &info);
+    mapSize = info.me_mapsize;
+    check(*this, rc, "grow map");
+  }
+  mapSize = grown;
+}
+
 void Store::openAndCheck() {
   MDB_txn* txn;
-  check(mdb_txn_begin(env, nullptr, 0, &txn), "begin", dir);
+  check(*this, mdb_txn_begin(env, nullptr, 0, &txn), "begin");
+  // Every read here comes before any write: a store refused as corrupt or
+  // inconsistent leaves this transaction aborted and the file as it was.
   KJ_DEFER(if (txn != nullptr) mdb_txn_abort(txn));
   auto openDb = [&](const char* name, unsigned& dbi) {
-    checkOpen(mdb_dbi_open(txn, name, MDB_CREATE, &dbi), kj::str("open table ", name), dir);
+    checkOpen(*this, mdb_dbi_open(txn, name, MDB_CREATE, &dbi), kj::str("open table ", name));
   };
   openDb("meta", metaDb);
   openDb("tasks", tasksDb);
@@ -286,11 +587,14 @@ void Store::openAndCheck() {
   // The highest stored id, to check the counter against.
   uint64_t maxId = 0;
   {
-    Cursor cursor(txn, tasksDb, dir);
+    Cursor cursor(*this, txn, tasksDb);
     MDB_val key, val;
-    if (mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST) == MDB_SUCCESS) {
-      KJ_REQUIRE(key.mv_size == 8, "store has a malformed task key; refusing to start", dir);
+    int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST);
+    if (rc == MDB_SUCCESS) {
+      if (key.mv_size != 8) failCorrupt("a task key is not 8 bytes");
       maxId = readId(static_cast<const kj::byte*>(key.mv_data));
+    } else if (rc != MDB_NOTFOUND) {
+      check(*this, rc, "find the highest task id");
     }
   }
 
@@ -300,23 +604,35 @@ void Store::openAndCheck() {
     if (maxId != 0) {
       kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " holds tasks but no meta record; refusing to start")));
     }
-    putOpen(txn, metaDb, META_KEY.asBytes(), metaRecord(1).asBytes(), "write meta", dir);
-    commitOpen(txn, "commit meta", dir);
+    putOpen(*this, txn, metaDb, META_KEY.asBytes(), metaRecord(1), "write meta");
+    commitOpen(*this, txn, "commit meta");
     nextId = committedNextId = 1;
     return;
   }
-  check(rc, "read meta", dir);
-  auto words = alignedCopy(val);
+  check(*this, rc, "read meta");
+  checkBounds(*this, mapBounds(*this, env), "meta", key, val, true);
+  // Format 3 seals the meta like every record; formats 1 and 2 did not. A
+  // Cap'n Proto message is whole words, so the two cannot be mistaken.
+  auto bytes = bytesOf(val);
+  bool sealed = bytes.size() % sizeof(capnp::word) == STORE_CHECKSUM_BYTES;
+  if (sealed) {
+    KJ_IF_MAYBE(payload, unsealValue(META_KEY.asBytes(), bytes)) {
+      bytes = *payload;
+    } else {
+      failCorrupt("checksum mismatch in the meta record");
+    }
+  }
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  memcpy(words.begin(), bytes.begin(), words.size() * sizeof(capnp::word));
   uint64_t storedNext;
   uint32_t version;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                capnp::FlatArrayMessageReader reader(words);
+                capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
                 auto meta = reader.getRoot<records::Meta>();
                 version = meta.getFormatVersion();
                 storedNext = meta.getNextId();
               })) {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " has an unreadable meta record (", e->getDescription(),
-                        "); refusing to start")));
+    failCorrupt(kj::str("its meta record is unreadable: ", e->getDescription()));
   }
   if (version > records::FORMAT_VERSION) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " has format version ", version,
@@ -328,23 +644,171 @@ void Store::openAndCheck() {
         kj::Exception::Type::FAILED, __FILE__, __LINE__,
         kj::str("store at ", dir, " has no format version in its meta record; refusing to start")));
   }
+  if (sealed != (version >= 3)) {
+    failCorrupt(kj::str("its meta record says format ", version, " but is ",
+                        sealed ? "" : "not ", "checksummed"));
+  }
   if (storedNext <= maxId) {
     kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("store at ", dir, " is inconsistent: next id ", storedNext,
                         " is not above the highest stored id ", maxId, "; refusing to start")));
   }
-  if (version < records::FORMAT_VERSION) {
-    upgradeFormat(txn, metaDb, tasksDb, finishedDb, storedNext, dir);
+  // The daemon's recovery reads every active task right after this, before
+  // anything is written: it verifies them there (forEachActiveTask while
+  // opening), so a million of them are read once, not twice. An upgrade
+  // writes, so an older store is verified here whatever the caller.
+  if (!options.refuseUntilServing || version < records::FORMAT_VERSION) {
+    verifyActive(txn, version);
   }
+  if (version < records::FORMAT_VERSION) upgradeFormat(txn, version, storedNext);
   nextId = committedNextId = storedNext;
   // Commit, not abort: table handles opened in an aborted transaction are void.
-  commitOpen(txn, "commit open", dir);
+  // A current store with every table present leaves the transaction clean,
+  // and LMDB then writes nothing.
+  commitOpen(*this, txn, "commit open");
+}
+
+// Recovery reads every active task anyway; reading them here, whole and with
+// the daemon's limits, refuses a damaged one before anything is written.
+// Finished tasks are left to the reads that need them (and --check-store):
+// opening stays O(active), as DESIGN 11 wants.
+void Store::verifyActive(MDB_txn* txn, uint32_t version) {
+  auto bounds = mapBounds(*this, env);
+  walk(*this, txn, activeDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    if (key.mv_size != 8) failCorrupt("an active index key is not 8 bytes");
+    if (version >= 3) {
+      checkIndexEntry(*this, bounds, "active", key, val);
+    } else if (val.mv_size != 0) {
+      failCorrupt(kj::str(keyText("active", key), " has a value"));
+    }
+    uint64_t id = readId(static_cast<const kj::byte*>(key.mv_data));
+    MDB_val taskKey = key, taskVal;
+    int rc = mdb_get(txn, tasksDb, &taskKey, &taskVal);
+    if (rc == MDB_NOTFOUND) failCorrupt(kj::str("active task ", id, " has no record"));
+    check(*this, rc, kj::str("read active task ", id));
+    kj::Array<capnp::word> words;
+    if (version >= 3) {
+      words = recordWords(*this, bounds, "tasks", taskKey, taskVal);
+    } else {
+      checkBounds(*this, bounds, "tasks", taskKey, taskVal);
+      if (taskVal.mv_size % sizeof(capnp::word) != 0) {
+        failCorrupt(kj::str("task ", id, " has a record of ", taskVal.mv_size, " bytes"));
+      }
+      words = kj::heapArray<capnp::word>(taskVal.mv_size / sizeof(capnp::word));
+      memcpy(words.begin(), taskVal.mv_data, taskVal.mv_size);
+    }
+    verifyActiveRecord(id, words);
+    return true;
+  });
+}
+
+void Store::verifyActiveRecord(uint64_t id, kj::ArrayPtr<const capnp::word> words) {
+  KJ_IF_MAYBE(problem, decodeProblem<records::Task>(
+                           words, [&](records::Task::Reader task) -> kj::Maybe<kj::String> {
+                             if (task.getId() != id) return kj::str("holds task ", task.getId());
+                             auto state = static_cast<uint16_t>(task.getState());
+                             if (state > LAST_TASK_STATE) return kj::str("has state ", state);
+                             if (isTerminal(task.getState())) {
+                               return kj::str("is terminal but listed as active");
+                             }
+                             return nullptr;
+                           })) {
+    failCorrupt(kj::str("active task ", id, " ", *problem));
+  }
+}
+
+// Format 1 had no `finished` index; formats 1 and 2 no checksums. The
+// upgrade runs once, in the transaction that rewrites the meta, so a crash
+// leaves either format whole. It first reads every record whole (sealing a
+// damaged one would bless it), then seals every value in place.
+void Store::upgradeFormat(MDB_txn* txn, uint32_t version, uint64_t storedNext) {
+  KJ_CONTEXT("upgrading the store to the current format", dir, version);
+  auto bounds = mapBounds(*this, env);
+  auto dbiOf = [&](kj::StringPtr name) -> unsigned {
+    if (name == "tasks") return tasksDb;
+    if (name == "attempts") return attemptsDb;
+    if (name == "tombstones") return tombstonesDb;
+    if (name == "requests") return requestsDb;
+    if (name == "queues") return queuesDb;
+    if (name == "events") return eventsDb;
+    if (name == "active") return activeDb;
+    if (name == "ready") return readyDb;
+    if (name == "finished") return finishedDb;
+    return requestsByAgeDb;
+  };
+  auto legacyWords = [&](kj::StringPtr table, const MDB_val& key, const MDB_val& val) {
+    checkBounds(*this, bounds, table, key, val);
+    if (val.mv_size % sizeof(capnp::word) != 0) {
+      failCorrupt(kj::str(keyText(table, key), " has a record of ", val.mv_size, " bytes"));
+    }
+    auto words = kj::heapArray<capnp::word>(val.mv_size / sizeof(capnp::word));
+    memcpy(words.begin(), val.mv_data, val.mv_size);
+    return words;
+  };
+  auto whole = [](auto reader) -> kj::Maybe<kj::String> { return nullptr; };
+  for (kj::StringPtr table : TableNames::RECORDS) {
+    walk(*this, txn, dbiOf(table), nullptr, [&](const MDB_val& key, const MDB_val& val) {
+      auto words = legacyWords(table, key, val);
+      kj::Maybe<kj::String> problem;
+      if (table == "tasks") problem = decodeProblem<records::Task>(words, whole);
+      else if (table == "attempts") problem = decodeProblem<records::Attempt>(words, whole);
+      else if (table == "tombstones") problem = decodeProblem<records::Tombstone>(words, whole);
+      else if (table == "requests") problem = decodeProblem<records::RequestMapping>(words, whole);
+      else if (table == "queues") problem = decodeProblem<records::QueueSettings>(words, whole);
+      else problem = decodeProblem<records::Event>(words, whole);
+      KJ_IF_MAYBE(p, problem) failCorrupt(kj::str(keyText(table, key), " ", *p));
+      return true;
+    });
+  }
+  for (kj::StringPtr table : TableNames::INDEXES) {
+    walk(*this, txn, dbiOf(table), nullptr, [&](const MDB_val& key, const MDB_val& val) {
+      checkBounds(*this, bounds, table, key, val);
+      if (val.mv_size != 0) failCorrupt(kj::str(keyText(table, key), " has a value"));
+      return true;
+    });
+  }
+
+  // Seal every value where it is (MDB_CURRENT keeps the cursor in place).
+  auto reseal = [&](kj::StringPtr table) {
+    Cursor cursor(*this, txn, dbiOf(table));
+    MDB_val key, val;
+    int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+      auto keyCopy = kj::heapArray(bytesOf(key));
+      auto sealed = sealValue(keyCopy, bytesOf(val));
+      MDB_val k = asVal(keyCopy), v = asVal(sealed);
+      checkOpen(*this, mdb_cursor_put(cursor.cursor, &k, &v, MDB_CURRENT), "seal a record");
+    }
+    if (rc != MDB_NOTFOUND) check(*this, rc, "walk");
+  };
+  for (kj::StringPtr table : TableNames::RECORDS) reseal(table);
+  for (kj::StringPtr table : TableNames::INDEXES) reseal(table);
+
+  if (version < 2) {
+    // List the terminal tasks format 1 holds, or retention would never see them.
+    walk(*this, txn, tasksDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+      Record<records::Task> record(recordWords(*this, Bounds{}, "tasks", key, val));
+      auto task = record.get();
+      if (isTerminal(task.getState())) {
+        auto entry = finishedKey(task.getFinishedAt(), task.getId());
+        putOpen(*this, txn, finishedDb, entry, sealValue(entry, nullptr), "index a finished task");
+      }
+      return true;
+    });
+  }
+  putOpen(*this, txn, metaDb, META_KEY.asBytes(), metaRecord(storedNext), "upgrade meta");
 }
 
 uint64_t Store::allocateId() { return nextId++; }
 
 void Store::stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<capnp::word>> value,
                   bool droppable) {
-  ops.add(Op{dbi, kj::mv(key), kj::mv(value), droppable});
+  // Read-only after corruption: the daemon's own bookkeeping goes on in
+  // memory, but nothing more reaches the file (requests that change state are
+  // refused before they get here, see requireWritable()).
+  if (corrupted != nullptr) return;
+  kj::Maybe<kj::Array<kj::byte>> sealed;
+  KJ_IF_MAYBE(words, value) sealed = sealValue(key, words->asBytes());
+  ops.add(Op{dbi, kj::mv(key), kj::mv(sealed), droppable});
 }
 
 void Store::putTask(records::Task::Reader task, bool droppable) {
@@ -381,8 +845,8 @@ void Store::pruneTask(uint64_t id, records::Tombstone::Reader tombstone) {
   // Delete the attempt keys the store holds rather than 1..task.attempts: a
   // counter that ran ahead of or behind its records then leaves nothing behind.
   {
-    ReadTxn txn(env, dir);
-    walk(txn.txn, attemptsDb, dir, attemptKey(id, 0), [&](const MDB_val& key, const MDB_val&) {
+    ReadTxn txn(*this, env);
+    walk(*this, txn.txn, attemptsDb, attemptKey(id, 0), [&](const MDB_val& key, const MDB_val&) {
       auto bytes = static_cast<const kj::byte*>(key.mv_data);
       if (key.mv_size != 12 || readId(bytes) != id) return false;
       stage(attemptsDb, kj::heapArray<kj::byte>(bytes, key.mv_size), nullptr, false);
@@ -396,6 +860,7 @@ void Store::pruneTask(uint64_t id, records::Tombstone::Reader tombstone) {
   stage(activeDb, idKey(id), nullptr, false);
   stage(tombstonesDb, idKey(id), encode(tombstone), false);
 }
+
 
 void Store::deleteTombstone(uint64_t id) { stage(tombstonesDb, idKey(id), nullptr, false); }
 
@@ -440,61 +905,68 @@ void Store::dropDroppable() {
 
 bool Store::tryCommit() {
   MDB_txn* txn;
-  check(mdb_txn_begin(env, nullptr, 0, &txn), "begin write", dir);
+  check(*this, mdb_txn_begin(env, nullptr, 0, &txn), "begin write");
   bool done = false;
   KJ_DEFER(if (!done) mdb_txn_abort(txn));
   auto put = [&](unsigned dbi, MDB_val& key, MDB_val& val) {
     int rc = mdb_put(txn, dbi, &key, &val, 0);
     if (rc == MDB_MAP_FULL) return false;
-    check(rc, "write", dir);
+    check(*this, rc, "write");
     return true;
   };
   for (auto& op : ops) {
     MDB_val key = asVal(op.key);
     KJ_IF_MAYBE(value, op.value) {
-      MDB_val val = asVal(value->asBytes());
+      MDB_val val = asVal(*value);
       if (!put(op.dbi, key, val)) return false;
     } else {
       int rc = mdb_del(txn, op.dbi, &key, nullptr);
-      if (rc != MDB_NOTFOUND) check(rc, "delete", dir);
+      if (rc != MDB_NOTFOUND) check(*this, rc, "delete");
     }
   }
   if (nextId != committedNextId) {
     auto words = metaRecord(nextId);
     MDB_val key = asVal(META_KEY.asBytes());
-    MDB_val val = asVal(words.asBytes());
+    MDB_val val = asVal(words);
     if (!put(metaDb, key, val)) return false;
   }
   done = true;
   int rc = mdb_txn_commit(txn);
   if (rc == MDB_MAP_FULL) return false;
-  check(rc, "commit", dir);
+  check(*this, rc, "commit");
   return true;
 }
 
 void Store::commit() {
+  if (corrupted != nullptr) {
+    // Whatever was staged before the corruption was found stays off the file;
+    // a submit among it is refused (GroupCommit), never acked.
+    ops.clear();
+    committedNextId = nextId;
+    requireWritable();
+  }
   if (ops.empty() && nextId == committedNextId) return;
   while (!tryCommit()) {
     // MDB_MAP_FULL poisoned the transaction: it was aborted; grow and redo it all.
-    mapSize = grownMapSize(mapSize, options.maxMapBytes, dir);
-    check(mdb_env_set_mapsize(env, mapSize), "grow map", dir);
+    growMap();
   }
   ops.clear();
   committedNextId = nextId;
   commits++;
 }
 
-kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::ArrayPtr<const kj::byte> keyBytes) {
-  ReadTxn txn(env, dir);
+kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::StringPtr table,
+                                             kj::ArrayPtr<const kj::byte> keyBytes) {
+  ReadTxn txn(*this, env);
   MDB_val key = asVal(keyBytes), val;
   int rc = mdb_get(txn.txn, dbi, &key, &val);
   if (rc == MDB_NOTFOUND) return nullptr;
-  check(rc, "read", dir);
-  return alignedCopy(val);
+  check(*this, rc, kj::str("read ", keyText(table, key)));
+  return recordWords(*this, txn.bounds, table, key, val, true);
 }
 
 kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
-  auto found = get(tasksDb, idKey(id));
+  auto found = get(tasksDb, "tasks", idKey(id));
   KJ_IF_MAYBE(words, found) {
     return kj::heap<Record<records::Task>>(kj::mv(*words));
   }
@@ -502,7 +974,7 @@ kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
 }
 
 kj::Maybe<kj::Own<Record<records::Attempt>>> Store::getAttempt(uint64_t id, uint32_t number) {
-  auto found = get(attemptsDb, attemptKey(id, number));
+  auto found = get(attemptsDb, "attempts", attemptKey(id, number));
   KJ_IF_MAYBE(words, found) {
     return kj::heap<Record<records::Attempt>>(kj::mv(*words));
   }
@@ -510,74 +982,85 @@ kj::Maybe<kj::Own<Record<records::Attempt>>> Store::getAttempt(uint64_t id, uint
 }
 
 void Store::forEachTask(kj::FunctionParam<bool(records::Task::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, tasksDb, dir);
-  MDB_val key, val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
-    Record<records::Task> record(alignedCopy(val));
-    if (!fn(record.get())) break;
-  }
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, tasksDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::Task> record(recordWords(*this, txn.bounds, "tasks", key, val));
+    return fn(record.get());
+  });
 }
 
 void Store::forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, tasksDb, dir);
-  MDB_val key, val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_PREV)) {
-    Record<records::Task> record(alignedCopy(val));
-    if (!fn(record.get())) break;
-  }
+  ReadTxn txn(*this, env);
+  walk(
+      *this, txn.txn, tasksDb, nullptr,
+      [&](const MDB_val& key, const MDB_val& val) {
+        Record<records::Task> record(recordWords(*this, txn.bounds, "tasks", key, val));
+        return fn(record.get());
+      },
+      MDB_LAST, MDB_PREV);
+}
+
+void Store::forEachTaskFrom(uint64_t first,
+                            kj::FunctionParam<bool(records::Task::Reader)> fn) {
+  ReadTxn txn(*this, env);
+  auto start = idKey(first);
+  walk(*this, txn.txn, tasksDb, start, [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::Task> record(recordWords(*this, txn.bounds, "tasks", key, val));
+    return fn(record.get());
+  });
 }
 
 void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, activeDb, dir);
-  MDB_val key, val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_FIRST); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
-    MDB_val task;
-    check(mdb_get(txn.txn, tasksDb, &key, &task), "read active task", dir);
-    Record<records::Task> record(alignedCopy(task));
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, activeDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    checkIndexEntry(*this, txn.bounds, "active", key, val);
+    MDB_val taskKey = key, task;
+    int rc = mdb_get(txn.txn, tasksDb, &taskKey, &task);
+    if (rc == MDB_NOTFOUND) failCorrupt(kj::str("the active index lists a missing ", keyText("tasks", key)));
+    check(*this, rc, "read active task");
+    auto words = recordWords(*this, txn.bounds, "tasks", taskKey, task);
+    // Recovery at start: read whole with the daemon's limits (see openAndCheck).
+    if (opening) verifyActiveRecord(readId(static_cast<const kj::byte*>(key.mv_data)), words);
+    Record<records::Task> record(kj::mv(words));
     fn(record.get());
-  }
+    return true;
+  });
 }
 
 void Store::forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, readyDb, dir);
+  ReadTxn txn(*this, env);
+  Cursor cursor(*this, txn.txn, readyDb);
   auto prefix = kj::heapArray<kj::byte>(queue.size() + 1);
   memcpy(prefix.begin(), queue.begin(), queue.size());
   prefix[queue.size()] = 0;
   MDB_val key = asVal(prefix), val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+  int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE);
+  for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
+    checkIndexEntry(*this, txn.bounds, "ready", key, val);
     if (key.mv_size != prefix.size() + 9 ||
         memcmp(key.mv_data, prefix.begin(), prefix.size()) != 0) {
-      break;
+      return;
     }
     fn(readId(static_cast<const kj::byte*>(key.mv_data) + prefix.size() + 1));
   }
+  if (rc != MDB_NOTFOUND) check(*this, rc, "walk ready");
 }
 
 void Store::forEachAttempt(uint64_t id, kj::FunctionParam<void(records::Attempt::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, attemptsDb, dir);
-  auto start = attemptKey(id, 0);
-  MDB_val key = asVal(start), val;
-  for (int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
-       rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_NEXT)) {
-    if (key.mv_size != 12 || readId(static_cast<const kj::byte*>(key.mv_data)) != id) break;
-    Record<records::Attempt> record(alignedCopy(val));
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, attemptsDb, attemptKey(id, 0), [&](const MDB_val& key, const MDB_val& val) {
+    if (key.mv_size != 12 || readId(static_cast<const kj::byte*>(key.mv_data)) != id) return false;
+    Record<records::Attempt> record(recordWords(*this, txn.bounds, "attempts", key, val));
     fn(record.get());
-  }
+    return true;
+  });
 }
 
 void Store::forEachFinished(kj::FunctionParam<bool(int64_t finishedAt, uint64_t id)> fn) {
-  ReadTxn txn(env, dir);
-  walk(txn.txn, finishedDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
-    KJ_ASSERT(key.mv_size == 16, "malformed finished key", dir);
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, finishedDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    checkIndexEntry(*this, txn.bounds, "finished", key, val);
+    if (key.mv_size != 16) failCorrupt("a finished index key is not 16 bytes");
     auto bytes = static_cast<const kj::byte*>(key.mv_data);
     return fn(readTime(bytes), readId(bytes + 8));
   });
@@ -608,30 +1091,30 @@ void Store::releaseMappedPages() {
 }
 
 size_t Store::finishedCount() {
-  ReadTxn txn(env, dir);
+  ReadTxn txn(*this, env);
   MDB_stat stat;
-  check(mdb_stat(txn.txn, finishedDb, &stat), "stat finished", dir);
+  check(*this, mdb_stat(txn.txn, finishedDb, &stat), "stat finished");
   return stat.ms_entries;
 }
 
 kj::Maybe<kj::Own<Record<records::Tombstone>>> Store::getTombstone(uint64_t id) {
-  KJ_IF_MAYBE(words, get(tombstonesDb, idKey(id))) {
+  KJ_IF_MAYBE(words, get(tombstonesDb, "tombstones", idKey(id))) {
     return kj::heap<Record<records::Tombstone>>(kj::mv(*words));
   }
   return nullptr;
 }
 
 void Store::forEachTombstone(kj::FunctionParam<bool(records::Tombstone::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  walk(txn.txn, tombstonesDb, dir, nullptr, [&](const MDB_val&, const MDB_val& val) {
-    Record<records::Tombstone> record(alignedCopy(val));
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, tombstonesDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::Tombstone> record(recordWords(*this, txn.bounds, "tombstones", key, val));
     return fn(record.get());
   });
 }
 
 kj::Maybe<kj::Own<Record<records::RequestMapping>>> Store::getRequest(uint32_t uid,
                                                                       kj::StringPtr requestId) {
-  KJ_IF_MAYBE(words, get(requestsDb, requestKey(uid, requestId))) {
+  KJ_IF_MAYBE(words, get(requestsDb, "requests", requestKey(uid, requestId))) {
     return kj::heap<Record<records::RequestMapping>>(kj::mv(*words));
   }
   return nullptr;
@@ -639,9 +1122,10 @@ kj::Maybe<kj::Own<Record<records::RequestMapping>>> Store::getRequest(uint32_t u
 
 void Store::forEachRequestByAge(
     kj::FunctionParam<bool(int64_t createdAt, uint32_t uid, kj::StringPtr requestId)> fn) {
-  ReadTxn txn(env, dir);
-  walk(txn.txn, requestsByAgeDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
-    KJ_ASSERT(key.mv_size >= 12, "malformed request key", dir);
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, requestsByAgeDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    checkIndexEntry(*this, txn.bounds, "requests-by-age", key, val);
+    if (key.mv_size < 12) failCorrupt("a requests-by-age key is shorter than 12 bytes");
     auto bytes = static_cast<const kj::byte*>(key.mv_data);
     // LMDB's bytes carry no NUL; the copy gives fn a proper StringPtr.
     auto requestId = kj::heapString(reinterpret_cast<const char*>(bytes) + 12, key.mv_size - 12);
@@ -650,9 +1134,9 @@ void Store::forEachRequestByAge(
 }
 
 void Store::forEachQueueSettings(kj::FunctionParam<void(records::QueueSettings::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  walk(txn.txn, queuesDb, dir, nullptr, [&](const MDB_val&, const MDB_val& val) {
-    Record<records::QueueSettings> record(alignedCopy(val));
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, queuesDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::QueueSettings> record(recordWords(*this, txn.bounds, "queues", key, val));
     fn(record.get());
     return true;
   });
@@ -665,10 +1149,11 @@ void Store::appendEvent(records::Event::Reader event, bool droppable) {
 }
 
 uint64_t Store::firstEventSeq() {
-  ReadTxn txn(env, dir);
+  ReadTxn txn(*this, env);
   uint64_t seq = 0;
-  walk(txn.txn, eventsDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
-    KJ_ASSERT(key.mv_size == 8, "malformed event key", dir);
+  walk(*this, txn.txn, eventsDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+    checkBounds(*this, txn.bounds, "events", key, val);
+    if (key.mv_size != 8) failCorrupt("an event key is not 8 bytes");
     seq = readId(static_cast<const kj::byte*>(key.mv_data));
     return false;
   });
@@ -676,20 +1161,21 @@ uint64_t Store::firstEventSeq() {
 }
 
 uint64_t Store::lastEventSeq() {
-  ReadTxn txn(env, dir);
-  Cursor cursor(txn.txn, eventsDb, dir);
+  ReadTxn txn(*this, env);
+  Cursor cursor(*this, txn.txn, eventsDb);
   MDB_val key, val;
   int rc = mdb_cursor_get(cursor.cursor, &key, &val, MDB_LAST);
   if (rc == MDB_NOTFOUND) return 0;
-  check(rc, "last event", dir);
-  KJ_ASSERT(key.mv_size == 8, "malformed event key", dir);
+  check(*this, rc, "last event");
+  checkBounds(*this, txn.bounds, "events", key, val);
+  if (key.mv_size != 8) failCorrupt("an event key is not 8 bytes");
   return readId(static_cast<const kj::byte*>(key.mv_data));
 }
 
 void Store::forEachEventFrom(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn) {
-  ReadTxn txn(env, dir);
-  walk(txn.txn, eventsDb, dir, idKey(seq), [&](const MDB_val&, const MDB_val& val) {
-    Record<records::Event> record(alignedCopy(val));
+  ReadTxn txn(*this, env);
+  walk(*this, txn.txn, eventsDb, idKey(seq), [&](const MDB_val& key, const MDB_val& val) {
+    Record<records::Event> record(recordWords(*this, txn.bounds, "events", key, val));
     return fn(record.get());
   });
 }
@@ -697,8 +1183,10 @@ void Store::forEachEventFrom(uint64_t seq, kj::FunctionParam<bool(records::Event
 void Store::deleteEventsBefore(uint64_t seq, size_t limit) {
   kj::Vector<uint64_t> doomed;
   {
-    ReadTxn txn(env, dir);
-    walk(txn.txn, eventsDb, dir, nullptr, [&](const MDB_val& key, const MDB_val&) {
+    ReadTxn txn(*this, env);
+    walk(*this, txn.txn, eventsDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+      checkBounds(*this, txn.bounds, "events", key, val);
+      if (key.mv_size != 8) failCorrupt("an event key is not 8 bytes");
       uint64_t s = readId(static_cast<const kj::byte*>(key.mv_data));
       if (s >= seq || doomed.size() >= limit) return false;
       doomed.add(s);

@@ -17,37 +17,61 @@
 #include <records.capnp.h>
 
 struct MDB_env;
+struct MDB_txn;
 
 namespace taskctl {
 
+// The daemon's limits for reading a stored record (also what opening and
+// --check-store decode with).
+constexpr capnp::ReaderOptions STORE_READER_OPTIONS = {64 * 1024 * 1024 / 8, 64};
+
 // An owned, word-aligned copy of one stored record. LMDB does not promise
 // 8-byte alignment and capnp 0.9 rejects unaligned data, hence the copy.
+// Its checksum was verified before it got here.
 template <typename T>
 class Record {
  public:
   explicit Record(kj::Array<capnp::word> words)
-      : words(kj::mv(words)), reader(this->words, READER_OPTIONS) {}
+      : words(kj::mv(words)), reader(this->words, STORE_READER_OPTIONS) {}
   KJ_DISALLOW_COPY(Record);
 
   typename T::Reader get() { return reader.getRoot<T>(); }
 
  private:
-  static constexpr capnp::ReaderOptions READER_OPTIONS = {64 * 1024 * 1024 / 8, 64};
   kj::Array<capnp::word> words;
   capnp::FlatArrayMessageReader reader;
 };
 
 struct StoreOptions {
-  size_t initialMapBytes = 256ull << 20;
-  // The map grows (doubling) when full, up to this.
+  size_t initialMapBytes = 256ull << 20;  // store.map_size
+  // The map grows (doubling) when full, up to this (store.max_map_size).
   size_t maxMapBytes = 1ull << 40;
+  // Corruption found before serving() refuses the start (the daemon's
+  // recovery reads past the constructor), rather than turning read-only.
+  // Then the active tasks of a current store are read whole by the first
+  // forEachActiveTask (recovery, before any write), not by the constructor.
+  bool refuseUntilServing = false;
 };
+
+// Format 3: every value in every table is its payload (a Cap'n Proto message,
+// or nothing for an index entry) followed by CRC32C(key, payload), 4 bytes
+// little-endian. LMDB checks nothing of what it returns; this does.
+constexpr size_t STORE_CHECKSUM_BYTES = 4;
+kj::Array<kj::byte> sealValue(kj::ArrayPtr<const kj::byte> key,
+                              kj::ArrayPtr<const kj::byte> payload);
+kj::Maybe<kj::ArrayPtr<const kj::byte>> unsealValue(kj::ArrayPtr<const kj::byte> key,
+                                                    kj::ArrayPtr<const kj::byte> value);
+// The payload, or null when the checksum does not match.
 
 class Store {
  public:
   // Opens the LMDB environment in `dir`, creating it (mode 0700) if absent.
   // Throws, naming the path, when the store cannot be opened, was written by
   // a newer format, or its meta is inconsistent. Never replaces a store.
+  // Before anything is written (not even an upgrade), checks that data.mdb
+  // holds every page its meta counts and decodes every active task (see
+  // refuseUntilServing): a store that fails is refused as corrupt, naming the
+  // file, and left untouched.
   explicit Store(kj::StringPtr dir, StoreOptions options = {});
   ~Store() noexcept(false);
   KJ_DISALLOW_COPY(Store);
@@ -82,6 +106,26 @@ class Store {
   uint64_t commitCount() const { return commits; }
   size_t mapBytes() const { return mapSize; }
 
+  // Corruption found after opening (a checksum that does not match, a page
+  // LMDB calls corrupt): the read that met it throws OVERLOADED naming it,
+  // and the store turns read-only for good. Staged writes are then dropped
+  // and commit() throws the same error, so nothing more reaches the file.
+  kj::Maybe<kj::StringPtr> corruption() const;
+  bool readOnly() const { return corruption() != nullptr; }
+  void requireWritable() const;  // throws OVERLOADED naming the corruption
+  [[noreturn]] void failCorrupt(kj::StringPtr detail);
+  void serving() { opening = false; }
+
+  const void* mapAddress();
+  // Where LMDB maps data.mdb (found from a page's own number: LMDB does not
+  // say), to tell a damaged node that points outside the file; null for a
+  // store with no table yet.
+  // With refuseUntilServing: startup is over (called before READY).
+  // Records corruption met by a reader (this store's or LMDB's) and throws.
+
+  void raiseNextId(uint64_t next);
+  // Makes allocateId() give at least `next` (a salvage copying stored ids).
+
   // Reads (committed data only).
   kj::Maybe<kj::Own<Record<records::Task>>> getTask(uint64_t id);
   kj::Maybe<kj::Own<Record<records::Attempt>>> getAttempt(uint64_t id, uint32_t number);
@@ -90,6 +134,9 @@ class Store {
   void forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)> fn);
   // Descending by id; return false from fn to stop (`list --limit`: the
   // newest N cost N reads, not one per stored task).
+  void forEachTaskFrom(uint64_t first, kj::FunctionParam<bool(records::Task::Reader)> fn);
+  // Ascending by id from the first id >= `first`; return false from fn to
+  // stop (`list` pages: a page costs what it reads, not what lies before it).
   void forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn);
   // Every task not yet terminal, ascending by id.
   void forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn);
@@ -141,11 +188,15 @@ class Store {
   struct Op {
     unsigned dbi;
     kj::Array<kj::byte> key;
-    kj::Maybe<kj::Array<capnp::word>> value;  // null: delete
+    kj::Maybe<kj::Array<kj::byte>> value;  // sealed; null: delete
     bool droppable;
   };
 
   kj::String dir;
+  kj::String dataFile;  // dir/data.mdb: what messages about corruption name
+  kj::Maybe<kj::String> corrupted;
+  bool opening = true;  // corruption now refuses the start
+  const void* mapBase = nullptr;  // mapAddress(); forgotten when the map moves
   StoreOptions options;
   size_t mapSize;
   ::MDB_env* env = nullptr;
@@ -156,13 +207,26 @@ class Store {
   uint64_t commits = 0;
   kj::Vector<Op> ops;
 
+  void checkFileSize();
   void openAndCheck();
+  void verifyActive(::MDB_txn* txn, uint32_t version);
+  void verifyActiveRecord(uint64_t id, kj::ArrayPtr<const capnp::word> words);
+  void upgradeFormat(::MDB_txn* txn, uint32_t version, uint64_t nextId);
+  void growMap();
   void stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<capnp::word>> value,
              bool droppable);
   bool tryCommit();  // false on MDB_MAP_FULL (the txn was aborted)
-  kj::Maybe<kj::Array<capnp::word>> get(unsigned dbi, kj::ArrayPtr<const kj::byte> key);
+  kj::Maybe<kj::Array<capnp::word>> get(unsigned dbi, kj::StringPtr table,
+                                        kj::ArrayPtr<const kj::byte> key);
 };
 
 bool isTerminal(records::TaskState state);
+
+kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile);
+// Why LMDB must not map `dataFile` (too short for its meta pages, not LMDB,
+// fewer pages than its meta counts), or null (sound, or absent).
+
+void throwOnLmdbAssert(::MDB_env* env, const char* message);
+// For mdb_env_set_assert: an LMDB assert (an inconsistent page) as an exception.
 
 }  // namespace taskctl

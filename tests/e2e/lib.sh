@@ -24,11 +24,31 @@ cleanup() {
     echo "--- daemon log (last 30 lines) ---" >&2
     tail -n 30 "$WORK/daemon.log" >&2
   fi
+  local u
+  for u in "${MADE_USERS[@]}"; do
+    flock /run/taskctl-e2e-users.lock userdel -f "$u" >/dev/null 2>&1 || true
+  done
   rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# make_user VAR: a real local user for this scenario only, its name put in $VAR
+# (`make_user alice; AS_USER "$alice" submit -- id`). The name carries the
+# scenario's pid, so parallel scenarios never share a user; cleanup removes it.
+# useradd/userdel take /etc/passwd's lock and give up after a while: one at a
+# time across scenarios.
+MADE_USERS=()
+make_user() {
+  local name="tc$1$$"
+  flock /run/taskctl-e2e-users.lock useradd -M -d /nonexistent -s /usr/sbin/nologin "$name" ||
+    fail "useradd $name"
+  MADE_USERS+=("$name")
+  printf -v "$1" %s "$name"
+}
+# AS USER taskctl ARGS...: run taskctl as USER from /tmp, on this scenario's socket.
+AS_USER() { local u=$1; shift; (cd /tmp && runuser -u "$u" -- env TASKCTL_SOCKET="$TASKCTL_SOCKET" "$BIN/taskctl" "$@"); }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $(basename "$0" .sh)"; }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SIGHUP reloads the TOML; an invalid file keeps the old config and logs
 # why (file:line:column); a concurrency set at run time wins over the TOML
-# until it is set back to default.
+# until it is set back to default. A deleted --config file keeps the old
+# config too.
 . "$(dirname "$0")/lib.sh"
 printf '[queues.q]\nconcurrency = 1\n' >"$CONFIG"
 start_daemon
@@ -32,4 +33,15 @@ hup_and_wait "config reloaded"
 [ "$(conc q)" = 2 ] || fail "the TOML overrode a run-time setting: $(conc q)"
 T queue set q --concurrency default >/dev/null
 [ "$(conc q)" = 5 ] || fail "default is not the reloaded TOML's value: $(conc q)"
+
+# The --config file deleted: the old config stays (not the built-in
+# defaults), and the log says why, naming the file.
+rm "$CONFIG"
+hup_and_wait "config reload failed; keeping the old config"
+grep "config reload failed" "$WORK/daemon.log" | tail -n 1 | grep -q "$CONFIG" ||
+  fail "the error names no file: $(grep "config reload failed" "$WORK/daemon.log" | tail -n 1)"
+[ "$(conc q)" = 5 ] || fail "a deleted config changed the queue: $(conc q)"
+printf '[queues.q]\nconcurrency = 4\n' >"$CONFIG"
+hup_and_wait "config reloaded"
+[ "$(conc q)" = 4 ] || fail "the restored file was not reloaded: $(conc q)"
 pass

@@ -286,6 +286,9 @@ if [ "$RUNNER" = direct ]; then
 [Service]
 ExecStart=
 ExecStart=/usr/sbin/taskctld --runner direct
+# The tasks stay in this cgroup: the unit's cgroup hardening would bind them (see its comments).
+IPAddressDeny=
+DevicePolicy=auto
 EOF
   say "NOTE: taskctld runs with --runner direct (drop-in), not the unit's --runner scope"
 fi

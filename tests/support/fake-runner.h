@@ -35,6 +35,11 @@ class FakeRunner final : public Runner {
     void go() override { runner.launched[index].went = true; }
     kj::Promise<void> exited() override { return exitPromise.addBranch(); }
     void kill(int signal) override { runner.launched[index].lastSignal = signal; }
+    kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override {
+      auto it = runner.exitOutcomes.find(index);
+      if (it == runner.exitOutcomes.end()) return nullptr;
+      return kj::Own<ExecOutcome>(kj::heap<Outcome>(*it->second));
+    }
 
    private:
     FakeRunner& runner;
@@ -44,6 +49,8 @@ class FakeRunner final : public Runner {
 
   kj::Vector<Launched> launched;
   std::map<std::pair<uint64_t, uint32_t>, kj::Own<capnp::MallocMessageBuilder>> results;
+  // By launch index: the end a shim's exit status carried (outcomeFromExit).
+  std::map<size_t, kj::Own<capnp::MallocMessageBuilder>> exitOutcomes;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
   bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away),
@@ -165,6 +172,13 @@ class FakeRunner final : public Runner {
     launched[index].exit->fulfill();
   }
   void vanish(size_t index) { launched[index].exit->fulfill(); }
+  // The shim exited without a result file (a full disk), its exit status
+  // carrying the end the test fills in; then exit it with vanish(index).
+  records::ExecResult::Builder exitStatusOutcome(size_t index) {
+    auto& slot = exitOutcomes[index];
+    slot = kj::heap<capnp::MallocMessageBuilder>();
+    return slot->initRoot<records::ExecResult>();
+  }
 };
 
 // A NotifyHub whose sockets are callbacks the test calls.
