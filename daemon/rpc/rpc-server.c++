@@ -34,6 +34,8 @@ constexpr uint32_t MAX_LOG_CHUNK = 4 << 20;
 // hang up; at most MAX_REFUSING are kept at once, later ones are closed
 // unanswered. Each holds one fd: a flood costs the daemon a bounded number.
 constexpr auto REFUSAL_GRACE = 5 * kj::SECONDS;
+// How long a connection the daemon ended waits for the peer to hang up.
+constexpr auto HANGUP_GRACE = 2 * kj::SECONDS;
 constexpr size_t MAX_REFUSING = 128;
 
 // Accepting again after accept() failed (EMFILE, ENFILE, ENOBUFS, ENOMEM:
@@ -669,9 +671,26 @@ class RpcServer::Connection {
     }
   }
 
-  kj::Promise<void> onDisconnect() { return network.onDisconnect(); }
+  // Resolves when the RPC system is done with the connection, then (if the
+  // daemon is the one that ended it, with an Abort saying why) once the peer
+  // has hung up too: closing with the peer's later messages unread would
+  // reset the connection, and the peer might never read the Abort.
+  kj::Promise<void> onDisconnect() {
+    return network.onDisconnect().then([this]() { return drainInput(); });
+  }
+  kj::Promise<void> onRpcDone() { return network.onDisconnect(); }
 
  private:
+  kj::Promise<void> drainInput() {
+    auto buffer = kj::heapArray<kj::byte>(4096);
+    auto ptr = buffer.begin();
+    return stream->tryRead(ptr, 1, 4096).then(
+        [this, buffer = kj::mv(buffer)](size_t got) -> kj::Promise<void> {
+          if (got == 0) return kj::READY_NOW;
+          return drainInput();
+        });
+  }
+
   static capnp::ReaderOptions readerOptions() {
     capnp::ReaderOptions options;
     options.traversalLimitInWords = MAX_MESSAGE_WORDS;
@@ -759,6 +778,12 @@ kj::Maybe<kj::Exception> RpcServer::refusalFor(uid_t uid) {
   return nullptr;
 }
 
+kj::Promise<void> RpcServer::whenDone(Connection& connection) {
+  return connection.onDisconnect().exclusiveJoin(
+      // The peer's hang-up is waited for only this long once RPC is over.
+      connection.onRpcDone().then([this]() { return timer.afterDelay(HANGUP_GRACE); }));
+}
+
 void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
   auto identity = peerIdentity(*stream);
   uid_t uid = identity.uid;
@@ -772,14 +797,13 @@ void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
     refusing++;
     auto connection = kj::heap<Connection>(*this, kj::mv(stream), nullptr,
                                            kj::heap<Refusal>(kj::mv(*reason)));
-    auto done = connection->onDisconnect().exclusiveJoin(timer.afterDelay(REFUSAL_GRACE));
+    auto done = whenDone(*connection).exclusiveJoin(timer.afterDelay(REFUSAL_GRACE));
     tasks.add(done.attach(kj::mv(connection), kj::defer([this]() { refusing--; })));
     return;
   }
   auto connection = kj::heap<Connection>(*this, kj::mv(stream), uid,
                                          kj::heap<TaskctlImpl>(*this, kj::mv(identity)));
-  auto done = connection->onDisconnect();
-  tasks.add(done.attach(kj::mv(connection)));
+  tasks.add(whenDone(*connection).attach(kj::mv(connection)));
 }
 
 }  // namespace taskctl

@@ -72,6 +72,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
 
   void taskFailed(kj::Exception&& exception) override;
   void serve(kj::Own<kj::AsyncIoStream> stream);
+  kj::Promise<void> whenDone(Connection& connection);
   // Why a connection from `uid` is not served, or nullptr.
   kj::Maybe<kj::Exception> refusalFor(uid_t uid);
 };
