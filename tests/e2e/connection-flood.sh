@@ -7,7 +7,8 @@
 #    alice holds 2,000 connections open; meanwhile bob's submits and waits
 #    succeed, the daemon keeps its pid and a bounded number of fds (alice
 #    holds at most access.max_connections_per_user = 64 of them), and alice's
-#    own taskctl is told why (exit 75, naming the limit).
+#    own taskctl is told why (exit 75, naming the limit). The daemon raised
+#    its soft limit to the hard one; its tasks still start with 1024.
 # 2. With no cap and its open-file limit lowered to 1024 (soft and hard): alice's
 #    flood does exhaust its fds, accept() fails, and the daemon waits and
 #    retries instead of exiting; once she lets go, bob is served again.
@@ -74,6 +75,13 @@ ulimit -Sn 1024
 start_daemon
 ulimit -Sn "$HARD"
 pid=$DAEMON_PID
+# The daemon raised its own soft limit; a task still starts with 1024.
+grep -Eq "^Max open files +$HARD +$HARD " /proc/$pid/limits ||
+  fail "the daemon's open-file limit: $(grep 'Max open files' /proc/$pid/limits)"
+id=$(AS_USER "$bob" submit -- sh -c 'ulimit -Sn; ulimit -Hn') || fail "bob's submit failed"
+AS_USER "$bob" wait "$id" >/dev/null || fail "bob's task $id failed"
+[ "$(AS_USER "$bob" logs "$id" | tr '\n' ' ')" = "1024 $HARD " ] ||
+  fail "a task's open-file limits (soft, hard): $(AS_USER "$bob" logs "$id" | tr '\n' ' ')"
 flood
 read -r open failed <"$WORK/alice/ready"
 echo "alice holds $open connections ($failed failed)"
