@@ -756,10 +756,11 @@ Exit status: 0 done; wait and submit --wait exit like the task (its exit
 code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled or
 replaced through its key, 125-127 did not start, 125 also when a dependency
 failed), and submit --wait and watch with 130 on Ctrl-C; 64 usage error, 65
-rejected input (such as an unknown id), 69 taskctld unreachable or not
-answering, 75 taskctld overloaded (retry later) or watch fell behind (it
-says which --from resumes it), 77 permission denied (such as queue set,
-pause or resume by someone who is not root or an admin).
+rejected input (such as an unknown id, or a request over 8 MiB), 69 taskctld
+unreachable or not answering, 75 taskctld overloaded (retry later), too many
+of your connections open, or watch fell behind (it says which --from resumes
+it), 77 permission denied (such as queue set, pause or resume by someone who
+is not root or an admin, or another user's private taskctld).
 )"_kj;
 }
 

@@ -44,6 +44,20 @@ TEST(ExitStatus, ALostConnectionIs69) {
   EXPECT_EQ(failure.message, "taskctld closed the connection");
 }
 
+TEST(ExitStatus, AnOversizedRequestIs65WithTheDaemonsWords) {
+  // The daemon's Abort arrives as capnp's disconnect: DISCONNECTED, with the remote reason.
+  auto failure = failureFrom(kj::Exception(kj::Exception::Type::DISCONNECTED, "(remote)", 0,
+                                           kj::str("remote exception: request too large (9437200 "
+                                                   "bytes, limit 8 MiB)")));
+  EXPECT_EQ(failure.status, 65);
+  EXPECT_EQ(failure.message, "request too large (9437200 bytes, limit 8 MiB)");
+  // Any other reason the daemon gave for hanging up is shown, still 69.
+  failure = failureFrom(kj::Exception(kj::Exception::Type::DISCONNECTED, "(remote)", 0,
+                                      kj::str("remote exception: malformed request")));
+  EXPECT_EQ(failure.status, 69);
+  EXPECT_EQ(failure.message, "malformed request");
+}
+
 TEST(ExitStatus, AnUnknownMethodIs69) {
   auto failure = failureFrom(remote(kj::Exception::Type::UNIMPLEMENTED, "method not implemented"));
   EXPECT_EQ(failure.status, 69);

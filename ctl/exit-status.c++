@@ -16,7 +16,8 @@ kj::ArrayPtr<const char> firstLine(kj::StringPtr text) {
 Failure failureFrom(const kj::Exception& exception) {
   kj::StringPtr description = exception.getDescription();
   // capnp marks an exception that crossed the wire; the person only needs the daemon's words.
-  if (description.startsWith("remote exception: ")) {
+  bool remote = description.startsWith("remote exception: ");
+  if (remote) {
     description = description.slice(kj::StringPtr("remote exception: ").size());
   }
   auto line = kj::heapString(firstLine(description));
@@ -25,6 +26,13 @@ Failure failureFrom(const kj::Exception& exception) {
     case kj::Exception::Type::OVERLOADED:
       return Failure{EXIT_OVERLOADED, kj::mv(line)};
     case kj::Exception::Type::DISCONNECTED:
+      // The daemon ended the connection and said why (capnp's Abort, whose type it turns into
+      // DISCONNECTED): an oversized request is rejected input; anything else, unavailable, in
+      // its words (a call may also fail DISCONNECTED: the system bus went away).
+      if (remote && line.startsWith("request too large")) {
+        return Failure{EXIT_REJECTED, kj::mv(line)};
+      }
+      if (remote && line.size() > 0) return Failure{EXIT_UNAVAILABLE, kj::mv(line)};
       return Failure{EXIT_UNAVAILABLE, kj::str("taskctld closed the connection")};
     case kj::Exception::Type::UNIMPLEMENTED:
       return Failure{

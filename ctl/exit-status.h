@@ -30,6 +30,7 @@ struct Failure {
 //   FAILED, "permission denied..."              77
 //   FAILED, anything else                       65
 //   DISCONNECTED                                69  "taskctld closed the connection"
+//   DISCONNECTED, "request too large..." (remote) 65  (the daemon's Abort of an oversized frame)
 //   UNIMPLEMENTED                               69  (a daemon older than this client)
 // The "remote exception: " prefix capnp adds is dropped, and only the first line is kept.
 Failure failureFrom(const kj::Exception& exception);

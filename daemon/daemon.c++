@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -54,8 +55,11 @@ kj::Maybe<kj::String> listenerOn(const struct sockaddr_un& addr) {
   return kj::str("a connect() to it failed with ", strerror(error));
 }
 
-// The listening socket: systemd's (socket activation) or our own, 0666 so
-// every local user reaches the daemon, which authorizes each caller itself.
+// The listening socket: systemd's (socket activation) or our own. Root's is
+// 0666 so every local user reaches the daemon, which authorizes each caller
+// itself; a daemon not running as root serves only its own uid (every task
+// would run as itself), so its socket is 0600, and the RPC server checks
+// each peer anyway.
 int openListenSocket(kj::StringPtr path) {
   if (sd_listen_fds(1) >= 1) {
     // systemd's socket is blocking and inherited: an accept() on it would
@@ -105,13 +109,33 @@ int openListenSocket(kj::StringPtr path) {
     close(fd);
     fail(kj::str("cannot bind ", path, ": ", strerror(error)));
   }
-  chmod(path.cStr(), 0666);
+  chmod(path.cStr(), geteuid() == 0 ? 0666 : 0600);
   if (listen(fd, SOMAXCONN) < 0) {
     int error = errno;
     close(fd);
     fail(kj::str("cannot listen on ", path, ": ", strerror(error)));
   }
   return fd;
+}
+
+// Raises the soft RLIMIT_NOFILE to the hard one: each client connection is
+// an fd, and at the usual soft limit of 1024 a thousand connections would
+// leave none to accept with, or to start a task. Returns the soft limit we
+// started with: the shim gives that back to every command, so tasks see the
+// limit they always saw, not ours.
+uint64_t raiseNofileLimit() {
+  struct rlimit limit;
+  KJ_SYSCALL(getrlimit(RLIMIT_NOFILE, &limit));
+  uint64_t started = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlim_t soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) {
+      int error = errno;
+      KJ_LOG(WARNING, "cannot raise the open-file limit", soft, strerror(error));
+    }
+  }
+  return started;
 }
 
 kj::String parentDir(kj::StringPtr path) {
@@ -292,6 +316,7 @@ struct Daemon::Impl {
                     config.queues = kj::mv(fresh.queues);
                     config.adminGroup = fresh.adminGroup;
                     config.submitGroup = fresh.submitGroup;
+                    config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
                     config.logMaxBytes = fresh.logMaxBytes;
                     config.logMinFreeBytes = fresh.logMinFreeBytes;
                     config.retention = fresh.retention;
@@ -324,7 +349,8 @@ kj::Promise<void> Daemon::run() {
   d.scheduler.onTaskFinished(
       [&d](uint64_t id, int64_t finishedAt) { d.retention.taskFinished(id, finishedAt); });
   d.scheduler.recover();
-  // 5. Serve.
+  // 5. Serve: with room for many connections, but tasks keep our old limit.
+  d.launcher.setTaskNofileLimit(raiseNofileLimit());
   int fd = openListenSocket(d.config.socketPath);
   d.listener = d.io.lowLevelProvider->wrapListenSocketFd(
       fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |

@@ -201,6 +201,10 @@ struct ExecSpec {
   # logs.min_free_bytes (0: none). While the log's filesystem has less free
   # space than this, output is dropped (and the drop marked) instead of
   # written: a disk filled by output leaves room for the store and results.
+  nofileSoftLimit @14 :UInt64;
+  # The soft RLIMIT_NOFILE the command starts with (0: the shim's own). The
+  # daemon raises its own soft limit for its connections; this is the one
+  # it started with, so tasks see what they always saw.
 }
 
 const resultVersion :UInt32 = 1;

@@ -155,6 +155,17 @@ TEST(Config, UnknownGroupIsAnError) {
   EXPECT_NE(error.find("no such group \"no-such-group-here\""), std::string::npos) << error;
 }
 
+TEST(Config, CapsConnectionsPerUser) {
+  EXPECT_EQ(defaultConfig().maxConnectionsPerUser, 64u);
+  EXPECT_EQ(parseConfig("[access]\nmax_connections_per_user = 8\n", "t.toml").maxConnectionsPerUser,
+            8u);
+  EXPECT_EQ(parseConfig("[access]\nmax_connections_per_user = 0\n", "t.toml").maxConnectionsPerUser,
+            0u);
+  EXPECT_NE(errorOf("[access]\nmax_connections_per_user = -1\n")
+                .find("access.max_connections_per_user must be an integer"),
+            std::string::npos);
+}
+
 TEST(Config, MissingDefaultFileGivesDefaultsButAMissingGivenFileIsAnError) {
   EXPECT_EQ(loadConfig("/nonexistent/taskctld.toml", false).queues.size(), 1u);
   EXPECT_ANY_THROW(loadConfig("/nonexistent/taskctld.toml", true));

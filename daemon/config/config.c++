@@ -143,9 +143,14 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     }
   }
   if (auto access = section("access")) {
-    checkKeys(source, *access, {"admin_group", "submit_group"}, "access");
+    checkKeys(source, *access, {"admin_group", "submit_group", "max_connections_per_user"},
+              "access");
     config.adminGroup = getGroup(source, *access, "admin_group");
     config.submitGroup = getGroup(source, *access, "submit_group");
+    if (auto node = access->get("max_connections_per_user")) {
+      config.maxConnectionsPerUser =
+          getInteger(source, *node, "access.max_connections_per_user", 0, 1000000);
+    }
   }
   if (auto logs = section("logs")) {
     checkKeys(source, *logs, {"max_bytes", "min_free_bytes"}, "logs");

@@ -38,6 +38,10 @@ struct Config {
   kj::String bus = kj::str("system");   // system | none
   kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
+  // access.max_connections_per_user: open connections one uid may hold (root
+  // exempt; 0: no limit). A user's own taskctl runs need a few; a flood of
+  // them must not take the daemon's fds from everyone else.
+  uint32_t maxConnectionsPerUser = 64;
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
   kj::Vector<QueueConfig> queues;       // always holds "default"

@@ -107,6 +107,7 @@ struct Prepared {
   gid_t gid;
   kj::Array<gid_t> groups;
   mode_t umask;
+  uint64_t nofileSoftLimit;  // 0: keep the shim's
 };
 
 // The paths to try for `command`, as execvp would, but searching `path`:
@@ -151,6 +152,7 @@ Prepared prepare(records::ExecSpec::Reader spec) {
   p.gid = spec.getGid();
   p.groups = KJ_MAP(g, spec.getGroups()) { return gid_t(g); };
   p.umask = spec.getUmask() & 0777;
+  p.nofileSoftLimit = spec.getNofileSoftLimit();
   return p;
 }
 
@@ -219,6 +221,16 @@ void closeRange(unsigned first, unsigned last) {
     while (write(oom, "0", 1) < 0 && errno == EINTR) {
     }
     close(oom);
+  }
+
+  // The daemon raised its soft open-file limit for its connections; the
+  // command gets the one the daemon started with (never above the hard
+  // limit, which is unchanged). Lowering needs no privilege.
+  if (p.nofileSoftLimit != 0) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0) fail(Stage::SETUP);
+    if (p.nofileSoftLimit < limit.rlim_max) limit.rlim_cur = p.nofileSoftLimit;
+    if (setrlimit(RLIMIT_NOFILE, &limit) < 0) fail(Stage::SETUP);
   }
 
   if (p.dropPrivileges) {

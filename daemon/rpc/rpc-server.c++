@@ -1,5 +1,6 @@
 #include "rpc/rpc-server.h"
 
+#include "rpc/limited-message-stream.h"
 #include "rpc/list-pages.h"
 #include "rpc/log-watcher.h"
 #include "rpc/watch-session.h"
@@ -19,9 +20,14 @@ namespace taskctl {
 namespace {
 
 // Large enough that a too-large command still reaches validation and gets a
-// clear error (the limit there is 1 MiB of argv + env); anything larger than
-// this is dropped with its connection.
-constexpr uint64_t MAX_MESSAGE_WORDS = (8 << 20) / sizeof(capnp::word);
+// clear error (the limit there is 1 MiB of argv + env); a larger frame is
+// read to its end and answered "request too large" (LimitedMessageStream),
+// then its connection is closed.
+constexpr uint64_t MAX_MESSAGE_BYTES = 8 << 20;
+constexpr uint64_t MAX_MESSAGE_WORDS = MAX_MESSAGE_BYTES / sizeof(capnp::word);
+// A larger frame is not read to its end (taskctl itself sends no more than
+// 64 MiB): its connection closes at once.
+constexpr uint64_t MAX_DRAINED_BYTES = 64 << 20;
 constexpr uint32_t MAX_LOG_CHUNK = 4 << 20;
 // A `list` page: far below the message limit, whatever the tasks hold (a
 // command alone may be 1 MiB); a page reads at most LIST_PAGE_SCAN stored
@@ -31,6 +37,21 @@ constexpr size_t LIST_PAGE_BYTES = 2 << 20;
 constexpr size_t LIST_PAGE_SCAN = 20000;
 // What the reply's own fields and capnp's framing may add to its tasks.
 constexpr size_t LIST_REPLY_SLACK = 64 << 10;
+
+// A refused connection (over the per-user cap, or a uid this daemon does not
+// serve) gets its answer on the first call, then this long to read it and
+// hang up; at most MAX_REFUSING are kept at once, later ones are closed
+// unanswered. Each holds one fd: a flood costs the daemon a bounded number.
+constexpr auto REFUSAL_GRACE = 5 * kj::SECONDS;
+// How long a connection the daemon ended waits for the peer to hang up.
+constexpr auto HANGUP_GRACE = 2 * kj::SECONDS;
+constexpr size_t MAX_REFUSING = 128;
+
+// Accepting again after accept() failed (EMFILE, ENFILE, ENOBUFS, ENOMEM:
+// the fd table or memory is full until a connection closes): 10 ms, doubling
+// up to 1 s, as systemd and sshd pause rather than give up.
+constexpr auto ACCEPT_RETRY_MIN = 10 * kj::MILLISECONDS;
+constexpr auto ACCEPT_RETRY_MAX = 1 * kj::SECONDS;
 
 // A refusal for a person. A foreign id reads exactly like a missing one.
 [[noreturn]] void reject(kj::String message) {
@@ -85,6 +106,21 @@ void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
   v.setStatusText(a.getStatusText());
   v.setOomKills(a.getOomKills());
 }
+
+// The bootstrap capability of a refused connection: every call fails with
+// the reason, which taskctl prints (and maps to its exit status).
+class Refusal final : public capnp::Capability::Server {
+ public:
+  explicit Refusal(kj::Exception reason) : reason(kj::mv(reason)) {}
+
+  DispatchCallResult dispatchCall(uint64_t, uint16_t,
+                                  capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>) override {
+    return {kj::Promise<void>(kj::cp(reason)), false};
+  }
+
+ private:
+  kj::Exception reason;
+};
 
 }  // namespace
 
@@ -631,19 +667,47 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
 // Owned by the server's TaskSet until the peer goes away or misbehaves.
 class RpcServer::Connection {
  public:
-  Connection(RpcServer& server, kj::Own<kj::AsyncIoStream> streamArg, Identity identity)
+  // `uid`: the peer's, counted against its cap while this lives (nullptr for
+  // a refused connection, which counts among the refusals instead).
+  Connection(RpcServer& server, kj::Own<kj::AsyncIoStream> streamArg, kj::Maybe<uid_t> uid,
+             capnp::Capability::Client bootstrap)
       : server(server),
+        uid(uid),
         stream(kj::mv(streamArg)),
-        network(*stream, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
-        rpcSystem(capnp::makeRpcServer(
-            network, kj::heap<TaskctlImpl>(server, kj::mv(identity)))) {
+        messages(*stream, MAX_MESSAGE_BYTES, MAX_DRAINED_BYTES),
+        network(messages, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
+        rpcSystem(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
     server.connections++;
+    KJ_IF_MAYBE(u, uid) server.perUser[*u]++;
   }
-  ~Connection() noexcept(false) { server.connections--; }
+  ~Connection() noexcept(false) {
+    server.connections--;
+    KJ_IF_MAYBE(u, uid) {
+      auto found = server.perUser.find(*u);
+      if (found != server.perUser.end() && --found->second == 0) server.perUser.erase(found);
+    }
+  }
 
-  kj::Promise<void> onDisconnect() { return network.onDisconnect(); }
+  // Resolves when the RPC system is done with the connection, then (if the
+  // daemon is the one that ended it, with an Abort saying why) once the peer
+  // has hung up too: closing with the peer's later messages unread would
+  // reset the connection, and the peer might never read the Abort.
+  kj::Promise<void> onDisconnect() {
+    return network.onDisconnect().then([this]() { return drainInput(); });
+  }
+  kj::Promise<void> onRpcDone() { return network.onDisconnect(); }
 
  private:
+  kj::Promise<void> drainInput() {
+    auto buffer = kj::heapArray<kj::byte>(4096);
+    auto ptr = buffer.begin();
+    return stream->tryRead(ptr, 1, 4096).then(
+        [this, buffer = kj::mv(buffer)](size_t got) -> kj::Promise<void> {
+          if (got == 0) return kj::READY_NOW;
+          return drainInput();
+        });
+  }
+
   static capnp::ReaderOptions readerOptions() {
     capnp::ReaderOptions options;
     options.traversalLimitInWords = MAX_MESSAGE_WORDS;
@@ -652,7 +716,9 @@ class RpcServer::Connection {
   }
 
   RpcServer& server;
+  kj::Maybe<uid_t> uid;
   kj::Own<kj::AsyncIoStream> stream;
+  LimitedMessageStream messages;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpcSystem;
 };
@@ -668,6 +734,7 @@ RpcServer::RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, Ev
       config(config),
       logWatcher(logWatcher),
       timer(timer),
+      ownUid(geteuid()),
       tasks(*this) {}
 
 RpcServer::~RpcServer() noexcept(false) {}
@@ -678,17 +745,82 @@ void RpcServer::taskFailed(kj::Exception&& exception) {
 }
 
 kj::Promise<void> RpcServer::listen(kj::ConnectionReceiver& listener) {
-  return listener.accept().then([this, &listener](kj::Own<kj::AsyncIoStream> stream) {
-    serve(kj::mv(stream));
-    return listen(listener);
-  });
+  // accept() may throw at once as well as through its promise.
+  return kj::evalNow([&listener]() { return listener.accept(); })
+      .then(
+          [this, &listener](kj::Own<kj::AsyncIoStream> stream) {
+            acceptRetry = 0 * kj::SECONDS;
+            KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(kj::mv(stream)); })) {
+              // One peer we could not even look at (gone already): its loss only.
+              KJ_LOG(WARNING, "dropping a connection", e->getDescription());
+            }
+            return listen(listener);
+          },
+          [this, &listener](kj::Exception&& e) {
+            // Never the end of the daemon: the fd table or memory is full
+            // until a connection closes, and the backlog waits meanwhile.
+            acceptRetry = kj::max(ACCEPT_RETRY_MIN, kj::min(acceptRetry * 2, ACCEPT_RETRY_MAX));
+            auto now = timer.now();
+            if (now - lastAcceptWarning >= 60 * kj::SECONDS || acceptFailures == 0) {
+              KJ_LOG(WARNING, "accept failed; retrying", e.getDescription(), acceptFailures,
+                     connections);
+              lastAcceptWarning = now;
+              acceptFailures = 0;
+            }
+            acceptFailures++;
+            return timer.afterDelay(acceptRetry).then([this, &listener]() {
+              return listen(listener);
+            });
+          });
+}
+
+kj::Maybe<kj::Exception> RpcServer::refusalFor(uid_t uid) {
+  if (ownUid != 0 && uid != ownUid) {
+    // Not root: every task would run as us, whoever submitted it.
+    return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                         kj::str("permission denied: this taskctld runs as uid ", ownUid,
+                                 ", not root, and serves only uid ", ownUid, " (you are uid ",
+                                 uid, ")"));
+  }
+  if (uid == 0) return nullptr;
+  uint32_t cap = config.maxConnectionsPerUser;
+  auto found = perUser.find(uid);
+  size_t open = found == perUser.end() ? 0 : found->second;
+  if (cap != 0 && open >= cap) {
+    return kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+                         kj::str("too many connections: uid ", uid, " has ", open,
+                                 " open to taskctld, the limit is ", cap,
+                                 " (access.max_connections_per_user); close some and retry"));
+  }
+  return nullptr;
+}
+
+kj::Promise<void> RpcServer::whenDone(Connection& connection) {
+  return connection.onDisconnect().exclusiveJoin(
+      // The peer's hang-up is waited for only this long once RPC is over.
+      connection.onRpcDone().then([this]() { return timer.afterDelay(HANGUP_GRACE); }));
 }
 
 void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
   auto identity = peerIdentity(*stream);
-  auto connection = kj::heap<Connection>(*this, kj::mv(stream), kj::mv(identity));
-  auto done = connection->onDisconnect();
-  tasks.add(done.attach(kj::mv(connection)));
+  uid_t uid = identity.uid;
+  KJ_IF_MAYBE(reason, refusalFor(uid)) {
+    auto now = timer.now();
+    if (now - lastRefusalLog >= 10 * kj::SECONDS) {
+      KJ_LOG(WARNING, "refusing connections", uid, reason->getDescription(), refusing);
+      lastRefusalLog = now;
+    }
+    if (refusing >= MAX_REFUSING) return;  // closed unanswered: dropping `stream`
+    refusing++;
+    auto connection = kj::heap<Connection>(*this, kj::mv(stream), nullptr,
+                                           kj::heap<Refusal>(kj::mv(*reason)));
+    auto done = whenDone(*connection).exclusiveJoin(timer.afterDelay(REFUSAL_GRACE));
+    tasks.add(done.attach(kj::mv(connection), kj::defer([this]() { refusing--; })));
+    return;
+  }
+  auto connection = kj::heap<Connection>(*this, kj::mv(stream), uid,
+                                         kj::heap<TaskctlImpl>(*this, kj::mv(identity)));
+  tasks.add(whenDone(*connection).attach(kj::mv(connection)));
 }
 
 }  // namespace taskctl

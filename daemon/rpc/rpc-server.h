@@ -3,10 +3,19 @@
 // Every accepted connection gets its own TwoPartyVatNetwork and RpcSystem,
 // and a bootstrap capability bound to the peer's identity as the kernel
 // reports it (SO_PEERCRED, SO_PEERGROUPS). A malformed or oversized message
-// ends that connection only.
+// ends that connection only (an oversized one with "request too large").
+//
+// Who is served: a daemon not running as root serves only its own uid (its
+// tasks would all run as itself); each uid but root may hold at most
+// access.max_connections_per_user connections. Others are answered with the
+// reason on their first call and closed. An accept() that fails (EMFILE, ...)
+// is retried after a pause, never the end of listen().
 #pragma once
 
 #include <kj/async-io.h>
+#include <sys/types.h>
+
+#include <unordered_map>
 
 #include "config/config.h"
 #include "events/event-log.h"
@@ -51,11 +60,21 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   LogWatcher& logWatcher;
   kj::Timer& timer;
   kj::Maybe<Schedules&> schedules;
+  uid_t ownUid;                                // geteuid(): not 0 means a private daemon
   size_t connections = 0;
+  std::unordered_map<uid_t, size_t> perUser;   // open connections by peer uid
+  size_t refusing = 0;                         // refused connections awaiting their answer
+  kj::Duration acceptRetry = 0 * kj::SECONDS;  // the pause after a failed accept()
+  size_t acceptFailures = 0;                   // since the last warning
+  kj::TimePoint lastAcceptWarning = kj::origin<kj::TimePoint>();
+  kj::TimePoint lastRefusalLog = kj::origin<kj::TimePoint>();
   kj::TaskSet tasks;
 
   void taskFailed(kj::Exception&& exception) override;
   void serve(kj::Own<kj::AsyncIoStream> stream);
+  kj::Promise<void> whenDone(Connection& connection);
+  // Why a connection from `uid` is not served, or nullptr.
+  kj::Maybe<kj::Exception> refusalFor(uid_t uid);
 };
 
 }  // namespace taskctl

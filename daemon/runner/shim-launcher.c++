@@ -275,6 +275,7 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setDropPrivileges(dropPrivileges);
   spec.setLogMaxBytes(logMaxBytes);
   spec.setLogMinFreeBytes(logMinFreeBytes);
+  spec.setNofileSoftLimit(taskNofileLimit);
   kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
   if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
   capnp::writeMessageToFd(specFd.get(), message);

@@ -63,6 +63,9 @@ class ShimLauncher {
   // For attempts started from now on (logs.max_bytes after a reload).
   void setLogMinFreeBytes(uint64_t bytes) { logMinFreeBytes = bytes; }
   // Likewise, logs.min_free_bytes: the free space below which output is dropped.
+  void setTaskNofileLimit(uint64_t soft) { taskNofileLimit = soft; }
+  // The soft RLIMIT_NOFILE every command starts with (0: whatever the shim
+  // has): the daemon raises its own for connections, tasks keep the old one.
 
   kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
   // Throws if the shim cannot be spawned (no user code ran then).
@@ -81,6 +84,7 @@ class ShimLauncher {
   bool dropPrivileges;
   uint64_t logMaxBytes;
   uint64_t logMinFreeBytes;
+  uint64_t taskNofileLimit = 0;
   kj::String boot;
 };
 

@@ -1,0 +1,56 @@
+#!/bin/bash
+# Issue 13, point 7: a request over the daemon's 8 MiB frame limit is
+# answered, not dropped without a word. alice's taskctl sends a ~9.6 MiB
+# submit (200,000 labels: argv cannot hold 9 MiB of one argument) and prints
+# "request too large (N bytes, limit 8 MiB)", exit 65; a crafted 9 MiB frame
+# on a raw socket gets the same words back before the close, with its exact
+# size. Nothing is stored, and the daemon serves bob throughout.
+. "$(dirname "$0")/lib.sh"
+make_user alice
+make_user bob
+start_daemon
+pid=$DAEMON_PID
+
+# argv as large as exec allows: a quarter of the stack limit, at most 6 MiB.
+# setpriv, not runuser: PAM would reset the stack limit.
+mapfile -t labels < <(yes -- --label=k=v | head -n 200000)
+rc=0
+(ulimit -s unlimited && cd /tmp &&
+  setpriv --reuid "$(id -u "$alice")" --regid "$(id -g "$alice")" --clear-groups \
+    "$BIN/taskctl" submit "${labels[@]}" -- true) >"$WORK/out" 2>"$WORK/err" || rc=$?
+[ $rc = 65 ] || fail "alice's oversized submit: exit $rc, want 65: $(head -c 300 "$WORK/err")"
+grep -Eq '^taskctl: request too large \([0-9]{7,8} bytes, limit 8 MiB\)$' "$WORK/err" ||
+  fail "alice's message: $(head -c 300 "$WORK/err")"
+kill -0 "$pid" 2>/dev/null || fail "the daemon died"
+[ "$(AS_USER "$alice" list --json)" = "[]" ] || fail "something was stored: $(AS_USER "$alice" list --json)"
+
+# A crafted frame: one segment of 9 MiB (1179648 words) after its 8-byte header.
+python3 - "$TASKCTL_SOCKET" <<'PY' || fail "the crafted frame was not answered"
+import socket, struct, sys, threading
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(20)
+words = 9 * 1024 * 1024 // 8
+got = []
+def read():
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        got.append(b)
+reader = threading.Thread(target=read); reader.start()
+s.sendall(struct.pack("<II", 0, words) + bytes(words * 8))
+reader.join(20)
+answer = b"".join(got)
+want = b"request too large (9437192 bytes, limit 8 MiB)"
+if want not in answer:
+    sys.exit(f"the daemon answered {answer[:200]!r}, not {want!r}")
+print("crafted frame answered:", want.decode())
+PY
+kill -0 "$pid" 2>/dev/null || fail "the daemon died"
+
+# Serving as before: bob's submits and waits, alice's normal-sized submit.
+for i in 1 2 3; do
+  id=$(AS_USER "$bob" submit -- true) || fail "bob's submit $i failed"
+  AS_USER "$bob" wait "$id" >/dev/null || fail "bob's task $id failed"
+done
+id=$(AS_USER "$alice" submit --label=k=v -- true) || fail "alice's ordinary submit failed"
+AS_USER "$alice" wait "$id" >/dev/null || fail "alice's task $id failed"
+pass
