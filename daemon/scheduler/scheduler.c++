@@ -46,7 +46,7 @@ bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
 constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
 
 bool holdsNul(kj::ArrayPtr<const kj::byte> bytes) {
-  return std::find(bytes.begin(), bytes.end(), '\0') != bytes.end();
+  return bytes.size() > 0 && memchr(bytes.begin(), 0, bytes.size()) != nullptr;
 }
 bool holdsNul(kj::StringPtr text) { return holdsNul(text.asBytes()); }
 
