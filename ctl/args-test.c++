@@ -117,6 +117,33 @@ TEST(Args, LabelsNeedAKeyAndAnEqualsSign) {
   EXPECT_EQ(labels[1].value, "a=b");
 }
 
+// issue 13, point 4: the daemon's bounds on labels, refused before sending (64).
+TEST(Args, LabelsAreBoundedAsTheDaemonBoundsThem) {
+  auto withLabels = [](size_t n) {
+    kj::Vector<kj::String> words;
+    words.add(kj::str("submit"));
+    for (size_t i = 0; i < n; i++) {
+      words.add(kj::str("--label"));
+      words.add(kj::str("k", i, "=v"));
+    }
+    words.add(kj::str("true"));
+    auto args = KJ_MAP(w, words) -> const kj::StringPtr { return w; };
+    return parseArgs(args);
+  };
+  auto ok = withLabels(64);
+  ASSERT_TRUE(ok.is<Invocation>());
+  EXPECT_EQ(ok.get<Invocation>().command.get<SubmitArgs>().labels.size(), 64u);
+  auto over = withLabels(65);
+  ASSERT_TRUE(over.is<UsageError>());
+  EXPECT_EQ(over.get<UsageError>().message, "at most 64 --label options");
+  std::string key(129, 'k'), value(1025, 'v');
+  auto longKey = key + "=v", longValue = "k=" + value;
+  EXPECT_EQ(refused({"submit", "--label", longKey.c_str(), "true"}),
+            "--label: a key is at most 128 bytes");
+  EXPECT_EQ(refused({"submit", "--label", longValue.c_str(), "true"}),
+            "--label k: a value is at most 1024 bytes");
+}
+
 TEST(Args, OptionsThatTakeAValueSayWhenItIsMissing) {
   EXPECT_EQ(refused({"submit", "--queue"}), "option --queue needs a value");
   refused({"list", "--state"});

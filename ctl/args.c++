@@ -220,6 +220,17 @@ class Parser {
           result.priority = static_cast<int32_t>(value);
         } else if (option->name == "--label") {
           result.labels.add(label(*option));
+          auto& added = result.labels.back();
+          if (result.labels.size() > MAX_LABELS) {
+            refuse(kj::str("at most ", MAX_LABELS, " --label options"));
+          }
+          if (added.key.size() > MAX_LABEL_KEY_BYTES) {
+            refuse(kj::str("--label: a key is at most ", MAX_LABEL_KEY_BYTES, " bytes"));
+          }
+          if (added.value.size() > MAX_LABEL_VALUE_BYTES) {
+            refuse(kj::str("--label ", added.key, ": a value is at most ", MAX_LABEL_VALUE_BYTES,
+                           " bytes"));
+          }
         } else if (option->name == "--wait") {
           flag(*option);
           result.wait = true;

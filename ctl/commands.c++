@@ -51,11 +51,20 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
   auto argv = request.initArgv(args.command.size());
   for (size_t i = 0; i < args.command.size(); i++) argv.set(i, args.command[i].asBytes());
 
-  // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8).
+  // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8). Only
+  // an entry that is not NAME=VALUE stays behind: no program can read it as a variable, and the
+  // daemon refuses a task that carries one.
+  auto isVariable = [](const char* entry) {
+    const char* eq = strchr(entry, '=');
+    return eq != nullptr && eq != entry;
+  };
   size_t count = 0;
-  for (char** entry = environ; *entry != nullptr; entry++) count++;
+  for (char** entry = environ; *entry != nullptr; entry++) count += isVariable(*entry);
   auto env = request.initEnv(count);
-  for (size_t i = 0; i < count; i++) env.set(i, kj::StringPtr(environ[i]).asBytes());
+  size_t i = 0;
+  for (char** entry = environ; *entry != nullptr; entry++) {
+    if (isVariable(*entry)) env.set(i++, kj::StringPtr(*entry).asBytes());
+  }
 
   request.setCwd(currentDirectory().asBytes());
   request.setUmask(currentUmask());

@@ -43,6 +43,12 @@ kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text);
 RetryArgs retryPolicy(uint32_t retries, kj::Maybe<const RetryConditions&> conditions,
                       kj::Maybe<Backoff> backoff);
 
+// --label on submit (and schedule add): the daemon's limits (daemon/scheduler/scheduler.h),
+// checked here too so that a mistake costs no round trip.
+constexpr size_t MAX_LABELS = 64;
+constexpr size_t MAX_LABEL_KEY_BYTES = 128;
+constexpr size_t MAX_LABEL_VALUE_BYTES = 1024;
+
 // The longest --key and --request-id, in bytes.
 constexpr size_t MAX_IDENTIFIER_BYTES = 256;
 

@@ -611,11 +611,42 @@ TEST_F(ExecShim, RefusesASpecThatIsNotAMessage) {
   EXPECT_TRUE(resultMessage == nullptr);
 }
 
+// issue 13, point 4: a spec the shim refuses is an end (spawn, 126), never
+// "not started", which the daemon requeues: it would come back every time.
 TEST_F(ExecShim, RefusesASpecWithoutACommandAndRunsNothing) {
   int status = runShim();
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SHIM_FAILED) << status;
-  EXPECT_TRUE(result().getNotStarted());
-  EXPECT_STREQ(result().getMessage().cStr(), "the spec has no command");
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SPAWN_126) << status;
+  EXPECT_FALSE(result().getNotStarted());
+  EXPECT_TRUE(result().getSpawnFailed());
+  EXPECT_EQ(result().getExitCode(), 126);
+  EXPECT_STREQ(result().getMessage().cStr(),
+               "taskctl-exec refused the command: the spec has no command");
+}
+
+TEST_F(ExecShim, RefusesANulByteAsAnEndAlsoWithoutAResultFile) {
+  auto argv = spec.initArgv(2);
+  argv.set(0, bytes("sh"));
+  argv.set(1, kj::heapArray<kj::byte>({'-', 'c', 0, 't', 'o', 'u', 'c', 'h', ' ', 'x'}));
+  auto result = run();
+  EXPECT_TRUE(result.getSpawnFailed());
+  EXPECT_FALSE(result.getNotStarted());
+  EXPECT_EQ(result.getExitCode(), 126);
+  EXPECT_STREQ(result.getMessage().cStr(),
+               "taskctl-exec refused the command: an argument of the spec holds a NUL byte");
+  EXPECT_FALSE(exists(dir / "x"));
+  // No result file can be written: the exit status alone says the same.
+  command({"true"});
+  spec.setCwd(kj::heapArray<kj::byte>({'/', 0, 't'}));
+  resultPath = dir / "no-such-dir/attempt.result";
+  spec.setResultPath(resultPath);
+  int status = runShim();
+  EXPECT_TRUE(resultMessage == nullptr);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == SHIM_EXIT_SPAWN_126) << status;
+  capnp::MallocMessageBuilder out;
+  auto decoded = out.initRoot<records::ExecResult>();
+  ASSERT_TRUE(outcomeFromShimExit(WEXITSTATUS(status), decoded));
+  EXPECT_TRUE(decoded.getSpawnFailed());
+  EXPECT_FALSE(decoded.getNotStarted());
 }
 
 // These need root, as the daemon has; CI runs the unit tests as root.

@@ -247,13 +247,17 @@ int main(int argc, char* argv[]) {
   close(flags.specFd);
   auto spec = specMessage->getRoot<records::ExecSpec>();
   KJ_IF_MAYBE(problem, checkSpec(spec)) {
-    if (spec.getResultPath().size() > 0) {
-      writeResult(spec, [&](records::ExecResult::Builder result) {
-        result.setNotStarted(true);
-        result.setMessage(*problem);
-      });
-    }
-    die(*problem);
+    // The command could not be started, as a missing command cannot: an
+    // end, never "not started" (which the daemon requeues, and which would
+    // come back at every attempt). The status carries it too, should the
+    // result not be written.
+    say(*problem);
+    if (spec.getResultPath().size() == 0) die(*problem);
+    return writeResult(spec, [&](records::ExecResult::Builder result) {
+      result.setSpawnFailed(true);
+      result.setExitCode(126);
+      result.setMessage(kj::str("taskctl-exec refused the command: ", *problem));
+    });
   }
 
   // The result's room on disk, before the command can fill the disk.

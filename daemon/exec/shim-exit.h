@@ -14,10 +14,12 @@
 //   193       the command exited with a code of 128 to 255 (which one is
 //             only in the result file)
 //   250, 251  the command could not be started: exit code 126 (cannot run
-//             it) or 127 (not found); no user code ran
+//             it, or the shim refused its spec: a NUL byte, no command) or
+//             127 (not found); no user code ran. An end: never requeued
 //   252       not started: the go fd closed unwritten; no user code ran
-//   255       the shim failed before it could run anything (a bad spec or
-//             command line; it says why on stderr)
+//   255       the shim failed before it could run anything (a spec it
+//             cannot read or without a result path, a bad command line; it
+//             says why on stderr)
 //   other     not used: read as "no outcome"
 #pragma once
 

@@ -122,6 +122,34 @@ class Refusal final : public capnp::Capability::Server {
   kj::Exception reason;
 };
 
+// What the scheduler takes of a SubmitRequest (submit, and the check of a
+// schedule's submit options): every field but delayUsec.
+void taskRequestOf(rpc::SubmitRequest::Reader in, records::Task::Builder request) {
+  request.setArgv(in.getArgv());
+  request.setEnv(in.getEnv());
+  request.setCwd(in.getCwd());
+  request.setUmask(in.getUmask());
+  request.setQueue(in.getQueue());
+  request.setPriority(in.getPriority());
+  request.setTimeoutUsec(in.getTimeoutUsec());
+  request.setKillGraceUsec(in.getKillGraceUsec());
+  request.setHeartbeatUsec(in.getHeartbeatUsec());
+  request.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
+  request.setMemoryMaxBytes(in.getMemoryMaxBytes());
+  request.setTasksMax(in.getTasksMax());
+  request.setAfter(in.getAfter());
+  request.setNotBefore(in.getNotBefore());
+  request.setRetry(in.getRetry());
+  request.setKey(in.getKey());
+  request.setOnConflict(in.getOnConflict());
+  request.setRequestId(in.getRequestId());
+  auto labels = request.initLabels(in.getLabels().size());
+  for (auto i : kj::indices(in.getLabels())) {
+    labels[i].setKey(in.getLabels()[i].getKey());
+    labels[i].setValue(in.getLabels()[i].getValue());
+  }
+}
+
 }  // namespace
 
 // The bootstrap capability of one connection: every call acts as `identity`.
@@ -142,29 +170,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     auto in = context.getParams().getRequest();
     capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
     auto request = message.initRoot<records::Task>();
-    request.setArgv(in.getArgv());
-    request.setEnv(in.getEnv());
-    request.setCwd(in.getCwd());
-    request.setUmask(in.getUmask());
-    request.setQueue(in.getQueue());
-    request.setPriority(in.getPriority());
-    request.setTimeoutUsec(in.getTimeoutUsec());
-    request.setKillGraceUsec(in.getKillGraceUsec());
-    request.setHeartbeatUsec(in.getHeartbeatUsec());
-    request.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
-    request.setMemoryMaxBytes(in.getMemoryMaxBytes());
-    request.setTasksMax(in.getTasksMax());
-    request.setAfter(in.getAfter());
-    request.setNotBefore(in.getNotBefore());
-    request.setRetry(in.getRetry());
-    request.setKey(in.getKey());
-    request.setOnConflict(in.getOnConflict());
-    request.setRequestId(in.getRequestId());
-    auto labels = request.initLabels(in.getLabels().size());
-    for (auto i : kj::indices(in.getLabels())) {
-      labels[i].setKey(in.getLabels()[i].getKey());
-      labels[i].setValue(in.getLabels()[i].getValue());
-    }
+    taskRequestOf(in, request);
     uid_t uid = identity.uid;
     SubmitExtras extras;
     extras.delayUsec = in.getDelayUsec();
@@ -379,6 +385,26 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     if (in.getDelayUsec() != 0 || in.getNotBefore() != 0 || in.getAfter().size() > 0 ||
         in.getRequestId().size() > 0) {
       reject(kj::str("a schedule's tasks cannot take --in, --at, --after or --request-id"));
+    }
+    {
+      // Each firing submits these options: refuse now what submit would
+      // refuse then (a NUL byte, a relative cwd, a size), naming the field.
+      // Not the caller's environment, which a schedule does not keep; with
+      // the label each firing adds (schedule=NAME, once NAME is valid).
+      KJ_IF_MAYBE(refusal, checkScheduleName(params.getName())) reject(kj::mv(*refusal));
+      capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
+      auto request = message.initRoot<records::Task>();
+      taskRequestOf(in, request);
+      request.initEnv(0);
+      auto given = in.getLabels();
+      auto labels = request.initLabels(given.size() + 1);
+      for (auto i : kj::indices(given)) {
+        labels[i].setKey(given[i].getKey());
+        labels[i].setValue(given[i].getValue());
+      }
+      labels[given.size()].setKey("schedule");
+      labels[given.size()].setValue(params.getName());
+      server.scheduler.validate(request);
     }
     ScheduleSpec spec;
     spec.name = kj::str(params.getName());

@@ -289,6 +289,213 @@ TEST(Scheduler, RejectsBadInputAndStoresNothing) {
   EXPECT_EQ(h.runner.launched.size(), 0u);
 }
 
+// issue 13, point 4: every field of a submit is checked before anything is
+// staged. Each bad one is refused naming the field; no task, id, event or
+// start comes of it, and the next good submit gets the next id.
+TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
+  Harness h;
+  uint64_t firstId = h.store->peekNextId();
+  auto nul = [](kj::StringPtr before, kj::StringPtr after) {
+    auto b = kj::heapArray<kj::byte>(before.size() + 1 + after.size());
+    memcpy(b.begin(), before.begin(), before.size());
+    b[before.size()] = 0;
+    memcpy(b.begin() + before.size() + 1, after.begin(), after.size());
+    return b;
+  };
+  auto command = [](records::Task::Builder r) { r.initArgv(1).set(0, "true"_kj.asBytes()); };
+  auto text = [](size_t n) {
+    auto s = kj::heapString(n);
+    memset(s.begin(), 'k', n);
+    return s;
+  };
+  struct Case {
+    kj::StringPtr says;
+    kj::Function<void(records::Task::Builder)> fill;
+  };
+  kj::Vector<Case> cases;
+  cases.add(Case{"empty command", [](auto r) { r.initArgv(0); }});
+  cases.add(Case{"argv[0] holds a NUL byte",
+                 [&](auto r) { r.initArgv(1).set(0, nul("true", "x")); }});
+  cases.add(Case{"argv[2] holds a NUL byte", [&](auto r) {
+                   auto argv = r.initArgv(3);
+                   argv.set(0, "sh"_kj.asBytes());
+                   argv.set(1, "-c"_kj.asBytes());
+                   argv.set(2, nul("", "rm -rf /"));
+                 }});
+  cases.add(Case{"environment entry 1 holds a NUL byte", [&](auto r) {
+                   command(r);
+                   auto env = r.initEnv(2);
+                   env.set(0, "A=1"_kj.asBytes());
+                   env.set(1, nul("B=", "2"));
+                 }});
+  cases.add(Case{"environment entry 0 is not NAME=VALUE", [&](auto r) {
+                   command(r);
+                   r.initEnv(1).set(0, "NOEQUALS"_kj.asBytes());
+                 }});
+  cases.add(Case{"environment entry 0 is not NAME=VALUE", [&](auto r) {
+                   command(r);
+                   r.initEnv(1).set(0, "=value"_kj.asBytes());
+                 }});
+  cases.add(Case{"cwd holds a NUL byte", [&](auto r) {
+                   command(r);
+                   r.setCwd(nul("/tmp", "x"));
+                 }});
+  cases.add(Case{"cwd \"tmp\" is not an absolute path", [&](auto r) {
+                   command(r);
+                   r.setCwd("tmp"_kj.asBytes());
+                 }});
+  cases.add(Case{"cwd is 5000 bytes; the limit is 4095", [&](auto r) {
+                   command(r);
+                   auto cwd = text(5000);
+                   cwd[0] = '/';
+                   r.setCwd(cwd.asBytes());
+                 }});
+  cases.add(Case{"65 labels; the limit is 64", [&](auto r) {
+                   command(r);
+                   auto labels = r.initLabels(65);
+                   for (auto i : kj::indices(labels)) labels[i].setKey(kj::str("k", i));
+                 }});
+  cases.add(Case{"label key of 129 bytes; the limit is 128", [&](auto r) {
+                   command(r);
+                   r.initLabels(1)[0].setKey(text(129));
+                 }});
+  cases.add(Case{"label k: value of 1025 bytes; the limit is 1024", [&](auto r) {
+                   command(r);
+                   auto label = r.initLabels(1)[0];
+                   label.setKey("k");
+                   label.setValue(text(1025));
+                 }});
+  cases.add(Case{"label key holds a NUL byte", [&](auto r) {
+                   command(r);
+                   auto key = nul("a", "b");
+                   r.initLabels(1)[0].setKey(kj::StringPtr(key.asChars().begin(), 3));
+                 }});
+  cases.add(Case{"256 retry exit codes; the limit is 255", [&](auto r) {
+                   command(r);
+                   auto retry = r.initRetry();
+                   retry.setRetries(1);
+                   auto codes = retry.initExitCodes(256);
+                   for (auto i : kj::indices(codes)) codes.set(i, 1 + i % 255);
+                 }});
+  cases.add(Case{"1001 dependencies; the limit is 1000", [&](auto r) {
+                   command(r);
+                   r.initAfter(1001);
+                 }});
+  cases.add(Case{"key is over 256 bytes", [&](auto r) {
+                   command(r);
+                   r.setKey(text(257));
+                 }});
+  cases.add(Case{"key holds a NUL byte", [&](auto r) {
+                   command(r);
+                   auto key = nul("a", "b");
+                   r.setKey(kj::StringPtr(key.asChars().begin(), 3));
+                 }});
+  cases.add(Case{"request id is over 256 bytes", [&](auto r) {
+                   command(r);
+                   r.setRequestId(text(257));
+                 }});
+  cases.add(Case{"request id holds a NUL byte", [&](auto r) {
+                   command(r);
+                   auto id = nul("a", "b");
+                   r.setRequestId(kj::StringPtr(id.asChars().begin(), 3));
+                 }});
+  cases.add(Case{"queue name holds a NUL byte", [&](auto r) {
+                   command(r);
+                   auto q = nul("default", "");
+                   r.setQueue(kj::StringPtr(q.asChars().begin(), 8));
+                 }});
+  // Within every per-field bound (1 MiB of argv + env counted in bytes),
+  // 200,000 one-byte arguments are 3.2 MiB encoded: over the whole-task bound.
+  cases.add(Case{"the limit is 2 MiB", [&](auto r) {
+                   auto argv = r.initArgv(200000);
+                   for (auto i : kj::indices(argv)) argv.set(i, "x"_kj.asBytes());
+                 }});
+  for (auto& c : cases) {
+    auto error = h.submitError(kj::mv(c.fill));
+    EXPECT_NE(error.find(c.says.cStr()), std::string::npos)
+        << "want \"" << c.says.cStr() << "\", got \"" << error << "\"";
+    EXPECT_EQ(h.store->stagedCount(), 0u) << c.says.cStr();
+  }
+  h.settle();
+  int n = 0;
+  h.store->forEachTask([&](auto) { return ++n, true; });
+  EXPECT_EQ(n, 0);
+  EXPECT_EQ(h.store->peekNextId(), firstId) << "a refused submit took an id";
+  EXPECT_EQ(h.events->lastPublished(), 0u) << "a refused submit left an event";
+  EXPECT_EQ(h.runner.launched.size(), 0u);
+  EXPECT_EQ(h.submit("true"), firstId);
+}
+
+// issue 13, point 4: the same checks without a submit, for `schedule add`.
+TEST(Scheduler, ValidateRefusesWhatSubmitRefusesAndChangesNothing) {
+  Harness h;
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<records::Task>();
+  auto argv = request.initArgv(1);
+  argv.set(0, "true"_kj.asBytes());
+  h.scheduler->validate(request);  // good: nothing thrown
+  request.setCwd("relative"_kj.asBytes());
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
+    EXPECT_EQ(kj::str(e->getDescription()), "cwd \"relative\" is not an absolute path");
+  } else {
+    ADD_FAILURE() << "a relative cwd passed";
+  }
+  request.setCwd("/"_kj.asBytes());
+  request.setQueue("nope");
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
+    EXPECT_TRUE(e->getDescription().startsWith("unknown queue \"nope\""));
+  } else {
+    ADD_FAILURE() << "an unknown queue passed";
+  }
+  EXPECT_EQ(h.store->stagedCount(), 0u);
+}
+
+// issue 13, point 4: the shim's own refusal to start the command (a NUL byte
+// in a task stored before submit checked for one, say) is an end: `failed`,
+// reason `spawn`, with the shim's message, after one attempt, whichever way
+// it comes (the result file; the shim's exit status when no result could be
+// written; an older shim's "not started" that carries a reason). Only a
+// plain "not started" (the go fd closed) goes back to the queue.
+TEST(Scheduler, AShimsRefusalEndsFailedSpawnAndIsNeverRequeued) {
+  Harness h(4);
+  auto inResult = h.submit("a");
+  auto inStatus = h.submit("b");
+  auto olderShim = h.submit("c");
+  auto goClosed = h.submit("d");
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 4u);
+  auto r = h.runner.result(inResult, 1);
+  r.setSpawnFailed(true);
+  r.setExitCode(126);
+  r.setMessage("taskctl-exec refused the command: an argument of the spec holds a NUL byte");
+  auto s = h.runner.exitStatusOutcome(1);
+  s.setSpawnFailed(true);
+  s.setExitCode(126);
+  s.setMessage("the command could not be started (the shim's result file was lost)");
+  auto o = h.runner.result(olderShim, 1);
+  o.setNotStarted(true);
+  o.setMessage("an argument of the spec holds a NUL byte");
+  h.runner.result(goClosed, 1).setNotStarted(true);
+  for (size_t i = 0; i < 4; i++) h.runner.vanish(i);
+  h.settle();
+  kj::Own<Record<records::Task>> holder;
+  for (auto id : {inResult, inStatus, olderShim}) {
+    auto task = h.task(id, holder);
+    EXPECT_EQ(task.getState(), TaskState::FAILED) << id;
+    EXPECT_EQ(task.getReason(), EndReason::SPAWN) << id;
+    EXPECT_EQ(task.getAttempts(), 1u) << id;
+    EXPECT_EQ(h.exitStatus(id), 126) << id;
+  }
+  EXPECT_STREQ(h.task(inResult, holder).getMessage().cStr(),
+               "taskctl-exec refused the command: an argument of the spec holds a NUL byte");
+  EXPECT_STREQ(h.task(olderShim, holder).getMessage().cStr(),
+               "an argument of the spec holds a NUL byte");
+  // Only the go-fd case runs again.
+  ASSERT_EQ(h.runner.launched.size(), 5u);
+  EXPECT_EQ(h.runner.launched[4].taskId, goClosed);
+  EXPECT_EQ(h.runner.launched[4].attempt, 2u);
+}
+
 TEST(Scheduler, DropsLoaderAndNotifyVariablesFromTheSubmittedEnvironment) {
   Harness h;
   kj::StringPtr env[] = {"PATH=/bin", "LD_PRELOAD=/evil.so", "NOTIFY_SOCKET=/x",

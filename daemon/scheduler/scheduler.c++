@@ -43,6 +43,110 @@ bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
          startsWith("GCONV_PATH=") || startsWith("MALLOC_") || startsWith("GLIBC_TUNABLES=");
 }
 
+constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
+
+bool holdsNul(kj::ArrayPtr<const kj::byte> bytes) {
+  return bytes.size() > 0 && memchr(bytes.begin(), 0, bytes.size()) != nullptr;
+}
+bool holdsNul(kj::StringPtr text) { return holdsNul(text.asBytes()); }
+
+// What a submit (and a schedule's stored submit options) may carry, field by
+// field, before anything is looked up or staged. argv, env and cwd reach
+// execve and chdir as C strings: a NUL would cut them, so the shim refuses
+// them, and that refusal must come here, at submit, not at every attempt.
+// Every field is bounded, and the whole request too.
+void validateFields(records::Task::Reader request) {
+  size_t total = request.totalSize().wordCount * sizeof(capnp::word);
+  if (total > MAX_TASK_BYTES) {
+    reject(kj::str("the task is ", total, " bytes encoded (argv, env, cwd, labels and options "
+                   "together); the limit is 2 MiB (2097152 bytes)"));
+  }
+  auto argv = request.getArgv();
+  if (argv.size() == 0 || argv[0].size() == 0) reject(kj::str("empty command: give a command after --"));
+  size_t bytes = 0;
+  for (auto i : kj::indices(argv)) {
+    if (holdsNul(argv[i])) reject(kj::str("argv[", i, "] holds a NUL byte"));
+    bytes += argv[i].size() + 1;
+  }
+  auto env = request.getEnv();
+  for (auto i : kj::indices(env)) {
+    auto entry = env[i];
+    if (holdsNul(entry)) reject(kj::str("environment entry ", i, " holds a NUL byte"));
+    auto eq = std::find(entry.begin(), entry.end(), '=');
+    if (eq == entry.begin() || eq == entry.end()) {
+      reject(kj::str("environment entry ", i, " is not NAME=VALUE"));
+    }
+    bytes += entry.size() + 1;
+  }
+  if (bytes > MAX_COMMAND_BYTES) {
+    reject(kj::str("command and environment are ", bytes,
+                   " bytes; the limit is 1 MiB (1048576 bytes)"));
+  }
+  auto cwd = request.getCwd();  // empty: "/"
+  if (cwd.size() > MAX_CWD_BYTES) {
+    reject(kj::str("cwd is ", cwd.size(), " bytes; the limit is ", MAX_CWD_BYTES));
+  }
+  if (holdsNul(cwd)) reject(kj::str("cwd holds a NUL byte"));
+  if (cwd.size() > 0 && cwd[0] != '/') {
+    reject(kj::str("cwd \"", kj::heapString(cwd.asChars()), "\" is not an absolute path"));
+  }
+  auto queue = request.getQueue();
+  if (queue.size() > MAX_QUEUE_NAME_BYTES) reject(kj::str("queue name is over 256 bytes"));
+  if (holdsNul(queue)) reject(kj::str("queue name holds a NUL byte"));
+  auto priority = request.getPriority();
+  if (priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    reject(kj::str("priority ", priority, " is out of range -100..100"));
+  }
+  auto labels = request.getLabels();
+  if (labels.size() > MAX_LABELS) {
+    reject(kj::str(labels.size(), " labels; the limit is ", MAX_LABELS));
+  }
+  for (auto label : labels) {
+    auto key = label.getKey();
+    if (key.size() > MAX_LABEL_KEY_BYTES) {
+      reject(kj::str("label key of ", key.size(), " bytes; the limit is ", MAX_LABEL_KEY_BYTES));
+    }
+    if (holdsNul(key)) reject(kj::str("label key holds a NUL byte"));
+    if (key.size() == 0 || key.findFirst('=') != nullptr) {
+      reject(kj::str("invalid label key \"", key, "\""));
+    }
+    auto value = label.getValue();
+    if (value.size() > MAX_LABEL_VALUE_BYTES) {
+      reject(kj::str("label ", key, ": value of ", value.size(), " bytes; the limit is ",
+                     MAX_LABEL_VALUE_BYTES));
+    }
+    if (holdsNul(value)) reject(kj::str("label ", key, ": value holds a NUL byte"));
+  }
+  auto retry = request.getRetry();
+  if (retry.getRetries() > MAX_RETRIES) {
+    reject(kj::str("retries ", retry.getRetries(), " is over ", MAX_RETRIES));
+  }
+  if (retry.getBackoffMaxUsec() != 0 && retry.getBackoffMaxUsec() < retry.getBackoffBaseUsec()) {
+    reject(kj::str("backoff maximum is below its base"));
+  }
+  if (retry.getBackoffBaseUsec() > YEAR_USEC || retry.getBackoffMaxUsec() > YEAR_USEC) {
+    reject(kj::str("backoff is over a year"));
+  }
+  auto codes = retry.getExitCodes();
+  if (codes.size() > MAX_RETRY_EXIT_CODES) {
+    reject(kj::str(codes.size(), " retry exit codes; the limit is ", MAX_RETRY_EXIT_CODES));
+  }
+  for (auto code : codes) {
+    if (code < 1 || code > 255) reject(kj::str("retry exit code ", code, " is not in 1..255"));
+  }
+  if (request.getAfter().size() > MAX_DEPENDENCIES) {
+    reject(kj::str(request.getAfter().size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
+  }
+  // Keys and request ids are map keys as C strings: a NUL would make two differ in the store
+  // and agree in memory.
+  if (request.getKey().size() > MAX_KEY_BYTES) reject(kj::str("key is over 256 bytes"));
+  if (holdsNul(request.getKey())) reject(kj::str("key holds a NUL byte"));
+  if (request.getRequestId().size() > MAX_KEY_BYTES) {
+    reject(kj::str("request id is over 256 bytes"));
+  }
+  if (holdsNul(request.getRequestId())) reject(kj::str("request id holds a NUL byte"));
+}
+
 // The last bytes of an attempt's output, kept with the attempt.
 kj::Array<kj::byte> readTail(kj::StringPtr path) {
   int fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // the log, never a link's target
@@ -510,66 +614,50 @@ void Scheduler::validateDependencies(records::Task::Reader request, const Identi
   }
 }
 
-kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const Identity& owner,
-                                           SubmitExtras extras) {
-  auto argv = request.getArgv();
-  if (argv.size() == 0 || argv[0].size() == 0) reject(kj::str("empty command: give a command after --"));
-  auto priority = request.getPriority();
-  if (priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
-    reject(kj::str("priority ", priority, " is out of range -100..100"));
-  }
+Scheduler::Resolved Scheduler::resolve(records::Task::Reader request) {
+  validateFields(request);
   kj::StringPtr queueName = request.getQueue().size() ? request.getQueue() : "default"_kj;
-  if (queues.find(queueName) == queues.end()) {
+  auto it = queues.find(queueName);
+  if (it == queues.end()) {
     kj::Vector<kj::StringPtr> names;
     for (auto& [name, q] : queues) names.add(name);
     reject(kj::str("unknown queue \"", queueName, "\" (queues: ", kj::strArray(names, ", "), ")"));
   }
-  size_t bytes = 0;
-  for (auto arg : argv) bytes += arg.size() + 1;
-  for (auto entry : request.getEnv()) bytes += entry.size() + 1;
-  if (bytes > MAX_COMMAND_BYTES) {
-    reject(kj::str("command and environment are ", bytes,
-                   " bytes; the limit is 1 MiB (1048576 bytes)"));
-  }
-  for (auto label : request.getLabels()) {
-    if (label.getKey().size() == 0 || label.getKey().findFirst('=') != nullptr) {
-      reject(kj::str("invalid label key \"", label.getKey(), "\""));
-    }
-  }
-
-  auto& queue = queues.find(queueName)->second;
+  auto& queue = it->second;
   auto limit = [](uint64_t given, uint64_t queueDefault) { return given ? given : queueDefault; };
-  uint64_t timeout = limit(request.getTimeoutUsec(), queue.defaults.timeoutUsec);
-  uint64_t killGrace = limit(request.getKillGraceUsec(), queue.defaults.killGraceUsec);
-  if (killGrace == 0) killGrace = options.killGrace / kj::MICROSECONDS;  // stored as in force
-  uint64_t heartbeat = limit(request.getHeartbeatUsec(), queue.defaults.heartbeatUsec);
-  uint64_t cpu = limit(request.getCpuQuotaPerSecUsec(), queue.defaults.cpuQuotaPerSecUsec);
-  uint64_t memory = limit(request.getMemoryMaxBytes(), queue.defaults.memoryMaxBytes);
-  uint64_t tasksMax = limit(request.getTasksMax(), queue.defaults.tasksMax);
-  constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
-  if (timeout > YEAR_USEC) reject(kj::str("timeout is over a year"));
-  if (killGrace > 3600ull * 1000000) reject(kj::str("kill grace is over an hour"));
-  if (heartbeat != 0 && heartbeat < 100000) reject(kj::str("heartbeat is under 100ms"));
-  if (heartbeat > YEAR_USEC) reject(kj::str("heartbeat is over a year"));
-  if (memory != 0 && memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
-  if (cpu != 0 && cpu < 10000) reject(kj::str("cpu quota is under 1%"));
+  Resolved r;
+  r.queue = &queue;
+  r.timeout = limit(request.getTimeoutUsec(), queue.defaults.timeoutUsec);
+  r.killGrace = limit(request.getKillGraceUsec(), queue.defaults.killGraceUsec);
+  if (r.killGrace == 0) r.killGrace = options.killGrace / kj::MICROSECONDS;  // stored as in force
+  r.heartbeat = limit(request.getHeartbeatUsec(), queue.defaults.heartbeatUsec);
+  r.cpu = limit(request.getCpuQuotaPerSecUsec(), queue.defaults.cpuQuotaPerSecUsec);
+  r.memory = limit(request.getMemoryMaxBytes(), queue.defaults.memoryMaxBytes);
+  r.tasksMax = limit(request.getTasksMax(), queue.defaults.tasksMax);
+  if (r.timeout > YEAR_USEC) reject(kj::str("timeout is over a year"));
+  if (r.killGrace > 3600ull * 1000000) reject(kj::str("kill grace is over an hour"));
+  if (r.heartbeat != 0 && r.heartbeat < 100000) reject(kj::str("heartbeat is under 100ms"));
+  if (r.heartbeat > YEAR_USEC) reject(kj::str("heartbeat is over a year"));
+  if (r.memory != 0 && r.memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
+  if (r.cpu != 0 && r.cpu < 10000) reject(kj::str("cpu quota is under 1%"));
+  return r;
+}
+
+void Scheduler::validate(records::Task::Reader request) { resolve(request); }
+
+kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const Identity& owner,
+                                           SubmitExtras extras) {
+  // Everything about the request itself first: a refusal stages nothing,
+  // takes no id and records no event.
+  auto resolved = resolve(request);
+  auto argv = request.getArgv();
+  auto priority = request.getPriority();
+  kj::StringPtr queueName = resolved.queue->name;
+  auto& queue = *resolved.queue;
+  uint64_t timeout = resolved.timeout, killGrace = resolved.killGrace;
+  uint64_t heartbeat = resolved.heartbeat, cpu = resolved.cpu, memory = resolved.memory;
+  uint64_t tasksMax = resolved.tasksMax;
   auto retry = request.getRetry();
-  if (retry.getRetries() > MAX_RETRIES) {
-    reject(kj::str("retries ", retry.getRetries(), " is over ", MAX_RETRIES));
-  }
-  if (retry.getBackoffMaxUsec() != 0 && retry.getBackoffMaxUsec() < retry.getBackoffBaseUsec()) {
-    reject(kj::str("backoff maximum is below its base"));
-  }
-  if (retry.getBackoffBaseUsec() > YEAR_USEC || retry.getBackoffMaxUsec() > YEAR_USEC) {
-    reject(kj::str("backoff is over a year"));
-  }
-  for (auto code : retry.getExitCodes()) {
-    if (code < 1 || code > 255) reject(kj::str("retry exit code ", code, " is not in 1..255"));
-  }
-  if (request.getKey().size() > MAX_KEY_BYTES) reject(kj::str("key is over 256 bytes"));
-  if (request.getRequestId().size() > MAX_KEY_BYTES) {
-    reject(kj::str("request id is over 256 bytes"));
-  }
   int64_t t = now();
   int64_t notBefore = 0;
   bool notBeforeWall = false;
@@ -976,7 +1064,15 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
 
   KJ_IF_MAYBE(o, outcome) {
     auto r = (*o)->get();
-    if (r.getNotStarted()) {
+    // Two ends mean "no user code ran" (DESIGN 9). `notStarted` alone: the
+    // go fd closed unwritten (the daemon died or gave the attempt up), so
+    // the attempt goes back to the queue. The shim's own refusal of the
+    // command (spawnFailed; from a shim older than this daemon, notStarted
+    // with its reason in the message) would refuse every attempt alike:
+    // requeued, it would loop for ever and hold its slot, so it ends the
+    // task, `failed`, reason `spawn`, with the shim's words.
+    bool refused = r.getSpawnFailed() || (r.getNotStarted() && r.getMessage().size() > 0);
+    if (r.getNotStarted() && !refused) {
       if (a.cancelRequested()) {
         finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
                a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj,
@@ -997,7 +1093,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     attempt.setOutputTail(readTail(runner.logPath(id, number)));
     attempt.setOomKills(r.getOomKills());
     int code = r.getExitCode(), signal = r.getSignal();
-    if (r.getSpawnFailed()) {
+    if (refused) {
+      if (r.getNotStarted()) code = 126;  // an older shim's refusal: it could not run it
       finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), code, 0);
     } else if (a.cancelRequested()) {
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED,

@@ -44,6 +44,15 @@ kj::StringPtr reasonName(records::EndReason reason);
 constexpr uint32_t MAX_RETRIES = 1000;
 constexpr size_t MAX_DEPENDENCIES = 1000;
 constexpr size_t MAX_KEY_BYTES = 256;  // unique keys and request ids
+// What else a submit may carry (issue 13: every field is bounded, so no one
+// user's task can be what makes a store, a list page or the shim fail).
+constexpr size_t MAX_CWD_BYTES = 4095;  // PATH_MAX with its NUL
+constexpr size_t MAX_LABELS = 64;
+constexpr size_t MAX_LABEL_KEY_BYTES = 128;
+constexpr size_t MAX_LABEL_VALUE_BYTES = 1024;
+constexpr size_t MAX_RETRY_EXIT_CODES = 255;  // each of 1..255 once
+constexpr size_t MAX_QUEUE_NAME_BYTES = 256;
+constexpr size_t MAX_TASK_BYTES = 2 << 20;  // the whole request as encoded, every field together
 constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
 
 // What a submit carries besides the task itself.
@@ -82,6 +91,12 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // person, changing nothing, when the task is invalid or the store refuses
   // it. A known request id, or a `skip` key conflict, resolves with the
   // existing task's id and creates nothing.
+
+  void validate(records::Task::Reader request);
+  // Refuses (a message for a person naming the field) what submit() would
+  // refuse of `request` itself, without looking at the store or changing
+  // anything: its fields, their sizes and its queue (not its dependencies,
+  // delay or --at). For a schedule's stored submit options, at `schedule add`.
 
   kj::Promise<void> cancel(uint64_t id);
   // Queued: cancelled at once. Running: SIGTERM to the whole execution, the
@@ -259,6 +274,11 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
                                     SubmitExtras extras);
   void validateDependencies(records::Task::Reader request, const Identity& owner,
                             SubmitExtras extras);
+  struct Resolved {  // a request's queue and limits: its own, else the queue's
+    Queue* queue;
+    uint64_t timeout, killGrace, heartbeat, cpu, memory, tasksMax;
+  };
+  Resolved resolve(records::Task::Reader request);  // validates the request first
   void admit(Active& task);
   void advance(Active& task);
   void makeQueued(Active& task);
