@@ -62,8 +62,9 @@ check_reads() {
 
 # A submit while full: taken (the store still had free pages of its own) or
 # refused with exit 75 within 100 ms and a word about space; nothing else. A
-# loaded machine may stall one process start: a slow refusal is measured
-# once more, and the second must be fast.
+# loaded machine may stall a process start (the time is the whole taskctl
+# process): a slow refusal is measured again, up to 5 times, and one must be
+# fast. A daemon that makes a refusal wait for a commit retry is slow in all 5.
 REFUSALS=0
 submit_while_full() {
   local t0 t1 rc=0 id
@@ -81,14 +82,13 @@ submit_while_full() {
   REFUSALS=$((REFUSALS + 1))
 }
 check_submit() {
-  submit_while_full
-  if [ "$SUBMIT_RC" = 75 ] && [ "$SUBMIT_MS" -ge 100 ]; then
-    echo "a refusal took $SUBMIT_MS ms; measuring again" >&2
+  local try
+  for try in 1 2 3 4 5; do
     submit_while_full
-    if [ "$SUBMIT_RC" = 75 ] && [ "$SUBMIT_MS" -ge 100 ]; then
-      fail "a refused submit took $SUBMIT_MS ms"
-    fi
-  fi
+    [ "$SUBMIT_RC" = 75 ] && [ "$SUBMIT_MS" -ge 100 ] || return 0
+    echo "a refusal took $SUBMIT_MS ms; measuring again" >&2
+  done
+  fail "a refused submit took at least 100 ms 5 times (last: $SUBMIT_MS ms)"
 }
 
 # The store reuses its own free pages, so a full disk refuses a submit only

@@ -1,11 +1,12 @@
-// raw-submit: one `submit` call straight to taskctld, with bytes taskctl
-// itself cannot send (a NUL byte in an argument, an environment entry or the
-// cwd), so tests/e2e/refused-command.sh can prove the daemon refuses them.
-//   raw-submit [--queue Q] [--cwd BYTES] [--env BYTES]... -- ARG...
+// raw-submit: one `submit` call straight to taskctld, with what taskctl
+// itself cannot send: a NUL byte in an argument, an environment entry or the
+// cwd (tests/e2e/refused-command.sh), or a request larger than exec lets a
+// command line be (`--filler BYTES` adds one argument of BYTES 'x's:
+// tests/e2e/oversized-request.sh).
+//   raw-submit [--queue Q] [--cwd BYTES] [--env BYTES]... [--filler N] -- ARG...
 // BYTES and ARG take C escapes: \0 is a NUL byte, \\ a backslash. The socket
 // is $TASKCTL_SOCKET. Prints the id (exit 0), or the daemon's refusal on
-// stderr and exits as taskctl would: 65 rejected, 77 permission, 75
-// overloaded, 69 anything else.
+// stderr and exits as taskctl would (taskctl's own mapping, failureFrom).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include <kj/async-io.h>
 #include <kj/vector.h>
 #include <rpc.capnp.h>
+
+#include "exit-status.h"
 
 namespace {
 
@@ -58,6 +61,10 @@ int main(int argc, char** argv) {
       cwd = unescape(argv[++i]);
     } else if (arg == "--env") {
       env.add(unescape(argv[++i]));
+    } else if (arg == "--filler") {
+      auto filler = kj::heapArray<kj::byte>(strtoull(argv[++i], nullptr, 10));
+      memset(filler.begin(), 'x', filler.size());
+      args.add(kj::mv(filler));
     } else {
       fprintf(stderr, "raw-submit: unknown option %s\n", argv[i]);
       return 64;
@@ -87,16 +94,9 @@ int main(int argc, char** argv) {
     auto reply = call.send().wait(io.waitScope);
     printf("%llu\n", static_cast<unsigned long long>(reply.getId()));
   })) {
-    kj::StringPtr text = problem->getDescription();
-    KJ_IF_MAYBE(colon, text.findFirst(':')) {
-      if (text.startsWith("remote exception")) text = text.slice(*colon + 2);
-    }
-    fprintf(stderr, "raw-submit: %s\n", text.cStr());
-    switch (problem->getType()) {
-      case kj::Exception::Type::FAILED: return text.startsWith("permission denied") ? 77 : 65;
-      case kj::Exception::Type::OVERLOADED: return 75;
-      default: return 69;
-    }
+    auto failure = taskctl::failureFrom(*problem);
+    fprintf(stderr, "raw-submit: %s\n", failure.message.cStr());
+    return failure.status;
   }
   return 0;
 }
