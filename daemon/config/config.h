@@ -22,6 +22,18 @@ struct QueueConfig {
   uint64_t memoryMaxBytes = 0;
   uint64_t tasksMax = 0;
   bool pauseOnFailure = false;  // a task that ends `failed` pauses the queue
+  // A shared server (DESIGN 6). Root and the admin group are exempt from both limits.
+  bool fairShare = true;                 // fair_share: a free slot goes to the user running fewest
+  uint64_t maxActiveTasksPerUser = 0;    // max_active_tasks_per_user here; 0: none
+  int32_t maxUserPriority = 0;           // max_user_priority: the highest an ordinary user may set
+};
+
+// limits.*: what one user may hold (DESIGN 6, "A shared server"). 0: no limit.
+// Root and the admin group are exempt.
+struct LimitsConfig {
+  uint64_t maxActiveTasksPerUser = 0;   // max_active_tasks_per_user: in all queues together
+  uint64_t maxSchedulesPerUser = 0;     // max_schedules_per_user
+  uint64_t scheduleChangesPerMinute = 0;  // schedule_changes_per_minute: add + remove, per user
 };
 
 // retention.*: when terminal tasks are pruned (DESIGN 6).
@@ -40,6 +52,8 @@ struct Config {
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
+  uint64_t logMaxBytesPerUser = 0;      // logs.max_bytes_per_user: all of one user's logs; 0: none
+  LimitsConfig limits;
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;
   uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length

@@ -133,6 +133,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     SubmitExtras extras;
     extras.delayUsec = in.getDelayUsec();
     extras.seesAll = privileged();
+    extras.exempt = privileged();  // quotas and max_user_priority bind the others
     return server.scheduler.submit(request, identity, extras).then([context, uid](uint64_t id) mutable {
       KJ_LOG(INFO, "submitted", id, uid);
       // A one-word reply: without the hint capnp zeroes an 8 KiB segment.
