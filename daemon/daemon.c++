@@ -294,7 +294,6 @@ struct Daemon::Impl {
                     config.submitGroup = fresh.submitGroup;
                     config.logMaxBytes = fresh.logMaxBytes;
                     config.logMinFreeBytes = fresh.logMinFreeBytes;
-                    config.logMaxBytesPerUser = fresh.logMaxBytesPerUser;
                     config.limits = fresh.limits;
                     config.retention = fresh.retention;
                     config.eventsMaxStored = fresh.eventsMaxStored;

@@ -35,7 +35,7 @@ TEST(Config, SharedServerLimitsAreNoneByDefault) {
   EXPECT_EQ(config.limits.maxActiveTasksPerUser, 0u);
   EXPECT_EQ(config.limits.maxSchedulesPerUser, 0u);
   EXPECT_EQ(config.limits.scheduleChangesPerMinute, 0u);
-  EXPECT_EQ(config.logMaxBytesPerUser, 0u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 0u);
   EXPECT_TRUE(config.queues[0].fairShare);
   EXPECT_EQ(config.queues[0].maxActiveTasksPerUser, 0u);
   EXPECT_EQ(config.queues[0].maxUserPriority, 0);
@@ -51,7 +51,7 @@ TEST(Config, ReadsSharedServerLimits) {
   EXPECT_EQ(config.limits.maxActiveTasksPerUser, 10000u);
   EXPECT_EQ(config.limits.maxSchedulesPerUser, 20u);
   EXPECT_EQ(config.limits.scheduleChangesPerMinute, 30u);
-  EXPECT_EQ(config.logMaxBytesPerUser, 1073741824u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 1073741824u);
   auto& q = KJ_ASSERT_NONNULL(config.findQueue("batch"));
   EXPECT_FALSE(q.fairShare);
   EXPECT_EQ(q.maxActiveTasksPerUser, 5u);

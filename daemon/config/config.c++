@@ -158,7 +158,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     }
     if (auto node = logs->get("max_bytes_per_user")) {
       // 0: no bound beyond each attempt's own.
-      config.logMaxBytesPerUser =
+      config.retention.logBytesPerUser =
           getInteger(source, *node, "logs.max_bytes_per_user", 0, int64_t(1) << 50);
     }
   }

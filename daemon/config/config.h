@@ -41,6 +41,9 @@ struct RetentionConfig {
   uint64_t maxAgeUsec = 7ull * 86400 * 1000000;          // max_age: after its end
   uint64_t maxTasks = 10000;                             // max_tasks: terminal tasks kept
   uint64_t tombstoneAgeUsec = 30ull * 86400 * 1000000;   // tombstone_age
+  // logs.max_bytes_per_user: the logs of one user's finished tasks together;
+  // past it the oldest go first. 0: no bound beyond each attempt's own.
+  uint64_t logBytesPerUser = 0;
 };
 
 struct Config {
@@ -52,7 +55,6 @@ struct Config {
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
-  uint64_t logMaxBytesPerUser = 0;      // logs.max_bytes_per_user: all of one user's logs; 0: none
   LimitsConfig limits;
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;

@@ -391,6 +391,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     }
     spec.cwd = kj::heapString(in.getCwd().asChars());
     spec.umask = in.getUmask();
+    if (!privileged()) schedules.checkLimits(identity.uid, true, scheduleLimits(), server.timer.now());
     uid_t uid = identity.uid;
     auto name = kj::str(spec.name);
     return schedules.add(kj::mv(spec)).then([uid, name = kj::mv(name)]() {
@@ -444,6 +445,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     auto name = kj::str(params.getName());
     kj::Maybe<uint32_t> owner;
     if (params.getHasOwner()) owner = params.getOwner();
+    if (!privileged()) schedules.checkLimits(identity.uid, false, scheduleLimits(), server.timer.now());
     // Schedules decides who may name whom: it knows the caller and whether it is privileged.
     return schedules.remove(identity.uid, privileged(), name, owner);
   }
@@ -456,6 +458,10 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     KJ_IF_MAYBE(s, server.schedules) return *s;
     reject(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs "
                    "systemd as PID 1 and the system bus)"));
+  }
+
+  Schedules::Limits scheduleLimits() {
+    return {server.config.limits.maxSchedulesPerUser, server.config.limits.scheduleChangesPerMinute};
   }
 
   // Root and the admin group: see and control every task, change queues.
