@@ -239,3 +239,21 @@ TEST(Config, BadStoreSizesNameTheirPosition) {
 
 }  // namespace
 }  // namespace taskctl
+
+namespace taskctl {
+namespace {
+
+TEST(Config, ThePackagedFileSetsTheLimitsOfASharedServer) {
+  auto config = loadConfig(TASKCTL_PACKAGED_CONFIG, true);
+  EXPECT_EQ(config.limits.maxActiveTasksPerUser, 10000u);
+  EXPECT_EQ(config.limits.maxSchedulesPerUser, 100u);
+  EXPECT_EQ(config.limits.scheduleChangesPerMinute, 10u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 1ull << 30);
+  // The rest as built in.
+  auto defaults = defaultConfig();
+  EXPECT_EQ(config.logMaxBytes, defaults.logMaxBytes);
+  EXPECT_EQ(config.queues.size(), 1u);
+}
+
+}  // namespace
+}  // namespace taskctl
