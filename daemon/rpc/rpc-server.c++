@@ -464,9 +464,11 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     return {server.config.limits.maxSchedulesPerUser, server.config.limits.scheduleChangesPerMinute};
   }
 
-  // Root and the admin group: see and control every task, change queues.
+  // Root and the admin group: see and control every task, change queues,
+  // set any priority, no per-user quota. A private daemon's own user too:
+  // it is the one user such a daemon serves.
   bool privileged() {
-    if (identity.uid == 0) return true;
+    if (identity.uid == 0 || identity.uid == geteuid()) return true;
     KJ_IF_MAYBE(admin, server.config.adminGroup) return identity.inGroup(*admin);
     return false;
   }

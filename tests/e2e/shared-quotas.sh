@@ -72,4 +72,20 @@ done
 [ "$(AS_USER "$bob" logs "${ids[3]}" | head -c 3)" = 444 ] || fail "bob's newest log is gone"
 [ "$(AS_USER "$bob" status --json "${ids[0]}" | json state)" = succeeded ] ||
   fail "the task whose log went is gone too"
+
+# A private daemon: its own user is to it what root is to the system one (any priority, no quota).
+stop_daemon
+mkdir -m 700 "$WORK/private"
+chown "$bob" "$WORK/private"
+printf '[limits]\nmax_active_tasks_per_user = 1\n' >"$WORK/private/taskctld.toml"
+# setpriv execs: $! is the daemon itself.
+setpriv --reuid "$bob" --regid "$(id -g "$bob")" --init-groups -- "$BIN/taskctld" \
+  --config "$WORK/private/taskctld.toml" --state-dir "$WORK/private/state" \
+  --socket "$WORK/private/sock" --runner direct --bus none >>"$WORK/daemon.log" 2>&1 &
+private=$!
+for _ in $(seq 100); do [ -S "$WORK/private/sock" ] && break; sleep 0.05; done
+PRIV() { (cd /tmp && runuser -u "$bob" -- env TASKCTL_SOCKET="$WORK/private/sock" "$BIN/taskctl" "$@"); }
+PRIV submit --priority 50 --in 1h -- true >/dev/null || fail "bob's own daemon refused his priority 50"
+PRIV submit --in 1h -- true >/dev/null || fail "bob's own daemon held him to a quota"
+kill "$private"; wait "$private" 2>/dev/null || true
 pass
