@@ -13,6 +13,11 @@
 # median, because a shared machine's noise lands on one round, not on all of them.
 # Everything it made is removed, also on failure or timeout. The whole run is bounded by
 # TASKCTL_BENCH_TIMEOUT seconds (default 600).
+#
+# Before/after: with TASKCTL_BENCH_BEFORE=OTHER_BUILD_DIR each round also runs OTHER_BUILD_DIR's
+# taskctld (its bin/ needs taskctld and taskctl-exec; the client is this build's), in alternating
+# order (odd rounds the other build first, even rounds this one first), and the table adds its
+# submits/s and the ratio after/before.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -37,6 +42,13 @@ WARMUP=1000
 for exe in taskctld taskctl-exec bench-submit-throughput bench-lmdb-commit-per-put; do
   [ -x "$BIN/$exe" ] || { echo "$0: $BIN/$exe is missing: build first" >&2; exit 66; }
 done
+BEFORE_BIN=
+if [ -n "${TASKCTL_BENCH_BEFORE:-}" ]; then
+  BEFORE_BIN=$(cd "$TASKCTL_BENCH_BEFORE" && pwd)/bin
+  for exe in taskctld taskctl-exec; do
+    [ -x "$BEFORE_BIN/$exe" ] || { echo "$0: $BEFORE_BIN/$exe is missing" >&2; exit 66; }
+  done
+fi
 
 # /var/tmp, not /tmp: /tmp may be a tmpfs, where an fdatasync costs nothing and the
 # comparison would say nothing about a disk.
@@ -82,28 +94,43 @@ if command -v perf > /dev/null &&
 fi
 
 printf '[queues.bench]\nconcurrency = 1\n' > "$DIR/config.toml"
-for round in $(seq "$ROUNDS"); do
-  echo "--- round $round"
+# daemon_round DAEMON_BIN OUT: one daemon of DAEMON_BIN, fresh state, the client's submits into
+# OUT (and the fdatasync count into OUT.perf.csv).
+daemon_round() {
+  local bin=$1 out=$2
   rm -rf "$DIR/state" "$DIR/sock"
-  "$BIN/taskctld" --state-dir "$DIR/state" --socket "$DIR/sock" --config "$DIR/config.toml" \
-    --runner direct --bus none 2> "$DIR/daemon.$round.log" &
+  "$bin/taskctld" --state-dir "$DIR/state" --socket "$DIR/sock" --config "$DIR/config.toml" \
+    --runner direct --bus none 2> "$out.daemon.log" &
   DAEMON_PID=$!
   for _ in $(seq 100); do [ -S "$DIR/sock" ] && break; sleep 0.05; done
   if [ ! -S "$DIR/sock" ]; then
     echo "$0: taskctld did not start:" >&2
-    cat "$DIR/daemon.$round.log" >&2
+    cat "$out.daemon.log" >&2
     exit 69
   fi
   if [ -n "$CAN_PERF" ]; then
-    perf stat -x, -e syscalls:sys_enter_fdatasync -o "$DIR/perf.$round.csv" -p "$DAEMON_PID" &
+    perf stat -x, -e syscalls:sys_enter_fdatasync -o "$out.perf.csv" -p "$DAEMON_PID" &
     PERF_PID=$!
     sleep 0.2  # let perf attach before the first submit
   fi
   "$BIN/bench-submit-throughput" --socket "$DIR/sock" --count "$COUNT" \
     --in-flight "$IN_FLIGHT" --warmup "$WARMUP" --daemon-pid "$DAEMON_PID" \
-    --timeout $((TOTAL_TIMEOUT / (2 * ROUNDS) + 1)) | tee "$DIR/submit.$round.out"
-  # The daemon's job is done: stop it before the baseline, so the two never share the disk.
+    --timeout $((TOTAL_TIMEOUT / (3 * ROUNDS) + 1)) | tee "$out"
   stop_daemon
+}
+
+for round in $(seq "$ROUNDS"); do
+  echo "--- round $round"
+  if [ -n "$BEFORE_BIN" ] && [ $((round % 2)) = 1 ]; then
+    echo "(before: $BEFORE_BIN)"
+    daemon_round "$BEFORE_BIN" "$DIR/before.$round.out"
+  fi
+  daemon_round "$BIN" "$DIR/submit.$round.out"
+  if [ -n "$BEFORE_BIN" ] && [ $((round % 2)) = 0 ]; then
+    echo "(before: $BEFORE_BIN)"
+    daemon_round "$BEFORE_BIN" "$DIR/before.$round.out"
+  fi
+  # The daemons' job is done (each stopped): the baseline never shares the disk with one.
   "$BIN/bench-lmdb-commit-per-put" --dir "$DIR" --count "$COUNT" --batch "$IN_FLIGHT" |
     tee "$DIR/lmdb.$round.out"
 done
@@ -121,7 +148,7 @@ for round in $(seq "$ROUNDS"); do
   if [ -n "$CAN_PERF" ]; then
     # The warm-up and the blocker's own commits fall in the same window.
     per_commit=$(awk -F, -v n=$((COUNT + WARMUP)) '/fdatasync/ && $1 > 0 {
-      printf "%.0f", n / $1 }' "$DIR/perf.$round.csv")
+      printf "%.0f", n / $1 }' "$DIR/submit.$round.out.perf.csv")
   fi
   ratio=$(awk -v s="$s" -v p="$p" 'BEGIN { printf "%.1f", s / p }')
   ceil=$(awk -v s="$s" -v b="$b" 'BEGIN { printf "%.2f", s / b }')
@@ -142,3 +169,18 @@ echo "ratio: submits/s / commit-per-put puts/s (same round); /ceil: submits/s / 
 echo "daemon us: taskctld CPU per submit; sub/commit: submits per LMDB commit (fdatasync)"
 echo "DESIGN 11 target >= 20000 submits/s (median): $(awk -v s="$SUBMIT" 'BEGIN {
   print (s >= 20000 ? "met" : "NOT met") }')"
+if [ -n "$BEFORE_BIN" ]; then
+  echo
+  printf '%-6s %14s %14s %8s\n' "round" "before/s" "after/s" "ratio"
+  AFTERS=() BEFORES=() CHANGES=()
+  for round in $(seq "$ROUNDS"); do
+    a=$(field "$DIR/submit.$round.out" per_sec submit)
+    b=$(field "$DIR/before.$round.out" per_sec submit)
+    r=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+    printf '%-6s %14s %14s %8s\n' "$round" "$b" "$a" "$r"
+    AFTERS+=("$a") BEFORES+=("$b") CHANGES+=("$r")
+  done
+  printf '%-6s %14s %14s %8s\n' "median" "$(median "${BEFORES[@]}")" "$(median "${AFTERS[@]}")" \
+    "$(median "${CHANGES[@]}")"
+  echo "before: $BEFORE_BIN; after: $BIN (ratio: after/before, same round)"
+fi

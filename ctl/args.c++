@@ -676,7 +676,9 @@ Commands:
   submit [OPTIONS] -- CMD [ARGS...]
                         queue a command and print its id
       --queue Q           the queue (default: the daemon's default queue)
-      --priority N        -100..100, higher runs first (default 0)
+      --priority N        -100..100, higher runs first among your tasks
+                          (default 0; above 0: root and admins only, unless
+                          the queue's max_user_priority allows it)
       --label K=V         a label (repeatable)
       --wait              then block and exit like the task (Ctrl-C stops the
                           waiting, not the task)
@@ -768,10 +770,11 @@ code, 128+N for signal N, 124 timeout or heartbeat, 130 cancelled or
 replaced through its key, 125-127 did not start, 125 also when a dependency
 failed), and submit --wait and watch with 130 on Ctrl-C; 64 usage error, 65
 rejected input (such as an unknown id, or a request over 8 MiB), 69 taskctld
-unreachable or not answering, 75 taskctld overloaded (retry later), too many
-of your connections open, or watch fell behind (it says which --from resumes
-it), 77 permission denied (such as queue set, pause or resume by someone who
-is not root or an admin, or another user's private taskctld).
+unreachable or not answering, 75 taskctld overloaded (retry later), a per-user
+quota reached, too many of your connections open, or watch fell behind (it
+says which --from resumes it), 77 permission denied (such as queue set, pause
+or resume by someone who is not root or an admin, a priority above the queue's
+max_user_priority, or another user's private taskctld).
 )"_kj;
 }
 

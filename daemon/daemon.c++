@@ -319,6 +319,7 @@ struct Daemon::Impl {
                     config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
                     config.logMaxBytes = fresh.logMaxBytes;
                     config.logMinFreeBytes = fresh.logMinFreeBytes;
+                    config.limits = fresh.limits;
                     config.retention = fresh.retention;
                     config.eventsMaxStored = fresh.eventsMaxStored;
                     events.setMaxEvents(config.eventsMaxStored);

@@ -30,6 +30,41 @@ TEST(Config, LogsKeepAReserveOfFreeSpace) {
   EXPECT_ANY_THROW(parseConfig("[logs]\nmin_free_bytes = -1\n", "x.toml"));
 }
 
+TEST(Config, SharedServerLimitsAreNoneByDefault) {
+  auto config = parseConfig("", "x.toml");
+  EXPECT_EQ(config.limits.maxActiveTasksPerUser, 0u);
+  EXPECT_EQ(config.limits.maxSchedulesPerUser, 0u);
+  EXPECT_EQ(config.limits.scheduleChangesPerMinute, 0u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 0u);
+  EXPECT_TRUE(config.queues[0].fairShare);
+  EXPECT_EQ(config.queues[0].maxActiveTasksPerUser, 0u);
+  EXPECT_EQ(config.queues[0].maxUserPriority, 0);
+}
+
+TEST(Config, ReadsSharedServerLimits) {
+  auto config = parseConfig(
+      "[limits]\nmax_active_tasks_per_user = 10000\nmax_schedules_per_user = 20\n"
+      "schedule_changes_per_minute = 30\n[logs]\nmax_bytes_per_user = 1073741824\n"
+      "[queues.batch]\nfair_share = false\nmax_active_tasks_per_user = 5\n"
+      "max_user_priority = 10\n",
+      "x.toml");
+  EXPECT_EQ(config.limits.maxActiveTasksPerUser, 10000u);
+  EXPECT_EQ(config.limits.maxSchedulesPerUser, 20u);
+  EXPECT_EQ(config.limits.scheduleChangesPerMinute, 30u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 1073741824u);
+  auto& q = KJ_ASSERT_NONNULL(config.findQueue("batch"));
+  EXPECT_FALSE(q.fairShare);
+  EXPECT_EQ(q.maxActiveTasksPerUser, 5u);
+  EXPECT_EQ(q.maxUserPriority, 10);
+  EXPECT_EQ(errorOf("[queues.batch]\nmax_user_priority = 101\n"),
+            "taskctld.toml:2:21: queues.batch.max_user_priority must be an integer from -100 "
+            "to 100");
+  EXPECT_EQ(errorOf("[limits]\nmax_tasks = 1\n"),
+            "taskctld.toml:2:13: unknown key \"max_tasks\" in [limits]");
+  EXPECT_EQ(errorOf("[queues.batch]\nfair_share = 1\n"),
+            "taskctld.toml:2:14: queues.batch.fair_share must be true or false");
+}
+
 TEST(Config, ReadsQueuesAndOverridesDefault) {
   auto config = parseConfig(
       "[queues.default]\nconcurrency = 3\n[queues.batch]\nconcurrency = 2\n"
@@ -211,6 +246,24 @@ TEST(Config, BadStoreSizesNameTheirPosition) {
       << error;
   error = errorOf("[store]\nmapsize = \"1GiB\"\n");
   EXPECT_NE(error.find("mapsize"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace taskctl
+
+namespace taskctl {
+namespace {
+
+TEST(Config, ThePackagedFileSetsTheLimitsOfASharedServer) {
+  auto config = loadConfig(TASKCTL_PACKAGED_CONFIG, true);
+  EXPECT_EQ(config.limits.maxActiveTasksPerUser, 10000u);
+  EXPECT_EQ(config.limits.maxSchedulesPerUser, 100u);
+  EXPECT_EQ(config.limits.scheduleChangesPerMinute, 10u);
+  EXPECT_EQ(config.retention.logBytesPerUser, 1ull << 30);
+  // The rest as built in.
+  auto defaults = defaultConfig();
+  EXPECT_EQ(config.logMaxBytes, defaults.logMaxBytes);
+  EXPECT_EQ(config.queues.size(), 1u);
 }
 
 }  // namespace

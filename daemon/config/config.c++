@@ -119,7 +119,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
   }
 
   Config config = defaultConfig();
-  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events", "store"},
+  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events", "store", "limits"},
             "");
   auto section = [&](std::string_view name) -> const toml::table* {
     auto node = root.get(name);
@@ -153,13 +153,37 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     }
   }
   if (auto logs = section("logs")) {
-    checkKeys(source, *logs, {"max_bytes", "min_free_bytes"}, "logs");
+    checkKeys(source, *logs, {"max_bytes", "min_free_bytes", "max_bytes_per_user"}, "logs");
     if (auto node = logs->get("max_bytes")) {
       config.logMaxBytes = getInteger(source, *node, "logs.max_bytes", 4096, int64_t(1) << 50);
     }
     if (auto node = logs->get("min_free_bytes")) {
       config.logMinFreeBytes =
           getInteger(source, *node, "logs.min_free_bytes", 0, int64_t(1) << 50);
+    }
+    if (auto node = logs->get("max_bytes_per_user")) {
+      // 0: no bound beyond each attempt's own.
+      config.retention.logBytesPerUser =
+          getInteger(source, *node, "logs.max_bytes_per_user", 0, int64_t(1) << 50);
+    }
+  }
+  if (auto limits = section("limits")) {
+    checkKeys(source, *limits,
+              {"max_active_tasks_per_user", "max_schedules_per_user",
+               "schedule_changes_per_minute"},
+              "limits");
+    auto& l = config.limits;
+    if (auto node = limits->get("max_active_tasks_per_user")) {
+      l.maxActiveTasksPerUser =
+          getInteger(source, *node, "limits.max_active_tasks_per_user", 0, 1000000000);
+    }
+    if (auto node = limits->get("max_schedules_per_user")) {
+      l.maxSchedulesPerUser =
+          getInteger(source, *node, "limits.max_schedules_per_user", 0, 1000000);
+    }
+    if (auto node = limits->get("schedule_changes_per_minute")) {
+      l.scheduleChangesPerMinute =
+          getInteger(source, *node, "limits.schedule_changes_per_minute", 0, 1000000);
     }
   }
   if (auto retention = section("retention")) {
@@ -221,7 +245,8 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       if (table == nullptr) fail(source, node.source(), kj::str("queues.", name, " must be a table"));
       checkKeys(source, *table,
                 {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
-                 "pause_on_failure"},
+                 "pause_on_failure", "fair_share", "max_active_tasks_per_user",
+                 "max_user_priority"},
                 kj::str("queues.", name));
       QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
@@ -250,6 +275,17 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       }
       if (auto p = table->get("pause_on_failure")) {
         queue.pauseOnFailure = getBool(source, *p, kj::str("queues.", name, ".pause_on_failure"));
+      }
+      if (auto f = table->get("fair_share")) {
+        queue.fairShare = getBool(source, *f, kj::str("queues.", name, ".fair_share"));
+      }
+      if (auto m = table->get("max_active_tasks_per_user")) {
+        queue.maxActiveTasksPerUser = getInteger(
+            source, *m, kj::str("queues.", name, ".max_active_tasks_per_user"), 0, 1000000000);
+      }
+      if (auto m = table->get("max_user_priority")) {
+        queue.maxUserPriority =
+            getInteger(source, *m, kj::str("queues.", name, ".max_user_priority"), -100, 100);
       }
       bool found = false;
       for (auto& q : config.queues) {

@@ -22,6 +22,18 @@ struct QueueConfig {
   uint64_t memoryMaxBytes = 0;
   uint64_t tasksMax = 0;
   bool pauseOnFailure = false;  // a task that ends `failed` pauses the queue
+  // A shared server (DESIGN 6). Root and the admin group are exempt from both limits.
+  bool fairShare = true;                 // fair_share: a free slot goes to the user running fewest
+  uint64_t maxActiveTasksPerUser = 0;    // max_active_tasks_per_user here; 0: none
+  int32_t maxUserPriority = 0;           // max_user_priority: the highest an ordinary user may set
+};
+
+// limits.*: what one user may hold (DESIGN 6, "A shared server"). 0: no limit.
+// Root and the admin group are exempt.
+struct LimitsConfig {
+  uint64_t maxActiveTasksPerUser = 0;   // max_active_tasks_per_user: in all queues together
+  uint64_t maxSchedulesPerUser = 0;     // max_schedules_per_user
+  uint64_t scheduleChangesPerMinute = 0;  // schedule_changes_per_minute: add + remove, per user
 };
 
 // retention.*: when terminal tasks are pruned (DESIGN 6).
@@ -29,6 +41,9 @@ struct RetentionConfig {
   uint64_t maxAgeUsec = 7ull * 86400 * 1000000;          // max_age: after its end
   uint64_t maxTasks = 10000;                             // max_tasks: terminal tasks kept
   uint64_t tombstoneAgeUsec = 30ull * 86400 * 1000000;   // tombstone_age
+  // logs.max_bytes_per_user: the logs of one user's finished tasks together;
+  // past it the oldest go first. 0: no bound beyond each attempt's own.
+  uint64_t logBytesPerUser = 0;
 };
 
 struct Config {
@@ -44,6 +59,7 @@ struct Config {
   uint32_t maxConnectionsPerUser = 64;
   uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
   uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
+  LimitsConfig limits;
   kj::Vector<QueueConfig> queues;       // always holds "default"
   RetentionConfig retention;
   uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length

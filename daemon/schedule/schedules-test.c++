@@ -311,6 +311,47 @@ TEST_F(SchedulesTest, ASecondAddOfANameIsRefusedForTheSameOwnerAndAllowedForAnot
   EXPECT_TRUE(exists(timerOf(ANN, "tick")));
 }
 
+TEST_F(SchedulesTest, AUserMayHoldAtMostMaxSchedulesPerUser) {
+  auto origin = kj::origin<kj::TimePoint>();
+  Schedules::Limits limits{2, 0};
+  for (auto name : {"one", "two"}) {
+    schedules.checkLimits(ANN, true, limits, origin);
+    add(tick(ANN, name));
+  }
+  auto e = KJ_ASSERT_NONNULL(outcome([&]() {
+    schedules.checkLimits(ANN, true, limits, origin);
+    return kj::Promise<void>(kj::READY_NOW);
+  }));
+  EXPECT_EQ(e.getType(), kj::Exception::Type::OVERLOADED);
+  EXPECT_EQ(e.getDescription(),
+            "quota: user 1000 has 2 schedules, the limit (limits.max_schedules_per_user) is 2; "
+            "remove one first");
+  schedules.checkLimits(BOB, true, limits, origin);  // Bob has his own
+  schedules.checkLimits(ANN, false, limits, origin);  // a remove is always allowed
+}
+
+TEST_F(SchedulesTest, ScheduleChangesPerMinuteAreCappedPerUser) {
+  auto t = kj::origin<kj::TimePoint>();
+  Schedules::Limits limits{0, 3};
+  for (int i = 0; i < 3; i++) schedules.checkLimits(ANN, i % 2 == 0, limits, t + i * kj::SECONDS);
+  auto refused = [&](kj::TimePoint when) -> kj::Maybe<kj::Exception> {
+    return outcome([&]() {
+      schedules.checkLimits(ANN, false, limits, when);
+      return kj::Promise<void>(kj::READY_NOW);
+    });
+  };
+  auto e = KJ_ASSERT_NONNULL(refused(t + 10 * kj::SECONDS));
+  EXPECT_EQ(e.getType(), kj::Exception::Type::OVERLOADED);
+  EXPECT_EQ(e.getDescription(),
+            "too many schedule changes: user 1000 made 3 in the last minute, the limit "
+            "(limits.schedule_changes_per_minute) is 3 (each reloads systemd); try again in 51 s");
+  schedules.checkLimits(BOB, true, limits, t + 10 * kj::SECONDS);  // per user
+  // A minute after the first change, one more is allowed.
+  EXPECT_TRUE(refused(t + 60 * kj::SECONDS) == nullptr);
+  EXPECT_TRUE(refused(t + 61 * kj::SECONDS) == nullptr);
+  EXPECT_TRUE(refused(t + 61 * kj::SECONDS) != nullptr);
+}
+
 TEST_F(SchedulesTest, ASecondAddWhileTheFirstIsBeingCheckedIsRefused) {
   check.hold = true;
   auto first = schedules.add(tick());

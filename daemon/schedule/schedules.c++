@@ -100,6 +100,40 @@ kj::Vector<ScheduleKey> Schedules::scan(kj::Maybe<uint32_t> uid,
   return found;
 }
 
+void Schedules::checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePoint now) {
+  auto overloaded = [](kj::String message) {
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+                                          kj::mv(message)));
+  };
+  if (adding && limits.maxPerUser != 0) {
+    // Those on disk and those being added: two adds at once cannot both take the last place.
+    uint64_t count = scan(uid, nullptr).size();
+    auto prefix = scheduleUnitBase(uid, "");
+    for (auto& entry : this->adding) count += entry.key.startsWith(prefix);
+    if (count >= limits.maxPerUser) {
+      overloaded(kj::str("quota: user ", uid, " has ", count,
+                         " schedules, the limit (limits.max_schedules_per_user) is ",
+                         limits.maxPerUser, "; remove one first"));
+    }
+  }
+  auto& times = recentChanges[uid];
+  while (!times.empty() && now - times.front() >= 1 * kj::MINUTES) times.pop_front();
+  if (limits.changesPerMinute != 0 && times.size() >= limits.changesPerMinute) {
+    int64_t wait = (times.front() + 1 * kj::MINUTES - now) / kj::SECONDS + 1;
+    overloaded(kj::str("too many schedule changes: user ", uid, " made ", times.size(),
+                       " in the last minute, the limit (limits.schedule_changes_per_minute) is ",
+                       limits.changesPerMinute, " (each reloads systemd); try again in ", wait,
+                       " s"));
+  }
+  times.push_back(now);
+  // Forget users with nothing recent: the map stays as small as the minute's callers.
+  for (auto it = recentChanges.begin(); it != recentChanges.end();) {
+    auto& t = it->second;
+    while (!t.empty() && now - t.front() >= 1 * kj::MINUTES) t.pop_front();
+    it = t.empty() ? recentChanges.erase(it) : std::next(it);
+  }
+}
+
 kj::Promise<void> Schedules::add(ScheduleSpec spec) {
   auto& units = requireSystemd();
   KJ_IF_MAYBE(refusal, checkScheduleName(spec.name)) reject(kj::mv(*refusal));

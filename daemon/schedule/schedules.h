@@ -6,7 +6,11 @@
 
 #include <kj/async.h>
 #include <kj/map.h>
+#include <kj/time.h>
 #include <kj/vector.h>
+
+#include <deque>
+#include <map>
 
 #include "schedule/systemd-units.h"
 #include "schedule/unit-file.h"
@@ -33,6 +37,17 @@ class Schedules {
   // refuses) and `check` outlive this.
   Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Paths paths);
   KJ_DISALLOW_COPY(Schedules);
+
+  struct Limits {
+    uint64_t maxPerUser = 0;         // limits.max_schedules_per_user; 0: none
+    uint64_t changesPerMinute = 0;   // limits.schedule_changes_per_minute; 0: none
+  };
+  void checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePoint now);
+  // For a caller who is not root or in the admin group, before add() or
+  // remove(): each change reloads PID 1, so a user gets at most
+  // `changesPerMinute` of them in any minute, and at most `maxPerUser`
+  // schedules. Refuses with OVERLOADED (exit 75) naming the limit; counts
+  // the change when it lets it through.
 
   kj::Promise<void> add(ScheduleSpec spec);
   // Validates (the name, the calendar spec by systemd's own verdict) before
@@ -62,6 +77,7 @@ class Schedules {
   CalendarCheck& check;
   Paths paths;
   kj::HashMap<kj::String, bool> adding;  // base names being added: a second add of one is refused
+  std::map<uint32_t, std::deque<kj::TimePoint>> recentChanges;  // per uid, within the last minute
 
   SystemdUnits& requireSystemd();
   kj::String pathOf(kj::StringPtr base, kj::StringPtr suffix) const;

@@ -83,13 +83,14 @@ struct Harness {
 
   // Stages a task (and its attempts, with a log file each) as the scheduler
   // would have stored it. Not committed.
-  uint64_t put(TaskState state, int64_t finishedAt, uint32_t attempts = 1, int exitCode = 0) {
+  uint64_t put(TaskState state, int64_t finishedAt, uint32_t attempts = 1, int exitCode = 0,
+               uint32_t uid = 1000, size_t logBytes = 0) {
     uint64_t id = store->allocateId();
     capnp::MallocMessageBuilder message;
     auto task = message.initRoot<records::Task>();
     task.setId(id);
-    task.setUid(1000);
-    task.setGid(1000);
+    task.setUid(uid);
+    task.setGid(uid);
     task.setQueue("default");
     task.setCreatedAt(finishedAt - 1000000000);
     task.setState(state);
@@ -109,6 +110,7 @@ struct Harness {
       store->putAttempt(attempt);
       int fd = open(runner->logPath(id, n).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
       KJ_ASSERT(fd >= 0);
+      KJ_ASSERT(ftruncate(fd, logBytes) == 0);
       close(fd);
     }
     return id;
@@ -562,6 +564,77 @@ TEST(Retention, AMissingLogsDirectoryIsNoError) {
   h.settle();
   EXPECT_EQ(h.retention->stats().orphanLogsRemoved, 0u);
   EXPECT_EQ(log.problems, 0u);
+}
+
+}  // namespace
+}  // namespace taskctl
+
+namespace taskctl {
+namespace {
+
+RetentionConfig logBound(uint64_t bytes) {
+  auto config = keepAll();
+  config.logBytesPerUser = bytes;
+  return config;
+}
+
+TEST(Retention, AUsersFinishedLogsStayUnderTheBoundOldestGoingFirst) {
+  Harness h(logBound(1000));
+  h.retention->start();
+  h.settle();
+  auto ended = [&](uint32_t uid, uint32_t attempts) {
+    auto id = h.put(TaskState::FAILED, h.now(), attempts, 1, uid, 300);
+    h.retention->taskFinished(id, h.now());
+    h.store->commit();
+    h.settle();
+    return id;
+  };
+  auto first = ended(1000, 2);  // 600 bytes
+  auto bobs = ended(1001, 3);   // 900 bytes: his own bound
+  auto second = ended(1000, 1);  // 900
+  EXPECT_EQ(h.retention->logBytesOf(1000), 900u);
+  EXPECT_TRUE(h.hasLog(first, 1));
+  auto third = ended(1000, 1);  // 1200: the oldest log goes, then 900
+  EXPECT_FALSE(h.hasLog(first, 1));
+  EXPECT_TRUE(h.hasLog(first, 2));
+  EXPECT_TRUE(h.hasLog(second, 1));
+  EXPECT_TRUE(h.hasLog(third, 1));
+  EXPECT_EQ(h.retention->logBytesOf(1000), 900u);
+  EXPECT_EQ(h.retention->logBytesOf(1001), 900u);
+  for (uint32_t n = 1; n <= 3; n++) EXPECT_TRUE(h.hasLog(bobs, n));
+  EXPECT_TRUE(h.stored(first));  // the record stays
+  EXPECT_EQ(h.retention->stats().logsTrimmed, 1u);
+}
+
+TEST(Retention, TheStartCountsTheLogsThereAndTrimsThem) {
+  Harness h(logBound(500));
+  auto old = h.put(TaskState::SUCCEEDED, h.now(), 1, 0, 1000, 400);
+  auto newer = h.put(TaskState::SUCCEEDED, h.now(), 1, 0, 1000, 400);
+  auto running = h.put(TaskState::RUNNING, h.now(), 1, 0, 1000, 4000);  // not counted until it ends
+  h.store->commit();
+  h.retention->start();
+  h.settle();
+  EXPECT_FALSE(h.hasLog(old, 1));
+  EXPECT_TRUE(h.hasLog(newer, 1));
+  EXPECT_TRUE(h.hasLog(running, 1));
+  EXPECT_EQ(h.retention->logBytesOf(1000), 400u);
+}
+
+TEST(Retention, WithoutTheBoundNoLogIsCountedOrRemoved) {
+  Harness h(keepAll());
+  h.retention->start();
+  auto id = h.put(TaskState::SUCCEEDED, h.now(), 1, 0, 1000, 1 << 20);
+  h.retention->taskFinished(id, h.now());
+  h.store->commit();
+  h.settle();
+  EXPECT_EQ(h.retention->logBytesOf(1000), 0u);
+  // Set on a reload: what is there is counted, then trimmed.
+  h.put(TaskState::SUCCEEDED, h.now(), 1, 0, 1000, 1 << 20);
+  h.store->commit();
+  h.retention->reconfigure(logBound(1 << 20));
+  h.settle();
+  EXPECT_FALSE(h.hasLog(id, 1));
+  EXPECT_EQ(h.retention->logBytesOf(1000), uint64_t(1 << 20));
 }
 
 }  // namespace

@@ -3,9 +3,13 @@
 #include <capnp/message.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <kj/debug.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <set>
 
 namespace taskctl {
 
@@ -77,6 +81,7 @@ struct Retention::LogSweep {
   DIR* stream;
   uint64_t highest;  // the highest task id stored when the sweep began
   uint64_t removed = 0;
+  std::set<uint32_t> owners;  // users whose finished logs it counted
 };
 
 Retention::Retention(Store& store, GroupCommit& commit, kj::Timer& timer, const kj::Clock& clock,
@@ -162,6 +167,8 @@ kj::Promise<void> Retention::sweepLogs(kj::Own<LogSweep> sweep) {
     KJ_LOG(INFO, "retention: removed the logs of tasks pruned before a crash", sweep->removed,
            sweep->dir);
   }
+  // Every finished log is counted now: bring each user under the bound.
+  for (uint32_t uid : sweep->owners) trimUserLogs(uid);
   return kj::READY_NOW;
 }
 
@@ -186,8 +193,21 @@ bool Retention::sweepLogBatch(LogSweep& sweep) {
 void Retention::removeIfOrphan(LogSweep& sweep, kj::StringPtr name) {
   KJ_IF_MAYBE (log, parseLogName(name)) {
     if (log->id > sweep.highest) return;  // a task created since the sweep began
-    // A stored task keeps its logs, whatever its state: only a prune removes them.
-    if (isActive(log->id) || store.getTask(log->id) != nullptr) return;
+    // A stored task keeps its logs, whatever its state: only a prune (or its
+    // owner's logs.max_bytes_per_user) removes them.
+    if (isActive(log->id)) return;
+    KJ_IF_MAYBE (record, store.getTask(log->id)) {
+      auto task = (*record)->get();
+      if (config.logBytesPerUser != 0 && isTerminal(task.getState())) {
+        struct stat st;
+        if (fstatat(dirfd(sweep.stream), name.cStr(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode)) {
+          countLog(task.getUid(), log->id, log->attempt, st.st_size);
+          sweep.owners.insert(task.getUid());
+        }
+      }
+      return;
+    }
     if (unlinkat(dirfd(sweep.stream), name.cStr(), 0) < 0) {
       int error = errno;
       // ENOENT: the prune that just removed the task removed its log first.
@@ -203,7 +223,11 @@ void Retention::removeIfOrphan(LogSweep& sweep, kj::StringPtr name) {
 }
 
 void Retention::taskFinished(uint64_t id, int64_t finishedAt) {
-  (void)id;  // pruning goes by the store's `finished` index, not by this call
+  // Pruning goes by the store's `finished` index, not by this call; the
+  // user's log bytes by it, once the end is durable (its logs are whole then).
+  if (config.logBytesPerUser != 0) {
+    tasks.add(commit.durable().then([this, id]() { countFinishedLogs(id); }));
+  }
   ++finished;
   int64_t deadline = config.maxAgeUsec == 0 ? NEVER : plusUsec(finishedAt, config.maxAgeUsec);
   // The record may not be committed when the next deadline is read from the
@@ -220,8 +244,86 @@ void Retention::taskFinished(uint64_t id, int64_t finishedAt) {
 }
 
 void Retention::reconfigure(RetentionConfig newConfig) {
+  bool counting = config.logBytesPerUser != 0;
   config = newConfig;
+  if (config.logBytesPerUser == 0) {
+    userLogs.clear();
+  } else if (!counting && started) {
+    startLogSweep();  // counts what is there, then trims
+  } else {
+    kj::Vector<uint32_t> uids;
+    for (auto& [uid, logs] : userLogs) uids.add(uid);
+    for (auto uid : uids) trimUserLogs(uid);
+  }
   requestSweep();
+}
+
+uint64_t Retention::logBytesOf(uint32_t uid) const {
+  auto it = userLogs.find(uid);
+  return it == userLogs.end() ? 0 : it->second.bytes;
+}
+
+void Retention::countLog(uint32_t uid, uint64_t id, uint32_t attempt, uint64_t bytes) {
+  auto& user = userLogs[uid];
+  auto& size = user.logs[LogKey{id, attempt}];  // counted twice (sweep and end): once
+  user.bytes = user.bytes - size + bytes;
+  size = bytes;
+}
+
+void Retention::forgetLog(uint32_t uid, uint64_t id, uint32_t attempt) {
+  auto it = userLogs.find(uid);
+  if (it == userLogs.end()) return;
+  auto log = it->second.logs.find(LogKey{id, attempt});
+  if (log == it->second.logs.end()) return;
+  it->second.bytes -= log->second;
+  it->second.logs.erase(log);
+  if (it->second.logs.empty()) userLogs.erase(it);
+}
+
+void Retention::countFinishedLogs(uint64_t id) {
+  if (config.logBytesPerUser == 0) return;
+  KJ_IF_MAYBE (record, store.getTask(id)) {
+    auto task = (*record)->get();
+    if (!isTerminal(task.getState())) return;  // ended and requeued meanwhile? not ours yet
+    uint32_t uid = task.getUid();
+    for (uint32_t n = 1; n <= task.getAttempts(); n++) {
+      auto path = runner.logPath(id, n);
+      struct stat st;
+      if (path.size() > 0 && lstat(path.cStr(), &st) == 0 && S_ISREG(st.st_mode)) {
+        countLog(uid, id, n, st.st_size);
+      }
+    }
+    trimUserLogs(uid);
+  }
+}
+
+void Retention::trimUserLogs(uint32_t uid) {
+  // Oldest first, until the user's finished logs fit again. The records and
+  // each attempt's kept output tail stay; `taskctl logs` finds no log.
+  uint64_t limit = config.logBytesPerUser;
+  if (limit == 0) return;
+  auto it = userLogs.find(uid);
+  if (it == userLogs.end()) return;
+  auto& user = it->second;
+  uint64_t removed = 0;
+  while (user.bytes > limit && !user.logs.empty()) {
+    auto oldest = user.logs.begin();
+    auto path = runner.logPath(oldest->first.first, oldest->first.second);
+    if (unlink(path.cStr()) < 0 && errno != ENOENT) {
+      int error = errno;
+      KJ_LOG(WARNING, "could not remove a log over logs.max_bytes_per_user", path,
+             strerror(error));
+    }
+    user.bytes -= oldest->second;
+    user.logs.erase(oldest);
+    ++removed;
+  }
+  if (removed > 0) {
+    counts.logsTrimmed += removed;
+    uint64_t left = user.bytes;
+    KJ_LOG(INFO, "removed a user's oldest logs (logs.max_bytes_per_user)", uid, removed, left);
+  }
+  if (user.logs.empty()) userLogs.erase(it);
 }
 
 void Retention::requestSweep() {
@@ -329,7 +431,7 @@ void Retention::stageBatch(int64_t nowNs, Batch& batch) {
       tombstone.setQueue(task.getQueue());
       store.pruneTask(id, tombstone.asReader());
       if (finished > 0) --finished;
-      batch.pruned.add(Pruned{id, attempts.releaseAsArray()});
+      batch.pruned.add(Pruned{id, task.getUid(), attempts.releaseAsArray()});
     } else {
       KJ_LOG(WARNING, "retention: a task in the finished index is not stored; left alone", id);
       skipped.insert(id);
@@ -383,6 +485,7 @@ void Retention::afterDurable(Batch& batch) {
   // may go too (write the record, then act).
   for (auto& p : batch.pruned) {
     for (uint32_t n : p.attempts) {
+      forgetLog(p.uid, p.id, n);
       KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
                      auto path = runner.logPath(p.id, n);
                      if (path.size() > 0 && unlink(path.cStr()) < 0 && errno != ENOENT) {

@@ -10,6 +10,12 @@
 // submits interleave with it. Nothing polls: between sweeps one timer is
 // armed for the earliest deadline the store's indexes show.
 //
+// Logs per user (logs.max_bytes_per_user): the logs of one user's finished
+// tasks are counted per user (at each end, and by the start's sweep of the
+// logs directory); past the bound, that user's oldest logs are removed (by
+// task id), the task records stay. A running attempt's log is bounded by
+// logs.max_bytes alone until it ends.
+//
 // A prune removes a task's log files only once the prune is durable, so a
 // crash in between leaves them behind with nothing pointing at them. Each
 // start() therefore sweeps the logs directory once, in batches too, for logs
@@ -22,6 +28,9 @@
 #include <kj/time.h>
 #include <kj/timer.h>
 #include <kj/vector.h>
+
+#include <map>
+#include <utility>
 
 #include "config/config.h"
 #include "runner/runner.h"
@@ -67,15 +76,18 @@ class Retention final : private kj::TaskSet::ErrorHandler {
 
   struct Stats {
     uint64_t pruned;  // tasks pruned (durably) since start
+    uint64_t logsTrimmed = 0;  // logs removed to keep a user under logs.max_bytes_per_user
     uint64_t tombstonesExpired;
     uint64_t requestsExpired;
     uint64_t orphanLogsRemoved;  // logs of tasks pruned before a crash, removed after start
   };
   Stats stats() const { return counts; }
+  uint64_t logBytesOf(uint32_t uid) const;  // the finished logs counted for `uid`
 
  private:
   struct Pruned {
     uint64_t id;
+    uint32_t uid;
     kj::Array<uint32_t> attempts;  // gathered before pruning: their logs and run files go after
   };
   struct Batch {
@@ -95,7 +107,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
 
   bool started = false;
   uint64_t finished = 0;  // terminal tasks stored (or staged): the O(1) count check
-  Stats counts = {0, 0, 0, 0};
+  Stats counts = {0, 0, 0, 0, 0};
 
   bool sweeping = false;  // at most one sweep at a time
   bool again = false;     // something asked for a sweep while one ran
@@ -120,6 +132,18 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   int64_t nextDeadline(int64_t nowNs);
   void armFor(int64_t deadline, int64_t nowNs, kj::Duration minDelay);
   void taskFailed(kj::Exception&& exception) override;
+
+  // The logs of finished tasks per user, while logs.max_bytes_per_user is set.
+  using LogKey = std::pair<uint64_t, uint32_t>;  // task id, attempt
+  struct UserLogs {
+    uint64_t bytes = 0;
+    std::map<LogKey, uint64_t> logs;  // oldest first
+  };
+  std::map<uint32_t, UserLogs> userLogs;
+  void countLog(uint32_t uid, uint64_t id, uint32_t attempt, uint64_t bytes);
+  void forgetLog(uint32_t uid, uint64_t id, uint32_t attempt);
+  void trimUserLogs(uint32_t uid);
+  void countFinishedLogs(uint64_t id);
 
   struct LogSweep;  // the logs directory, open across the turns of the orphan sweep
   void startLogSweep();

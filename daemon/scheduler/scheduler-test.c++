@@ -37,6 +37,9 @@ struct Harness {
     dir = kj::str(tmpl);
     config.queues[0].concurrency = concurrency;
     config.queues.add(QueueConfig{kj::str("batch"), 1});
+    // These tests are about order and cost, not the privilege of a high
+    // priority (scheduling-test, "Priority and fair share").
+    for (auto& q : config.queues) q.maxUserPriority = MAX_PRIORITY;
     openAndStart();
   }
   ~Harness() noexcept(false) {

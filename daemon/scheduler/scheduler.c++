@@ -353,15 +353,27 @@ void Scheduler::reloadQueues(const Config& config) {
     c.memoryMaxBytes = q.memoryMaxBytes;
     c.tasksMax = q.tasksMax;
     c.pauseOnFailure = q.pauseOnFailure;
+    c.fairShare = q.fairShare;
+    c.maxActiveTasksPerUser = q.maxActiveTasksPerUser;
+    c.maxUserPriority = q.maxUserPriority;
     return c;
   };
+  limits = config.limits;
   for (auto& q : config.queues) {
     auto it = queues.find(q.name);
     if (it == queues.end()) {
       Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q), nullptr, false, kj::str()};
-      queues.emplace(kj::str(q.name), kj::mv(queue));
+      auto& added = queues.emplace(kj::str(q.name), kj::mv(queue)).first->second;
+      added.ready.setFairShare(q.fairShare, [](uint64_t) { return false; }, [](uint64_t) {});
     } else {
       it->second.defaults = copy(q);
+      auto& queue = it->second;
+      queue.ready.setFairShare(
+          q.fairShare, [&](uint64_t id) { return readyIsLive(queue, id); },
+          [&](uint64_t id) {
+            auto& a = *active.find(id)->second;
+            queue.ready.add(a.uid, a.priority, id);
+          });
       KJ_IF_MAYBE(set, it->second.concurrencySet) {
         it->second.concurrency = *set;
       } else {
@@ -472,52 +484,6 @@ bool Scheduler::readyIsLive(Queue& queue, uint64_t id) {
   auto it = active.find(id);
   return it != active.end() && it->second->state == TaskState::QUEUED &&
          it->second->queue == &queue;
-}
-
-void Scheduler::ReadyList::add(int32_t priority, uint64_t id) {
-  auto& level = levels[-priority];
-  if (level.empty() || level.back() < id) {
-    level.push_back(id);  // a new task, or recovery in id order
-  } else {
-    // An older task back in the queue (requeued, or a retry): in id order.
-    level.insert(std::lower_bound(level.begin(), level.end(), id), id);
-  }
-  live++;
-}
-
-uint64_t Scheduler::ReadyList::pop(kj::FunctionParam<bool(uint64_t id)> isLive) {
-  KJ_REQUIRE(live > 0, "pop from an empty ready list");
-  for (auto it = levels.begin(); it != levels.end(); it = levels.erase(it)) {
-    auto& level = it->second;
-    while (!level.empty()) {
-      uint64_t id = level.front();
-      level.pop_front();
-      if (isLive(id)) {
-        live--;
-        if (level.empty()) levels.erase(it);
-        return id;
-      }
-      stale--;
-    }
-  }
-  KJ_FAIL_REQUIRE("ready list counted a live task it does not hold");
-}
-
-void Scheduler::ReadyList::compact(kj::FunctionParam<bool(uint64_t id)> isLive) {
-  if (stale == 0) return;
-  for (auto it = levels.begin(); it != levels.end();) {
-    std::deque<uint64_t> kept;
-    for (auto id : it->second) {
-      if (isLive(id)) kept.push_back(id);
-    }
-    if (kept.empty()) {
-      it = levels.erase(it);
-    } else {
-      it->second = kj::mv(kept);
-      ++it;
-    }
-  }
-  stale = 0;
 }
 
 bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
@@ -686,6 +652,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
     auto it = keyHolders.find({owner.uid, std::string(request.getKey().cStr())});
     if (it != keyHolders.end() && !it->second.empty()) return it->second.front();
   }
+  checkFairUse(queue, priority, owner, extras);
   uint64_t id = store.allocateId();
   uint64_t keyWaitsFor = 0;
   if (request.getKey().size() > 0) {
@@ -762,6 +729,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   auto entry = compactOf(task);
   entry->message = kj::mv(message);  // until it is durable: then the store has it
+  countIn(queue, owner.uid);  // from now: a flood of submits counts before it is durable
   uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
   // Starts at once if dispatch would take it at once (startsAtSubmit). The slot
   // is held from now, so the next submit of this turn sees it taken; a refused
@@ -770,7 +738,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   bool startsNow = !waits && startsAtSubmit(queue);
   uint64_t startSeq = 0;  // its `starting` event; seqs start at 1
   if (startsNow) {
-    queue.running++;
+    slotTaken(queue, owner.uid);
     prepareAttempt(*entry);
     store.putAttempt(entry->attempt(), /*droppable=*/true);
     startSeq = events.record(task, TaskState::QUEUED, 1, /*droppable=*/true);
@@ -820,15 +788,15 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                           kj::Exception&& e) mutable -> uint64_t {
                         forget();
                         events.forget(seq);
+                        auto queue = queues.find(queueName);
+                        KJ_ASSERT(queue != queues.end());  // queues are never removed
+                        countOut(queue->second, uid);
                         if (startSeq != 0) {
                           // The slot it held goes back; its notify socket
                           // closes with the entry this continuation drops.
                           events.forget(startSeq);
-                          auto it = queues.find(queueName);
-                          if (it != queues.end()) {
-                            it->second.running--;
-                            dispatch(it->second);
-                          }
+                          slotFreed(queue->second, uid);
+                          dispatch(queue->second);
                         }
                         if (key.size() > 0) {
                           auto it = keyHolders.find({uid, std::string(key.cStr())});
@@ -851,7 +819,63 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
 }
 
 void Scheduler::enqueue(Active& a) {
-  queueOf(a).ready.add(a.priority, a.id());
+  queueOf(a).ready.add(a.uid, a.priority, a.id());
+}
+
+void Scheduler::slotTaken(Queue& queue, uint32_t uid) {
+  queue.running++;
+  queue.ready.started(uid);
+}
+
+void Scheduler::slotFreed(Queue& queue, uint32_t uid) {
+  queue.running--;
+  queue.ready.ended(uid);
+}
+
+void Scheduler::countIn(Queue& queue, uint32_t uid) {
+  queue.ready.joined(uid);
+  activePerUser[uid]++;
+}
+
+void Scheduler::countOut(Queue& queue, uint32_t uid) {
+  queue.ready.left(uid);
+  auto it = activePerUser.find(uid);
+  KJ_ASSERT(it != activePerUser.end() && it->second > 0);
+  if (--it->second == 0) activePerUser.erase(it);
+}
+
+void Scheduler::checkFairUse(Queue& queue, int32_t priority, const Identity& owner,
+                             SubmitExtras extras) {
+  // Root and the admin group run the server: none of this binds them.
+  if (extras.exempt) return;
+  int32_t highest = queue.defaults.maxUserPriority;
+  if (priority > highest) {
+    reject(kj::str("permission denied: priority ", priority, " is above ", highest,
+                   ", the highest a user may set in queue ", queue.name,
+                   " (queues.", queue.name, ".max_user_priority); only root and the admin "
+                   "group may raise it"));
+  }
+  // Over a quota: "try later" (exit 75), not bad input: it passes as tasks end.
+  auto overloaded = [](kj::String message) {
+    kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
+                                          kj::mv(message)));
+  };
+  uint64_t inQueue = queue.ready.activeOf(owner.uid);
+  uint64_t queueLimit = queue.defaults.maxActiveTasksPerUser;
+  if (queueLimit != 0 && inQueue >= queueLimit) {
+    overloaded(kj::str("quota: user ", owner.uid, " has ", inQueue, " active tasks in queue ",
+                       queue.name, ", the limit (queues.", queue.name,
+                       ".max_active_tasks_per_user) is ", queueLimit,
+                       "; submit again once some have ended"));
+  }
+  auto it = activePerUser.find(owner.uid);
+  uint64_t everywhere = it == activePerUser.end() ? 0 : it->second;
+  uint64_t limit = limits.maxActiveTasksPerUser;
+  if (limit != 0 && everywhere >= limit) {
+    overloaded(kj::str("quota: user ", owner.uid, " has ", everywhere,
+                       " active tasks, the limit (limits.max_active_tasks_per_user) is ", limit,
+                       "; submit again once some have ended"));
+  }
 }
 
 void Scheduler::dispatch(Queue& queue) {
@@ -876,7 +900,7 @@ void Scheduler::dispatch(Queue& queue) {
     uint64_t id = queue.ready.pop([&](uint64_t id) { return readyIsLive(queue, id); });
     auto it = active.find(id);
     KJ_ASSERT(it != active.end(), "ready task is not active", id);
-    queue.running++;
+    slotTaken(queue, it->second->uid);
     beginAttempt(*it->second);
   }
 }
@@ -949,7 +973,7 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   auto& a = *it->second;
   if (a.attempts != number || a.state != TaskState::STARTING) return;
   if (a.cancelRequested()) {
-    queueOf(a).running--;
+    slotFreed(queueOf(a), a.uid);
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
            a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj, -1, 0);
     return;
@@ -997,14 +1021,14 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                         // shim was never told to go). Back to the queue.
                         KJ_LOG(WARNING, "start interrupted; requeued", id, number,
                                e.getDescription());
-                        queueOf(a).running--;
+                        slotFreed(queueOf(a), a.uid);
                         a.attempt().setEndedAt(now());
                         requeue(a, kj::str("not started: ", e.getDescription()));
                         dispatch(queueOf(a));
                         return;
                       }
                       KJ_LOG(ERROR, "could not start an execution", id, number, e);
-                      queueOf(a).running--;
+                      slotFreed(queueOf(a), a.uid);
                       finish(a, TaskState::FAILED, EndReason::SPAWN,
                              kj::str("could not start: ", e.getDescription()), -1, 0);
                       dispatch(queueOf(a));
@@ -1046,7 +1070,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   auto task = record(a);
   auto attempt = a.attempt();
   auto& queue = queueOf(a);
-  queue.running--;
+  slotFreed(queue, a.uid);
   a.live().execution = nullptr;
   a.live().timeoutTimer = nullptr;
   a.live().heartbeatTimer = nullptr;
@@ -1195,6 +1219,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
       persistSettings(queue);
     }
   }
+  countOut(queueOf(a), a.uid);  // no longer counts against its owner's quotas
   KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
   auto it = active.find(id);
   KJ_ASSERT(it != active.end());
@@ -1232,12 +1257,13 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
     case TaskState::WAITING:
     case TaskState::RETRYING: {
       auto& queue = queueOf(a);
+      uint32_t uid = a.uid;
       bool ready = a.state == TaskState::QUEUED;  // the others wait outside it
       auto why = a.stopMessage().size() ? kj::mv(a.extra().stopMessage)
                                         : kj::str("cancelled by a user");
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
       if (ready) {
-        queue.ready.cancelled();  // its id is skipped: the task is no longer active
+        queue.ready.cancelled(uid);  // its id is skipped: the task is no longer active
         if (queue.ready.staleCount() > queue.ready.size() + 4096) {
           queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
         }
@@ -1400,6 +1426,7 @@ void Scheduler::recover() {
       keyHolders[{entry->uid, std::string(entry->key().cStr())}].push_back(id);
     }
     all.add(id);
+    countIn(*entry->queue, entry->uid);
     active.emplace_hint(active.end(), id, kj::mv(entry));  // ascending ids: no search
   }
   found = kj::Vector<kj::Own<Active>>();  // empty: its array goes back now
@@ -1455,7 +1482,7 @@ void Scheduler::reconcile(Active& a) {
     requeue(a, "the command was never started (the daemon stopped first)");
     return;
   }
-  queueOf(a).running++;  // ingest() gives the slot back
+  slotTaken(queueOf(a), a.uid);  // ingest() gives the slot back
   KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);

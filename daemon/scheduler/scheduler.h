@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "events/event-log.h"
 #include "runner/runner.h"
+#include "scheduler/fair-share.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
 #include "scheduler/wall-timer.h"
@@ -59,6 +60,7 @@ constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
 struct SubmitExtras {
   uint64_t delayUsec = 0;  // --in: elapsed time from now
   bool seesAll = false;    // root or the admin group: may depend on anyone's task
+  bool exempt = false;     // root or the admin group: no per-user quota, any priority
 };
 
 class Scheduler final: private kj::TaskSet::ErrorHandler {
@@ -153,35 +155,11 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
 
  private:
   struct Active;
-  // A queue's ready tasks in dispatch order: priority (higher first), then
-  // id. One array of ids per priority level, 8 bytes a task where a tree
-  // node took 64 (DESIGN 11): ids only grow, so a new task goes at the end
-  // of its level. A task cancelled while queued is only counted out; its id
-  // is skipped when reached (no longer active) and dropped by compact().
-  class ReadyList {
-   public:
-    void add(int32_t priority, uint64_t id);
-    void cancelled() {
-      live--;
-      stale++;
-    }
-    size_t size() const { return live; }
-    bool empty() const { return live == 0; }
-    size_t staleCount() const { return stale; }
-    uint64_t pop(kj::FunctionParam<bool(uint64_t id)> isLive);
-    // The first live id, removed (stale ones before it go too). Not empty().
-    void compact(kj::FunctionParam<bool(uint64_t id)> isLive);
-    // Drops the stale ids and gives back the memory they took.
-
-   private:
-    std::map<int32_t, std::deque<uint64_t>> levels;  // by -priority: highest first
-    size_t live = 0, stale = 0;
-  };
   struct Queue {
     kj::String name;
     uint32_t concurrency;  // in force: the run-time setting, else the TOML's
     uint32_t running = 0;  // slots taken: starting + running
-    ReadyList ready;
+    FairReady ready;       // ready tasks and who runs what: the dispatch order
     QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
     kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
     bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
@@ -203,6 +181,10 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   };
   std::map<kj::String, Queue, NameLess> queues;
   std::map<uint64_t, kj::Own<Active>> active;
+  // Active tasks per user in all queues (limits.max_active_tasks_per_user),
+  // counted from staging, so a pipelined flood is counted before it is durable.
+  std::map<uint32_t, uint64_t> activePerUser;
+  LimitsConfig limits;
   kj::TaskSet tasks;
   bool dispatching = false;
   bool waitingForRunner = false;
@@ -250,6 +232,13 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
   void enqueue(Active& task);
+  void slotTaken(Queue& queue, uint32_t uid);  // a start in `queue` (running + fair share)
+  void slotFreed(Queue& queue, uint32_t uid);
+  void countIn(Queue& queue, uint32_t uid);    // a task becomes active (quotas)
+  void countOut(Queue& queue, uint32_t uid);
+  void checkFairUse(Queue& queue, int32_t priority, const Identity& owner, SubmitExtras extras);
+  // Refuses what a user may not take on a shared server: a priority above
+  // the queue's max_user_priority, a task over a per-user quota.
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
   void prepareAttempt(Active& task);  // the next attempt as `starting`, in memory only

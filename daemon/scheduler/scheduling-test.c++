@@ -1268,6 +1268,8 @@ TEST(Scheduling, PauseOnFailurePausesTheQueueWhenATaskFails) {
 
 TEST(Scheduling, HigherPriorityFirstThenLowerId) {
   Harness h(1);
+  for (auto& q : h.config.queues) q.maxUserPriority = MAX_PRIORITY;  // raising is tested below
+  h.scheduler->reloadQueues(h.config);
   auto blocker = h.submit();
   h.settle();
   auto low = h.submit([](auto r) { r.setPriority(-5); });
@@ -1293,6 +1295,213 @@ TEST(Scheduling, HigherPriorityFirstThenLowerId) {
     if (id != dependency) defaultQueue.push_back(id);
   }
   EXPECT_EQ(defaultQueue, (std::vector<uint64_t>{blocker, high, late, mid1, mid2, low}));
+}
+
+// ---- Priority and fair share (DESIGN 6, "A shared server") ----
+
+// The exception a submit is refused with.
+kj::Exception refusal(Harness& h, const Identity& who, Fill fill, SubmitExtras extras = {}) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+                auto promise = h.startSubmit(who, kj::mv(fill), extras);
+                KJ_ASSERT(promise.poll(h.waitScope));
+                promise.wait(h.waitScope);
+              })) {
+    return kj::mv(*e);
+  }
+  KJ_FAIL_ASSERT("the submit was accepted");
+}
+
+TEST(Scheduling, BobsFirstTaskTakesTheNextFreeSlotWhateverAlicesBacklog) {
+  Harness h(2);
+  std::vector<uint64_t> alices;
+  for (int i = 0; i < 500; i++) alices.push_back(h.submit(h.alice));
+  h.settle();
+  auto bobs = h.submit(h.bob);
+  h.settle();
+  EXPECT_FALSE(h.launched(bobs));  // both slots are Alice's
+  h.exit(alices[0], 0);
+  EXPECT_TRUE(h.launched(bobs));
+  EXPECT_EQ(h.launchedIds().back(), bobs);
+}
+
+TEST(Scheduling, WithOneSlotTwoUsersTakeTurns) {
+  Harness h;
+  auto inBatch = [](auto r) { r.setQueue("batch"); };  // one slot
+  std::vector<uint64_t> alices, bobs;
+  for (int i = 0; i < 4; i++) alices.push_back(h.submit(h.alice, inBatch));
+  for (int i = 0; i < 3; i++) bobs.push_back(h.submit(h.bob, inBatch));
+  h.settle();
+  std::vector<uint64_t> order;
+  for (int i = 0; i < 7; i++) {
+    order.push_back(h.launchedIds().back());
+    h.exit(order.back(), 0);
+  }
+  EXPECT_EQ(order, (std::vector<uint64_t>{alices[0], bobs[0], alices[1], bobs[1], alices[2],
+                                          bobs[2], alices[3]}));
+}
+
+TEST(Scheduling, AFreeSlotGoesToTheUserRunningFewestThenTheOneServedLeastRecently) {
+  Harness h(3);
+  Identity carol{1002, 1002, kj::heapArray<gid_t>({1002})};
+  std::vector<uint64_t> alices;
+  for (int i = 0; i < 6; i++) alices.push_back(h.submit(h.alice));
+  h.settle();  // Alice alone: she takes all three slots
+  auto bob1 = h.submit(h.bob);
+  auto bob2 = h.submit(h.bob);
+  auto carol1 = h.submit(carol);
+  h.settle();
+  h.exit(alices[0], 0);  // Bob and Carol run none and were never served: Bob (lower uid)
+  EXPECT_EQ(h.launchedIds().back(), bob1);
+  h.exit(alices[1], 0);  // Carol runs none
+  EXPECT_EQ(h.launchedIds().back(), carol1);
+  h.exit(alices[2], 0);  // one each now: Bob's start is older than Carol's, Alice's older still
+  EXPECT_EQ(h.launchedIds().back(), alices[3]);
+  h.exit(carol1, 0);  // Carol has nothing left; Bob runs one, Alice one: Bob's start is older
+  EXPECT_EQ(h.launchedIds().back(), bob2);
+}
+
+TEST(Scheduling, PriorityOrdersOneUsersTasksNotWhoseTurnItIs) {
+  Harness h;
+  h.config.queues[1].maxUserPriority = 100;
+  h.scheduler->reloadQueues(h.config);
+  auto inBatch = [](int p) { return [p](records::Task::Builder r) {
+    r.setQueue("batch");
+    r.setPriority(p);
+  }; };
+  auto a0 = h.submit(h.alice, inBatch(0));  // starts at once
+  h.settle();
+  auto a1 = h.submit(h.alice, inBatch(0));
+  auto a2 = h.submit(h.alice, inBatch(90));
+  auto b1 = h.submit(h.bob, inBatch(-50));
+  auto b2 = h.submit(h.bob, inBatch(5));
+  h.settle();
+  std::vector<uint64_t> order{a0};
+  h.exit(a0, 0);
+  for (int i = 0; i < 4; i++) {
+    order.push_back(h.launchedIds().back());
+    h.exit(order.back(), 0);
+  }
+  // Bob's turn first (Alice was just served), his highest first; then Alice's 90 before her 0.
+  EXPECT_EQ(order, (std::vector<uint64_t>{a0, b2, a2, b1, a1}));
+}
+
+TEST(Scheduling, AQueueWithFairShareOffServesByPriorityThenIdForEveryone) {
+  Harness h;
+  auto inBatch = [](auto r) { r.setQueue("batch"); };
+  std::vector<uint64_t> alices;
+  for (int i = 0; i < 3; i++) alices.push_back(h.submit(h.alice, inBatch));
+  h.settle();
+  auto bobs = h.submit(h.bob, inBatch);
+  alices.push_back(h.submit(h.alice, inBatch));
+  // Turned off while tasks are queued: they keep their place by id.
+  h.config.queues[1].fairShare = false;
+  h.scheduler->reloadQueues(h.config);
+  std::vector<uint64_t> order;
+  for (int i = 0; i < 5; i++) {
+    order.push_back(h.launchedIds().back());
+    h.exit(order.back(), 0);
+  }
+  EXPECT_EQ(order, (std::vector<uint64_t>{alices[0], alices[1], alices[2], bobs, alices[3]}));
+  // And on again.
+  for (int i = 0; i < 3; i++) alices.push_back(h.submit(h.alice, inBatch));
+  h.settle();
+  bobs = h.submit(h.bob, inBatch);
+  h.config.queues[1].fairShare = true;
+  h.scheduler->reloadQueues(h.config);
+  h.exit(alices[4], 0);
+  EXPECT_EQ(h.launchedIds().back(), bobs);
+}
+
+TEST(Scheduling, FairShareCountsWhatRunsAfterARestart) {
+  Harness h(2);
+  std::vector<uint64_t> alices;
+  for (int i = 0; i < 5; i++) alices.push_back(h.submit(h.alice));
+  auto bob1 = h.submit(h.bob);
+  h.settle();
+  // Alice runs two. After a restart both are re-adopted (the fake adopts one).
+  h.runner.adoptable = std::make_pair(alices[0], uint32_t(1));
+  h.restart();
+  // alices[1] was lost; its slot went to Bob (running none), not to Alice.
+  EXPECT_TRUE(h.launched(bob1));
+}
+
+TEST(Scheduling, PriorityAboveTheQueuesMaximumIsForRootAndTheAdminGroup) {
+  Harness h;
+  auto priority = [](int p) { return [p](records::Task::Builder r) { r.setPriority(p); }; };
+  auto e = refusal(h, h.alice, priority(1));
+  EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED);
+  EXPECT_THAT(e.getDescription().cStr(),
+              StartsWith("permission denied: priority 1 is above 0, the highest a user may set "
+                         "in queue default (queues.default.max_user_priority)"));
+  EXPECT_EQ(h.taskCount(), 0u);
+  h.submit(h.alice, priority(-100));  // lowering one's own is always allowed
+  SubmitExtras admin;
+  admin.exempt = true;
+  h.submit(h.alice, priority(100), admin);
+  h.config.queues[0].maxUserPriority = 10;
+  h.scheduler->reloadQueues(h.config);
+  h.submit(h.alice, priority(10));
+  EXPECT_THAT(h.submitError(h.alice, priority(11)), HasSubstr("above 10"));
+}
+
+TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
+  Harness h(1);
+  h.config.limits.maxActiveTasksPerUser = 3;
+  h.scheduler->reloadQueues(h.config);
+  auto first = h.submit(h.alice);
+  h.submit(h.alice, [](auto r) { r.setQueue("batch"); });  // every queue counts
+  h.submit(h.alice, [](auto r) { r.setNotBefore(1); r.setQueue("batch"); });
+  h.settle();
+  auto e = refusal(h, h.alice, [](auto) {});
+  EXPECT_EQ(e.getType(), kj::Exception::Type::OVERLOADED);
+  EXPECT_EQ(std::string(e.getDescription().cStr()),
+            "quota: user 1000 has 3 active tasks, the limit (limits.max_active_tasks_per_user) "
+            "is 3; submit again once some have ended");
+  EXPECT_EQ(h.taskCount(), 3u);
+  auto bobs = h.submit(h.bob);  // Bob has his own
+  SubmitExtras admin;
+  admin.exempt = true;
+  auto exempt = h.submit(h.alice, [](auto) {}, admin);  // root and the admin group are exempt
+  h.exit(first, 0);
+  h.exit(bobs, 0);
+  h.exit(exempt, 0);
+  auto again = h.submit(h.alice);  // room again
+  h.settle();
+  // A pipelined flood counts before it is durable: only what fits is taken.
+  h.exit(again, 0);
+  kj::Vector<kj::Promise<uint64_t>> flood;
+  for (int i = 0; i < 5; i++) {
+    flood.add(kj::evalNow([&]() { return h.startSubmit(h.alice, [](auto) {}); }));
+  }
+  size_t accepted = 0;
+  for (auto& p : flood) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { p.wait(h.waitScope); })) {
+      EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
+    } else {
+      accepted++;
+    }
+  }
+  EXPECT_EQ(accepted, 1u);
+}
+
+TEST(Scheduling, APerQueueQuotaNamesItsQueue) {
+  Harness h(1);
+  h.config.queues[1].maxActiveTasksPerUser = 2;
+  h.scheduler->reloadQueues(h.config);
+  auto inBatch = [](auto r) { r.setQueue("batch"); };
+  auto running = h.submit(h.alice, inBatch);
+  h.submit(h.alice, inBatch);
+  auto e = refusal(h, h.alice, inBatch);
+  EXPECT_EQ(e.getType(), kj::Exception::Type::OVERLOADED);
+  EXPECT_THAT(e.getDescription().cStr(),
+              HasSubstr("active tasks in queue batch, the limit "
+                        "(queues.batch.max_active_tasks_per_user) is 2"));
+  h.submit(h.alice);  // other queues are not bound by it
+  h.submit(h.bob, inBatch);
+  // Quotas count what a restart recovers.
+  h.runner.adoptable = std::make_pair(running, uint32_t(1));
+  h.restart();
+  EXPECT_EQ(refusal(h, h.alice, inBatch).getType(), kj::Exception::Type::OVERLOADED);
 }
 
 // ---- Starting at submit ----
