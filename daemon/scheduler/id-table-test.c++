@@ -93,6 +93,29 @@ TEST(IdTable, AnIdBelowTheHighestIsHeldAsideAndMergedByCompact) {
   EXPECT_EQ(table.find(13)->second->id(), 13u);
 }
 
+TEST(IdTable, CompactFreesEmptyChunksAndRepacksOnlyPastAFifthDead) {
+  IdTable<Item> table;
+  for (uint64_t id = 1; id <= 10240; id++) table.emplace(id, item(id));  // ten chunks
+  for (uint64_t id = 1025; id <= 2048; id++) table.erase(table.find(id));  // the second one
+  for (uint64_t id = 2100; id < 2200; id++) table.erase(table.find(id));
+  EXPECT_EQ(table.deadCount(), 1124u);
+  auto* kept = table.find(5000)->second;
+  table.compact();
+  EXPECT_EQ(table.deadCount(), 100u);  // the empty chunk went; the rest stayed put
+  EXPECT_EQ(table.find(5000)->second, kept);
+  EXPECT_EQ(ids(table).size(), 9116u);
+  for (uint64_t id = 3000; id < 5000; id++) table.erase(table.find(id));
+  table.compact();  // now over a fifth: repacked
+  EXPECT_EQ(table.deadCount(), 0u);
+  auto left = ids(table);
+  EXPECT_EQ(left.size(), 7116u);
+  for (auto id : left) EXPECT_EQ(table.find(id)->second->id(), id);
+  EXPECT_EQ(table.count(1), 1u);
+  EXPECT_EQ(table.count(1025), 0u);
+  EXPECT_EQ(table.count(4999), 0u);
+  EXPECT_EQ(table.count(5000), 1u);
+}
+
 TEST(IdTable, ADrainedTableKeepsNothing) {
   IdTable<Item> table;
   for (uint64_t id = 1; id <= 3000; id++) table.emplace(id, item(id));

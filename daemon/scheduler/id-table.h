@@ -10,7 +10,8 @@
 // object in place (what it owned is the caller's to move out first) until
 // compact(), which moves the live objects together and frees the rest. Call
 // compact() only where no reference into the table is held (from an event of
-// its own, as the scheduler's trim timer).
+// its own, as the scheduler's trim timer). Dead slots cost their size until
+// then, and at most a quarter of the live ones after it.
 //
 // An id lower than the highest stored one (a submit made durable out of id
 // order, which group commit does not do, but nothing here relies on that)
@@ -190,8 +191,25 @@ class IdTable {
   size_t deadCount() const { return dead + deadStrays; }
 
   void compact() {
-    // Where no reference into the table is held (see the top).
+    // Where no reference into the table is held (see the top). Chunks with
+    // nothing live go; the rest are repacked only once a fifth of the slots
+    // are dead (or some ids came out of order), so that a busy daemon with a
+    // million queued tasks does not copy them all each time a few end.
     if (dead == 0 && strays.empty()) return;
+    if (strays.empty() && dead * 4 <= live) {
+      size_t kept = 0;
+      for (size_t i = 0; i < chunks.size(); i++) {
+        if (chunks[i]->live == 0) {
+          dead -= chunks[i]->used;
+          chunks[i] = nullptr;
+        } else {
+          if (kept != i) chunks[kept] = kj::mv(chunks[i]);  // never onto itself
+          kept++;
+        }
+      }
+      chunks.truncate(kept);
+      return;
+    }
     kj::Vector<kj::Own<Chunk>> kept;
     auto put = [&](T&& value) {
       if (kept.size() == 0 || kept.back()->used == CHUNK) kept.add(kj::heap<Chunk>());
