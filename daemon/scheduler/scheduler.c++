@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <memory>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -224,12 +225,14 @@ int exitStatusOf(records::Task::Reader task) {
   }
 }
 
-// A task that is not terminal. Every one keeps what dispatch needs, in a
-// few dozen bytes (DESIGN 11: a million queued tasks open in memory); the
-// full record only while it has an attempt or a write of it is not yet
-// durable, otherwise the store's committed record is the whole task and is
-// read when needed (Scheduler::record). What only an attempt needs is in
-// `live`, what few tasks need (keys, dependencies, timed waits) in `extra`.
+// A task that is not terminal. Every one keeps what dispatch needs, in 40
+// bytes stored inline in `active` (DESIGN 11: a million queued tasks open in
+// memory, docs/design-notes.md); the full record only while it has an
+// attempt or a write of it is not yet durable, otherwise the store's
+// committed record is the whole task and is read when needed
+// (Scheduler::record). That record, what only an attempt needs (`live`) and
+// what few tasks need (keys, dependencies, timed waits: `extra`) are behind
+// one pointer, null for a task that has none of them (a queued one).
 struct Scheduler::Active {
   struct Dependency {
     uint64_t id;
@@ -262,52 +265,90 @@ struct Scheduler::Active {
     kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;  // for the task's end
   };
+  struct Rest {
+    kj::Own<capnp::MallocMessageBuilder> message;  // root: records::Task, or null
+    kj::Own<Live> live;
+    kj::Own<Extra> extra;
+  };
+  // An enum in one byte (capnp's are two): the summary's size is the per-task cost.
+  template <typename E>
+  struct Byte {
+    uint8_t value;
+    Byte(E e): value(static_cast<uint8_t>(e)) {}
+    operator E() const { return static_cast<E>(value); }
+  };
 
   uint64_t taskId;
+  // std::unique_ptr, not kj::Own: one word, not two (its disposer), per task.
+  std::unique_ptr<Rest> rest;
   Queue* queue;  // a node of Scheduler::queues, which are never removed
   uint32_t uid;
-  int32_t priority;
   uint32_t attempts;
-  uint32_t writes = 0;  // persist() calls: the record stays until the last is durable
-  records::TaskState state;
+  // persist() calls: the record stays until the last is durable. Compared for
+  // equality only, so wrapping is harmless (65,536 writes of one task are
+  // never in flight at once).
+  uint16_t writes = 0;
+  int16_t priority;  // MIN_PRIORITY..MAX_PRIORITY
+  Byte<records::TaskState> state;
   // The state the event log last heard of: persist() records a change.
-  records::TaskState recordedState;
+  Byte<records::TaskState> recordedState;
   // Why the daemon is ending this execution (cancel, timeout, heartbeat);
   // NONE while it runs its course. Decides the end state once it has exited.
-  EndReason stopReason = EndReason::NONE;
-  bool hasAttempt = false;
-  bool writePending = false;  // a persist() not yet durable: the store's record is stale
+  Byte<EndReason> stopReason = EndReason::NONE;
+  bool hasAttempt: 1 = false;
+  bool writePending: 1 = false;  // a persist() not yet durable: the store's record is stale
   // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
   // is over even if the wall clock was set back meanwhile.
-  bool elapsedWaitOver = false;
-  kj::Own<capnp::MallocMessageBuilder> message;  // root: records::Task, or null
-  kj::Own<Live> live_;
-  kj::Own<Extra> extra_;
+  bool elapsedWaitOver: 1 = false;
+
+  Active(uint64_t id, Queue* queue, uint32_t uid, uint32_t attempts, int16_t priority,
+         records::TaskState state)
+      : taskId(id), queue(queue), uid(uid), attempts(attempts), priority(priority), state(state),
+        recordedState(state) {}
 
   bool cancelRequested() const { return stopReason == EndReason::CANCELLED; }
 
+  Rest& more() {
+    if (rest == nullptr) rest = std::make_unique<Rest>();
+    return *rest;
+  }
+  void trim() {
+    // Back to the bare summary once nothing is behind the pointer.
+    if (rest != nullptr && rest->message.get() == nullptr && rest->live.get() == nullptr &&
+        rest->extra.get() == nullptr) {
+      rest = nullptr;
+    }
+  }
+  capnp::MallocMessageBuilder* message() const {
+    return rest != nullptr ? rest->message.get() : nullptr;
+  }
+  Live* liveOrNull() const { return rest != nullptr ? rest->live.get() : nullptr; }
+  Extra* extraOrNull() const { return rest != nullptr ? rest->extra.get() : nullptr; }
   Live& live() {
-    if (live_.get() == nullptr) live_ = kj::heap<Live>();
-    return *live_;
+    auto& r = more();
+    if (r.live.get() == nullptr) r.live = kj::heap<Live>();
+    return *r.live;
   }
   Extra& extra() {
-    if (extra_.get() == nullptr) extra_ = kj::heap<Extra>();
-    return *extra_;
+    auto& r = more();
+    if (r.extra.get() == nullptr) r.extra = kj::heap<Extra>();
+    return *r.extra;
   }
-  kj::StringPtr key() const { return extra_.get() ? extra_->key.asPtr() : ""_kj; }
+  kj::StringPtr key() const { return extraOrNull() ? extraOrNull()->key.asPtr() : ""_kj; }
   kj::ArrayPtr<const Dependency> after() const {
-    return extra_.get() ? extra_->after.asPtr() : nullptr;
+    return extraOrNull() ? extraOrNull()->after.asPtr() : nullptr;
   }
-  int64_t notBefore() const { return extra_.get() ? extra_->notBefore : 0; }
-  bool notBeforeWall() const { return extra_.get() ? extra_->notBeforeWall : false; }
-  int64_t nextAttemptAt() const { return extra_.get() ? extra_->nextAttemptAt : 0; }
+  int64_t notBefore() const { return extraOrNull() ? extraOrNull()->notBefore : 0; }
+  bool notBeforeWall() const { return extraOrNull() ? extraOrNull()->notBeforeWall : false; }
+  int64_t nextAttemptAt() const { return extraOrNull() ? extraOrNull()->nextAttemptAt : 0; }
   kj::StringPtr stopMessage() const {
-    return extra_.get() ? extra_->stopMessage.asPtr() : ""_kj;
+    return extraOrNull() ? extraOrNull()->stopMessage.asPtr() : ""_kj;
   }
 
   records::Attempt::Builder attempt() {
-    KJ_ASSERT(hasAttempt);
-    return live_->attemptMessage->getRoot<records::Attempt>();
+    bool has = hasAttempt;  // a bit-field: KJ_ASSERT would take a reference
+    KJ_ASSERT(has);
+    return rest->live->attemptMessage->getRoot<records::Attempt>();
   }
   uint64_t id() const { return taskId; }
 };
@@ -397,21 +438,18 @@ Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
 
 Scheduler::Queue& Scheduler::queueOf(Active& a) { return *a.queue; }
 
-kj::Own<Scheduler::Active> Scheduler::compactOf(records::Task::Reader task) {
+Scheduler::Active Scheduler::compactOf(records::Task::Reader task) {
   // A million queued tasks are a million of these (docs/design-notes.md).
-  static_assert(sizeof(Active) <= 96, "Active is the per-task cost: keep it small");
-  auto a = kj::heap<Active>();
-  a->taskId = task.getId();
-  a->queue = &queueOf(task);
-  a->uid = task.getUid();
-  a->priority = task.getPriority();
-  a->attempts = task.getAttempts();
-  a->state = task.getState();
-  a->recordedState = a->state;
+  static_assert(sizeof(Active) <= 40, "Active is the per-task cost: keep it small");
+  // Submits keep priorities in range; a stored one outside it (written by
+  // hand?) is clamped rather than wrapped.
+  auto priority = kj::max(MIN_PRIORITY, kj::min(MAX_PRIORITY, task.getPriority()));
+  Active a(task.getId(), &queueOf(task), task.getUid(), task.getAttempts(), priority,
+           task.getState());
   auto after = task.getAfter();
   if (task.getKey().size() > 0 || after.size() > 0 || task.getNotBefore() != 0 ||
       task.getNextAttemptAt() != 0) {
-    auto& extra = a->extra();
+    auto& extra = a.extra();
     extra.key = kj::str(task.getKey());
     extra.after = KJ_MAP(d, after) { return Active::Dependency{d.getId(), d.getCondition()}; };
     extra.notBefore = task.getNotBefore();
@@ -422,18 +460,19 @@ kj::Own<Scheduler::Active> Scheduler::compactOf(records::Task::Reader task) {
 }
 
 records::Task::Builder Scheduler::record(Active& a) {
-  if (a.message.get() == nullptr) {
+  if (a.message() == nullptr) {
     // Every write of it is durable (dropRecord): the committed record is the task.
     KJ_IF_MAYBE(stored, store.getTask(a.id())) {
       auto task = (*stored)->get();
       // Spare words: an end or a retry adds a message.
-      a.message = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 64);
-      a.message->setRoot(task);
+      auto message = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 64);
+      message->setRoot(task);
+      a.more().message = kj::mv(message);
     } else {
       KJ_FAIL_ASSERT("an active task's record is not in the store", a.id());
     }
   }
-  return a.message->getRoot<records::Task>();
+  return a.message()->getRoot<records::Task>();
 }
 
 void Scheduler::setState(Active& a, TaskState state) {
@@ -442,21 +481,26 @@ void Scheduler::setState(Active& a, TaskState state) {
 }
 
 void Scheduler::dropRecord(Active& a) {
-  if (!a.hasAttempt && !a.writePending) a.message = nullptr;
+  if (!a.hasAttempt && !a.writePending && a.rest != nullptr) {
+    a.rest->message = nullptr;
+    a.trim();
+  }
 }
 
 void Scheduler::endAttempt(Active& a) {
   // The attempt is over: its timers, notify socket and record go. Followers
   // of its log (not yet told by ingest(): a start that never happened) hear
   // of its end once that is durable.
-  if (a.live_.get() == nullptr) return;
-  if (!a.live_->attemptWaiters.empty()) {
-    auto waiters = kj::mv(a.live_->attemptWaiters);
+  auto live = a.liveOrNull();
+  if (live == nullptr) return;
+  if (!live->attemptWaiters.empty()) {
+    auto waiters = kj::mv(live->attemptWaiters);
     tasks.add(commit.durable().then([waiters = kj::mv(waiters)]() mutable {
       for (auto& w : waiters) w->fulfill();
     }));
   }
-  a.live_ = nullptr;
+  a.rest->live = nullptr;
+  a.trim();
 }
 
 void Scheduler::taskLeft() {
@@ -473,6 +517,7 @@ void Scheduler::taskLeft() {
     for (auto& [name, queue] : queues) {
       queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
     }
+    active.compact();  // an event of its own: no reference into it is held
     malloc_trim(0);
     store.releaseMappedPages();
   }));
@@ -727,8 +772,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setRequestId(request.getRequestId());
   bool waits = notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0;
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
-  auto entry = compactOf(task);
-  entry->message = kj::mv(message);  // until it is durable: then the store has it
+  auto entry = kj::heap<Active>(compactOf(task));
+  entry->more().message = kj::mv(message);  // until it is durable: then the store has it
   countIn(queue, owner.uid);  // from now: a flood of submits counts before it is durable
   uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
   // Starts at once if dispatch would take it at once (startsAtSubmit). The slot
@@ -771,8 +816,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                       [this, entry = kj::mv(entry), forget, startsNow]() mutable {
                         forget();
                         uint64_t id = entry->id();
-                        auto& a = *entry;
-                        active.emplace(id, kj::mv(entry));
+                        auto& a = active.emplace(id, kj::mv(*entry));
                         if (startsNow) {
                           launch(id, 1);
                         } else {
@@ -912,13 +956,13 @@ void Scheduler::persist(Active& a) {
   // Every state change is written through here, so this is where each gets
   // its seq, in the same transaction as the change (DESIGN 6, "Events").
   if (task.getState() != a.recordedState) {
-    events.record(task, a.recordedState, task.getAttempts());
+    events.record(task, TaskState(a.recordedState), task.getAttempts());
     a.recordedState = task.getState();
   }
   if (isTerminal(a.state)) return;  // it leaves memory once this is durable
   // Until this write is durable the store's record is stale: the one in
   // memory stays, and goes once the last write of it is durable.
-  uint32_t write = ++a.writes;
+  uint16_t write = ++a.writes;
   a.writePending = true;
   uint64_t id = a.id();
   tasks.add(commit.durable().then([this, id, write]() {
@@ -945,8 +989,8 @@ void Scheduler::prepareAttempt(Active& a) {
   task.setAttempts(number);
   a.attempts = number;
   setState(a, TaskState::STARTING);
-  a.live_ = kj::heap<Active::Live>();  // a new attempt starts afresh
-  a.live_->attemptMessage = kj::heap<capnp::MallocMessageBuilder>(128);
+  a.more().live = kj::heap<Active::Live>();  // a new attempt starts afresh
+  a.rest->live->attemptMessage = kj::heap<capnp::MallocMessageBuilder>(128);
   a.hasAttempt = true;
   auto attempt = a.attempt();
   attempt.setTaskId(task.getId());
@@ -1223,14 +1267,17 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
   auto it = active.find(id);
   KJ_ASSERT(it != active.end());
-  auto owned = kj::mv(it->second);
+  // Out of the table, which keeps the slot (and `a`, for callers that read
+  // its queue after this) until it compacts.
+  auto owned = kj::heap<Active>(kj::mv(*it->second));
   active.erase(it);
-  owned->message = nullptr;  // staged: a drain holds no record until it is durable
+  // Staged: a drain holds no record until it is durable.
+  if (owned->rest != nullptr) owned->rest->message = nullptr;
   // Write the record, then act: waiters and dependents hear of the end once
   // it is durable (a dependent reads the dependency's end from the store).
   tasks.add(commit.durable().then([this, owned = kj::mv(owned), id, number]() mutable {
-    if (owned->extra_.get() != nullptr) {
-      for (auto& waiter : owned->extra_->waiters) waiter->fulfill();
+    if (owned->extraOrNull() != nullptr) {
+      for (auto& waiter : owned->extraOrNull()->waiters) waiter->fulfill();
     }
     KJ_IF_MAYBE(n, number) runner.release(id, *n);
     dependencyEnded(id);
@@ -1407,37 +1454,25 @@ void Scheduler::armTimeout(Active& a) {
 
 void Scheduler::recover() {
   // One pass over the stored active tasks, each record read once: only its
-  // summary stays (what dispatch needs); a task that starts reads the rest
-  // again. Copy first: reconciling stages writes, and the read transaction
-  // should end.
-  kj::Vector<kj::Own<Active>> found;
+  // summary stays (what dispatch needs), appended to `active` (the scan is
+  // in id order); a task that starts reads the rest again. Reconciling
+  // stages writes: it waits for the scan's read transaction to end.
+  size_t unfinished = 0;
   store.forEachActiveTask([&](records::Task::Reader task) {
-    found.add(compactOf(task));
+    auto& a = active.emplace(task.getId(), compactOf(task));
+    if (a.key().size() > 0) keyHolders[{a.uid, std::string(a.key().cStr())}].push_back(a.id());
+    countIn(*a.queue, a.uid);
     // Each record read maps its page: 1 M queued tasks would peak at GiBs
-    // of file pages in RSS (bench/README.md). Let go of them as we go.
-    if (found.size() % 16384 == 0) store.releaseMappedPages();
+    // of file pages in RSS (bench/README.md). Let go of them as we go, every
+    // 16 MiB of pages at most (1 M tasks then peak under 64 MiB in all).
+    if (++unfinished % 4096 == 0) store.releaseMappedPages();
   });
   // Every active task is known before any is reconciled: a dependency or key
-  // holder recovered later in id order must not read as ended.
-  kj::Vector<uint64_t> all(found.size());
-  for (auto& entry : found) {
-    uint64_t id = entry->id();
-    if (entry->key().size() > 0) {
-      keyHolders[{entry->uid, std::string(entry->key().cStr())}].push_back(id);
-    }
-    all.add(id);
-    countIn(*entry->queue, entry->uid);
-    active.emplace_hint(active.end(), id, kj::mv(entry));  // ascending ids: no search
-  }
-  found = kj::Vector<kj::Own<Active>>();  // empty: its array goes back now
-  for (auto id : all) {
-    // Reconciling may end a task: look it up again.
-    auto it = active.find(id);
-    if (it != active.end()) reconcile(*it->second);
-  }
-  size_t unfinished = all.size();
+  // holder recovered later in id order must not read as ended. Reconciling
+  // may end a task: the walk skips what has left (nothing moves meanwhile).
+  for (auto& [id, a] : active) reconcile(*a);
+  active.compact();  // the slots of tasks that ended
   KJ_LOG(INFO, "recovered", unfinished);
-  all = kj::Vector<uint64_t>();
   // The scan touched every active record's pages of the map and left the
   // heap with the reading's garbage: hand both back (DESIGN 11's budget).
   store.releaseMappedPages();
@@ -1562,7 +1597,7 @@ void Scheduler::advance(Active& a) {
 void Scheduler::makeQueued(Active& a) {
   setState(a, TaskState::QUEUED);
   record(a).setNextAttemptAt(0);
-  if (a.extra_.get() != nullptr) a.extra_->nextAttemptAt = 0;
+  if (a.extraOrNull() != nullptr) a.extraOrNull()->nextAttemptAt = 0;
   persist(a);
   enqueue(a);
   dispatch(queueOf(a));
@@ -1692,8 +1727,8 @@ void Scheduler::setDeadline(Active& a, int64_t realtimeNs, bool wallClock) {
 }
 
 void Scheduler::clearDeadline(Active& a) {
-  if (a.extra_.get() == nullptr) return;  // no timed wait
-  auto& extra = *a.extra_;
+  if (a.extraOrNull() == nullptr) return;  // no timed wait
+  auto& extra = *a.extraOrNull();
   uint64_t id = a.id();
   KJ_IF_MAYBE(when, extra.monotonicDeadline) monotonicDeadlines.erase({*when, id});
   KJ_IF_MAYBE(when, extra.wallDeadline) wallDeadlines.erase({*when, id});

@@ -25,6 +25,7 @@
 #include "events/event-log.h"
 #include "runner/runner.h"
 #include "scheduler/fair-share.h"
+#include "scheduler/id-table.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
 #include "scheduler/wall-timer.h"
@@ -180,7 +181,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
     bool operator()(kj::StringPtr a, kj::StringPtr b) const { return a < b; }
   };
   std::map<kj::String, Queue, NameLess> queues;
-  std::map<uint64_t, kj::Own<Active>> active;
+  IdTable<Active> active;  // every task that is not terminal, inline (id-table.h)
   // Active tasks per user in all queues (limits.max_active_tasks_per_user),
   // counted from staging, so a pipelined flood is counted before it is durable.
   std::map<uint32_t, uint64_t> activePerUser;
@@ -227,7 +228,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // it is not durable yet; otherwise read from the store (DESIGN 11).
   void setState(Active& task, records::TaskState state);  // memory and record
   void dropRecord(Active& task);  // once nothing needs the full record in memory
-  kj::Own<Active> compactOf(records::Task::Reader task);
+  Active compactOf(records::Task::Reader task);
   void taskLeft();
   void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
