@@ -1312,5 +1312,47 @@ TEST(StoreTools, SalvagePastAZeroedPageLooksTheRemainingIdsUp) {
   EXPECT_GT(report.dropped.size(), 0u);
 }
 
+namespace {
+// This process's resident pages of mapped files (RssFile in /proc/self/status), in KiB.
+size_t rssFileKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssFile:", 0) == 0) return std::stoul(line.substr(8));
+  }
+  return 0;
+}
+}  // namespace
+
+TEST(Store, ReleasingTheMapsPagesGivesBackWhatAScanMapped) {
+  TempDir dir;
+  Store store(dir.store());
+  auto big = kj::heapArray<kj::byte>(64 * 1024);
+  memset(big.begin(), 'x', big.size());
+  for (int i = 0; i < 256; i++) {  // 16 MiB of records
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(store.allocateId());
+    task.setCwd(big);
+    store.putTask(task);
+  }
+  store.commit();
+  store.releaseMappedPages();
+  size_t before = rssFileKib();
+  size_t bytes = 0;
+  store.forEachTask([&](records::Task::Reader task) {
+    bytes += task.getCwd().size();
+    return true;
+  });
+  ASSERT_EQ(bytes, 256u * 64 * 1024);
+  size_t scanned = rssFileKib();
+  ASSERT_GT(scanned, before + 12 * 1024) << "the scan should have mapped ~16 MiB of pages";
+  store.releaseMappedPages();
+  EXPECT_LT(rssFileKib(), before + 4 * 1024) << "scanned " << scanned << " KiB";
+  int n = 0;
+  store.forEachTask([&](records::Task::Reader) { return ++n, true; });
+  EXPECT_EQ(n, 256) << "the records read again after the release";
+}
+
 }  // namespace
 }  // namespace taskctl

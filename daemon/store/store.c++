@@ -3,10 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1139,26 +1137,13 @@ void Store::forEachFinished(kj::FunctionParam<bool(int64_t finishedAt, uint64_t 
 }
 
 void Store::releaseMappedPages() {
-  // LMDB does not tell where its map is (mdb_env_info gives it only with
-  // MDB_FIXEDMAP): find data.mdb's mappings by inode. The map is read-only
-  // here (no MDB_WRITEMAP: LMDB writes with pwrite), so dropping its pages
-  // from this process loses nothing; they stay in the page cache.
-  struct stat file;
-  if (stat(kj::str(dir, "/data.mdb").cStr(), &file) != 0) return;
-  FILE* maps = fopen("/proc/self/maps", "re");
-  if (maps == nullptr) return;
-  KJ_DEFER(fclose(maps));
-  char line[4096];
-  while (fgets(line, sizeof(line), maps) != nullptr) {
-    unsigned long start, end, inode;
-    unsigned major, minor;
-    if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &start, &end, &major, &minor, &inode) != 5) {
-      continue;
-    }
-    if (inode != file.st_ino || makedev(major, minor) != file.st_dev) continue;
-    if (madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED) != 0) {
-      KJ_LOG(WARNING, "madvise(MADV_DONTNEED) on the store's map failed", dir, strerror(errno));
-    }
+  // The map is read-only here (no MDB_WRITEMAP: LMDB writes with pwrite), so
+  // dropping its pages from this process loses nothing: they stay in the page
+  // cache. mmap placed it page-aligned, mapSize long.
+  auto base = mapAddress();
+  if (base == nullptr) return;  // an empty store: nothing mapped worth dropping
+  if (madvise(const_cast<void*>(base), mapSize, MADV_DONTNEED) != 0) {
+    KJ_LOG(WARNING, "madvise(MADV_DONTNEED) on the store's map failed", dir, strerror(errno));
   }
 }
 
