@@ -326,12 +326,12 @@ TEST(Args, AfterTakesIdsWithAConditionThatDefaultsToOk) {
                                 "--after", "15:ok", "true"});
   ASSERT_EQ(submit.after.size(), 4u);
   EXPECT_EQ(submit.after[0].id, 12u);
-  EXPECT_EQ(submit.after[0].condition, records::DependencyCondition::OK);
+  EXPECT_EQ(submit.after[0].condition, spec::DependencyCondition::OK);
   EXPECT_EQ(submit.after[1].id, 13u);
-  EXPECT_EQ(submit.after[1].condition, records::DependencyCondition::ANY);
+  EXPECT_EQ(submit.after[1].condition, spec::DependencyCondition::ANY);
   EXPECT_EQ(submit.after[2].id, 14u);
-  EXPECT_EQ(submit.after[2].condition, records::DependencyCondition::FAILED);
-  EXPECT_EQ(submit.after[3].condition, records::DependencyCondition::OK);
+  EXPECT_EQ(submit.after[2].condition, spec::DependencyCondition::FAILED);
+  EXPECT_EQ(submit.after[3].condition, spec::DependencyCondition::OK);
   EXPECT_EQ(acceptedSubmit({"submit", "true"}).after.size(), 0u);
 }
 
@@ -537,13 +537,13 @@ TEST(Args, BackoffRefusesAMaximumBelowTheBase) {
 TEST(Args, KeyTakesAConflictPolicyThatDefaultsToQueue) {
   auto submit = acceptedSubmit({"submit", "--key", "nightly-backup", "true"});
   EXPECT_EQ(KJ_ASSERT_NONNULL(submit.key), "nightly-backup");
-  EXPECT_EQ(submit.onConflict, records::KeyConflict::QUEUE);
+  EXPECT_EQ(submit.onConflict, spec::KeyConflict::QUEUE);
   EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"}).onConflict,
-            records::KeyConflict::SKIP);
+            spec::KeyConflict::SKIP);
   EXPECT_EQ(acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).onConflict,
-            records::KeyConflict::REPLACE);
+            spec::KeyConflict::REPLACE);
   EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"}).onConflict,
-            records::KeyConflict::QUEUE);
+            spec::KeyConflict::QUEUE);
   EXPECT_TRUE(acceptedSubmit({"submit", "true"}).key == nullptr);
 }
 

@@ -2,7 +2,7 @@
 
 #include <kj/debug.h>
 
-#include "config/units.h"
+#include "common/units.h"
 #include "format.h"
 #include "submit-options.h"
 #include "time-spec.h"

@@ -9,7 +9,7 @@
 #include <kj/vector.h>
 #include <stdint.h>
 
-#include "records.capnp.h"
+#include "task-spec.capnp.h"
 
 namespace taskctl {
 
@@ -27,7 +27,7 @@ struct LabelArg {
 // --after ID[:ok|any|failed]: run once task `id` has ended that way.
 struct DependencyArg {
   uint64_t id;
-  records::DependencyCondition condition;
+  spec::DependencyCondition condition;
 };
 
 // --retries N with --retry-on and --backoff, as the daemon's RetryPolicy takes them.
@@ -62,7 +62,7 @@ struct SubmitArgs {
   int64_t notBefore = 0;            // --at TIME: realtime ns since the epoch (0: none)
   kj::Maybe<RetryArgs> retry;       // --retries given
   kj::Maybe<kj::String> key;        // --key K
-  records::KeyConflict onConflict = records::KeyConflict::QUEUE;  // with a key
+  spec::KeyConflict onConflict = spec::KeyConflict::QUEUE;  // with a key
   kj::Maybe<kj::String> requestId;  // --request-id R
   kj::Array<kj::String> command;    // never empty
 };

@@ -314,11 +314,11 @@ void fillWaitingTask(rpc::TaskView::Builder task) {
   task.setCwd(bytes("/"));
   auto after = task.initAfter(3);
   after[0].setId(12);
-  after[0].setCondition(records::DependencyCondition::OK);
+  after[0].setCondition(spec::DependencyCondition::OK);
   after[1].setId(13);
-  after[1].setCondition(records::DependencyCondition::ANY);
+  after[1].setCondition(spec::DependencyCondition::ANY);
   after[2].setId(14);
-  after[2].setCondition(records::DependencyCondition::FAILED);
+  after[2].setCondition(spec::DependencyCondition::FAILED);
   task.setNotBefore(1795617000'000'000'000);  // 2026-11-25T14:30:00Z
   auto retry = task.initRetry();
   retry.setRetries(3);

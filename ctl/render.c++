@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config/units.h"
+#include "common/units.h"
 #include "format.h"
 
 namespace taskctl {
@@ -58,19 +58,19 @@ void writeLimitsJson(JsonWriter& json, rpc::TaskView::Reader task) {
   json.endObject();
 }
 
-kj::StringPtr conditionName(records::DependencyCondition condition) {
+kj::StringPtr conditionName(spec::DependencyCondition condition) {
   switch (condition) {
-    case records::DependencyCondition::OK:
+    case spec::DependencyCondition::OK:
       return "ok";
-    case records::DependencyCondition::ANY:
+    case spec::DependencyCondition::ANY:
       return "any";
-    case records::DependencyCondition::FAILED:
+    case spec::DependencyCondition::FAILED:
       return "failed";
   }
   return "unknown";  // a condition newer than this client
 }
 
-void writeRetryJson(JsonWriter& json, records::RetryPolicy::Reader retry) {
+void writeRetryJson(JsonWriter& json, spec::RetryPolicy::Reader retry) {
   json.beginObject();
   json.key("retries");
   json.unsignedInteger(retry.getRetries());
@@ -214,7 +214,7 @@ kj::String limitsLine(rpc::TaskView::Reader task) {
 }
 
 // The dependencies as --after takes them: "12:ok, 13:any".
-kj::String dependenciesLine(capnp::List<records::Dependency>::Reader after) {
+kj::String dependenciesLine(capnp::List<spec::Dependency>::Reader after) {
   kj::Vector<kj::String> items(after.size());
   for (auto dependency : after) {
     items.add(kj::str(dependency.getId(), ':', conditionName(dependency.getCondition())));
@@ -224,7 +224,7 @@ kj::String dependenciesLine(capnp::List<records::Dependency>::Reader after) {
 
 // The retry policy in force, or "" for none: "up to 3 times, on exit:any, timeout, heartbeat;
 // backoff 1s to 10min". The conditions read as --retry-on takes them.
-kj::String retryLine(records::RetryPolicy::Reader retry) {
+kj::String retryLine(spec::RetryPolicy::Reader retry) {
   if (retry.getRetries() == 0) return kj::str();
   kj::Vector<kj::String> conditions;
   if (retry.getOnExit()) {

@@ -1,6 +1,6 @@
 #include "submit-options.h"
 
-#include "config/units.h"
+#include "common/units.h"
 #include "format.h"
 
 namespace taskctl {
@@ -39,16 +39,16 @@ void addCode(RetryConditions& conditions, int32_t code) {
 
 kj::OneOf<DependencyArg, kj::String> parseDependency(kj::StringPtr text) {
   auto idText = text.asArray();
-  auto condition = records::DependencyCondition::OK;
+  auto condition = spec::DependencyCondition::OK;
   KJ_IF_MAYBE(colon, text.findFirst(':')) {
     idText = text.slice(0, *colon);
     auto suffix = text.slice(*colon + 1);
     if (suffix == "ok") {
-      condition = records::DependencyCondition::OK;
+      condition = spec::DependencyCondition::OK;
     } else if (suffix == "any") {
-      condition = records::DependencyCondition::ANY;
+      condition = spec::DependencyCondition::ANY;
     } else if (suffix == "failed") {
-      condition = records::DependencyCondition::FAILED;
+      condition = spec::DependencyCondition::FAILED;
     } else {
       return kj::str("--after takes ID:ok, ID:any or ID:failed, not '", text, "'");
     }
@@ -197,10 +197,10 @@ kj::Maybe<kj::String> checkIdentifier(kj::StringPtr option, kj::StringPtr text) 
   return nullptr;
 }
 
-kj::Maybe<records::KeyConflict> parseKeyConflict(kj::StringPtr text) {
-  if (text == "queue") return records::KeyConflict::QUEUE;
-  if (text == "skip") return records::KeyConflict::SKIP;
-  if (text == "replace") return records::KeyConflict::REPLACE;
+kj::Maybe<spec::KeyConflict> parseKeyConflict(kj::StringPtr text) {
+  if (text == "queue") return spec::KeyConflict::QUEUE;
+  if (text == "skip") return spec::KeyConflict::SKIP;
+  if (text == "replace") return spec::KeyConflict::REPLACE;
   return nullptr;
 }
 

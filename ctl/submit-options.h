@@ -57,6 +57,6 @@ constexpr size_t MAX_IDENTIFIER_BYTES = 256;
 kj::Maybe<kj::String> checkIdentifier(kj::StringPtr option, kj::StringPtr text);
 
 // --on-conflict: replace, skip or queue.
-kj::Maybe<records::KeyConflict> parseKeyConflict(kj::StringPtr text);
+kj::Maybe<spec::KeyConflict> parseKeyConflict(kj::StringPtr text);
 
 }  // namespace taskctl

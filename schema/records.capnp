@@ -5,6 +5,10 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::records");
+using Spec = import "task-spec.capnp";
+# Label, Dependency, RetryPolicy, KeyConflict and TaskLimits are public (the
+# RPC carries them too) and live there; on disk they are the same bytes as
+# when they were defined here.
 
 const formatVersion :UInt32 = 3;
 # The store's on-disk format. A daemon refuses a store whose meta says more.
@@ -44,11 +48,6 @@ enum EndReason {
   notStarted @10; # the shim never ran the command: the task went back to the queue
 }
 
-struct Label {
-  key @0 :Text;
-  value @1 :Text;
-}
-
 struct Task {
   id @0 :UInt64;
   uid @1 :UInt32;
@@ -61,7 +60,7 @@ struct Task {
   umask @7 :UInt32;
   queue @8 :Text;
   priority @9 :Int32;
-  labels @10 :List(Label);
+  labels @10 :List(Spec.Label);
   createdAt @11 :Int64;   # realtime, ns since the epoch
   finishedAt @12 :Int64;
   state @13 :TaskState;
@@ -71,7 +70,9 @@ struct Task {
   message @16 :Text;      # a reason a person can read
   exitCode @17 :Int32 = -1;
   signal @18 :Int32;
-  # Limits, resolved at submit (the option, else the queue's default; 0: none).
+  # Limits, resolved at submit, in stores of format 3 and older; a store of
+  # format 4 keeps them in `limits` (the upgrade moves them there and zeroes
+  # these). Read only by that upgrade.
   timeoutUsec @19 :UInt64;
   killGraceUsec @20 :UInt64;       # 0: the default, 10 s
   heartbeatUsec @21 :UInt64;
@@ -79,51 +80,24 @@ struct Task {
   memoryMaxBytes @23 :UInt64;
   tasksMax @24 :UInt64;
   # Scheduling (DESIGN 6).
-  after @25 :List(Dependency);
+  after @25 :List(Spec.Dependency);
   notBefore @26 :Int64;
   # Realtime ns since the epoch; 0: none. The task waits until then.
   notBeforeWall @27 :Bool;
   # true (--at): follows the wall clock across clock steps; false (--in):
   # follows elapsed time.
-  retry @28 :RetryPolicy;
+  retry @28 :Spec.RetryPolicy;
   nextAttemptAt @29 :Int64;
   # While `retrying`: realtime ns of the next attempt.
   key @30 :Text;
   # Unique key (per owner): at most one active task holds it.
-  onConflict @31 :KeyConflict;
+  onConflict @31 :Spec.KeyConflict;
   keyWaitsFor @32 :UInt64;
   # With a key: the earlier task holding it that this one waits behind (0: none).
   requestId @33 :Text;
-}
-
-enum DependencyCondition {
-  ok @0;      # the dependency succeeded
-  any @1;     # it ended, however
-  failed @2;  # it failed or was cancelled
-}
-
-struct Dependency {
-  id @0 :UInt64;
-  condition @1 :DependencyCondition;
-}
-
-struct RetryPolicy {
-  retries @0 :UInt32;           # further attempts allowed after the first
-  onExit @1 :Bool;
-  exitCodes @2 :List(Int32);    # with onExit: empty means any non-zero code
-  onSignal @3 :Bool;
-  onOom @4 :Bool;
-  onTimeout @5 :Bool;
-  onHeartbeat @6 :Bool;
-  onLost @7 :Bool;
-  backoffBaseUsec @8 :UInt64;   # 0: 1 s
-  backoffMaxUsec @9 :UInt64;    # 0: 10 min
-}
-
-enum KeyConflict {
-  queue @0;    # wait behind the holder
-  skip @1;     # answer with the holder's id, create nothing
-  replace @2;  # cancel the holder, then run
+  limits @34 :Spec.TaskLimits;
+  # Resolved at submit (the option, else the queue's default; 0: none; a kill
+  # grace is stored as in force). Format 4 on.
 }
 
 struct Tombstone {

@@ -15,12 +15,10 @@
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("taskctl::rpc");
-using Records = import "records.capnp";
+using Spec = import "task-spec.capnp";
+# The public schema imports only the public task spec, never the stored records.
 
-struct Label {
-  key @0 :Text;
-  value @1 :Text;
-}
+using Label = Spec.Label;  # (an alias in the schema only: C++ code names it spec::Label)
 
 struct SubmitRequest {
   argv @0 :List(Data);
@@ -38,17 +36,21 @@ struct SubmitRequest {
   memoryMaxBytes @11 :UInt64;
   tasksMax @12 :UInt64;
   # Scheduling (DESIGN 6).
-  after @13 :List(Records.Dependency);
+  after @13 :List(Spec.Dependency);
   # Every id must exist and belong to the caller.
   delayUsec @14 :UInt64;
   # --in: the task waits this long (elapsed time) from the submit.
   notBefore @15 :Int64;
   # --at: realtime ns since the epoch (the client resolved its local time);
   # the task waits until the wall clock reads it. 0: none.
-  retry @16 :Records.RetryPolicy;
+  retry @16 :Spec.RetryPolicy;
   key @17 :Text;
-  onConflict @18 :Records.KeyConflict;
+  onConflict @18 :Spec.KeyConflict;
   requestId @19 :Text;
+  spec @20 :Spec.TaskSpec;
+  # The task. A client older than 0.2 leaves it unset and sends fields 0-19
+  # instead (the same meaning, flat); a daemon reads those only when `spec`
+  # is unset.
 }
 
 struct AttemptView {
@@ -99,10 +101,10 @@ struct TaskView {
   cpuQuotaPerSecUsec @21 :UInt64;
   memoryMaxBytes @22 :UInt64;
   tasksMax @23 :UInt64;
-  after @24 :List(Records.Dependency);
+  after @24 :List(Spec.Dependency);
   notBefore @25 :Int64;       # waiting: not before this realtime ns (0: none)
   nextAttemptAt @26 :Int64;   # retrying: when the next attempt starts
-  retry @27 :Records.RetryPolicy;
+  retry @27 :Spec.RetryPolicy;
   key @28 :Text;
   requestId @29 :Text;
   pruned @30 :Bool;

@@ -6,7 +6,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "io.taskctl1-adaptor.h"  // generated from schema/io.taskctl1.xml
-#include "scheduler/scheduler.h"  // stateName(), reasonName(): the words watch prints too
+#include "common/task-words.h"  // the words watch prints too
 
 namespace taskctl {
 namespace {

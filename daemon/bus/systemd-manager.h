@@ -11,7 +11,7 @@
 
 #include "bus/bus-connection.h"
 #include "runner/scope-manager.h"
-#include "schedule/systemd-units.h"
+#include "timers/systemd-units.h"
 
 namespace sdbus {
 class IProxy;

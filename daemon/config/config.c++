@@ -9,7 +9,7 @@
 
 #include <kj/debug.h>
 
-#include "config/units.h"
+#include "common/units.h"
 
 namespace taskctl {
 namespace {

@@ -11,7 +11,7 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
-#include "durable-file.h"
+#include "common/durable-file.h"
 #include "message-file.h"
 
 namespace taskctl {

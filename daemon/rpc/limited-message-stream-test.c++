@@ -22,7 +22,7 @@ struct Fixture {
   // A message of about `bytes` bytes: one Label with a value that long.
   kj::Array<capnp::word> frame(size_t bytes) {
     capnp::MallocMessageBuilder message;
-    auto label = message.initRoot<rpc::Label>();
+    auto label = message.initRoot<spec::Label>();
     label.setKey("k");
     label.initValue(bytes);
     return capnp::messageToFlatArray(message);
@@ -37,7 +37,7 @@ struct Fixture {
     auto promise = stream.tryReadMessage(nullptr, capnp::ReaderOptions(), nullptr)
                        .then([](kj::Maybe<capnp::MessageReaderAndFds> got) -> kj::String {
                          KJ_IF_MAYBE(m, got) {
-                           auto label = m->reader->getRoot<rpc::Label>();
+                           auto label = m->reader->getRoot<spec::Label>();
                            return kj::str("value of ", label.getValue().size());
                          }
                          return kj::str("end");
@@ -65,7 +65,7 @@ TEST(LimitedMessageStream, PassesMessagesUnderTheLimit) {
 TEST(LimitedMessageStream, ReadsAFrameOfSeveralSegments) {
   Fixture f;
   capnp::MallocMessageBuilder message(4, capnp::AllocationStrategy::FIXED_SIZE);
-  auto label = message.initRoot<rpc::Label>();
+  auto label = message.initRoot<spec::Label>();
   label.setKey("a key longer than one small segment");
   label.initValue(300);
   ASSERT_GE(message.getSegmentsForOutput().size(), 3u);

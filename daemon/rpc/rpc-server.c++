@@ -79,7 +79,7 @@ Identity peerIdentity(kj::AsyncIoStream& stream) {
   return Identity{cred.uid, cred.gid, groups.releaseAsArray()};
 }
 
-void copyLabels(capnp::List<records::Label>::Reader from, capnp::List<rpc::Label>::Builder to) {
+void copyLabels(capnp::List<spec::Label>::Reader from, capnp::List<spec::Label>::Builder to) {
   for (auto i : kj::indices(from)) {
     to[i].setKey(from[i].getKey());
     to[i].setValue(from[i].getValue());
@@ -442,9 +442,9 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     if (in.getKey().size() > 0) {
       spec.key = kj::str(in.getKey());
       switch (in.getOnConflict()) {
-        case records::KeyConflict::QUEUE: spec.onConflict = kj::str("queue"); break;
-        case records::KeyConflict::SKIP: spec.onConflict = kj::str("skip"); break;
-        case records::KeyConflict::REPLACE: spec.onConflict = kj::str("replace"); break;
+        case spec::KeyConflict::QUEUE: spec.onConflict = kj::str("queue"); break;
+        case spec::KeyConflict::SKIP: spec.onConflict = kj::str("skip"); break;
+        case spec::KeyConflict::REPLACE: spec.onConflict = kj::str("replace"); break;
       }
     }
     spec.argv = KJ_MAP(arg, in.getArgv()) { return kj::heapString(arg.asChars()); };
@@ -582,14 +582,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
         v.setFinishedAt(t.getFinishedAt());
         v.setQueue(t.getQueue());
         v.setPruned(true);
-        // exitStatusOf reads a Task: build the few fields it needs.
-        capnp::MallocMessageBuilder message(32);
-        auto task = message.initRoot<records::Task>();
-        task.setState(t.getState());
-        task.setReason(t.getReason());
-        task.setExitCode(t.getExitCode());
-        task.setSignal(t.getSignal());
-        v.setExitStatus(exitStatusOf(task));
+        v.setExitStatus(exitStatusOf(t.getState(), t.getReason(), t.getExitCode(), t.getSignal()));
         v.setMessage(kj::str("pruned by retention; only its final state is kept"));
         return;
       }

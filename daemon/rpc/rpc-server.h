@@ -21,7 +21,7 @@
 #include "events/event-log.h"
 #include "rpc/log-watcher.h"
 #include "runner/runner.h"
-#include "schedule/schedules.h"
+#include "timers/schedules.h"
 #include "scheduler/scheduler.h"
 #include "store/group-commit.h"
 #include "store/store.h"

@@ -13,7 +13,7 @@
 
 #include <kj/debug.h>
 
-#include "config/units.h"
+#include "common/units.h"
 #include "scheduler/backoff.h"
 
 namespace taskctl {
@@ -170,61 +170,6 @@ kj::String signalText(int signal) {
 
 }  // namespace
 
-kj::StringPtr stateName(TaskState state) {
-  switch (state) {
-    case TaskState::WAITING: return "waiting";
-    case TaskState::QUEUED: return "queued";
-    case TaskState::STARTING: return "starting";
-    case TaskState::RUNNING: return "running";
-    case TaskState::SUCCEEDED: return "succeeded";
-    case TaskState::FAILED: return "failed";
-    case TaskState::CANCELLED: return "cancelled";
-    case TaskState::RETRYING: return "retrying";
-  }
-  return "unknown";
-}
-
-kj::StringPtr reasonName(EndReason reason) {
-  switch (reason) {
-    case EndReason::NONE: return "";
-    case EndReason::EXIT: return "exit";
-    case EndReason::SIGNAL: return "signal";
-    case EndReason::OOM: return "oom";
-    case EndReason::TIMEOUT: return "timeout";
-    case EndReason::HEARTBEAT: return "heartbeat";
-    case EndReason::LOST: return "lost";
-    case EndReason::SPAWN: return "spawn";
-    case EndReason::CANCELLED: return "cancelled";
-    case EndReason::DEPENDENCY: return "dependency";
-    case EndReason::NOT_STARTED: return "not-started";
-  }
-  return "unknown";
-}
-
-int exitStatusOf(records::Task::Reader task) {
-  switch (task.getState()) {
-    case TaskState::SUCCEEDED: return 0;
-    case TaskState::CANCELLED:
-      // A person (or a key's replace) cancelled it: 130; a dependency that
-      // failed is an end without an exit code: 125 (DESIGN 8).
-      return task.getReason() == EndReason::DEPENDENCY ? 125 : 130;
-    case TaskState::FAILED: break;
-    default: return -1;  // not terminal
-  }
-  switch (task.getReason()) {
-    case EndReason::EXIT: return task.getExitCode();
-    case EndReason::SIGNAL: return 128 + task.getSignal();
-    case EndReason::OOM: return 137;
-    case EndReason::TIMEOUT:
-    case EndReason::HEARTBEAT: return 124;
-    case EndReason::SPAWN: {
-      int code = task.getExitCode();
-      return code == 126 || code == 127 ? code : 125;
-    }
-    default: return 125;
-  }
-}
-
 // A task that is not terminal. Every one keeps what dispatch needs, in 40
 // bytes stored inline in `active` (DESIGN 11: a million queued tasks open in
 // memory, docs/design-notes.md); the full record only while it has an
@@ -236,7 +181,7 @@ int exitStatusOf(records::Task::Reader task) {
 struct Scheduler::Active {
   struct Dependency {
     uint64_t id;
-    records::DependencyCondition condition;
+    spec::DependencyCondition condition;
   };
   // Only while an attempt exists (starting, running, or just ended).
   struct Live {
@@ -693,7 +638,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
       staleCreatedAt = m.getCreatedAt();
     }
   }
-  if (request.getKey().size() > 0 && request.getOnConflict() == records::KeyConflict::SKIP) {
+  if (request.getKey().size() > 0 && request.getOnConflict() == spec::KeyConflict::SKIP) {
     auto it = keyHolders.find({owner.uid, std::string(request.getKey().cStr())});
     if (it != keyHolders.end() && !it->second.empty()) return it->second.front();
   }
@@ -705,9 +650,9 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
     auto it = keyHolders.find(key);
     if (it != keyHolders.end() && !it->second.empty()) {
       switch (request.getOnConflict()) {
-        case records::KeyConflict::SKIP:
+        case spec::KeyConflict::SKIP:
           break;  // handled above: nothing held it
-        case records::KeyConflict::REPLACE: {
+        case spec::KeyConflict::REPLACE: {
           auto holders = it->second;  // cancel() edits the list
           for (auto holder : holders) {
             auto h = active.find(holder);
@@ -718,7 +663,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
           }
           break;
         }
-        case records::KeyConflict::QUEUE:
+        case spec::KeyConflict::QUEUE:
           break;
       }
       it = keyHolders.find(key);
@@ -1603,7 +1548,7 @@ void Scheduler::makeQueued(Active& a) {
   dispatch(queueOf(a));
 }
 
-Scheduler::Verdict Scheduler::verdictOn(uint64_t id, records::DependencyCondition condition,
+Scheduler::Verdict Scheduler::verdictOn(uint64_t id, spec::DependencyCondition condition,
                                         kj::String& why) {
   if (active.count(id)) return Verdict::PENDING;
   kj::Maybe<TaskState> ended;
@@ -1615,7 +1560,7 @@ Scheduler::Verdict Scheduler::verdictOn(uint64_t id, records::DependencyConditio
   } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
     ended = (*tombstone)->get().getState();
   }
-  using C = records::DependencyCondition;
+  using C = spec::DependencyCondition;
   KJ_IF_MAYBE(state, ended) {
     bool holds = false;
     switch (condition) {
@@ -1693,9 +1638,9 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
     if (!active.count(dependency.getId())) continue;
     kj::StringPtr condition;
     switch (dependency.getCondition()) {
-      case records::DependencyCondition::OK: condition = "to succeed"; break;
-      case records::DependencyCondition::ANY: condition = "to end"; break;
-      case records::DependencyCondition::FAILED: condition = "to fail"; break;
+      case spec::DependencyCondition::OK: condition = "to succeed"; break;
+      case spec::DependencyCondition::ANY: condition = "to end"; break;
+      case spec::DependencyCondition::FAILED: condition = "to fail"; break;
     }
     parts.add(kj::str("task ", dependency.getId(), " ", condition));
   }

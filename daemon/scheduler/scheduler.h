@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/task-words.h"
 #include "config/config.h"
 #include "events/event-log.h"
 #include "runner/runner.h"
@@ -36,12 +37,6 @@ namespace taskctl {
 
 constexpr size_t MAX_COMMAND_BYTES = 1 << 20;  // argv + env of one task
 constexpr int32_t MIN_PRIORITY = -100, MAX_PRIORITY = 100;
-
-int exitStatusOf(records::Task::Reader task);
-// What `taskctl wait` exits with for a terminal task (DESIGN 8).
-
-kj::StringPtr stateName(records::TaskState state);
-kj::StringPtr reasonName(records::EndReason reason);
 
 constexpr uint32_t MAX_RETRIES = 1000;
 constexpr size_t MAX_DEPENDENCIES = 1000;
@@ -273,7 +268,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void advance(Active& task);
   void makeQueued(Active& task);
   enum class Verdict { PENDING, HOLDS, NEVER };
-  Verdict verdictOn(uint64_t id, records::DependencyCondition condition, kj::String& why);
+  Verdict verdictOn(uint64_t id, spec::DependencyCondition condition, kj::String& why);
   void dependencyEnded(uint64_t id);
   bool shouldRetry(Active& task, records::EndReason reason, int exitCode);
   void retryLater(Active& task, records::EndReason reason, kj::StringPtr message, int exitCode,

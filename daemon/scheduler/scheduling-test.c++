@@ -26,9 +26,9 @@ void PrintTo(EndReason reason, std::ostream* os) {
 
 namespace {
 
-using records::DependencyCondition;
+using spec::DependencyCondition;
 using records::EndReason;
-using records::KeyConflict;
+using spec::KeyConflict;
 using records::TaskState;
 using testing::HasSubstr;
 using testing::StartsWith;
@@ -674,7 +674,7 @@ TEST(Scheduling, OneTimerPerClockHoweverManyTasksWait) {
 // ---- Retries ----
 
 Fill retries(
-    uint32_t n, kj::Function<void(records::RetryPolicy::Builder)> more = [](auto) {}) {
+    uint32_t n, kj::Function<void(spec::RetryPolicy::Builder)> more = [](auto) {}) {
   return [n, more = kj::mv(more)](records::Task::Builder r) mutable {
     auto policy = r.initRetry();
     policy.setRetries(n);

@@ -389,11 +389,6 @@ struct TableNames {
 
 }  // namespace
 
-bool isTerminal(records::TaskState state) {
-  return state == records::TaskState::SUCCEEDED || state == records::TaskState::FAILED ||
-         state == records::TaskState::CANCELLED;
-}
-
 Store::Store(kj::StringPtr dirArg, StoreOptions options)
     : dir(kj::str(dirArg)),
       dataFile(kj::str(dirArg, "/data.mdb")),

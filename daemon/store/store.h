@@ -16,6 +16,8 @@
 
 #include <records.capnp.h>
 
+#include "common/task-words.h"
+
 struct MDB_env;
 struct MDB_txn;
 
@@ -219,8 +221,6 @@ class Store {
   kj::Maybe<kj::Array<capnp::word>> get(unsigned dbi, kj::StringPtr table,
                                         kj::ArrayPtr<const kj::byte> key);
 };
-
-bool isTerminal(records::TaskState state);
 
 kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile);
 // Why LMDB must not map `dataFile` (too short for its meta pages, not LMDB,

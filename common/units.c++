@@ -1,4 +1,4 @@
-#include "config/units.h"
+#include "common/units.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "durable-file.h"
+#include "common/durable-file.h"
 
 #include <fcntl.h>
 #include <stdio.h>

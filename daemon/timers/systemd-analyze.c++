@@ -1,4 +1,4 @@
-#include "schedule/systemd-analyze.h"
+#include "timers/systemd-analyze.h"
 
 #include <errno.h>
 #include <fcntl.h>

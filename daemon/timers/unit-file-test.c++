@@ -1,4 +1,4 @@
-#include "schedule/unit-file.h"
+#include "timers/unit-file.h"
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>

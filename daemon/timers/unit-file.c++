@@ -1,4 +1,4 @@
-#include "schedule/unit-file.h"
+#include "timers/unit-file.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
 #include <kj/async-unix.h>
 #include <kj/timer.h>
 
-#include "schedule/systemd-units.h"
+#include "timers/systemd-units.h"
 
 namespace taskctl {
 

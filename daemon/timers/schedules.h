@@ -12,8 +12,8 @@
 #include <deque>
 #include <map>
 
-#include "schedule/systemd-units.h"
-#include "schedule/unit-file.h"
+#include "timers/systemd-units.h"
+#include "timers/unit-file.h"
 
 namespace taskctl {
 

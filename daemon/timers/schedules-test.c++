@@ -3,8 +3,8 @@
 // -Wmaybe-uninitialized with kj's ExceptionOr (as in bus/systemd-manager.c++).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "exec/durable-file.h"
-#include "schedule/schedules.h"
+#include "common/durable-file.h"
+#include "timers/schedules.h"
 
 #include <dirent.h>
 #include <fcntl.h>

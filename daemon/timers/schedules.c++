@@ -1,4 +1,4 @@
-#include "schedule/schedules.h"
+#include "timers/schedules.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
-#include "exec/durable-file.h"
+#include "common/durable-file.h"
 
 namespace taskctl {
 namespace {
