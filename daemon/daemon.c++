@@ -29,6 +29,7 @@
 #include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
 #include "trusted-dir.h"
+#include "common/errors.h"
 #include "store/group-commit.h"
 #include "store/store.h"
 
@@ -190,22 +191,27 @@ struct Daemon::Impl {
       : io(io),
         config(kj::mv(configArg)),
         paths(kj::mv(pathsArg)),
-        // 1. One daemon per state directory.
+        // Start-up, continued from main.c++ (steps 1-3 there); steps 4-8
+        // build, Daemon::run does 9-12.
+        // 4. One daemon per state directory.
         lock(lockStateDir(config.stateDir)),
         // The socket's directory and the notify sockets' in it: checked as
         // the state dir is, under socket activation too (the notify dir).
         runDir(openRunDirs(config.socketPath)),
-        // 2. The store: refused, never replaced, if it cannot be trusted.
+        // 5. The store: refused, never replaced, if it cannot be trusted.
         store(kj::str(config.stateDir, "/store"),
               StoreOptions{config.storeMapBytes, config.storeMaxMapBytes, true}),
         commit(store, io.provider->getTimer()),
         events(store, commit, kj::systemPreciseCalendarClock(), config.eventsMaxStored),
-        // 3. The runner. Without privileges the shim runs commands as us.
+        // 6. The runner. Without privileges the shim runs commands as us.
         launcher(io.unixEventPort, config.stateDir, paths.shimPath, geteuid() == 0,
                  config.logMaxBytes, config.logMinFreeBytes),
         directRunner(launcher),
         runner(pickRunner()),
-        // Beside the RPC socket: /run/taskctl/notify under systemd.
+        // 7. What the runner's tasks talk to and the scheduler over it all,
+        //    built idle: nothing is dispatched or served before step 12.
+        //    Notify sockets go beside the RPC socket: /run/taskctl/notify
+        //    under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         wallTimer(io.unixEventPort),
         scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
@@ -214,7 +220,8 @@ struct Daemon::Impl {
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {
-    // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
+    // 8. The bus side. Schedules: unit files in /etc/systemd/system,
+    //    through systemd's D-Bus API.
     KJ_IF_MAYBE(manager, systemd) {
       auto check = kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider,
                                             io.provider->getTimer());
@@ -228,7 +235,7 @@ struct Daemon::Impl {
     }
     // D-Bus: the io.taskctl1 object, under any runner. Without a bus yet
     // (--runner direct, or none answered) it comes when one does.
-    if (config.bus == "system") {
+    if (config.bus == BusChoice::SYSTEM) {
       if (bus == nullptr) {
         bus = kj::heap<BusConnection>(io.unixEventPort, io.provider->getTimer(),
                                       BusConnection::Start::BACKGROUND);
@@ -258,14 +265,14 @@ struct Daemon::Impl {
   // DESIGN 8: auto is `scope` when systemd is PID 1 and the system bus
   // answers, else `direct`; `scope` asked for but impossible is an error.
   Runner& pickRunner() {
-    if (config.runner == "direct") return directRunner;
-    bool wanted = config.runner == "scope";
-    if (config.bus == "none") {
-      if (wanted) fail(kj::str("--runner scope needs the system bus, but --bus is none"));
+    if (config.runner == RunnerChoice::DIRECT) return directRunner;
+    bool wanted = config.runner == RunnerChoice::SCOPE;
+    if (config.bus == BusChoice::NONE) {
+      if (wanted) refuse(kj::str("--runner scope needs the system bus, but --bus is none"));
       return directRunner;
     }
     if (!systemdIsInit()) {
-      if (wanted) fail(kj::str("--runner scope needs systemd as PID 1; it is not"));
+      if (wanted) refuse(kj::str("--runner scope needs systemd as PID 1; it is not"));
       return directRunner;
     }
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
@@ -274,7 +281,7 @@ struct Daemon::Impl {
                   systemd = kj::heap<SystemdManager>(*connection, io.provider->getTimer());
                   bus = kj::mv(connection);
                 })) {
-      if (wanted) fail(kj::str("--runner scope: ", e->getDescription()));
+      if (wanted) refuse(kj::str("--runner scope: ", e->getDescription()));
       KJ_LOG(WARNING, "no system bus; running tasks without scopes", e->getDescription());
       systemd = nullptr;
       bus = nullptr;
@@ -345,12 +352,12 @@ Daemon::~Daemon() noexcept(false) {}
 
 kj::Promise<void> Daemon::run() {
   auto& d = *impl;
-  // 4. Startup is recovery: reconcile every unfinished attempt before
+  // 9. Startup is recovery: reconcile every unfinished attempt before
   //    anything new is dispatched or accepted.
   d.scheduler.onTaskFinished(
       [&d](uint64_t id, int64_t finishedAt) { d.retention.taskFinished(id, finishedAt); });
   d.scheduler.recover();
-  // 5. Serve: with room for many connections, but tasks keep our old limit.
+  // 10. Serve: with room for many connections, but tasks keep our old limit.
   d.launcher.setTaskNofileLimit(raiseNofileLimit());
   int fd = openListenSocket(d.config.socketPath);
   d.listener = d.io.lowLevelProvider->wrapListenSocketFd(
@@ -360,12 +367,13 @@ kj::Promise<void> Daemon::run() {
   auto serving = d.rpc.listen(*d.listener);
   kj::StringPtr socket = d.config.socketPath, stateDir = d.config.stateDir,
                 runner = d.runner.name();
-  // From here on, corruption a read meets turns the store read-only; until
-  // now (the store's own checks, the event log, recovery) it refused the start.
+  // 11. Ready. From here on, corruption a read meets turns the store
+  //     read-only; until now (the store's own checks, the event log,
+  //     recovery) it refused the start.
   d.store.serving();
   KJ_LOG(INFO, "taskctld ready", socket, stateDir, runner);
   sd_notify(0, "READY=1");
-  // 6. Only now dispatch: a recorded start never precedes READY.
+  // 12. Only now dispatch: a recorded start never precedes READY.
   d.scheduler.start();
   d.retention.start();
   d.notifyStatus();

@@ -22,10 +22,13 @@ struct DaemonPaths {
 class Daemon {
  public:
   Daemon(kj::AsyncIoContext& io, Config config, DaemonPaths paths);
+  // Start-up steps 4-8 (main.c++ does 1-3): the state-dir lock, the store,
+  // the runner, the scheduler and its parts, the bus side. A start-up that
+  // cannot go on throws FAILED with the line a person reads.
   ~Daemon() noexcept(false);
 
   kj::Promise<void> run();
-  // Serves until SIGTERM or SIGINT, which end it promptly and leave running
+  // Steps 9-12: recovery, the listen socket, READY, dispatch. Serves until SIGTERM or SIGINT, which end it promptly and leave running
   // executions alone. SIGHUP reloads the config.
 
  private:

@@ -1,5 +1,7 @@
 // taskctld: the taskctl daemon. Reads like a story: signals, flags, config,
-// logging, then the Daemon, which does the rest.
+// logging, then the Daemon, which does the rest. The start-up steps are
+// numbered in one sequence: 1-3 here, 4-8 in the Daemon's constructor and
+// 9-12 in Daemon::run (daemon.c++).
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,15 +119,21 @@ int run(int argc, char** argv) {
   }
   KJ_IF_MAYBE(v, flags.stateDir) config.stateDir = kj::mv(*v);
   KJ_IF_MAYBE(v, flags.socket) config.socketPath = kj::mv(*v);
-  KJ_IF_MAYBE(v, flags.runner) config.runner = kj::mv(*v);
-  KJ_IF_MAYBE(v, flags.bus) config.bus = kj::mv(*v);
-  if (config.runner != "auto" && config.runner != "scope" && config.runner != "direct") {
-    log.error(kj::str("--runner must be auto, scope or direct, not \"", config.runner, "\""));
-    return 64;
+  KJ_IF_MAYBE(v, flags.runner) {
+    KJ_IF_MAYBE(choice, parseRunnerChoice(*v)) {
+      config.runner = *choice;
+    } else {
+      log.error(kj::str("--runner must be auto, scope or direct, not \"", *v, "\""));
+      return 64;
+    }
   }
-  if (config.bus != "system" && config.bus != "none") {
-    log.error(kj::str("--bus must be system or none, not \"", config.bus, "\""));
-    return 64;
+  KJ_IF_MAYBE(v, flags.bus) {
+    KJ_IF_MAYBE(choice, parseBusChoice(*v)) {
+      config.bus = *choice;
+    } else {
+      log.error(kj::str("--bus must be system or none, not \"", *v, "\""));
+      return 64;
+    }
   }
   // The offline store tools: no daemon, no lock (they only read the store,
   // LMDB read-only, so they may run beside a daemon).
@@ -164,8 +172,9 @@ int run(int argc, char** argv) {
       flags.shim.map([](kj::String& s) { return kj::str(s); }).orDefault(findShim()),
       configMustExist};
 
-  // 3. The loop, then the daemon on it. Startup failures (a held lock, a
-  //    store that cannot be trusted) end here with one clear line.
+  // 3. The loop, then the daemon on it (steps 4-12, daemon.c++). Startup
+  //    failures (a held lock, a store that cannot be trusted) end here with
+  //    one clear line.
   auto io = kj::setupAsyncIo();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 Daemon daemon(io, kj::mv(config), kj::mv(paths));

@@ -9,6 +9,7 @@
 
 #include <kj/debug.h>
 
+#include "common/errors.h"
 #include "trusted-dir.h"
 
 namespace taskctl {
@@ -20,26 +21,28 @@ kj::AutoCloseFd lockStateDir(kj::StringPtr stateDir) {
   // O_NOFOLLOW and openat on the checked directory: the lock is truncated
   // below, and must be the file in this directory, never one a link names.
   // O_CLOEXEC: a shim that inherited it would keep the lock after we die.
-  int fd = openat(dir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    kj::throwFatalException(
-        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("cannot open the lock ", path, ": ", strerror(errno))));
+  int fd = -1;
+  KJ_SYSCALL_HANDLE_ERRORS(
+      fd = openat(dir, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) {
+    default:
+      refuse(kj::str("cannot open the lock ", path, ": ", strerror(error)));
   }
   kj::AutoCloseFd lock(fd);
   struct stat info;
   KJ_SYSCALL(fstat(fd, &info), path);
   if (!S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
-    kj::throwFatalException(
-        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                      kj::str("the lock ", path,
-                              " is not a regular file of ours; not touching it")));
+    refuse(kj::str("the lock ", path, " is not a regular file of ours; not touching it"));
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    char holder[32] = {};
-    ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
-    while (n > 0 && (holder[n - 1] == '\n')) holder[--n] = 0;
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("another taskctld (pid ", n > 0 ? holder : "unknown",
-                        ") holds the lock ", path, " on this state directory; exiting")));
+  KJ_SYSCALL_HANDLE_ERRORS(flock(fd, LOCK_EX | LOCK_NB)) {
+    case EWOULDBLOCK: {
+      char holder[32] = {};
+      ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+      while (n > 0 && (holder[n - 1] == '\n')) holder[--n] = 0;
+      refuse(kj::str("another taskctld (pid ", n > 0 ? holder : "unknown", ") holds the lock ",
+                     path, " on this state directory; exiting"));
+    }
+    default:
+      refuse(kj::str("cannot lock ", path, ": ", strerror(error)));
   }
   auto pid = kj::str(getpid(), "\n");
   KJ_SYSCALL(ftruncate(fd, 0));

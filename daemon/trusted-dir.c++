@@ -12,6 +12,8 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 
+#include "common/errors.h"
+
 namespace taskctl {
 namespace {
 
@@ -68,11 +70,10 @@ kj::String absolute(kj::StringPtr path) {
 kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t mode) {
   auto path = absolute(pathArg);
   uid_t me = geteuid();
+  // Every refusal names the directory asked for and where to read more.
   auto refuse = [&](kj::StringPtr reason) {
-    kj::throwFatalException(
-        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                      kj::str(what, " ", pathArg, ": ", reason,
-                              "; refusing to start (see DIRECTORIES in taskctld(8))")));
+    taskctl::refuse(kj::str(what, " ", pathArg, ": ", reason,
+                            "; refusing to start (see DIRECTORIES in taskctld(8))"));
   };
   auto failed = [&](kj::StringPtr doing, kj::StringPtr where, int error) {
     refuse(kj::str("cannot ", doing, " ", where, ": ", strerror(error)));
@@ -81,10 +82,16 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
 
   kj::Vector<Step> stack;
   {
-    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) failed("open", "/", errno);
+    int fd = -1;
+    KJ_SYSCALL_HANDLE_ERRORS(fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+      default:
+        failed("open", "/", error);
+    }
     Step root{kj::AutoCloseFd(fd), {}, kj::str("/")};
-    if (fstat(root.fd, &root.info) < 0) failed("examine", "/", errno);
+    KJ_SYSCALL_HANDLE_ERRORS(fstat(root.fd, &root.info)) {
+      default:
+        failed("examine", "/", error);
+    }
     stack.add(kj::mv(root));
   }
   kj::Vector<kj::String> pending;
@@ -122,18 +129,25 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
 
     struct stat child;
     bool created = false;
-    if (fstatat(parent.fd, name.cStr(), &child, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno != ENOENT) failed("examine", childPath, errno);
-      if (mkdirat(parent.fd, name.cStr(), wanted) == 0) {
+    KJ_SYSCALL_HANDLE_ERRORS(fstatat(parent.fd, name.cStr(), &child, AT_SYMLINK_NOFOLLOW)) {
+      case ENOENT:
         created = true;
-      } else if (errno != EEXIST) {
-        failed("create", childPath, errno);
-      }
-      // Made by someone else meanwhile (only possible in a sticky parent):
-      // judged below like any other.
-      if (fstatat(parent.fd, name.cStr(), &child, AT_SYMLINK_NOFOLLOW) < 0) {
-        failed("examine", childPath, errno);
-      }
+        KJ_SYSCALL_HANDLE_ERRORS(mkdirat(parent.fd, name.cStr(), wanted)) {
+          case EEXIST:
+            // Made by someone else meanwhile (only possible in a sticky
+            // parent): judged below like any other.
+            created = false;
+            break;
+          default:
+            failed("create", childPath, error);
+        }
+        KJ_SYSCALL_HANDLE_ERRORS(fstatat(parent.fd, name.cStr(), &child, AT_SYMLINK_NOFOLLOW)) {
+          default:
+            failed("examine", childPath, error);
+        }
+        break;
+      default:
+        failed("examine", childPath, error);
     }
     if (shared && !trustedOwner(child.st_uid)) {
       refuse(kj::str(childPath, " is owned by ", owner(child.st_uid),
@@ -146,8 +160,11 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
         refuse(kj::str("too many symlinks (more than ", MAX_SYMLINKS, ")"));
       }
       char target[PATH_MAX];
-      ssize_t n = readlinkat(parent.fd, name.cStr(), target, sizeof(target));
-      if (n < 0) failed("read the symlink", childPath, errno);
+      ssize_t n = -1;
+      KJ_SYSCALL_HANDLE_ERRORS(n = readlinkat(parent.fd, name.cStr(), target, sizeof(target))) {
+        default:
+          failed("read the symlink", childPath, error);
+      }
       if (n == 0 || size_t(n) >= sizeof(target)) {
         refuse(kj::str("cannot use the symlink ", childPath));
       }
@@ -158,18 +175,31 @@ kj::AutoCloseFd openTrustedDir(kj::StringPtr what, kj::StringPtr pathArg, mode_t
     }
     if (!S_ISDIR(child.st_mode)) refuse(kj::str(childPath, " is not a directory"));
 
-    int fd = openat(parent.fd, name.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) failed("open", childPath, errno);
+    int fd = -1;
+    KJ_SYSCALL_HANDLE_ERRORS(
+        fd = openat(parent.fd, name.cStr(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) {
+      default:
+        failed("open", childPath, error);
+    }
     Step step{kj::AutoCloseFd(fd), {}, kj::mv(childPath)};
-    if (fstat(step.fd, &step.info) < 0) failed("examine", step.path, errno);
+    KJ_SYSCALL_HANDLE_ERRORS(fstat(step.fd, &step.info)) {
+      default:
+        failed("examine", step.path, error);
+    }
     if (step.info.st_dev != child.st_dev || step.info.st_ino != child.st_ino) {
       refuse(kj::str(step.path, " was replaced while it was being checked"));
     }
     if (created) {
       // The umask must not decide who reaches the socket; fchmod, on the fd
       // we just opened, never touches anything but this directory.
-      if (fchmod(step.fd, wanted) < 0) failed("set the mode of", step.path, errno);
-      if (fstat(step.fd, &step.info) < 0) failed("examine", step.path, errno);
+      KJ_SYSCALL_HANDLE_ERRORS(fchmod(step.fd, wanted)) {
+        default:
+          failed("set the mode of", step.path, error);
+      }
+      KJ_SYSCALL_HANDLE_ERRORS(fstat(step.fd, &step.info)) {
+        default:
+          failed("examine", step.path, error);
+      }
     }
     stack.add(kj::mv(step));
   }

@@ -9,6 +9,8 @@
 #include <kj/debug.h>
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "common/errors.h"
+
 namespace taskctl {
 namespace {
 
@@ -34,7 +36,7 @@ BusConnection::BusConnection(kj::UnixEventPort& port, kj::Timer& timer, Start st
     : port(port), timer(timer), retryDelay(FIRST_RETRY) {
   if (start == Start::NOW) {
     KJ_IF_MAYBE(e, connectOnce()) {
-      kj::throwFatalException(kj::mv(*e));
+      rethrow(kj::mv(*e));
     }
     life = serve();
   } else {
@@ -103,11 +105,13 @@ kj::Maybe<kj::Exception> BusConnection::connectOnce() {
   bus = kj::mv(fresh);
   // sd-bus closes its fd itself when the peer goes away, and epoll forgets a
   // closed fd: the observer watches a duplicate we close after it.
-  watched = kj::AutoCloseFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
-  if (watched.get() < 0) {
-    bus.reset();
-    return disconnected(kj::str("cannot watch the bus fd: ", strerror(errno)));
+  int dup = -1;
+  KJ_SYSCALL_HANDLE_ERRORS(dup = fcntl(fd, F_DUPFD_CLOEXEC, 3)) {
+    default:
+      bus.reset();
+      return disconnected(kj::str("cannot watch the bus fd: ", strerror(error)));
   }
+  watched = kj::AutoCloseFd(dup);
   observer = kj::heap<kj::UnixEventPort::FdObserver>(
       port, watched.get(),
       kj::UnixEventPort::FdObserver::OBSERVE_READ | kj::UnixEventPort::FdObserver::OBSERVE_WRITE);

@@ -6,6 +6,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "io.taskctl1-adaptor.h"  // generated from schema/io.taskctl1.xml
+#include "common/errors.h"
 #include "common/task-words.h"  // the words watch prints too
 
 namespace taskctl {
@@ -184,8 +185,7 @@ void ManagerObject::attach(sdbus::IConnection& connection) {
     // The object first: once the name is ours, calls to it must find it.
     adaptor = kj::heap<Adaptor>(connection, *this);
   } catch (const sdbus::Error& e) {
-    kj::throwFatalException(KJ_EXCEPTION(FAILED, "cannot export /io/taskctl1",
-                                         e.getMessage().c_str()));
+    refuse(kj::str("cannot export /io/taskctl1: ", e.getMessage().c_str()));
   }
   try {
     // Before the request: a release between the two is then seen, not missed.
@@ -193,8 +193,7 @@ void ManagerObject::attach(sdbus::IConnection& connection) {
   } catch (const sdbus::Error& e) {
     // BusConnection detaches only the clients whose attach() returned.
     detach();
-    kj::throwFatalException(KJ_EXCEPTION(FAILED, "cannot watch the owner of io.taskctl1",
-                                         e.getMessage().c_str()));
+    refuse(kj::str("cannot watch the owner of io.taskctl1: ", e.getMessage().c_str()));
   }
   try {
     connection.requestName(NAME);  // one blocking round trip, at connect only

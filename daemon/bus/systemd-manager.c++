@@ -12,6 +12,8 @@
 #include <kj/debug.h>
 #include <sdbus-c++/sdbus-c++.h>
 
+#include "common/errors.h"
+
 
 namespace taskctl {
 namespace {
@@ -135,7 +137,7 @@ void SystemdManager::attach(sdbus::IConnection& connection) {
   } catch (const sdbus::Error& e) {
     ownerMatch.reset();
     busDriver.reset();
-    kj::throwFatalException(busError(e));
+    rethrow(busError(e));
   }
   askForSystemd();
 }
@@ -305,8 +307,7 @@ kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, Epoch sent) {
   waiting.insert(kj::str(job), kj::mv(paf.fulfiller));
   auto key = kj::mv(job);
   auto deadline = timer.afterDelay(JOB_DEADLINE).then([key = kj::str(key)]() -> kj::String {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-        kj::str("systemd did not finish job ", key, " within 30 s")));
+    refuse(kj::str("systemd did not finish job ", key, " within 30 s"));
   });
   return paf.promise.exclusiveJoin(kj::mv(deadline))
       .attach(kj::defer([this, key = kj::mv(key)]() { waiting.erase(key); }));
@@ -348,8 +349,7 @@ kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {
       .then([this, sent](kj::String job) { return jobResult(kj::mv(job), sent); })
       .then([unit = kj::mv(unit)](kj::String result) {
         if (result != "done") {
-          kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-              kj::str("systemd could not start ", unit, ": job ", result)));
+          refuse(kj::str("systemd could not start ", unit, ": job ", result));
         }
       });
 }
@@ -376,8 +376,7 @@ kj::Promise<void> SystemdManager::jobDone(kj::Promise<kj::String> job, kj::Strin
   return job.then([this, sent](kj::String path) { return jobResult(kj::mv(path), sent); })
       .then([what = kj::mv(what)](kj::String result) {
         if (result != "done") {
-          kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-              kj::str("systemd could not ", what, ": job ", result)));
+          refuse(kj::str("systemd could not ", what, ": job ", result));
         }
       });
 }

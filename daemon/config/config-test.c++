@@ -75,7 +75,7 @@ TEST(Config, ReadsQueuesAndOverridesDefault) {
             3u);
   EXPECT_EQ(config.findQueue("batch").map([](auto& q) { return q.concurrency; }).orDefault(0), 2u);
   EXPECT_EQ(config.stateDir, "/tmp/x");
-  EXPECT_EQ(config.runner, "direct");
+  EXPECT_EQ(config.runner, RunnerChoice::DIRECT);
 }
 
 TEST(Config, ReadsQueueLimitsInPeoplesUnits) {
@@ -183,6 +183,53 @@ TEST(Config, UnknownKeyIsAnError) {
 TEST(Config, InvalidRunnerAndQueueNamesAreRejected) {
   EXPECT_NE(errorOf("[daemon]\nrunner = \"fast\"\n").find("runner must be"), std::string::npos);
   EXPECT_NE(errorOf("[queues.\"Bad Name\"]\n").find("invalid queue name"), std::string::npos);
+}
+
+TEST(Config, RunnerAndBusAreParsedIntoTheirChoices) {
+  auto defaults = parseConfig("", "x.toml");
+  EXPECT_EQ(defaults.runner, RunnerChoice::AUTO);
+  EXPECT_EQ(defaults.bus, BusChoice::SYSTEM);
+  auto config = parseConfig("[daemon]\nrunner = \"scope\"\nbus = \"none\"\n", "x.toml");
+  EXPECT_EQ(config.runner, RunnerChoice::SCOPE);
+  EXPECT_EQ(config.bus, BusChoice::NONE);
+  EXPECT_EQ(parseConfig("[daemon]\nrunner = \"auto\"\nbus = \"system\"\n", "x.toml").runner,
+            RunnerChoice::AUTO);
+  // The words the flags take too, and nothing else (case matters).
+  EXPECT_EQ(parseRunnerChoice("direct"), RunnerChoice::DIRECT);
+  EXPECT_TRUE(parseRunnerChoice("Direct") == nullptr);
+  EXPECT_TRUE(parseRunnerChoice("") == nullptr);
+  EXPECT_EQ(parseBusChoice("none"), BusChoice::NONE);
+  EXPECT_TRUE(parseBusChoice("session") == nullptr);
+}
+
+TEST(Config, BadRunnerOrBusNamesItsPosition) {
+  EXPECT_EQ(errorOf("[daemon]\nrunner = \"fast\"\n"),
+            "taskctld.toml:2:10: runner must be \"auto\", \"scope\" or \"direct\"");
+  EXPECT_EQ(errorOf("[daemon]\nstate_dir = \"/x\"\nbus  = \"session\"\n"),
+            "taskctld.toml:3:8: bus must be \"system\" or \"none\"");
+  EXPECT_EQ(errorOf("[daemon]\nrunner = 1\n"), "taskctld.toml:2:10: runner must be a string");
+  EXPECT_EQ(errorOf("[daemon]\nbus = false\n"), "taskctld.toml:2:7: bus must be a string");
+}
+
+TEST(Config, AConfigThatCannotBeReadNamesTheFile) {
+  EXPECT_EQ([]() -> std::string {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/nonexistent/t.toml", true); })) {
+      return e->getDescription().cStr();
+    }
+    return "";
+  }(), "/nonexistent/t.toml: cannot read the config: No such file or directory");
+  // A directory opens; only its read fails. It is not an empty file: the
+  // built-in defaults would silently stand in for the operator's config.
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/", true); })) {
+    EXPECT_EQ(e->getDescription(), "/: cannot read the config: Is a directory");
+  } else {
+    ADD_FAILURE() << "a directory was read as a config";
+  }
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/", false); })) {
+    EXPECT_EQ(e->getDescription(), "/: cannot read the config: Is a directory");
+  } else {
+    ADD_FAILURE() << "a directory was read as a config";
+  }
 }
 
 TEST(Config, UnknownGroupIsAnError) {

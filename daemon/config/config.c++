@@ -1,21 +1,26 @@
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <string.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <toml++/toml.h>
 
 #include <kj/debug.h>
+#include <kj/io.h>
+#include <kj/vector.h>
 
+#include "common/errors.h"
 #include "common/units.h"
 
 namespace taskctl {
 namespace {
 
+// Every error in the file names its place: "source:line:column: what".
 [[noreturn]] void fail(kj::StringPtr source, const toml::source_region& where, kj::StringPtr what) {
-  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(source, ":", where.begin.line, ":", where.begin.column, ": ", what)));
+  refuse(kj::str(source, ":", where.begin.line, ":", where.begin.column, ": ", what));
 }
 
 uint32_t cpuCount() {
@@ -80,6 +85,23 @@ uint64_t getDuration(kj::StringPtr source, const toml::node& node, kj::StringPtr
   fail(source, node.source(), kj::str(what, " must be a duration like \"", example, "\""));
 }
 
+// The message names the file as the parse errors do.
+[[noreturn]] void cannotRead(kj::StringPtr path, int error) {
+  refuse(kj::str(path, ": cannot read the config: ", strerror(error)));
+}
+
+// A string that must be one of a few words, as the enum it names.
+template <typename T>
+T getChoice(kj::StringPtr source, const toml::table& table, std::string_view key, T fallback,
+            kj::Maybe<T> (*parse)(kj::StringPtr), kj::StringPtr error) {
+  auto node = table.get(key);
+  if (node == nullptr) return fallback;
+  auto s = node->as_string();
+  if (s == nullptr) fail(source, node->source(), kj::str(key.data(), " must be a string"));
+  KJ_IF_MAYBE(choice, parse(s->get().c_str())) return *choice;
+  fail(source, node->source(), error);
+}
+
 bool getBool(kj::StringPtr source, const toml::node& node, kj::StringPtr what) {
   auto b = node.as_boolean();
   if (b == nullptr) fail(source, node.source(), kj::str(what, " must be true or false"));
@@ -87,6 +109,19 @@ bool getBool(kj::StringPtr source, const toml::node& node, kj::StringPtr what) {
 }
 
 }  // namespace
+
+kj::Maybe<RunnerChoice> parseRunnerChoice(kj::StringPtr text) {
+  if (text == "auto") return RunnerChoice::AUTO;
+  if (text == "scope") return RunnerChoice::SCOPE;
+  if (text == "direct") return RunnerChoice::DIRECT;
+  return nullptr;
+}
+
+kj::Maybe<BusChoice> parseBusChoice(kj::StringPtr text) {
+  if (text == "system") return BusChoice::SYSTEM;
+  if (text == "none") return BusChoice::NONE;
+  return nullptr;
+}
 
 bool isValidQueueName(kj::StringPtr name) {
   if (name.size() == 0 || name.size() > 64) return false;
@@ -133,14 +168,10 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     checkKeys(source, *daemon, {"state_dir", "socket", "runner", "bus"}, "daemon");
     config.stateDir = getString(source, *daemon, "state_dir", config.stateDir);
     config.socketPath = getString(source, *daemon, "socket", config.socketPath);
-    config.runner = getString(source, *daemon, "runner", config.runner);
-    if (config.runner != "auto" && config.runner != "scope" && config.runner != "direct") {
-      fail(source, daemon->get("runner")->source(), "runner must be \"auto\", \"scope\" or \"direct\"");
-    }
-    config.bus = getString(source, *daemon, "bus", config.bus);
-    if (config.bus != "system" && config.bus != "none") {
-      fail(source, daemon->get("bus")->source(), "bus must be \"system\" or \"none\"");
-    }
+    config.runner = getChoice(source, *daemon, "runner", config.runner, parseRunnerChoice,
+                              "runner must be \"auto\", \"scope\" or \"direct\"");
+    config.bus = getChoice(source, *daemon, "bus", config.bus, parseBusChoice,
+                           "bus must be \"system\" or \"none\"");
   }
   if (auto access = section("access")) {
     checkKeys(source, *access, {"admin_group", "submit_group", "max_connections_per_user"},
@@ -302,15 +333,30 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
 }
 
 Config loadConfig(kj::StringPtr path, bool mustExist) {
-  std::ifstream in(path.cStr());
-  if (!in) {
-    if (!mustExist && errno == ENOENT) return defaultConfig();
-    kj::throwFatalException(
-        kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(path, ": cannot read the config: ", strerror(errno))));
+  int fd = -1;
+  KJ_SYSCALL_HANDLE_ERRORS(fd = open(path.cStr(), O_RDONLY | O_CLOEXEC)) {
+    case ENOENT:
+      if (!mustExist) return defaultConfig();
+      KJ_FALLTHROUGH;
+    default:
+      cannotRead(path, error);
   }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseConfig(buffer.str().c_str(), path);
+  kj::AutoCloseFd file(fd);
+  // Read to the end ourselves: a directory opens, and only its read fails
+  // (EISDIR), which must be an error, not an empty file's defaults.
+  kj::Vector<char> text;
+  char chunk[8192];
+  for (;;) {
+    ssize_t n = 0;
+    KJ_SYSCALL_HANDLE_ERRORS(n = read(file, chunk, sizeof(chunk))) {
+      default:
+        cannotRead(path, error);
+    }
+    if (n == 0) break;
+    text.addAll(chunk, chunk + n);
+  }
+  text.add('\0');
+  return parseConfig(kj::StringPtr(text.begin(), text.size() - 1), path);
 }
 
 }  // namespace taskctl

@@ -11,6 +11,15 @@
 
 namespace taskctl {
 
+// daemon.runner, --runner (DESIGN 8): `auto` is `scope` when systemd is PID 1
+// and the system bus answers, else `direct`.
+enum class RunnerChoice { AUTO, SCOPE, DIRECT };
+// daemon.bus, --bus: `none` leaves the daemon off D-Bus entirely.
+enum class BusChoice { SYSTEM, NONE };
+
+kj::Maybe<RunnerChoice> parseRunnerChoice(kj::StringPtr text);  // "auto", "scope", "direct"
+kj::Maybe<BusChoice> parseBusChoice(kj::StringPtr text);        // "system", "none"
+
 struct QueueConfig {
   kj::String name;
   uint32_t concurrency;  // executions at once; default: the number of CPUs
@@ -49,8 +58,8 @@ struct RetentionConfig {
 struct Config {
   kj::String stateDir = kj::str("/var/lib/taskctl");
   kj::String socketPath = kj::str("/run/taskctl/taskctl.sock");
-  kj::String runner = kj::str("auto");  // auto | scope | direct
-  kj::String bus = kj::str("system");   // system | none
+  RunnerChoice runner = RunnerChoice::AUTO;
+  BusChoice bus = BusChoice::SYSTEM;
   kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
   kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
   // access.max_connections_per_user: open connections one uid may hold (root

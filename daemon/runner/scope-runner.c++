@@ -12,6 +12,8 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
+#include "common/errors.h"
+
 namespace taskctl {
 
 
@@ -246,7 +248,7 @@ kj::Promise<kj::Own<Execution>> ScopeRunner::start(records::Task::Reader task,
           auto exited = shim->exited();
           return exited.attach(kj::mv(shim))
               .then([e = kj::mv(*e)]() mutable -> kj::Own<Execution> {
-                kj::throwFatalException(kj::mv(e));
+                rethrow(kj::mv(e));
               });
         }
         return kj::Own<Execution>(kj::heap<ScopeExecution>(kj::mv(shim), scopes, kj::mv(unit)));
