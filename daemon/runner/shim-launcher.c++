@@ -31,8 +31,11 @@ namespace {
 int pidfdOpen(int pid) { return syscall(SYS_pidfd_open, pid, 0); }
 
 void makeDir(kj::StringPtr path) {
-  if (mkdir(path.cStr(), 0700) < 0 && errno != EEXIST) {
-    KJ_FAIL_SYSCALL("mkdir", errno, path);
+  KJ_SYSCALL_HANDLE_ERRORS(mkdir(path.cStr(), 0700)) {
+    case EEXIST:
+      break;
+    default:
+      KJ_FAIL_SYSCALL("mkdir", error, path);
   }
 }
 
@@ -276,8 +279,12 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setLogMaxBytes(logMaxBytes);
   spec.setLogMinFreeBytes(logMinFreeBytes);
   spec.setNofileSoftLimit(taskNofileLimit);
-  kj::AutoCloseFd specFd(memfd_create("taskctl-spec", MFD_CLOEXEC));
-  if (specFd.get() < 0) KJ_FAIL_SYSCALL("memfd_create", errno);
+  int memfd = -1;
+  KJ_SYSCALL_HANDLE_ERRORS(memfd = memfd_create("taskctl-spec", MFD_CLOEXEC)) {
+    default:
+      KJ_FAIL_SYSCALL("memfd_create", error);
+  }
+  kj::AutoCloseFd specFd(memfd);
   capnp::writeMessageToFd(specFd.get(), message);
 
   int goPipe[2];
@@ -312,14 +319,16 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   int rc = posix_spawn(&pid, shimPath.cStr(), &actions, &attr, const_cast<char**>(argv),
                        const_cast<char**>(envp));
   if (rc != 0) {
+    // posix_spawn returns its error rather than setting errno; the text is
+    // what a task that could not start shows ("could not start: ...").
     KJ_FAIL_REQUIRE("cannot start the execution shim", shimPath, strerror(rc));
   }
-  int pidfd = pidfdOpen(pid);
-  if (pidfd < 0) {
-    int error = errno;
-    ::kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    KJ_FAIL_SYSCALL("pidfd_open", error, pid);
+  int pidfd = -1;
+  KJ_SYSCALL_HANDLE_ERRORS(pidfd = pidfdOpen(pid)) {
+    default:
+      ::kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      KJ_FAIL_SYSCALL("pidfd_open", error, pid);
   }
   // The child cannot have exited unnoticed: it is unreaped until we waitid.
   uint64_t start = processStartTime(pid).orDefault(0);
