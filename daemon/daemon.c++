@@ -210,8 +210,9 @@ struct Daemon::Impl {
         runner(pickRunner()),
         // 7. What the runner's tasks talk to and the scheduler over it all,
         //    built idle: nothing is dispatched or served before step 12.
-        //    Notify sockets go beside the RPC socket: /run/taskctl/notify
-        //    under systemd.
+        //    The body below is step 8, the bus side (schedules through
+        //    systemd, the io.taskctl1 object). Notify sockets go beside
+        //    the RPC socket: /run/taskctl/notify under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         wallTimer(io.unixEventPort),
         scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
@@ -220,8 +221,7 @@ struct Daemon::Impl {
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {
-    // 8. The bus side. Schedules: unit files in /etc/systemd/system,
-    //    through systemd's D-Bus API.
+    // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
     KJ_IF_MAYBE(manager, systemd) {
       auto check = kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider,
                                             io.provider->getTimer());
