@@ -82,8 +82,8 @@ ScheduleAddArgs scheduleAdd(ArgReader& in) {
     refuse(kj::str("schedule add needs --on-calendar SPEC (systemd.time(7): daily, "
                    "'Mon *-*-* 03:00', '*:*:0/10')"));
   }
-  for (auto& label : result.submit.labels) {
-    if (label.key == "schedule") {
+  for (auto label : result.submit.spec.getLabels()) {
+    if (label.getKey() == "schedule") {
       refuse(kj::str("the label schedule=NAME is set by taskctl; choose another key"));
     }
   }

@@ -11,6 +11,11 @@ namespace cmdline {
 
 SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> extra) {
   SubmitArgs result;
+  auto spec = result.spec;
+  auto limits = spec.getLimits();
+  // Lists whose length is known only at the end.
+  kj::Vector<LabelArg> labels;
+  kj::Vector<DependencyArg> after;
   // Options whose meaning depends on others, checked once all are read.
   bool delayGiven = false, atGiven = false, onConflictGiven = false, retriesGiven = false;
   uint32_t retries = 0;
@@ -24,50 +29,52 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
     KJ_IF_MAYBE(option, asOption(arg)) {
       if (in.takeGlobal(*option) || extra(*option)) continue;
       if (option->name == "--queue") {
-        result.queue = kj::heapString(in.valueOf(*option));
+        spec.setQueue(in.valueOf(*option));
       } else if (option->name == "--priority") {
         auto text = in.valueOf(*option);
         auto value = parseSigned(text).orDefault(1000);
-        if (value < -100 || value > 100) {
-          refuse(kj::str("--priority must be an integer from -100 to 100, not '", text, "'"));
+        if (value < spec::MIN_PRIORITY || value > spec::MAX_PRIORITY) {
+          refuse(kj::str("--priority must be an integer from ", spec::MIN_PRIORITY, " to ",
+                         spec::MAX_PRIORITY, ", not '", text, "'"));
         }
-        result.priority = static_cast<int32_t>(value);
+        spec.setPriority(static_cast<int32_t>(value));
       } else if (option->name == "--label") {
-        result.labels.add(in.label(*option));
-        auto& added = result.labels.back();
-        if (result.labels.size() > MAX_LABELS) {
-          refuse(kj::str("at most ", MAX_LABELS, " --label options"));
+        // The daemon's bounds, checked here too so that a mistake costs no round trip.
+        auto& added = labels.add(in.label(*option));
+        if (labels.size() > spec::MAX_LABELS) {
+          refuse(kj::str("at most ", spec::MAX_LABELS, " --label options"));
         }
-        if (added.key.size() > MAX_LABEL_KEY_BYTES) {
-          refuse(kj::str("--label: a key is at most ", MAX_LABEL_KEY_BYTES, " bytes"));
+        if (added.key.size() > spec::MAX_LABEL_KEY_BYTES) {
+          refuse(kj::str("--label: a key is at most ", spec::MAX_LABEL_KEY_BYTES, " bytes"));
         }
-        if (added.value.size() > MAX_LABEL_VALUE_BYTES) {
-          refuse(kj::str("--label ", added.key, ": a value is at most ", MAX_LABEL_VALUE_BYTES,
-                         " bytes"));
+        if (added.value.size() > spec::MAX_LABEL_VALUE_BYTES) {
+          refuse(kj::str("--label ", added.key, ": a value is at most ",
+                         spec::MAX_LABEL_VALUE_BYTES, " bytes"));
         }
       } else if (option->name == "--wait") {
         in.flag(*option);
         result.wait = true;
       } else if (option->name == "--timeout") {
-        result.timeoutUsec =
-            in.limit(*option, parseDurationUsec, "a duration like 90s, 10m or 1h30m");
+        limits.setTimeoutUsec(
+            in.limit(*option, parseDurationUsec, "a duration like 90s, 10m or 1h30m"));
       } else if (option->name == "--kill-grace") {
-        result.killGraceUsec = in.limit(*option, parseDurationUsec, "a duration like 10s or 500ms");
+        limits.setKillGraceUsec(
+            in.limit(*option, parseDurationUsec, "a duration like 10s or 500ms"));
       } else if (option->name == "--heartbeat") {
-        result.heartbeatUsec = in.limit(*option, parseDurationUsec, "a duration like 30s or 5m");
+        limits.setHeartbeatUsec(in.limit(*option, parseDurationUsec, "a duration like 30s or 5m"));
       } else if (option->name == "--cpu") {
-        result.cpuQuotaPerSecUsec = in.limit(*option, parseCpuQuotaPerSecUsec,
-                                          "a share of one CPU like 50% (200% for two CPUs)");
+        limits.setCpuQuotaPerSecUsec(in.limit(*option, parseCpuQuotaPerSecUsec,
+                                              "a share of one CPU like 50% (200% for two CPUs)"));
       } else if (option->name == "--memory") {
-        result.memoryMaxBytes = in.limit(*option, parseBytes, "a size like 512M");
+        limits.setMemoryMaxBytes(in.limit(*option, parseBytes, "a size like 512M"));
       } else if (option->name == "--tasks-max") {
-        result.tasksMax = in.limit(*option, parseUnsigned, "a number of processes like 100");
+        limits.setTasksMax(in.limit(*option, parseUnsigned, "a number of processes like 100"));
       } else if (option->name == "--after") {
-        result.after.add(taken(parseDependency(in.valueOf(*option))));
+        after.add(taken(parseDependency(in.valueOf(*option))));
       } else if (option->name == "--in") {
         auto text = in.valueOf(*option);
         KJ_IF_MAYBE(usec, parseDurationUsec(text)) {
-          result.delayUsec = *usec;
+          spec.setDelayUsec(*usec);
         } else {
           refuse(kj::str("--in must be a duration like 30s, 10m or 2h, not '", text, "'"));
         }
@@ -75,14 +82,14 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
       } else if (option->name == "--at") {
         auto parsed = parseTimeSpec(in.valueOf(*option));
         if (parsed.is<kj::String>()) refuse(kj::str("--at ", parsed.get<kj::String>()));
-        result.notBefore = parsed.get<int64_t>();
+        spec.setNotBefore(parsed.get<int64_t>());
         atGiven = true;
       } else if (option->name == "--retries") {
         auto text = in.valueOf(*option);
         auto value = parseUnsigned(text).orDefault(UINT64_MAX);
-        if (value > MAX_RETRIES) {
-          refuse(kj::str("--retries must be a number from 0 to ", MAX_RETRIES, ", not '", text,
-                         "'"));
+        if (value > spec::MAX_RETRIES) {
+          refuse(kj::str("--retries must be a number from 0 to ", spec::MAX_RETRIES, ", not '",
+                         text, "'"));
         }
         retries = static_cast<uint32_t>(value);
         retriesGiven = true;
@@ -94,11 +101,11 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
       } else if (option->name == "--key") {
         auto text = in.valueOf(*option);
         refuseIf(checkIdentifier("--key", text));
-        result.key = kj::heapString(text);
+        spec.setKey(text);
       } else if (option->name == "--on-conflict") {
         auto text = in.valueOf(*option);
         KJ_IF_MAYBE(conflict, parseKeyConflict(text)) {
-          result.onConflict = *conflict;
+          spec.setOnConflict(*conflict);
         } else {
           refuse(kj::str("--on-conflict must be replace, skip or queue, not '", text, "'"));
         }
@@ -106,7 +113,7 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
       } else if (option->name == "--request-id") {
         auto text = in.valueOf(*option);
         refuseIf(checkIdentifier("--request-id", text));
-        result.requestId = kj::heapString(text);
+        spec.setRequestId(text);
       } else {
         in.unknownOption(*option);
       }
@@ -115,22 +122,34 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
     in.back();  // the command's first word
     break;
   }
-  kj::Vector<kj::String> command;
-  while (!in.atEnd()) command.add(kj::heapString(KJ_ASSERT_NONNULL(in.next())));
+  kj::Vector<kj::StringPtr> command;
+  while (!in.atEnd()) command.add(KJ_ASSERT_NONNULL(in.next()));
   if (command.size() == 0) {
     refuse(kj::str("submit needs a command: taskctl submit [OPTIONS] -- CMD [ARGS...]"));
   }
-  result.command = command.releaseAsArray();
+  auto argv = spec.initArgv(command.size());
+  for (auto i : kj::indices(command)) argv.set(i, command[i].asBytes());
+  auto labelList = spec.initLabels(labels.size());
+  for (auto i : kj::indices(labels)) {
+    labelList[i].setKey(labels[i].key);
+    labelList[i].setValue(labels[i].value);
+  }
+  auto afterList = spec.initAfter(after.size());
+  for (auto i : kj::indices(after)) {
+    afterList[i].setId(after[i].id);
+    afterList[i].setCondition(after[i].condition);
+  }
 
   if (delayGiven && atGiven) refuse(kj::str("--in and --at cannot be used together"));
   if (retriesGiven) {
-    result.retry = retryPolicy(retries, retryOn, backoff);
+    setRetryPolicy(spec.initRetry(), retries, retryOn, backoff);
   } else {
     if (retryOn != nullptr) refuse(kj::str("--retry-on needs --retries N"));
     if (backoff != nullptr) refuse(kj::str("--backoff needs --retries N"));
   }
-  if (onConflictGiven && result.key == nullptr) refuse(kj::str("--on-conflict needs --key K"));
-  return result;}
+  if (onConflictGiven && spec.getKey().size() == 0) refuse(kj::str("--on-conflict needs --key K"));
+  return result;
+}
 
 }  // namespace cmdline
 }  // namespace taskctl
