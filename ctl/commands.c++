@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "output.h"
 #include "render.h"
 #include "submit-request.h"
@@ -237,7 +238,7 @@ int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global)
         .then([](WaitReply&& reply) { return kj::mv(reply); },
               [&failure](kj::Exception&& exception) -> WaitReply {
                 failure.reject(kj::cp(exception));
-                kj::throwFatalException(kj::mv(exception));
+                rethrow(kj::mv(exception));
               })
         .eagerlyEvaluate(nullptr);
   };
