@@ -32,7 +32,7 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
         spec.setQueue(in.valueOf(*option));
       } else if (option->name == "--priority") {
         auto text = in.valueOf(*option);
-        auto value = parseSigned(text).orDefault(1000);
+        auto value = parseSigned(text).orDefault(INT64_MAX);  // out of range
         if (value < spec::MIN_PRIORITY || value > spec::MAX_PRIORITY) {
           refuse(kj::str("--priority must be an integer from ", spec::MIN_PRIORITY, " to ",
                          spec::MAX_PRIORITY, ", not '", text, "'"));
