@@ -39,6 +39,11 @@ kj::String refused(std::initializer_list<const char*> words) {
   return kj::mv(result.get<UsageError>().message);
 }
 
+// One argument of a submit's command, as text.
+kj::String arg(spec::TaskSpec::Reader spec, uint32_t i) {
+  return kj::heapString(spec.getArgv()[i].asChars());
+}
+
 TEST(Args, NoArgumentsAsksForTheUsageText) {
   auto result = parse({});
   ASSERT_TRUE(result.is<UsageError>());
@@ -56,17 +61,17 @@ TEST(Args, SubmitTakesItsOptionsThenTheCommandAfterDoubleDash) {
                               "--label=team=infra", "--wait", "--", "sh", "-c", "echo --json"});
   ASSERT_TRUE(invocation.command.is<SubmitArgs>());
   auto& submit = invocation.command.get<SubmitArgs>();
-  EXPECT_EQ(submit.queue, "batch");
-  EXPECT_EQ(submit.priority, 7);
-  ASSERT_EQ(submit.labels.size(), 2u);
-  EXPECT_EQ(submit.labels[0].key, "a");
-  EXPECT_EQ(submit.labels[0].value, "b");
-  EXPECT_EQ(submit.labels[1].key, "team");
-  EXPECT_EQ(submit.labels[1].value, "infra");
+  EXPECT_EQ(submit.spec.getQueue(), "batch");
+  EXPECT_EQ(submit.spec.getPriority(), 7);
+  ASSERT_EQ(submit.spec.getLabels().size(), 2u);
+  EXPECT_EQ(submit.spec.getLabels()[0].getKey(), "a");
+  EXPECT_EQ(submit.spec.getLabels()[0].getValue(), "b");
+  EXPECT_EQ(submit.spec.getLabels()[1].getKey(), "team");
+  EXPECT_EQ(submit.spec.getLabels()[1].getValue(), "infra");
   EXPECT_TRUE(submit.wait);
-  ASSERT_EQ(submit.command.size(), 3u);
-  EXPECT_EQ(submit.command[0], "sh");
-  EXPECT_EQ(submit.command[2], "echo --json");
+  ASSERT_EQ(submit.spec.getArgv().size(), 3u);
+  EXPECT_EQ(arg(submit.spec, 0), "sh");
+  EXPECT_EQ(arg(submit.spec, 2), "echo --json");
   EXPECT_FALSE(invocation.global.json);
 }
 
@@ -74,16 +79,16 @@ TEST(Args, SubmitCommandStartsAtItsFirstWordWithoutDoubleDash) {
   auto invocation = accepted({"submit", "--json", "echo", "--json", "--", "x"});
   auto& submit = invocation.command.get<SubmitArgs>();
   EXPECT_TRUE(invocation.global.json);
-  ASSERT_EQ(submit.command.size(), 4u);
-  EXPECT_EQ(submit.command[1], "--json");
-  EXPECT_EQ(submit.command[2], "--");
+  ASSERT_EQ(submit.spec.getArgv().size(), 4u);
+  EXPECT_EQ(arg(submit.spec, 1), "--json");
+  EXPECT_EQ(arg(submit.spec, 2), "--");
 }
 
 TEST(Args, SubmitKeepsADoubleDashThatBelongsToTheCommand) {
   auto invocation = accepted({"submit", "--", "--", "x"});
   auto& submit = invocation.command.get<SubmitArgs>();
-  ASSERT_EQ(submit.command.size(), 2u);
-  EXPECT_EQ(submit.command[0], "--");
+  ASSERT_EQ(submit.spec.getArgv().size(), 2u);
+  EXPECT_EQ(arg(submit.spec, 0), "--");
 }
 
 TEST(Args, SubmitWithoutACommandIsAUsageError) {
@@ -94,10 +99,10 @@ TEST(Args, SubmitWithoutACommandIsAUsageError) {
 }
 
 TEST(Args, PriorityMustBeAnIntegerFromMinus100To100) {
-  EXPECT_EQ(accepted({"submit", "--priority", "-100", "true"}).command.get<SubmitArgs>().priority,
+  EXPECT_EQ(accepted({"submit", "--priority", "-100", "true"}).command.get<SubmitArgs>().spec.getPriority(),
             -100);
-  EXPECT_EQ(accepted({"submit", "--priority=100", "true"}).command.get<SubmitArgs>().priority, 100);
-  EXPECT_EQ(accepted({"submit", "--priority", "+3", "true"}).command.get<SubmitArgs>().priority, 3);
+  EXPECT_EQ(accepted({"submit", "--priority=100", "true"}).command.get<SubmitArgs>().spec.getPriority(), 100);
+  EXPECT_EQ(accepted({"submit", "--priority", "+3", "true"}).command.get<SubmitArgs>().spec.getPriority(), 3);
   EXPECT_EQ(refused({"submit", "--priority", "101", "true"}),
             "--priority must be an integer from -100 to 100, not '101'");
   refused({"submit", "--priority", "-101", "true"});
@@ -112,9 +117,9 @@ TEST(Args, LabelsNeedAKeyAndAnEqualsSign) {
             "--label needs KEY=VALUE, not 'novalue'");
   refused({"submit", "--label", "=v", "true"});
   auto invocation = accepted({"submit", "--label", "k=", "--label", "k2=a=b", "true"});
-  auto& labels = invocation.command.get<SubmitArgs>().labels;
-  EXPECT_EQ(labels[0].value, "");
-  EXPECT_EQ(labels[1].value, "a=b");
+  auto labels = invocation.command.get<SubmitArgs>().spec.getLabels();
+  EXPECT_EQ(labels[0].getValue(), "");
+  EXPECT_EQ(labels[1].getValue(), "a=b");
 }
 
 // issue 13, point 4: the daemon's bounds on labels, refused before sending (64).
@@ -132,7 +137,7 @@ TEST(Args, LabelsAreBoundedAsTheDaemonBoundsThem) {
   };
   auto ok = withLabels(64);
   ASSERT_TRUE(ok.is<Invocation>());
-  EXPECT_EQ(ok.get<Invocation>().command.get<SubmitArgs>().labels.size(), 64u);
+  EXPECT_EQ(ok.get<Invocation>().command.get<SubmitArgs>().spec.getLabels().size(), 64u);
   auto over = withLabels(65);
   ASSERT_TRUE(over.is<UsageError>());
   EXPECT_EQ(over.get<UsageError>().message, "at most 64 --label options");
@@ -233,29 +238,29 @@ TEST(Args, SubmitTakesLimitsInSystemdUnits) {
       accepted({"submit", "--timeout", "1h30m", "--kill-grace=500ms", "--heartbeat", "30s", "--cpu",
                 "50%", "--memory", "512M", "--tasks-max", "64", "--", "make"});
   auto& submit = invocation.command.get<SubmitArgs>();
-  EXPECT_EQ(submit.timeoutUsec, 5'400'000'000u);
-  EXPECT_EQ(submit.killGraceUsec, 500'000u);
-  EXPECT_EQ(submit.heartbeatUsec, 30'000'000u);
-  EXPECT_EQ(submit.cpuQuotaPerSecUsec, 500'000u);
-  EXPECT_EQ(submit.memoryMaxBytes, 512u << 20);
-  EXPECT_EQ(submit.tasksMax, 64u);
-  EXPECT_EQ(accepted({"submit", "--timeout", "90", "true"}).command.get<SubmitArgs>().timeoutUsec,
+  EXPECT_EQ(submit.spec.getLimits().getTimeoutUsec(), 5'400'000'000u);
+  EXPECT_EQ(submit.spec.getLimits().getKillGraceUsec(), 500'000u);
+  EXPECT_EQ(submit.spec.getLimits().getHeartbeatUsec(), 30'000'000u);
+  EXPECT_EQ(submit.spec.getLimits().getCpuQuotaPerSecUsec(), 500'000u);
+  EXPECT_EQ(submit.spec.getLimits().getMemoryMaxBytes(), 512u << 20);
+  EXPECT_EQ(submit.spec.getLimits().getTasksMax(), 64u);
+  EXPECT_EQ(accepted({"submit", "--timeout", "90", "true"}).command.get<SubmitArgs>().spec.getLimits().getTimeoutUsec(),
             90'000'000u);  // a bare number is seconds, as in systemd
-  EXPECT_EQ(accepted({"submit", "--cpu=200%", "true"}).command.get<SubmitArgs>().cpuQuotaPerSecUsec,
+  EXPECT_EQ(accepted({"submit", "--cpu=200%", "true"}).command.get<SubmitArgs>().spec.getLimits().getCpuQuotaPerSecUsec(),
             2'000'000u);
-  EXPECT_EQ(accepted({"submit", "--memory", "2G", "true"}).command.get<SubmitArgs>().memoryMaxBytes,
+  EXPECT_EQ(accepted({"submit", "--memory", "2G", "true"}).command.get<SubmitArgs>().spec.getLimits().getMemoryMaxBytes(),
             2ull << 30);
 }
 
 TEST(Args, LimitsLeftOutAreZero) {
   auto invocation = accepted({"submit", "true"});
   auto& submit = invocation.command.get<SubmitArgs>();
-  EXPECT_EQ(submit.timeoutUsec, 0u);
-  EXPECT_EQ(submit.killGraceUsec, 0u);
-  EXPECT_EQ(submit.heartbeatUsec, 0u);
-  EXPECT_EQ(submit.cpuQuotaPerSecUsec, 0u);
-  EXPECT_EQ(submit.memoryMaxBytes, 0u);
-  EXPECT_EQ(submit.tasksMax, 0u);
+  EXPECT_EQ(submit.spec.getLimits().getTimeoutUsec(), 0u);
+  EXPECT_EQ(submit.spec.getLimits().getKillGraceUsec(), 0u);
+  EXPECT_EQ(submit.spec.getLimits().getHeartbeatUsec(), 0u);
+  EXPECT_EQ(submit.spec.getLimits().getCpuQuotaPerSecUsec(), 0u);
+  EXPECT_EQ(submit.spec.getLimits().getMemoryMaxBytes(), 0u);
+  EXPECT_EQ(submit.spec.getLimits().getTasksMax(), 0u);
 }
 
 TEST(Args, BadLimitsNameTheOptionAndShowAnExample) {
@@ -324,15 +329,15 @@ class ZoneForTest {
 TEST(Args, AfterTakesIdsWithAConditionThatDefaultsToOk) {
   auto submit = acceptedSubmit({"submit", "--after", "12", "--after", "13:any", "--after=14:failed",
                                 "--after", "15:ok", "true"});
-  ASSERT_EQ(submit.after.size(), 4u);
-  EXPECT_EQ(submit.after[0].id, 12u);
-  EXPECT_EQ(submit.after[0].condition, spec::DependencyCondition::OK);
-  EXPECT_EQ(submit.after[1].id, 13u);
-  EXPECT_EQ(submit.after[1].condition, spec::DependencyCondition::ANY);
-  EXPECT_EQ(submit.after[2].id, 14u);
-  EXPECT_EQ(submit.after[2].condition, spec::DependencyCondition::FAILED);
-  EXPECT_EQ(submit.after[3].condition, spec::DependencyCondition::OK);
-  EXPECT_EQ(acceptedSubmit({"submit", "true"}).after.size(), 0u);
+  ASSERT_EQ(submit.spec.getAfter().size(), 4u);
+  EXPECT_EQ(submit.spec.getAfter()[0].getId(), 12u);
+  EXPECT_EQ(submit.spec.getAfter()[0].getCondition(), spec::DependencyCondition::OK);
+  EXPECT_EQ(submit.spec.getAfter()[1].getId(), 13u);
+  EXPECT_EQ(submit.spec.getAfter()[1].getCondition(), spec::DependencyCondition::ANY);
+  EXPECT_EQ(submit.spec.getAfter()[2].getId(), 14u);
+  EXPECT_EQ(submit.spec.getAfter()[2].getCondition(), spec::DependencyCondition::FAILED);
+  EXPECT_EQ(submit.spec.getAfter()[3].getCondition(), spec::DependencyCondition::OK);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getAfter().size(), 0u);
 }
 
 TEST(Args, AfterRefusesBadIdsAndConditions) {
@@ -348,10 +353,10 @@ TEST(Args, AfterRefusesBadIdsAndConditions) {
 }
 
 TEST(Args, InTakesADurationAndZeroMeansNow) {
-  EXPECT_EQ(acceptedSubmit({"submit", "--in", "90s", "true"}).delayUsec, 90'000'000u);
-  EXPECT_EQ(acceptedSubmit({"submit", "--in=1h30m", "true"}).delayUsec, 5'400'000'000u);
-  EXPECT_EQ(acceptedSubmit({"submit", "--in", "0", "true"}).delayUsec, 0u);
-  EXPECT_EQ(acceptedSubmit({"submit", "true"}).delayUsec, 0u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--in", "90s", "true"}).spec.getDelayUsec(), 90'000'000u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--in=1h30m", "true"}).spec.getDelayUsec(), 5'400'000'000u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--in", "0", "true"}).spec.getDelayUsec(), 0u);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getDelayUsec(), 0u);
   EXPECT_EQ(refused({"submit", "--in", "soon", "true"}),
             "--in must be a duration like 30s, 10m or 2h, not 'soon'");
   refused({"submit", "--in", "-5s", "true"});
@@ -360,21 +365,21 @@ TEST(Args, InTakesADurationAndZeroMeansNow) {
 
 TEST(Args, AtTakesAnIsoTimeInUtcOrWithAnOffset) {
   ZoneForTest zone("Europe/Berlin");
-  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25T14:30Z", "true"}).notBefore,
+  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25T14:30Z", "true"}).spec.getNotBefore(),
             1795617000'000'000'000);
-  EXPECT_EQ(acceptedSubmit({"submit", "--at=2026-11-25T14:30:00+01:00", "true"}).notBefore,
+  EXPECT_EQ(acceptedSubmit({"submit", "--at=2026-11-25T14:30:00+01:00", "true"}).spec.getNotBefore(),
             1795613400'000'000'000);
-  EXPECT_EQ(acceptedSubmit({"submit", "true"}).notBefore, 0);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getNotBefore(), 0);
 }
 
 TEST(Args, AtWithoutAnOffsetIsTheClientsLocalTime) {
   {
     ZoneForTest zone("UTC");
-    EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).notBefore,
+    EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).spec.getNotBefore(),
               1795617000'000'000'000);
   }
   ZoneForTest zone("Europe/Berlin");
-  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).notBefore,
+  EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25 14:30", "true"}).spec.getNotBefore(),
             1795613400'000'000'000);
   EXPECT_EQ(refused({"submit", "--at", "2026-03-29T02:30", "true"}),
             "--at 2026-03-29T02:30 does not exist in local time (the clocks skip it); choose "
@@ -403,26 +408,30 @@ TEST(Args, InAndAtTogetherAreAUsageError) {
   refused({"submit", "--at", "2026-11-25T14:30", "--in", "0", "true"});
 }
 
-TEST(Args, RetriesAloneRetryOnExitTimeoutAndHeartbeat) {
+// DESIGN 6's default for `--retries N` alone (exit, timeout, heartbeat) is the daemon's to apply
+// (scheduler.c++, scheduling-test's RetriesAloneMeanExitTimeoutAndHeartbeat): taskctl sends the
+// number and no condition.
+TEST(Args, RetriesAloneSendsTheNumberAndNoCondition) {
   auto submit = acceptedSubmit({"submit", "--retries", "3", "true"});
-  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
-  EXPECT_EQ(retry.retries, 3u);
-  EXPECT_TRUE(retry.onExit);
-  EXPECT_EQ(retry.exitCodes.size(), 0u);  // any code
-  EXPECT_TRUE(retry.onTimeout);
-  EXPECT_TRUE(retry.onHeartbeat);
-  EXPECT_FALSE(retry.onSignal);
-  EXPECT_FALSE(retry.onOom);
-  EXPECT_FALSE(retry.onLost);
-  EXPECT_EQ(retry.backoffBaseUsec, 0u);
-  EXPECT_EQ(retry.backoffMaxUsec, 0u);
-  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).retry == nullptr);
+  ASSERT_TRUE(submit.spec.hasRetry());
+  auto retry = submit.spec.getRetry();
+  EXPECT_EQ(retry.getRetries(), 3u);
+  EXPECT_FALSE(retry.getOnExit());
+  EXPECT_EQ(retry.getExitCodes().size(), 0u);
+  EXPECT_FALSE(retry.getOnTimeout());
+  EXPECT_FALSE(retry.getOnHeartbeat());
+  EXPECT_FALSE(retry.getOnSignal());
+  EXPECT_FALSE(retry.getOnOom());
+  EXPECT_FALSE(retry.getOnLost());
+  EXPECT_EQ(retry.getBackoffBaseUsec(), 0u);
+  EXPECT_EQ(retry.getBackoffMaxUsec(), 0u);
+  EXPECT_FALSE(acceptedSubmit({"submit", "true"}).spec.hasRetry());
 }
 
 TEST(Args, RetriesIsANumberFrom0To1000) {
-  EXPECT_EQ(KJ_ASSERT_NONNULL(acceptedSubmit({"submit", "--retries", "0", "true"}).retry).retries,
+  EXPECT_EQ(acceptedSubmit({"submit", "--retries", "0", "true"}).spec.getRetry().getRetries(),
             0u);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(acceptedSubmit({"submit", "--retries=1000", "true"}).retry).retries,
+  EXPECT_EQ(acceptedSubmit({"submit", "--retries=1000", "true"}).spec.getRetry().getRetries(),
             1000u);
   EXPECT_EQ(refused({"submit", "--retries", "1001", "true"}),
             "--retries must be a number from 0 to 1000, not '1001'");
@@ -433,44 +442,46 @@ TEST(Args, RetriesIsANumberFrom0To1000) {
 
 TEST(Args, RetryOnListsOnlyWhatItNames) {
   auto submit = acceptedSubmit({"submit", "--retries", "2", "--retry-on", "exit:1,2,oom", "true"});
-  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
-  EXPECT_TRUE(retry.onExit);
-  ASSERT_EQ(retry.exitCodes.size(), 2u);
-  EXPECT_EQ(retry.exitCodes[0], 1);
-  EXPECT_EQ(retry.exitCodes[1], 2);
-  EXPECT_TRUE(retry.onOom);
-  EXPECT_FALSE(retry.onTimeout);
-  EXPECT_FALSE(retry.onHeartbeat);
-  EXPECT_FALSE(retry.onSignal);
-  EXPECT_FALSE(retry.onLost);
+  ASSERT_TRUE(submit.spec.hasRetry());
+  auto retry = submit.spec.getRetry();
+  EXPECT_TRUE(retry.getOnExit());
+  ASSERT_EQ(retry.getExitCodes().size(), 2u);
+  EXPECT_EQ(retry.getExitCodes()[0], 1);
+  EXPECT_EQ(retry.getExitCodes()[1], 2);
+  EXPECT_TRUE(retry.getOnOom());
+  EXPECT_FALSE(retry.getOnTimeout());
+  EXPECT_FALSE(retry.getOnHeartbeat());
+  EXPECT_FALSE(retry.getOnSignal());
+  EXPECT_FALSE(retry.getOnLost());
 
   auto others = acceptedSubmit(
       {"submit", "--retry-on", "signal,timeout,heartbeat,lost", "--retries", "1", "true"});
-  auto& policy = KJ_ASSERT_NONNULL(others.retry);
-  EXPECT_FALSE(policy.onExit);
-  EXPECT_TRUE(policy.onSignal);
-  EXPECT_TRUE(policy.onTimeout);
-  EXPECT_TRUE(policy.onHeartbeat);
-  EXPECT_TRUE(policy.onLost);
-  EXPECT_FALSE(policy.onOom);
+  auto policy = others.spec.getRetry();
+  EXPECT_FALSE(policy.getOnExit());
+  EXPECT_TRUE(policy.getOnSignal());
+  EXPECT_TRUE(policy.getOnTimeout());
+  EXPECT_TRUE(policy.getOnHeartbeat());
+  EXPECT_TRUE(policy.getOnLost());
+  EXPECT_FALSE(policy.getOnOom());
 }
 
 TEST(Args, RetryOnIsRepeatableAndMerges) {
   auto submit = acceptedSubmit({"submit", "--retries", "1", "--retry-on", "exit:3",
                                 "--retry-on=signal,lost", "--retry-on", "exit:4,3,255", "true"});
-  auto& retry = KJ_ASSERT_NONNULL(submit.retry);
-  EXPECT_TRUE(retry.onExit);
-  ASSERT_EQ(retry.exitCodes.size(), 3u);  // each code once
-  EXPECT_EQ(retry.exitCodes[0], 3);
-  EXPECT_EQ(retry.exitCodes[1], 4);
-  EXPECT_EQ(retry.exitCodes[2], 255);
-  EXPECT_TRUE(retry.onSignal);
-  EXPECT_TRUE(retry.onLost);
+  ASSERT_TRUE(submit.spec.hasRetry());
+  auto retry = submit.spec.getRetry();
+  EXPECT_TRUE(retry.getOnExit());
+  ASSERT_EQ(retry.getExitCodes().size(), 3u);  // each code once
+  EXPECT_EQ(retry.getExitCodes()[0], 3);
+  EXPECT_EQ(retry.getExitCodes()[1], 4);
+  EXPECT_EQ(retry.getExitCodes()[2], 255);
+  EXPECT_TRUE(retry.getOnSignal());
+  EXPECT_TRUE(retry.getOnLost());
   // Any code covers the listed ones.
   auto any = acceptedSubmit(
       {"submit", "--retries", "1", "--retry-on", "exit:2", "--retry-on", "exit:any", "true"});
-  EXPECT_TRUE(KJ_ASSERT_NONNULL(any.retry).onExit);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(any.retry).exitCodes.size(), 0u);
+  EXPECT_TRUE(any.spec.getRetry().getOnExit());
+  EXPECT_EQ(any.spec.getRetry().getExitCodes().size(), 0u);
 }
 
 TEST(Args, RetryOnRefusesWhatItDoesNotKnow) {
@@ -501,21 +512,21 @@ TEST(Args, RetryOnAndBackoffNeedRetries) {
 }
 
 TEST(Args, BackoffTakesABaseAndAMaximum) {
-  auto base = KJ_ASSERT_NONNULL(
-      acceptedSubmit({"submit", "--retries", "1", "--backoff", "5s", "true"}).retry);
-  EXPECT_EQ(base.backoffBaseUsec, 5'000'000u);
-  EXPECT_EQ(base.backoffMaxUsec, 0u);  // the daemon's 10 min
-  auto both = KJ_ASSERT_NONNULL(
-      acceptedSubmit({"submit", "--retries", "1", "--backoff=500ms,1m", "true"}).retry);
-  EXPECT_EQ(both.backoffBaseUsec, 500'000u);
-  EXPECT_EQ(both.backoffMaxUsec, 60'000'000u);
-  auto equal = KJ_ASSERT_NONNULL(
-      acceptedSubmit({"submit", "--retries", "1", "--backoff", "1h,1h", "true"}).retry);
-  EXPECT_EQ(equal.backoffBaseUsec, 3'600'000'000u);
-  EXPECT_EQ(equal.backoffMaxUsec, 3'600'000'000u);
-  EXPECT_EQ(KJ_ASSERT_NONNULL(
-                acceptedSubmit({"submit", "--retries", "1", "--backoff", "10m", "true"}).retry)
-                .backoffBaseUsec,
+  auto baseSubmit = acceptedSubmit({"submit", "--retries", "1", "--backoff", "5s", "true"});
+  auto base = baseSubmit.spec.getRetry();
+  EXPECT_EQ(base.getBackoffBaseUsec(), 5'000'000u);
+  EXPECT_EQ(base.getBackoffMaxUsec(), 0u);  // the daemon's 10 min
+  auto bothSubmit = acceptedSubmit({"submit", "--retries", "1", "--backoff=500ms,1m", "true"});
+  auto both = bothSubmit.spec.getRetry();
+  EXPECT_EQ(both.getBackoffBaseUsec(), 500'000u);
+  EXPECT_EQ(both.getBackoffMaxUsec(), 60'000'000u);
+  auto equalSubmit = acceptedSubmit({"submit", "--retries", "1", "--backoff", "1h,1h", "true"});
+  auto equal = equalSubmit.spec.getRetry();
+  EXPECT_EQ(equal.getBackoffBaseUsec(), 3'600'000'000u);
+  EXPECT_EQ(equal.getBackoffMaxUsec(), 3'600'000'000u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--retries", "1", "--backoff", "10m", "true"})
+                .spec.getRetry()
+                .getBackoffBaseUsec(),
             600'000'000u);
 }
 
@@ -536,15 +547,15 @@ TEST(Args, BackoffRefusesAMaximumBelowTheBase) {
 
 TEST(Args, KeyTakesAConflictPolicyThatDefaultsToQueue) {
   auto submit = acceptedSubmit({"submit", "--key", "nightly-backup", "true"});
-  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.key), "nightly-backup");
-  EXPECT_EQ(submit.onConflict, spec::KeyConflict::QUEUE);
-  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"}).onConflict,
+  EXPECT_EQ(submit.spec.getKey(), "nightly-backup");
+  EXPECT_EQ(submit.spec.getOnConflict(), spec::KeyConflict::QUEUE);
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"}).spec.getOnConflict(),
             spec::KeyConflict::SKIP);
-  EXPECT_EQ(acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).onConflict,
+  EXPECT_EQ(acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).spec.getOnConflict(),
             spec::KeyConflict::REPLACE);
-  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"}).onConflict,
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"}).spec.getOnConflict(),
             spec::KeyConflict::QUEUE);
-  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).key == nullptr);
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getKey(), "");
 }
 
 TEST(Args, OnConflictNeedsAKeyAndAKnownPolicy) {
@@ -574,15 +585,15 @@ TEST(Args, KeysAndRequestIdsAreShortTextWithoutControlCharacters) {
     accepted({"submit", option, "3f2c9a4e-1b7d-4c1e-9a55-0e8d5b7c6a21", "true"});
   }
   auto submit = acceptedSubmit({"submit", "--request-id=deploy-42", "true"});
-  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.requestId), "deploy-42");
-  EXPECT_TRUE(acceptedSubmit({"submit", "true"}).requestId == nullptr);
+  EXPECT_EQ(submit.spec.getRequestId(), "deploy-42");
+  EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getRequestId(), "");
 }
 
 TEST(Args, SchedulingOptionsEndAtTheCommandLikeTheOthers) {
   auto submit = acceptedSubmit({"submit", "--key", "k", "sh", "--key", "x"});
-  EXPECT_EQ(KJ_ASSERT_NONNULL(submit.key), "k");
-  ASSERT_EQ(submit.command.size(), 3u);
-  EXPECT_EQ(submit.command[1], "--key");
+  EXPECT_EQ(submit.spec.getKey(), "k");
+  ASSERT_EQ(submit.spec.getArgv().size(), 3u);
+  EXPECT_EQ(arg(submit.spec, 1), "--key");
 }
 
 TEST(Args, ListTakesLabelsAndAllUsers) {
@@ -812,12 +823,12 @@ TEST(ScheduleArgs, AddTakesTheNameCalendarItsOwnOptionsAndSubmitsThenTheCommand)
   EXPECT_EQ(add.onCalendar, "*:*:0/10");
   EXPECT_EQ(add.accuracyUsec, 1000000u);
   EXPECT_TRUE(add.persistent);
-  EXPECT_EQ(add.submit.queue, "batch");
-  ASSERT_EQ(add.submit.labels.size(), 1u);
-  EXPECT_EQ(add.submit.labels[0].key, "a");
-  EXPECT_EQ(add.submit.timeoutUsec, 90000000u);
-  ASSERT_EQ(add.submit.command.size(), 3u);
-  EXPECT_EQ(add.submit.command[2], "echo 100% $HOME");
+  EXPECT_EQ(add.submit.spec.getQueue(), "batch");
+  ASSERT_EQ(add.submit.spec.getLabels().size(), 1u);
+  EXPECT_EQ(add.submit.spec.getLabels()[0].getKey(), "a");
+  EXPECT_EQ(add.submit.spec.getLimits().getTimeoutUsec(), 90000000u);
+  ASSERT_EQ(add.submit.spec.getArgv().size(), 3u);
+  EXPECT_EQ(arg(add.submit.spec, 2), "echo 100% $HOME");
 }
 
 TEST(ScheduleArgs, AddWithoutOptionsIsNotPersistentAndHasSystemdsAccuracy) {

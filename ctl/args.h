@@ -4,6 +4,8 @@
 // the client can see on its own never costs a round trip, and always exits 64 (DESIGN 8).
 #pragma once
 
+#include <capnp/message.h>
+#include <kj/memory.h>
 #include <kj/one-of.h>
 #include <kj/string.h>
 #include <kj/vector.h>
@@ -24,47 +26,16 @@ struct LabelArg {
   kj::String value;
 };
 
-// --after ID[:ok|any|failed]: run once task `id` has ended that way.
-struct DependencyArg {
-  uint64_t id;
-  spec::DependencyCondition condition;
-};
-
-// --retries N with --retry-on and --backoff, as the daemon's RetryPolicy takes them.
-struct RetryArgs {
-  uint32_t retries = 0;  // attempts allowed after the first, 0..1000
-  bool onExit = false;
-  kj::Array<int32_t> exitCodes;  // with onExit: empty means any non-zero code
-  bool onSignal = false;
-  bool onOom = false;
-  bool onTimeout = false;
-  bool onHeartbeat = false;
-  bool onLost = false;
-  uint64_t backoffBaseUsec = 0;  // 0: the daemon's default (1 s)
-  uint64_t backoffMaxUsec = 0;   // 0: the daemon's default (10 min)
-};
-
+// submit's options and command as the task they ask for (schema/task-spec.capnp), built directly
+// into the spec that is sent: the environment, the directory and the umask are added when it is
+// sent (commands.c++), since reading them is not parsing.
 struct SubmitArgs {
-  kj::String queue;  // empty: the daemon's default queue
-  int32_t priority = 0;
-  kj::Vector<LabelArg> labels;
+  kj::Own<capnp::MallocMessageBuilder> message = kj::heap<capnp::MallocMessageBuilder>(256);
+  // In `message`, which moves with it. What the user said and nothing more: a limit left out is
+  // 0 (the queue's default), no retry policy without --retries, and `--retries N` alone sets no
+  // condition (the daemon applies DESIGN 6's default, exit, timeout and heartbeat).
+  spec::TaskSpec::Builder spec = message->initRoot<spec::TaskSpec>();
   bool wait = false;
-  // Limits, each above zero when given; 0: not given (the queue's default, which may be none).
-  uint64_t timeoutUsec = 0;         // --timeout DURATION
-  uint64_t killGraceUsec = 0;       // --kill-grace DURATION
-  uint64_t heartbeatUsec = 0;       // --heartbeat DURATION
-  uint64_t cpuQuotaPerSecUsec = 0;  // --cpu PERCENT: 500000 for 50% of one CPU
-  uint64_t memoryMaxBytes = 0;      // --memory SIZE
-  uint64_t tasksMax = 0;            // --tasks-max N
-  // Scheduling (DESIGN 6).
-  kj::Vector<DependencyArg> after;  // --after, in argument order
-  uint64_t delayUsec = 0;           // --in DURATION (0: none)
-  int64_t notBefore = 0;            // --at TIME: realtime ns since the epoch (0: none)
-  kj::Maybe<RetryArgs> retry;       // --retries given
-  kj::Maybe<kj::String> key;        // --key K
-  spec::KeyConflict onConflict = spec::KeyConflict::QUEUE;  // with a key
-  kj::Maybe<kj::String> requestId;  // --request-id R
-  kj::Array<kj::String> command;    // never empty
 };
 
 struct StatusArgs {
@@ -171,9 +142,6 @@ kj::StringPtr usageText();
 
 // The socket to use: --socket, else $TASKCTL_SOCKET when set and non-empty, else the system one.
 kj::String resolveSocketPath(const GlobalOptions& global, kj::Maybe<kj::StringPtr> envSocket);
-
-// The most --retries a task may have.
-constexpr uint32_t MAX_RETRIES = 1000;
 
 // The largest `queue set --concurrency`.
 constexpr uint32_t MAX_QUEUE_CONCURRENCY = 10000;

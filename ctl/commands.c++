@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/errors.h"
 #include "output.h"
 #include "render.h"
+#include "submit-request.h"
 
 namespace taskctl {
 
@@ -47,69 +49,29 @@ uint32_t currentUmask() {
 
 }  // namespace
 
-void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args) {
-  auto argv = request.initArgv(args.command.size());
-  for (size_t i = 0; i < args.command.size(); i++) argv.set(i, args.command[i].asBytes());
-
-  // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8). Only
-  // an entry that is not NAME=VALUE stays behind: no program can read it as a variable, and the
-  // daemon refuses a task that carries one.
-  auto isVariable = [](const char* entry) {
-    const char* eq = strchr(entry, '=');
-    return eq != nullptr && eq != entry;
-  };
-  size_t count = 0;
-  for (char** entry = environ; *entry != nullptr; entry++) count += isVariable(*entry);
-  auto env = request.initEnv(count);
-  size_t i = 0;
-  for (char** entry = environ; *entry != nullptr; entry++) {
-    if (isVariable(*entry)) env.set(i++, kj::StringPtr(*entry).asBytes());
+void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args,
+                       bool withEnvironment) {
+  request.setSpec(args.spec.asReader());
+  auto spec = request.getSpec();
+  if (withEnvironment) {
+    // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8). Only
+    // an entry that is not NAME=VALUE stays behind: no program can read it as a variable, and
+    // the daemon refuses a task that carries one.
+    auto isVariable = [](const char* entry) {
+      const char* eq = strchr(entry, '=');
+      return eq != nullptr && eq != entry;
+    };
+    size_t count = 0;
+    for (char** entry = environ; *entry != nullptr; entry++) count += isVariable(*entry);
+    auto env = spec.initEnv(count);
+    size_t i = 0;
+    for (char** entry = environ; *entry != nullptr; entry++) {
+      if (isVariable(*entry)) env.set(i++, kj::StringPtr(*entry).asBytes());
+    }
   }
-
-  request.setCwd(currentDirectory().asBytes());
-  request.setUmask(currentUmask());
-  request.setQueue(args.queue);
-  request.setPriority(args.priority);
-  auto labels = request.initLabels(args.labels.size());
-  for (size_t i = 0; i < args.labels.size(); i++) {
-    labels[i].setKey(args.labels[i].key);
-    labels[i].setValue(args.labels[i].value);
-  }
-  request.setTimeoutUsec(args.timeoutUsec);
-  request.setKillGraceUsec(args.killGraceUsec);
-  request.setHeartbeatUsec(args.heartbeatUsec);
-  request.setCpuQuotaPerSecUsec(args.cpuQuotaPerSecUsec);
-  request.setMemoryMaxBytes(args.memoryMaxBytes);
-  request.setTasksMax(args.tasksMax);
-
-  auto after = request.initAfter(args.after.size());
-  for (size_t i = 0; i < args.after.size(); i++) {
-    after[i].setId(args.after[i].id);
-    after[i].setCondition(args.after[i].condition);
-  }
-  request.setDelayUsec(args.delayUsec);
-  request.setNotBefore(args.notBefore);
-  KJ_IF_MAYBE(retry, args.retry) {
-    auto policy = request.initRetry();
-    policy.setRetries(retry->retries);
-    policy.setOnExit(retry->onExit);
-    auto codes = policy.initExitCodes(retry->exitCodes.size());
-    for (size_t i = 0; i < retry->exitCodes.size(); i++) codes.set(i, retry->exitCodes[i]);
-    policy.setOnSignal(retry->onSignal);
-    policy.setOnOom(retry->onOom);
-    policy.setOnTimeout(retry->onTimeout);
-    policy.setOnHeartbeat(retry->onHeartbeat);
-    policy.setOnLost(retry->onLost);
-    policy.setBackoffBaseUsec(retry->backoffBaseUsec);
-    policy.setBackoffMaxUsec(retry->backoffMaxUsec);
-  }
-  KJ_IF_MAYBE(key, args.key) {
-    request.setKey(*key);
-    request.setOnConflict(args.onConflict);
-  }
-  KJ_IF_MAYBE(requestId, args.requestId) {
-    request.setRequestId(*requestId);
-  }
+  spec.setCwd(currentDirectory().asBytes());
+  spec.setUmask(currentUmask());
+  setFlatSubmitFields(request, spec.asReader());
 }
 
 namespace {
@@ -194,7 +156,7 @@ int followLog(Session& session, const LogsArgs& args) {
 
 int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& global) {
   auto request = session.daemon().submitRequest();
-  fillSubmitRequest(request.initRequest(), args);
+  fillSubmitRequest(request.initRequest(), args, true);
   uint64_t id = session.answer(request.send()).getId();
   // The id alone, in --json too (a bare number is a JSON document), so `id=$(taskctl submit ...)`
   // works either way. With --key K --on-conflict skip and K held, the daemon answers with the
@@ -276,7 +238,7 @@ int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global)
         .then([](WaitReply&& reply) { return kj::mv(reply); },
               [&failure](kj::Exception&& exception) -> WaitReply {
                 failure.reject(kj::cp(exception));
-                kj::throwFatalException(kj::mv(exception));
+                rethrow(kj::mv(exception));
               })
         .eagerlyEvaluate(nullptr);
   };

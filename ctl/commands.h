@@ -8,9 +8,10 @@
 
 namespace taskctl {
 
-// The request `submit` sends for `args`: the command, this process's environment, cwd and umask,
-// and the options.
-void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args);
+// The request `submit` sends for `args`: its spec with this process's cwd and umask, and its
+// environment if `withEnvironment`; the spec again in the flat fields, for an older daemon.
+void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args,
+                       bool withEnvironment);
 
 int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& global);
 int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& global);

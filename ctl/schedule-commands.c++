@@ -13,11 +13,9 @@ int runScheduleAdd(Session& session, const ScheduleAddArgs& args, const GlobalOp
   request.setOnCalendar(args.onCalendar);
   request.setPersistent(args.persistent);
   request.setAccuracyUsec(args.accuracyUsec);
-  auto submit = request.initRequest();
-  fillSubmitRequest(submit, args.submit);
   // Each firing runs `taskctl submit` in the service, with the service's environment: this one's
   // would only be dead weight (and may hold secrets).
-  submit.disownEnv();
+  fillSubmitRequest(request.initRequest(), args.submit, false);
   session.answer(request.send());
   return 0;
 }

@@ -154,35 +154,32 @@ kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text) {
   return backoff;
 }
 
-RetryArgs retryPolicy(uint32_t retries, kj::Maybe<const RetryConditions&> conditions,
-                      kj::Maybe<Backoff> backoff) {
-  RetryArgs policy;
-  policy.retries = retries;
+void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
+                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff) {
+  policy.setRetries(retries);
   KJ_IF_MAYBE(given, conditions) {
-    policy.onExit = given->exitAny || given->exitCodes.size() > 0;
+    policy.setOnExit(given->exitAny || given->exitCodes.size() > 0);
     // Any code covers the listed ones: the daemon reads an empty list as "any".
-    if (!given->exitAny) policy.exitCodes = kj::heapArray(given->exitCodes.asPtr());
-    policy.onSignal = given->onSignal;
-    policy.onOom = given->onOom;
-    policy.onTimeout = given->onTimeout;
-    policy.onHeartbeat = given->onHeartbeat;
-    policy.onLost = given->onLost;
-  } else {
-    policy.onExit = true;
-    policy.onTimeout = true;
-    policy.onHeartbeat = true;
+    if (!given->exitAny) {
+      auto codes = policy.initExitCodes(given->exitCodes.size());
+      for (auto i : kj::indices(given->exitCodes)) codes.set(i, given->exitCodes[i]);
+    }
+    policy.setOnSignal(given->onSignal);
+    policy.setOnOom(given->onOom);
+    policy.setOnTimeout(given->onTimeout);
+    policy.setOnHeartbeat(given->onHeartbeat);
+    policy.setOnLost(given->onLost);
   }
   KJ_IF_MAYBE(given, backoff) {
-    policy.backoffBaseUsec = given->baseUsec;
-    policy.backoffMaxUsec = given->maxUsec;
+    policy.setBackoffBaseUsec(given->baseUsec);
+    policy.setBackoffMaxUsec(given->maxUsec);
   }
-  return policy;
 }
 
 kj::Maybe<kj::String> checkIdentifier(kj::StringPtr option, kj::StringPtr text) {
   if (text.size() == 0) return kj::str(option, " must not be empty");
-  if (text.size() > MAX_IDENTIFIER_BYTES) {
-    return kj::str(option, " must be at most ", MAX_IDENTIFIER_BYTES, " bytes, not ", text.size());
+  if (text.size() > spec::MAX_KEY_BYTES) {
+    return kj::str(option, " must be at most ", spec::MAX_KEY_BYTES, " bytes, not ", text.size());
   }
   auto bytes = text.asBytes();
   for (size_t i = 0; i < bytes.size();) {

@@ -11,6 +11,12 @@
 
 namespace taskctl {
 
+// --after ID[:ok|any|failed]: run once task `id` has ended that way.
+struct DependencyArg {
+  uint64_t id;
+  spec::DependencyCondition condition;
+};
+
 // --after: "12" (the same as "12:ok"), "12:ok", "12:any" or "12:failed".
 kj::OneOf<DependencyArg, kj::String> parseDependency(kj::StringPtr text);
 
@@ -38,22 +44,14 @@ struct Backoff {
 };
 kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text);
 
-// The policy for `--retries N`: on the listed conditions, or without any `--retry-on` on a
-// non-zero exit (any code), a timeout and a missed heartbeat (DESIGN 6).
-RetryArgs retryPolicy(uint32_t retries, kj::Maybe<const RetryConditions&> conditions,
-                      kj::Maybe<Backoff> backoff);
+// The policy `--retries N` asks for: the conditions listed, if any. Without --retry-on none is
+// set, and the daemon retries on its default ones (DESIGN 6: a non-zero exit, a timeout, a missed
+// heartbeat); it alone decides that default.
+void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
+                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff);
 
-// --label on submit (and schedule add): the daemon's limits (daemon/scheduler/scheduler.h),
-// checked here too so that a mistake costs no round trip.
-constexpr size_t MAX_LABELS = 64;
-constexpr size_t MAX_LABEL_KEY_BYTES = 128;
-constexpr size_t MAX_LABEL_VALUE_BYTES = 1024;
-
-// The longest --key and --request-id, in bytes.
-constexpr size_t MAX_IDENTIFIER_BYTES = 256;
-
-// --key and --request-id: 1 to 256 bytes of UTF-8 text with no control characters. Returns a
-// refusal naming `option`, or nullptr.
+// --key and --request-id: 1 to spec::MAX_KEY_BYTES bytes of UTF-8 text with no control
+// characters. Returns a refusal naming `option`, or nullptr.
 kj::Maybe<kj::String> checkIdentifier(kj::StringPtr option, kj::StringPtr text);
 
 // --on-conflict: replace, skip or queue.

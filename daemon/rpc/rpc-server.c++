@@ -150,6 +150,35 @@ void taskRequestOf(rpc::SubmitRequest::Reader in, records::Task::Builder request
   }
 }
 
+// The task spec of a request from a client older than SubmitRequest.spec, which sends the same
+// fields flat (built in `message`).
+spec::TaskSpec::Reader flatSpecOf(rpc::SubmitRequest::Reader in,
+                                  capnp::MallocMessageBuilder& message) {
+  auto task = message.initRoot<spec::TaskSpec>();
+  task.setArgv(in.getArgv());
+  task.setEnv(in.getEnv());
+  task.setCwd(in.getCwd());
+  task.setUmask(in.getUmask());
+  task.setQueue(in.getQueue());
+  task.setPriority(in.getPriority());
+  task.setLabels(in.getLabels());
+  auto limits = task.initLimits();
+  limits.setTimeoutUsec(in.getTimeoutUsec());
+  limits.setKillGraceUsec(in.getKillGraceUsec());
+  limits.setHeartbeatUsec(in.getHeartbeatUsec());
+  limits.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
+  limits.setMemoryMaxBytes(in.getMemoryMaxBytes());
+  limits.setTasksMax(in.getTasksMax());
+  task.setAfter(in.getAfter());
+  task.setDelayUsec(in.getDelayUsec());
+  task.setNotBefore(in.getNotBefore());
+  if (in.hasRetry()) task.setRetry(in.getRetry());
+  task.setKey(in.getKey());
+  task.setOnConflict(in.getOnConflict());
+  task.setRequestId(in.getRequestId());
+  return task.asReader();
+}
+
 }  // namespace
 
 // The bootstrap capability of one connection: every call acts as `identity`.
@@ -413,46 +442,9 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     spec.onCalendar = kj::str(params.getOnCalendar());
     spec.persistent = params.getPersistent();
     spec.accuracyUsec = params.getAccuracyUsec();
-    spec.queue = kj::str(in.getQueue());
-    spec.priority = in.getPriority();
-    for (auto label : in.getLabels()) {
-      spec.labels.add(ScheduleLabel{kj::str(label.getKey()), kj::str(label.getValue())});
-    }
-    spec.timeoutUsec = in.getTimeoutUsec();
-    spec.killGraceUsec = in.getKillGraceUsec();
-    spec.heartbeatUsec = in.getHeartbeatUsec();
-    spec.cpuQuotaPerSecUsec = in.getCpuQuotaPerSecUsec();
-    spec.memoryMaxBytes = in.getMemoryMaxBytes();
-    spec.tasksMax = in.getTasksMax();
-    if (in.hasRetry() && in.getRetry().getRetries() > 0) {
-      auto r = in.getRetry();
-      ScheduleRetry retry;
-      retry.retries = r.getRetries();
-      retry.onExit = r.getOnExit();
-      retry.exitCodes = KJ_MAP(code, r.getExitCodes()) { return code; };
-      retry.onSignal = r.getOnSignal();
-      retry.onOom = r.getOnOom();
-      retry.onTimeout = r.getOnTimeout();
-      retry.onHeartbeat = r.getOnHeartbeat();
-      retry.onLost = r.getOnLost();
-      retry.backoffBaseUsec = r.getBackoffBaseUsec();
-      retry.backoffMaxUsec = r.getBackoffMaxUsec();
-      spec.retry = kj::mv(retry);
-    }
-    if (in.getKey().size() > 0) {
-      spec.key = kj::str(in.getKey());
-      switch (in.getOnConflict()) {
-        case spec::KeyConflict::QUEUE: spec.onConflict = kj::str("queue"); break;
-        case spec::KeyConflict::SKIP: spec.onConflict = kj::str("skip"); break;
-        case spec::KeyConflict::REPLACE: spec.onConflict = kj::str("replace"); break;
-      }
-    }
-    spec.argv = KJ_MAP(arg, in.getArgv()) { return kj::heapString(arg.asChars()); };
-    for (auto& arg : spec.argv) {
-      KJ_REQUIRE(arg.findFirst('\0') == nullptr, "a scheduled command's arguments cannot hold NUL");
-    }
-    spec.cwd = kj::heapString(in.getCwd().asChars());
-    spec.umask = in.getUmask();
+    // What each firing submits: the spec a client of 0.2 sends, else the old flat fields.
+    capnp::MallocMessageBuilder flat;
+    setScheduleTask(spec, in.hasSpec() ? in.getSpec() : flatSpecOf(in, flat));
     if (!privileged()) schedules.checkLimits(identity.uid, true, scheduleLimits(), server.timer.now());
     uid_t uid = identity.uid;
     auto name = kj::str(spec.name);

@@ -167,8 +167,13 @@ ScheduleSpec tick(uint32_t uid = ANN, kj::StringPtr name = "tick") {
   spec.uid = uid;
   spec.onCalendar = kj::str("*:*:0/10");
   spec.accuracyUsec = 1000000;
-  spec.argv = kj::arr(kj::str("printf"), kj::str("%s|"), kj::str("two words"), kj::str("$HOME"));
-  spec.cwd = kj::str("/home/ann");
+  auto argv = spec.task.initArgv(4);
+  argv.set(0, "printf"_kj.asBytes());
+  argv.set(1, "%s|"_kj.asBytes());
+  argv.set(2, "two words"_kj.asBytes());
+  argv.set(3, "$HOME"_kj.asBytes());
+  spec.task.setCwd("/home/ann"_kj.asBytes());
+  spec.task.setUmask(022);
   return spec;
 }
 
@@ -288,7 +293,7 @@ TEST_F(SchedulesTest, ABadNameOrAMissingCommandIsRefusedBeforeAskingAnyone) {
   auto failure = failureOf([&]() { return schedules.add(tick(ANN, "../etc")); });
   EXPECT_TRUE(contains(failure, "a schedule name is 1 to 64")) << failure.cStr();
   auto spec = tick();
-  spec.argv = nullptr;
+  spec.task.disownArgv();
   failure = failureOf([&]() { return schedules.add(kj::mv(spec)); });
   EXPECT_TRUE(contains(failure, "needs a command")) << failure.cStr();
   EXPECT_EQ(check.asked.size(), 0u);

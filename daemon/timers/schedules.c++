@@ -14,16 +14,12 @@
 #include <kj/io.h>
 
 #include "common/durable-file.h"
+#include "common/errors.h"
 
 namespace taskctl {
 namespace {
 
 constexpr kj::StringPtr SYSTEM_UNIT_DIR = "/etc/systemd/system"_kj;
-
-[[noreturn]] void reject(kj::String message) {
-  kj::throwFatalException(
-      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
-}
 
 kj::Maybe<kj::String> readSmallFile(kj::StringPtr path) {
   int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
@@ -50,12 +46,12 @@ Schedules::Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Pat
 SystemdUnits& Schedules::requireSystemd() {
   KJ_IF_MAYBE(s, systemd) {
     if (!s->connected()) {
-      kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
-          kj::str("schedules need systemd, and it is not on the system bus right now; try again")));
+      overloaded(
+          kj::str("schedules need systemd, and it is not on the system bus right now; try again"));
     }
     return *s;
   }
-  reject(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs systemd "
+  refuse(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs systemd "
                  "as PID 1 and the system bus)"));
 }
 
@@ -101,10 +97,6 @@ kj::Vector<ScheduleKey> Schedules::scan(kj::Maybe<uint32_t> uid,
 }
 
 void Schedules::checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePoint now) {
-  auto overloaded = [](kj::String message) {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
-                                          kj::mv(message)));
-  };
   if (adding && limits.maxPerUser != 0) {
     // Those on disk and those being added: two adds at once cannot both take the last place.
     uint64_t count = scan(uid, nullptr).size();
@@ -136,15 +128,15 @@ void Schedules::checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePo
 
 kj::Promise<void> Schedules::add(ScheduleSpec spec) {
   auto& units = requireSystemd();
-  KJ_IF_MAYBE(refusal, checkScheduleName(spec.name)) reject(kj::mv(*refusal));
-  KJ_REQUIRE(spec.argv.size() > 0, "a schedule needs a command");
+  KJ_IF_MAYBE(refusal, checkScheduleName(spec.name)) refuse(kj::mv(*refusal));
+  KJ_REQUIRE(spec.task.asReader().getArgv().size() > 0, "a schedule needs a command");
   KJ_REQUIRE(spec.onCalendar.size() > 0, "a schedule needs --on-calendar SPEC");
   // Everything that can be refused without systemd, before asking it.
   auto timerText = scheduleTimerUnit(spec);
   auto serviceText = scheduleServiceUnit(spec, paths.taskctlPath, paths.socketPath);
   auto base = scheduleUnitBase(spec.uid, spec.name);
   if (exists(base) || adding.find(base) != nullptr) {
-    reject(kj::str("schedule ", spec.name, " exists; remove it first (taskctl schedule remove ",
+    refuse(kj::str("schedule ", spec.name, " exists; remove it first (taskctl schedule remove ",
                    spec.name, ")"));
   }
   adding.insert(kj::str(base), true);
@@ -153,14 +145,14 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
   return check.check(onCalendar)
       .then([this, &units, base = kj::str(base), timerText = kj::mv(timerText),
              serviceText = kj::mv(serviceText)](kj::Maybe<kj::String> verdict) mutable {
-        KJ_IF_MAYBE(v, verdict) reject(kj::mv(*v));
+        KJ_IF_MAYBE(v, verdict) refuse(kj::mv(*v));
         // The service first: a timer never points at a missing one.
         auto servicePath = pathOf(base, ".service"), timerPath = pathOf(base, ".timer");
         writeFileAtomically(servicePath, serviceText.asBytes(), 0644);
         KJ_IF_MAYBE(e, kj::runCatchingExceptions(
                            [&]() { writeFileAtomically(timerPath, timerText.asBytes(), 0644); })) {
           unlink(servicePath.cStr());
-          kj::throwFatalException(kj::mv(*e));
+          rethrow(kj::mv(*e));
         }
         auto timerUnit = kj::str(base, ".timer");
         return units.reload()
@@ -233,18 +225,18 @@ kj::Promise<kj::Array<ScheduleInfo>> Schedules::list(kj::Maybe<uint32_t> uid) {
 kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::StringPtr name,
                                    kj::Maybe<uint32_t> owner) {
   auto& units = requireSystemd();
-  KJ_IF_MAYBE(refusal, checkScheduleName(name)) reject(kj::mv(*refusal));
+  KJ_IF_MAYBE(refusal, checkScheduleName(name)) refuse(kj::mv(*refusal));
   kj::Vector<ScheduleKey> found;
   KJ_IF_MAYBE(o, owner) {
     // As for queue set: a refusal of the caller's identity, and one that depends only on it and
     // the uid named, never on what that user has.
     if (*o != callerUid && !privileged) {
-      reject(kj::str("permission denied: only root and the admin group (access.admin_group) may "
+      refuse(kj::str("permission denied: only root and the admin group (access.admin_group) may "
                      "remove another user's schedule"));
     }
     found = scan(*o, name);
     if (found.size() == 0 && *o != callerUid) {
-      reject(kj::str("no such schedule: ", name, " of uid ", *o));
+      refuse(kj::str("no such schedule: ", name, " of uid ", *o));
     }
   } else {
     found = scan(callerUid, name);
@@ -253,24 +245,24 @@ kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::Str
       if (found.size() > 1) {
         kj::Vector<kj::String> owners;
         for (auto& key : found) owners.add(kj::str(key.uid));
-        reject(kj::str("several users have a schedule ", name, " (uids ",
+        refuse(kj::str("several users have a schedule ", name, " (uids ",
                        kj::strArray(owners, ", "), "); say whose: taskctl schedule remove ", name,
                        " --user UID"));
       }
     }
   }
-  if (found.size() == 0) reject(kj::str("no such schedule: ", name));
+  if (found.size() == 0) refuse(kj::str("no such schedule: ", name));
   auto base = scheduleUnitBase(found[0].uid, found[0].name);
   auto timerUnit = kj::str(base, ".timer");
   KJ_LOG(INFO, "schedule remove", base, callerUid);
   // A timer systemd no longer knows (NoSuchUnit, not loaded) is already stopped.
   auto stopped = units.stopUnit(timerUnit).catch_([](kj::Exception&& e) {
-    if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
+    if (e.getType() == kj::Exception::Type::DISCONNECTED) rethrow(kj::mv(e));
   });
   return stopped
       .then([this, &units, timerUnit = kj::mv(timerUnit)]() {
         return units.disableUnitFiles(unitArgs(timerUnit)).catch_([](kj::Exception&& e) {
-          if (e.getType() == kj::Exception::Type::DISCONNECTED) kj::throwFatalException(kj::mv(e));
+          if (e.getType() == kj::Exception::Type::DISCONNECTED) rethrow(kj::mv(e));
         });
       })
       .then([this, &units, base = kj::mv(base)]() {

@@ -99,7 +99,8 @@ kj::Promise<kj::Maybe<kj::String>> SystemdAnalyze::check(kj::StringPtr spec) {
   pid_t pid;
   int rc = posix_spawn(&pid, program.cStr(), &actions, &attr, const_cast<char**>(argv),
                        const_cast<char**>(envp));
-  if (rc != 0) KJ_FAIL_REQUIRE("cannot check the calendar spec", program, strerror(rc));
+  // posix_spawn returns its errno rather than setting it.
+  if (rc != 0) KJ_FAIL_SYSCALL("posix_spawn (to check the calendar spec)", rc, program);
   int pidfd = syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
     int error = errno;

@@ -4,8 +4,27 @@
 #include <kj/debug.h>
 #include <string.h>
 
+#include <initializer_list>
+
 namespace taskctl {
 namespace {
+
+void setArgv(ScheduleSpec& spec, std::initializer_list<kj::StringPtr> words) {
+  auto argv = spec.task.initArgv(words.size());
+  uint32_t i = 0;
+  for (auto word : words) argv.set(i++, word.asBytes());
+}
+
+void addLabel(ScheduleSpec& spec, kj::StringPtr key, kj::StringPtr value) {
+  auto old = spec.task.asReader().getLabels();
+  capnp::MallocMessageBuilder copy;
+  auto kept = copy.initRoot<spec::TaskSpec>().initLabels(old.size());
+  for (auto i : kj::indices(old)) kept.setWithCaveats(i, old[i]);
+  auto labels = spec.task.initLabels(old.size() + 1);
+  for (auto i : kj::indices(old)) labels.setWithCaveats(i, kept[i].asReader());
+  labels[old.size()].setKey(key);
+  labels[old.size()].setValue(value);
+}
 
 ScheduleSpec tick() {
   ScheduleSpec spec;
@@ -13,9 +32,9 @@ ScheduleSpec tick() {
   spec.uid = 1000;
   spec.onCalendar = kj::str("*:*:0/10");
   spec.accuracyUsec = 1000000;
-  spec.argv = kj::arr(kj::str("id"), kj::str("-u"));
-  spec.cwd = kj::str("/home/ann");
-  spec.umask = 022;
+  setArgv(spec, {"id", "-u"});
+  spec.task.setCwd("/home/ann"_kj.asBytes());
+  spec.task.setUmask(022);
   return spec;
 }
 
@@ -82,7 +101,7 @@ TEST(ScheduleUnitFile, TheTimerHasTheSpecPersistenceAccuracyAndAnInstallSection)
 
 TEST(ScheduleUnitFile, TheServiceSubmitsAsTheOwnerWithTheLabelAndQuotedArguments) {
   auto spec = tick();
-  spec.argv = kj::arr(kj::str("sh"), kj::str("-c"), kj::str("echo \"$HOME\" 50% done"));
+  setArgv(spec, {"sh", "-c", "echo \"$HOME\" 50% done"});
   auto text = scheduleServiceUnit(spec, "/usr/bin/taskctl", "/run/taskctl/taskctl.sock");
   auto has = [&](kj::StringPtr line) {
     return strstr(text.cStr(), kj::str("\n", line, "\n").cStr()) != nullptr;
@@ -99,25 +118,27 @@ TEST(ScheduleUnitFile, TheServiceSubmitsAsTheOwnerWithTheLabelAndQuotedArguments
 
 TEST(ScheduleUnitFile, SubmitOptionsComeBackAsTaskctlSubmitReadsThem) {
   auto spec = tick();
-  spec.queue = kj::str("nightly");
-  spec.priority = -5;
-  spec.labels.add(ScheduleLabel{kj::str("team"), kj::str("a b")});
-  spec.timeoutUsec = 90 * 1000000ull;
-  spec.killGraceUsec = 500000;
-  spec.heartbeatUsec = 30 * 1000000ull;
-  spec.cpuQuotaPerSecUsec = 125000;
-  spec.memoryMaxBytes = 512ull << 20;
-  spec.tasksMax = 100;
-  ScheduleRetry retry;
-  retry.retries = 3;
-  retry.onExit = true;
-  retry.exitCodes = kj::arr(int32_t(1), int32_t(2));
-  retry.onOom = true;
-  retry.backoffBaseUsec = 5000000;
-  retry.backoffMaxUsec = 60000000;
-  spec.retry = kj::mv(retry);
-  spec.key = kj::str("backup");
-  spec.onConflict = kj::str("skip");
+  spec.task.setQueue("nightly");
+  spec.task.setPriority(-5);
+  addLabel(spec, "team", "a b");
+  auto limits = spec.task.initLimits();
+  limits.setTimeoutUsec(90 * 1000000ull);
+  limits.setKillGraceUsec(500000);
+  limits.setHeartbeatUsec(30 * 1000000ull);
+  limits.setCpuQuotaPerSecUsec(125000);
+  limits.setMemoryMaxBytes(512ull << 20);
+  limits.setTasksMax(100);
+  auto retry = spec.task.initRetry();
+  retry.setRetries(3);
+  retry.setOnExit(true);
+  auto codes = retry.initExitCodes(2);
+  codes.set(0, 1);
+  codes.set(1, 2);
+  retry.setOnOom(true);
+  retry.setBackoffBaseUsec(5000000);
+  retry.setBackoffMaxUsec(60000000);
+  spec.task.setKey("backup");
+  spec.task.setOnConflict(spec::KeyConflict::SKIP);
   auto argv = scheduleSubmitArgv(spec, "/usr/bin/taskctl");
   EXPECT_EQ(kj::strArray(argv, " "),
             "/usr/bin/taskctl submit --label schedule=tick --label team=a b --queue nightly "
@@ -128,17 +149,73 @@ TEST(ScheduleUnitFile, SubmitOptionsComeBackAsTaskctlSubmitReadsThem) {
 
 TEST(ScheduleUnitFile, TheScheduleLabelIsTaskctls) {
   auto spec = tick();
-  spec.labels.add(ScheduleLabel{kj::str("schedule"), kj::str("other")});
+  addLabel(spec, "schedule", "other");
   EXPECT_ANY_THROW(scheduleSubmitArgv(spec, "/usr/bin/taskctl"));
 }
 
 TEST(ScheduleUnitFile, AWorkingDirectoryAUnitFileCannotCarryIsRefused) {
   auto spec = tick();
-  spec.cwd = kj::str("/tmp/a\nb");
+  spec.task.setCwd("/tmp/a\nb"_kj.asBytes());
   EXPECT_ANY_THROW(scheduleServiceUnit(spec, "/usr/bin/taskctl", "/run/taskctl/taskctl.sock"));
-  spec.cwd = kj::str("/tmp/100%");
+  spec.task.setCwd("/tmp/100%"_kj.asBytes());
   auto text = scheduleServiceUnit(spec, "/usr/bin/taskctl", "/run/taskctl/taskctl.sock");
   EXPECT_NE(strstr(text.cStr(), "\nWorkingDirectory=/tmp/100%%\n"), nullptr) << text.cStr();
+}
+
+// DESIGN 6's default for `--retries N` alone is the daemon's: taskctl schedule add sends the
+// number and no condition, and each firing passes it on as it came, for the daemon to apply.
+TEST(ScheduleUnitFile, RetriesWithoutAConditionComeBackAlone) {
+  auto spec = tick();
+  spec.task.initRetry().setRetries(2);
+  EXPECT_EQ(kj::strArray(scheduleSubmitArgv(spec, "/usr/bin/taskctl"), " "),
+            "/usr/bin/taskctl submit --label schedule=tick --retries 2 -- id -u");
+  spec.task.getRetry().setBackoffBaseUsec(5000000);
+  EXPECT_EQ(kj::strArray(scheduleSubmitArgv(spec, "/usr/bin/taskctl"), " "),
+            "/usr/bin/taskctl submit --label schedule=tick --retries 2 --backoff 5000000us -- "
+            "id -u");
+}
+
+// What a firing submits again of a task spec, and what it leaves behind.
+TEST(ScheduleUnitFile, AScheduleKeepsTheSubmitOptionsButNotTheEnvironmentOrTheStart) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<spec::TaskSpec>();
+  task.initArgv(1).set(0, "date"_kj.asBytes());
+  task.initEnv(1).set(0, "SECRET=1"_kj.asBytes());
+  task.setCwd("/srv"_kj.asBytes());
+  task.setUmask(027);
+  task.setQueue("q");
+  task.setPriority(3);
+  task.initLabels(1)[0].setKey("team");
+  task.initLimits().setTimeoutUsec(7);
+  task.initAfter(1)[0].setId(12);
+  task.setDelayUsec(1);
+  task.setNotBefore(2);
+  task.initRetry().setRetries(1);
+  task.setKey("k");
+  task.setOnConflict(spec::KeyConflict::REPLACE);
+  task.setRequestId("r");
+  ScheduleSpec spec;
+  setScheduleTask(spec, task.asReader());
+  auto kept = spec.task.asReader();
+  EXPECT_EQ(kept.getArgv()[0], "date"_kj.asBytes());
+  EXPECT_EQ(kept.getEnv().size(), 0u);
+  EXPECT_EQ(kept.getCwd(), "/srv"_kj.asBytes());
+  EXPECT_EQ(kept.getUmask(), 027u);
+  EXPECT_EQ(kept.getQueue(), "q");
+  EXPECT_EQ(kept.getPriority(), 3);
+  EXPECT_EQ(kept.getLabels()[0].getKey(), "team");
+  EXPECT_EQ(kept.getLimits().getTimeoutUsec(), 7u);
+  EXPECT_EQ(kept.getAfter().size(), 0u);
+  EXPECT_EQ(kept.getDelayUsec(), 0u);
+  EXPECT_EQ(kept.getNotBefore(), 0);
+  EXPECT_EQ(kept.getRetry().getRetries(), 1u);
+  EXPECT_EQ(kept.getKey(), "k");
+  EXPECT_EQ(kept.getOnConflict(), spec::KeyConflict::REPLACE);
+  EXPECT_EQ(kept.getRequestId(), "");
+
+  task.getArgv().set(0, kj::StringPtr("a\0b", 3).asBytes());
+  ScheduleSpec withNul;
+  EXPECT_ANY_THROW(setScheduleTask(withNul, task.asReader()));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "timers/unit-file.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include <kj/debug.h>
 
@@ -42,24 +43,52 @@ kj::String cpuPercent(uint64_t perSecUsec) {
   return kj::str(whole, ".", digits.slice(1), "%");
 }
 
-kj::String retryConditions(const ScheduleRetry& r) {
+kj::String retryConditions(spec::RetryPolicy::Reader r) {
   kj::Vector<kj::String> items;
-  if (r.onExit) {
-    if (r.exitCodes.size() == 0) {
+  if (r.getOnExit()) {
+    if (r.getExitCodes().size() == 0) {
       items.add(kj::str("exit:any"));
     } else {
-      items.add(kj::str("exit:", kj::strArray(r.exitCodes, ",")));
+      items.add(kj::str("exit:", kj::strArray(r.getExitCodes(), ",")));
     }
   }
-  if (r.onSignal) items.add(kj::str("signal"));
-  if (r.onOom) items.add(kj::str("oom"));
-  if (r.onTimeout) items.add(kj::str("timeout"));
-  if (r.onHeartbeat) items.add(kj::str("heartbeat"));
-  if (r.onLost) items.add(kj::str("lost"));
+  if (r.getOnSignal()) items.add(kj::str("signal"));
+  if (r.getOnOom()) items.add(kj::str("oom"));
+  if (r.getOnTimeout()) items.add(kj::str("timeout"));
+  if (r.getOnHeartbeat()) items.add(kj::str("heartbeat"));
+  if (r.getOnLost()) items.add(kj::str("lost"));
   return kj::strArray(items, ",");
 }
 
+kj::StringPtr conflictWord(spec::KeyConflict conflict) {
+  switch (conflict) {
+    case spec::KeyConflict::QUEUE: return "queue";
+    case spec::KeyConflict::SKIP: return "skip";
+    case spec::KeyConflict::REPLACE: return "replace";
+  }
+  return "queue";  // a policy newer than this daemon: the default
+}
+
 }  // namespace
+
+void setScheduleTask(ScheduleSpec& spec, spec::TaskSpec::Reader task) {
+  for (auto arg : task.getArgv()) {
+    KJ_REQUIRE(memchr(arg.begin(), '\0', arg.size()) == nullptr,
+               "a scheduled command's arguments cannot hold NUL");
+  }
+  auto kept = spec.task;
+  kept.setArgv(task.getArgv());
+  kept.setCwd(task.getCwd());
+  kept.setUmask(task.getUmask());
+  kept.setQueue(task.getQueue());
+  kept.setPriority(task.getPriority());
+  kept.setLabels(task.getLabels());
+  kept.setLimits(task.getLimits());
+  // Retries of none are no policy: the firing's submit says nothing of retrying.
+  if (task.hasRetry() && task.getRetry().getRetries() > 0) kept.setRetry(task.getRetry());
+  kept.setKey(task.getKey());
+  kept.setOnConflict(task.getOnConflict());
+}
 
 kj::Maybe<kj::String> checkScheduleName(kj::StringPtr name) {
   bool ok = name.size() >= 1 && name.size() <= 64;
@@ -125,40 +154,42 @@ kj::Array<kj::String> scheduleSubmitArgv(const ScheduleSpec& spec, kj::StringPtr
   };
   argv.add(kj::str(taskctlPath));
   argv.add(kj::str("submit"));
+  auto task = spec.task.asReader();
   option("--label", kj::str("schedule=", spec.name));
-  for (auto& label : spec.labels) {
-    KJ_REQUIRE(label.key != "schedule",
+  for (auto label : task.getLabels()) {
+    KJ_REQUIRE(label.getKey() != "schedule",
                "the label schedule=NAME is set by taskctl; choose another key");
-    option("--label", kj::str(label.key, "=", label.value));
+    option("--label", kj::str(label.getKey(), "=", label.getValue()));
   }
-  if (spec.queue.size() > 0) option("--queue", kj::str(spec.queue));
-  if (spec.priority != 0) option("--priority", kj::str(spec.priority));
-  if (spec.timeoutUsec) option("--timeout", usec(spec.timeoutUsec));
-  if (spec.killGraceUsec) option("--kill-grace", usec(spec.killGraceUsec));
-  if (spec.heartbeatUsec) option("--heartbeat", usec(spec.heartbeatUsec));
-  if (spec.cpuQuotaPerSecUsec) option("--cpu", cpuPercent(spec.cpuQuotaPerSecUsec));
-  if (spec.memoryMaxBytes) option("--memory", kj::str(spec.memoryMaxBytes));
-  if (spec.tasksMax) option("--tasks-max", kj::str(spec.tasksMax));
-  KJ_IF_MAYBE(retry, spec.retry) {
-    auto conditions = retryConditions(*retry);
-    // Retries without a condition could never happen: leave them out.
-    if (retry->retries > 0 && conditions.size() > 0) {
-      option("--retries", kj::str(retry->retries));
-      option("--retry-on", kj::mv(conditions));
-      if (retry->backoffBaseUsec > 0) {
-        option("--backoff", retry->backoffMaxUsec > 0
-                                ? kj::str(usec(retry->backoffBaseUsec), ",",
-                                          usec(retry->backoffMaxUsec))
-                                : usec(retry->backoffBaseUsec));
-      }
+  if (task.getQueue().size() > 0) option("--queue", kj::str(task.getQueue()));
+  if (task.getPriority() != 0) option("--priority", kj::str(task.getPriority()));
+  auto limits = task.getLimits();
+  if (limits.getTimeoutUsec()) option("--timeout", usec(limits.getTimeoutUsec()));
+  if (limits.getKillGraceUsec()) option("--kill-grace", usec(limits.getKillGraceUsec()));
+  if (limits.getHeartbeatUsec()) option("--heartbeat", usec(limits.getHeartbeatUsec()));
+  if (limits.getCpuQuotaPerSecUsec()) option("--cpu", cpuPercent(limits.getCpuQuotaPerSecUsec()));
+  if (limits.getMemoryMaxBytes()) option("--memory", kj::str(limits.getMemoryMaxBytes()));
+  if (limits.getTasksMax()) option("--tasks-max", kj::str(limits.getTasksMax()));
+  auto retry = task.getRetry();
+  if (task.hasRetry() && retry.getRetries() > 0) {
+    option("--retries", kj::str(retry.getRetries()));
+    // No condition: `--retries N` alone, and the daemon that takes each firing's submit applies
+    // its default ones (DESIGN 6).
+    auto conditions = retryConditions(retry);
+    if (conditions.size() > 0) option("--retry-on", kj::mv(conditions));
+    if (retry.getBackoffBaseUsec() > 0) {
+      option("--backoff", retry.getBackoffMaxUsec() > 0
+                              ? kj::str(usec(retry.getBackoffBaseUsec()), ",",
+                                        usec(retry.getBackoffMaxUsec()))
+                              : usec(retry.getBackoffBaseUsec()));
     }
   }
-  if (spec.key.size() > 0) {
-    option("--key", kj::str(spec.key));
-    if (spec.onConflict.size() > 0) option("--on-conflict", kj::str(spec.onConflict));
+  if (task.getKey().size() > 0) {
+    option("--key", kj::str(task.getKey()));
+    option("--on-conflict", kj::str(conflictWord(task.getOnConflict())));
   }
   argv.add(kj::str("--"));
-  for (auto& arg : spec.argv) argv.add(kj::str(arg));
+  for (auto arg : task.getArgv()) argv.add(kj::heapString(arg.asChars()));
   return argv.releaseAsArray();
 }
 
@@ -183,7 +214,8 @@ kj::String scheduleTimerUnit(const ScheduleSpec& spec) {
 
 kj::String scheduleServiceUnit(const ScheduleSpec& spec, kj::StringPtr taskctlPath,
                                kj::StringPtr socketPath) {
-  KJ_REQUIRE(spec.cwd.startsWith("/") && !hasControl(spec.cwd) && spec.cwd.findFirst('\\') == nullptr,
+  auto cwd = kj::heapString(spec.task.asReader().getCwd().asChars());
+  KJ_REQUIRE(cwd.startsWith("/") && !hasControl(cwd) && cwd.findFirst('\\') == nullptr,
              "the working directory must be an absolute path without control characters or "
              "backslashes to be scheduled");
   KJ_REQUIRE(!hasControl(socketPath) && socketPath.findFirst('\\') == nullptr &&
@@ -191,7 +223,7 @@ kj::String scheduleServiceUnit(const ScheduleSpec& spec, kj::StringPtr taskctlPa
   auto argv = scheduleSubmitArgv(spec, taskctlPath);
   auto words = KJ_MAP(arg, argv) { return execStartQuote(arg); };
   char umask[8];
-  snprintf(umask, sizeof(umask), "%04o", spec.umask & 0777);
+  snprintf(umask, sizeof(umask), "%04o", spec.task.asReader().getUmask() & 0777);
   return kj::str(
       "# Written by taskctld for uid ", spec.uid, ": taskctl schedule add ", spec.name,
       ".\n# Each run submits one task to taskctld, as that user.\n"
@@ -201,7 +233,7 @@ kj::String scheduleServiceUnit(const ScheduleSpec& spec, kj::StringPtr taskctlPa
       "[Service]\n"
       "Type=oneshot\n"
       "User=", spec.uid, "\n"
-      "WorkingDirectory=", escapePercent(spec.cwd), "\n"
+      "WorkingDirectory=", escapePercent(cwd), "\n"
       "UMask=", umask, "\n"
       "Environment=\"TASKCTL_SOCKET=", escapePercent(socketPath), "\"\n"
       "ExecStart=", kj::strArray(words, " "), "\n");

@@ -4,31 +4,15 @@
 // the submit options given to `schedule add` and `--label schedule=NAME`.
 #pragma once
 
+#include <capnp/message.h>
 #include <kj/array.h>
 #include <kj/string.h>
 #include <kj/vector.h>
 #include <stdint.h>
 
+#include "task-spec.capnp.h"
+
 namespace taskctl {
-
-struct ScheduleLabel {
-  kj::String key;
-  kj::String value;
-};
-
-// --retries with its conditions, as taskctl submit takes them again.
-struct ScheduleRetry {
-  uint32_t retries = 0;
-  bool onExit = false;
-  kj::Array<int32_t> exitCodes;  // with onExit: empty means any non-zero code
-  bool onSignal = false;
-  bool onOom = false;
-  bool onTimeout = false;
-  bool onHeartbeat = false;
-  bool onLost = false;
-  uint64_t backoffBaseUsec = 0;  // 0: the default
-  uint64_t backoffMaxUsec = 0;
-};
 
 struct ScheduleSpec {
   kj::String name;  // [a-zA-Z0-9_-]{1,64}
@@ -36,23 +20,17 @@ struct ScheduleSpec {
   kj::String onCalendar;
   bool persistent = false;
   uint64_t accuracyUsec = 0;  // 0: systemd's default (1min)
-  // What each firing submits.
-  kj::String queue;  // empty: the default queue
-  int32_t priority = 0;
-  kj::Vector<ScheduleLabel> labels;
-  uint64_t timeoutUsec = 0;
-  uint64_t killGraceUsec = 0;
-  uint64_t heartbeatUsec = 0;
-  uint64_t cpuQuotaPerSecUsec = 0;
-  uint64_t memoryMaxBytes = 0;
-  uint64_t tasksMax = 0;
-  kj::Maybe<ScheduleRetry> retry;
-  kj::String key;         // empty: none
-  kj::String onConflict;  // with a key: queue, skip or replace
-  kj::Array<kj::String> argv;
-  kj::String cwd;
-  uint32_t umask = 022;
+  // What each firing submits, in `message` (which moves with it): the argv, cwd, umask, queue,
+  // priority, labels, limits, retry policy, key and onConflict of a task spec. Not its env (a
+  // firing runs with the service's) nor when one task starts (after, delay, notBefore,
+  // requestId): a schedule submits anew each time. setScheduleTask() keeps just these.
+  kj::Own<capnp::MallocMessageBuilder> message = kj::heap<capnp::MallocMessageBuilder>(256);
+  spec::TaskSpec::Builder task = message->initRoot<spec::TaskSpec>();
 };
+
+// Sets `spec.task` to what a firing submits again of `task` (above). Throws (KJ_REQUIRE, a
+// message for a person) for an argument with a NUL, which a unit file cannot carry.
+void setScheduleTask(ScheduleSpec& spec, spec::TaskSpec::Reader task);
 
 // A refusal for a person if `name` is not [a-zA-Z0-9_-]{1,64}, else nullptr.
 kj::Maybe<kj::String> checkScheduleName(kj::StringPtr name);
