@@ -98,7 +98,7 @@ int run(kj::StringPtr storeDir, uint64_t count, bool finished, bool loginEnv) {
     task.setPriority(int32_t(i % 5) - 2);
     int64_t created = t0 - int64_t(count - i) * 1000000;  // 1 ms apart, in the past
     task.setCreatedAt(created);
-    task.setKillGraceUsec(10000000);
+    task.initLimits().setKillGraceUsec(taskctl::spec::DEFAULT_KILL_GRACE_USEC);
     if (finished) {
       task.setState(TaskState::SUCCEEDED);
       task.setAttempts(1);

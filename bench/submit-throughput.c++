@@ -173,7 +173,8 @@ class SubmitBench {
 
   // The request every measured call sends: `true` with a small, typical environment, so the
   // stored task record is the size the LMDB bench writes (336 bytes).
-  void fillRequest(rpc::SubmitRequest::Builder request, kj::ArrayPtr<const kj::StringPtr> argv) {
+  void fillRequest(rpc::SubmitRequest::Builder message, kj::ArrayPtr<const kj::StringPtr> argv) {
+    auto request = message.initSpec();
     auto args = request.initArgv(argv.size());
     for (auto i : kj::indices(argv)) args.set(i, argv[i].asBytes());
     kj::StringPtr env[] = {"PATH=/usr/local/bin:/usr/bin:/bin"_kj, "HOME=/root"_kj,

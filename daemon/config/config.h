@@ -25,7 +25,7 @@ struct QueueConfig {
   uint32_t concurrency;  // executions at once; default: the number of CPUs
   // Defaults for this queue's tasks (0: none); a submit option wins.
   uint64_t timeoutUsec = 0;
-  uint64_t killGraceUsec = 0;  // 0: 10 s
+  uint64_t killGraceUsec = 0;  // 0: spec::DEFAULT_KILL_GRACE_USEC (10 s)
   uint64_t heartbeatUsec = 0;
   uint64_t cpuQuotaPerSecUsec = 0;
   uint64_t memoryMaxBytes = 0;

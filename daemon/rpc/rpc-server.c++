@@ -3,6 +3,7 @@
 #include "rpc/limited-message-stream.h"
 #include "rpc/list-pages.h"
 #include "rpc/log-watcher.h"
+#include "rpc/submit-request.h"
 #include "rpc/watch-session.h"
 
 #include <fcntl.h>
@@ -122,63 +123,6 @@ class Refusal final : public capnp::Capability::Server {
   kj::Exception reason;
 };
 
-// What the scheduler takes of a SubmitRequest (submit, and the check of a
-// schedule's submit options): every field but delayUsec.
-void taskRequestOf(rpc::SubmitRequest::Reader in, records::Task::Builder request) {
-  request.setArgv(in.getArgv());
-  request.setEnv(in.getEnv());
-  request.setCwd(in.getCwd());
-  request.setUmask(in.getUmask());
-  request.setQueue(in.getQueue());
-  request.setPriority(in.getPriority());
-  request.setTimeoutUsec(in.getTimeoutUsec());
-  request.setKillGraceUsec(in.getKillGraceUsec());
-  request.setHeartbeatUsec(in.getHeartbeatUsec());
-  request.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
-  request.setMemoryMaxBytes(in.getMemoryMaxBytes());
-  request.setTasksMax(in.getTasksMax());
-  request.setAfter(in.getAfter());
-  request.setNotBefore(in.getNotBefore());
-  request.setRetry(in.getRetry());
-  request.setKey(in.getKey());
-  request.setOnConflict(in.getOnConflict());
-  request.setRequestId(in.getRequestId());
-  auto labels = request.initLabels(in.getLabels().size());
-  for (auto i : kj::indices(in.getLabels())) {
-    labels[i].setKey(in.getLabels()[i].getKey());
-    labels[i].setValue(in.getLabels()[i].getValue());
-  }
-}
-
-// The task spec of a request from a client older than SubmitRequest.spec, which sends the same
-// fields flat (built in `message`).
-spec::TaskSpec::Reader flatSpecOf(rpc::SubmitRequest::Reader in,
-                                  capnp::MallocMessageBuilder& message) {
-  auto task = message.initRoot<spec::TaskSpec>();
-  task.setArgv(in.getArgv());
-  task.setEnv(in.getEnv());
-  task.setCwd(in.getCwd());
-  task.setUmask(in.getUmask());
-  task.setQueue(in.getQueue());
-  task.setPriority(in.getPriority());
-  task.setLabels(in.getLabels());
-  auto limits = task.initLimits();
-  limits.setTimeoutUsec(in.getTimeoutUsec());
-  limits.setKillGraceUsec(in.getKillGraceUsec());
-  limits.setHeartbeatUsec(in.getHeartbeatUsec());
-  limits.setCpuQuotaPerSecUsec(in.getCpuQuotaPerSecUsec());
-  limits.setMemoryMaxBytes(in.getMemoryMaxBytes());
-  limits.setTasksMax(in.getTasksMax());
-  task.setAfter(in.getAfter());
-  task.setDelayUsec(in.getDelayUsec());
-  task.setNotBefore(in.getNotBefore());
-  if (in.hasRetry()) task.setRetry(in.getRetry());
-  task.setKey(in.getKey());
-  task.setOnConflict(in.getOnConflict());
-  task.setRequestId(in.getRequestId());
-  return task.asReader();
-}
-
 }  // namespace
 
 // The bootstrap capability of one connection: every call acts as `identity`.
@@ -197,12 +141,10 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       }
     }
     auto in = context.getParams().getRequest();
-    capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
-    auto request = message.initRoot<records::Task>();
-    taskRequestOf(in, request);
+    capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);  // an old client's only
+    auto request = taskSpecOf(in, message);
     uid_t uid = identity.uid;
     SubmitExtras extras;
-    extras.delayUsec = in.getDelayUsec();
     extras.seesAll = privileged();
     extras.exempt = privileged();  // quotas and max_user_priority bind the others
     return server.scheduler.submit(request, identity, extras).then([context, uid](uint64_t id) mutable {
@@ -411,7 +353,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       }
     }
     auto params = context.getParams();
-    auto in = params.getRequest();
+    capnp::MallocMessageBuilder oldClient(params.getRequest().totalSize().wordCount + 64);
+    auto in = taskSpecOf(params.getRequest(), oldClient);
     if (in.getDelayUsec() != 0 || in.getNotBefore() != 0 || in.getAfter().size() > 0 ||
         in.getRequestId().size() > 0) {
       reject(kj::str("a schedule's tasks cannot take --in, --at, --after or --request-id"));
@@ -423,8 +366,8 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
       // the label each firing adds (schedule=NAME, once NAME is valid).
       KJ_IF_MAYBE(refusal, checkScheduleName(params.getName())) reject(kj::mv(*refusal));
       capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
-      auto request = message.initRoot<records::Task>();
-      taskRequestOf(in, request);
+      message.setRoot(in);
+      auto request = message.getRoot<spec::TaskSpec>();
       request.initEnv(0);
       auto given = in.getLabels();
       auto labels = request.initLabels(given.size() + 1);
@@ -442,9 +385,7 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     spec.onCalendar = kj::str(params.getOnCalendar());
     spec.persistent = params.getPersistent();
     spec.accuracyUsec = params.getAccuracyUsec();
-    // What each firing submits: the spec a client of 0.2 sends, else the old flat fields.
-    capnp::MallocMessageBuilder flat;
-    setScheduleTask(spec, in.hasSpec() ? in.getSpec() : flatSpecOf(in, flat));
+    setScheduleTask(spec, in);  // what each firing submits
     if (!privileged()) schedules.checkLimits(identity.uid, true, scheduleLimits(), server.timer.now());
     uid_t uid = identity.uid;
     auto name = kj::str(spec.name);
@@ -646,12 +587,13 @@ class RpcServer::TaskctlImpl final : public rpc::Taskctl::Server {
     copyLabels(t.getLabels(), v.initLabels(t.getLabels().size()));
     v.setCreatedAt(t.getCreatedAt());
     v.setFinishedAt(t.getFinishedAt());
-    v.setTimeoutUsec(t.getTimeoutUsec());
-    v.setKillGraceUsec(t.getKillGraceUsec());
-    v.setHeartbeatUsec(t.getHeartbeatUsec());
-    v.setCpuQuotaPerSecUsec(t.getCpuQuotaPerSecUsec());
-    v.setMemoryMaxBytes(t.getMemoryMaxBytes());
-    v.setTasksMax(t.getTasksMax());
+    auto limits = t.getLimits();
+    v.setTimeoutUsec(limits.getTimeoutUsec());
+    v.setKillGraceUsec(limits.getKillGraceUsec());
+    v.setHeartbeatUsec(limits.getHeartbeatUsec());
+    v.setCpuQuotaPerSecUsec(limits.getCpuQuotaPerSecUsec());
+    v.setMemoryMaxBytes(limits.getMemoryMaxBytes());
+    v.setTasksMax(limits.getTasksMax());
     v.setAfter(t.getAfter());
     v.setNotBefore(t.getNotBefore());
     v.setNextAttemptAt(t.getNextAttemptAt());

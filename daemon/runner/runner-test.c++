@@ -75,11 +75,12 @@ TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
   auto argv = task.initArgv(2);
   argv.set(0, "sleep"_kj.asBytes());
   argv.set(1, "5"_kj.asBytes());
-  task.setCpuQuotaPerSecUsec(200000);
-  task.setMemoryMaxBytes(20 << 20);
-  task.setTasksMax(10);
-  task.setTimeoutUsec(2000000);
-  task.setKillGraceUsec(1000000);
+  auto limits = task.initLimits();
+  limits.setCpuQuotaPerSecUsec(200000);
+  limits.setMemoryMaxBytes(20 << 20);
+  limits.setTasksMax(10);
+  limits.setTimeoutUsec(2000000);
+  limits.setKillGraceUsec(1000000);
   auto v2 = scopeRequestFor(task, 3, 1234, true);
   EXPECT_EQ(v2.unit, "taskctl-7-3.scope");
   EXPECT_EQ(v2.slice, "taskctl.slice");
@@ -90,7 +91,10 @@ TEST(ScopeRequest, CarriesTheLimitsAndABackstop) {
   EXPECT_EQ(v2.tasksMax, 10u);
   EXPECT_EQ(v2.runtimeMaxUsec, 2000000u + 1000000u + 30000000u);
   EXPECT_FALSE(scopeRequestFor(task, 3, 1234, false).memorySwapMaxZero);  // v1: no swap knob
-  task.setTimeoutUsec(0);
+  limits.setKillGraceUsec(0);  // a task stored before its grace was stored as in force
+  EXPECT_EQ(scopeRequestFor(task, 3, 1234, true).runtimeMaxUsec,
+            2000000u + spec::DEFAULT_KILL_GRACE_USEC + 30000000u);
+  limits.setTimeoutUsec(0);
   EXPECT_EQ(scopeRequestFor(task, 3, 1234, true).runtimeMaxUsec, 0u);
 }
 

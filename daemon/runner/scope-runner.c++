@@ -19,7 +19,6 @@ namespace taskctl {
 
 namespace {
 
-constexpr uint64_t DEFAULT_KILL_GRACE_USEC = 10'000'000;
 // RuntimeMaxSec is only a backstop for when the daemon is down; the daemon's
 // own timer ends a timed-out attempt (with TERM, grace, KILL) well before.
 constexpr uint64_t BACKSTOP_MARGIN_USEC = 30'000'000;
@@ -208,13 +207,15 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   r.description = kj::str("taskctl task ", task.getId(), " attempt ", attempt, " (queue ", queue,
                           ", uid ", task.getUid(), ")");
   r.pid = pid;
-  r.cpuQuotaPerSecUsec = task.getCpuQuotaPerSecUsec();
-  r.memoryMaxBytes = task.getMemoryMaxBytes();
+  auto limits = task.getLimits();
+  r.cpuQuotaPerSecUsec = limits.getCpuQuotaPerSecUsec();
+  r.memoryMaxBytes = limits.getMemoryMaxBytes();
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
-  r.tasksMax = task.getTasksMax();
-  if (task.getTimeoutUsec() > 0) {
-    uint64_t grace = task.getKillGraceUsec() ? task.getKillGraceUsec() : DEFAULT_KILL_GRACE_USEC;
-    r.runtimeMaxUsec = task.getTimeoutUsec() + grace + BACKSTOP_MARGIN_USEC;
+  r.tasksMax = limits.getTasksMax();
+  if (limits.getTimeoutUsec() > 0) {
+    uint64_t grace = limits.getKillGraceUsec() ? limits.getKillGraceUsec()
+                                               : spec::DEFAULT_KILL_GRACE_USEC;
+    r.runtimeMaxUsec = limits.getTimeoutUsec() + grace + BACKSTOP_MARGIN_USEC;
   }
   return r;
 }

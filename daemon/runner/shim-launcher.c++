@@ -80,7 +80,8 @@ kj::Array<kj::String> taskEnvironment(records::Task::Reader task,
   env.add(kj::str("TASKCTL_QUEUE=", task.getQueue()));
   if (attemptRecord.getNotifySocket().size() > 0) {
     env.add(kj::str("NOTIFY_SOCKET=", attemptRecord.getNotifySocket()));
-    if (task.getHeartbeatUsec() > 0) env.add(kj::str("WATCHDOG_USEC=", task.getHeartbeatUsec()));
+    uint64_t heartbeat = task.getLimits().getHeartbeatUsec();
+    if (heartbeat > 0) env.add(kj::str("WATCHDOG_USEC=", heartbeat));
   }
   return env.releaseAsArray();
 }

@@ -39,7 +39,7 @@ struct Harness {
     config.queues.add(QueueConfig{kj::str("batch"), 1});
     // These tests are about order and cost, not the privilege of a high
     // priority (scheduling-test, "Priority and fair share").
-    for (auto& q : config.queues) q.maxUserPriority = MAX_PRIORITY;
+    for (auto& q : config.queues) q.maxUserPriority = spec::MAX_PRIORITY;
     openAndStart();
   }
   ~Harness() noexcept(false) {
@@ -79,9 +79,9 @@ struct Harness {
 
   uint64_t submit(kj::StringPtr command, int priority = 0, kj::StringPtr queue = "",
                   kj::ArrayPtr<const kj::StringPtr> env = nullptr,
-                  kj::Function<void(records::Task::Builder)> more = [](auto) {}) {
+                  kj::Function<void(spec::TaskSpec::Builder)> more = [](auto) {}) {
     capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<records::Task>();
+    auto request = message.initRoot<spec::TaskSpec>();
     more(request);
     auto argv = request.initArgv(1);
     argv.set(0, command.asBytes());
@@ -94,9 +94,9 @@ struct Harness {
     return promise.wait(waitScope);
   }
 
-  std::string submitError(kj::Function<void(records::Task::Builder)> fill) {
+  std::string submitError(kj::Function<void(spec::TaskSpec::Builder)> fill) {
     capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<records::Task>();
+    auto request = message.initRoot<spec::TaskSpec>();
     fill(request);
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                   scheduler->submit(request, alice).wait(waitScope);
@@ -226,7 +226,7 @@ TEST(Scheduler, RequeuesAnAttemptThatNeverStarted) {
 // with --retry-on lost does not run again.
 TEST(Scheduler, WithoutAResultTheShimsExitStatusTellsTheEnd) {
   Harness h(5);
-  auto ok = h.submit("a", 0, "", nullptr, [](records::Task::Builder t) {
+  auto ok = h.submit("a", 0, "", nullptr, [](spec::TaskSpec::Builder t) {
     t.getRetry().setRetries(3);
     t.getRetry().setOnLost(true);
   });
@@ -278,7 +278,7 @@ TEST(Scheduler, RejectsBadInputAndStoresNothing) {
               r.setQueue("nope");
             }).find("unknown queue \"nope\" (queues: batch, default)"),
             std::string::npos);
-  auto big = kj::heapArray<kj::byte>(MAX_COMMAND_BYTES);
+  auto big = kj::heapArray<kj::byte>(spec::MAX_COMMAND_BYTES);
   memset(big.begin(), 'a', big.size());
   EXPECT_NE(h.submitError([&](auto r) {
               auto argv = r.initArgv(2);
@@ -305,7 +305,7 @@ TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
     memcpy(b.begin() + before.size() + 1, after.begin(), after.size());
     return b;
   };
-  auto command = [](records::Task::Builder r) { r.initArgv(1).set(0, "true"_kj.asBytes()); };
+  auto command = [](spec::TaskSpec::Builder r) { r.initArgv(1).set(0, "true"_kj.asBytes()); };
   auto text = [](size_t n) {
     auto s = kj::heapString(n);
     memset(s.begin(), 'k', n);
@@ -313,7 +313,7 @@ TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
   };
   struct Case {
     kj::StringPtr says;
-    kj::Function<void(records::Task::Builder)> fill;
+    kj::Function<void(spec::TaskSpec::Builder)> fill;
   };
   kj::Vector<Case> cases;
   cases.add(Case{"empty command", [](auto r) { r.initArgv(0); }});
@@ -433,7 +433,7 @@ TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
 TEST(Scheduler, ValidateRefusesWhatSubmitRefusesAndChangesNothing) {
   Harness h;
   capnp::MallocMessageBuilder message;
-  auto request = message.initRoot<records::Task>();
+  auto request = message.initRoot<spec::TaskSpec>();
   auto argv = request.initArgv(1);
   argv.set(0, "true"_kj.asBytes());
   h.scheduler->validate(request);  // good: nothing thrown
@@ -543,8 +543,8 @@ TEST(Scheduler, CancelOfARunningTaskTermsThenKillsAfterTheGrace) {
 TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
   Harness h(1);
   auto id = h.submit("a", 0, "", nullptr, [](auto r) {
-    r.setTimeoutUsec(2000000);
-    r.setKillGraceUsec(1000000);
+    r.getLimits().setTimeoutUsec(2000000);
+    r.getLimits().setKillGraceUsec(1000000);
   });
   h.settle();
   KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
@@ -570,7 +570,7 @@ TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
 
 TEST(Scheduler, AnOomKillIsItsOwnReason) {
   Harness h(1);
-  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.setMemoryMaxBytes(20 << 20); });
+  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.getLimits().setMemoryMaxBytes(20 << 20); });
   h.settle();
   h.runner.killed(0, SIGKILL, 1);
   h.settle();
@@ -586,14 +586,14 @@ TEST(Scheduler, QueueDefaultsApplyAndSubmitOptionsWin) {
   h.config.queues[1].timeoutUsec = 60000000;
   h.scheduler->reloadQueues(h.config);
   auto byDefault = h.submit("a", 0, "batch");
-  auto own = h.submit("b", 0, "batch", nullptr, [](auto r) { r.setMemoryMaxBytes(32 << 20); });
+  auto own = h.submit("b", 0, "batch", nullptr, [](auto r) { r.getLimits().setMemoryMaxBytes(32 << 20); });
   kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(byDefault, holder).getMemoryMaxBytes(), 64u << 20);
-  EXPECT_EQ(h.task(byDefault, holder).getTimeoutUsec(), 60000000u);
-  EXPECT_EQ(h.task(own, holder).getMemoryMaxBytes(), 32u << 20);
+  EXPECT_EQ(h.task(byDefault, holder).getLimits().getMemoryMaxBytes(), 64u << 20);
+  EXPECT_EQ(h.task(byDefault, holder).getLimits().getTimeoutUsec(), 60000000u);
+  EXPECT_EQ(h.task(own, holder).getLimits().getMemoryMaxBytes(), 32u << 20);
   EXPECT_NE(h.submitError([](auto r) {
               r.initArgv(1).set(0, "x"_kj.asBytes());
-              r.setMemoryMaxBytes(1000);
+              r.getLimits().setMemoryMaxBytes(1000);
             }).find("memory limit is under 1M"),
             std::string::npos);
 }
@@ -610,7 +610,7 @@ TEST(Scheduler, ALostAttemptHasWhatRemainsOfItStopped) {
 
 TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   Harness h(1);
-  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.setHeartbeatUsec(2000000); });
+  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.getLimits().setHeartbeatUsec(2000000); });
   h.settle();
   auto path = kj::str("/fake/notify/", id, "-1");
   KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
@@ -760,7 +760,7 @@ TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
     void onProgress(uint64_t, uint32_t, uint32_t, double) override {}
   } recorder;
   auto subscription = h.events->subscribe(recorder);
-  auto id = h.submit("a", 0, "", nullptr, [](records::Task::Builder t) {
+  auto id = h.submit("a", 0, "", nullptr, [](spec::TaskSpec::Builder t) {
     t.initRetry().setRetries(1);
   });
   h.settle();
@@ -805,7 +805,7 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
     kj::Vector<kj::Promise<uint64_t>> submits;
     for (size_t i = batch; i < batch + 100; i++) {
       capnp::MallocMessageBuilder message;
-      auto request = message.initRoot<records::Task>();
+      auto request = message.initRoot<spec::TaskSpec>();
       auto argv = request.initArgv(3);
       argv.set(0, "sh"_kj.asBytes());
       argv.set(1, "-c"_kj.asBytes());
@@ -864,7 +864,7 @@ TEST(Scheduler, CancelledQueuedTasksAreSkippedInDispatchOrder) {
     kj::Vector<kj::Promise<uint64_t>> submits;
     for (size_t i = batch; i < batch + 500; i++) {
       capnp::MallocMessageBuilder message;
-      auto request = message.initRoot<records::Task>();
+      auto request = message.initRoot<spec::TaskSpec>();
       request.initArgv(1).set(0, "true"_kj.asBytes());
       request.setPriority(i % 3);  // 0, 1, 2, 0, 1, 2, ...
       submits.add(h.scheduler->submit(request, h.alice));

@@ -15,6 +15,7 @@
 
 #include "common/units.h"
 #include "scheduler/backoff.h"
+#include "scheduler/task-spec-check.h"
 
 namespace taskctl {
 
@@ -30,123 +31,7 @@ constexpr size_t OUTPUT_TAIL_BYTES = 4096;
   kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 
-// DESIGN 8, "Inside a task": what the client's environment may not carry in.
-bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {
-  auto eq = std::find(entry.begin(), entry.end(), '=');
-  if (eq == entry.begin() || eq == entry.end()) return true;  // not KEY=VALUE
-  // Data is not NUL-terminated: compare as bytes.
-  auto e = entry.asChars();
-  auto startsWith = [&e](kj::StringPtr prefix) {
-    return e.size() >= prefix.size() && memcmp(e.begin(), prefix.begin(), prefix.size()) == 0;
-  };
-  return startsWith("NOTIFY_SOCKET=") || startsWith("WATCHDOG_") || startsWith("LISTEN_") ||
-         startsWith("INVOCATION_ID=") || startsWith("JOURNAL_STREAM=") || startsWith("LD_") ||
-         startsWith("GCONV_PATH=") || startsWith("MALLOC_") || startsWith("GLIBC_TUNABLES=");
-}
-
 constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
-
-bool holdsNul(kj::ArrayPtr<const kj::byte> bytes) {
-  return bytes.size() > 0 && memchr(bytes.begin(), 0, bytes.size()) != nullptr;
-}
-bool holdsNul(kj::StringPtr text) { return holdsNul(text.asBytes()); }
-
-// What a submit (and a schedule's stored submit options) may carry, field by
-// field, before anything is looked up or staged. argv, env and cwd reach
-// execve and chdir as C strings: a NUL would cut them, so the shim refuses
-// them, and that refusal must come here, at submit, not at every attempt.
-// Every field is bounded, and the whole request too.
-void validateFields(records::Task::Reader request) {
-  size_t total = request.totalSize().wordCount * sizeof(capnp::word);
-  if (total > MAX_TASK_BYTES) {
-    reject(kj::str("the task is ", total, " bytes encoded (argv, env, cwd, labels and options "
-                   "together); the limit is 2 MiB (2097152 bytes)"));
-  }
-  auto argv = request.getArgv();
-  if (argv.size() == 0 || argv[0].size() == 0) reject(kj::str("empty command: give a command after --"));
-  size_t bytes = 0;
-  for (auto i : kj::indices(argv)) {
-    if (holdsNul(argv[i])) reject(kj::str("argv[", i, "] holds a NUL byte"));
-    bytes += argv[i].size() + 1;
-  }
-  auto env = request.getEnv();
-  for (auto i : kj::indices(env)) {
-    auto entry = env[i];
-    if (holdsNul(entry)) reject(kj::str("environment entry ", i, " holds a NUL byte"));
-    auto eq = std::find(entry.begin(), entry.end(), '=');
-    if (eq == entry.begin() || eq == entry.end()) {
-      reject(kj::str("environment entry ", i, " is not NAME=VALUE"));
-    }
-    bytes += entry.size() + 1;
-  }
-  if (bytes > MAX_COMMAND_BYTES) {
-    reject(kj::str("command and environment are ", bytes,
-                   " bytes; the limit is 1 MiB (1048576 bytes)"));
-  }
-  auto cwd = request.getCwd();  // empty: "/"
-  if (cwd.size() > MAX_CWD_BYTES) {
-    reject(kj::str("cwd is ", cwd.size(), " bytes; the limit is ", MAX_CWD_BYTES));
-  }
-  if (holdsNul(cwd)) reject(kj::str("cwd holds a NUL byte"));
-  if (cwd.size() > 0 && cwd[0] != '/') {
-    reject(kj::str("cwd \"", kj::heapString(cwd.asChars()), "\" is not an absolute path"));
-  }
-  auto queue = request.getQueue();
-  if (queue.size() > MAX_QUEUE_NAME_BYTES) reject(kj::str("queue name is over 256 bytes"));
-  if (holdsNul(queue)) reject(kj::str("queue name holds a NUL byte"));
-  auto priority = request.getPriority();
-  if (priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
-    reject(kj::str("priority ", priority, " is out of range -100..100"));
-  }
-  auto labels = request.getLabels();
-  if (labels.size() > MAX_LABELS) {
-    reject(kj::str(labels.size(), " labels; the limit is ", MAX_LABELS));
-  }
-  for (auto label : labels) {
-    auto key = label.getKey();
-    if (key.size() > MAX_LABEL_KEY_BYTES) {
-      reject(kj::str("label key of ", key.size(), " bytes; the limit is ", MAX_LABEL_KEY_BYTES));
-    }
-    if (holdsNul(key)) reject(kj::str("label key holds a NUL byte"));
-    if (key.size() == 0 || key.findFirst('=') != nullptr) {
-      reject(kj::str("invalid label key \"", key, "\""));
-    }
-    auto value = label.getValue();
-    if (value.size() > MAX_LABEL_VALUE_BYTES) {
-      reject(kj::str("label ", key, ": value of ", value.size(), " bytes; the limit is ",
-                     MAX_LABEL_VALUE_BYTES));
-    }
-    if (holdsNul(value)) reject(kj::str("label ", key, ": value holds a NUL byte"));
-  }
-  auto retry = request.getRetry();
-  if (retry.getRetries() > MAX_RETRIES) {
-    reject(kj::str("retries ", retry.getRetries(), " is over ", MAX_RETRIES));
-  }
-  if (retry.getBackoffMaxUsec() != 0 && retry.getBackoffMaxUsec() < retry.getBackoffBaseUsec()) {
-    reject(kj::str("backoff maximum is below its base"));
-  }
-  if (retry.getBackoffBaseUsec() > YEAR_USEC || retry.getBackoffMaxUsec() > YEAR_USEC) {
-    reject(kj::str("backoff is over a year"));
-  }
-  auto codes = retry.getExitCodes();
-  if (codes.size() > MAX_RETRY_EXIT_CODES) {
-    reject(kj::str(codes.size(), " retry exit codes; the limit is ", MAX_RETRY_EXIT_CODES));
-  }
-  for (auto code : codes) {
-    if (code < 1 || code > 255) reject(kj::str("retry exit code ", code, " is not in 1..255"));
-  }
-  if (request.getAfter().size() > MAX_DEPENDENCIES) {
-    reject(kj::str(request.getAfter().size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
-  }
-  // Keys and request ids are map keys as C strings: a NUL would make two differ in the store
-  // and agree in memory.
-  if (request.getKey().size() > MAX_KEY_BYTES) reject(kj::str("key is over 256 bytes"));
-  if (holdsNul(request.getKey())) reject(kj::str("key holds a NUL byte"));
-  if (request.getRequestId().size() > MAX_KEY_BYTES) {
-    reject(kj::str("request id is over 256 bytes"));
-  }
-  if (holdsNul(request.getRequestId())) reject(kj::str("request id holds a NUL byte"));
-}
 
 // The last bytes of an attempt's output, kept with the attempt.
 kj::Array<kj::byte> readTail(kj::StringPtr path) {
@@ -388,7 +273,7 @@ Scheduler::Active Scheduler::compactOf(records::Task::Reader task) {
   static_assert(sizeof(Active) <= 40, "Active is the per-task cost: keep it small");
   // Submits keep priorities in range; a stored one outside it (written by
   // hand?) is clamped rather than wrapped.
-  auto priority = kj::max(MIN_PRIORITY, kj::min(MAX_PRIORITY, task.getPriority()));
+  auto priority = kj::max(spec::MIN_PRIORITY, kj::min(spec::MAX_PRIORITY, task.getPriority()));
   Active a(task.getId(), &queueOf(task), task.getUid(), task.getAttempts(), priority,
            task.getState());
   auto after = task.getAfter();
@@ -511,7 +396,7 @@ Scheduler::Counts Scheduler::counts() {
   return counts;
 }
 
-kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Identity& owner,
+kj::Promise<uint64_t> Scheduler::submit(spec::TaskSpec::Reader request, const Identity& owner,
                                         SubmitExtras extras) {
   // A submit racing another one with the same request id or key, whose
   // outcome is not durable yet, is decided once it is: then the store and
@@ -532,7 +417,7 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   return submitNow(request, owner, extras);
 }
 
-kj::Promise<uint64_t> Scheduler::submitLater(records::Task::Reader request,
+kj::Promise<uint64_t> Scheduler::submitLater(spec::TaskSpec::Reader request,
                                              const Identity& owner, SubmitExtras extras) {
   // The caller's request and identity need not outlive this call: copy them.
   auto message = kj::heap<capnp::MallocMessageBuilder>(request.totalSize().wordCount + 8);
@@ -540,15 +425,15 @@ kj::Promise<uint64_t> Scheduler::submitLater(records::Task::Reader request,
   Identity copy{owner.uid, owner.gid, kj::heapArray<gid_t>(owner.groups.asPtr())};
   return commit.flushed().then(
       [this, message = kj::mv(message), copy = kj::mv(copy), extras]() mutable {
-        return submit(message->getRoot<records::Task>().asReader(), copy, extras);
+        return submit(message->getRoot<spec::TaskSpec>().asReader(), copy, extras);
       });
 }
 
-void Scheduler::validateDependencies(records::Task::Reader request, const Identity& owner,
+void Scheduler::validateDependencies(spec::TaskSpec::Reader request, const Identity& owner,
                                      SubmitExtras extras) {
   auto after = request.getAfter();
-  if (after.size() > MAX_DEPENDENCIES) {
-    reject(kj::str(after.size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
+  if (after.size() > spec::MAX_DEPENDENCIES) {
+    reject(kj::str(after.size(), " dependencies; the limit is ", spec::MAX_DEPENDENCIES));
   }
   for (auto dependency : after) {
     uint64_t id = dependency.getId();
@@ -570,8 +455,9 @@ void Scheduler::validateDependencies(records::Task::Reader request, const Identi
   }
 }
 
-Scheduler::Resolved Scheduler::resolve(records::Task::Reader request) {
-  validateFields(request);
+Scheduler::Queue& Scheduler::resolve(spec::TaskSpec::Reader request,
+                                     spec::TaskLimits::Builder limits) {
+  checkTaskSpec(request);
   kj::StringPtr queueName = request.getQueue().size() ? request.getQueue() : "default"_kj;
   auto it = queues.find(queueName);
   if (it == queues.end()) {
@@ -579,47 +465,35 @@ Scheduler::Resolved Scheduler::resolve(records::Task::Reader request) {
     for (auto& [name, q] : queues) names.add(name);
     reject(kj::str("unknown queue \"", queueName, "\" (queues: ", kj::strArray(names, ", "), ")"));
   }
-  auto& queue = it->second;
-  auto limit = [](uint64_t given, uint64_t queueDefault) { return given ? given : queueDefault; };
-  Resolved r;
-  r.queue = &queue;
-  r.timeout = limit(request.getTimeoutUsec(), queue.defaults.timeoutUsec);
-  r.killGrace = limit(request.getKillGraceUsec(), queue.defaults.killGraceUsec);
-  if (r.killGrace == 0) r.killGrace = options.killGrace / kj::MICROSECONDS;  // stored as in force
-  r.heartbeat = limit(request.getHeartbeatUsec(), queue.defaults.heartbeatUsec);
-  r.cpu = limit(request.getCpuQuotaPerSecUsec(), queue.defaults.cpuQuotaPerSecUsec);
-  r.memory = limit(request.getMemoryMaxBytes(), queue.defaults.memoryMaxBytes);
-  r.tasksMax = limit(request.getTasksMax(), queue.defaults.tasksMax);
-  if (r.timeout > YEAR_USEC) reject(kj::str("timeout is over a year"));
-  if (r.killGrace > 3600ull * 1000000) reject(kj::str("kill grace is over an hour"));
-  if (r.heartbeat != 0 && r.heartbeat < 100000) reject(kj::str("heartbeat is under 100ms"));
-  if (r.heartbeat > YEAR_USEC) reject(kj::str("heartbeat is over a year"));
-  if (r.memory != 0 && r.memory < (1 << 20)) reject(kj::str("memory limit is under 1M"));
-  if (r.cpu != 0 && r.cpu < 10000) reject(kj::str("cpu quota is under 1%"));
-  return r;
+  resolveLimits(request.getLimits(), it->second.defaults, limits);
+  return it->second;
 }
 
-void Scheduler::validate(records::Task::Reader request) { resolve(request); }
+void Scheduler::validate(spec::TaskSpec::Reader request) {
+  capnp::word scratch[16] = {};  // no allocation: limits are a few words
+  capnp::MallocMessageBuilder message(scratch);
+  resolve(request, message.initRoot<spec::TaskLimits>());
+}
 
-kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const Identity& owner,
+kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const Identity& owner,
                                            SubmitExtras extras) {
   // Everything about the request itself first: a refusal stages nothing,
   // takes no id and records no event.
-  auto resolved = resolve(request);
+  // The limits in force go to the stored task as they are.
+  capnp::word scratch[16] = {};  // no allocation: limits are a few words
+  capnp::MallocMessageBuilder resolved(scratch);
+  auto limits = resolved.initRoot<spec::TaskLimits>();
+  auto& queue = resolve(request, limits);
   auto argv = request.getArgv();
   auto priority = request.getPriority();
-  kj::StringPtr queueName = resolved.queue->name;
-  auto& queue = *resolved.queue;
-  uint64_t timeout = resolved.timeout, killGrace = resolved.killGrace;
-  uint64_t heartbeat = resolved.heartbeat, cpu = resolved.cpu, memory = resolved.memory;
-  uint64_t tasksMax = resolved.tasksMax;
+  kj::StringPtr queueName = queue.name;
   auto retry = request.getRetry();
   int64_t t = now();
   int64_t notBefore = 0;
   bool notBeforeWall = false;
-  if (extras.delayUsec != 0) {
-    if (extras.delayUsec > 10 * YEAR_USEC) reject(kj::str("delay is over ten years"));
-    notBefore = t + int64_t(extras.delayUsec) * 1000;
+  if (request.getDelayUsec() != 0) {
+    if (request.getDelayUsec() > 10 * YEAR_USEC) reject(kj::str("delay is over ten years"));
+    notBefore = t + int64_t(request.getDelayUsec()) * 1000;
   } else if (request.getNotBefore() != 0) {
     notBefore = request.getNotBefore();
     notBeforeWall = true;
@@ -673,25 +547,14 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
 
   auto message = kj::heap<capnp::MallocMessageBuilder>(request.totalSize().wordCount + 64);
   auto task = message->initRoot<records::Task>();
-  task.setTimeoutUsec(timeout);
-  task.setKillGraceUsec(killGrace);
-  task.setHeartbeatUsec(heartbeat);
-  task.setCpuQuotaPerSecUsec(cpu);
-  task.setMemoryMaxBytes(memory);
-  task.setTasksMax(tasksMax);
+  task.setLimits(limits.asReader());
   task.setId(id);
   task.setUid(owner.uid);
   task.setGid(owner.gid);
   auto groups = task.initGroups(owner.groups.size());
   for (auto i : kj::indices(owner.groups)) groups.set(i, owner.groups[i]);
   task.setArgv(argv);
-  uint32_t kept = 0;
-  for (auto e : request.getEnv()) kept += !isDroppedVariable(e);
-  auto env = task.initEnv(kept);
-  uint32_t i = 0;
-  for (auto e : request.getEnv()) {
-    if (!isDroppedVariable(e)) env.set(i++, e);
-  }
+  task.adoptEnv(keptEnvironment(request.getEnv(), capnp::Orphanage::getForMessageContaining(task)));
   task.setCwd(request.getCwd().size() ? request.getCwd() : "/"_kj.asBytes());
   task.setUmask(request.getUmask() & 0777);
   task.setQueue(queueName);
@@ -702,15 +565,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setNotBefore(notBefore);
   task.setNotBeforeWall(notBeforeWall);
   task.setRetry(retry);
-  if (retry.getRetries() > 0 && !retry.getOnExit() && !retry.getOnSignal() && !retry.getOnOom() &&
-      !retry.getOnTimeout() && !retry.getOnHeartbeat() && !retry.getOnLost()) {
-    // DESIGN 6: `--retries` alone. Memory kills and vanished scopes are
-    // retried only when named.
-    auto r = task.getRetry();
-    r.setOnExit(true);
-    r.setOnTimeout(true);
-    r.setOnHeartbeat(true);
-  }
+  applyRetryDefault(task.getRetry());
   task.setKey(request.getKey());
   task.setOnConflict(request.getOnConflict());
   task.setKeyWaitsFor(keyWaitsFor);
@@ -1114,16 +969,16 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
-             kj::str("timed out after ", formatDurationUsec(task.getTimeoutUsec())), code, signal);
+             kj::str("timed out after ", formatDurationUsec(task.getLimits().getTimeoutUsec())), code, signal);
     } else if (a.stopReason == EndReason::HEARTBEAT) {
       finish(a, TaskState::FAILED, EndReason::HEARTBEAT,
-             kj::str("no heartbeat for ", formatDurationUsec(task.getHeartbeatUsec())), code,
+             kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec())), code,
              signal);
     } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
       finish(a, TaskState::FAILED, EndReason::OOM,
-             task.getMemoryMaxBytes()
-                 ? kj::str("killed for memory (limit ", formatBytes(task.getMemoryMaxBytes()), ")")
+             task.getLimits().getMemoryMaxBytes()
+                 ? kj::str("killed for memory (limit ", formatBytes(task.getLimits().getMemoryMaxBytes()), ")")
                  : kj::str("killed for memory"),
              code, signal);
     } else if (signal != 0) {
@@ -1285,8 +1140,9 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
   }
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  uint64_t grace = record(a).getKillGraceUsec();
-  kj::Duration wait = grace ? int64_t(grace) * kj::MICROSECONDS : options.killGrace;
+  uint64_t grace = record(a).getLimits().getKillGraceUsec();
+  if (grace == 0) grace = spec::DEFAULT_KILL_GRACE_USEC;  // stored before it was stored as in force
+  kj::Duration wait = int64_t(grace) * kj::MICROSECONDS;
   // Escalate if it is still there after the grace period. Owned by `a`: it
   // ends with the attempt.
   a.live().graceTimer = timer.afterDelay(wait)
@@ -1359,7 +1215,7 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
 
 void Scheduler::armHeartbeat(Active& a) {
   if (a.stopReason != EndReason::NONE || !a.hasAttempt) return;
-  uint64_t heartbeat = record(a).getHeartbeatUsec();
+  uint64_t heartbeat = record(a).getLimits().getHeartbeatUsec();
   if (heartbeat == 0) return;
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
@@ -1381,7 +1237,7 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 }
 
 void Scheduler::armTimeout(Active& a) {
-  uint64_t timeout = record(a).getTimeoutUsec();
+  uint64_t timeout = record(a).getLimits().getTimeoutUsec();
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
   // From the attempt's start, so a re-adopted attempt keeps its deadline.
   int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <task-spec.capnp.h>
+
 #include "common/task-words.h"
 #include "config/config.h"
 #include "events/event-log.h"
@@ -35,26 +37,13 @@
 
 namespace taskctl {
 
-constexpr size_t MAX_COMMAND_BYTES = 1 << 20;  // argv + env of one task
-constexpr int32_t MIN_PRIORITY = -100, MAX_PRIORITY = 100;
-
-constexpr uint32_t MAX_RETRIES = 1000;
-constexpr size_t MAX_DEPENDENCIES = 1000;
-constexpr size_t MAX_KEY_BYTES = 256;  // unique keys and request ids
-// What else a submit may carry (issue 13: every field is bounded, so no one
-// user's task can be what makes a store, a list page or the shim fail).
-constexpr size_t MAX_CWD_BYTES = 4095;  // PATH_MAX with its NUL
-constexpr size_t MAX_LABELS = 64;
-constexpr size_t MAX_LABEL_KEY_BYTES = 128;
-constexpr size_t MAX_LABEL_VALUE_BYTES = 1024;
-constexpr size_t MAX_RETRY_EXIT_CODES = 255;  // each of 1..255 once
-constexpr size_t MAX_QUEUE_NAME_BYTES = 256;
-constexpr size_t MAX_TASK_BYTES = 2 << 20;  // the whole request as encoded, every field together
+// The contract's bounds on a submit (priority range, key length, retries, ...)
+// are the constants of schema/task-spec.capnp (spec::MAX_RETRIES, ...), read
+// by client and daemon alike; task-spec-check.h checks them.
 constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
 
 // What a submit carries besides the task itself.
 struct SubmitExtras {
-  uint64_t delayUsec = 0;  // --in: elapsed time from now
   bool seesAll = false;    // root or the admin group: may depend on anyone's task
   bool exempt = false;     // root or the admin group: no per-user quota, any priority
 };
@@ -62,7 +51,7 @@ struct SubmitExtras {
 class Scheduler final: private kj::TaskSet::ErrorHandler {
  public:
   struct Options {
-    kj::Duration killGrace = 10 * kj::SECONDS;
+    // Nothing to tune yet: the default kill grace is spec::DEFAULT_KILL_GRACE_USEC.
   };
   // Every reference outlives the scheduler. `timer` follows the monotonic
   // clock (delays, backoff, timeouts); `clock` and `wallTimer` the realtime
@@ -80,17 +69,16 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Begins dispatching (call once the daemon is ready: a task's recorded
   // start then never precedes the daemon's READY).
 
-  kj::Promise<uint64_t> submit(records::Task::Reader request, const Identity& owner,
+  kj::Promise<uint64_t> submit(spec::TaskSpec::Reader request, const Identity& owner,
                                SubmitExtras extras = {});
-  // Validates `request` (its command, queue, priority, labels, limits and
-  // scheduling fields: after, notBefore, retry, key, onConflict, requestId;
-  // every other field is ignored), stores a task made of it for `owner` and
+  // Validates `request` (task-spec-check.h, then its queue, its dependencies,
+  // delay and --at), stores a task made of it for `owner` and
   // resolves with its id once that is durable. Rejects with a message for a
   // person, changing nothing, when the task is invalid or the store refuses
   // it. A known request id, or a `skip` key conflict, resolves with the
   // existing task's id and creates nothing.
 
-  void validate(records::Task::Reader request);
+  void validate(spec::TaskSpec::Reader request);
   // Refuses (a message for a person naming the field) what submit() would
   // refuse of `request` itself, without looking at the store or changing
   // anything: its fields, their sizes and its queue (not its dependencies,
@@ -253,17 +241,15 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
   void stopExecution(Active& task, records::EndReason why);
-  kj::Promise<uint64_t> submitNow(records::Task::Reader request, const Identity& owner,
+  kj::Promise<uint64_t> submitNow(spec::TaskSpec::Reader request, const Identity& owner,
                                   SubmitExtras extras);
-  kj::Promise<uint64_t> submitLater(records::Task::Reader request, const Identity& owner,
+  kj::Promise<uint64_t> submitLater(spec::TaskSpec::Reader request, const Identity& owner,
                                     SubmitExtras extras);
-  void validateDependencies(records::Task::Reader request, const Identity& owner,
+  void validateDependencies(spec::TaskSpec::Reader request, const Identity& owner,
                             SubmitExtras extras);
-  struct Resolved {  // a request's queue and limits: its own, else the queue's
-    Queue* queue;
-    uint64_t timeout, killGrace, heartbeat, cpu, memory, tasksMax;
-  };
-  Resolved resolve(records::Task::Reader request);  // validates the request first
+  Queue& resolve(spec::TaskSpec::Reader request, spec::TaskLimits::Builder limits);
+  // The request's queue, and its limits in force in `limits`; checks the
+  // request first (task-spec-check.h).
   void admit(Active& task);
   void advance(Active& task);
   void makeQueued(Active& task);

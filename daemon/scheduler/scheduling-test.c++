@@ -64,7 +64,7 @@ class CountingWallTimer final : public WallTimer {
   FakeWallTimer& inner;
 };
 
-using Fill = kj::Function<void(records::Task::Builder)>;
+using Fill = kj::Function<void(spec::TaskSpec::Builder)>;
 
 // One scheduler over a real store in a temp dir, a fake runner and fake time.
 struct Harness {
@@ -146,7 +146,7 @@ struct Harness {
 
   kj::Promise<uint64_t> startSubmit(const Identity& who, Fill fill, SubmitExtras extras = {}) {
     capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<records::Task>();
+    auto request = message.initRoot<spec::TaskSpec>();
     request.initArgv(1).set(0, "x"_kj.asBytes());
     fill(request);
     return scheduler->submit(request, who, extras);
@@ -232,7 +232,7 @@ struct Harness {
 
 Fill after(std::initializer_list<std::pair<uint64_t, DependencyCondition>> deps) {
   std::vector<std::pair<uint64_t, DependencyCondition>> copy(deps);
-  return [copy = kj::mv(copy)](records::Task::Builder r) {
+  return [copy = kj::mv(copy)](spec::TaskSpec::Builder r) {
     auto list = r.initAfter(copy.size());
     for (size_t i = 0; i < copy.size(); i++) {
       list[i].setId(copy[i].first);
@@ -243,14 +243,14 @@ Fill after(std::initializer_list<std::pair<uint64_t, DependencyCondition>> deps)
 Fill afterOk(uint64_t id) { return after({{id, DependencyCondition::OK}}); }
 
 Fill withKey(kj::StringPtr key, KeyConflict onConflict = KeyConflict::QUEUE) {
-  return [key = kj::str(key), onConflict](records::Task::Builder r) {
+  return [key = kj::str(key), onConflict](spec::TaskSpec::Builder r) {
     r.setKey(key);
     r.setOnConflict(onConflict);
   };
 }
 
 Fill withRequestId(kj::StringPtr requestId) {
-  return [requestId = kj::str(requestId)](records::Task::Builder r) { r.setRequestId(requestId); };
+  return [requestId = kj::str(requestId)](spec::TaskSpec::Builder r) { r.setRequestId(requestId); };
 }
 
 // ---- Dependencies ----
@@ -463,7 +463,7 @@ TEST(Scheduling, SomeoneWhoSeesAllMayDependOnAnotherUsersTask) {
   Harness h;
   auto bobs = h.submit(h.bob);
   h.settle();
-  auto roots = h.submit(h.alice, afterOk(bobs), SubmitExtras{0, true});
+  auto roots = h.submit(h.alice, afterOk(bobs), SubmitExtras{true});
   h.settle();
   EXPECT_EQ(h.state(roots), TaskState::WAITING);
   h.exit(bobs, 0);
@@ -527,7 +527,7 @@ TEST(Scheduling, ADependentRunsWhenItsDependencyEndedWhileTheDaemonWasDown) {
 
 TEST(Scheduling, ADelayedTaskStartsWhenItsDelayHasElapsed) {
   Harness h;
-  auto id = h.submit([](auto) {}, SubmitExtras{2000000, false});
+  auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   EXPECT_EQ(h.state(id), TaskState::WAITING);
   h.advance(1999 * kj::MILLISECONDS);
@@ -539,7 +539,7 @@ TEST(Scheduling, ADelayedTaskStartsWhenItsDelayHasElapsed) {
 
 TEST(Scheduling, ADelayKeepsItsDeadlineAcrossARestart) {
   Harness h;
-  auto id = h.submit([](auto) {}, SubmitExtras{2000000, false});
+  auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.advance(1 * kj::SECONDS);
   h.restart();
@@ -556,7 +556,7 @@ TEST(Scheduling, ADelayKeepsItsDeadlineAcrossARestart) {
 // by an hour turned a 2 s delay (or a retry's backoff) into an hour.
 TEST(Scheduling, ADelayFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
   Harness h;
-  auto id = h.submit([](auto) {}, SubmitExtras{2000000, false});
+  auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.stepClock(-1 * kj::HOURS);
   h.advance(2 * kj::SECONDS);
@@ -584,7 +584,7 @@ TEST(Scheduling, ABackoffFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
 
 TEST(Scheduling, ADelayIsUnmovedByAWallClockSteppedForward) {
   Harness h;
-  auto id = h.submit([](auto) {}, SubmitExtras{2000000, false});
+  auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.stepClock(1 * kj::HOURS);
   EXPECT_FALSE(h.launched(id));
@@ -650,7 +650,7 @@ TEST(Scheduling, OneTimerPerClockHoweverManyTasksWait) {
   // Deadlines 1..100 s, submitted out of order (37 and 100 are coprime).
   for (int i = 0; i < 100; i++) {
     uint64_t seconds = (i * 37) % 100 + 1;
-    h.submit([](auto) {}, SubmitExtras{seconds * 1000000, false});
+    h.submit([seconds](auto r) { r.setDelayUsec(seconds * 1000000); });
     int64_t at = h.nowNs() + int64_t(seconds) * 1000000000 + 500000000;  // and x.5 s by the wall
     h.submit([at](auto r) { r.setNotBefore(at); });
   }
@@ -675,7 +675,7 @@ TEST(Scheduling, OneTimerPerClockHoweverManyTasksWait) {
 
 Fill retries(
     uint32_t n, kj::Function<void(spec::RetryPolicy::Builder)> more = [](auto) {}) {
-  return [n, more = kj::mv(more)](records::Task::Builder r) mutable {
+  return [n, more = kj::mv(more)](spec::TaskSpec::Builder r) mutable {
     auto policy = r.initRetry();
     policy.setRetries(n);
     more(policy);
@@ -857,7 +857,7 @@ TEST(Scheduling, RetriesAloneMeanExitTimeoutAndHeartbeat) {
 TEST(Scheduling, ATimeoutIsRetriedByRetriesAlone) {
   Harness h;
   auto id = h.submit([](auto r) {
-    r.setTimeoutUsec(1000000);
+    r.getLimits().setTimeoutUsec(1000000);
     r.initRetry().setRetries(1);
   });
   h.settle();
@@ -1268,7 +1268,7 @@ TEST(Scheduling, PauseOnFailurePausesTheQueueWhenATaskFails) {
 
 TEST(Scheduling, HigherPriorityFirstThenLowerId) {
   Harness h(1);
-  for (auto& q : h.config.queues) q.maxUserPriority = MAX_PRIORITY;  // raising is tested below
+  for (auto& q : h.config.queues) q.maxUserPriority = spec::MAX_PRIORITY;  // raising is tested below
   h.scheduler->reloadQueues(h.config);
   auto blocker = h.submit();
   h.settle();
@@ -1364,7 +1364,7 @@ TEST(Scheduling, PriorityOrdersOneUsersTasksNotWhoseTurnItIs) {
   Harness h;
   h.config.queues[1].maxUserPriority = 100;
   h.scheduler->reloadQueues(h.config);
-  auto inBatch = [](int p) { return [p](records::Task::Builder r) {
+  auto inBatch = [](int p) { return [p](spec::TaskSpec::Builder r) {
     r.setQueue("batch");
     r.setPriority(p);
   }; };
@@ -1427,7 +1427,7 @@ TEST(Scheduling, FairShareCountsWhatRunsAfterARestart) {
 
 TEST(Scheduling, PriorityAboveTheQueuesMaximumIsForRootAndTheAdminGroup) {
   Harness h;
-  auto priority = [](int p) { return [p](records::Task::Builder r) { r.setPriority(p); }; };
+  auto priority = [](int p) { return [p](spec::TaskSpec::Builder r) { r.setPriority(p); }; };
   auto e = refusal(h, h.alice, priority(1));
   EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED);
   EXPECT_THAT(e.getDescription().cStr(),
@@ -1574,7 +1574,7 @@ TEST(Scheduling, ARefusedSubmitGivesBackTheSlotItHeld) {
   Harness h(1, tiny);
   h.settle();
   auto big = std::string(1040000, 'x');  // within MAX_COMMAND_BYTES, beyond the map
-  auto refused = h.submitError(h.alice, [&](records::Task::Builder r) {
+  auto refused = h.submitError(h.alice, [&](spec::TaskSpec::Builder r) {
     r.initEnv(1).set(0, kj::str("BIG=", big.c_str()).asBytes());
   });
   EXPECT_NE(refused, "") << "the store took a submit larger than it can hold";

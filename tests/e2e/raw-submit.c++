@@ -3,7 +3,9 @@
 // cwd (tests/e2e/refused-command.sh), or a request larger than exec lets a
 // command line be (`--filler BYTES` adds one argument of BYTES 'x's:
 // tests/e2e/oversized-request.sh).
-//   raw-submit [--queue Q] [--cwd BYTES] [--env BYTES]... [--filler N] -- ARG...
+//   raw-submit [--old-client] [--queue Q] [--cwd BYTES] [--env BYTES]... [--filler N] -- ARG...
+// It sends a spec::TaskSpec (SubmitRequest.spec), as taskctl does; with
+// --old-client, the flat fields a client older than 0.2 sends instead.
 // BYTES and ARG take C escapes: \0 is a NUL byte, \\ a backslash. The socket
 // is $TASKCTL_SOCKET. Prints the id (exit 0), or the daemon's refusal on
 // stderr and exits as taskctl would (taskctl's own mapping, failureFrom).
@@ -44,12 +46,17 @@ int main(int argc, char** argv) {
   kj::StringPtr queue = "";
   kj::Maybe<kj::Array<kj::byte>> cwd;
   kj::Vector<kj::Array<kj::byte>> env, args;
+  bool oldClient = false;
   int i = 1;
   for (; i < argc; i++) {
     kj::StringPtr arg = argv[i];
     if (arg == "--") {
       i++;
       break;
+    }
+    if (arg == "--old-client") {
+      oldClient = true;
+      continue;
     }
     if (i + 1 >= argc) {
       fprintf(stderr, "raw-submit: %s needs a value\n", argv[i]);
@@ -78,18 +85,25 @@ int main(int argc, char** argv) {
   capnp::TwoPartyClient client(*stream);
   auto daemon = client.bootstrap().castAs<taskctl::rpc::Taskctl>();
   auto call = daemon.submitRequest();
-  auto request = call.initRequest();
-  auto list = request.initArgv(args.size());
-  for (auto j : kj::indices(args)) list.set(j, args[j]);
-  auto e = request.initEnv(env.size());
-  for (auto j : kj::indices(env)) e.set(j, env[j]);
-  KJ_IF_MAYBE(c, cwd) {
-    request.setCwd(*c);
+  // The same fields in either layout.
+  auto fill = [&](auto request) {
+    auto list = request.initArgv(args.size());
+    for (auto j : kj::indices(args)) list.set(j, args[j]);
+    auto e = request.initEnv(env.size());
+    for (auto j : kj::indices(env)) e.set(j, env[j]);
+    KJ_IF_MAYBE(c, cwd) {
+      request.setCwd(*c);
+    } else {
+      request.setCwd(kj::StringPtr("/").asBytes());
+    }
+    request.setUmask(022);
+    request.setQueue(queue);
+  };
+  if (oldClient) {
+    fill(call.initRequest());
   } else {
-    request.setCwd(kj::StringPtr("/").asBytes());
+    fill(call.initRequest().initSpec());
   }
-  request.setUmask(022);
-  request.setQueue(queue);
   KJ_IF_MAYBE(problem, kj::runCatchingExceptions([&]() {
     auto reply = call.send().wait(io.waitScope);
     printf("%llu\n", static_cast<unsigned long long>(reply.getId()));

@@ -7,7 +7,9 @@
 #      the cwd), an environment entry without '=', a relative cwd or no
 #      command reach the daemon (raw-submit: taskctl cannot send a NUL) and
 #      are refused with 65, naming the field; nothing is stored, no event is
-#      recorded, no id is spent, and bob's tasks run meanwhile.
+#      recorded, no id is spent, and bob's tasks run meanwhile. A client
+#      older than 0.2 (flat fields, no SubmitRequest.spec) is checked alike
+#      and its good submit runs.
 #   B. a task with a NUL byte already in the store (kept by a daemon from
 #      before submit checked for one; store-put-task) is refused by the real
 #      shim: it ends failed, reason spawn, exit 126, with the shim's message,
@@ -42,6 +44,8 @@ refused 'environment entry 0 is not NAME=VALUE' --env NOEQUALS -- true
 refused 'cwd holds a NUL byte' --cwd '/tmp\0/x' -- true
 refused 'cwd "tmp" is not an absolute path' --cwd tmp -- true
 refused 'empty command' --
+# A client older than 0.2 (the flat fields, no spec) is checked alike.
+refused 'cwd "tmp" is not an absolute path' --old-client --cwd tmp -- true
 [ ! -e "/tmp/refused-command-ran-$$" ] || fail "alice's command ran"
 [ "$(T list --all-users --json)" = "$list_before" ] || fail "a refused submit stored something"
 [ "$(T status --json "$first" | json last_seq)" = "$seq_before" ] ||
@@ -52,6 +56,9 @@ bob_runs "after alice's refused submits"
 # The same client's good submit is taken: the refusals were the daemon's.
 good=$(raw "$alice" --queue shared --env PATH=/usr/bin:/bin -- true) || fail "a good raw submit was refused"
 timeout 20 "$BIN/taskctl" wait "$good" || fail "alice's good task did not succeed"
+old=$(raw "$alice" --old-client --queue shared --env PATH=/usr/bin:/bin -- true) ||
+  fail "an old client's good submit was refused"
+timeout 20 "$BIN/taskctl" wait "$old" || fail "an old client's task did not succeed"
 
 # --- B: the shim's refusal of a stored command ---
 stop_daemon

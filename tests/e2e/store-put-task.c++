@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   task.setCwd(kj::StringPtr("/").asBytes());
   task.setUmask(022);
   task.setQueue(argv[4]);
-  task.setKillGraceUsec(10000000);
+  task.initLimits().setKillGraceUsec(taskctl::spec::DEFAULT_KILL_GRACE_USEC);
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   task.setCreatedAt(int64_t(now.tv_sec) * 1000000000 + now.tv_nsec);

@@ -1,0 +1,117 @@
+#include "rpc/submit-request.h"
+
+#include <gtest/gtest.h>
+
+namespace taskctl {
+namespace {
+
+kj::String text(capnp::Data::Reader data) { return kj::heapString(data.asChars()); }
+
+TEST(SubmitRequest, ASpecIsTakenAsItIs) {
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<rpc::SubmitRequest>();
+  request.initArgv(1).set(0, "flat"_kj.asBytes());  // an old field beside a spec: ignored
+  request.setTimeoutUsec(1);
+  auto given = request.initSpec();
+  given.initArgv(1).set(0, "true"_kj.asBytes());
+  given.getLimits().setTimeoutUsec(5000000);
+  given.setDelayUsec(7);
+  capnp::MallocMessageBuilder scratch;
+  auto spec = taskSpecOf(request.asReader(), scratch);
+  ASSERT_EQ(spec.getArgv().size(), 1u);
+  EXPECT_EQ(text(spec.getArgv()[0]), "true");
+  EXPECT_EQ(spec.getLimits().getTimeoutUsec(), 5000000u);
+  EXPECT_EQ(spec.getDelayUsec(), 7u);
+}
+
+TEST(SubmitRequest, AnOldClientsFlatFieldsMapOneByOne) {
+  // Every field 0-19, each set to a value of its own, read back from the spec.
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<rpc::SubmitRequest>();
+  auto argv = r.initArgv(2);
+  argv.set(0, "echo"_kj.asBytes());
+  argv.set(1, "hi"_kj.asBytes());
+  r.initEnv(1).set(0, "A=1"_kj.asBytes());
+  r.setCwd("/tmp"_kj.asBytes());
+  r.setUmask(027);
+  r.setQueue("batch");
+  r.setPriority(-5);
+  auto labels = r.initLabels(2);
+  labels[0].setKey("team");
+  labels[0].setValue("infra");
+  labels[1].setKey("run");
+  labels[1].setValue("7");
+  r.setTimeoutUsec(11);
+  r.setKillGraceUsec(12);
+  r.setHeartbeatUsec(13);
+  r.setCpuQuotaPerSecUsec(14);
+  r.setMemoryMaxBytes(15);
+  r.setTasksMax(16);
+  auto after = r.initAfter(1);
+  after[0].setId(42);
+  after[0].setCondition(spec::DependencyCondition::FAILED);
+  r.setDelayUsec(17);
+  r.setNotBefore(18);
+  auto retry = r.initRetry();
+  retry.setRetries(3);
+  retry.setOnOom(true);
+  retry.initExitCodes(1).set(0, 2);
+  retry.setBackoffBaseUsec(19);
+  retry.setBackoffMaxUsec(20);
+  r.setKey("deploy");
+  r.setOnConflict(spec::KeyConflict::REPLACE);
+  r.setRequestId("req-1");
+
+  capnp::MallocMessageBuilder scratch;
+  auto s = taskSpecOf(r.asReader(), scratch);
+  ASSERT_EQ(s.getArgv().size(), 2u);
+  EXPECT_EQ(text(s.getArgv()[0]), "echo");
+  EXPECT_EQ(text(s.getArgv()[1]), "hi");
+  ASSERT_EQ(s.getEnv().size(), 1u);
+  EXPECT_EQ(text(s.getEnv()[0]), "A=1");
+  EXPECT_EQ(text(s.getCwd()), "/tmp");
+  EXPECT_EQ(s.getUmask(), 027u);
+  EXPECT_EQ(s.getQueue(), "batch");
+  EXPECT_EQ(s.getPriority(), -5);
+  ASSERT_EQ(s.getLabels().size(), 2u);
+  EXPECT_EQ(s.getLabels()[0].getKey(), "team");
+  EXPECT_EQ(s.getLabels()[0].getValue(), "infra");
+  EXPECT_EQ(s.getLabels()[1].getKey(), "run");
+  EXPECT_EQ(s.getLabels()[1].getValue(), "7");
+  auto limits = s.getLimits();
+  EXPECT_EQ(limits.getTimeoutUsec(), 11u);
+  EXPECT_EQ(limits.getKillGraceUsec(), 12u);
+  EXPECT_EQ(limits.getHeartbeatUsec(), 13u);
+  EXPECT_EQ(limits.getCpuQuotaPerSecUsec(), 14u);
+  EXPECT_EQ(limits.getMemoryMaxBytes(), 15u);
+  EXPECT_EQ(limits.getTasksMax(), 16u);
+  ASSERT_EQ(s.getAfter().size(), 1u);
+  EXPECT_EQ(s.getAfter()[0].getId(), 42u);
+  EXPECT_EQ(s.getAfter()[0].getCondition(), spec::DependencyCondition::FAILED);
+  EXPECT_EQ(s.getDelayUsec(), 17u);
+  EXPECT_EQ(s.getNotBefore(), 18);
+  auto policy = s.getRetry();
+  EXPECT_EQ(policy.getRetries(), 3u);
+  EXPECT_TRUE(policy.getOnOom());
+  EXPECT_FALSE(policy.getOnExit());
+  ASSERT_EQ(policy.getExitCodes().size(), 1u);
+  EXPECT_EQ(policy.getExitCodes()[0], 2);
+  EXPECT_EQ(policy.getBackoffBaseUsec(), 19u);
+  EXPECT_EQ(policy.getBackoffMaxUsec(), 20u);
+  EXPECT_EQ(s.getKey(), "deploy");
+  EXPECT_EQ(s.getOnConflict(), spec::KeyConflict::REPLACE);
+  EXPECT_EQ(s.getRequestId(), "req-1");
+}
+
+TEST(SubmitRequest, AnEmptyOldRequestIsAnEmptySpec) {
+  capnp::MallocMessageBuilder message;
+  auto r = message.initRoot<rpc::SubmitRequest>();
+  capnp::MallocMessageBuilder scratch;
+  auto s = taskSpecOf(r.asReader(), scratch);
+  EXPECT_EQ(s.getArgv().size(), 0u);  // refused by the check as an empty command, not here
+  EXPECT_EQ(s.getLimits().getTimeoutUsec(), 0u);
+  EXPECT_EQ(s.getRetry().getRetries(), 0u);
+}
+
+}  // namespace
+}  // namespace taskctl
