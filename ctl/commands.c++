@@ -10,7 +10,6 @@
 #include "common/errors.h"
 #include "output.h"
 #include "render.h"
-#include "submit-request.h"
 
 namespace taskctl {
 
@@ -71,7 +70,6 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
   }
   spec.setCwd(currentDirectory().asBytes());
   spec.setUmask(currentUmask());
-  setFlatSubmitFields(request, spec.asReader());
 }
 
 namespace {

@@ -9,7 +9,7 @@
 namespace taskctl {
 
 // The request `submit` sends for `args`: its spec with this process's cwd and umask, and its
-// environment if `withEnvironment`; the spec again in the flat fields, for an older daemon.
+// environment if `withEnvironment`. Only the spec: the flat fields are for clients older than it.
 void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args,
                        bool withEnvironment);
 

@@ -48,7 +48,7 @@ struct Dependency {
 struct RetryPolicy {
   retries @0 :UInt32;           # further attempts allowed after the first (0..maxRetries)
   # With retries > 0 and none of the on* set, the daemon retries after a
-  # non-zero exit, a signal, a timeout and a missed heartbeat (DESIGN 6);
+  # non-zero exit, a timeout and a missed heartbeat (DESIGN 6); signals,
   # memory kills and lost executions only when asked for.
   onExit @1 :Bool;
   exitCodes @2 :List(Int32);    # with onExit: empty means any non-zero code
