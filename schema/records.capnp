@@ -10,12 +10,15 @@ using Spec = import "task-spec.capnp";
 # RPC carries them too) and live there; on disk they are the same bytes as
 # when they were defined here.
 
-const formatVersion :UInt32 = 3;
+const formatVersion :UInt32 = 4;
 # The store's on-disk format. A daemon refuses a store whose meta says more.
 # 2: dependencies, delays, retries, keys, request ids, queue settings,
 #    retention (tombstones).
 # 3: every stored value ends in a CRC32C of its key and payload, verified on
 #    every read. Older stores are read, verified and upgraded in place.
+# 4: a task's limits in `Task.limits` (TaskLimits), no longer in its flat
+#    fields 19-24 (the upgrade moves them and zeroes those); no `ready` index
+#    (the upgrade drops it: nothing read it).
 
 struct Meta {
   formatVersion @0 :UInt32;

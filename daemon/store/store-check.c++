@@ -14,7 +14,9 @@
 
 #include <kj/debug.h>
 
+#include "common/errors.h"
 #include "store/store.h"
+#include "store/store-tables.h"
 
 namespace taskctl {
 namespace {
@@ -159,7 +161,7 @@ void readWhole(kj::StringPtr table, const MDB_val& key, kj::ArrayPtr<const kj::b
   });
   KJ_IF_MAYBE(e, failure) {
     auto text = e->getDescription();
-    if (text.startsWith(keyText(table, key))) kj::throwFatalException(kj::mv(*e));
+    if (text.startsWith(keyText(table, key))) rethrow(kj::mv(*e));
     KJ_FAIL_REQUIRE(kj::str(keyText(table, key), ": does not decode (", text, ")"));
   }
 }
@@ -199,8 +201,6 @@ void readMeta(Source& source, StoreReport& report) {
 
 struct TaskFacts {
   uint16_t state;
-  std::string queue;
-  int32_t priority;
   int64_t finishedAt;
 };
 
@@ -241,8 +241,7 @@ StoreReport checkStore(kj::StringPtr dir) {
                                auto state = static_cast<uint16_t>(t.getState());
                                KJ_REQUIRE(state <= static_cast<uint16_t>(records::TaskState::RETRYING),
                                           kj::str("tasks ", id, ": state ", state));
-                               tasks[id] = TaskFacts{state, t.getQueue().cStr(), t.getPriority(),
-                                                     t.getFinishedAt()};
+                               tasks[id] = TaskFacts{state, t.getFinishedAt()};
                              });
   });
   KJ_IF_MAYBE(next, source.nextId) {
@@ -253,7 +252,8 @@ StoreReport checkStore(kj::StringPtr dir) {
   auto terminal = [](uint16_t state) {
     return isTerminal(static_cast<records::TaskState>(state));
   };
-  std::set<uint64_t> activeIds, readyIds, finishedIds;
+  // A `ready` index (format 3 and older) is left to the upgrade, which drops it.
+  std::set<uint64_t> activeIds, finishedIds;
   each("active", [&](const MDB_val& key, const MDB_val& val) {
     index("active", key, val);
     KJ_REQUIRE(key.mv_size == 8, kj::str(keyText("active", key), ": not an id"));
@@ -262,21 +262,6 @@ StoreReport checkStore(kj::StringPtr dir) {
     auto it = tasks.find(id);
     KJ_REQUIRE(it != tasks.end() && !terminal(it->second.state),
                kj::str("active ", id, ": lists a task that is missing or terminal"));
-  });
-  each("ready", [&](const MDB_val& key, const MDB_val& val) {
-    index("ready", key, val);
-    auto p = static_cast<const kj::byte*>(key.mv_data);
-    KJ_REQUIRE(key.mv_size >= 10 && p[key.mv_size - 10] == 0,
-               kj::str(keyText("ready", key), ": malformed"));
-    uint64_t id = readBE(p + key.mv_size - 8, 8);
-    readyIds.insert(id);
-    auto it = tasks.find(id);
-    KJ_REQUIRE(it != tasks.end() &&
-                   it->second.state == static_cast<uint16_t>(records::TaskState::QUEUED) &&
-                   it->second.queue == std::string(reinterpret_cast<const char*>(p),
-                                                   key.mv_size - 10) &&
-                   p[key.mv_size - 9] == kj::byte(100 - it->second.priority),
-               kj::str("ready ", id, ": does not match a queued task"));
   });
   each("finished", [&](const MDB_val& key, const MDB_val& val) {
     index("finished", key, val);
@@ -295,10 +280,6 @@ StoreReport checkStore(kj::StringPtr dir) {
     }
     if (terminal(facts.state) && finishedIds.count(id) == 0) {
       problem(kj::str("tasks ", id, ": terminal, but missing from the finished index"));
-    }
-    if (facts.state == static_cast<uint16_t>(records::TaskState::QUEUED) &&
-        readyIds.count(id) == 0) {
-      problem(kj::str("tasks ", id, ": queued, but missing from the ready index"));
     }
   }
   each("attempts", [&](const MDB_val& key, const MDB_val& val) {
@@ -420,7 +401,16 @@ StoreReport salvageStore(kj::StringPtr dir, kj::StringPtr outDir) {
                                               t.getId() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
                                           kj::str(keyText("tasks", key), ": holds another id"));
                                out.raiseNextId(t.getId() + 1);
-                               out.putTask(t);
+                               if (lmdb::hasFlatLimits(t)) {
+                                 // From format 3 or older: limits as format 4 keeps them.
+                                 capnp::MallocMessageBuilder message;
+                                 message.setRoot(t);
+                                 auto task = message.getRoot<records::Task>();
+                                 lmdb::moveFlatLimits(task);
+                                 out.putTask(task.asReader());
+                               } else {
+                                 out.putTask(t);
+                               }
                                kept.insert(t.getId());
                              });
     flush(false);

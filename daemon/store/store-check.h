@@ -18,7 +18,7 @@ struct StoreReport {
 
 StoreReport checkStore(kj::StringPtr dir);
 // Every value of every table: checksum, decoded with the daemon's limits,
-// its key matching its record; the indexes (active, ready, finished,
+// its key matching its record; the indexes (active, finished,
 // requests-by-age) agreeing with the records; the meta's next id above every
 // task id. Sound when `problems` is empty.
 

@@ -15,7 +15,9 @@
 #include <sys/stat.h>
 #include <kj/debug.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -222,7 +224,24 @@ TEST(Store, StagedWritesAreInvisibleUntilCommitAndCommitOnce) {
   for (auto id : ids) EXPECT_TRUE(store.getTask(id) != nullptr);
 }
 
-TEST(Store, ReadyIndexFollowsPriorityThenIdAndState) {
+// Whether LMDB's table of tables names `name` in the store at `dir`.
+bool hasTable(kj::StringPtr dir, const char* name) {
+  MDB_env* env;
+  KJ_ASSERT(mdb_env_create(&env) == 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  KJ_ASSERT(mdb_env_open(env, dir.cStr(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  MDB_dbi dbi;
+  return mdb_dbi_open(txn, name, 0, &dbi) == 0;
+}
+
+// The scheduler orders a queue's tasks itself (from forEachActiveTask at the
+// start): what the store owes it is every task not yet terminal, with the
+// queue and priority it was stored with, and none that is terminal.
+TEST(Store, ActiveTasksFollowTheStateWithTheirQueueAndPriority) {
   TempDir dir;
   Store store(dir.store());
   auto a = store.allocateId(), b = store.allocateId(), c = store.allocateId(),
@@ -232,21 +251,29 @@ TEST(Store, ReadyIndexFollowsPriorityThenIdAndState) {
   putQueued(store, c, 0);
   putQueued(store, d, 100, "other");
   store.commit();
-  kj::Vector<uint64_t> order;
-  store.forEachReady("default", [&](uint64_t id) { order.add(id); });
-  ASSERT_EQ(order.size(), 3u);
-  EXPECT_EQ(order[0], b);
-  EXPECT_EQ(order[1], a);
-  EXPECT_EQ(order[2], c);
+  kj::Vector<std::string> active;
+  auto readActive = [&]() {
+    active.clear();
+    store.forEachActiveTask([&](records::Task::Reader t) {
+      active.add(kj::str(t.getId(), ":", t.getQueue(), ":", t.getPriority()).cStr());
+    });
+  };
+  readActive();
+  ASSERT_EQ(active.size(), 4u);
+  EXPECT_EQ(active[0], kj::str(a, ":default:0").cStr());
+  EXPECT_EQ(active[1], kj::str(b, ":default:50").cStr());
+  EXPECT_EQ(active[2], kj::str(c, ":default:0").cStr());
+  EXPECT_EQ(active[3], kj::str(d, ":other:100").cStr());
 
   putQueued(store, b, 50, "default", records::TaskState::SUCCEEDED);
   store.commit();
-  order.clear();
-  store.forEachReady("default", [&](uint64_t id) { order.add(id); });
-  EXPECT_EQ(order.size(), 2u);
-  kj::Vector<uint64_t> active;
-  store.forEachActiveTask([&](records::Task::Reader t) { active.add(t.getId()); });
+  readActive();
   EXPECT_EQ(active.size(), 3u);  // a, c, d: b is terminal
+  auto finished = finishedIds(store);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_EQ(finished[0], b);
+  // Format 4 keeps no `ready` index (nothing read it).
+  EXPECT_FALSE(hasTable(dir.store(), "ready"));
 }
 
 TEST(Store, GrowsTheMapWhenFull) {
@@ -595,7 +622,8 @@ TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
     EXPECT_EQ(ids[1], 1u);
     EXPECT_EQ(store.allocateId(), 4u);  // the counter survives the upgrade
   }
-  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
+  EXPECT_FALSE(hasTable(dir.store(), "ready"));  // format 1's, dropped by the upgrade
   Store store(dir.store());  // and the upgraded store opens as a current one
   EXPECT_EQ(store.finishedCount(), 2u);
   EXPECT_TRUE(store.getTask(2) != nullptr);
@@ -647,10 +675,10 @@ TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
   Store store(dir.store(), options);
   EXPECT_GT(store.mapBytes(), size_t(1) << 20);
   EXPECT_EQ(store.finishedCount(), stored);
-  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
 }
 
-TEST(Store, RefusesAVersion4StoreNamingBothVersions) {
+TEST(Store, RefusesAVersion5StoreNamingBothVersions) {
   for (bool sealed : {true, false}) {
     TempDir dir;
     {
@@ -658,13 +686,13 @@ TEST(Store, RefusesAVersion4StoreNamingBothVersions) {
       putQueued(store, store.allocateId());
       store.commit();
     }
-    RawStore(dir.store()).putMeta(4, 2, sealed);
+    RawStore(dir.store()).putMeta(5, 2, sealed);
     auto error = openError(dir.store());
-    EXPECT_NE(error.find("has format version 4, newer than this taskctld knows (3)"),
+    EXPECT_NE(error.find("has format version 5, newer than this taskctld knows (4)"),
               std::string::npos)
         << error;
     EXPECT_NE(error.find("upgrade taskctl"), std::string::npos) << error;
-    EXPECT_EQ(storedFormatVersion(dir.store()), 4u);  // refused, not rewritten
+    EXPECT_EQ(storedFormatVersion(dir.store()), 5u);  // refused, not rewritten
   }
 }
 
@@ -794,7 +822,7 @@ TEST(Store, StoresEveryValueWithItsChecksum) {
   MDB_txn* txn;
   ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
   KJ_DEFER(mdb_txn_abort(txn));
-  for (auto name : {"meta", "tasks", "attempts", "active", "ready"}) {
+  for (auto name : {"meta", "tasks", "attempts", "active"}) {
     MDB_dbi dbi;
     ASSERT_EQ(mdb_dbi_open(txn, name, 0, &dbi), 0);
     MDB_cursor* cursor;
@@ -868,7 +896,8 @@ TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
     }
     EXPECT_TRUE(store.getTask(1) != nullptr);
   }
-  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
+  EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
+  EXPECT_FALSE(hasTable(dir.store(), "ready"));
   Store store(dir.store());  // and it opens as a current store
   EXPECT_TRUE(store.getTask(2) != nullptr);
   EXPECT_FALSE(store.readOnly());
@@ -1352,6 +1381,222 @@ TEST(Store, ReleasingTheMapsPagesGivesBackWhatAScanMapped) {
   int n = 0;
   store.forEachTask([&](records::Task::Reader) { return ++n, true; });
   EXPECT_EQ(n, 256) << "the records read again after the release";
+}
+
+// ---- Format 4: limits in `limits`, no `ready` index ----
+
+// A task of format 3 as format 4 holds it: limits moved, the flat fields 0
+// (a task with no flat limit is left as it was: `limits` unset reads as 0).
+std::string withLimitsMoved(records::Task::Reader old) {
+  if ((old.getTimeoutUsec() | old.getKillGraceUsec() | old.getHeartbeatUsec() |
+       old.getCpuQuotaPerSecUsec() | old.getMemoryMaxBytes() | old.getTasksMax()) == 0) {
+    return kj::str(old).cStr();
+  }
+  capnp::MallocMessageBuilder message;
+  message.setRoot(old);
+  auto task = message.getRoot<records::Task>();
+  auto limits = task.initLimits();
+  limits.setTimeoutUsec(old.getTimeoutUsec());
+  limits.setKillGraceUsec(old.getKillGraceUsec());
+  limits.setHeartbeatUsec(old.getHeartbeatUsec());
+  limits.setCpuQuotaPerSecUsec(old.getCpuQuotaPerSecUsec());
+  limits.setMemoryMaxBytes(old.getMemoryMaxBytes());
+  limits.setTasksMax(old.getTasksMax());
+  task.setTimeoutUsec(0);
+  task.setKillGraceUsec(0);
+  task.setHeartbeatUsec(0);
+  task.setCpuQuotaPerSecUsec(0);
+  task.setMemoryMaxBytes(0);
+  task.setTasksMax(0);
+  return kj::str(task.asReader()).cStr();
+}
+
+// Every record of the (sealed) store at `dir`, read with LMDB alone, as
+// "table key-hex" -> its text; with `moveLimits`, a task as format 4 holds it.
+std::map<std::string, std::string> rawRecords(kj::StringPtr dir, bool moveLimits = false) {
+  std::map<std::string, std::string> out;
+  MDB_env* env;
+  KJ_ASSERT(mdb_env_create(&env) == 0);
+  KJ_DEFER(mdb_env_close(env));
+  mdb_env_set_maxdbs(env, 16);
+  KJ_ASSERT(mdb_env_open(env, dir.cStr(), MDB_RDONLY, 0600) == 0);
+  MDB_txn* txn;
+  KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  KJ_DEFER(mdb_txn_abort(txn));
+  for (kj::StringPtr table : {"tasks"_kj, "attempts"_kj, "tombstones"_kj, "requests"_kj,
+                              "queues"_kj, "events"_kj}) {
+    MDB_dbi dbi;
+    if (mdb_dbi_open(txn, table.cStr(), 0, &dbi) != 0) continue;
+    MDB_cursor* cursor;
+    KJ_ASSERT(mdb_cursor_open(txn, dbi, &cursor) == 0);
+    KJ_DEFER(mdb_cursor_close(cursor));
+    MDB_val key, val;
+    for (int rc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
+      auto k = kj::arrayPtr(static_cast<const kj::byte*>(key.mv_data), key.mv_size);
+      auto payload = KJ_ASSERT_NONNULL(
+          unsealValue(k, kj::arrayPtr(static_cast<const kj::byte*>(val.mv_data), val.mv_size)));
+      auto words = kj::heapArray<capnp::word>(payload.size() / sizeof(capnp::word));
+      memcpy(words.begin(), payload.begin(), payload.size());
+      capnp::FlatArrayMessageReader reader(words);
+      std::string text;
+      if (table == "tasks") {
+        auto task = reader.getRoot<records::Task>();
+        text = moveLimits ? withLimitsMoved(task) : kj::str(task).cStr();
+      } else if (table == "attempts") {
+        text = kj::str(reader.getRoot<records::Attempt>()).cStr();
+      } else if (table == "tombstones") {
+        text = kj::str(reader.getRoot<records::Tombstone>()).cStr();
+      } else if (table == "requests") {
+        text = kj::str(reader.getRoot<records::RequestMapping>()).cStr();
+      } else if (table == "queues") {
+        text = kj::str(reader.getRoot<records::QueueSettings>()).cStr();
+      } else {
+        text = kj::str(reader.getRoot<records::Event>()).cStr();
+      }
+      std::string hex;
+      for (auto b : k) hex += kj::str(kj::hex(b)).cStr();
+      out[std::string(table.cStr()) + " " + hex] = text;
+    }
+  }
+  return out;
+}
+
+size_t countOf(const std::map<std::string, std::string>& records, const std::string& table) {
+  size_t n = 0;
+  for (auto& r : records) n += r.first.rfind(table + " ", 0) == 0;
+  return n;
+}
+
+// The fixture: a format-3 store written by taskctld e5e382f (testdata/README).
+void unpackFormat3Fixture(kj::StringPtr store) {
+  KJ_ASSERT(mkdir(store.cStr(), 0700) == 0);
+  auto command = kj::str("tar -xzf " TASKCTL_STORE_TESTDATA "/format3-e5e382f.tar.gz -C ", store);
+  KJ_ASSERT(system(command.cStr()) == 0, command);
+  KJ_ASSERT(storedFormatVersion(store) == 3);
+  KJ_ASSERT(hasTable(store, "ready"));
+}
+
+void expectFixtureLimitsInLimits(Store& store) {
+  auto task1 = KJ_ASSERT_NONNULL(store.getTask(1));
+  auto t = task1->get();
+  ASSERT_TRUE(t.hasLimits());
+  EXPECT_EQ(t.getLimits().getTimeoutUsec(), 3600ull * 1000000);
+  EXPECT_EQ(t.getLimits().getKillGraceUsec(), 5ull * 1000000);
+  EXPECT_EQ(t.getLimits().getHeartbeatUsec(), 30ull * 1000000);
+  EXPECT_EQ(t.getLimits().getCpuQuotaPerSecUsec(), 500000u);
+  EXPECT_EQ(t.getLimits().getMemoryMaxBytes(), 512ull << 20);
+  EXPECT_EQ(t.getLimits().getTasksMax(), 64u);
+  EXPECT_EQ(t.getTimeoutUsec() | t.getKillGraceUsec() | t.getHeartbeatUsec() |
+                t.getCpuQuotaPerSecUsec() | t.getMemoryMaxBytes() | t.getTasksMax(),
+            0u);
+  EXPECT_EQ(t.getState(), records::TaskState::SUCCEEDED);
+  EXPECT_EQ(t.getLabels()[0].getKey(), "team");
+  auto task2 = KJ_ASSERT_NONNULL(store.getTask(2));
+  auto q = task2->get();
+  EXPECT_EQ(q.getState(), records::TaskState::QUEUED);
+  EXPECT_EQ(q.getQueue(), "batch");
+  EXPECT_EQ(q.getPriority(), -5);
+  EXPECT_EQ(q.getKey(), "nightly");
+  EXPECT_EQ(q.getRequestId(), "req-7");
+  EXPECT_EQ(q.getRetry().getRetries(), 3u);
+  EXPECT_EQ(q.getLimits().getTimeoutUsec(), 120ull * 1000000);
+  EXPECT_EQ(q.getLimits().getKillGraceUsec(), 10ull * 1000000);  // stored as in force
+  EXPECT_EQ(q.getLimits().getMemoryMaxBytes(), 1ull << 30);
+  EXPECT_EQ(q.getTimeoutUsec() | q.getKillGraceUsec() | q.getMemoryMaxBytes(), 0u);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(store.getTask(3))->get().getLimits().getHeartbeatUsec(),
+            10ull * 1000000);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(store.getTask(4))->get().getAfter()[0].getId(), 2u);
+}
+
+TEST(Store, UpgradesAFormat3StoreOfTheOldDaemonKeepingEveryFieldAndMovingTheLimits) {
+  TempDir dir;
+  unpackFormat3Fixture(dir.store());
+  auto expected = rawRecords(dir.store(), true);
+  EXPECT_EQ(countOf(expected, "tasks"), 4u);
+  EXPECT_EQ(countOf(expected, "attempts"), 1u);
+  EXPECT_EQ(countOf(expected, "requests"), 1u);
+  EXPECT_EQ(countOf(expected, "queues"), 1u);
+  EXPECT_GT(countOf(expected, "events"), 4u);
+  {
+    Store store(dir.store());
+    EXPECT_EQ(store.allocateId(), 5u);  // the counter survives the upgrade
+  }
+  EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
+  EXPECT_FALSE(hasTable(dir.store(), "ready"));
+
+  // Every record as it was, field by field; the tasks' limits moved.
+  auto after = rawRecords(dir.store());
+  ASSERT_EQ(after.size(), expected.size());
+  for (auto& [key, text] : expected) EXPECT_EQ(after[key], text) << key;
+
+  Store store(dir.store());
+  expectFixtureLimitsInLimits(store);
+  int active = 0;
+  store.forEachActiveTask([&](records::Task::Reader) { active++; });
+  EXPECT_EQ(active, 3);
+  EXPECT_EQ(finishedIds(store).size(), 1u);
+  EXPECT_TRUE(store.getRequest(0, "req-7") != nullptr);
+
+  // --check-store finds the upgraded store sound.
+  auto report = checkStore(dir.store());
+  std::string all;
+  for (auto& p : report.problems) all += std::string(p.cStr()) + "\n";
+  EXPECT_EQ(report.problems.size(), 0u) << all;
+  EXPECT_GT(report.records, after.size());
+}
+
+TEST(StoreTools, SalvagesAFormat3StoreWithTheLimitsWhereFormat4KeepsThem) {
+  TempDir dir;
+  unpackFormat3Fixture(dir.store());
+  auto out = kj::str(dir.path, "/salvaged");
+  auto report = salvageStore(dir.store(), out);
+  EXPECT_EQ(report.dropped.size(), 0u);
+  Store store(out);
+  expectFixtureLimitsInLimits(store);
+}
+
+TEST(Store, UpgradesAVersion1StoreMovingItsTasksLimits) {
+  TempDir dir;
+  KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
+  {
+    RawStore raw(dir.store());
+    raw.table("ready");
+    capnp::MallocMessageBuilder message;
+    auto task = message.initRoot<records::Task>();
+    task.setId(1);
+    task.setState(records::TaskState::QUEUED);
+    task.setTimeoutUsec(7);
+    task.setTasksMax(9);
+    kj::byte key[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+    raw.put("tasks", key, capnp::messageToFlatArray(message).asBytes());
+    raw.put("active", key, nullptr);
+    raw.putTask(2, records::TaskState::SUCCEEDED, 5);  // no limits: left as it was
+    raw.putMeta(1, 3);
+  }
+  {
+    Store store(dir.store());
+    auto task = KJ_ASSERT_NONNULL(store.getTask(1));
+    EXPECT_EQ(task->get().getLimits().getTimeoutUsec(), 7u);
+    EXPECT_EQ(task->get().getLimits().getTasksMax(), 9u);
+    EXPECT_EQ(task->get().getTimeoutUsec() | task->get().getTasksMax(), 0u);
+    EXPECT_FALSE(KJ_ASSERT_NONNULL(store.getTask(2))->get().hasLimits());
+  }
+  EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
+  EXPECT_FALSE(hasTable(dir.store(), "ready"));
+  EXPECT_EQ(checkStore(dir.store()).problems.size(), 0u);
+}
+
+TEST(Store, RefusesAFormat3StoreWithADamagedFinishedTaskWithoutUpgradingIt) {
+  TempDir dir;
+  unpackFormat3Fixture(dir.store());
+  auto data = kj::str(dir.store(), "/data.mdb");
+  flipAt(data, taskRecordOffset(dir.store(), 1));  // succeeded: the open alone reads no finished task
+  auto before = fileBytes(data);
+  auto error = openError(dir.store());
+  EXPECT_NE(error.find("is corrupt (checksum mismatch in tasks 1)"), std::string::npos) << error;
+  EXPECT_EQ(fileBytes(data), before);  // not upgraded, not touched
+  EXPECT_EQ(storedFormatVersion(dir.store()), 3u);
 }
 
 }  // namespace

@@ -1,6 +1,12 @@
 // The durable store of taskctld: one LMDB environment holding tasks, their
-// attempts, the id counter and two indexes (active tasks; ready tasks per
-// queue). Records are Cap'n Proto structs from schema/records.capnp.
+// attempts, the id counter, the event log, request ids, queue settings,
+// tombstones and the indexes (active tasks; finished tasks by time; request
+// ids by age). Records are Cap'n Proto structs from schema/records.capnp.
+//
+// Its files: store-open (the environment, the map, corruption), store-upgrade
+// (older formats), store-tables (keys, checksums, LMDB access), store-staging
+// (staged writes, the commit), store-reads, store-recovery (the scan of the
+// active tasks at start); store-check (--check-store, --salvage-store).
 //
 // Synchronous and single-threaded: it knows nothing of RPC, D-Bus or systemd.
 // Writes are staged and reach the disk together in `commit()` (one write
@@ -55,9 +61,9 @@ struct StoreOptions {
   bool refuseUntilServing = false;
 };
 
-// Format 3: every value in every table is its payload (a Cap'n Proto message,
-// or nothing for an index entry) followed by CRC32C(key, payload), 4 bytes
-// little-endian. LMDB checks nothing of what it returns; this does.
+// Format 3 on: every value in every table is its payload (a Cap'n Proto
+// message, or nothing for an index entry) followed by CRC32C(key, payload),
+// 4 bytes little-endian. LMDB checks nothing of what it returns; this does.
 constexpr size_t STORE_CHECKSUM_BYTES = 4;
 kj::Array<kj::byte> sealValue(kj::ArrayPtr<const kj::byte> key,
                               kj::ArrayPtr<const kj::byte> payload);
@@ -141,8 +147,6 @@ class Store {
   // stop (`list` pages: a page costs what it reads, not what lies before it).
   void forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn);
   // Every task not yet terminal, ascending by id.
-  void forEachReady(kj::StringPtr queue, kj::FunctionParam<void(uint64_t id)> fn);
-  // The queue's ready tasks in dispatch order: priority (higher first), then id.
   void forEachAttempt(uint64_t id, kj::FunctionParam<void(records::Attempt::Reader)> fn);
 
   // Retention (DESIGN 6). A terminal task is listed in the `finished` index
@@ -202,7 +206,7 @@ class Store {
   StoreOptions options;
   size_t mapSize;
   ::MDB_env* env = nullptr;
-  unsigned metaDb, tasksDb, attemptsDb, activeDb, readyDb;
+  unsigned metaDb, tasksDb, attemptsDb, activeDb;
   unsigned finishedDb, tombstonesDb, requestsDb, requestsByAgeDb, queuesDb, eventsDb;
   uint64_t nextId = 1;
   uint64_t committedNextId = 1;
