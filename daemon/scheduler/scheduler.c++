@@ -13,6 +13,7 @@
 
 #include <kj/debug.h>
 
+#include "common/errors.h"
 #include "common/units.h"
 #include "scheduler/backoff.h"
 
@@ -357,8 +358,7 @@ void Scheduler::reloadQueues(const Config& config) {
       queue.ready.setFairShare(
           q.fairShare, [&](uint64_t id) { return readyIsLive(queue, id); },
           [&](uint64_t id) {
-            auto& a = *active.find(id)->second;
-            queue.ready.add(a.uid, a.priority, id);
+            KJ_IF_MAYBE(a, find(id)) queue.ready.add(a->uid, a->priority, id);
           });
       KJ_IF_MAYBE(set, it->second.concurrencySet) {
         it->second.concurrency = *set;
@@ -471,27 +471,38 @@ void Scheduler::taskLeft() {
 bool Scheduler::readyIsLive(Queue& queue, uint64_t id) {
   // Cancelled while queued: gone from `active`. (Ids are never reused, and
   // a queued task leaves its queue only through pop() or cancel().)
-  auto it = active.find(id);
-  return it != active.end() && it->second->state == TaskState::QUEUED &&
-         it->second->queue == &queue;
+  KJ_IF_MAYBE(a, find(id)) return a->state == TaskState::QUEUED && a->queue == &queue;
+  return false;
 }
 
 bool Scheduler::isActive(uint64_t id) const { return active.count(id) > 0; }
 
-bool Scheduler::attemptLive(uint64_t id, uint32_t attempt) {
+Scheduler::Active* Scheduler::find(uint64_t id) {
   auto it = active.find(id);
-  if (it == active.end()) return false;
-  auto& a = *it->second;
-  auto state = a.state;
-  return a.attempts == attempt &&
-         (state == TaskState::STARTING || state == TaskState::RUNNING);
+  return it == active.end() ? nullptr : it->second;
+}
+
+Scheduler::Active* Scheduler::findAttempt(uint64_t id, uint32_t attempt) {
+  KJ_IF_MAYBE(a, find(id)) {
+    auto state = a->state;
+    if (a->attempts == attempt && (state == TaskState::STARTING || state == TaskState::RUNNING)) {
+      return a;
+    }
+  }
+  return nullptr;
+}
+
+bool Scheduler::attemptLive(uint64_t id, uint32_t attempt) {
+  return findAttempt(id, attempt) != nullptr;
 }
 
 kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
-  if (!attemptLive(id, attempt)) return commit.flushed();
-  auto paf = kj::newPromiseAndFulfiller<void>();
-  active.find(id)->second->live().attemptWaiters.add(kj::mv(paf.fulfiller));
-  return kj::mv(paf.promise);
+  KJ_IF_MAYBE(a, findAttempt(id, attempt)) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    a->live().attemptWaiters.add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+  return commit.flushed();
 }
 
 Scheduler::Counts Scheduler::counts() {
@@ -548,16 +559,15 @@ void Scheduler::validateDependencies(records::Task::Reader request, const Identi
                                      SubmitExtras extras) {
   auto after = request.getAfter();
   if (after.size() > MAX_DEPENDENCIES) {
-    reject(kj::str(after.size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
+    refuse(kj::str(after.size(), " dependencies; the limit is ", MAX_DEPENDENCIES));
   }
   for (auto dependency : after) {
     uint64_t id = dependency.getId();
     // Ids only point backwards, so cycles cannot exist; a foreign id reads
     // exactly like a missing one.
     kj::Maybe<uint32_t> ownerUid;
-    auto it = active.find(id);
-    if (it != active.end()) {
-      ownerUid = it->second->uid;
+    KJ_IF_MAYBE(a, find(id)) {
+      ownerUid = a->uid;
     } else KJ_IF_MAYBE(record, store.getTask(id)) {
       ownerUid = (*record)->get().getUid();
     } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
@@ -566,7 +576,7 @@ void Scheduler::validateDependencies(records::Task::Reader request, const Identi
     KJ_IF_MAYBE(u, ownerUid) {
       if (*u == owner.uid || extras.seesAll) continue;
     }
-    reject(kj::str("no such task: ", id, " (in --after)"));
+    refuse(kj::str("no such task: ", id, " (in --after)"));
   }
 }
 
@@ -618,12 +628,12 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   int64_t notBefore = 0;
   bool notBeforeWall = false;
   if (extras.delayUsec != 0) {
-    if (extras.delayUsec > 10 * YEAR_USEC) reject(kj::str("delay is over ten years"));
+    if (extras.delayUsec > 10 * YEAR_USEC) refuse(kj::str("delay is over ten years"));
     notBefore = t + int64_t(extras.delayUsec) * 1000;
   } else if (request.getNotBefore() != 0) {
     notBefore = request.getNotBefore();
     notBeforeWall = true;
-    if (notBefore - t > int64_t(10 * YEAR_USEC) * 1000) reject(kj::str("--at is over ten years ahead"));
+    if (notBefore - t > int64_t(10 * YEAR_USEC) * 1000) refuse(kj::str("--at is over ten years ahead"));
   }
   validateDependencies(request, owner, extras);
 
@@ -655,9 +665,9 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
         case spec::KeyConflict::REPLACE: {
           auto holders = it->second;  // cancel() edits the list
           for (auto holder : holders) {
-            auto h = active.find(holder);
-            if (h == active.end()) continue;
-            h->second->extra().stopMessage = kj::str("replaced by task ", id);
+            auto* h = find(holder);
+            if (h == nullptr) continue;
+            h->extra().stopMessage = kj::str("replaced by task ", id);
             KJ_LOG(INFO, "cancel: replaced through its key", holder, id);
             cancel(holder);
           }
@@ -767,8 +777,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                         } else {
                           admit(a);
                           // Durable now: a queued task keeps only its summary.
-                          auto it = active.find(id);
-                          if (it != active.end()) dropRecord(*it->second);
+                          KJ_IF_MAYBE(queued, find(id)) dropRecord(*queued);
                         }
                         return id;
                       },
@@ -795,7 +804,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                             if (ids.empty()) keyHolders.erase(it);
                           }
                         }
-                        kj::throwFatalException(kj::mv(e));
+                        rethrow(kj::mv(e));
                       })
                   .fork();
   tasks.add(done.addBranch().then([](uint64_t) {}, [](kj::Exception&&) {}));
@@ -839,16 +848,12 @@ void Scheduler::checkFairUse(Queue& queue, int32_t priority, const Identity& own
   if (extras.exempt) return;
   int32_t highest = queue.defaults.maxUserPriority;
   if (priority > highest) {
-    reject(kj::str("permission denied: priority ", priority, " is above ", highest,
+    refuse(kj::str("permission denied: priority ", priority, " is above ", highest,
                    ", the highest a user may set in queue ", queue.name,
                    " (queues.", queue.name, ".max_user_priority); only root and the admin "
                    "group may raise it"));
   }
   // Over a quota: "try later" (exit 75), not bad input: it passes as tasks end.
-  auto overloaded = [](kj::String message) {
-    kj::throwFatalException(kj::Exception(kj::Exception::Type::OVERLOADED, __FILE__, __LINE__,
-                                          kj::mv(message)));
-  };
   uint64_t inQueue = queue.ready.activeOf(owner.uid);
   uint64_t queueLimit = queue.defaults.maxActiveTasksPerUser;
   if (queueLimit != 0 && inQueue >= queueLimit) {
@@ -887,10 +892,11 @@ void Scheduler::dispatch(Queue& queue) {
   }
   while (queue.running < queue.concurrency && !queue.ready.empty()) {
     uint64_t id = queue.ready.pop([&](uint64_t id) { return readyIsLive(queue, id); });
-    auto it = active.find(id);
-    KJ_ASSERT(it != active.end(), "ready task is not active", id);
-    slotTaken(queue, it->second->uid);
-    beginAttempt(*it->second);
+    auto* found = find(id);
+    KJ_ASSERT(found != nullptr, "ready task is not active", id);
+    auto& a = *found;
+    slotTaken(queue, a.uid);
+    beginAttempt(a);
   }
 }
 
@@ -911,10 +917,11 @@ void Scheduler::persist(Active& a) {
   a.writePending = true;
   uint64_t id = a.id();
   tasks.add(commit.durable().then([this, id, write]() {
-    auto it = active.find(id);
-    if (it == active.end() || it->second->writes != write) return;
-    it->second->writePending = false;
-    dropRecord(*it->second);
+    KJ_IF_MAYBE(a, find(id)) {
+      if (a->writes != write) return;
+      a->writePending = false;
+      dropRecord(*a);
+    }
   }));
 }
 
@@ -957,9 +964,9 @@ bool Scheduler::startsAtSubmit(Queue& queue) {
 }
 
 void Scheduler::launch(uint64_t id, uint32_t number) {
-  auto it = active.find(id);
-  if (it == active.end()) return;
-  auto& a = *it->second;
+  auto* found = find(id);
+  if (found == nullptr) return;
+  auto& a = *found;
   if (a.attempts != number || a.state != TaskState::STARTING) return;
   if (a.cancelRequested()) {
     slotFreed(queueOf(a), a.uid);
@@ -970,9 +977,9 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   tasks.add(kj::evalNow([&]() { return runner.start(record(a), a.attempt()); })
                 .then(
                     [this, id, number](kj::Own<Execution> execution) {
-                      auto it = active.find(id);
-                      KJ_ASSERT(it != active.end() && it->second->attempts == number);
-                      auto& a = *it->second;
+                      auto* found = find(id);
+                      KJ_ASSERT(found != nullptr && found->attempts == number);
+                      auto& a = *found;
                       auto attempt = a.attempt();
                       attempt.setShimPid(execution->pid());
                       attempt.setShimStartTime(execution->startTime());
@@ -983,9 +990,9 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                       watch(a, kj::mv(execution));
                       // Only once `running` with this pid is durable may user code run.
                       return commit.durable().then([this, id, number]() {
-                        auto it = active.find(id);
-                        if (it == active.end()) return;
-                        auto& a = *it->second;
+                        auto* found = find(id);
+                        if (found == nullptr) return;
+                        auto& a = *found;
                         if (!a.hasAttempt) return;
                         KJ_IF_MAYBE(execution, a.live().execution) {
                           if (a.attempts != number) return;
@@ -1000,9 +1007,9 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                       });
                     },
                     [this, id, number](kj::Exception&& e) {
-                      auto it = active.find(id);
-                      if (it == active.end()) return;
-                      auto& a = *it->second;
+                      auto* found = find(id);
+                      if (found == nullptr) return;
+                      auto& a = *found;
                       if (a.attempts != number) return;
                       if (e.getType() == kj::Exception::Type::DISCONNECTED &&
                           !a.cancelRequested()) {
@@ -1034,9 +1041,9 @@ void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
 }
 
 void Scheduler::onExit(uint64_t id, uint32_t number) {
-  auto it = active.find(id);
-  if (it == active.end()) return;
-  auto& a = *it->second;
+  auto* found = find(id);
+  if (found == nullptr) return;
+  auto& a = *found;
   if (!a.hasAttempt || a.attempt().getNumber() != number) return;
   auto& queue = queueOf(a);
   auto outcome = runner.readOutcome(id, number);
@@ -1210,7 +1217,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   }
   countOut(queueOf(a), a.uid);  // no longer counts against its owner's quotas
   KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
-  auto it = active.find(id);
+  auto it = active.find(id);  // erased below: the iterator, not find()
   KJ_ASSERT(it != active.end());
   // Out of the table, which keeps the slot (and `a`, for callers that read
   // its queue after this) until it compacts.
@@ -1233,17 +1240,18 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
 }
 
 kj::Promise<void> Scheduler::whenTerminal(uint64_t id) {
-  auto it = active.find(id);
-  if (it == active.end()) return commit.flushed();
-  auto paf = kj::newPromiseAndFulfiller<void>();
-  it->second->extra().waiters.add(kj::mv(paf.fulfiller));
-  return kj::mv(paf.promise);
+  KJ_IF_MAYBE(a, find(id)) {
+    auto paf = kj::newPromiseAndFulfiller<void>();
+    a->extra().waiters.add(kj::mv(paf.fulfiller));
+    return kj::mv(paf.promise);
+  }
+  return commit.flushed();
 }
 
 kj::Promise<void> Scheduler::cancel(uint64_t id) {
-  auto it = active.find(id);
-  if (it == active.end()) return commit.flushed();  // already terminal: nothing to do
-  auto& a = *it->second;
+  auto* found = find(id);
+  if (found == nullptr) return commit.flushed();  // already terminal: nothing to do
+  auto& a = *found;
   switch (a.state) {
     case TaskState::QUEUED:
     case TaskState::WAITING:
@@ -1291,10 +1299,11 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
   // ends with the attempt.
   a.live().graceTimer = timer.afterDelay(wait)
                    .then([this, id, number]() {
-                     auto it = active.find(id);
-                     if (it == active.end() || it->second->attempts != number) return;
-                     if (!it->second->hasAttempt) return;
-                     KJ_IF_MAYBE(execution, it->second->live().execution) {
+                     auto* found = find(id);
+                     if (found == nullptr) return;
+                     auto& a = *found;
+                     if (a.attempts != number || !a.hasAttempt) return;
+                     KJ_IF_MAYBE(execution, a.live().execution) {
                        KJ_LOG(INFO, "kill grace over: SIGKILL", id, number);
                        (*execution)->kill(SIGKILL);
                      }
@@ -1323,9 +1332,9 @@ void Scheduler::openNotify(Active& a) {
 }
 
 void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
-  auto it = active.find(id);
-  if (it == active.end() || !attemptLive(id, number)) return;
-  auto& a = *it->second;
+  auto* found = findAttempt(id, number);
+  if (found == nullptr) return;
+  auto& a = *found;
   auto attempt = a.attempt();
   KJ_IF_MAYBE(p, notice.progress) {
     attempt.setProgress(*p);
@@ -1348,11 +1357,12 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
     live.progressWritePending = true;
     auto wait = (live.progressStoredAt + 1'000'000'000 - t) * kj::NANOSECONDS;
     tasks.add(timer.afterDelay(wait).then([this, id, number]() {
-      auto it = active.find(id);
-      if (it == active.end() || !attemptLive(id, number)) return;
-      it->second->live().progressWritePending = false;
-      it->second->live().progressStoredAt = now();
-      persist(*it->second);
+      auto* found = findAttempt(id, number);
+      if (found == nullptr) return;
+      auto& a = *found;
+      a.live().progressWritePending = false;
+      a.live().progressStoredAt = now();
+      persist(a);
     }));
   }
 }
@@ -1365,9 +1375,9 @@ void Scheduler::armHeartbeat(Active& a) {
   uint32_t number = a.attempt().getNumber();
   a.live().heartbeatTimer = timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
                          .then([this, id, number]() {
-                           auto it = active.find(id);
-                           if (it == active.end() || !attemptLive(id, number)) return;
-                           stopExecution(*it->second, EndReason::HEARTBEAT);
+                           KJ_IF_MAYBE(a, findAttempt(id, number)) {
+                             stopExecution(*a, EndReason::HEARTBEAT);
+                           }
                          })
                          .eagerlyEvaluate([](kj::Exception&& e) {
                            KJ_LOG(ERROR, "heartbeat check failed", e);
@@ -1375,9 +1385,11 @@ void Scheduler::armHeartbeat(Active& a) {
 }
 
 kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
-  auto it = active.find(id);
-  if (it == active.end() || !it->second->hasAttempt) return nullptr;
-  return it->second->attempt().asReader();
+  auto* found = find(id);
+  if (found == nullptr) return nullptr;
+  auto& a = *found;
+  if (!a.hasAttempt) return nullptr;
+  return a.attempt().asReader();
 }
 
 void Scheduler::armTimeout(Active& a) {
@@ -1390,9 +1402,9 @@ void Scheduler::armTimeout(Active& a) {
   uint32_t number = a.attempt().getNumber();
   a.live().timeoutTimer = timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
                    .then([this, id, number]() {
-                     auto it = active.find(id);
-                     if (it == active.end() || it->second->attempts != number) return;
-                     stopExecution(*it->second, EndReason::TIMEOUT);
+                     KJ_IF_MAYBE(a, find(id)) {
+                       if (a->attempts == number) stopExecution(*a, EndReason::TIMEOUT);
+                     }
                    })
                    .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
 }
@@ -1583,8 +1595,7 @@ void Scheduler::dependencyEnded(uint64_t id) {
   for (auto it = range.first; it != range.second; ++it) waiting.add(it->second);
   dependents.erase(range.first, range.second);
   for (auto dependent : waiting) {
-    auto it = active.find(dependent);
-    if (it != active.end()) advance(*it->second);
+    KJ_IF_MAYBE(a, find(dependent)) advance(*a);
   }
 }
 
@@ -1597,9 +1608,8 @@ bool Scheduler::holdsKey(Active& a) {
 void Scheduler::keyReleased(uint32_t uid, kj::StringPtr key) {
   auto it = keyHolders.find({uid, std::string(key.cStr())});
   if (it == keyHolders.end() || it->second.empty()) return;
-  auto next = active.find(it->second.front());
-  if (next != active.end() && next->second->state == TaskState::WAITING) {
-    advance(*next->second);
+  KJ_IF_MAYBE(next, find(it->second.front())) {
+    if (next->state == TaskState::WAITING) advance(*next);
   }
 }
 
@@ -1728,11 +1738,11 @@ void Scheduler::monotonicDeadlinesDue() {
     due.add(id);
   }
   for (auto id : due) {
-    auto it = active.find(id);
-    if (it == active.end()) continue;
-    clearDeadline(*it->second);
-    it->second->elapsedWaitOver = true;
-    advance(*it->second);
+    KJ_IF_MAYBE(a, find(id)) {
+      clearDeadline(*a);
+      a->elapsedWaitOver = true;
+      advance(*a);
+    }
   }
   armTimers();
 }
@@ -1748,10 +1758,10 @@ void Scheduler::wallDeadlinesDue() {
     due.add(id);
   }
   for (auto id : due) {
-    auto it = active.find(id);
-    if (it == active.end()) continue;
-    clearDeadline(*it->second);
-    advance(*it->second);
+    KJ_IF_MAYBE(a, find(id)) {
+      clearDeadline(*a);
+      advance(*a);
+    }
   }
   armTimers();
 }
@@ -1849,7 +1859,7 @@ void Scheduler::persistSettings(Queue& queue) {
 
 Scheduler::Queue& Scheduler::namedQueue(kj::StringPtr name) {
   auto it = queues.find(name);
-  if (it == queues.end()) reject(kj::str("unknown queue \"", name, "\""));
+  if (it == queues.end()) refuse(kj::str("unknown queue \"", name, "\""));
   return it->second;
 }
 
@@ -1882,7 +1892,7 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
                                                             uid_t by) {
   auto& queue = namedQueue(name);
   KJ_IF_MAYBE(n, concurrency) {
-    if (*n < 1 || *n > 10000) reject(kj::str("concurrency ", *n, " is not in 1..10000"));
+    if (*n < 1 || *n > 10000) refuse(kj::str("concurrency ", *n, " is not in 1..10000"));
     queue.concurrencySet = *n;
     queue.concurrency = *n;
     KJ_LOG(INFO, "queue concurrency set", queue.name, *n, by);

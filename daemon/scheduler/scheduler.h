@@ -215,6 +215,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   bool trimScheduled = false;
 
   void taskFailed(kj::Exception&& exception) override;
+  Active* find(uint64_t id);  // null when the task is not active (KJ_IF_MAYBE reads it)
+  Active* findAttempt(uint64_t id, uint32_t attempt);  // null unless that attempt is live
   int64_t now();
   Queue& queueOf(records::Task::Reader task);
   Queue& queueOf(Active& task);
