@@ -205,9 +205,6 @@ struct Scheduler::Active {
     int64_t notBefore = 0;      // realtime ns; 0: none
     bool notBeforeWall = false;
     int64_t nextAttemptAt = 0;  // while retrying
-    // A timed wait (waiting --in/--at, or retrying), in the scheduler's sets.
-    kj::Maybe<kj::TimePoint> monotonicDeadline;
-    kj::Maybe<kj::Date> wallDeadline;
     kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;  // for the task's end
   };
@@ -311,8 +308,14 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
       clock(clock),
       options(options),
       tasks(*this),
-      wallTimer(wallTimer),
-      random(std::random_device{}()) {
+      random(std::random_device{}()),
+      deadlines(timer, clock, wallTimer,
+                [this](uint64_t id, bool elapsed) {
+                  KJ_IF_MAYBE(a, find(id)) {
+                    if (elapsed) a->elapsedWaitOver = true;
+                    advance(*a);
+                  }
+                }) {
   reloadQueues(config);
   // Settings made at run time win over the TOML until reset.
   store.forEachQueueSettings([this](records::QueueSettings::Reader settings) {
@@ -1177,7 +1180,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     return;
   }
   clearDeadline(a);
-  armTimers();  // a cancelled waiter's deadline may have been the earliest
+  deadlines.arm();  // a cancelled waiter's deadline may have been the earliest
   releaseKey(a);
   auto task = record(a);
   setState(a, state);
@@ -1660,111 +1663,14 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
   return kj::strArray(parts, ", ");
 }
 
-// ---- Timed waits ----
+// ---- Timed waits (deadlines.h) ----
 
 void Scheduler::setDeadline(Active& a, int64_t realtimeNs, bool wallClock) {
-  clearDeadline(a);
   a.elapsedWaitOver = false;
-  uint64_t id = a.id();
-  if (wallClock) {
-    kj::Date when = kj::UNIX_EPOCH + realtimeNs * kj::NANOSECONDS;
-    a.extra().wallDeadline = when;
-    wallDeadlines.emplace(when, id);
-  } else {
-    // Elapsed time: the stored realtime, turned into a monotonic deadline now
-    // (also after a restart, where it is what is left of the wait).
-    int64_t left = kj::max(realtimeNs - now(), int64_t(0));
-    kj::TimePoint when = timer.now() + left * kj::NANOSECONDS;
-    a.extra().monotonicDeadline = when;
-    monotonicDeadlines.emplace(when, id);
-  }
-  armTimers();
+  deadlines.set(a.id(), realtimeNs, wallClock);
 }
 
-void Scheduler::clearDeadline(Active& a) {
-  if (a.extraOrNull() == nullptr) return;  // no timed wait
-  auto& extra = *a.extraOrNull();
-  uint64_t id = a.id();
-  KJ_IF_MAYBE(when, extra.monotonicDeadline) monotonicDeadlines.erase({*when, id});
-  KJ_IF_MAYBE(when, extra.wallDeadline) wallDeadlines.erase({*when, id});
-  extra.monotonicDeadline = nullptr;
-  extra.wallDeadline = nullptr;
-}
-
-void Scheduler::armTimers() {
-  // One timer per clock, for its earliest deadline. A continuation never
-  // replaces the promise it runs in: it goes through evalLater first.
-  if (monotonicDeadlines.empty()) {
-    monotonicTimer = nullptr;
-    monotonicArmedFor = nullptr;
-  } else {
-    kj::TimePoint first = monotonicDeadlines.begin()->first;
-    bool armed = false;
-    KJ_IF_MAYBE(at, monotonicArmedFor) armed = *at == first;
-    if (!armed) {
-      monotonicArmedFor = first;
-      monotonicTimer = timer.atTime(first)
-                           .then([this]() {
-                             tasks.add(kj::evalLater([this]() { monotonicDeadlinesDue(); }));
-                           })
-                           .eagerlyEvaluate(nullptr);
-    }
-  }
-  if (wallDeadlines.empty()) {
-    wallTimerWait = nullptr;
-    wallArmedFor = nullptr;
-  } else {
-    kj::Date first = wallDeadlines.begin()->first;
-    bool armed = false;
-    KJ_IF_MAYBE(at, wallArmedFor) armed = *at == first;
-    if (!armed) {
-      wallArmedFor = first;
-      wallTimerWait = nullptr;  // the timer takes one wait at a time
-      wallTimerWait = wallTimer.atOrAfter(first)
-                          .then([this]() {
-                            tasks.add(kj::evalLater([this]() { wallDeadlinesDue(); }));
-                          })
-                          .eagerlyEvaluate(nullptr);
-    }
-  }
-}
-
-void Scheduler::monotonicDeadlinesDue() {
-  monotonicArmedFor = nullptr;
-  kj::TimePoint t = timer.now();
-  kj::Vector<uint64_t> due;
-  for (auto& [when, id] : monotonicDeadlines) {
-    if (when > t) break;
-    due.add(id);
-  }
-  for (auto id : due) {
-    KJ_IF_MAYBE(a, find(id)) {
-      clearDeadline(*a);
-      a->elapsedWaitOver = true;
-      advance(*a);
-    }
-  }
-  armTimers();
-}
-
-void Scheduler::wallDeadlinesDue() {
-  // Also after a clock step: what is now due runs; the rest is re-armed
-  // against the new time.
-  wallArmedFor = nullptr;
-  kj::Date t = clock.now();
-  kj::Vector<uint64_t> due;
-  for (auto& [when, id] : wallDeadlines) {
-    if (when > t) break;
-    due.add(id);
-  }
-  for (auto id : due) {
-    KJ_IF_MAYBE(a, find(id)) {
-      clearDeadline(*a);
-      advance(*a);
-    }
-  }
-  armTimers();
-}
+void Scheduler::clearDeadline(Active& a) { deadlines.clear(a.id()); }
 
 // ---- Retries ----
 

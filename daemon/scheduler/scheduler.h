@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "events/event-log.h"
 #include "runner/runner.h"
+#include "scheduler/deadlines.h"
 #include "scheduler/fair-share.h"
 #include "scheduler/id-table.h"
 #include "scheduler/identity.h"
@@ -185,7 +186,6 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   bool dispatching = false;
   bool waitingForRunner = false;
   uint64_t endedSucceeded = 0, endedFailed = 0, endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
-  WallTimer& wallTimer;
   std::mt19937_64 random;  // backoff jitter
 
   // Dependencies and key waits: who waits on a task's end (dependency id ->
@@ -197,14 +197,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Request ids of submits not yet durable (the store has the rest): a
   // resend gets the first submit's answer, id or refusal.
   std::map<UserKey, kj::ForkedPromise<uint64_t>> pendingRequests;
-  // Timed waits (delays, backoff): one kj timer for the earliest monotonic
-  // deadline, one wall timer for the earliest wall-clock deadline. No polling.
-  std::set<std::pair<kj::TimePoint, uint64_t>> monotonicDeadlines;
-  std::set<std::pair<kj::Date, uint64_t>> wallDeadlines;
-  kj::Maybe<kj::Promise<void>> monotonicTimer;
-  kj::Maybe<kj::TimePoint> monotonicArmedFor;
-  kj::Maybe<kj::Promise<void>> wallTimerWait;
-  kj::Maybe<kj::Date> wallArmedFor;
+  // Timed waits (delays, --at, backoff): due ones come back to advance().
+  Deadlines deadlines;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
 
   // Memory handed back to the system (malloc_trim, the store's mapped
@@ -277,9 +271,6 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
                   int signal);
   void setDeadline(Active& task, int64_t realtimeNs, bool wallClock);
   void clearDeadline(Active& task);
-  void armTimers();
-  void monotonicDeadlinesDue();
-  void wallDeadlinesDue();
   void releaseKey(Active& task);
   bool holdsKey(Active& task);
   void keyReleased(uint32_t uid, kj::StringPtr key);
