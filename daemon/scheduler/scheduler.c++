@@ -309,6 +309,7 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
       options(options),
       tasks(*this),
       random(std::random_device{}()),
+      keys(store),
       deadlines(timer, clock, wallTimer,
                 [this](uint64_t id, bool elapsed) {
                   KJ_IF_MAYBE(a, find(id)) {
@@ -532,15 +533,11 @@ kj::Promise<uint64_t> Scheduler::submit(records::Task::Reader request, const Ide
   // memory agree on who holds what.
   uint32_t uid = owner.uid;
   if (request.getRequestId().size() > 0) {
-    auto it = pendingRequests.find({uid, std::string(request.getRequestId().cStr())});
-    if (it != pendingRequests.end()) return it->second.addBranch();
+    KJ_IF_MAYBE(answer, keys.pending(uid, request.getRequestId())) return kj::mv(*answer);
   }
   if (request.getKey().size() > 0) {
-    auto it = keyHolders.find({uid, std::string(request.getKey().cStr())});
-    if (it != keyHolders.end()) {
-      for (auto id : it->second) {
-        if (active.count(id) == 0) return submitLater(request, owner, extras);
-      }
+    for (auto id : keys.holders(uid, request.getKey())) {
+      if (active.count(id) == 0) return submitLater(request, owner, extras);
     }
   }
   return submitNow(request, owner, extras);
@@ -644,29 +641,24 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   bool hasStaleMapping = false;  // an expired mapping not yet swept: replaced below
   int64_t staleCreatedAt = 0;
   if (request.getRequestId().size() > 0) {
-    KJ_IF_MAYBE(mapping, store.getRequest(owner.uid, request.getRequestId())) {
-      auto m = (*mapping)->get();
-      if (m.getCreatedAt() + REQUEST_ID_TTL_NS > t) return m.getTaskId();
-      hasStaleMapping = true;
-      staleCreatedAt = m.getCreatedAt();
-    }
+    auto known = keys.known(owner.uid, request.getRequestId(), t);
+    KJ_IF_MAYBE(taskId, known.taskId) return *taskId;
+    hasStaleMapping = known.stale;
+    staleCreatedAt = known.staleCreatedAt;
   }
   if (request.getKey().size() > 0 && request.getOnConflict() == spec::KeyConflict::SKIP) {
-    auto it = keyHolders.find({owner.uid, std::string(request.getKey().cStr())});
-    if (it != keyHolders.end() && !it->second.empty()) return it->second.front();
+    KJ_IF_MAYBE(holder, keys.holder(owner.uid, request.getKey())) return *holder;
   }
   checkFairUse(queue, priority, owner, extras);
   uint64_t id = store.allocateId();
   uint64_t keyWaitsFor = 0;
   if (request.getKey().size() > 0) {
-    UserKey key{owner.uid, std::string(request.getKey().cStr())};
-    auto it = keyHolders.find(key);
-    if (it != keyHolders.end() && !it->second.empty()) {
+    if (keys.holders(owner.uid, request.getKey()).size() > 0) {
       switch (request.getOnConflict()) {
         case spec::KeyConflict::SKIP:
           break;  // handled above: nothing held it
         case spec::KeyConflict::REPLACE: {
-          auto holders = it->second;  // cancel() edits the list
+          auto holders = kj::heapArray(keys.holders(owner.uid, request.getKey()));  // cancel() edits it
           for (auto holder : holders) {
             auto* h = find(holder);
             if (h == nullptr) continue;
@@ -679,8 +671,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
         case spec::KeyConflict::QUEUE:
           break;
       }
-      it = keyHolders.find(key);
-      if (it != keyHolders.end() && !it->second.empty()) keyWaitsFor = it->second.back();
+      auto holders = keys.holders(owner.uid, request.getKey());
+      if (holders.size() > 0) keyWaitsFor = holders.back();
     }
   }
 
@@ -749,7 +741,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   }
   store.putTask(task, /*droppable=*/true);
 
-  kj::Maybe<UserKey> requestKey;
+  std::string requestId;  // of a pending submit; empty: none
   if (request.getRequestId().size() > 0) {
     if (hasStaleMapping) store.deleteRequest(owner.uid, request.getRequestId(), staleCreatedAt);
     capnp::MallocMessageBuilder mapping(16);
@@ -757,14 +749,12 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
     m.setTaskId(id);
     m.setCreatedAt(t);
     store.putRequest(owner.uid, request.getRequestId(), m, /*droppable=*/true);
-    requestKey = UserKey{owner.uid, std::string(request.getRequestId().cStr())};
+    requestId = std::string(request.getRequestId().begin(), request.getRequestId().size());
   }
-  if (request.getKey().size() > 0) {
-    keyHolders[{owner.uid, std::string(request.getKey().cStr())}].push_back(id);
-  }
+  if (request.getKey().size() > 0) keys.add(owner.uid, request.getKey(), id);
 
-  auto forget = [this, requestKey]() {
-    KJ_IF_MAYBE(k, requestKey) pendingRequests.erase(*k);
+  auto forget = [this, requestId, uid = owner.uid]() {
+    if (!requestId.empty()) keys.forgetPending(uid, {requestId.c_str(), requestId.size()});
   };
   // The task joins the scheduler once it is durable, whether or not the
   // caller still listens (a client may hang up mid-submit): the TaskSet
@@ -799,21 +789,14 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                           slotFreed(queue->second, uid);
                           dispatch(queue->second);
                         }
-                        if (key.size() > 0) {
-                          auto it = keyHolders.find({uid, std::string(key.cStr())});
-                          if (it != keyHolders.end()) {
-                            auto& ids = it->second;
-                            ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-                            if (ids.empty()) keyHolders.erase(it);
-                          }
-                        }
+                        if (key.size() > 0) keys.remove(uid, key, id);
                         rethrow(kj::mv(e));
                       })
                   .fork();
   tasks.add(done.addBranch().then([](uint64_t) {}, [](kj::Exception&&) {}));
-  KJ_IF_MAYBE(k, requestKey) {
+  if (!requestId.empty()) {
     auto answer = done.addBranch();
-    pendingRequests.emplace(*k, done.addBranch().fork());
+    keys.addPending(owner.uid, request.getRequestId(), done.addBranch().fork());
     return answer;
   }
   return done.addBranch();
@@ -1420,7 +1403,7 @@ void Scheduler::recover() {
   size_t unfinished = 0;
   store.forEachActiveTask([&](records::Task::Reader task) {
     auto& a = active.emplace(task.getId(), compactOf(task));
-    if (a.key().size() > 0) keyHolders[{a.uid, std::string(a.key().cStr())}].push_back(a.id());
+    if (a.key().size() > 0) keys.add(a.uid, a.key(), a.id());
     countIn(*a.queue, a.uid);
     // Each record read maps its page: 1 M queued tasks would peak at GiBs
     // of file pages in RSS (bench/README.md). Let go of them as we go, every
@@ -1603,26 +1586,19 @@ void Scheduler::dependencyEnded(uint64_t id) {
 }
 
 bool Scheduler::holdsKey(Active& a) {
-  if (a.key().size() == 0) return true;
-  auto it = keyHolders.find({a.uid, std::string(a.key().cStr())});
-  return it == keyHolders.end() || it->second.empty() || it->second.front() == a.id();
+  return a.key().size() == 0 || keys.holds(a.uid, a.key(), a.id());
 }
 
 void Scheduler::keyReleased(uint32_t uid, kj::StringPtr key) {
-  auto it = keyHolders.find({uid, std::string(key.cStr())});
-  if (it == keyHolders.end() || it->second.empty()) return;
-  KJ_IF_MAYBE(next, find(it->second.front())) {
-    if (next->state == TaskState::WAITING) advance(*next);
+  KJ_IF_MAYBE(first, keys.holder(uid, key)) {
+    KJ_IF_MAYBE(next, find(*first)) {
+      if (next->state == TaskState::WAITING) advance(*next);
+    }
   }
 }
 
 void Scheduler::releaseKey(Active& a) {
-  if (a.key().size() == 0) return;
-  auto it = keyHolders.find({a.uid, std::string(a.key().cStr())});
-  if (it == keyHolders.end()) return;
-  auto& ids = it->second;
-  ids.erase(std::remove(ids.begin(), ids.end(), a.id()), ids.end());
-  if (ids.empty()) keyHolders.erase(it);
+  if (a.key().size() > 0) keys.remove(a.uid, a.key(), a.id());
 }
 
 kj::String Scheduler::waitingFor(records::Task::Reader task) {

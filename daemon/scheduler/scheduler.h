@@ -28,6 +28,7 @@
 #include "scheduler/deadlines.h"
 #include "scheduler/fair-share.h"
 #include "scheduler/id-table.h"
+#include "scheduler/key-registry.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
 #include "scheduler/wall-timer.h"
@@ -51,7 +52,6 @@ constexpr size_t MAX_LABEL_VALUE_BYTES = 1024;
 constexpr size_t MAX_RETRY_EXIT_CODES = 255;  // each of 1..255 once
 constexpr size_t MAX_QUEUE_NAME_BYTES = 256;
 constexpr size_t MAX_TASK_BYTES = 2 << 20;  // the whole request as encoded, every field together
-constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
 
 // What a submit carries besides the task itself.
 struct SubmitExtras {
@@ -162,7 +162,6 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
     bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
     kj::String pausedReason;
   };
-  using UserKey = std::pair<uint32_t, std::string>;  // (uid, key or request id)
 
   Store& store;
   GroupCommit& commit;
@@ -191,12 +190,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Dependencies and key waits: who waits on a task's end (dependency id ->
   // dependent id). Checked when the dependency's end is durable.
   std::multimap<uint64_t, uint64_t> dependents;
-  // Unique keys: every active task holding or waiting for a key, by id (the
-  // first holds it). Includes submits not yet durable.
-  std::map<UserKey, std::vector<uint64_t>> keyHolders;
-  // Request ids of submits not yet durable (the store has the rest): a
-  // resend gets the first submit's answer, id or refusal.
-  std::map<UserKey, kj::ForkedPromise<uint64_t>> pendingRequests;
+  // Unique keys (holders and waiters, submits not yet durable included) and
+  // request ids (the pending submits' answers, the store's mappings).
+  KeyRegistry keys;
   // Timed waits (delays, --at, backoff): due ones come back to advance().
   Deadlines deadlines;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
