@@ -307,6 +307,7 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
       timer(timer),
       clock(clock),
       options(options),
+      queues(store),
       tasks(*this),
       random(std::random_device{}()),
       keys(store),
@@ -318,12 +319,7 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
                   }
                 }) {
   reloadQueues(config);
-  // Settings made at run time win over the TOML until reset.
-  store.forEachQueueSettings([this](records::QueueSettings::Reader settings) {
-    auto it = queues.find(settings.getName());
-    if (it == queues.end()) return;  // a queue the config no longer has
-    applySettings(it->second, settings);
-  });
+  queues.loadSettings();  // run-time settings win over the TOML until reset
 }
 
 Scheduler::~Scheduler() noexcept(false) {}
@@ -335,54 +331,16 @@ void Scheduler::taskFailed(kj::Exception&& exception) {
 int64_t Scheduler::now() { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
 
 void Scheduler::reloadQueues(const Config& config) {
-  auto copy = [](const QueueConfig& q) {
-    QueueConfig c = {kj::str(q.name), q.concurrency};
-    c.timeoutUsec = q.timeoutUsec;
-    c.killGraceUsec = q.killGraceUsec;
-    c.heartbeatUsec = q.heartbeatUsec;
-    c.cpuQuotaPerSecUsec = q.cpuQuotaPerSecUsec;
-    c.memoryMaxBytes = q.memoryMaxBytes;
-    c.tasksMax = q.tasksMax;
-    c.pauseOnFailure = q.pauseOnFailure;
-    c.fairShare = q.fairShare;
-    c.maxActiveTasksPerUser = q.maxActiveTasksPerUser;
-    c.maxUserPriority = q.maxUserPriority;
-    return c;
-  };
-  limits = config.limits;
-  for (auto& q : config.queues) {
-    auto it = queues.find(q.name);
-    if (it == queues.end()) {
-      Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q), nullptr, false, kj::str()};
-      auto& added = queues.emplace(kj::str(q.name), kj::mv(queue)).first->second;
-      added.ready.setFairShare(q.fairShare, [](uint64_t) { return false; }, [](uint64_t) {});
-    } else {
-      it->second.defaults = copy(q);
-      auto& queue = it->second;
-      queue.ready.setFairShare(
-          q.fairShare, [&](uint64_t id) { return readyIsLive(queue, id); },
-          [&](uint64_t id) {
-            KJ_IF_MAYBE(a, find(id)) queue.ready.add(a->uid, a->priority, id);
-          });
-      KJ_IF_MAYBE(set, it->second.concurrencySet) {
-        it->second.concurrency = *set;
-      } else {
-        it->second.concurrency = q.concurrency;
-      }
-    }
-  }
+  queues.reload(
+      config, [this](Queue& queue, uint64_t id) { return readyIsLive(queue, id); },
+      [this](Queue& queue, uint64_t id) {
+        KJ_IF_MAYBE(a, find(id)) queue.ready.add(a->uid, a->priority, id);
+      });
   for (auto& [name, queue] : queues) dispatch(queue);
 }
 
 Scheduler::Queue& Scheduler::queueOf(records::Task::Reader task) {
-  auto it = queues.find(task.getQueue());
-  if (it == queues.end()) {
-    // A queue removed from the config while it still had tasks: keep serving
-    // them with one slot rather than stranding them.
-    KJ_LOG(WARNING, "task in a queue the config no longer has", task.getId(), task.getQueue());
-    it = queues.emplace(kj::str(task.getQueue()), Queue{kj::str(task.getQueue()), 1, 0, {}, QueueConfig{kj::str(task.getQueue()), 1}, nullptr, false, kj::str()}).first;
-  }
-  return it->second;
+  return queues.ofTask(task.getQueue(), task.getId());
 }
 
 Scheduler::Queue& Scheduler::queueOf(Active& a) { return *a.queue; }
@@ -649,7 +607,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   if (request.getKey().size() > 0 && request.getOnConflict() == spec::KeyConflict::SKIP) {
     KJ_IF_MAYBE(holder, keys.holder(owner.uid, request.getKey())) return *holder;
   }
-  checkFairUse(queue, priority, owner, extras);
+  queues.checkFairUse(queue, priority, owner.uid, extras.exempt);
   uint64_t id = store.allocateId();
   uint64_t keyWaitsFor = 0;
   if (request.getKey().size() > 0) {
@@ -724,7 +682,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   auto entry = kj::heap<Active>(compactOf(task));
   entry->more().message = kj::mv(message);  // until it is durable: then the store has it
-  countIn(queue, owner.uid);  // from now: a flood of submits counts before it is durable
+  queues.countIn(queue, owner.uid);  // from now: a flood of submits counts before it is durable
   uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
   // Starts at once if dispatch would take it at once (startsAtSubmit). The slot
   // is held from now, so the next submit of this turn sees it taken; a refused
@@ -733,7 +691,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   bool startsNow = !waits && startsAtSubmit(queue);
   uint64_t startSeq = 0;  // its `starting` event; seqs start at 1
   if (startsNow) {
-    slotTaken(queue, owner.uid);
+    queues.slotTaken(queue, owner.uid);
     prepareAttempt(*entry);
     store.putAttempt(entry->attempt(), /*droppable=*/true);
     startSeq = events.record(task, TaskState::QUEUED, 1, /*droppable=*/true);
@@ -781,12 +739,12 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                         events.forget(seq);
                         auto queue = queues.find(queueName);
                         KJ_ASSERT(queue != queues.end());  // queues are never removed
-                        countOut(queue->second, uid);
+                        queues.countOut(queue->second, uid);
                         if (startSeq != 0) {
                           // The slot it held goes back; its notify socket
                           // closes with the entry this continuation drops.
                           events.forget(startSeq);
-                          slotFreed(queue->second, uid);
+                          queues.slotFreed(queue->second, uid);
                           dispatch(queue->second);
                         }
                         if (key.size() > 0) keys.remove(uid, key, id);
@@ -804,58 +762,6 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
 
 void Scheduler::enqueue(Active& a) {
   queueOf(a).ready.add(a.uid, a.priority, a.id());
-}
-
-void Scheduler::slotTaken(Queue& queue, uint32_t uid) {
-  queue.running++;
-  queue.ready.started(uid);
-}
-
-void Scheduler::slotFreed(Queue& queue, uint32_t uid) {
-  queue.running--;
-  queue.ready.ended(uid);
-}
-
-void Scheduler::countIn(Queue& queue, uint32_t uid) {
-  queue.ready.joined(uid);
-  activePerUser[uid]++;
-}
-
-void Scheduler::countOut(Queue& queue, uint32_t uid) {
-  queue.ready.left(uid);
-  auto it = activePerUser.find(uid);
-  KJ_ASSERT(it != activePerUser.end() && it->second > 0);
-  if (--it->second == 0) activePerUser.erase(it);
-}
-
-void Scheduler::checkFairUse(Queue& queue, int32_t priority, const Identity& owner,
-                             SubmitExtras extras) {
-  // Root and the admin group run the server: none of this binds them.
-  if (extras.exempt) return;
-  int32_t highest = queue.defaults.maxUserPriority;
-  if (priority > highest) {
-    refuse(kj::str("permission denied: priority ", priority, " is above ", highest,
-                   ", the highest a user may set in queue ", queue.name,
-                   " (queues.", queue.name, ".max_user_priority); only root and the admin "
-                   "group may raise it"));
-  }
-  // Over a quota: "try later" (exit 75), not bad input: it passes as tasks end.
-  uint64_t inQueue = queue.ready.activeOf(owner.uid);
-  uint64_t queueLimit = queue.defaults.maxActiveTasksPerUser;
-  if (queueLimit != 0 && inQueue >= queueLimit) {
-    overloaded(kj::str("quota: user ", owner.uid, " has ", inQueue, " active tasks in queue ",
-                       queue.name, ", the limit (queues.", queue.name,
-                       ".max_active_tasks_per_user) is ", queueLimit,
-                       "; submit again once some have ended"));
-  }
-  auto it = activePerUser.find(owner.uid);
-  uint64_t everywhere = it == activePerUser.end() ? 0 : it->second;
-  uint64_t limit = limits.maxActiveTasksPerUser;
-  if (limit != 0 && everywhere >= limit) {
-    overloaded(kj::str("quota: user ", owner.uid, " has ", everywhere,
-                       " active tasks, the limit (limits.max_active_tasks_per_user) is ", limit,
-                       "; submit again once some have ended"));
-  }
 }
 
 void Scheduler::dispatch(Queue& queue) {
@@ -881,7 +787,7 @@ void Scheduler::dispatch(Queue& queue) {
     auto* found = find(id);
     KJ_ASSERT(found != nullptr, "ready task is not active", id);
     auto& a = *found;
-    slotTaken(queue, a.uid);
+    queues.slotTaken(queue, a.uid);
     beginAttempt(a);
   }
 }
@@ -955,7 +861,7 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
   auto& a = *found;
   if (a.attempts != number || a.state != TaskState::STARTING) return;
   if (a.cancelRequested()) {
-    slotFreed(queueOf(a), a.uid);
+    queues.slotFreed(queueOf(a), a.uid);
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
            a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj, -1, 0);
     return;
@@ -1003,14 +909,14 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                         // shim was never told to go). Back to the queue.
                         KJ_LOG(WARNING, "start interrupted; requeued", id, number,
                                e.getDescription());
-                        slotFreed(queueOf(a), a.uid);
+                        queues.slotFreed(queueOf(a), a.uid);
                         a.attempt().setEndedAt(now());
                         requeue(a, kj::str("not started: ", e.getDescription()));
                         dispatch(queueOf(a));
                         return;
                       }
                       KJ_LOG(ERROR, "could not start an execution", id, number, e);
-                      slotFreed(queueOf(a), a.uid);
+                      queues.slotFreed(queueOf(a), a.uid);
                       finish(a, TaskState::FAILED, EndReason::SPAWN,
                              kj::str("could not start: ", e.getDescription()), -1, 0);
                       dispatch(queueOf(a));
@@ -1052,7 +958,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   auto task = record(a);
   auto attempt = a.attempt();
   auto& queue = queueOf(a);
-  slotFreed(queue, a.uid);
+  queues.slotFreed(queue, a.uid);
   a.live().execution = nullptr;
   a.live().timeoutTimer = nullptr;
   a.live().heartbeatTimer = nullptr;
@@ -1192,16 +1098,8 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     case TaskState::FAILED: endedFailed++; break;
     default: endedCancelled++; break;
   }
-  if (state == TaskState::FAILED) {
-    auto& queue = queueOf(a);
-    if (queue.defaults.pauseOnFailure && !queue.paused) {
-      queue.paused = true;
-      queue.pausedReason = kj::str("paused because task ", id, " failed: ", message);
-      KJ_LOG(WARNING, "queue paused (pause_on_failure)", queue.name, id);
-      persistSettings(queue);
-    }
-  }
-  countOut(queueOf(a), a.uid);  // no longer counts against its owner's quotas
+  if (state == TaskState::FAILED) queues.pauseOnFailure(queueOf(a), id, message);
+  queues.countOut(queueOf(a), a.uid);  // no longer counts against its owner's quotas
   KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
   auto it = active.find(id);  // erased below: the iterator, not find()
   KJ_ASSERT(it != active.end());
@@ -1404,7 +1302,7 @@ void Scheduler::recover() {
   store.forEachActiveTask([&](records::Task::Reader task) {
     auto& a = active.emplace(task.getId(), compactOf(task));
     if (a.key().size() > 0) keys.add(a.uid, a.key(), a.id());
-    countIn(*a.queue, a.uid);
+    queues.countIn(*a.queue, a.uid);
     // Each record read maps its page: 1 M queued tasks would peak at GiBs
     // of file pages in RSS (bench/README.md). Let go of them as we go, every
     // 16 MiB of pages at most (1 M tasks then peak under 64 MiB in all).
@@ -1460,7 +1358,7 @@ void Scheduler::reconcile(Active& a) {
     requeue(a, "the command was never started (the daemon stopped first)");
     return;
   }
-  slotTaken(queueOf(a), a.uid);  // ingest() gives the slot back
+  queues.slotTaken(queueOf(a), a.uid);  // ingest() gives the slot back
   KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
@@ -1711,41 +1609,9 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   setDeadline(a, task.getNextAttemptAt(), false);
 }
 
-// ---- Queues at run time ----
+// ---- Queues at run time (queue-table.h) ----
 
-void Scheduler::applySettings(Queue& queue, records::QueueSettings::Reader settings) {
-  if (settings.getHasConcurrency()) {
-    queue.concurrencySet = settings.getConcurrency();
-    queue.concurrency = settings.getConcurrency();
-  }
-  queue.paused = settings.getPaused();
-  queue.pausedReason = kj::str(settings.getPausedReason());
-}
-
-void Scheduler::persistSettings(Queue& queue) {
-  if (queue.concurrencySet == nullptr && !queue.paused) {
-    store.deleteQueueSettings(queue.name);
-    return;
-  }
-  capnp::MallocMessageBuilder message(64);
-  auto settings = message.initRoot<records::QueueSettings>();
-  settings.setName(queue.name);
-  KJ_IF_MAYBE(n, queue.concurrencySet) {
-    settings.setHasConcurrency(true);
-    settings.setConcurrency(*n);
-  }
-  settings.setPaused(queue.paused);
-  settings.setPausedReason(queue.pausedReason);
-  store.putQueueSettings(settings);
-}
-
-Scheduler::Queue& Scheduler::namedQueue(kj::StringPtr name) {
-  auto it = queues.find(name);
-  if (it == queues.end()) refuse(kj::str("unknown queue \"", name, "\""));
-  return it->second;
-}
-
-Scheduler::QueueInfo Scheduler::infoOf(Queue& queue) {
+uint32_t Scheduler::waitingIn(Queue& queue) {
   uint32_t waiting = 0;
   for (auto& [id, a] : active) {
     auto state = a->state;
@@ -1753,49 +1619,22 @@ Scheduler::QueueInfo Scheduler::infoOf(Queue& queue) {
       waiting++;
     }
   }
-  return QueueInfo{kj::str(queue.name),
-                   queue.concurrency,
-                   queue.concurrencySet == nullptr,
-                   queue.running,
-                   static_cast<uint32_t>(queue.ready.size()),
-                   waiting,
-                   queue.paused,
-                   kj::str(queue.pausedReason)};
+  return waiting;
 }
 
 kj::Vector<Scheduler::QueueInfo> Scheduler::queueList() {
-  kj::Vector<QueueInfo> out;
-  for (auto& [name, queue] : queues) out.add(infoOf(queue));
-  return out;
+  return queues.queueList([this](Queue& queue) { return waitingIn(queue); });
 }
 
 kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
                                                             kj::Maybe<uint32_t> concurrency,
                                                             uid_t by) {
-  auto& queue = namedQueue(name);
-  KJ_IF_MAYBE(n, concurrency) {
-    if (*n < 1 || *n > 10000) refuse(kj::str("concurrency ", *n, " is not in 1..10000"));
-    queue.concurrencySet = *n;
-    queue.concurrency = *n;
-    KJ_LOG(INFO, "queue concurrency set", queue.name, *n, by);
-  } else {
-    queue.concurrencySet = nullptr;
-    queue.concurrency = queue.defaults.concurrency;
-    uint32_t fromConfig = queue.concurrency;
-    KJ_LOG(INFO, "queue concurrency back to the config's", queue.name, fromConfig, by);
-  }
-  persistSettings(queue);
-  return afterSettingsChange(queue);
+  return afterSettingsChange(queues.setConcurrency(name, concurrency, by));
 }
 
 kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool paused,
                                                        uid_t by) {
-  auto& queue = namedQueue(name);
-  queue.paused = paused;
-  queue.pausedReason = paused ? kj::str("paused by uid ", by) : kj::str();
-  KJ_LOG(INFO, paused ? "queue paused" : "queue resumed", queue.name, by);
-  persistSettings(queue);
-  return afterSettingsChange(queue);
+  return afterSettingsChange(queues.setPaused(name, paused, by));
 }
 
 kj::Promise<Scheduler::QueueInfo> Scheduler::afterSettingsChange(Queue& queue) {
@@ -1806,7 +1645,8 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::afterSettingsChange(Queue& queue) {
     if (it != queues.end()) dispatch(it->second);
   }));
   return commit.durable().then([this, name = kj::str(queue.name)]() {
-    return infoOf(namedQueue(name));
+    auto& queue = queues.named(name);
+    return queues.infoOf(queue, waitingIn(queue));
   });
 }
 

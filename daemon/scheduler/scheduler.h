@@ -31,6 +31,7 @@
 #include "scheduler/key-registry.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
+#include "scheduler/queue-table.h"
 #include "scheduler/wall-timer.h"
 #include "store/group-commit.h"
 #include "store/store.h"
@@ -132,14 +133,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // paused queue, waits for ("" otherwise).
 
   // Queues at run time. Changes persist in the store and win over the TOML.
-  struct QueueInfo {
-    kj::String name;
-    uint32_t concurrency;
-    bool fromConfig;
-    uint32_t running, queued, waiting;
-    bool paused;
-    kj::String pausedReason;
-  };
+  using QueueInfo = taskctl::QueueInfo;  // queue-table.h
   kj::Vector<QueueInfo> queueList();
   kj::Promise<QueueInfo> setConcurrency(kj::StringPtr queue, kj::Maybe<uint32_t> concurrency,
                                         uid_t by);
@@ -152,16 +146,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
 
  private:
   struct Active;
-  struct Queue {
-    kj::String name;
-    uint32_t concurrency;  // in force: the run-time setting, else the TOML's
-    uint32_t running = 0;  // slots taken: starting + running
-    FairReady ready;       // ready tasks and who runs what: the dispatch order
-    QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
-    kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
-    bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
-    kj::String pausedReason;
-  };
+  using Queue = QueueTable::Queue;
 
   Store& store;
   GroupCommit& commit;
@@ -171,16 +156,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   kj::Timer& timer;
   const kj::Clock& clock;
   Options options;
-  struct NameLess {
-    using is_transparent = void;
-    bool operator()(kj::StringPtr a, kj::StringPtr b) const { return a < b; }
-  };
-  std::map<kj::String, Queue, NameLess> queues;
+  // Queues, their run-time settings, and what each user holds in them.
+  QueueTable queues;
   IdTable<Active> active;  // every task that is not terminal, inline (id-table.h)
-  // Active tasks per user in all queues (limits.max_active_tasks_per_user),
-  // counted from staging, so a pipelined flood is counted before it is durable.
-  std::map<uint32_t, uint64_t> activePerUser;
-  LimitsConfig limits;
   kj::TaskSet tasks;
   bool dispatching = false;
   bool waitingForRunner = false;
@@ -220,13 +198,6 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
   void enqueue(Active& task);
-  void slotTaken(Queue& queue, uint32_t uid);  // a start in `queue` (running + fair share)
-  void slotFreed(Queue& queue, uint32_t uid);
-  void countIn(Queue& queue, uint32_t uid);    // a task becomes active (quotas)
-  void countOut(Queue& queue, uint32_t uid);
-  void checkFairUse(Queue& queue, int32_t priority, const Identity& owner, SubmitExtras extras);
-  // Refuses what a user may not take on a shared server: a priority above
-  // the queue's max_user_priority, a task over a per-user quota.
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
   void prepareAttempt(Active& task);  // the next attempt as `starting`, in memory only
@@ -270,11 +241,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void releaseKey(Active& task);
   bool holdsKey(Active& task);
   void keyReleased(uint32_t uid, kj::StringPtr key);
-  void applySettings(Queue& queue, records::QueueSettings::Reader settings);
-  void persistSettings(Queue& queue);
-  QueueInfo infoOf(Queue& queue);
+  uint32_t waitingIn(Queue& queue);  // its tasks waiting or retrying
   kj::Promise<QueueInfo> afterSettingsChange(Queue& queue);
-  Queue& namedQueue(kj::StringPtr name);
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.
 };
