@@ -16,6 +16,7 @@
 #include "common/errors.h"
 #include "common/units.h"
 #include "scheduler/backoff.h"
+#include "scheduler/submit-staging.h"
 
 namespace taskctl {
 
@@ -682,45 +683,33 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   auto entry = kj::heap<Active>(compactOf(task));
   entry->more().message = kj::mv(message);  // until it is durable: then the store has it
-  queues.countIn(queue, owner.uid);  // from now: a flood of submits counts before it is durable
-  uint64_t seq = events.record(task, nullptr, 0, /*droppable=*/true);
+  auto staged = kj::heap<SubmitStaging>(store, events, queues, keys, queue, owner.uid, id);
+  auto& staging = *staged;
+  staging.joined(task);
   // Starts at once if dispatch would take it at once (startsAtSubmit). The slot
   // is held from now, so the next submit of this turn sees it taken; a refused
   // commit gives it back. The task, its attempt and both events are the
   // submit's own writes: either all of them are stored, or none.
   bool startsNow = !waits && startsAtSubmit(queue);
-  uint64_t startSeq = 0;  // its `starting` event; seqs start at 1
   if (startsNow) {
-    queues.slotTaken(queue, owner.uid);
     prepareAttempt(*entry);
-    store.putAttempt(entry->attempt(), /*droppable=*/true);
-    startSeq = events.record(task, TaskState::QUEUED, 1, /*droppable=*/true);
+    staging.started(task, entry->attempt());
     entry->recordedState = TaskState::STARTING;
   }
-  store.putTask(task, /*droppable=*/true);
-
-  std::string requestId;  // of a pending submit; empty: none
+  staging.stored(task);
   if (request.getRequestId().size() > 0) {
-    if (hasStaleMapping) store.deleteRequest(owner.uid, request.getRequestId(), staleCreatedAt);
-    capnp::MallocMessageBuilder mapping(16);
-    auto m = mapping.initRoot<records::RequestMapping>();
-    m.setTaskId(id);
-    m.setCreatedAt(t);
-    store.putRequest(owner.uid, request.getRequestId(), m, /*droppable=*/true);
-    requestId = std::string(request.getRequestId().begin(), request.getRequestId().size());
+    staging.mapRequest(request.getRequestId(), t, hasStaleMapping, staleCreatedAt);
   }
-  if (request.getKey().size() > 0) keys.add(owner.uid, request.getKey(), id);
+  if (request.getKey().size() > 0) staging.holdKey(request.getKey());
 
-  auto forget = [this, requestId, uid = owner.uid]() {
-    if (!requestId.empty()) keys.forgetPending(uid, {requestId.c_str(), requestId.size()});
-  };
   // The task joins the scheduler once it is durable, whether or not the
   // caller still listens (a client may hang up mid-submit): the TaskSet
-  // holds one branch, the caller (and any resend) another.
+  // holds one branch, the caller (and any resend) another. The staging
+  // lives as long as the continuations that read it.
   auto done = commit.durableOrRefused()
                   .then(
-                      [this, entry = kj::mv(entry), forget, startsNow]() mutable {
-                        forget();
+                      [this, entry = kj::mv(entry), &staging, startsNow]() mutable {
+                        staging.committed();
                         uint64_t id = entry->id();
                         auto& a = active.emplace(id, kj::mv(*entry));
                         if (startsNow) {
@@ -732,27 +721,14 @@ kj::Promise<uint64_t> Scheduler::submitNow(records::Task::Reader request, const 
                         }
                         return id;
                       },
-                      [this, forget, id, seq, startSeq, queueName = kj::str(queue.name),
-                       uid = owner.uid, key = kj::str(request.getKey())](
-                          kj::Exception&& e) mutable -> uint64_t {
-                        forget();
-                        events.forget(seq);
-                        auto queue = queues.find(queueName);
-                        KJ_ASSERT(queue != queues.end());  // queues are never removed
-                        queues.countOut(queue->second, uid);
-                        if (startSeq != 0) {
-                          // The slot it held goes back; its notify socket
-                          // closes with the entry this continuation drops.
-                          events.forget(startSeq);
-                          queues.slotFreed(queue->second, uid);
-                          dispatch(queue->second);
-                        }
-                        if (key.size() > 0) keys.remove(uid, key, id);
+                      [this, &staging](kj::Exception&& e) -> uint64_t {
+                        if (staging.refused()) dispatch(staging.queue());  // a slot went back
                         rethrow(kj::mv(e));
                       })
+                  .attach(kj::mv(staged))
                   .fork();
   tasks.add(done.addBranch().then([](uint64_t) {}, [](kj::Exception&&) {}));
-  if (!requestId.empty()) {
+  if (staging.hasRequestId()) {
     auto answer = done.addBranch();
     keys.addPending(owner.uid, request.getRequestId(), done.addBranch().fork());
     return answer;
