@@ -27,10 +27,13 @@
 #include "config/config.h"
 #include "events/event-log.h"
 #include "runner/runner.h"
+#include "scheduler/deadlines.h"
 #include "scheduler/fair-share.h"
 #include "scheduler/id-table.h"
+#include "scheduler/key-registry.h"
 #include "scheduler/identity.h"
 #include "scheduler/notify-hub.h"
+#include "scheduler/queue-table.h"
 #include "scheduler/wall-timer.h"
 #include "store/group-commit.h"
 #include "store/store.h"
@@ -40,7 +43,6 @@ namespace taskctl {
 // The contract's bounds on a submit (priority range, key length, retries, ...)
 // are the constants of schema/task-spec.capnp (spec::MAX_RETRIES, ...), read
 // by client and daemon alike; task-spec-check.h checks them.
-constexpr int64_t REQUEST_ID_TTL_NS = 24ll * 3600 * 1000000000;
 
 // What a submit carries besides the task itself.
 struct SubmitExtras {
@@ -119,14 +121,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // paused queue, waits for ("" otherwise).
 
   // Queues at run time. Changes persist in the store and win over the TOML.
-  struct QueueInfo {
-    kj::String name;
-    uint32_t concurrency;
-    bool fromConfig;
-    uint32_t running, queued, waiting;
-    bool paused;
-    kj::String pausedReason;
-  };
+  using QueueInfo = taskctl::QueueInfo;  // queue-table.h
   kj::Vector<QueueInfo> queueList();
   kj::Promise<QueueInfo> setConcurrency(kj::StringPtr queue, kj::Maybe<uint32_t> concurrency,
                                         uid_t by);
@@ -139,17 +134,7 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
 
  private:
   struct Active;
-  struct Queue {
-    kj::String name;
-    uint32_t concurrency;  // in force: the run-time setting, else the TOML's
-    uint32_t running = 0;  // slots taken: starting + running
-    FairReady ready;       // ready tasks and who runs what: the dispatch order
-    QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
-    kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
-    bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
-    kj::String pausedReason;
-  };
-  using UserKey = std::pair<uint32_t, std::string>;  // (uid, key or request id)
+  using Queue = QueueTable::Queue;
 
   Store& store;
   GroupCommit& commit;
@@ -159,40 +144,23 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   kj::Timer& timer;
   const kj::Clock& clock;
   Options options;
-  struct NameLess {
-    using is_transparent = void;
-    bool operator()(kj::StringPtr a, kj::StringPtr b) const { return a < b; }
-  };
-  std::map<kj::String, Queue, NameLess> queues;
+  // Queues, their run-time settings, and what each user holds in them.
+  QueueTable queues;
   IdTable<Active> active;  // every task that is not terminal, inline (id-table.h)
-  // Active tasks per user in all queues (limits.max_active_tasks_per_user),
-  // counted from staging, so a pipelined flood is counted before it is durable.
-  std::map<uint32_t, uint64_t> activePerUser;
-  LimitsConfig limits;
   kj::TaskSet tasks;
   bool dispatching = false;
   bool waitingForRunner = false;
   uint64_t endedSucceeded = 0, endedFailed = 0, endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
-  WallTimer& wallTimer;
   std::mt19937_64 random;  // backoff jitter
 
   // Dependencies and key waits: who waits on a task's end (dependency id ->
   // dependent id). Checked when the dependency's end is durable.
   std::multimap<uint64_t, uint64_t> dependents;
-  // Unique keys: every active task holding or waiting for a key, by id (the
-  // first holds it). Includes submits not yet durable.
-  std::map<UserKey, std::vector<uint64_t>> keyHolders;
-  // Request ids of submits not yet durable (the store has the rest): a
-  // resend gets the first submit's answer, id or refusal.
-  std::map<UserKey, kj::ForkedPromise<uint64_t>> pendingRequests;
-  // Timed waits (delays, backoff): one kj timer for the earliest monotonic
-  // deadline, one wall timer for the earliest wall-clock deadline. No polling.
-  std::set<std::pair<kj::TimePoint, uint64_t>> monotonicDeadlines;
-  std::set<std::pair<kj::Date, uint64_t>> wallDeadlines;
-  kj::Maybe<kj::Promise<void>> monotonicTimer;
-  kj::Maybe<kj::TimePoint> monotonicArmedFor;
-  kj::Maybe<kj::Promise<void>> wallTimerWait;
-  kj::Maybe<kj::Date> wallArmedFor;
+  // Unique keys (holders and waiters, submits not yet durable included) and
+  // request ids (the pending submits' answers, the store's mappings).
+  KeyRegistry keys;
+  // Timed waits (delays, --at, backoff): due ones come back to advance().
+  Deadlines deadlines;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
 
   // Memory handed back to the system (malloc_trim, the store's mapped
@@ -203,6 +171,8 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   bool trimScheduled = false;
 
   void taskFailed(kj::Exception&& exception) override;
+  Active* find(uint64_t id);  // null when the task is not active (KJ_IF_MAYBE reads it)
+  Active* findAttempt(uint64_t id, uint32_t attempt);  // null unless that attempt is live
   int64_t now();
   Queue& queueOf(records::Task::Reader task);
   Queue& queueOf(Active& task);
@@ -216,13 +186,6 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
   void enqueue(Active& task);
-  void slotTaken(Queue& queue, uint32_t uid);  // a start in `queue` (running + fair share)
-  void slotFreed(Queue& queue, uint32_t uid);
-  void countIn(Queue& queue, uint32_t uid);    // a task becomes active (quotas)
-  void countOut(Queue& queue, uint32_t uid);
-  void checkFairUse(Queue& queue, int32_t priority, const Identity& owner, SubmitExtras extras);
-  // Refuses what a user may not take on a shared server: a priority above
-  // the queue's max_user_priority, a task over a per-user quota.
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
   void prepareAttempt(Active& task);  // the next attempt as `starting`, in memory only
@@ -261,17 +224,11 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
                   int signal);
   void setDeadline(Active& task, int64_t realtimeNs, bool wallClock);
   void clearDeadline(Active& task);
-  void armTimers();
-  void monotonicDeadlinesDue();
-  void wallDeadlinesDue();
   void releaseKey(Active& task);
   bool holdsKey(Active& task);
   void keyReleased(uint32_t uid, kj::StringPtr key);
-  void applySettings(Queue& queue, records::QueueSettings::Reader settings);
-  void persistSettings(Queue& queue);
-  QueueInfo infoOf(Queue& queue);
+  uint32_t waitingIn(Queue& queue);  // its tasks waiting or retrying
   kj::Promise<QueueInfo> afterSettingsChange(Queue& queue);
-  Queue& namedQueue(kj::StringPtr name);
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.
 };
