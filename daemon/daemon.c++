@@ -5,14 +5,13 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <kj/debug.h>
 
+#include "rpc/listen-socket.h"
 #include "rpc/rpc-server.h"
 #include "bus/bus-connection.h"
 #include "bus/manager-object.h"
@@ -26,6 +25,7 @@
 #include "timers/systemd-analyze.h"
 #include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/task-queries.h"
 #include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
 #include "trusted-dir.h"
@@ -35,89 +35,6 @@
 
 namespace taskctl {
 namespace {
-
-[[noreturn]] void fail(kj::String message) {
-  kj::throwFatalException(kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
-}
-
-// Why something may be listening on `addr`, or null if nothing is: a
-// connect() is refused (ECONNREFUSED) or finds no socket (ENOENT). Anything
-// else, even an error we cannot explain, counts as in use: replacing a live
-// daemon's socket cuts it off from its clients.
-kj::Maybe<kj::String> listenerOn(const struct sockaddr_un& addr) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) fail(kj::str("socket: ", strerror(errno)));
-  // Non-blocking: a listener whose backlog is full answers EAGAIN, not a hang.
-  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
-  int error = errno;
-  close(fd);
-  if (rc == 0) return kj::str("a connect() to it succeeded");
-  if (error == ECONNREFUSED || error == ENOENT) return nullptr;
-  return kj::str("a connect() to it failed with ", strerror(error));
-}
-
-// The listening socket: systemd's (socket activation) or our own. Root's is
-// 0666 so every local user reaches the daemon, which authorizes each caller
-// itself; a daemon not running as root serves only its own uid (every task
-// would run as itself), so its socket is 0600, and the RPC server checks
-// each peer anyway.
-int openListenSocket(kj::StringPtr path) {
-  if (sd_listen_fds(1) >= 1) {
-    // systemd's socket is blocking and inherited: an accept() on it would
-    // stall the loop, and a shim must not inherit it.
-    int fd = SD_LISTEN_FDS_START;
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-      fail(kj::str("cannot use the socket systemd passed: ", strerror(errno)));
-    }
-    return fd;
-  }
-
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    fail(kj::str("socket path ", path, " is too long (", path.size(), " bytes; the limit is ",
-                 sizeof(addr.sun_path) - 1, ")"));
-  }
-  memcpy(addr.sun_path, path.begin(), path.size());
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
-    if (*slash > 0) {
-      auto parent = kj::heapString(path.slice(0, *slash));
-      if (mkdir(parent.cStr(), 0755) < 0 && errno != EEXIST) {
-        fail(kj::str("cannot create ", parent, ": ", strerror(errno)));
-      }
-    }
-  }
-  struct stat st;
-  if (lstat(path.cStr(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) fail(kj::str(path, " exists and is not a socket; not touching it"));
-    // The state lock only proves no daemon of *this* state directory is
-    // alive: one of another state directory may be listening here, and its
-    // clients would silently reach us instead. Only a socket nobody listens
-    // on is an earlier daemon's leftover.
-    KJ_IF_MAYBE(problem, listenerOn(addr)) {
-      fail(kj::str("socket ", path, " is in use (", *problem,
-                   "): another taskctld listens on it; not taking it over (stop that daemon, "
-                   "or give this one another --socket)"));
-    }
-    unlink(path.cStr());
-  }
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) fail(kj::str("socket: ", strerror(errno)));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-    int error = errno;
-    close(fd);
-    fail(kj::str("cannot bind ", path, ": ", strerror(error)));
-  }
-  chmod(path.cStr(), geteuid() == 0 ? 0666 : 0600);
-  if (listen(fd, SOMAXCONN) < 0) {
-    int error = errno;
-    close(fd);
-    fail(kj::str("cannot listen on ", path, ": ", strerror(error)));
-  }
-  return fd;
-}
 
 // Raises the soft RLIMIT_NOFILE to the hard one: each client connection is
 // an fd, and at the usual soft limit of 1024 a thousand connections would
@@ -177,6 +94,7 @@ struct Daemon::Impl {
   TimerfdWallTimer wallTimer;
   Scheduler scheduler;
   Retention retention;
+  TaskQueries queries;
   LogWatcher logWatcher;
   // Only with systemd (the scope runner's bus); set in the body, and
   // outliving the RPC server whose calls may hold on to them.
@@ -219,8 +137,9 @@ struct Daemon::Impl {
                   kj::systemPreciseCalendarClock(), wallTimer, config, Scheduler::Options{}),
         retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
                   [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
+        queries(store, commit, scheduler),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
-        rpc(scheduler, store, commit, events, runner, config, logWatcher, io.provider->getTimer()) {
+        rpc(scheduler, queries, events, runner, config, logWatcher, io.provider->getTimer()) {
     // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
     KJ_IF_MAYBE(manager, systemd) {
       auto check = kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider,
@@ -359,11 +278,7 @@ kj::Promise<void> Daemon::run() {
   d.scheduler.recover();
   // 10. Serve: with room for many connections, but tasks keep our old limit.
   d.launcher.setTaskNofileLimit(raiseNofileLimit());
-  int fd = openListenSocket(d.config.socketPath);
-  d.listener = d.io.lowLevelProvider->wrapListenSocketFd(
-      fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP |
-              kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
-              kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
+  d.listener = openListenSocket(*d.io.lowLevelProvider, d.config.socketPath);
   auto serving = d.rpc.listen(*d.listener);
   kj::StringPtr socket = d.config.socketPath, stateDir = d.config.stateDir,
                 runner = d.runner.name();

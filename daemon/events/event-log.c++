@@ -120,6 +120,11 @@ void EventLog::compact() {
 
 uint64_t EventLog::firstStored() { return store.firstEventSeq(); }
 
+void EventLog::forEachStored(uint64_t seq,
+                             kj::FunctionParam<bool(records::Event::Reader)> fn) {
+  store.forEachEventFrom(seq, fn);
+}
+
 kj::Own<EventLog::Subscription> EventLog::subscribe(EventListener& listener) {
   return kj::heap<SubscriptionImpl>(*this, listener);
 }

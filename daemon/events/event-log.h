@@ -58,6 +58,10 @@ class EventLog final: private kj::TaskSet::ErrorHandler {
 
   uint64_t firstStored();  // the oldest seq still in the store (0: none)
 
+  void forEachStored(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn);
+  // The stored events ascending from `seq` (committed ones only); return
+  // false to stop. A watcher's replay reads here, not from the store.
+
   class Subscription {
    public:
     virtual ~Subscription() noexcept(false) = default;

@@ -6,6 +6,8 @@
 #include <capnp/serialize.h>
 #include <kj/debug.h>
 
+#include "common/errors.h"
+
 namespace taskctl {
 namespace {
 
@@ -19,11 +21,6 @@ uint32_t le32At(kj::ArrayPtr<const word> words, size_t byteOffset) {
   uint32_t value;
   memcpy(&value, reinterpret_cast<const kj::byte*>(words.begin()) + byteOffset, sizeof(value));
   return le32toh(value);
-}
-
-[[noreturn]] void refuse(kj::String message) {
-  kj::throwFatalException(
-      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(message)));
 }
 
 kj::String sizeText(uint64_t bytes) {

@@ -17,26 +17,20 @@
 
 #include <unordered_map>
 
-#include "config/config.h"
-#include "events/event-log.h"
-#include "rpc/log-watcher.h"
-#include "runner/runner.h"
-#include "timers/schedules.h"
-#include "scheduler/scheduler.h"
-#include "store/group-commit.h"
-#include "store/store.h"
+#include "rpc/taskctl-service.h"
 
 namespace taskctl {
 
 class RpcServer final: private kj::TaskSet::ErrorHandler {
  public:
   // Every reference outlives the server; `config` may be replaced in place
-  // (SIGHUP) between loop turns. `events` feeds `watch`; `timer` paces the
-  // progress reports a watch sends. `schedules`: nullptr until setSchedules().
-  RpcServer(Scheduler& scheduler, Store& store, GroupCommit& commit, EventLog& events,
-            Runner& runner, const Config& config, LogWatcher& logWatcher, kj::Timer& timer);
+  // (SIGHUP) between loop turns. `queries` answers every read; `events` feeds
+  // `watch`; `timer` paces the progress reports a watch sends. `schedules`:
+  // nullptr until setSchedules().
+  RpcServer(Scheduler& scheduler, TaskQueries& queries, EventLog& events, Runner& runner,
+            const Config& config, LogWatcher& logWatcher, kj::Timer& timer);
 
-  void setSchedules(Schedules& s) { schedules = s; }
+  void setSchedules(Schedules& s) { parts.schedules = s; }
   // `s` outlives the server. Without it the schedule calls refuse
   // ("schedules need systemd").
   ~RpcServer() noexcept(false);
@@ -48,18 +42,11 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   size_t connectionCount() const { return connections; }
 
   class Connection;
-  class TaskctlImpl;
 
  private:
-  Scheduler& scheduler;
-  Store& store;
-  GroupCommit& commit;
-  EventLog& events;
-  Runner& runner;
+  ServiceParts parts;
   const Config& config;
-  LogWatcher& logWatcher;
   kj::Timer& timer;
-  kj::Maybe<Schedules&> schedules;
   uid_t ownUid;                                // geteuid(): not 0 means a private daemon
   size_t connections = 0;
   std::unordered_map<uid_t, size_t> perUser;   // open connections by peer uid

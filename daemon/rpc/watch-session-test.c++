@@ -134,7 +134,7 @@ struct Harness {
     request.ids = kj::mv(ids);
     request.progress = progress;
     request.visible = [](uint32_t uid) { return uid == 1000; };
-    auto session = kj::heap<WatchSession>(*log, *store, timer,
+    auto session = kj::heap<WatchSession>(*log, timer,
                                           kj::heap<RecordingWatcher>(seen), kj::mv(request),
                                           limits);
     auto done = session->run().eagerlyEvaluate(nullptr);

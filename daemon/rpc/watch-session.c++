@@ -8,10 +8,9 @@
 
 namespace taskctl {
 
-WatchSession::WatchSession(EventLog& log, Store& store, kj::Timer& timer,
+WatchSession::WatchSession(EventLog& log, kj::Timer& timer,
                            rpc::Watcher::Client watcher, Request requestArg, Limits limits)
     : log(log),
-      store(store),
       timer(timer),
       watcher(kj::mv(watcher)),
       request(kj::mv(requestArg)),
@@ -173,7 +172,7 @@ kj::Promise<uint64_t> WatchSession::replayChunk() {
   kj::Vector<capnp::Orphan<rpc::EventView>> batch(limits.batchEvents);
   size_t scanned = 0;
   bool cut = false;  // stopped by a limit, not by the end
-  store.forEachEventFrom(next, [&](records::Event::Reader e) {
+  log.forEachStored(next, [&](records::Event::Reader e) {
     if (e.getSeq() > head) return false;  // not published yet: it comes live
     if (scanned == limits.replayScan || batch.size() == limits.batchEvents) {
       cut = true;

@@ -29,7 +29,6 @@
 #include <rpc.capnp.h>
 
 #include "events/event-log.h"
-#include "store/store.h"
 
 namespace taskctl {
 
@@ -51,8 +50,8 @@ class WatchSession final: private EventListener {
     kj::Function<bool(uint32_t uid)> visible;  // the caller may see this uid's tasks
   };
 
-  // `log`, `store` and `timer` outlive the session. Subscribes at once.
-  WatchSession(EventLog& log, Store& store, kj::Timer& timer, rpc::Watcher::Client watcher,
+  // `log` and `timer` outlive the session. Subscribes at once.
+  WatchSession(EventLog& log, kj::Timer& timer, rpc::Watcher::Client watcher,
                Request request, Limits limits);
   ~WatchSession() noexcept(false);
   KJ_DISALLOW_COPY(WatchSession);
@@ -85,7 +84,6 @@ class WatchSession final: private EventListener {
   enum class Mode { REPLAY, LIVE, ENDED };
 
   EventLog& log;
-  Store& store;
   kj::Timer& timer;
   rpc::Watcher::Client watcher;
   Request request;

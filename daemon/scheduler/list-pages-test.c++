@@ -1,4 +1,4 @@
-#include "rpc/list-pages.h"
+#include "scheduler/list-pages.h"
 
 #include <stdlib.h>
 
