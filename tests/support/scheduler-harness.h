@@ -12,7 +12,11 @@
 //
 // Nothing happens between two calls: a submit returns once it is committed,
 // and the loop runs only in settle() and the helpers that say they settle.
-// Time moves only when the test moves it (advance, stepClock).
+// Time moves only when the test moves it (advance, stepClock). More settings:
+// SchedulerHarness h({.concurrency = 1, .maxUserPriority = 100}); or change
+// h.config and call h.scheduler->reloadQueues(h.config). restart() is a daemon
+// restart over the same store. The fakes (runner, notify hub, clock) are in
+// fake-runner.h and are members here: h.runner.launched, h.runner.exit(...).
 #pragma once
 
 #include <stdlib.h>
