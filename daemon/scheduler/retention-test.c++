@@ -10,7 +10,7 @@
 #include <set>
 #include <utility>
 
-#include "fake-runner.h"
+#include "scheduler-harness.h"
 
 namespace taskctl {
 namespace {
@@ -43,41 +43,22 @@ class LogRunner final : public Runner {
   kj::StringPtr dir;
 };
 
-// Retention over a real store in a temp dir, a real group commit, fake time
-// (a TimerImpl for the loop's timer, a FakeClock for the realtime clock, moved
-// together) and a runner whose logs are files: in the test's directory, or in
-// `logsSubdir` of it (which nothing creates).
-struct Harness {
-  kj::String dir;
+// Retention over the lower half of the shared harness (a real store in a temp
+// dir, a real group commit, fake time: a TimerImpl for the loop's timer, a
+// FakeClock for the realtime clock, moved together) and a runner whose logs are
+// files: in the test's directory, or in `logsSubdir` of it (which nothing creates).
+struct Harness : StoreHarness {
   kj::String logs;
-  kj::EventLoop loop;
-  kj::WaitScope waitScope{loop};
-  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
-  FakeClock clock;
   kj::Own<LogRunner> runner;
-  kj::Own<Store> store;
-  kj::Own<GroupCommit> commit;
-  kj::Own<Retention> retention;
   std::set<uint64_t> active;  // what the "scheduler" still owns
+  kj::Own<Retention> retention;
 
-  explicit Harness(RetentionConfig config, kj::StringPtr logsSubdir = nullptr) {
-    char tmpl[] = "/tmp/taskctl-retention-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
-    logs = logsSubdir == nullptr ? kj::str(dir) : kj::str(dir, "/", logsSubdir);
-    runner = kj::heap<LogRunner>(logs);
-    store = kj::heap<Store>(kj::str(dir, "/store"));
-    commit = kj::heap<GroupCommit>(*store, timer);
-    retention = kj::heap<Retention>(
-        *store, *commit, timer, clock, *runner,
-        [this](uint64_t id) { return active.count(id) > 0; }, config);
-  }
-  ~Harness() noexcept(false) {
-    retention = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
-  }
+  explicit Harness(RetentionConfig config, kj::StringPtr logsSubdir = nullptr)
+      : logs(logsSubdir == nullptr ? kj::str(dir.path) : dir / logsSubdir),
+        runner(kj::heap<LogRunner>(logs)),
+        retention(kj::heap<Retention>(
+            *store, *commit, timer, clock, *runner,
+            [this](uint64_t id) { return active.count(id) > 0; }, config)) {}
 
   int64_t now() const { return (clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
 
@@ -108,10 +89,10 @@ struct Harness {
       attempt.setNumber(n);
       attempt.setState(state);
       store->putAttempt(attempt);
-      int fd = open(runner->logPath(id, n).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      int fd = ::open(runner->logPath(id, n).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
       KJ_ASSERT(fd >= 0);
       KJ_ASSERT(ftruncate(fd, logBytes) == 0);
-      close(fd);
+      ::close(fd);
     }
     return id;
   }
@@ -132,9 +113,9 @@ struct Harness {
 
   // An empty file in the logs directory.
   void touch(kj::StringPtr name) {
-    int fd = open(kj::str(logs, "/", name).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int fd = ::open(kj::str(logs, "/", name).cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     KJ_ASSERT(fd >= 0, name);
-    close(fd);
+    ::close(fd);
   }
   bool exists(kj::StringPtr name) { return access(kj::str(logs, "/", name).cStr(), F_OK) == 0; }
 
@@ -144,16 +125,6 @@ struct Harness {
     mapping.setTaskId(taskId);
     mapping.setCreatedAt(createdAt);
     store->putRequest(1000, requestId, mapping);
-  }
-
-  // Runs the loop until nothing is left to do in this instant.
-  void settle() { loop.run(); }
-
-  // Moves both clocks and runs what became due.
-  void advance(kj::Duration d) {
-    clock.time = clock.time + d;
-    timer.advanceTo(timer.now() + d);
-    settle();
   }
 
   bool stored(uint64_t id) { return store->getTask(id) != nullptr; }

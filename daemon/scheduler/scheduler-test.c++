@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 
-#include "fake-runner.h"
+#include "scheduler-harness.h"
 
 namespace taskctl {
 namespace {
@@ -14,118 +14,16 @@ namespace {
 using records::EndReason;
 using records::TaskState;
 
-// One scheduler over a real store in a temp dir, a fake runner and fake time.
-struct Harness {
-  kj::String dir;
-  kj::EventLoop loop;
-  kj::WaitScope waitScope{loop};
-  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
-  FakeClock clock;
-  FakeWallTimer wallTimer{clock};
-  FakeRunner runner;
-  FakeNotifyHub notify;
-  Config config = defaultConfig();
-  kj::Own<Store> store;
-  kj::Own<GroupCommit> commit;
-  kj::Own<EventLog> events;
-  kj::Own<Scheduler> scheduler;
-  Identity alice{1000, 1000, kj::heapArray<gid_t>({1000, 27})};
-
-  explicit Harness(uint32_t concurrency = 2) {
-    char tmpl[] = "/tmp/taskctl-sched-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
-    config.queues[0].concurrency = concurrency;
-    config.queues.add(QueueConfig{kj::str("batch"), 1});
-    // These tests are about order and cost, not the privilege of a high
-    // priority (scheduling-test, "Priority and fair share").
-    for (auto& q : config.queues) q.maxUserPriority = spec::MAX_PRIORITY;
-    openAndStart();
-  }
-  ~Harness() noexcept(false) {
-    scheduler = nullptr;
-    events = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
-  }
-
-  void open() {
-    store = kj::heap<Store>(kj::str(dir, "/store"));
-    commit = kj::heap<GroupCommit>(*store, timer);
-    events = kj::heap<EventLog>(*store, *commit, clock, 100000);
-    scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, timer, clock, wallTimer,
-                                     config, Scheduler::Options{});
-  }
-  void openAndStart() {
-    open();
-    scheduler->start();
-  }
-  // A daemon restart: everything in memory is gone; the store remains.
-  void restart() {
-    settle();
-    scheduler = nullptr;
-    events = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    open();
-    scheduler->recover();
-    scheduler->start();
-    settle();
-  }
-
-  // Runs the loop until nothing is left to do in this instant.
-  void settle() { loop.run(); }
-
-  uint64_t submit(kj::StringPtr command, int priority = 0, kj::StringPtr queue = "",
-                  kj::ArrayPtr<const kj::StringPtr> env = nullptr,
-                  kj::Function<void(spec::TaskSpec::Builder)> more = [](auto) {}) {
-    capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<spec::TaskSpec>();
-    more(request);
-    auto argv = request.initArgv(1);
-    argv.set(0, command.asBytes());
-    request.setPriority(priority);
-    request.setQueue(queue);
-    auto e = request.initEnv(env.size());
-    for (auto i : kj::indices(env)) e.set(i, env[i].asBytes());
-    auto promise = scheduler->submit(request, alice);
-    EXPECT_TRUE(promise.poll(waitScope));
-    return promise.wait(waitScope);
-  }
-
-  std::string submitError(kj::Function<void(spec::TaskSpec::Builder)> fill) {
-    capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<spec::TaskSpec>();
-    fill(request);
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  scheduler->submit(request, alice).wait(waitScope);
-                })) {
-      return e->getDescription().cStr();
-    }
-    return "";
-  }
-
-  records::Task::Reader task(uint64_t id, kj::Own<Record<records::Task>>& holder) {
-    KJ_IF_MAYBE(t, store->getTask(id)) {
-      holder = kj::mv(*t);
-      return holder->get();
-    }
-    KJ_FAIL_ASSERT("no such task", id);
-  }
-  TaskState state(uint64_t id) {
-    kj::Own<Record<records::Task>> holder;
-    return task(id, holder).getState();
-  }
-  int exitStatus(uint64_t id) {
-    kj::Own<Record<records::Task>> holder;
-    return exitStatusOf(task(id, holder));
-  }
-};
+// The shared harness where any user may set any priority: these tests are
+// about order and cost, not the privilege of a high priority (scheduling-test,
+// "Priority and fair share").
+SchedulerHarness::Options anyPriority(uint32_t concurrency = 2) {
+  return {.concurrency = concurrency, .maxUserPriority = spec::MAX_PRIORITY};
+}
 
 TEST(Scheduler, SubmitDispatchesInTheSameTurnAndGoesOnlyAfterRunningIsDurable) {
-  Harness h;
-  auto id = h.submit("true");
+  SchedulerHarness h(anyPriority());
+  auto id = h.submit();
   // Submit's commit resolved the promise; `starting` is committed next, then
   // the shim starts, then `running` is committed, then go.
   h.settle();
@@ -148,8 +46,8 @@ TEST(Scheduler, SubmitDispatchesInTheSameTurnAndGoesOnlyAfterRunningIsDurable) {
 }
 
 TEST(Scheduler, NeverRunsMoreThanTheQueueConcurrency) {
-  Harness h(2);
-  for (int i = 0; i < 5; i++) h.submit("true");
+  SchedulerHarness h(anyPriority(2));
+  for (int i = 0; i < 5; i++) h.submit();
   h.settle();
   EXPECT_EQ(h.runner.launched.size(), 2u);
   h.runner.exit(0, 0);
@@ -160,12 +58,13 @@ TEST(Scheduler, NeverRunsMoreThanTheQueueConcurrency) {
 }
 
 TEST(Scheduler, DispatchesByPriorityThenId) {
-  Harness h(1);
-  auto first = h.submit("a");  // takes the one slot
-  auto low = h.submit("b", -5);
-  auto high1 = h.submit("c", 50);
-  auto high2 = h.submit("d", 50);
-  auto mid = h.submit("e", 0);
+  SchedulerHarness h(anyPriority(1));
+  auto first = h.submit();  // takes the one slot
+  auto priority = [](int p) { return [p](spec::TaskSpec::Builder r) { r.setPriority(p); }; };
+  auto low = h.submit(priority(-5));
+  auto high1 = h.submit(priority(50));
+  auto high2 = h.submit(priority(50));
+  auto mid = h.submit(priority(0));
   h.settle();
   kj::Vector<uint64_t> order;
   for (int i = 0; i < 5; i++) {
@@ -182,11 +81,11 @@ TEST(Scheduler, DispatchesByPriorityThenId) {
 }
 
 TEST(Scheduler, EndsWithTheRightStateReasonAndExitStatus) {
-  Harness h(4);
-  auto exit3 = h.submit("a");
-  auto killed = h.submit("b");
-  auto notFound = h.submit("c");
-  auto vanished = h.submit("d");
+  SchedulerHarness h(anyPriority(4));
+  auto exit3 = h.submit();
+  auto killed = h.submit();
+  auto notFound = h.submit();
+  auto vanished = h.submit();
   h.settle();
   h.runner.exit(0, 3);
   h.runner.result(killed, 1).setSignal(9);
@@ -202,15 +101,14 @@ TEST(Scheduler, EndsWithTheRightStateReasonAndExitStatus) {
   EXPECT_EQ(h.exitStatus(exit3), 3);
   EXPECT_EQ(h.exitStatus(killed), 137);
   EXPECT_EQ(h.exitStatus(notFound), 127);
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(notFound, holder).getReason(), EndReason::SPAWN);
-  EXPECT_EQ(h.task(vanished, holder).getReason(), EndReason::LOST);
+  EXPECT_EQ(h.record(notFound)->get().getReason(), EndReason::SPAWN);
+  EXPECT_EQ(h.record(vanished)->get().getReason(), EndReason::LOST);
   EXPECT_EQ(h.exitStatus(vanished), 125);
 }
 
 TEST(Scheduler, RequeuesAnAttemptThatNeverStarted) {
-  Harness h(1);
-  auto id = h.submit("a");
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit();
   h.settle();
   h.runner.result(id, 1).setNotStarted(true);
   h.runner.vanish(0);
@@ -225,15 +123,15 @@ TEST(Scheduler, RequeuesAnAttemptThatNeverStarted) {
 // the end: it is recorded as it happened, never as `lost`, and a success
 // with --retry-on lost does not run again.
 TEST(Scheduler, WithoutAResultTheShimsExitStatusTellsTheEnd) {
-  Harness h(5);
-  auto ok = h.submit("a", 0, "", nullptr, [](spec::TaskSpec::Builder t) {
+  SchedulerHarness h(anyPriority(5));
+  auto ok = h.submit([](spec::TaskSpec::Builder t) {
     t.getRetry().setRetries(3);
     t.getRetry().setOnLost(true);
   });
-  auto exit3 = h.submit("b");
-  auto killed = h.submit("c");
-  auto notFound = h.submit("d");
-  auto notStarted = h.submit("e");
+  auto exit3 = h.submit();
+  auto killed = h.submit();
+  auto notFound = h.submit();
+  auto notStarted = h.submit();
   h.settle();
   ASSERT_EQ(h.runner.launched.size(), 5u);
   h.runner.exitStatusOutcome(0).setExitCode(0);
@@ -247,16 +145,15 @@ TEST(Scheduler, WithoutAResultTheShimsExitStatusTellsTheEnd) {
   h.runner.exitStatusOutcome(4).setNotStarted(true);
   for (size_t i = 0; i < 5; i++) h.runner.vanish(i);
   h.settle();
-  kj::Own<Record<records::Task>> holder;
   EXPECT_EQ(h.state(ok), TaskState::SUCCEEDED);
-  EXPECT_EQ(h.task(ok, holder).getReason(), EndReason::EXIT);
+  EXPECT_EQ(h.record(ok)->get().getReason(), EndReason::EXIT);
   EXPECT_EQ(h.exitStatus(ok), 0);
   EXPECT_EQ(h.state(exit3), TaskState::FAILED);
-  EXPECT_EQ(h.task(exit3, holder).getReason(), EndReason::EXIT);
+  EXPECT_EQ(h.record(exit3)->get().getReason(), EndReason::EXIT);
   EXPECT_EQ(h.exitStatus(exit3), 3);
-  EXPECT_EQ(h.task(killed, holder).getReason(), EndReason::SIGNAL);
+  EXPECT_EQ(h.record(killed)->get().getReason(), EndReason::SIGNAL);
   EXPECT_EQ(h.exitStatus(killed), 137);
-  EXPECT_EQ(h.task(notFound, holder).getReason(), EndReason::SPAWN);
+  EXPECT_EQ(h.record(notFound)->get().getReason(), EndReason::SPAWN);
   EXPECT_EQ(h.exitStatus(notFound), 127);
   EXPECT_TRUE(h.runner.stopped.empty()) << "an attempt with a known end was treated as lost";
   // Only the never-started one runs again (attempt 2); the success does not.
@@ -266,8 +163,8 @@ TEST(Scheduler, WithoutAResultTheShimsExitStatusTellsTheEnd) {
 }
 
 TEST(Scheduler, RejectsBadInputAndStoresNothing) {
-  Harness h;
-  EXPECT_NE(h.submitError([](auto) {}).find("empty command"), std::string::npos);
+  SchedulerHarness h(anyPriority());
+  EXPECT_NE(h.submitError([](auto r) { r.initArgv(0); }).find("empty command"), std::string::npos);
   EXPECT_NE(h.submitError([](auto r) {
               r.initArgv(1).set(0, "x"_kj.asBytes());
               r.setPriority(101);
@@ -296,7 +193,7 @@ TEST(Scheduler, RejectsBadInputAndStoresNothing) {
 // staged. Each bad one is refused naming the field; no task, id, event or
 // start comes of it, and the next good submit gets the next id.
 TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
-  Harness h;
+  SchedulerHarness h(anyPriority());
   uint64_t firstId = h.store->peekNextId();
   auto nul = [](kj::StringPtr before, kj::StringPtr after) {
     auto b = kj::heapArray<kj::byte>(before.size() + 1 + after.size());
@@ -426,12 +323,12 @@ TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
   EXPECT_EQ(h.store->peekNextId(), firstId) << "a refused submit took an id";
   EXPECT_EQ(h.events->lastPublished(), 0u) << "a refused submit left an event";
   EXPECT_EQ(h.runner.launched.size(), 0u);
-  EXPECT_EQ(h.submit("true"), firstId);
+  EXPECT_EQ(h.submit(), firstId);
 }
 
 // issue 13, point 4: the same checks without a submit, for `schedule add`.
 TEST(Scheduler, ValidateRefusesWhatSubmitRefusesAndChangesNothing) {
-  Harness h;
+  SchedulerHarness h(anyPriority());
   capnp::MallocMessageBuilder message;
   auto request = message.initRoot<spec::TaskSpec>();
   auto argv = request.initArgv(1);
@@ -460,11 +357,11 @@ TEST(Scheduler, ValidateRefusesWhatSubmitRefusesAndChangesNothing) {
 // written; an older shim's "not started" that carries a reason). Only a
 // plain "not started" (the go fd closed) goes back to the queue.
 TEST(Scheduler, AShimsRefusalEndsFailedSpawnAndIsNeverRequeued) {
-  Harness h(4);
-  auto inResult = h.submit("a");
-  auto inStatus = h.submit("b");
-  auto olderShim = h.submit("c");
-  auto goClosed = h.submit("d");
+  SchedulerHarness h(anyPriority(4));
+  auto inResult = h.submit();
+  auto inStatus = h.submit();
+  auto olderShim = h.submit();
+  auto goClosed = h.submit();
   h.settle();
   ASSERT_EQ(h.runner.launched.size(), 4u);
   auto r = h.runner.result(inResult, 1);
@@ -481,17 +378,17 @@ TEST(Scheduler, AShimsRefusalEndsFailedSpawnAndIsNeverRequeued) {
   h.runner.result(goClosed, 1).setNotStarted(true);
   for (size_t i = 0; i < 4; i++) h.runner.vanish(i);
   h.settle();
-  kj::Own<Record<records::Task>> holder;
   for (auto id : {inResult, inStatus, olderShim}) {
-    auto task = h.task(id, holder);
+    auto record = h.record(id);
+    auto task = record->get();
     EXPECT_EQ(task.getState(), TaskState::FAILED) << id;
     EXPECT_EQ(task.getReason(), EndReason::SPAWN) << id;
     EXPECT_EQ(task.getAttempts(), 1u) << id;
     EXPECT_EQ(h.exitStatus(id), 126) << id;
   }
-  EXPECT_STREQ(h.task(inResult, holder).getMessage().cStr(),
+  EXPECT_STREQ(h.record(inResult)->get().getMessage().cStr(),
                "taskctl-exec refused the command: an argument of the spec holds a NUL byte");
-  EXPECT_STREQ(h.task(olderShim, holder).getMessage().cStr(),
+  EXPECT_STREQ(h.record(olderShim)->get().getMessage().cStr(),
                "an argument of the spec holds a NUL byte");
   // Only the go-fd case runs again.
   ASSERT_EQ(h.runner.launched.size(), 5u);
@@ -500,21 +397,24 @@ TEST(Scheduler, AShimsRefusalEndsFailedSpawnAndIsNeverRequeued) {
 }
 
 TEST(Scheduler, DropsLoaderAndNotifyVariablesFromTheSubmittedEnvironment) {
-  Harness h;
+  SchedulerHarness h(anyPriority());
   kj::StringPtr env[] = {"PATH=/bin", "LD_PRELOAD=/evil.so", "NOTIFY_SOCKET=/x",
                          "WATCHDOG_USEC=5", "HOME=/home/a", "LISTEN_FDS=1", "JOURNAL_STREAM=1:2"};
-  auto id = h.submit("a", 0, "", env);
-  kj::Own<Record<records::Task>> holder;
-  auto stored = h.task(id, holder).getEnv();
+  auto id = h.submit([&](auto r) {
+    auto e = r.initEnv(kj::size(env));
+    for (auto i : kj::indices(env)) e.set(i, env[i].asBytes());
+  });
+  auto record = h.record(id);
+  auto stored = record->get().getEnv();
   ASSERT_EQ(stored.size(), 2u);
   EXPECT_EQ(kj::str(stored[0].asChars()), "PATH=/bin");
   EXPECT_EQ(kj::str(stored[1].asChars()), "HOME=/home/a");
 }
 
 TEST(Scheduler, CancelsAQueuedTaskAtOnce) {
-  Harness h(1);
-  h.submit("a");
-  auto queued = h.submit("b");
+  SchedulerHarness h(anyPriority(1));
+  h.submit();
+  auto queued = h.submit();
   auto done = h.scheduler->whenTerminal(queued);
   h.scheduler->cancel(queued).wait(h.waitScope);
   EXPECT_TRUE(done.poll(h.waitScope));
@@ -525,8 +425,8 @@ TEST(Scheduler, CancelsAQueuedTaskAtOnce) {
 }
 
 TEST(Scheduler, CancelOfARunningTaskTermsThenKillsAfterTheGrace) {
-  Harness h(1);
-  auto id = h.submit("a");
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit();
   h.settle();
   h.scheduler->cancel(id).wait(h.waitScope);
   EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
@@ -541,8 +441,8 @@ TEST(Scheduler, CancelOfARunningTaskTermsThenKillsAfterTheGrace) {
 }
 
 TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
-  Harness h(1);
-  auto id = h.submit("a", 0, "", nullptr, [](auto r) {
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) {
     r.getLimits().setTimeoutUsec(2000000);
     r.getLimits().setKillGraceUsec(1000000);
   });
@@ -563,34 +463,34 @@ TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
   EXPECT_EQ(h.runner.launched[0].lastSignal, SIGKILL);
   h.runner.killed(0, SIGKILL);
   h.settle();
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::TIMEOUT);
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::TIMEOUT);
   EXPECT_EQ(h.exitStatus(id), 124);
 }
 
 TEST(Scheduler, AnOomKillIsItsOwnReason) {
-  Harness h(1);
-  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.getLimits().setMemoryMaxBytes(20 << 20); });
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) { r.getLimits().setMemoryMaxBytes(20 << 20); });
   h.settle();
   h.runner.killed(0, SIGKILL, 1);
   h.settle();
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::OOM);
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::OOM);
   EXPECT_EQ(h.exitStatus(id), 137);
-  EXPECT_EQ(kj::str(h.task(id, holder).getMessage()), "killed for memory (limit 20M)");
+  EXPECT_EQ(kj::str(h.record(id)->get().getMessage()), "killed for memory (limit 20M)");
 }
 
 TEST(Scheduler, QueueDefaultsApplyAndSubmitOptionsWin) {
-  Harness h(1);
+  SchedulerHarness h(anyPriority(1));
   h.config.queues[1].memoryMaxBytes = 64 << 20;
   h.config.queues[1].timeoutUsec = 60000000;
   h.scheduler->reloadQueues(h.config);
-  auto byDefault = h.submit("a", 0, "batch");
-  auto own = h.submit("b", 0, "batch", nullptr, [](auto r) { r.getLimits().setMemoryMaxBytes(32 << 20); });
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(byDefault, holder).getLimits().getMemoryMaxBytes(), 64u << 20);
-  EXPECT_EQ(h.task(byDefault, holder).getLimits().getTimeoutUsec(), 60000000u);
-  EXPECT_EQ(h.task(own, holder).getLimits().getMemoryMaxBytes(), 32u << 20);
+  auto byDefault = h.submit([](auto r) { r.setQueue("batch"); });
+  auto own = h.submit([](auto r) {
+    r.setQueue("batch");
+    r.getLimits().setMemoryMaxBytes(32 << 20);
+  });
+  EXPECT_EQ(h.record(byDefault)->get().getLimits().getMemoryMaxBytes(), 64u << 20);
+  EXPECT_EQ(h.record(byDefault)->get().getLimits().getTimeoutUsec(), 60000000u);
+  EXPECT_EQ(h.record(own)->get().getLimits().getMemoryMaxBytes(), 32u << 20);
   EXPECT_NE(h.submitError([](auto r) {
               r.initArgv(1).set(0, "x"_kj.asBytes());
               r.getLimits().setMemoryMaxBytes(1000);
@@ -599,8 +499,8 @@ TEST(Scheduler, QueueDefaultsApplyAndSubmitOptionsWin) {
 }
 
 TEST(Scheduler, ALostAttemptHasWhatRemainsOfItStopped) {
-  Harness h(1);
-  auto id = h.submit("a");
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit();
   h.settle();
   h.runner.vanish(0);
   h.settle();
@@ -609,8 +509,8 @@ TEST(Scheduler, ALostAttemptHasWhatRemainsOfItStopped) {
 }
 
 TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
-  Harness h(1);
-  auto id = h.submit("a", 0, "", nullptr, [](auto r) { r.getLimits().setHeartbeatUsec(2000000); });
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) { r.getLimits().setHeartbeatUsec(2000000); });
   h.settle();
   auto path = kj::str("/fake/notify/", id, "-1");
   KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
@@ -637,8 +537,7 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
   h.runner.killed(0, SIGTERM);
   h.settle();
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(id, holder).getReason(), EndReason::HEARTBEAT);
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::HEARTBEAT);
   EXPECT_EQ(h.exitStatus(id), 124);
   KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*attempt)->get().getProgress(), 0.5);  // kept with the attempt
@@ -650,7 +549,7 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
 }
 
 TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {
-  Harness h(1);
+  SchedulerHarness h(anyPriority(1));
   h.runner.failStarts = true;  // hold nothing; we craft the stored state below
   auto id = h.store->allocateId();
   {
@@ -682,8 +581,8 @@ TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {
 }
 
 TEST(Scheduler, RecoveryIngestsAResultWrittenWhileTheDaemonWasDown) {
-  Harness h(1);
-  auto id = h.submit("a");
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit();
   h.settle();
   ASSERT_TRUE(h.runner.launched[0].went);
   h.runner.result(id, 1).setExitCode(7);  // the shim finished while we were down
@@ -694,15 +593,14 @@ TEST(Scheduler, RecoveryIngestsAResultWrittenWhileTheDaemonWasDown) {
 }
 
 TEST(Scheduler, RecoveryReadoptsALiveExecutionAndMarksAVanishedOneLost) {
-  Harness h(2);
-  auto live = h.submit("a");
-  auto gone = h.submit("b");
+  SchedulerHarness h(anyPriority(2));
+  auto live = h.submit();
+  auto gone = h.submit();
   h.settle();
   h.runner.adoptable = std::make_pair(live, uint32_t(1));
   h.restart();
   EXPECT_EQ(h.state(gone), TaskState::FAILED);
-  kj::Own<Record<records::Task>> holder;
-  EXPECT_EQ(h.task(gone, holder).getReason(), EndReason::LOST);
+  EXPECT_EQ(h.record(gone)->get().getReason(), EndReason::LOST);
   EXPECT_EQ(h.state(live), TaskState::RUNNING);
   ASSERT_EQ(h.runner.launched.size(), 3u);  // 2 launched, 1 adopted
   h.runner.exit(2, 0);
@@ -712,9 +610,9 @@ TEST(Scheduler, RecoveryReadoptsALiveExecutionAndMarksAVanishedOneLost) {
 
 TEST(Scheduler, DispatchWaitsWhileTheRunnerIsUnavailable) {
   // The scope runner with the system bus gone: nothing fails as `spawn`.
-  Harness h(2);
+  SchedulerHarness h(anyPriority(2));
   h.runner.unavailable = true;
-  auto id = h.submit("a");
+  auto id = h.submit();
   h.settle();
   EXPECT_EQ(h.runner.launched.size(), 0u);
   EXPECT_EQ(h.state(id), TaskState::QUEUED);
@@ -725,9 +623,9 @@ TEST(Scheduler, DispatchWaitsWhileTheRunnerIsUnavailable) {
 }
 
 TEST(Scheduler, AStartCutOffByTheBusGoesBackToTheQueue) {
-  Harness h(1);
+  SchedulerHarness h(anyPriority(1));
   h.runner.disconnectStarts = true;
-  auto id = h.submit("a");
+  auto id = h.submit();
   h.runner.unavailable = true;  // as the scope runner is once its bus broke
   h.settle();
   EXPECT_EQ(h.state(id), TaskState::QUEUED);
@@ -745,7 +643,7 @@ TEST(Scheduler, AStartCutOffByTheBusGoesBackToTheQueue) {
 }
 
 TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
-  Harness h(1);
+  SchedulerHarness h(anyPriority(1));
   struct Recorder final : public EventListener {
     kj::Vector<kj::String> lines;
     uint64_t lastSeq = 0;
@@ -760,7 +658,7 @@ TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
     void onProgress(uint64_t, uint32_t, uint32_t, double) override {}
   } recorder;
   auto subscription = h.events->subscribe(recorder);
-  auto id = h.submit("a", 0, "", nullptr, [](spec::TaskSpec::Builder t) {
+  auto id = h.submit([](spec::TaskSpec::Builder t) {
     t.initRetry().setRetries(1);
   });
   h.settle();
@@ -791,8 +689,8 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
   // when each summary was a malloc chunk and a std::map node). After the
   // submits also what the event log keeps of them (254 then, 111 now).
   constexpr size_t OPEN_BOUND = 64, SUBMIT_BOUND = 128;
-  Harness h(1);
-  h.submit("sleep 1000");  // takes the one slot: the rest stay queued
+  SchedulerHarness h(anyPriority(1));
+  h.submit();  // takes the one slot: the rest stay queued
   h.settle();
   auto heap = []() { return mallinfo2().uordblks; };
   kj::Vector<kj::String> env;
@@ -825,10 +723,7 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
       << (afterSubmits - before) / N << " bytes per queued task after submitting";
 
   // An open: everything the scheduler holds is the recovery's.
-  h.scheduler = nullptr;
-  h.events = nullptr;
-  h.commit = nullptr;
-  h.store = nullptr;
+  h.close();
   h.open();
   size_t opened = heap();
   h.scheduler->recover();
@@ -845,8 +740,8 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
   ASSERT_EQ(h.runner.launched.size(), 2u);
   EXPECT_EQ(h.runner.launched[1].taskId, ids[6]);
   EXPECT_TRUE(h.runner.launched[1].went);
-  kj::Own<Record<records::Task>> holder;
-  auto started = h.task(ids[6], holder);
+  auto record = h.record(ids[6]);
+  auto started = record->get();
   EXPECT_EQ(started.getState(), TaskState::RUNNING);
   EXPECT_EQ(started.getEnv().size(), 30u);
   EXPECT_EQ(kj::str(started.getArgv()[2].asChars()), "echo task 6");
@@ -855,8 +750,8 @@ TEST(Scheduler, AQueuedTaskCostsASummaryNotItsRecord) {
 // The ready order keeps ids per priority level; a cancelled queued task is
 // only counted out and skipped when reached, and a mass cancel compacts it.
 TEST(Scheduler, CancelledQueuedTasksAreSkippedInDispatchOrder) {
-  Harness h(1);
-  h.submit("sleep 1000");  // takes the one slot
+  SchedulerHarness h(anyPriority(1));
+  h.submit();  // takes the one slot
   h.settle();
   constexpr size_t N = 6000;
   kj::Vector<uint64_t> ids;
@@ -894,9 +789,9 @@ TEST(Scheduler, CancelledQueuedTasksAreSkippedInDispatchOrder) {
 // A follower of an attempt's log (`logs --follow`) hears of its end also
 // when the attempt never started: the bus went away mid-start.
 TEST(Scheduler, AFollowerOfAnAttemptCutOffBeforeItStartedHearsOfItsEnd) {
-  Harness h(1);
+  SchedulerHarness h(anyPriority(1));
   h.runner.holdStarts = true;
-  auto id = h.submit("a");
+  auto id = h.submit();
   h.settle();
   ASSERT_EQ(h.runner.heldStarts.size(), 1u);
   ASSERT_TRUE(h.scheduler->attemptLive(id, 1));

@@ -12,8 +12,8 @@
 #include <ostream>
 #include <string>
 
-#include "fake-runner.h"
 #include "scheduler/backoff.h"
+#include "scheduler-harness.h"
 
 namespace taskctl {
 namespace records {
@@ -32,203 +32,6 @@ using spec::KeyConflict;
 using records::TaskState;
 using testing::HasSubstr;
 using testing::StartsWith;
-
-// A kj::Timer that counts the waits it has handed out and that are still
-// held: the scheduler must keep one, however many tasks wait.
-class CountingTimer final : public kj::Timer {
- public:
-  explicit CountingTimer(kj::TimerImpl& inner) : inner(inner) {}
-  kj::TimePoint now() const override { return inner.now(); }
-  kj::Promise<void> atTime(kj::TimePoint time) override {
-    live++;
-    return inner.atTime(time).attach(kj::defer([this]() { live--; }));
-  }
-  kj::Promise<void> afterDelay(kj::Duration delay) override { return atTime(inner.now() + delay); }
-  size_t live = 0;
-
- private:
-  kj::TimerImpl& inner;
-};
-
-// The same for the wall-clock timer.
-class CountingWallTimer final : public WallTimer {
- public:
-  explicit CountingWallTimer(FakeWallTimer& inner) : inner(inner) {}
-  kj::Promise<void> atOrAfter(kj::Date when) override {
-    live++;
-    return inner.atOrAfter(when).attach(kj::defer([this]() { live--; }));
-  }
-  size_t live = 0;
-
- private:
-  FakeWallTimer& inner;
-};
-
-using Fill = kj::Function<void(spec::TaskSpec::Builder)>;
-
-// One scheduler over a real store in a temp dir, a fake runner and fake time.
-struct Harness {
-  kj::String dir;
-  kj::EventLoop loop;
-  kj::WaitScope waitScope{loop};
-  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
-  CountingTimer countingTimer{timer};
-  FakeClock clock;
-  FakeWallTimer wallTimer{clock};
-  CountingWallTimer countingWallTimer{wallTimer};
-  FakeRunner runner;
-  FakeNotifyHub notify;
-  Config config = defaultConfig();
-  kj::Own<Store> store;
-  kj::Own<GroupCommit> commit;
-  kj::Own<EventLog> events;
-  kj::Own<Scheduler> scheduler;
-  Identity alice{1000, 1000, kj::heapArray<gid_t>({1000})};
-  Identity bob{1001, 1001, kj::heapArray<gid_t>({1001})};
-
-  StoreOptions storeOptions;
-
-  explicit Harness(uint32_t concurrency = 4, StoreOptions storeOptions = {})
-      : storeOptions(storeOptions) {
-    char tmpl[] = "/tmp/taskctl-scheduling-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
-    config.queues[0].concurrency = concurrency;
-    config.queues.add(QueueConfig{kj::str("batch"), 1});
-    open();
-    scheduler->start();
-  }
-  ~Harness() noexcept(false) {
-    scheduler = nullptr;
-    events = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
-  }
-
-  void open() {
-    store = kj::heap<Store>(kj::str(dir, "/store"), storeOptions);
-    commit = kj::heap<GroupCommit>(*store, timer);
-    events = kj::heap<EventLog>(*store, *commit, clock, 100000);
-    scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, countingTimer, clock,
-                                    countingWallTimer, config, Scheduler::Options{});
-  }
-  // A daemon restart: everything in memory is gone; the store remains.
-  void restart() {
-    settle();
-    scheduler = nullptr;
-    events = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    open();
-    scheduler->recover();
-    scheduler->start();
-    settle();
-  }
-
-  // Runs the loop until nothing is left to do in this instant.
-  void settle() { loop.run(); }
-
-  // Time passes: both clocks move together, as they do on a machine whose
-  // clock nobody sets.
-  void advance(kj::Duration d) {
-    clock.time = clock.time + d;
-    timer.advanceTo(timer.now() + d);
-    wallTimer.check();
-    settle();
-  }
-  // The wall clock is stepped (settimeofday, NTP); elapsed time does not move.
-  void stepClock(kj::Duration d) {
-    clock.time = clock.time + d;
-    wallTimer.clockSet();
-    settle();
-  }
-
-  kj::Promise<uint64_t> startSubmit(const Identity& who, Fill fill, SubmitExtras extras = {}) {
-    capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<spec::TaskSpec>();
-    request.initArgv(1).set(0, "x"_kj.asBytes());
-    fill(request);
-    return scheduler->submit(request, who, extras);
-  }
-  uint64_t submit(const Identity& who, Fill fill = [](auto) {}, SubmitExtras extras = {}) {
-    auto promise = startSubmit(who, kj::mv(fill), extras);
-    EXPECT_TRUE(promise.poll(waitScope));
-    return promise.wait(waitScope);
-  }
-  uint64_t submit(Fill fill, SubmitExtras extras = {}) {
-    return submit(alice, kj::mv(fill), extras);
-  }
-  uint64_t submit() { return submit(alice); }
-  // Submits, expecting a refusal; returns its message ("" if none).
-  std::string submitError(const Identity& who, Fill fill, SubmitExtras extras = {}) {
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  auto promise = startSubmit(who, kj::mv(fill), extras);
-                  EXPECT_TRUE(promise.poll(waitScope));
-                  promise.wait(waitScope);
-                })) {
-      return e->getDescription().cStr();
-    }
-    return "";
-  }
-
-  kj::Own<Record<records::Task>> record(uint64_t id) {
-    KJ_IF_MAYBE(t, store->getTask(id)) return kj::mv(*t);
-    KJ_FAIL_ASSERT("no such task", id);
-  }
-  TaskState state(uint64_t id) { return record(id)->get().getState(); }
-  std::string message(uint64_t id) { return record(id)->get().getMessage().cStr(); }
-  size_t taskCount() {
-    size_t n = 0;
-    store->forEachTask([&](auto) { return ++n, true; });
-    return n;
-  }
-  // Which task ids the runner was asked to start, in order.
-  std::vector<uint64_t> launchedIds() {
-    std::vector<uint64_t> ids;
-    for (auto& l : runner.launched) ids.push_back(l.taskId);
-    return ids;
-  }
-  // The index in runner.launched of the task's latest execution.
-  size_t indexOf(uint64_t id) {
-    for (size_t i = runner.launched.size(); i-- > 0;) {
-      if (runner.launched[i].taskId == id) return i;
-    }
-    KJ_FAIL_ASSERT("never launched", id);
-  }
-  bool launched(uint64_t id) {
-    for (auto& l : runner.launched) {
-      if (l.taskId == id) return true;
-    }
-    return false;
-  }
-  void exit(uint64_t id, int code) {
-    runner.exit(indexOf(id), code);
-    settle();
-  }
-  // The realtime clock as the store keeps it.
-  int64_t nowNs() { return (clock.time - kj::UNIX_EPOCH) / kj::NANOSECONDS; }
-  // Where the one wall-clock wait is armed, as realtime ns (-1: none).
-  int64_t wallArmedNs() {
-    KJ_IF_MAYBE(when, wallTimer.armed()) return (*when - kj::UNIX_EPOCH) / kj::NANOSECONDS;
-    return -1;
-  }
-  // The monotonic timer's next event, in ns of fake time (-1: none).
-  int64_t nextEventNs() {
-    KJ_IF_MAYBE(when, timer.nextEvent()) {
-      return (*when - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
-    }
-    return -1;
-  }
-  int64_t monotonicNs() { return (timer.now() - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS; }
-
-  // Poll, then wait: a promise that is not ready fails the test instead of hanging it.
-  template <typename T>
-  T await(kj::Promise<T> promise) {
-    KJ_ASSERT(promise.poll(waitScope), "not ready");
-    return promise.wait(waitScope);
-  }
-};
 
 Fill after(std::initializer_list<std::pair<uint64_t, DependencyCondition>> deps) {
   std::vector<std::pair<uint64_t, DependencyCondition>> copy(deps);
@@ -256,7 +59,7 @@ Fill withRequestId(kj::StringPtr requestId) {
 // ---- Dependencies ----
 
 TEST(Scheduling, ADependentWaitsWhileItsDependencyRunsThenRunsAfterItSucceeds) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(afterOk(first));
@@ -270,7 +73,7 @@ TEST(Scheduling, ADependentWaitsWhileItsDependencyRunsThenRunsAfterItSucceeds) {
 }
 
 TEST(Scheduling, AnOkDependentOfAFailedTaskIsCancelledForItsDependency) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(afterOk(first));
@@ -284,7 +87,7 @@ TEST(Scheduling, AnOkDependentOfAFailedTaskIsCancelledForItsDependency) {
 }
 
 TEST(Scheduling, AFailedOnlyDependentRunsWhenItsDependencyFailed) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(after({{first, DependencyCondition::FAILED}}));
@@ -295,7 +98,7 @@ TEST(Scheduling, AFailedOnlyDependentRunsWhenItsDependencyFailed) {
 }
 
 TEST(Scheduling, AFailedOnlyDependentRunsWhenItsDependencyWasCancelled) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(after({{first, DependencyCondition::FAILED}}));
@@ -308,7 +111,7 @@ TEST(Scheduling, AFailedOnlyDependentRunsWhenItsDependencyWasCancelled) {
 }
 
 TEST(Scheduling, AFailedOnlyDependentIsCancelledWhenItsDependencySucceeded) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(after({{first, DependencyCondition::FAILED}}));
@@ -322,7 +125,7 @@ TEST(Scheduling, AFailedOnlyDependentIsCancelledWhenItsDependencySucceeded) {
 }
 
 TEST(Scheduling, AnAnyDependentRunsHoweverItsDependencyEnded) {
-  Harness h;
+  SchedulerHarness h;
   auto ok = h.submit();
   auto bad = h.submit();
   h.settle();
@@ -338,7 +141,7 @@ TEST(Scheduling, AnAnyDependentRunsHoweverItsDependencyEnded) {
 }
 
 TEST(Scheduling, WithSeveralDependenciesAllMustHold) {
-  Harness h;
+  SchedulerHarness h;
   auto a = h.submit();
   auto b = h.submit();
   auto c = h.submit();
@@ -357,7 +160,7 @@ TEST(Scheduling, WithSeveralDependenciesAllMustHold) {
 }
 
 TEST(Scheduling, WithSeveralDependenciesOneThatFailsCancelsTheDependent) {
-  Harness h;
+  SchedulerHarness h;
   auto a = h.submit();
   auto b = h.submit();
   h.settle();
@@ -376,7 +179,7 @@ TEST(Scheduling, WithSeveralDependenciesOneThatFailsCancelsTheDependent) {
 // once every earlier-listed one had ended; whoever waited for the dependent
 // (taskctl wait, its own dependents) waited for nothing.
 TEST(Scheduling, WithSeveralDependenciesAFailedLaterOneDecidesWhileAnEarlierOneRuns) {
-  Harness h;
+  SchedulerHarness h;
   auto a = h.submit();
   auto b = h.submit();
   h.settle();
@@ -390,7 +193,7 @@ TEST(Scheduling, WithSeveralDependenciesAFailedLaterOneDecidesWhileAnEarlierOneR
 }
 
 TEST(Scheduling, AChainOfAHundredRunsInOrderOneAtATime) {
-  Harness h(4);
+  SchedulerHarness h(4);
   std::vector<uint64_t> chain;
   chain.push_back(h.submit());
   for (int i = 1; i < 100; i++) chain.push_back(h.submit(afterOk(chain.back())));
@@ -408,7 +211,7 @@ TEST(Scheduling, AChainOfAHundredRunsInOrderOneAtATime) {
 }
 
 TEST(Scheduling, AFailureAtTheHeadOfAChainOfAHundredCancelsAllItsDependents) {
-  Harness h(4);
+  SchedulerHarness h(4);
   std::vector<uint64_t> chain;
   chain.push_back(h.submit());
   for (int i = 1; i < 100; i++) chain.push_back(h.submit(afterOk(chain.back())));
@@ -428,7 +231,7 @@ TEST(Scheduling, AFailureAtTheHeadOfAChainOfAHundredCancelsAllItsDependents) {
 }
 
 TEST(Scheduling, ADependencyOnAnUnknownTaskIsRefusedAndStoresNothing) {
-  Harness h;
+  SchedulerHarness h;
   auto mine = h.submit();
   h.settle();
   size_t before = h.taskCount();
@@ -444,7 +247,7 @@ TEST(Scheduling, ADependencyOnAnUnknownTaskIsRefusedAndStoresNothing) {
 }
 
 TEST(Scheduling, ADependencyOnAnotherUsersTaskReadsAsUnknown) {
-  Harness h;
+  SchedulerHarness h;
   auto bobs = h.submit(h.bob);
   h.settle();
   size_t before = h.taskCount();
@@ -460,7 +263,7 @@ TEST(Scheduling, ADependencyOnAnotherUsersTaskReadsAsUnknown) {
 }
 
 TEST(Scheduling, SomeoneWhoSeesAllMayDependOnAnotherUsersTask) {
-  Harness h;
+  SchedulerHarness h;
   auto bobs = h.submit(h.bob);
   h.settle();
   auto roots = h.submit(h.alice, afterOk(bobs), SubmitExtras{true});
@@ -471,7 +274,7 @@ TEST(Scheduling, SomeoneWhoSeesAllMayDependOnAnotherUsersTask) {
 }
 
 TEST(Scheduling, ADependencyAlreadyEndedAtSubmitIsDecidedAtOnce) {
-  Harness h;
+  SchedulerHarness h;
   auto good = h.submit();
   auto bad = h.submit();
   h.settle();
@@ -488,7 +291,7 @@ TEST(Scheduling, ADependencyAlreadyEndedAtSubmitIsDecidedAtOnce) {
 }
 
 TEST(Scheduling, WaitingDependentsSurviveARestart) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto okOne = h.submit(afterOk(first));
@@ -511,7 +314,7 @@ TEST(Scheduling, WaitingDependentsSurviveARestart) {
 // active dependencies, while verdictOn() read the committed, still running
 // record: nothing ever woke the dependent, which stayed waiting for ever.
 TEST(Scheduling, ADependentRunsWhenItsDependencyEndedWhileTheDaemonWasDown) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit();
   h.settle();
   auto second = h.submit(afterOk(first));
@@ -526,7 +329,7 @@ TEST(Scheduling, ADependentRunsWhenItsDependencyEndedWhileTheDaemonWasDown) {
 // ---- Delays ----
 
 TEST(Scheduling, ADelayedTaskStartsWhenItsDelayHasElapsed) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   EXPECT_EQ(h.state(id), TaskState::WAITING);
@@ -538,7 +341,7 @@ TEST(Scheduling, ADelayedTaskStartsWhenItsDelayHasElapsed) {
 }
 
 TEST(Scheduling, ADelayKeepsItsDeadlineAcrossARestart) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.advance(1 * kj::SECONDS);
@@ -555,7 +358,7 @@ TEST(Scheduling, ADelayKeepsItsDeadlineAcrossARestart) {
 // compared notBefore with the realtime clock again, so a clock stepped back
 // by an hour turned a 2 s delay (or a retry's backoff) into an hour.
 TEST(Scheduling, ADelayFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.stepClock(-1 * kj::HOURS);
@@ -564,7 +367,7 @@ TEST(Scheduling, ADelayFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
 }
 
 TEST(Scheduling, ABackoffFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) {
     auto policy = r.initRetry();
     policy.setRetries(1);
@@ -583,7 +386,7 @@ TEST(Scheduling, ABackoffFollowsElapsedTimeWhenTheWallClockIsSteppedBack) {
 }
 
 TEST(Scheduling, ADelayIsUnmovedByAWallClockSteppedForward) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) { r.setDelayUsec(2000000); });
   h.settle();
   h.stepClock(1 * kj::HOURS);
@@ -593,7 +396,7 @@ TEST(Scheduling, ADelayIsUnmovedByAWallClockSteppedForward) {
 }
 
 TEST(Scheduling, AnAtTaskWaitsForTheWallClock) {
-  Harness h;
+  SchedulerHarness h;
   int64_t at = h.nowNs() + 60ll * 1000000000;
   auto id = h.submit([at](auto r) { r.setNotBefore(at); });
   h.settle();
@@ -607,7 +410,7 @@ TEST(Scheduling, AnAtTaskWaitsForTheWallClock) {
 }
 
 TEST(Scheduling, AnAtTaskStartsWhenTheClockIsSteppedPastIt) {
-  Harness h;
+  SchedulerHarness h;
   int64_t at = h.nowNs() + 3600ll * 1000000000;
   auto id = h.submit([at](auto r) { r.setNotBefore(at); });
   h.settle();
@@ -617,7 +420,7 @@ TEST(Scheduling, AnAtTaskStartsWhenTheClockIsSteppedPastIt) {
 }
 
 TEST(Scheduling, AnAtTaskKeepsWaitingWhenTheClockIsSteppedBack) {
-  Harness h;
+  SchedulerHarness h;
   int64_t at = h.nowNs() + 60ll * 1000000000;
   auto id = h.submit([at](auto r) { r.setNotBefore(at); });
   h.settle();
@@ -633,7 +436,7 @@ TEST(Scheduling, AnAtTaskKeepsWaitingWhenTheClockIsSteppedBack) {
 }
 
 TEST(Scheduling, AnAtTaskSurvivesARestart) {
-  Harness h;
+  SchedulerHarness h;
   int64_t at = h.nowNs() + 60ll * 1000000000;
   auto id = h.submit([at](auto r) { r.setNotBefore(at); });
   h.settle();
@@ -644,7 +447,7 @@ TEST(Scheduling, AnAtTaskSurvivesARestart) {
 }
 
 TEST(Scheduling, OneTimerPerClockHoweverManyTasksWait) {
-  Harness h(200);
+  SchedulerHarness h(200);
   int64_t start = h.monotonicNs();
   int64_t wallStart = h.nowNs();
   // Deadlines 1..100 s, submitted out of order (37 and 100 are coprime).
@@ -683,14 +486,14 @@ Fill retries(
 }
 
 // Moves time to the task's next attempt.
-void untilNextAttempt(Harness& h, uint64_t id) {
+void untilNextAttempt(SchedulerHarness& h, uint64_t id) {
   int64_t next = h.record(id)->get().getNextAttemptAt();
   ASSERT_GE(next, h.nowNs());
   h.advance((next - h.nowNs()) * kj::NANOSECONDS);
 }
 
 TEST(Scheduling, RetriesThreeTimesThenFailsWithFourAttemptsOfTheirOwn) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit(retries(3, [](auto p) { p.setOnExit(true); }));
   h.settle();
   for (uint32_t n = 1; n <= 4; n++) {
@@ -733,7 +536,7 @@ TEST(Scheduling, RetriesThreeTimesThenFailsWithFourAttemptsOfTheirOwn) {
 }
 
 TEST(Scheduling, EachAttemptKeepsItsOwnEnd) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit(retries(3, [](auto p) {
     p.setOnExit(true);
     p.setOnSignal(true);
@@ -757,7 +560,7 @@ TEST(Scheduling, EachAttemptKeepsItsOwnEnd) {
 }
 
 TEST(Scheduling, OnlyTheListedExitCodesAreRetried) {
-  Harness h;
+  SchedulerHarness h;
   auto listed = [](auto p) {
     p.setOnExit(true);
     p.initExitCodes(1).set(0, 2);
@@ -773,7 +576,7 @@ TEST(Scheduling, OnlyTheListedExitCodesAreRetried) {
 }
 
 TEST(Scheduling, AnOomKillIsRetriedOnlyWhenAskedFor) {
-  Harness h;
+  SchedulerHarness h;
   auto plain = h.submit(retries(2));
   auto asked = h.submit(retries(2, [](auto p) { p.setOnOom(true); }));
   h.settle();
@@ -787,7 +590,7 @@ TEST(Scheduling, AnOomKillIsRetriedOnlyWhenAskedFor) {
 }
 
 TEST(Scheduling, ALostExecutionIsRetriedOnlyWhenAskedFor) {
-  Harness h;
+  SchedulerHarness h;
   auto plain = h.submit(retries(2));
   auto asked = h.submit(retries(2, [](auto p) { p.setOnLost(true); }));
   h.settle();
@@ -802,7 +605,7 @@ TEST(Scheduling, ALostExecutionIsRetriedOnlyWhenAskedFor) {
 }
 
 TEST(Scheduling, ASpawnFailureIsNeverRetried) {
-  Harness h;
+  SchedulerHarness h;
   auto everything = [](auto p) {
     p.setOnExit(true);
     p.setOnSignal(true);
@@ -834,7 +637,7 @@ TEST(Scheduling, ASpawnFailureIsNeverRetried) {
 }
 
 TEST(Scheduling, RetriesAloneMeanExitTimeoutAndHeartbeat) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit(retries(2));
   auto record = h.record(id);
   auto p = record->get().getRetry();
@@ -855,7 +658,7 @@ TEST(Scheduling, RetriesAloneMeanExitTimeoutAndHeartbeat) {
 }
 
 TEST(Scheduling, ATimeoutIsRetriedByRetriesAlone) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit([](auto r) {
     r.getLimits().setTimeoutUsec(1000000);
     r.initRetry().setRetries(1);
@@ -873,7 +676,7 @@ TEST(Scheduling, ATimeoutIsRetriedByRetriesAlone) {
 }
 
 TEST(Scheduling, CancelWhileRetryingEndsItAtOnceWithNoFurtherAttempt) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit(retries(3));
   h.settle();
   h.exit(id, 1);
@@ -891,7 +694,7 @@ TEST(Scheduling, CancelWhileRetryingEndsItAtOnceWithNoFurtherAttempt) {
 }
 
 TEST(Scheduling, ARetryingTaskKeepsItsAttemptTimeAcrossARestart) {
-  Harness h;
+  SchedulerHarness h;
   auto id = h.submit(retries(1, [](auto p) {
     p.setOnExit(true);
     p.setBackoffBaseUsec(10000000);  // 10 s
@@ -910,7 +713,7 @@ TEST(Scheduling, ARetryingTaskKeepsItsAttemptTimeAcrossARestart) {
 // ---- Keys ----
 
 TEST(Scheduling, ASecondTaskWithTheSameKeyWaitsForTheFirst) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit(withKey("deploy"));
   h.settle();
   auto second = h.submit(withKey("deploy"));
@@ -926,7 +729,7 @@ TEST(Scheduling, ASecondTaskWithTheSameKeyWaitsForTheFirst) {
 // A and C behind B, cancelling B let C start at once beside A (advance()
 // only looked at keyWaitsFor, no longer active): two tasks held the key.
 TEST(Scheduling, CancellingAKeyWaiterDoesNotLetTheNextOneOvertakeTheHolder) {
-  Harness h;
+  SchedulerHarness h;
   auto a = h.submit(withKey("deploy"));
   h.settle();
   auto b = h.submit(withKey("deploy"));
@@ -943,7 +746,7 @@ TEST(Scheduling, CancellingAKeyWaiterDoesNotLetTheNextOneOvertakeTheHolder) {
 }
 
 TEST(Scheduling, SkipAnswersWithTheHolderAndCreatesNothing) {
-  Harness h;
+  SchedulerHarness h;
   auto holder = h.submit(withKey("deploy"));
   h.settle();
   size_t before = h.taskCount();
@@ -954,7 +757,7 @@ TEST(Scheduling, SkipAnswersWithTheHolderAndCreatesNothing) {
 }
 
 TEST(Scheduling, ReplaceTermsTheRunningHolderAndRunsOnlyOnceItEnded) {
-  Harness h;
+  SchedulerHarness h;
   auto holder = h.submit(withKey("deploy"));
   h.settle();
   auto replacement = h.submit(withKey("deploy", KeyConflict::REPLACE));
@@ -972,7 +775,7 @@ TEST(Scheduling, ReplaceTermsTheRunningHolderAndRunsOnlyOnceItEnded) {
 // Found as a bug (fixed in f51d44a): a holder replaced while `starting`
 // ended "cancelled before it started": launch() ignored the stopMessage.
 TEST(Scheduling, ReplacingAStartingHolderSaysWhatReplacedIt) {
-  Harness h;
+  SchedulerHarness h;
   h.runner.holdStarts = true;  // as systemd's job for the scope is pending
   auto holder = h.submit(withKey("deploy"));  // resolved: dispatched, its start pending
   ASSERT_EQ(h.scheduler->liveAttempt(holder)
@@ -995,7 +798,7 @@ TEST(Scheduling, ReplacingAStartingHolderSaysWhatReplacedIt) {
 }
 
 TEST(Scheduling, ReplaceCancelsAQueuedHolderAtOnce) {
-  Harness h(1);
+  SchedulerHarness h(1);
   auto blocker = h.submit();
   h.settle();
   auto holder = h.submit(withKey("deploy"));
@@ -1010,7 +813,7 @@ TEST(Scheduling, ReplaceCancelsAQueuedHolderAtOnce) {
 }
 
 TEST(Scheduling, ReplaceCancelsAHolderWaitingOnADependency) {
-  Harness h;
+  SchedulerHarness h;
   auto dependency = h.submit();
   h.settle();
   auto holder = h.submit([dependency](auto r) {
@@ -1027,7 +830,7 @@ TEST(Scheduling, ReplaceCancelsAHolderWaitingOnADependency) {
 }
 
 TEST(Scheduling, AKeyIsFreeAgainOnceItsHolderEnded) {
-  Harness h;
+  SchedulerHarness h;
   auto holder = h.submit(withKey("deploy"));
   h.settle();
   h.exit(holder, 0);
@@ -1040,7 +843,7 @@ TEST(Scheduling, AKeyIsFreeAgainOnceItsHolderEnded) {
 }
 
 TEST(Scheduling, KeysBelongToTheirOwner) {
-  Harness h;
+  SchedulerHarness h;
   auto alices = h.submit(h.alice, withKey("deploy"));
   auto bobs = h.submit(h.bob, withKey("deploy", KeyConflict::SKIP));
   EXPECT_NE(alices, bobs);
@@ -1058,7 +861,7 @@ TEST(Scheduling, KeysBelongToTheirOwner) {
 }
 
 TEST(Scheduling, AKeyWaiterSurvivesARestart) {
-  Harness h;
+  SchedulerHarness h;
   auto holder = h.submit(withKey("deploy"));
   h.settle();
   auto second = h.submit(withKey("deploy"));
@@ -1075,7 +878,7 @@ TEST(Scheduling, AKeyWaiterSurvivesARestart) {
 // ---- Request ids ----
 
 TEST(Scheduling, TheSameRequestIdGivesTheSameTask) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit(withRequestId("r-1"));
   h.settle();
   auto again = h.submit(withRequestId("r-1"));
@@ -1089,7 +892,7 @@ TEST(Scheduling, TheSameRequestIdGivesTheSameTask) {
 }
 
 TEST(Scheduling, RequestIdsBelongToTheirOwner) {
-  Harness h;
+  SchedulerHarness h;
   auto alices = h.submit(h.alice, withRequestId("r-1"));
   auto bobs = h.submit(h.bob, withRequestId("r-1"));
   EXPECT_NE(alices, bobs);
@@ -1097,7 +900,7 @@ TEST(Scheduling, RequestIdsBelongToTheirOwner) {
 }
 
 TEST(Scheduling, ARequestIdIsForgottenAfterADay) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit(withRequestId("r-1"));
   h.clock.time = h.clock.time + 23 * kj::HOURS;
   EXPECT_EQ(h.submit(withRequestId("r-1")), first);
@@ -1111,7 +914,7 @@ TEST(Scheduling, ARequestIdIsForgottenAfterADay) {
 }
 
 TEST(Scheduling, ConcurrentSubmitsWithOneRequestIdMakeOneTask) {
-  Harness h;
+  SchedulerHarness h;
   auto p1 = h.startSubmit(h.alice, withRequestId("r-1"));
   auto p2 = h.startSubmit(h.alice, withRequestId("r-1"));
   auto p3 = h.startSubmit(h.alice, withRequestId("r-1"));
@@ -1127,7 +930,7 @@ TEST(Scheduling, ConcurrentSubmitsWithOneRequestIdMakeOneTask) {
 }
 
 TEST(Scheduling, ARequestIdSurvivesARestart) {
-  Harness h;
+  SchedulerHarness h;
   auto first = h.submit(withRequestId("r-1"));
   h.settle();
   h.runner.adoptable = std::make_pair(first, uint32_t(1));
@@ -1139,7 +942,7 @@ TEST(Scheduling, ARequestIdSurvivesARestart) {
 // ---- Queues at run time ----
 
 TEST(Scheduling, LoweringTheConcurrencyStartsNothingUntilFewerRun) {
-  Harness h(4);
+  SchedulerHarness h(4);
   std::vector<uint64_t> ids;
   for (int i = 0; i < 12; i++) ids.push_back(h.submit());
   h.settle();
@@ -1170,7 +973,7 @@ TEST(Scheduling, LoweringTheConcurrencyStartsNothingUntilFewerRun) {
 }
 
 TEST(Scheduling, ConcurrencySetAtRunTimeSurvivesARestart) {
-  Harness h(4);
+  SchedulerHarness h(4);
   h.await(h.scheduler->setConcurrency("default", uint32_t(1), 0));
   h.restart();
   for (int i = 0; i < 3; i++) h.submit();
@@ -1185,7 +988,7 @@ TEST(Scheduling, ConcurrencySetAtRunTimeSurvivesARestart) {
 }
 
 TEST(Scheduling, APausedQueueStartsNothingAndResumeStartsAtOnce) {
-  Harness h(2);
+  SchedulerHarness h(2);
   for (int i = 0; i < 5; i++) h.submit();
   h.settle();
   ASSERT_EQ(h.runner.launched.size(), 2u);
@@ -1203,7 +1006,7 @@ TEST(Scheduling, APausedQueueStartsNothingAndResumeStartsAtOnce) {
 }
 
 TEST(Scheduling, APauseSurvivesARestart) {
-  Harness h(2);
+  SchedulerHarness h(2);
   h.await(h.scheduler->setPaused("default", true, 1000));
   for (int i = 0; i < 3; i++) h.submit();
   h.restart();
@@ -1223,7 +1026,7 @@ TEST(Scheduling, APauseSurvivesARestart) {
 }
 
 TEST(Scheduling, AResumeSurvivesARestart) {
-  Harness h(2);
+  SchedulerHarness h(2);
   h.await(h.scheduler->setPaused("default", true, 1000));
   h.await(h.scheduler->setPaused("default", false, 1000));
   h.restart();
@@ -1233,7 +1036,7 @@ TEST(Scheduling, AResumeSurvivesARestart) {
 }
 
 TEST(Scheduling, PauseOnFailurePausesTheQueueWhenATaskFails) {
-  Harness h;
+  SchedulerHarness h;
   h.config.queues[1].pauseOnFailure = true;  // "batch", one slot
   h.scheduler->reloadQueues(h.config);
   auto inBatch = [](auto r) { r.setQueue("batch"); };
@@ -1267,7 +1070,7 @@ TEST(Scheduling, PauseOnFailurePausesTheQueueWhenATaskFails) {
 // ---- Priority ----
 
 TEST(Scheduling, HigherPriorityFirstThenLowerId) {
-  Harness h(1);
+  SchedulerHarness h(1);
   for (auto& q : h.config.queues) q.maxUserPriority = spec::MAX_PRIORITY;  // raising is tested below
   h.scheduler->reloadQueues(h.config);
   auto blocker = h.submit();
@@ -1300,7 +1103,7 @@ TEST(Scheduling, HigherPriorityFirstThenLowerId) {
 // ---- Priority and fair share (DESIGN 6, "A shared server") ----
 
 // The exception a submit is refused with.
-kj::Exception refusal(Harness& h, const Identity& who, Fill fill, SubmitExtras extras = {}) {
+kj::Exception refusal(SchedulerHarness& h, const Identity& who, Fill fill, SubmitExtras extras = {}) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
                 auto promise = h.startSubmit(who, kj::mv(fill), extras);
                 KJ_ASSERT(promise.poll(h.waitScope));
@@ -1312,7 +1115,7 @@ kj::Exception refusal(Harness& h, const Identity& who, Fill fill, SubmitExtras e
 }
 
 TEST(Scheduling, BobsFirstTaskTakesTheNextFreeSlotWhateverAlicesBacklog) {
-  Harness h(2);
+  SchedulerHarness h(2);
   std::vector<uint64_t> alices;
   for (int i = 0; i < 500; i++) alices.push_back(h.submit(h.alice));
   h.settle();
@@ -1325,7 +1128,7 @@ TEST(Scheduling, BobsFirstTaskTakesTheNextFreeSlotWhateverAlicesBacklog) {
 }
 
 TEST(Scheduling, WithOneSlotTwoUsersTakeTurns) {
-  Harness h;
+  SchedulerHarness h;
   auto inBatch = [](auto r) { r.setQueue("batch"); };  // one slot
   std::vector<uint64_t> alices, bobs;
   for (int i = 0; i < 4; i++) alices.push_back(h.submit(h.alice, inBatch));
@@ -1341,7 +1144,7 @@ TEST(Scheduling, WithOneSlotTwoUsersTakeTurns) {
 }
 
 TEST(Scheduling, AFreeSlotGoesToTheUserRunningFewestThenTheOneServedLeastRecently) {
-  Harness h(3);
+  SchedulerHarness h(3);
   Identity carol{1002, 1002, kj::heapArray<gid_t>({1002})};
   std::vector<uint64_t> alices;
   for (int i = 0; i < 6; i++) alices.push_back(h.submit(h.alice));
@@ -1361,7 +1164,7 @@ TEST(Scheduling, AFreeSlotGoesToTheUserRunningFewestThenTheOneServedLeastRecentl
 }
 
 TEST(Scheduling, PriorityOrdersOneUsersTasksNotWhoseTurnItIs) {
-  Harness h;
+  SchedulerHarness h;
   h.config.queues[1].maxUserPriority = 100;
   h.scheduler->reloadQueues(h.config);
   auto inBatch = [](int p) { return [p](spec::TaskSpec::Builder r) {
@@ -1386,7 +1189,7 @@ TEST(Scheduling, PriorityOrdersOneUsersTasksNotWhoseTurnItIs) {
 }
 
 TEST(Scheduling, AQueueWithFairShareOffServesByPriorityThenIdForEveryone) {
-  Harness h;
+  SchedulerHarness h;
   auto inBatch = [](auto r) { r.setQueue("batch"); };
   std::vector<uint64_t> alices;
   for (int i = 0; i < 3; i++) alices.push_back(h.submit(h.alice, inBatch));
@@ -1413,7 +1216,7 @@ TEST(Scheduling, AQueueWithFairShareOffServesByPriorityThenIdForEveryone) {
 }
 
 TEST(Scheduling, FairShareCountsWhatRunsAfterARestart) {
-  Harness h(2);
+  SchedulerHarness h(2);
   std::vector<uint64_t> alices;
   for (int i = 0; i < 5; i++) alices.push_back(h.submit(h.alice));
   auto bob1 = h.submit(h.bob);
@@ -1426,7 +1229,7 @@ TEST(Scheduling, FairShareCountsWhatRunsAfterARestart) {
 }
 
 TEST(Scheduling, PriorityAboveTheQueuesMaximumIsForRootAndTheAdminGroup) {
-  Harness h;
+  SchedulerHarness h;
   auto priority = [](int p) { return [p](spec::TaskSpec::Builder r) { r.setPriority(p); }; };
   auto e = refusal(h, h.alice, priority(1));
   EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED);
@@ -1445,7 +1248,7 @@ TEST(Scheduling, PriorityAboveTheQueuesMaximumIsForRootAndTheAdminGroup) {
 }
 
 TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
-  Harness h(1);
+  SchedulerHarness h(1);
   h.config.limits.maxActiveTasksPerUser = 3;
   h.scheduler->reloadQueues(h.config);
   auto first = h.submit(h.alice);
@@ -1485,7 +1288,7 @@ TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
 }
 
 TEST(Scheduling, APerQueueQuotaNamesItsQueue) {
-  Harness h(1);
+  SchedulerHarness h(1);
   h.config.queues[1].maxActiveTasksPerUser = 2;
   h.scheduler->reloadQueues(h.config);
   auto inBatch = [](auto r) { r.setQueue("batch"); };
@@ -1509,7 +1312,7 @@ TEST(Scheduling, APerQueueQuotaNamesItsQueue) {
 TEST(Scheduling, AFirstAttemptIntoAFreeSlotIsStoredWithItsSubmit) {
   // `starting` rides in the submit's own commit: two commits to running (the
   // submit, then `running` with the shim's pid), not three.
-  Harness h;
+  SchedulerHarness h;
   h.settle();
   uint64_t before = h.commit->commits();
   auto id = h.submit();
@@ -1526,7 +1329,7 @@ TEST(Scheduling, AFirstAttemptIntoAFreeSlotIsStoredWithItsSubmit) {
 }
 
 TEST(Scheduling, OnlyAFreeSlotWithNothingAheadStartsAtSubmit) {
-  Harness h(1);
+  SchedulerHarness h(1);
   auto first = h.submit();
   auto second = h.submit();  // the slot is taken: it queues, as before
   EXPECT_TRUE(h.store->getAttempt(second, 1) == nullptr);
@@ -1548,7 +1351,7 @@ TEST(Scheduling, ACrashBeforeTheShimOfAStartAtSubmitRequeuesIt) {
   // The submit's commit holds attempt 1 as `starting`; the daemon dies before
   // the shim exists. No user code ran: attempt 1 is `not started`, and the
   // task runs as attempt 2 (numbers are never reused).
-  Harness h;
+  SchedulerHarness h;
   h.runner.holdStarts = true;
   auto id = h.submit();
   EXPECT_EQ(h.state(id), TaskState::STARTING);
@@ -1571,7 +1374,7 @@ TEST(Scheduling, ARefusedSubmitGivesBackTheSlotItHeld) {
   StoreOptions tiny;
   tiny.initialMapBytes = 1 << 20;
   tiny.maxMapBytes = 1 << 20;
-  Harness h(1, tiny);
+  SchedulerHarness h({.concurrency = 1, .store = tiny});
   h.settle();
   auto big = std::string(1040000, 'x');  // within MAX_COMMAND_BYTES, beyond the map
   auto refused = h.submitError(h.alice, [&](spec::TaskSpec::Builder r) {

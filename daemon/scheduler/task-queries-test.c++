@@ -5,70 +5,24 @@
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 
-#include "fake-runner.h"
+#include "scheduler-harness.h"
 
 namespace taskctl {
 namespace {
 
 using records::TaskState;
 
-// One scheduler over a real store in a temp dir, a fake runner and fake
-// time, and the queries over both.
-struct Harness {
-  kj::String dir;
-  kj::EventLoop loop;
-  kj::WaitScope waitScope{loop};
-  kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
-  FakeClock clock;
-  FakeWallTimer wallTimer{clock};
-  FakeRunner runner;
-  FakeNotifyHub notify;
-  Config config = defaultConfig();
-  kj::Own<Store> store;
-  kj::Own<GroupCommit> commit;
-  kj::Own<EventLog> events;
-  kj::Own<Scheduler> scheduler;
-  kj::Own<TaskQueries> queries;
-  Identity alice{1000, 1000, kj::heapArray<gid_t>({1000})};
-  Identity bob{1001, 1001, kj::heapArray<gid_t>({1001})};
-
-  Harness() {
-    char tmpl[] = "/tmp/taskctl-task-queries-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
-    config.queues[0].concurrency = 1;
-    store = kj::heap<Store>(kj::str(dir, "/store"));
-    commit = kj::heap<GroupCommit>(*store, timer);
-    events = kj::heap<EventLog>(*store, *commit, clock, 100000);
-    scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, timer, clock,
-                                     wallTimer, config, Scheduler::Options{});
-    queries = kj::heap<TaskQueries>(*store, *commit, *scheduler);
-    scheduler->start();
-  }
-  ~Harness() noexcept(false) {
-    queries = nullptr;
-    scheduler = nullptr;
-    events = nullptr;
-    commit = nullptr;
-    store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
-  }
-
-  uint64_t submit(const Identity& who, kj::StringPtr command,
-                  kj::Function<void(spec::TaskSpec::Builder)> more = [](auto) {}) {
-    capnp::MallocMessageBuilder message;
-    auto request = message.initRoot<spec::TaskSpec>();
-    request.initArgv(1).set(0, command.asBytes());
-    more(request);
-    auto id = scheduler->submit(request, who).wait(waitScope);
-    loop.run();
-    return id;
-  }
+// The shared harness, its queue "default" one at a time, and the queries over
+// its store and scheduler.
+struct Harness : SchedulerHarness {
+  Harness() : SchedulerHarness(1) {}
+  kj::Own<TaskQueries> queries = kj::heap<TaskQueries>(*store, *commit, *scheduler);
 };
 
 TEST(TaskQueries, AnotherUsersTaskReadsLikeAMissingOne) {
   Harness h;
-  auto id = h.submit(h.alice, "a");
+  auto id = h.submit(h.alice);
+  h.settle();
   h.queries->flushed().wait(h.waitScope);
   Viewer alice{1000}, bob{1001}, admin{1001, true};
   KJ_IF_MAYBE(seen, h.queries->task(id, alice)) {
@@ -88,7 +42,8 @@ TEST(TaskQueries, AnotherUsersTaskReadsLikeAMissingOne) {
 
 TEST(TaskQueries, AttemptsCarryTheRunningOnesProgressAsOfNow) {
   Harness h;
-  auto id = h.submit(h.alice, "a");
+  auto id = h.submit(h.alice);
+  h.settle();
   ASSERT_EQ(h.runner.launched.size(), 1u);
   auto path = kj::str("/fake/notify/", id, "-1");
   ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("started"), 0.1}));
@@ -119,10 +74,12 @@ TEST(TaskQueries, AttemptsCarryTheRunningOnesProgressAsOfNow) {
 
 TEST(TaskQueries, WhatATaskWaitsFor) {
   Harness h;
-  auto first = h.submit(h.alice, "a");
-  auto second = h.submit(h.alice, "b", [&](spec::TaskSpec::Builder r) {
+  auto first = h.submit(h.alice);
+  h.settle();
+  auto second = h.submit(h.alice, [&](spec::TaskSpec::Builder r) {
     r.initAfter(1)[0].setId(first);
   });
+  h.settle();
   h.queries->flushed().wait(h.waitScope);
   KJ_IF_MAYBE(seen, h.queries->task(second, Viewer{1000})) {
     EXPECT_EQ(seen->task().getState(), TaskState::WAITING);
@@ -169,9 +126,12 @@ TEST(TaskQueries, TheTasksALabelNames) {
       l[0].setValue(value);
     };
   };
-  auto a = h.submit(h.alice, "a", labelled("nightly"));
-  h.submit(h.alice, "b");
-  auto c = h.submit(h.bob, "c", labelled("hourly"));
+  auto a = h.submit(h.alice, labelled("nightly"));
+  h.settle();
+  h.submit(h.alice);
+  h.settle();
+  auto c = h.submit(h.bob, labelled("hourly"));
+  h.settle();
   h.queries->flushed().wait(h.waitScope);
   std::vector<std::tuple<uint32_t, std::string, uint64_t>> seen;
   h.queries->forEachLabelled("schedule", [&](uint32_t uid, kj::StringPtr value, uint64_t id) {
