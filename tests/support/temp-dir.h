@@ -3,13 +3,12 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace taskctl {
 
