@@ -13,24 +13,13 @@
 #include <string>
 
 #include "state-lock.h"
+#include "temp-dir.h"
 
 namespace taskctl {
 namespace {
 
 // Nobody's uid on a test machine; only its number matters.
 constexpr uid_t OTHER = 54321;
-
-// A fresh directory under /tmp (sticky, root's), removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-trusted-dir-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() noexcept(false) { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, "/", name); }
-};
 
 void makeDir(kj::StringPtr path, mode_t mode, uid_t uid = 0) {
   KJ_SYSCALL(mkdir(path.cStr(), mode), path);

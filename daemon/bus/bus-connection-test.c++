@@ -7,7 +7,7 @@
 #include <kj/debug.h>
 #include <sdbus-c++/sdbus-c++.h>
 
-#include "bus/private-bus.h"
+#include "private-bus.h"
 
 namespace taskctl {
 namespace {

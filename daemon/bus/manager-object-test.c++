@@ -8,7 +8,7 @@
 #include <functional>
 #include <vector>
 
-#include "bus/private-bus.h"
+#include "private-bus.h"
 
 namespace taskctl {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "bus/private-bus.h"
+#include "private-bus.h"
 
 namespace taskctl {
 namespace {

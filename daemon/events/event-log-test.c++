@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fake-runner.h"
+#include "temp-dir.h"
 
 namespace taskctl {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 using records::TaskState;
 
 struct Harness {
-  kj::String dir;
+  TempDir dir{"events-test"};
   kj::EventLoop loop;
   kj::WaitScope waitScope{loop};
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
@@ -26,17 +27,11 @@ struct Harness {
   uint64_t nextId = 1;
 
   explicit Harness(uint64_t maxEvents = 100000) {
-    char tmpl[] = "/tmp/taskctl-events-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
     open(maxEvents);
   }
-  ~Harness() noexcept(false) {
-    close();
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
-  }
+  ~Harness() { close(); }
   void open(uint64_t maxEvents) {
-    store = kj::heap<Store>(kj::str(dir, "/store"));
+    store = kj::heap<Store>(dir / "store");
     commit = kj::heap<GroupCommit>(*store, timer);
     log = kj::heap<EventLog>(*store, *commit, clock, maxEvents);
   }

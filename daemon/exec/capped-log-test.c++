@@ -10,20 +10,10 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
-
-// A fresh directory under /tmp, removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-capped-log-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
-};
 
 kj::String readFile(kj::StringPtr path) {
   int fd;

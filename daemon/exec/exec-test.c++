@@ -29,23 +29,12 @@
 #include "exec/result-file.h"
 #include "exec/shim-exit.h"
 #include "exec/spawn-command.h"
+#include "temp-dir.h"
 
 extern char** environ;
 
 namespace taskctl {
 namespace {
-
-// A fresh directory under /tmp, removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-exec-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
-};
 
 kj::Maybe<kj::String> readFile(kj::StringPtr path) {
   int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);

@@ -10,19 +10,10 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
-
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-result-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
-};
 
 void writeBytes(kj::StringPtr path, kj::ArrayPtr<const kj::byte> bytes) {
   int fd;

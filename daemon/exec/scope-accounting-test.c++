@@ -8,18 +8,14 @@
 #include <kj/debug.h>
 #include <kj/io.h>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
 
 // A fake /proc/self/cgroup and cgroup tree under a temp dir.
-struct FakeCgroups {
-  kj::String path;
-  FakeCgroups() {
-    char tmpl[] = "/tmp/taskctl-cgroup-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~FakeCgroups() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
+struct FakeCgroups: TempDir {
+  FakeCgroups(): TempDir("cgroup-test") {}
 
   void write(kj::StringPtr name, kj::StringPtr text) {
     auto file = kj::str(path, '/', name);

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +24,8 @@
 #include <kj/vector.h>
 
 #include <string>
+
+#include "temp-dir.h"
 
 namespace taskctl {
 namespace {
@@ -146,27 +147,9 @@ TEST(ParseNotify, EndsTheDatagramAtItsFirstNul) {
 // Helpers for the socket tests. Forked children run only system calls and
 // _exit(): they are copies of a process with a kj loop.
 
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/taskctl-notify-XXXXXX";
-    KJ_ASSERT(mkdtemp(name) != nullptr, strerror(errno));
-    path = kj::str(name);
-    // Other users must reach the sockets inside.
-    KJ_SYSCALL(chmod(path.cStr(), 0755), path);
-  }
-  ~TempDir() { nftw(path.cStr(), removeEntry, 16, FTW_DEPTH | FTW_PHYS); }
-  KJ_DISALLOW_COPY(TempDir);
-
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
-
-  kj::String path;
-
- private:
-  static int removeEntry(const char* entry, const struct stat*, int, FTW*) {
-    remove(entry);
-    return 0;
-  }
+// The sockets' directory: other users must reach the sockets inside.
+struct SocketDir: TempDir {
+  SocketDir(): TempDir("notify") { KJ_SYSCALL(chmod(path.cStr(), 0755), path); }
 };
 
 sockaddr_un addressOf(kj::StringPtr path) {
@@ -309,7 +292,7 @@ class NotifySocketTest : public testing::Test {
   ~NotifySocketTest() noexcept override {}
 
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  TempDir dir;
+  SocketDir dir;
   kj::Vector<NotifyMessage> received;
   // Called with each message before it is kept; may throw.
   kj::Maybe<kj::Function<void(const NotifyMessage&)>> peek;

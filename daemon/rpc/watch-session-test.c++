@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fake-runner.h"
+#include "temp-dir.h"
 
 namespace taskctl {
 namespace {
@@ -77,7 +78,7 @@ class RecordingWatcher final : public rpc::Watcher::Server {
 // A real store in a temp dir, its group commit and the event log on it; the
 // events are recorded straight into the log, as the scheduler records them.
 struct Harness {
-  kj::String dir;
+  TempDir dir{"watch-test"};
   kj::EventLoop loop;
   kj::WaitScope waitScope{loop};
   kj::TimerImpl timer{kj::origin<kj::TimePoint>()};
@@ -87,18 +88,14 @@ struct Harness {
   kj::Own<EventLog> log;
 
   Harness() {
-    char tmpl[] = "/tmp/taskctl-watch-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    dir = kj::str(tmpl);
-    store = kj::heap<Store>(kj::str(dir, "/store"));
+    store = kj::heap<Store>(dir / "store");
     commit = kj::heap<GroupCommit>(*store, timer);
     log = kj::heap<EventLog>(*store, *commit, clock, 1000000);
   }
-  ~Harness() noexcept(false) {
+  ~Harness() {
     log = nullptr;
     commit = nullptr;
     store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", dir).cStr()) == 0);
   }
 
   void settle() {

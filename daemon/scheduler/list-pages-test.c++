@@ -8,6 +8,8 @@
 
 #include <vector>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
 
@@ -15,18 +17,8 @@ using records::TaskState;
 
 // A fresh store under /tmp, removed with the object.
 struct TempStore {
-  kj::String path;
-  kj::Own<Store> store;
-  TempStore() {
-    char tmpl[] = "/tmp/taskctl-list-pages-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-    store = kj::heap<Store>(kj::str(path, "/store"));
-  }
-  ~TempStore() {
-    store = nullptr;
-    KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0);
-  }
+  TempDir dir{"list-pages-test"};
+  kj::Own<Store> store = kj::heap<Store>(dir / "store");
 };
 
 struct TaskSpec {

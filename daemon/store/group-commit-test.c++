@@ -9,19 +9,10 @@
 #include <kj/async-io.h>
 #include <kj/debug.h>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
-
-// A fresh directory under /tmp, removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-gc-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-};
 
 void putTask(Store& store, uint64_t id, bool droppable, size_t payloadBytes = 0) {
   capnp::MallocMessageBuilder message;

@@ -21,19 +21,15 @@
 #include <sstream>
 #include <string>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
 
-// A fresh directory under /tmp, removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-store-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0); }
-  kj::String store() const { return kj::str(path, "/store"); }
+// The test's directory; the store goes in "store" inside it.
+struct StoreDir: TempDir {
+  StoreDir(): TempDir("store-test") {}
+  kj::String store() const { return *this / "store"; }
 };
 
 void putQueued(Store& store, uint64_t id, int priority = 0, kj::StringPtr queue = "default",
@@ -174,7 +170,7 @@ std::string openError(kj::StringPtr dir) {
 }
 
 TEST(Store, KeepsTasksAcrossReopen) {
-  TempDir dir;
+  StoreDir dir;
   uint64_t id;
   {
     Store store(dir.store());
@@ -192,7 +188,7 @@ TEST(Store, KeepsTasksAcrossReopen) {
 }
 
 TEST(Store, NeverReusesAnIdAcrossRestarts) {
-  TempDir dir;
+  StoreDir dir;
   uint64_t first, second;
   {
     Store store(dir.store());
@@ -210,7 +206,7 @@ TEST(Store, NeverReusesAnIdAcrossRestarts) {
 }
 
 TEST(Store, StagedWritesAreInvisibleUntilCommitAndCommitOnce) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   auto before = store.commitCount();
   kj::Vector<uint64_t> ids;
@@ -242,7 +238,7 @@ bool hasTable(kj::StringPtr dir, const char* name) {
 // start): what the store owes it is every task not yet terminal, with the
 // queue and priority it was stored with, and none that is terminal.
 TEST(Store, ActiveTasksFollowTheStateWithTheirQueueAndPriority) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   auto a = store.allocateId(), b = store.allocateId(), c = store.allocateId(),
        d = store.allocateId();
@@ -277,7 +273,7 @@ TEST(Store, ActiveTasksFollowTheStateWithTheirQueueAndPriority) {
 }
 
 TEST(Store, GrowsTheMapWhenFull) {
-  TempDir dir;
+  StoreDir dir;
   StoreOptions options;
   options.initialMapBytes = 1 << 20;
   Store store(dir.store(), options);
@@ -298,7 +294,7 @@ TEST(Store, GrowsTheMapWhenFull) {
 }
 
 TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   for (int i = 0; i < 5; i++) {
     capnp::MallocMessageBuilder message;
@@ -316,7 +312,7 @@ TEST(Store, ListsTasksNewestFirstAndStopsWhenAsked) {
 }
 
 TEST(Store, ListsTasksFromAnIdAndStopsWhenAsked) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   // Ids 1 to 9, of which 2, 3, 5, 8 and 9 are stored.
   for (uint64_t id = 1; id <= 9; id++) {
@@ -343,7 +339,7 @@ TEST(Store, ListsTasksFromAnIdAndStopsWhenAsked) {
 }
 
 TEST(Store, RefusesACorruptFileAndLeavesIt) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   auto data = kj::str(dir.store(), "/data.mdb");
   int fd = open(data.cStr(), O_CREAT | O_WRONLY, 0600);
@@ -360,7 +356,7 @@ TEST(Store, RefusesACorruptFileAndLeavesIt) {
 }
 
 TEST(Store, RefusesANewerFormatVersion) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
   }
@@ -372,7 +368,7 @@ TEST(Store, RefusesANewerFormatVersion) {
 }
 
 TEST(Store, RefusesANextIdNotAboveTheStoredIds) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     for (int i = 0; i < 5; i++) putQueued(store, store.allocateId());
@@ -385,7 +381,7 @@ TEST(Store, RefusesANextIdNotAboveTheStoredIds) {
 }
 
 TEST(Store, ListsFinishedTasksOldestFirstOnceCommitted) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   auto a = store.allocateId(), b = store.allocateId(), c = store.allocateId(),
        d = store.allocateId();
@@ -413,7 +409,7 @@ TEST(Store, ListsFinishedTasksOldestFirstOnceCommitted) {
 }
 
 TEST(Store, PruneRemovesTaskAttemptsAndFinishedEntryAndLeavesATombstone) {
-  TempDir dir;
+  StoreDir dir;
   uint64_t a, b;
   {
     Store store(dir.store());
@@ -464,7 +460,7 @@ TEST(Store, PruneRemovesTaskAttemptsAndFinishedEntryAndLeavesATombstone) {
 }
 
 TEST(Store, ListsTombstonesByIdAndDeletesThem) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   kj::Vector<uint64_t> ids;
   for (int i = 0; i < 3; i++) {
@@ -497,7 +493,7 @@ TEST(Store, ListsTombstonesByIdAndDeletesThem) {
 }
 
 TEST(Store, MapsRequestIdsPerUserAndListsThemOldestFirst) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   putRequest(store, 1000, "build-42", 7, 200);
   putRequest(store, 0, "build-42", 8, 100);  // same id, another user: another mapping
@@ -538,7 +534,7 @@ TEST(Store, MapsRequestIdsPerUserAndListsThemOldestFirst) {
 }
 
 TEST(Store, DropsADroppableRequestWithItsSubmit) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   putQueueSettings(store, "batch", 2, false);  // not part of the refused submit
   auto id = store.allocateId();
@@ -564,7 +560,7 @@ TEST(Store, DropsADroppableRequestWithItsSubmit) {
 }
 
 TEST(Store, RefusesARequestIdTooLongForAKeyBeforeStagingIt) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   auto longId = kj::heapString(600);
   memset(longId.begin(), 'x', longId.size());
@@ -580,7 +576,7 @@ TEST(Store, RefusesARequestIdTooLongForAKeyBeforeStagingIt) {
 }
 
 TEST(Store, KeepsQueueSettingsAcrossReopen) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putQueueSettings(store, "gpu", 1, true);
@@ -602,7 +598,7 @@ TEST(Store, KeepsQueueSettingsAcrossReopen) {
 }
 
 TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   {
     // What taskctld 1 left: five tables, no finished index.
@@ -630,7 +626,7 @@ TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
 }
 
 TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   { RawStore(dir.store()).putMeta(1, 1u << 20); }
   // Fill a 1 MiB map with finished version-1 tasks, one transaction each,
@@ -680,7 +676,7 @@ TEST(Store, GrowsTheMapWhenTheUpgradeDoesNotFit) {
 
 TEST(Store, RefusesAVersion5StoreNamingBothVersions) {
   for (bool sealed : {true, false}) {
-    TempDir dir;
+    StoreDir dir;
     {
       Store store(dir.store());
       putQueued(store, store.allocateId());
@@ -807,7 +803,7 @@ TEST(Crc32c, SealsAValueSoThatAnyFlippedBitOrAnotherKeyIsCaught) {
 }
 
 TEST(Store, StoresEveryValueWithItsChecksum) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putMarked(store, store.allocateId(), records::TaskState::QUEUED, "cwd-a");
@@ -841,7 +837,7 @@ TEST(Store, StoresEveryValueWithItsChecksum) {
 }
 
 TEST(Store, FindsWhereLmdbMapsTheFile) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   putQueued(store, store.allocateId());
   store.commit();
@@ -853,7 +849,7 @@ TEST(Store, FindsWhereLmdbMapsTheFile) {
 }
 
 TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   {
     // What taskctld 2 left: values unsealed, index entries empty.
@@ -904,7 +900,7 @@ TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
 }
 
 TEST(Store, RefusesADamagedVersion2StoreWithoutUpgradingIt) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   {
     RawStore raw(dir.store());
@@ -930,7 +926,7 @@ TEST(Store, RefusesADamagedVersion2StoreWithoutUpgradingIt) {
 }
 
 TEST(Store, RefusesATruncatedFileBeforeLmdbMapsIt) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     auto cwd = std::string(3000, 'x');
@@ -959,7 +955,7 @@ TEST(Store, RefusesATruncatedFileBeforeLmdbMapsIt) {
 }
 
 TEST(Store, RefusesADamagedActiveTaskAtOpenAndLeavesTheFile) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
@@ -978,7 +974,7 @@ TEST(Store, RefusesADamagedActiveTaskAtOpenAndLeavesTheFile) {
 }
 
 TEST(Store, InTheDaemonRecoveryReadsTheActiveTasksWholeAndRefusesTheStart) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
@@ -1009,7 +1005,7 @@ TEST(Store, RecoveryReadsEveryActiveTaskWholeInIdOrderPastFinishedOnesAndAnySize
   // finished tasks between active ones make it seek; records of every size
   // lie in a leaf page at any 2-byte offset (copied to be word-aligned) or,
   // past ~2 KiB, in overflow pages (read in place).
-  TempDir dir;
+  StoreDir dir;
   kj::Vector<uint64_t> expected;
   {
     Store store(dir.store());
@@ -1047,7 +1043,7 @@ TEST(Store, RecoveryReadsEveryActiveTaskWholeInIdOrderPastFinishedOnesAndAnySize
 TEST(Store, RecoveryRefusesAnActiveTaskWhoseRecordIsNotTheOneListed) {
   // The in-step walk finds each listed id by its key, never by position: a
   // listed task without a record is corruption, whatever follows it.
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
@@ -1089,7 +1085,7 @@ TEST(Store, RecoveryRefusesAnActiveTaskWhoseRecordIsNotTheOneListed) {
 }
 
 TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     putMarked(store, store.allocateId(), records::TaskState::QUEUED, "active-marker-1");
@@ -1149,7 +1145,7 @@ void zeroPageOf(kj::StringPtr dataFile, const std::string& marker) {
 }
 
 TEST(Store, AZeroedPageIsCorruptionNotAnAbort) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     // Small records, many to a leaf page: a walk crosses from one leaf to
@@ -1194,7 +1190,7 @@ size_t vmSizeBytes() {
 }
 
 TEST(Store, AFailedMapGrowKeepsTheMapSizeInStepAndTheStoreUsable) {
-  TempDir dir;
+  StoreDir dir;
   StoreOptions options;
   options.initialMapBytes = 8 << 20;
   Store store(dir.store(), options);
@@ -1260,7 +1256,7 @@ void fillForTools(Store& store) {
 }
 
 TEST(StoreTools, ChecksASoundStoreAndNamesEveryDamagedRecord) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     fillForTools(store);
@@ -1285,7 +1281,7 @@ TEST(StoreTools, ChecksASoundStoreAndNamesEveryDamagedRecord) {
 }
 
 TEST(StoreTools, SalvagesEveryReadableRecordIntoANewStoreAndListsWhatItDropped) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     fillForTools(store);
@@ -1317,7 +1313,7 @@ TEST(StoreTools, SalvagesEveryReadableRecordIntoANewStoreAndListsWhatItDropped) 
 }
 
 TEST(StoreTools, SalvagePastAZeroedPageLooksTheRemainingIdsUp) {
-  TempDir dir;
+  StoreDir dir;
   {
     Store store(dir.store());
     for (int i = 1; i <= 2000; i++) {
@@ -1354,7 +1350,7 @@ size_t rssFileKib() {
 }  // namespace
 
 TEST(Store, ReleasingTheMapsPagesGivesBackWhatAScanMapped) {
-  TempDir dir;
+  StoreDir dir;
   Store store(dir.store());
   auto big = kj::heapArray<kj::byte>(64 * 1024);
   memset(big.begin(), 'x', big.size());
@@ -1510,7 +1506,7 @@ void expectFixtureLimitsInLimits(Store& store) {
 }
 
 TEST(Store, UpgradesAFormat3StoreOfTheOldDaemonKeepingEveryFieldAndMovingTheLimits) {
-  TempDir dir;
+  StoreDir dir;
   unpackFormat3Fixture(dir.store());
   auto expected = rawRecords(dir.store(), true);
   EXPECT_EQ(countOf(expected, "tasks"), 4u);
@@ -1547,7 +1543,7 @@ TEST(Store, UpgradesAFormat3StoreOfTheOldDaemonKeepingEveryFieldAndMovingTheLimi
 }
 
 TEST(StoreTools, SalvagesAFormat3StoreWithTheLimitsWhereFormat4KeepsThem) {
-  TempDir dir;
+  StoreDir dir;
   unpackFormat3Fixture(dir.store());
   auto out = kj::str(dir.path, "/salvaged");
   auto report = salvageStore(dir.store(), out);
@@ -1557,7 +1553,7 @@ TEST(StoreTools, SalvagesAFormat3StoreWithTheLimitsWhereFormat4KeepsThem) {
 }
 
 TEST(Store, UpgradesAVersion1StoreMovingItsTasksLimits) {
-  TempDir dir;
+  StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);
   {
     RawStore raw(dir.store());
@@ -1588,7 +1584,7 @@ TEST(Store, UpgradesAVersion1StoreMovingItsTasksLimits) {
 }
 
 TEST(Store, RefusesAFormat3StoreWithADamagedFinishedTaskWithoutUpgradingIt) {
-  TempDir dir;
+  StoreDir dir;
   unpackFormat3Fixture(dir.store());
   auto data = kj::str(dir.store(), "/data.mdb");
   flipAt(data, taskRecordOffset(dir.store(), 1));  // succeeded: the open alone reads no finished task

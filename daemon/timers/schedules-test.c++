@@ -19,19 +19,14 @@
 
 #include <algorithm>
 
+#include "temp-dir.h"
+
 namespace taskctl {
 namespace {
 
-// A fresh directory under /tmp standing in for /etc/systemd/system, removed with the object.
-struct TempDir {
-  kj::String path;
-  TempDir() {
-    char tmpl[] = "/tmp/taskctl-schedules-test.XXXXXX";
-    KJ_ASSERT(mkdtemp(tmpl) != nullptr);
-    path = kj::str(tmpl);
-  }
-  ~TempDir() { EXPECT_EQ(system(kj::str("rm -rf ", path).cStr()), 0); }
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
+// A fresh directory standing in for /etc/systemd/system.
+struct UnitDir: TempDir {
+  UnitDir(): TempDir("schedules-test") {}
 
   // Every file in it, sorted, space-separated: what a call left behind, temporary files too.
   kj::String listing() const {
@@ -68,7 +63,7 @@ bool contains(kj::StringPtr text, kj::StringPtr part) {
 // the one call it is told to.
 class FakeSystemdUnits final : public SystemdUnits {
  public:
-  explicit FakeSystemdUnits(const TempDir& dir) : dir(dir) {}
+  explicit FakeSystemdUnits(const UnitDir& dir) : dir(dir) {}
 
   bool isConnected = true;
   // The call to refuse ("reload", "enable", "disable", "start", "stop", "times"), and how.
@@ -105,7 +100,7 @@ class FakeSystemdUnits final : public SystemdUnits {
   }
 
  private:
-  const TempDir& dir;
+  const UnitDir& dir;
 
   kj::String relative(kj::StringPtr path) {
     if (path.startsWith(dir.path)) return kj::str("DIR", path.slice(dir.path.size()));
@@ -184,7 +179,7 @@ class SchedulesTest : public testing::Test {
 
   kj::EventLoop loop;
   kj::WaitScope waitScope{loop};
-  TempDir dir;
+  UnitDir dir;
   FakeSystemdUnits units{dir};
   FakeCalendarCheck check;
   Schedules schedules{units, check, paths()};

@@ -17,10 +17,10 @@ check 65 submit --queue no-such-queue -- true
 big=$(head -c 100000 /dev/zero | tr '\0' x)
 args=(); for i in $(seq 11); do args+=("$big"); done
 check 65 submit -- echo "${args[@]}"
+grep -q "the limit is 1 MiB" "$WORK/err" || fail "an oversized submit does not say the limit: $(cat "$WORK/err")"
 check 65 status 99999
 check 65 wait 99999
 check 65 cancel 99999
 check 65 logs 99999
 [ "$(T list --json)" = "$before" ] || fail "list changed"
-grep -q "the limit is 1 MiB" "$WORK/err" || true
 pass

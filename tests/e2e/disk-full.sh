@@ -46,7 +46,7 @@ BIG=$(head -c 102400 /dev/zero | tr '\0' b)
 ACKED=()
 ID=
 submit_ok() {
-  ID=$(T submit -- sh -c "$1" "taskctl-e2e-marker-$$" "$BIG" "$BIG") || return $?
+  ID=$(T submit -- sh -c "$RECORD_PID$1" disk-full "$BIG" "$BIG") || return $?
   ACKED+=("$ID")
 }
 
@@ -97,7 +97,7 @@ exhaust_store() {
   local rc
   for _ in $(seq 100); do
     rc=0
-    ID=$(T submit -- sh -c 'sleep 1' "taskctl-e2e-marker-$$" "$BIG" "$BIG" "$BIG" "$BIG" "$BIG" \
+    ID=$(T submit -- sh -c "${RECORD_PID}sleep 1" disk-full "$BIG" "$BIG" "$BIG" "$BIG" "$BIG" \
       "$BIG" 2>"$WORK/refused") || rc=$?
     [ $rc = 0 ] || break
     ACKED+=("$ID")

@@ -18,8 +18,17 @@ cleanup() {
     kill -TERM "$DAEMON_PID" 2>/dev/null || true
     wait "$DAEMON_PID" 2>/dev/null || true
   fi
-  # Leftover commands of this scenario (they carry its state dir in their env).
-  pkill -KILL -f "taskctl-e2e-marker-$$" 2>/dev/null || true
+  # Commands of this scenario that may outlive the daemon (RECORD_PID below): each one's process
+  # group (the shim makes the command a group leader), and only while the pid is still the
+  # process that recorded it (the same start time), never a process found by name.
+  local pid start
+  if [ -f "$COMMAND_PIDS" ]; then
+    while read -r pid start; do
+      if [ "$(cut -d' ' -f22 "/proc/$pid/stat" 2>/dev/null)" = "$start" ]; then
+        kill -KILL -- "-$pid" 2>/dev/null || true
+      fi
+    done <"$COMMAND_PIDS"
+  fi
   if [ $rc -ne 0 ] && [ -f "$WORK/daemon.log" ]; then
     echo "--- daemon log (last 30 lines) ---" >&2
     tail -n 30 "$WORK/daemon.log" >&2
@@ -33,6 +42,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# A command that may still run when the scenario ends (the daemon killed under it) records its
+# pid and start time first, and cleanup ends exactly those:
+#   T submit -- sh -c "${RECORD_PID}sleep 30"
+COMMAND_PIDS=$WORK/command-pids
+RECORD_PID="echo \$\$ \$(cut -d' ' -f22 /proc/\$\$/stat) >>'$COMMAND_PIDS'; "
 
 # make_user VAR: a real local user for this scenario only, its name put in $VAR
 # (`make_user alice; AS_USER "$alice" submit -- id`). The name carries the

@@ -26,6 +26,10 @@ prop() { systemctl show --value -p "$2" "$1"; }
 main_pid() { prop taskctld.service MainPID; }
 is_active() { [ "$(systemctl is-active "$1")" = active ]; }
 
+# concurrency N: run up to N tasks of the default queue at once (persisted in the store, not in
+# the package's conffile); `concurrency default` goes back to the config's.
+concurrency() { T queue set default --concurrency "$1" >/dev/null || fail "queue set --concurrency $1 failed"; }
+
 # until_ok SECONDS CMD...: retry CMD every 0.1 s until it succeeds; false after SECONDS.
 until_ok() {
   local deadline=$((SECONDS + $1)); shift

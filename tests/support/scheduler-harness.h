@@ -29,26 +29,10 @@
 #include <vector>
 
 #include "fake-runner.h"
+#include "temp-dir.h"
 #include "scheduler/scheduler.h"
 
 namespace taskctl {
-
-// A fresh directory under /tmp, removed with everything in it when the object
-// goes. (The shape of tests/support/temp-dir.h's TempDir, for which it makes way.)
-class HarnessDir {
- public:
-  explicit HarnessDir(kj::StringPtr name) {
-    auto tmpl = kj::str("/tmp/taskctl-", name, ".XXXXXX");
-    KJ_ASSERT(mkdtemp(tmpl.begin()) != nullptr, tmpl);
-    path = kj::mv(tmpl);
-  }
-  ~HarnessDir() noexcept(false) { KJ_ASSERT(system(kj::str("rm -rf ", path).cStr()) == 0, path); }
-  KJ_DISALLOW_COPY(HarnessDir);
-
-  kj::String operator/(kj::StringPtr name) const { return kj::str(path, '/', name); }
-
-  kj::String path;
-};
 
 // A kj::Timer that counts the waits it has handed out and that are still
 // held: the scheduler must keep one, however many tasks wait.
@@ -84,7 +68,7 @@ class CountingWallTimer final : public WallTimer {
 // The lower half, for a test of a part beside the scheduler (retention): the
 // temp dir, the loop, fake time, the store and its group commit.
 struct StoreHarness {
-  HarnessDir dir{"harness"};  // first made, last removed
+  TempDir dir{"harness"};  // first made, last removed
   kj::EventLoop loop;
   kj::WaitScope waitScope{loop};
   // Fake time: `timer` is the monotonic clock (the loop's timer), `clock` the

@@ -22,9 +22,5 @@ up() {
     fail "taskctld.service is $(systemctl is-active taskctld.service) 60 s after its start: no READY=1"
 }
 
-# concurrency N: run up to N tasks of the default queue at once (persisted in the store, not in
-# the package's conffile).
-concurrency() { T queue set default --concurrency "$1" >/dev/null || fail "queue set --concurrency $1 failed"; }
-
 # scope_cgroup ID: the cgroup directory of task ID's first attempt.
 scope_cgroup() { echo "$SLICE/taskctl-$1-1.scope"; }
