@@ -14,15 +14,14 @@
 // login shell of a user on Debian 12 with the stock ~/.bashrc, whose
 // LS_COLORS (dircolors -b) alone is 1754 bytes (~2.4 KiB, a 2.8 KiB record,
 // in overflow pages of its own). A finished task also has its attempt record.
+#include <capnp/serialize.h>
+#include <kj/debug.h>
+#include <kj/main.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <capnp/serialize.h>
-#include <kj/debug.h>
-#include <kj/main.h>
 
 #include "store/store.h"
 
@@ -53,26 +52,56 @@ int run(kj::StringPtr storeDir, uint64_t count, bool finished, bool loginEnv) {
   kj::Vector<kj::String> env;
   if (loginEnv) {
     // `env` in an ssh session (OpenSSH, pam_systemd, bash as a login shell).
-    for (kj::StringPtr var :
-         {"SHELL=/bin/bash"_kj, "PWD=/home/user/work"_kj, "LOGNAME=user"_kj,
-          "XDG_SESSION_TYPE=tty"_kj, "MOTD_SHOWN=pam"_kj, "HOME=/home/user"_kj,
-          "LANG=en_US.UTF-8"_kj, "SSH_CONNECTION=192.0.2.10 53422 192.0.2.20 22"_kj,
-          "LESSCLOSE=/usr/bin/lesspipe %s %s"_kj, "XDG_SESSION_CLASS=user"_kj,
-          "TERM=xterm-256color"_kj, "LESSOPEN=| /usr/bin/lesspipe %s"_kj, "USER=user"_kj,
-          "SHLVL=1"_kj, "XDG_SESSION_ID=42"_kj, "XDG_RUNTIME_DIR=/run/user/1000"_kj,
-          "SSH_CLIENT=192.0.2.10 53422 22"_kj,
-          "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"_kj,
-          "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"_kj, "MAIL=/var/mail/user"_kj,
-          "SSH_TTY=/dev/pts/0"_kj, "OLDPWD=/home/user"_kj, "EDITOR=vim"_kj,
-          "_=/usr/bin/taskctl"_kj}) {
+    for (kj::StringPtr var : {"SHELL=/bin/bash"_kj,
+                              "PWD=/home/user/work"_kj,
+                              "LOGNAME=user"_kj,
+                              "XDG_SESSION_TYPE=tty"_kj,
+                              "MOTD_SHOWN=pam"_kj,
+                              "HOME=/home/user"_kj,
+                              "LANG=en_US.UTF-8"_kj,
+                              "SSH_CONNECTION=192.0.2.10 53422 192.0.2.20 22"_kj,
+                              "LESSCLOSE=/usr/bin/lesspipe %s %s"_kj,
+                              "XDG_SESSION_CLASS=user"_kj,
+                              "TERM=xterm-256color"_kj,
+                              "LESSOPEN=| /usr/bin/lesspipe %s"_kj,
+                              "USER=user"_kj,
+                              "SHLVL=1"_kj,
+                              "XDG_SESSION_ID=42"_kj,
+                              "XDG_RUNTIME_DIR=/run/user/1000"_kj,
+                              "SSH_CLIENT=192.0.2.10 53422 22"_kj,
+                              "PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games"_kj,
+                              "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"_kj,
+                              "MAIL=/var/mail/user"_kj,
+                              "SSH_TTY=/dev/pts/0"_kj,
+                              "OLDPWD=/home/user"_kj,
+                              "EDITOR=vim"_kj,
+                              "_=/usr/bin/taskctl"_kj}) {
       env.add(kj::str(var));
     }
     env.add(kj::str("LS_COLORS=", lsColors()));
   } else {
-    const char* names[] = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "TERM", "PWD",
-                           "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "MAIL", "XDG_SESSION_ID",
-                           "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "LESSOPEN", "EDITOR",
-                           "PAGER", "HISTSIZE", "LS_COLORS_SHORT", "OLDPWD", "SHLVL"};
+    const char* names[] = {"HOME",
+                           "USER",
+                           "LOGNAME",
+                           "SHELL",
+                           "PATH",
+                           "LANG",
+                           "TERM",
+                           "PWD",
+                           "SSH_CONNECTION",
+                           "SSH_CLIENT",
+                           "SSH_TTY",
+                           "MAIL",
+                           "XDG_SESSION_ID",
+                           "XDG_RUNTIME_DIR",
+                           "DBUS_SESSION_BUS_ADDRESS",
+                           "LESSOPEN",
+                           "EDITOR",
+                           "PAGER",
+                           "HISTSIZE",
+                           "LS_COLORS_SHORT",
+                           "OLDPWD",
+                           "SHLVL"};
     for (auto name : names) env.add(kj::str(name, "=", kj::repeat('x', 32)));
   }
   int64_t t0 = nowNs();
@@ -136,11 +165,12 @@ int run(kj::StringPtr storeDir, uint64_t count, bool finished, bool loginEnv) {
   }
   store.commit();
   double secs = (nowNs() - t0) / 1e9;
-  printf("stored %llu %s tasks (ids %llu..%llu; %s environment of %zu variables, a record of "
-         "%zu bytes) in %.1f s\n",
-         (unsigned long long)count, finished ? "finished" : "queued", (unsigned long long)base,
-         (unsigned long long)(base + count - 1), loginEnv ? "a login" : "a small", env.size(),
-         recordBytes, secs);
+  printf(
+      "stored %llu %s tasks (ids %llu..%llu; %s environment of %zu variables, a record of "
+      "%zu bytes) in %.1f s\n",
+      (unsigned long long)count, finished ? "finished" : "queued", (unsigned long long)base,
+      (unsigned long long)(base + count - 1), loginEnv ? "a login" : "a small", env.size(),
+      recordBytes, secs);
   return 0;
 }
 
@@ -172,7 +202,8 @@ int main(int argc, char* argv[]) {
       }
       loginEnv = s == "login";
     } else {
-      fprintf(stderr, "usage: %s --store DIR --count N --state queued|finished [--env small|login]\n",
+      fprintf(stderr,
+              "usage: %s --store DIR --count N --state queued|finished [--env small|login]\n",
               argv[0]);
       return 64;
     }
@@ -181,7 +212,7 @@ int main(int argc, char* argv[]) {
     fprintf(stderr, "--store DIR is required\n");
     return 64;
   }
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { run(storeDir, count, finished, loginEnv); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { run(storeDir, count, finished, loginEnv); })) {
     fprintf(stderr, "bench-fill-store: %s\n", e->getDescription().cStr());
     return 1;
   }

@@ -78,21 +78,21 @@ class LmdbBench {
     return true;
   }
   kj::MainBuilder::Validity setCount(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text)) {
+    KJ_IF_MAYBE (n, parseCount(text)) {
       count = *n;
       return true;
     }
     return "expected a positive integer";
   }
   kj::MainBuilder::Validity setBatch(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text)) {
+    KJ_IF_MAYBE (n, parseCount(text)) {
       batch = *n;
       return true;
     }
     return "expected a positive integer";
   }
   kj::MainBuilder::Validity setRecordBytes(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text)) {
+    KJ_IF_MAYBE (n, parseCount(text)) {
       recordBytes = *n;
       return true;
     }
@@ -182,7 +182,7 @@ class LmdbBench {
     if (dir == nullptr) return "--dir is required";
     // A name of our own under --dir, so two runs side by side cannot collide.
     auto base = kj::str(dir, "/lmdb-bench.", getpid());
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
                    auto perPut = measure(kj::str(base, ".per-put"), 1);
                    report("commit-per-put", 1, perPut);
                    auto batched = measure(kj::str(base, ".batch"), batch);

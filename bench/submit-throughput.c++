@@ -97,21 +97,21 @@ class SubmitBench {
     return true;
   }
   kj::MainBuilder::Validity setCount(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text, 1)) {
+    KJ_IF_MAYBE (n, parseCount(text, 1)) {
       count = *n;
       return true;
     }
     return "expected a positive integer";
   }
   kj::MainBuilder::Validity setInFlight(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text, 1)) {
+    KJ_IF_MAYBE (n, parseCount(text, 1)) {
       inFlight = *n;
       return true;
     }
     return "expected a positive integer";
   }
   kj::MainBuilder::Validity setWarmup(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text, 0)) {
+    KJ_IF_MAYBE (n, parseCount(text, 0)) {
       warmup = *n;
       return true;
     }
@@ -122,7 +122,7 @@ class SubmitBench {
     return true;
   }
   kj::MainBuilder::Validity setTimeout(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text, 1)) {
+    KJ_IF_MAYBE (n, parseCount(text, 1)) {
       timeoutSeconds = *n;
       return true;
     }
@@ -133,7 +133,7 @@ class SubmitBench {
     return true;
   }
   kj::MainBuilder::Validity setDaemonPid(kj::StringPtr text) {
-    KJ_IF_MAYBE(n, parseCount(text, 1)) {
+    KJ_IF_MAYBE (n, parseCount(text, 1)) {
       daemonPid = static_cast<pid_t>(*n);
       return true;
     }
@@ -282,17 +282,16 @@ class SubmitBench {
     auto call = daemon.submitRequest();
     call.setRequest(blocker.asReader());
     // Paused: nothing can start, so there is no blocker to submit, check or stop.
-    auto blocked = paused ? kj::Promise<void>(kj::READY_NOW)
-                          : call.send().then([&](auto&& reply) {
-                              blockerId = reply.getId();
-                              return untilRunning(daemon, timer, blockerId, 500);
-                            });
+    auto blocked = paused ? kj::Promise<void>(kj::READY_NOW) : call.send().then([&](auto&& reply) {
+      blockerId = reply.getId();
+      return untilRunning(daemon, timer, blockerId, 500);
+    });
     auto work = blocked.then([&]() { return submitAll(daemon, request.asReader(), warm); })
                     .then([&]() {
                       return paused ? kj::Promise<void>(kj::READY_NOW) : checkQueueBlocked(daemon);
                     })
                     .then([&]() {
-                      KJ_IF_MAYBE(pid, daemonPid) daemonCpuStart = processCpuNs(*pid);
+                      KJ_IF_MAYBE (pid, daemonPid) daemonCpuStart = processCpuNs(*pid);
                       selfCpuStart = selfCpuNs();
                       start = clock.now();
                       return submitAll(daemon, request.asReader(), measured);
@@ -300,7 +299,7 @@ class SubmitBench {
                     .then([&]() {
                       end = clock.now();
                       selfCpuEnd = selfCpuNs();
-                      KJ_IF_MAYBE(pid, daemonPid) daemonCpuEnd = processCpuNs(*pid);
+                      KJ_IF_MAYBE (pid, daemonPid) daemonCpuEnd = processCpuNs(*pid);
                       if (paused) return kj::Promise<void>(kj::READY_NOW);
                       // Cancel the blocker and wait until it has ended, so nothing the bench
                       // started outlives the daemon (a running task is stopped with SIGTERM, then
@@ -318,7 +317,7 @@ class SubmitBench {
     auto deadline = timer.afterDelay(timeoutSeconds * kj::SECONDS).then([this]() {
       KJ_FAIL_REQUIRE("timed out", timeoutSeconds);
     });
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions(
                         [&]() { work.exclusiveJoin(kj::mv(deadline)).wait(io.waitScope); })) {
       context.exitError(kj::str("bench-submit-throughput: ", e->getDescription()));
     }

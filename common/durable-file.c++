@@ -1,18 +1,17 @@
 #include "common/durable-file.h"
 
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/io.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/io.h>
 
 namespace taskctl {
 namespace {
 
 kj::String directoryOf(kj::StringPtr path) {
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
+  KJ_IF_MAYBE (slash, path.findLast('/')) {
     return *slash == 0 ? kj::str("/") : kj::str(path.slice(0, *slash));
   }
   return kj::str(".");

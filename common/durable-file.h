@@ -3,10 +3,9 @@
 // daemon's schedule units both need it.
 #pragma once
 
-#include <sys/types.h>
-
 #include <kj/array.h>
 #include <kj/string.h>
+#include <sys/types.h>
 
 namespace taskctl {
 

@@ -8,7 +8,7 @@ namespace taskctl {
 namespace {
 
 kj::Exception caught(kj::Function<void()> fn) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fn(); })) return kj::mv(*e);
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { fn(); })) return kj::mv(*e);
   ADD_FAILURE() << "nothing was thrown";
   return KJ_EXCEPTION(FAILED, "nothing was thrown");
 }
@@ -16,7 +16,7 @@ kj::Exception caught(kj::Function<void()> fn) {
 TEST(Errors, RefuseCarriesTheWholeMessageAsFailed) {
   auto e = caught([]() { refuse(kj::str("no such task: ", 7)); });
   EXPECT_EQ(e.getType(), kj::Exception::Type::FAILED);
-  EXPECT_EQ(e.getDescription(), "no such task: 7");  // no "expected ..." prefix
+  EXPECT_EQ(e.getDescription(), "no such task: 7");                     // no "expected ..." prefix
   EXPECT_TRUE(kj::StringPtr(e.getFile()).endsWith("errors-test.c++"));  // the caller's line
 }
 

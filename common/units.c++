@@ -13,7 +13,10 @@ bool readNumber(const char*& p, double& value) {
   const char* start = p;
   bool digits = false, dot = false;
   for (; (*p >= '0' && *p <= '9') || (*p == '.' && !dot); p++) {
-    if (*p == '.') dot = true; else digits = true;
+    if (*p == '.')
+      dot = true;
+    else
+      digits = true;
   }
   if (!digits) {
     p = start;
@@ -30,10 +33,9 @@ kj::Maybe<uint64_t> parseDurationUsec(kj::StringPtr text) {
     const char* name;
     double usec;
   };
-  static const Unit UNITS[] = {{"us", 1},        {"ms", 1e3},      {"s", 1e6},
-                               {"sec", 1e6},     {"m", 60e6},      {"min", 60e6},
-                               {"h", 3600e6},    {"hr", 3600e6},   {"d", 86400e6},
-                               {"day", 86400e6}, {"w", 604800e6}};
+  static const Unit UNITS[] = {{"us", 1},      {"ms", 1e3},      {"s", 1e6},     {"sec", 1e6},
+                               {"m", 60e6},    {"min", 60e6},    {"h", 3600e6},  {"hr", 3600e6},
+                               {"d", 86400e6}, {"day", 86400e6}, {"w", 604800e6}};
   const char* p = text.cStr();
   while (*p == ' ') p++;
   if (*p == 0) return nullptr;
@@ -71,14 +73,29 @@ kj::Maybe<uint64_t> parseBytes(kj::StringPtr text) {
   if (!readNumber(p, value)) return nullptr;
   double scale = 1;
   switch (*p) {
-    case 0: break;
-    case 'K': case 'k': scale = 1024.0; p++; break;
-    case 'M': scale = 1024.0 * 1024; p++; break;
-    case 'G': scale = 1024.0 * 1024 * 1024; p++; break;
-    case 'T': scale = 1024.0 * 1024 * 1024 * 1024; p++; break;
-    default: return nullptr;
+    case 0:
+      break;
+    case 'K':
+    case 'k':
+      scale = 1024.0;
+      p++;
+      break;
+    case 'M':
+      scale = 1024.0 * 1024;
+      p++;
+      break;
+    case 'G':
+      scale = 1024.0 * 1024 * 1024;
+      p++;
+      break;
+    case 'T':
+      scale = 1024.0 * 1024 * 1024 * 1024;
+      p++;
+      break;
+    default:
+      return nullptr;
   }
-  if (*p == 'i') p++;        // "MiB" reads like "M"
+  if (*p == 'i') p++;  // "MiB" reads like "M"
   if (*p == 'B') p++;
   if (*p != 0) return nullptr;
   double bytes = value * scale;

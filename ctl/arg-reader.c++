@@ -8,7 +8,7 @@ namespace cmdline {
 void refuse(kj::String message) { throw Refusal{kj::mv(message)}; }
 
 void refuseIf(kj::Maybe<kj::String>&& refusal) {
-  KJ_IF_MAYBE(message, refusal) {
+  KJ_IF_MAYBE (message, refusal) {
     refuse(kj::mv(*message));
   }
 }
@@ -16,7 +16,7 @@ void refuseIf(kj::Maybe<kj::String>&& refusal) {
 kj::Maybe<Option> asOption(kj::StringPtr arg) {
   // "-" is an ordinary argument (stdin, by convention) and "--" ends the options.
   if (arg.size() < 2 || arg[0] != '-' || arg == "--") return nullptr;
-  KJ_IF_MAYBE(eq, arg.findFirst('=')) {
+  KJ_IF_MAYBE (eq, arg.findFirst('=')) {
     if (arg.startsWith("--")) {
       return Option{kj::heapString(arg.slice(0, *eq)), arg.slice(*eq + 1)};
     }
@@ -42,10 +42,10 @@ kj::Maybe<kj::StringPtr> ArgReader::next() {
 }
 
 kj::StringPtr ArgReader::valueOf(const Option& option) {
-  KJ_IF_MAYBE(value, option.inlineValue) {
+  KJ_IF_MAYBE (value, option.inlineValue) {
     return *value;
   }
-  KJ_IF_MAYBE(value, next()) {
+  KJ_IF_MAYBE (value, next()) {
     return *value;
   }
   refuse(kj::str("option ", option.name, " needs a value"));
@@ -85,7 +85,7 @@ void ArgReader::walk(kj::FunctionParam<bool(const Option&)> onOption,
         optionsEnded = true;
         continue;
       }
-      KJ_IF_MAYBE(option, asOption(arg)) {
+      KJ_IF_MAYBE (option, asOption(arg)) {
         if (!takeGlobal(*option) && !onOption(*option)) unknownOption(*option);
         continue;
       }
@@ -96,8 +96,8 @@ void ArgReader::walk(kj::FunctionParam<bool(const Option&)> onOption,
 
 kj::StringPtr ArgReader::subcommand(kj::StringPtr missing) {
   for (;;) {
-    KJ_IF_MAYBE(arg, next()) {
-      KJ_IF_MAYBE(option, asOption(*arg)) {
+    KJ_IF_MAYBE (arg, next()) {
+      KJ_IF_MAYBE (option, asOption(*arg)) {
         if (!takeGlobal(*option)) unknownOption(*option);
         continue;
       }
@@ -110,7 +110,7 @@ kj::StringPtr ArgReader::subcommand(kj::StringPtr missing) {
 uint64_t ArgReader::limit(const Option& option, kj::Maybe<uint64_t> (*parse)(kj::StringPtr),
                           kj::StringPtr like) {
   auto text = valueOf(option);
-  KJ_IF_MAYBE(value, parse(text)) {
+  KJ_IF_MAYBE (value, parse(text)) {
     if (*value > 0) return *value;
   }
   refuse(kj::str(option.name, " must be ", like, ", not '", text, "'"));
@@ -118,7 +118,7 @@ uint64_t ArgReader::limit(const Option& option, kj::Maybe<uint64_t> (*parse)(kj:
 
 LabelArg ArgReader::label(const Option& option) {
   auto text = valueOf(option);
-  KJ_IF_MAYBE(eq, text.findFirst('=')) {
+  KJ_IF_MAYBE (eq, text.findFirst('=')) {
     if (*eq > 0) {
       return LabelArg{kj::heapString(text.begin(), *eq), kj::heapString(text.slice(*eq + 1))};
     }
@@ -127,7 +127,7 @@ LabelArg ArgReader::label(const Option& option) {
 }
 
 uint64_t ArgReader::id(kj::StringPtr arg) {
-  KJ_IF_MAYBE(value, parseUnsigned(arg)) {
+  KJ_IF_MAYBE (value, parseUnsigned(arg)) {
     return *value;
   }
   refuse(kj::str("not a task id: '", arg, "'"));

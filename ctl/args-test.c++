@@ -99,10 +99,16 @@ TEST(Args, SubmitWithoutACommandIsAUsageError) {
 }
 
 TEST(Args, PriorityMustBeAnIntegerFromMinus100To100) {
-  EXPECT_EQ(accepted({"submit", "--priority", "-100", "true"}).command.get<SubmitArgs>().spec.getPriority(),
+  EXPECT_EQ(accepted({"submit", "--priority", "-100", "true"})
+                .command.get<SubmitArgs>()
+                .spec.getPriority(),
             -100);
-  EXPECT_EQ(accepted({"submit", "--priority=100", "true"}).command.get<SubmitArgs>().spec.getPriority(), 100);
-  EXPECT_EQ(accepted({"submit", "--priority", "+3", "true"}).command.get<SubmitArgs>().spec.getPriority(), 3);
+  EXPECT_EQ(
+      accepted({"submit", "--priority=100", "true"}).command.get<SubmitArgs>().spec.getPriority(),
+      100);
+  EXPECT_EQ(
+      accepted({"submit", "--priority", "+3", "true"}).command.get<SubmitArgs>().spec.getPriority(),
+      3);
   EXPECT_EQ(refused({"submit", "--priority", "101", "true"}),
             "--priority must be an integer from -100 to 100, not '101'");
   refused({"submit", "--priority", "-101", "true"});
@@ -132,7 +138,7 @@ TEST(Args, LabelsAreBoundedAsTheDaemonBoundsThem) {
       words.add(kj::str("k", i, "=v"));
     }
     words.add(kj::str("true"));
-    auto args = KJ_MAP(w, words) -> const kj::StringPtr { return w; };
+    auto args = KJ_MAP(w, words)->const kj::StringPtr { return w; };
     return parseArgs(args);
   };
   auto ok = withLabels(64);
@@ -244,11 +250,20 @@ TEST(Args, SubmitTakesLimitsInSystemdUnits) {
   EXPECT_EQ(submit.spec.getLimits().getCpuQuotaPerSecUsec(), 500'000u);
   EXPECT_EQ(submit.spec.getLimits().getMemoryMaxBytes(), 512u << 20);
   EXPECT_EQ(submit.spec.getLimits().getTasksMax(), 64u);
-  EXPECT_EQ(accepted({"submit", "--timeout", "90", "true"}).command.get<SubmitArgs>().spec.getLimits().getTimeoutUsec(),
+  EXPECT_EQ(accepted({"submit", "--timeout", "90", "true"})
+                .command.get<SubmitArgs>()
+                .spec.getLimits()
+                .getTimeoutUsec(),
             90'000'000u);  // a bare number is seconds, as in systemd
-  EXPECT_EQ(accepted({"submit", "--cpu=200%", "true"}).command.get<SubmitArgs>().spec.getLimits().getCpuQuotaPerSecUsec(),
+  EXPECT_EQ(accepted({"submit", "--cpu=200%", "true"})
+                .command.get<SubmitArgs>()
+                .spec.getLimits()
+                .getCpuQuotaPerSecUsec(),
             2'000'000u);
-  EXPECT_EQ(accepted({"submit", "--memory", "2G", "true"}).command.get<SubmitArgs>().spec.getLimits().getMemoryMaxBytes(),
+  EXPECT_EQ(accepted({"submit", "--memory", "2G", "true"})
+                .command.get<SubmitArgs>()
+                .spec.getLimits()
+                .getMemoryMaxBytes(),
             2ull << 30);
 }
 
@@ -314,7 +329,7 @@ class ZoneForTest {
     tzset();
   }
   ~ZoneForTest() {
-    KJ_IF_MAYBE(old, saved) {
+    KJ_IF_MAYBE (old, saved) {
       setenv("TZ", old->cStr(), 1);
     } else {
       unsetenv("TZ");
@@ -367,8 +382,9 @@ TEST(Args, AtTakesAnIsoTimeInUtcOrWithAnOffset) {
   ZoneForTest zone("Europe/Berlin");
   EXPECT_EQ(acceptedSubmit({"submit", "--at", "2026-11-25T14:30Z", "true"}).spec.getNotBefore(),
             1795617000'000'000'000);
-  EXPECT_EQ(acceptedSubmit({"submit", "--at=2026-11-25T14:30:00+01:00", "true"}).spec.getNotBefore(),
-            1795613400'000'000'000);
+  EXPECT_EQ(
+      acceptedSubmit({"submit", "--at=2026-11-25T14:30:00+01:00", "true"}).spec.getNotBefore(),
+      1795613400'000'000'000);
   EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getNotBefore(), 0);
 }
 
@@ -429,8 +445,7 @@ TEST(Args, RetriesAloneSendsTheNumberAndNoCondition) {
 }
 
 TEST(Args, RetriesIsANumberFrom0To1000) {
-  EXPECT_EQ(acceptedSubmit({"submit", "--retries", "0", "true"}).spec.getRetry().getRetries(),
-            0u);
+  EXPECT_EQ(acceptedSubmit({"submit", "--retries", "0", "true"}).spec.getRetry().getRetries(), 0u);
   EXPECT_EQ(acceptedSubmit({"submit", "--retries=1000", "true"}).spec.getRetry().getRetries(),
             1000u);
   EXPECT_EQ(refused({"submit", "--retries", "1001", "true"}),
@@ -549,11 +564,14 @@ TEST(Args, KeyTakesAConflictPolicyThatDefaultsToQueue) {
   auto submit = acceptedSubmit({"submit", "--key", "nightly-backup", "true"});
   EXPECT_EQ(submit.spec.getKey(), "nightly-backup");
   EXPECT_EQ(submit.spec.getOnConflict(), spec::KeyConflict::QUEUE);
-  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"}).spec.getOnConflict(),
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "skip", "true"})
+                .spec.getOnConflict(),
             spec::KeyConflict::SKIP);
-  EXPECT_EQ(acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).spec.getOnConflict(),
-            spec::KeyConflict::REPLACE);
-  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"}).spec.getOnConflict(),
+  EXPECT_EQ(
+      acceptedSubmit({"submit", "--on-conflict=replace", "--key=k", "true"}).spec.getOnConflict(),
+      spec::KeyConflict::REPLACE);
+  EXPECT_EQ(acceptedSubmit({"submit", "--key", "k", "--on-conflict", "queue", "true"})
+                .spec.getOnConflict(),
             spec::KeyConflict::QUEUE);
   EXPECT_EQ(acceptedSubmit({"submit", "true"}).spec.getKey(), "");
 }
@@ -813,10 +831,9 @@ namespace taskctl {
 namespace {
 
 TEST(ScheduleArgs, AddTakesTheNameCalendarItsOwnOptionsAndSubmitsThenTheCommand) {
-  auto invocation =
-      accepted({"schedule", "add", "tick", "--on-calendar", "*:*:0/10", "--accuracy", "1s",
-                "--persistent", "--queue", "batch", "--label", "a=b", "--timeout", "90s", "--",
-                "sh", "-c", "echo 100% $HOME"});
+  auto invocation = accepted({"schedule", "add", "tick", "--on-calendar", "*:*:0/10", "--accuracy",
+                              "1s", "--persistent", "--queue", "batch", "--label", "a=b",
+                              "--timeout", "90s", "--", "sh", "-c", "echo 100% $HOME"});
   ASSERT_TRUE(invocation.command.is<ScheduleAddArgs>());
   auto& add = invocation.command.get<ScheduleAddArgs>();
   EXPECT_EQ(add.name, "tick");
@@ -842,16 +859,17 @@ TEST(ScheduleArgs, AddWithoutOptionsIsNotPersistentAndHasSystemdsAccuracy) {
 TEST(ScheduleArgs, AddRefusesWhatCannotBeScheduled) {
   EXPECT_NE(strstr(refused({"schedule", "add", "tick", "--", "true"}).cStr(), "--on-calendar"),
             nullptr);
-  EXPECT_NE(strstr(refused({"schedule", "add", "a.b", "--on-calendar", "daily", "--", "true"})
-                       .cStr(),
-                   "schedule name"),
-            nullptr);
+  EXPECT_NE(
+      strstr(refused({"schedule", "add", "a.b", "--on-calendar", "daily", "--", "true"}).cStr(),
+             "schedule name"),
+      nullptr);
   EXPECT_NE(strstr(refused({"schedule", "add", "--on-calendar", "daily", "--", "true"}).cStr(),
                    "NAME first"),
             nullptr);
-  for (auto option : {"--wait", "--in=5s", "--at=2030-01-01T00:00", "--after=3",
-                      "--request-id=r"}) {
-    auto message = refused({"schedule", "add", "t", "--on-calendar", "daily", option, "--", "true"});
+  for (auto option :
+       {"--wait", "--in=5s", "--at=2030-01-01T00:00", "--after=3", "--request-id=r"}) {
+    auto message =
+        refused({"schedule", "add", "t", "--on-calendar", "daily", option, "--", "true"});
     EXPECT_NE(strstr(message.cStr(), "does not apply to a schedule"), nullptr) << option;
   }
   EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily", "--label",
@@ -859,9 +877,9 @@ TEST(ScheduleArgs, AddRefusesWhatCannotBeScheduled) {
                        .cStr(),
                    "set by taskctl"),
             nullptr);
-  EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily"}).cStr(),
-                   "needs a command"),
-            nullptr);
+  EXPECT_NE(
+      strstr(refused({"schedule", "add", "t", "--on-calendar", "daily"}).cStr(), "needs a command"),
+      nullptr);
   EXPECT_NE(strstr(refused({"schedule", "add", "t", "--on-calendar", "daily", "--accuracy", "x",
                             "--", "true"})
                        .cStr(),
@@ -885,12 +903,11 @@ TEST(ScheduleArgs, ListAndRemove) {
 TEST(ScheduleArgs, RemoveTakesWhoseWithUserAsWritten) {
   auto plain = accepted({"schedule", "remove", "tick"});
   EXPECT_EQ(plain.command.get<ScheduleRemoveArgs>().user, nullptr);
-  for (auto words : {std::initializer_list<const char*>{"schedule", "remove", "tick", "--user",
-                                                        "ann"},
-                     std::initializer_list<const char*>{"schedule", "remove", "--user=ann",
-                                                        "tick"},
-                     std::initializer_list<const char*>{"--json", "schedule", "remove", "tick",
-                                                        "--user", "ann"}}) {
+  for (auto words :
+       {std::initializer_list<const char*>{"schedule", "remove", "tick", "--user", "ann"},
+        std::initializer_list<const char*>{"schedule", "remove", "--user=ann", "tick"},
+        std::initializer_list<const char*>{"--json", "schedule", "remove", "tick", "--user",
+                                           "ann"}}) {
     auto invocation = accepted(words);
     ASSERT_TRUE(invocation.command.is<ScheduleRemoveArgs>());
     auto& remove = invocation.command.get<ScheduleRemoveArgs>();

@@ -103,8 +103,10 @@ WatchArgs watch(ArgReader& in) {
           // 0 would read as "from now", which --from never means: leave it out for that.
           auto value = parseUnsigned(text).orDefault(0);
           if (value == 0) {
-            refuse(kj::str("--from needs a sequence number from 1 (status and list --json show "
-                           "last_seq), not '", text, "'"));
+            refuse(
+                kj::str("--from needs a sequence number from 1 (status and list --json show "
+                        "last_seq), not '",
+                        text, "'"));
           }
           result.from = value;
         } else if (option.name == "--progress") {
@@ -128,7 +130,7 @@ ProgressArgs progress(ArgReader& in) {
     kj::StringPtr arg = KJ_ASSERT_NONNULL(in.next());
     if (arg == "--") break;
     bool numeric = arg.size() > 1 && arg[0] == '-' && (isDigit(arg[1]) || arg[1] == '.');
-    KJ_IF_MAYBE(option, asOption(arg)) {
+    KJ_IF_MAYBE (option, asOption(arg)) {
       if (!numeric) {
         if (!in.takeGlobal(*option)) in.unknownOption(*option);
         continue;
@@ -138,9 +140,9 @@ ProgressArgs progress(ArgReader& in) {
     break;
   }
   if (fractionText == nullptr) fractionText = in.next();
-  KJ_IF_MAYBE(text, fractionText) {
+  KJ_IF_MAYBE (text, fractionText) {
     ProgressArgs result;
-    KJ_IF_MAYBE(fraction, parseProgressFraction(*text)) {
+    KJ_IF_MAYBE (fraction, parseProgressFraction(*text)) {
       result.fraction = *fraction;
     } else {
       refuse(
@@ -148,7 +150,7 @@ ProgressArgs progress(ArgReader& in) {
                   "40%, not '",
                   *text, "'"));
     }
-    KJ_IF_MAYBE(status, in.next()) {
+    KJ_IF_MAYBE (status, in.next()) {
       if (status->findFirst('\n') != nullptr) refuse(kj::str("progress TEXT must be one line"));
       if (!isUtf8(*status)) refuse(kj::str("progress TEXT must be UTF-8 text"));
       result.text = kj::heapString(*status);
@@ -165,8 +167,8 @@ Invocation parse(ArgReader& in) {
   // Global options come first; the first argument that is not an option names the command.
   kj::StringPtr name;
   for (;;) {
-    KJ_IF_MAYBE(arg, in.next()) {
-      KJ_IF_MAYBE(option, asOption(*arg)) {
+    KJ_IF_MAYBE (arg, in.next()) {
+      KJ_IF_MAYBE (option, asOption(*arg)) {
         if (option->name == "--version") {
           return Invocation{kj::mv(in.global), VersionArgs{}};
         }
@@ -212,10 +214,10 @@ kj::OneOf<Invocation, UsageError> parseArgs(kj::ArrayPtr<const kj::StringPtr> ar
 }
 
 kj::String resolveSocketPath(const GlobalOptions& global, kj::Maybe<kj::StringPtr> envSocket) {
-  KJ_IF_MAYBE(path, global.socket) {
+  KJ_IF_MAYBE (path, global.socket) {
     return kj::heapString(*path);
   }
-  KJ_IF_MAYBE(path, envSocket) {
+  KJ_IF_MAYBE (path, envSocket) {
     if (path->size() > 0) return kj::heapString(*path);
   }
   return kj::heapString(DEFAULT_SOCKET);
@@ -270,7 +272,7 @@ kj::Maybe<double> parseProgressFraction(kj::StringPtr text) {
 kj::Maybe<int64_t> parseSigned(kj::StringPtr text) {
   bool negative = text.startsWith("-");
   auto digits = (negative || text.startsWith("+")) ? text.slice(1) : text;
-  KJ_IF_MAYBE(magnitude, parseUnsigned(digits)) {
+  KJ_IF_MAYBE (magnitude, parseUnsigned(digits)) {
     if (negative) {
       if (*magnitude > uint64_t(INT64_MAX) + 1) return nullptr;
       return static_cast<int64_t>(0 - *magnitude);

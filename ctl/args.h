@@ -44,11 +44,11 @@ struct StatusArgs {
 };
 
 struct ListArgs {
-  kj::String state;              // empty: any
-  kj::String queue;              // empty: any
-  kj::Vector<LabelArg> labels;   // --label K=V: every one must match
-  bool allUsers = false;         // --all-users: everyone's tasks (root and admins)
-  uint32_t limit = 0;            // --limit N: only the newest N matches; 0: all
+  kj::String state;             // empty: any
+  kj::String queue;             // empty: any
+  kj::Vector<LabelArg> labels;  // --label K=V: every one must match
+  bool allUsers = false;        // --all-users: everyone's tasks (root and admins)
+  uint32_t limit = 0;           // --limit N: only the newest N matches; 0: all
 };
 
 struct WaitArgs {
@@ -67,9 +67,9 @@ struct LogsArgs {
 
 // `watch [--from SEQ] [--progress] [ID...]`.
 struct WatchArgs {
-  uint64_t from = 0;          // the first seq to show; 0: only what happens from now on
-  bool progress = false;      // --progress: also live progress reports
-  kj::Array<uint64_t> ids;    // empty: every task the caller may see
+  uint64_t from = 0;        // the first seq to show; 0: only what happens from now on
+  bool progress = false;    // --progress: also live progress reports
+  kj::Array<uint64_t> ids;  // empty: every task the caller may see
 };
 
 // `progress FRACTION [TEXT]`, run inside a task: needs no daemon connection, only NOTIFY_SOCKET.
@@ -100,7 +100,7 @@ struct ScheduleAddArgs {
   kj::String onCalendar;  // checked by the daemon (systemd's own verdict)
   bool persistent = false;
   uint64_t accuracyUsec = 0;  // 0: systemd's default (1min)
-  SubmitArgs submit;          // what each firing submits; no --wait, --in, --at, --after, --request-id
+  SubmitArgs submit;  // what each firing submits; no --wait, --in, --at, --after, --request-id
 };
 
 // `schedule list`.
@@ -117,10 +117,10 @@ struct ScheduleRemoveArgs {
 struct HelpArgs {};
 struct VersionArgs {};
 
-using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
-                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
-                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
-                              ScheduleRemoveArgs>;
+using CommandArgs =
+    kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
+              LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
+              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs>;
 
 struct Invocation {
   GlobalOptions global;

@@ -87,7 +87,7 @@ int waitForSubmitted(Session& session, uint64_t id, const GlobalOptions& global)
       [](siginfo_t) -> kj::Maybe<WaitReply> { return nullptr; });
 
   kj::Maybe<WaitReply> outcome = session.await(finished.exclusiveJoin(kj::mv(interrupted)));
-  KJ_IF_MAYBE(reply, outcome) {
+  KJ_IF_MAYBE (reply, outcome) {
     auto task = reply->getTask();
     if (global.json) writeOut(taskJson(task, false));
     return exitStatusOf(task);
@@ -268,7 +268,7 @@ int runCancel(Session& session, const CancelArgs& args, const GlobalOptions& glo
 
   int status = 0;
   for (auto& refusal : refusals) {
-    KJ_IF_MAYBE(exception, refusal) {
+    KJ_IF_MAYBE (exception, refusal) {
       auto failure = failureFrom(*exception);
       // A lost connection fails every cancel alike: one line says it.
       if (failure.status == EXIT_UNAVAILABLE) throw kj::mv(failure);

@@ -5,7 +5,7 @@ namespace taskctl {
 namespace {
 
 kj::ArrayPtr<const char> firstLine(kj::StringPtr text) {
-  KJ_IF_MAYBE(newline, text.findFirst('\n')) {
+  KJ_IF_MAYBE (newline, text.findFirst('\n')) {
     return text.slice(0, *newline);
   }
   return text;

@@ -47,7 +47,7 @@ void writeErrorRaw(kj::StringPtr text) { (void)writeAll(STDERR_FILENO, text.asBy
 
 kj::Maybe<size_t> outputWidth() {
   if (const char* columns = getenv("COLUMNS")) {
-    KJ_IF_MAYBE(width, parseUnsigned(columns)) {
+    KJ_IF_MAYBE (width, parseUnsigned(columns)) {
       if (*width > 0) return static_cast<size_t>(*width);
     }
   }

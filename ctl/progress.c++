@@ -100,7 +100,7 @@ kj::String progressDatagram(double fraction, kj::Maybe<kj::StringPtr> text) {
   while (length > 0 && number[length - 1] == '0') length--;
   if (length > 0 && number[length - 1] == '.') length--;
   auto value = kj::heapString(number, length);
-  KJ_IF_MAYBE(status, text) {
+  KJ_IF_MAYBE (status, text) {
     return kj::str("X_TASKCTL_PROGRESS=", value, "\nSTATUS=", *status);
   }
   return kj::str("X_TASKCTL_PROGRESS=", value);
@@ -148,10 +148,10 @@ void sendNotify(kj::StringPtr notifySocket, kj::StringPtr datagram, kj::Duration
 }
 
 int runProgress(const ProgressArgs& args, kj::Maybe<kj::StringPtr> notifySocket) {
-  KJ_IF_MAYBE(socket, notifySocket) {
+  KJ_IF_MAYBE (socket, notifySocket) {
     if (socket->size() > 0) {
       kj::Maybe<kj::StringPtr> text;
-      KJ_IF_MAYBE(t, args.text) {
+      KJ_IF_MAYBE (t, args.text) {
         text = kj::StringPtr(*t);
       }
       sendNotify(*socket, progressDatagram(args.fraction, text));

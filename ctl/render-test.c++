@@ -1,12 +1,12 @@
 #include "render.h"
 
-#include "format.h"
-
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 #include <kj/vector.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "format.h"
 
 namespace kj {
 // gtest shows kj::String as bytes without this.
@@ -565,7 +565,7 @@ kj::String tableAsBefore(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Ma
   kj::Vector<char> out(rows.size() * 64);
   for (auto& row : rows) {
     kj::String command;
-    KJ_IF_MAYBE(w, width) {
+    KJ_IF_MAYBE (w, width) {
       // However narrow the terminal, show the start of the command.
       size_t room = *w > commandColumn + 10 ? *w - commandColumn : 10;
       command = truncateToWidth(row.command, room);
@@ -595,7 +595,8 @@ TEST(Render, ListTableBuiltAPageAtATimeIsTheSameText) {
     argv.set(0, bytes(i % 3 ? "echo" : "printf"));
     // Lengths from 0 to 299 characters, some of them two bytes (é) or three (€).
     kj::Vector<char> arg;
-    for (uint32_t j = 0; j < i % 300; j++) arg.addAll(kj::StringPtr(j % 5 ? "x" : i % 2 ? "é" : "€"));
+    for (uint32_t j = 0; j < i % 300; j++)
+      arg.addAll(kj::StringPtr(j % 5 ? "x" : i % 2 ? "é" : "€"));
     argv.set(1, arg.asPtr().asBytes());
   }
   auto readers = KJ_MAP(task, tasks.asReader()) { return task; };

@@ -418,7 +418,7 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   json.beginArray();
   for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
   json.endArray();
-  KJ_IF_MAYBE(seq, lastSeq) {
+  KJ_IF_MAYBE (seq, lastSeq) {
     json.key("last_seq");
     json.unsignedInteger(*seq);
   }
@@ -431,8 +431,7 @@ kj::String taskJson(rpc::TaskView::Reader task, bool withEnv, kj::Maybe<uint64_t
   return kj::str(json.finish(), '\n');
 }
 
-kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
-                     kj::Maybe<uint64_t> lastSeq) {
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<uint64_t> lastSeq) {
   JsonWriter json;
   json.beginArray();
   for (auto task : tasks) writeTaskJson(json, task, false, lastSeq);
@@ -538,7 +537,7 @@ void ListTable::add(rpc::TaskView::Reader task) {
   auto priority = kj::str(task.getPriority());
   auto exit = isTerminal(task.getState()) ? kj::str(task.getExitStatus()) : kj::str("-");
   auto command = commandLine(task.getArgv());
-  KJ_IF_MAYBE(w, width) {
+  KJ_IF_MAYBE (w, width) {
     // write() cuts the command to what is left of the width, which is at most the width (or
     // 10): cutting to that now keeps what write() prints the same and the row small.
     command = truncateToWidth(command, kj::max(*w, size_t(10)));
@@ -579,7 +578,7 @@ void ListTable::write(kj::FunctionParam<void(kj::ArrayPtr<const char>)> out) con
       if (!RIGHT[i]) buffer.addAll(padding);
       buffer.addAll("  "_kj);
     }
-    KJ_IF_MAYBE(w, width) {
+    KJ_IF_MAYBE (w, width) {
       // However narrow the terminal, show the start of the command.
       size_t room = *w > commandColumn + 10 ? *w - commandColumn : 10;
       buffer.addAll(truncateToWidth(fields[COMMAND], room));

@@ -10,8 +10,8 @@ namespace {
 kj::String scheduleName(kj::StringPtr name) {
   bool ok = name.size() >= 1 && name.size() <= 64;
   for (char c : name) {
-    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' ||
-                c == '-');
+    ok = ok &&
+         ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || isDigit(c) || c == '_' || c == '-');
   }
   if (!ok) refuse(kj::str("a schedule name is 1 to 64 of a-z A-Z 0-9 _ -, not '", name, "'"));
   return kj::heapString(name);
@@ -30,8 +30,9 @@ ScheduleRemoveArgs scheduleRemove(ArgReader& in) {
       },
       [&](kj::StringPtr arg) { names.add(arg); });
   if (names.size() != 1) {
-    refuse(kj::str("schedule remove needs exactly one name: taskctl schedule remove NAME "
-                   "[--user USER]"));
+    refuse(
+        kj::str("schedule remove needs exactly one name: taskctl schedule remove NAME "
+                "[--user USER]"));
   }
   result.name = scheduleName(names[0]);
   return result;
@@ -41,19 +42,21 @@ ScheduleAddArgs scheduleAdd(ArgReader& in) {
   ScheduleAddArgs result;
   // NAME first (global options may come before it), then the options.
   for (;;) {
-    KJ_IF_MAYBE(arg, in.next()) {
-      KJ_IF_MAYBE(option, asOption(*arg)) {
+    KJ_IF_MAYBE (arg, in.next()) {
+      KJ_IF_MAYBE (option, asOption(*arg)) {
         if (!in.takeGlobal(*option)) {
-          refuse(kj::str("schedule add needs the NAME first: taskctl schedule add NAME "
-                         "--on-calendar SPEC [OPTIONS] -- CMD [ARGS...]"));
+          refuse(
+              kj::str("schedule add needs the NAME first: taskctl schedule add NAME "
+                      "--on-calendar SPEC [OPTIONS] -- CMD [ARGS...]"));
         }
         continue;
       }
       result.name = scheduleName(*arg);
       break;
     }
-    refuse(kj::str("schedule add needs a name: taskctl schedule add NAME --on-calendar SPEC "
-                   "[OPTIONS] -- CMD [ARGS...]"));
+    refuse(
+        kj::str("schedule add needs a name: taskctl schedule add NAME --on-calendar SPEC "
+                "[OPTIONS] -- CMD [ARGS...]"));
   }
   bool calendarGiven = false;
   // The submit options, with --wait and the ones about one task's start refused: a schedule
@@ -71,7 +74,8 @@ ScheduleAddArgs scheduleAdd(ArgReader& in) {
       result.accuracyUsec = in.limit(option, parseDurationUsec, "a duration like 1s or 5m");
     } else if (option.name == "--wait" || option.name == "--in" || option.name == "--at" ||
                option.name == "--after" || option.name == "--request-id") {
-      refuse(kj::str(option.name, " does not apply to a schedule (each firing submits a new "
+      refuse(kj::str(option.name,
+                     " does not apply to a schedule (each firing submits a new "
                      "task)"));
     } else {
       return false;
@@ -79,8 +83,9 @@ ScheduleAddArgs scheduleAdd(ArgReader& in) {
     return true;
   });
   if (!calendarGiven) {
-    refuse(kj::str("schedule add needs --on-calendar SPEC (systemd.time(7): daily, "
-                   "'Mon *-*-* 03:00', '*:*:0/10')"));
+    refuse(
+        kj::str("schedule add needs --on-calendar SPEC (systemd.time(7): daily, "
+                "'Mon *-*-* 03:00', '*:*:0/10')"));
   }
   for (auto label : result.submit.spec.getLabels()) {
     if (label.getKey() == "schedule") {

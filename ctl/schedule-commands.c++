@@ -30,14 +30,15 @@ int runScheduleList(Session& session, const ScheduleListArgs&, const GlobalOptio
 int runScheduleRemove(Session& session, const ScheduleRemoveArgs& args, const GlobalOptions&) {
   auto request = session.daemon().scheduleRemoveRequest();
   request.setName(args.name);
-  KJ_IF_MAYBE(user, args.user) {
+  KJ_IF_MAYBE (user, args.user) {
     // A name the client cannot resolve is the command line's mistake (64), like a bad option:
     // the daemon never sees it.
-    KJ_IF_MAYBE(uid, resolveUser(*user)) {
+    KJ_IF_MAYBE (uid, resolveUser(*user)) {
       request.setOwner(*uid);
       request.setHasOwner(true);
     } else {
-      throw Failure{EXIT_USAGE, kj::str("no such user: '", *user, "' (--user takes a name in "
+      throw Failure{EXIT_USAGE, kj::str("no such user: '", *user,
+                                        "' (--user takes a name in "
                                         "/etc/passwd or a numeric uid)")};
     }
   }

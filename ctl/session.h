@@ -53,7 +53,7 @@ T Session::answer(kj::Promise<T>&& promise) {
   auto tooLate = context.provider->getTimer().afterDelay(DEADLINE).then(
       []() -> kj::Maybe<T> { return nullptr; });
   kj::Maybe<T> result = answered.exclusiveJoin(kj::mv(tooLate)).wait(context.waitScope);
-  KJ_IF_MAYBE(value, result) {
+  KJ_IF_MAYBE (value, result) {
     return kj::mv(*value);
   }
   throw notAnswered(socketPath);

@@ -26,7 +26,7 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
   while (!in.atEnd()) {
     kj::StringPtr arg = KJ_ASSERT_NONNULL(in.next());
     if (arg == "--") break;
-    KJ_IF_MAYBE(option, asOption(arg)) {
+    KJ_IF_MAYBE (option, asOption(arg)) {
       if (in.takeGlobal(*option) || extra(*option)) continue;
       if (option->name == "--queue") {
         spec.setQueue(in.valueOf(*option));
@@ -73,7 +73,7 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
         after.add(taken(parseDependency(in.valueOf(*option))));
       } else if (option->name == "--in") {
         auto text = in.valueOf(*option);
-        KJ_IF_MAYBE(usec, parseDurationUsec(text)) {
+        KJ_IF_MAYBE (usec, parseDurationUsec(text)) {
           spec.setDelayUsec(*usec);
         } else {
           refuse(kj::str("--in must be a duration like 30s, 10m or 2h, not '", text, "'"));
@@ -104,7 +104,7 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
         spec.setKey(text);
       } else if (option->name == "--on-conflict") {
         auto text = in.valueOf(*option);
-        KJ_IF_MAYBE(conflict, parseKeyConflict(text)) {
+        KJ_IF_MAYBE (conflict, parseKeyConflict(text)) {
           spec.setOnConflict(*conflict);
         } else {
           refuse(kj::str("--on-conflict must be replace, skip or queue, not '", text, "'"));

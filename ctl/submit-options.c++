@@ -14,7 +14,7 @@ constexpr kj::StringPtr RETRY_ON_WORDS =
     "exit:any, exit:CODES, signal, oom, timeout, heartbeat or lost"_kj;
 
 kj::Maybe<int32_t> exitCode(kj::StringPtr text) {
-  KJ_IF_MAYBE(value, parseUnsigned(text)) {
+  KJ_IF_MAYBE (value, parseUnsigned(text)) {
     if (*value >= 1 && *value <= 255) return static_cast<int32_t>(*value);
   }
   return nullptr;
@@ -40,7 +40,7 @@ void addCode(RetryConditions& conditions, int32_t code) {
 kj::OneOf<DependencyArg, kj::String> parseDependency(kj::StringPtr text) {
   auto idText = text.asArray();
   auto condition = spec::DependencyCondition::OK;
-  KJ_IF_MAYBE(colon, text.findFirst(':')) {
+  KJ_IF_MAYBE (colon, text.findFirst(':')) {
     idText = text.slice(0, *colon);
     auto suffix = text.slice(*colon + 1);
     if (suffix == "ok") {
@@ -53,7 +53,7 @@ kj::OneOf<DependencyArg, kj::String> parseDependency(kj::StringPtr text) {
       return kj::str("--after takes ID:ok, ID:any or ID:failed, not '", text, "'");
     }
   }
-  KJ_IF_MAYBE(id, parseUnsigned(kj::heapString(idText))) {
+  KJ_IF_MAYBE (id, parseUnsigned(kj::heapString(idText))) {
     return DependencyArg{*id, condition};
   }
   return kj::str(
@@ -65,7 +65,7 @@ kj::Maybe<kj::String> addRetryConditions(RetryConditions& conditions, kj::String
   // Splitting by hand rather than with a library: an empty item is a mistake worth naming.
   kj::Vector<kj::String> items;
   for (size_t start = 0;;) {
-    KJ_IF_MAYBE(comma, list.slice(start).findFirst(',')) {
+    KJ_IF_MAYBE (comma, list.slice(start).findFirst(',')) {
       items.add(kj::heapString(list.slice(start, start + *comma)));
       start += *comma + 1;
     } else {
@@ -85,7 +85,7 @@ kj::Maybe<kj::String> addRetryConditions(RetryConditions& conditions, kj::String
         return kj::str("--retry-on: '", item, "' looks like an exit code; write exit:", item,
                        " (more codes may follow: exit:1,2)");
       }
-      KJ_IF_MAYBE(code, exitCode(item)) {
+      KJ_IF_MAYBE (code, exitCode(item)) {
         addCode(conditions, *code);
         continue;
       }
@@ -98,7 +98,7 @@ kj::Maybe<kj::String> addRetryConditions(RetryConditions& conditions, kj::String
         conditions.exitAny = true;
         continue;
       }
-      KJ_IF_MAYBE(code, exitCode(codes)) {
+      KJ_IF_MAYBE (code, exitCode(codes)) {
         addCode(conditions, *code);
         inExitCodes = true;
         continue;
@@ -134,7 +134,7 @@ kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text) {
     return parseDurationUsec(kj::heapString(part)).orDefault(0);
   };
   Backoff backoff{0, 0};
-  KJ_IF_MAYBE(comma, text.findFirst(',')) {
+  KJ_IF_MAYBE (comma, text.findFirst(',')) {
     backoff.baseUsec = duration(text.slice(0, *comma));
     backoff.maxUsec = duration(text.slice(*comma + 1));
     if (backoff.baseUsec == 0 || backoff.maxUsec == 0) return malformed();
@@ -157,7 +157,7 @@ kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text) {
 void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
                     kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff) {
   policy.setRetries(retries);
-  KJ_IF_MAYBE(given, conditions) {
+  KJ_IF_MAYBE (given, conditions) {
     policy.setOnExit(given->exitAny || given->exitCodes.size() > 0);
     // Any code covers the listed ones: the daemon reads an empty list as "any".
     if (!given->exitAny) {
@@ -170,7 +170,7 @@ void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
     policy.setOnHeartbeat(given->onHeartbeat);
     policy.setOnLost(given->onLost);
   }
-  KJ_IF_MAYBE(given, backoff) {
+  KJ_IF_MAYBE (given, backoff) {
     policy.setBackoffBaseUsec(given->baseUsec);
     policy.setBackoffMaxUsec(given->maxUsec);
   }

@@ -28,7 +28,7 @@ class TimeSpec : public testing::Test {
     if (tz != nullptr) saved = kj::str(tz);
   }
   void TearDown() override {
-    KJ_IF_MAYBE(tz, saved) {
+    KJ_IF_MAYBE (tz, saved) {
       setenv("TZ", tz->cStr(), 1);
     } else {
       unsetenv("TZ");

@@ -1,11 +1,10 @@
 #include "user-lookup.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/io.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 namespace taskctl {
 namespace {
@@ -57,8 +56,8 @@ TEST(UserLookup, AUidNeedsNoEntryAndANameWinsOverDigitsAsForChown) {
 
 TEST(UserLookup, AnEntryAfterAnOverlongLineIsStillFound) {
   auto gecos = kj::str(kj::repeat('g', 20000));
-  PasswdFile passwd(kj::str("long:x:1:1:", gecos, ":/:/bin/sh\n",
-                            "ann:x:1000:1000::/home/ann:/bin/sh\n"));
+  PasswdFile passwd(
+      kj::str("long:x:1:1:", gecos, ":/:/bin/sh\n", "ann:x:1000:1000::/home/ann:/bin/sh\n"));
   EXPECT_EQ(KJ_ASSERT_NONNULL(resolveUser("long", passwd.path)), 1u);
   EXPECT_EQ(KJ_ASSERT_NONNULL(resolveUser("ann", passwd.path)), 1000u);
 }

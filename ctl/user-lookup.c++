@@ -1,11 +1,10 @@
 #include "user-lookup.h"
 
 #include <errno.h>
-#include <pwd.h>
-#include <stdio.h>
-
 #include <kj/array.h>
 #include <kj/common.h>
+#include <pwd.h>
+#include <stdio.h>
 
 #include "args.h"
 
@@ -29,7 +28,7 @@ kj::Maybe<uint32_t> resolveUser(kj::StringPtr text, kj::StringPtr passwdPath) {
       if (text == found->pw_name) return static_cast<uint32_t>(found->pw_uid);
     }
   }
-  KJ_IF_MAYBE(uid, parseUnsigned(text)) {
+  KJ_IF_MAYBE (uid, parseUnsigned(text)) {
     if (*uid < UINT32_MAX) return static_cast<uint32_t>(*uid);
   }
   return nullptr;

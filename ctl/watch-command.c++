@@ -21,7 +21,7 @@ struct WatchState {
   // Where a new watch picks up with nothing missed and nothing twice (0: from now).
   uint64_t resumePoint(uint64_t asked) const {
     if (lastPrinted != 0) return lastPrinted + 1;
-    KJ_IF_MAYBE(first, firstSeq) {
+    KJ_IF_MAYBE (first, firstSeq) {
       return *first;
     }
     return asked;
@@ -108,8 +108,8 @@ int runWatch(Session& session, const WatchArgs& args, const GlobalOptions& globa
   // The call returns only when the daemon gave up on us; everything else is an error.
   auto ended = request.send().then(
       [&](capnp::Response<rpc::Taskctl::WatchResults>&& reply) {
-        writeError(fellBehindMessage(resumeCommand(reply.getResumeFrom(), args.ids,
-                                                   args.progress, global.json)));
+        writeError(fellBehindMessage(
+            resumeCommand(reply.getResumeFrom(), args.ids, args.progress, global.json)));
         return EXIT_OVERLOADED;
       },
       [&](kj::Exception&& exception) {
@@ -121,8 +121,8 @@ int runWatch(Session& session, const WatchArgs& args, const GlobalOptions& globa
         writeError(failure.message);
         return failure.status;
       });
-  auto interrupted = session.io().unixEventPort.onSignal(SIGINT).then(
-      [](siginfo_t) { return EXIT_INTERRUPTED; });
+  auto interrupted =
+      session.io().unixEventPort.onSignal(SIGINT).then([](siginfo_t) { return EXIT_INTERRUPTED; });
   return session.await(
       ended.exclusiveJoin(kj::mv(interrupted)).exclusiveJoin(kj::mv(outputFailed.promise)));
 }

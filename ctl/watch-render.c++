@@ -49,8 +49,8 @@ kj::String eventJson(rpc::EventView::Reader event) {
 }
 
 kj::String progressLine(rpc::ProgressView::Reader report, int64_t nowNs) {
-  return kj::str(localTime(nowNs), "  task ", report.getTaskId(), "  attempt ",
-                 report.getAttempt(), "  progress ", percentage(report.getFraction()), '\n');
+  return kj::str(localTime(nowNs), "  task ", report.getTaskId(), "  attempt ", report.getAttempt(),
+                 "  progress ", percentage(report.getFraction()), '\n');
 }
 
 kj::String progressJson(rpc::ProgressView::Reader report) {
@@ -83,8 +83,10 @@ kj::String resumeCommand(uint64_t from, kj::ArrayPtr<const uint64_t> ids, bool p
 }
 
 kj::String fellBehindMessage(kj::StringPtr resume) {
-  return kj::str("watch fell behind: taskctld stopped it rather than queue more for it; nothing "
-                 "before this point was missed; resume with: ", resume);
+  return kj::str(
+      "watch fell behind: taskctld stopped it rather than queue more for it; nothing "
+      "before this point was missed; resume with: ",
+      resume);
 }
 
 kj::String prunedMessage(uint64_t asked, uint64_t firstSeq) {
@@ -93,8 +95,10 @@ kj::String prunedMessage(uint64_t asked, uint64_t firstSeq) {
 }
 
 kj::String disconnectedMessage(kj::StringPtr resume) {
-  return kj::str("lost the connection to taskctld while watching (was taskctld restarted?); "
-                 "resume with: ", resume);
+  return kj::str(
+      "lost the connection to taskctld while watching (was taskctld restarted?); "
+      "resume with: ",
+      resume);
 }
 
 }  // namespace taskctl

@@ -25,8 +25,7 @@ kj::String progressLine(rpc::ProgressView::Reader report, int64_t nowNs);
 kj::String progressJson(rpc::ProgressView::Reader report);
 
 // The command that picks the watch up at `from` (0: from now), with the same ids and options.
-kj::String resumeCommand(uint64_t from, kj::ArrayPtr<const uint64_t> ids, bool progress,
-                         bool json);
+kj::String resumeCommand(uint64_t from, kj::ArrayPtr<const uint64_t> ids, bool progress, bool json);
 
 // For stderr (without the "taskctl: " prefix).
 kj::String fellBehindMessage(kj::StringPtr resume);

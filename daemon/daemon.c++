@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -9,29 +10,27 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include <kj/debug.h>
-
-#include "rpc/listen-socket.h"
-#include "rpc/rpc-server.h"
 #include "bus/bus-connection.h"
 #include "bus/manager-object.h"
 #include "bus/systemd-manager.h"
+#include "common/errors.h"
+#include "events/event-log.h"
 #include "notify/notify-hub-impl.h"
+#include "rpc/listen-socket.h"
+#include "rpc/rpc-server.h"
 #include "runner/direct-runner.h"
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
-#include "events/event-log.h"
-#include "timers/schedules.h"
-#include "timers/systemd-analyze.h"
 #include "scheduler/retention.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/task-queries.h"
 #include "scheduler/timerfd-wall-timer.h"
 #include "state-lock.h"
-#include "trusted-dir.h"
-#include "common/errors.h"
 #include "store/group-commit.h"
 #include "store/store.h"
+#include "timers/schedules.h"
+#include "timers/systemd-analyze.h"
+#include "trusted-dir.h"
 
 namespace taskctl {
 namespace {
@@ -57,7 +56,7 @@ uint64_t raiseNofileLimit() {
 }
 
 kj::String parentDir(kj::StringPtr path) {
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
+  KJ_IF_MAYBE (slash, path.findLast('/')) {
     if (*slash > 0) return kj::heapString(path.slice(0, *slash));
   }
   return kj::str(".");
@@ -135,15 +134,16 @@ struct Daemon::Impl {
         wallTimer(io.unixEventPort),
         scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
                   kj::systemPreciseCalendarClock(), wallTimer, config, Scheduler::Options{}),
-        retention(store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
-                  [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
+        retention(
+            store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
+            [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         queries(store, commit, scheduler),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
         rpc(scheduler, queries, events, runner, config, logWatcher, io.provider->getTimer()) {
     // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
-    KJ_IF_MAYBE(manager, systemd) {
-      auto check = kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider,
-                                            io.provider->getTimer());
+    KJ_IF_MAYBE (manager, systemd) {
+      auto check =
+          kj::heap<SystemdAnalyze>(io.unixEventPort, *io.lowLevelProvider, io.provider->getTimer());
       auto made = kj::heap<Schedules>(
           **manager, *check,
           Schedules::Paths{kj::str("/etc/systemd/system"), kj::str("/usr/bin/taskctl"),
@@ -194,12 +194,12 @@ struct Daemon::Impl {
       if (wanted) refuse(kj::str("--runner scope needs systemd as PID 1; it is not"));
       return directRunner;
     }
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  auto connection = kj::heap<BusConnection>(
-                      io.unixEventPort, io.provider->getTimer(), BusConnection::Start::NOW);
-                  systemd = kj::heap<SystemdManager>(*connection, io.provider->getTimer());
-                  bus = kj::mv(connection);
-                })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   auto connection = kj::heap<BusConnection>(
+                       io.unixEventPort, io.provider->getTimer(), BusConnection::Start::NOW);
+                   systemd = kj::heap<SystemdManager>(*connection, io.provider->getTimer());
+                   bus = kj::mv(connection);
+                 })) {
       if (wanted) refuse(kj::str("--runner scope: ", e->getDescription()));
       KJ_LOG(WARNING, "no system bus; running tasks without scopes", e->getDescription());
       systemd = nullptr;
@@ -234,27 +234,27 @@ struct Daemon::Impl {
 
   kj::Promise<void> reloadOnHangup() {
     return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    // A file that was there and is gone is an error: the
-                    // defaults would silently undo the operator's config.
-                    auto fresh = loadConfig(paths.configPath, paths.configMustExist);
-                    // Paths and the runner are fixed for the daemon's life.
-                    config.queues = kj::mv(fresh.queues);
-                    config.adminGroup = fresh.adminGroup;
-                    config.submitGroup = fresh.submitGroup;
-                    config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
-                    config.logMaxBytes = fresh.logMaxBytes;
-                    config.logMinFreeBytes = fresh.logMinFreeBytes;
-                    config.limits = fresh.limits;
-                    config.retention = fresh.retention;
-                    config.eventsMaxStored = fresh.eventsMaxStored;
-                    events.setMaxEvents(config.eventsMaxStored);
-                    launcher.setLogMaxBytes(config.logMaxBytes);
-                    launcher.setLogMinFreeBytes(config.logMinFreeBytes);
-                    scheduler.reloadQueues(config);
-                    retention.reconfigure(config.retention);
-                    if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
-                  })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                     // A file that was there and is gone is an error: the
+                     // defaults would silently undo the operator's config.
+                     auto fresh = loadConfig(paths.configPath, paths.configMustExist);
+                     // Paths and the runner are fixed for the daemon's life.
+                     config.queues = kj::mv(fresh.queues);
+                     config.adminGroup = fresh.adminGroup;
+                     config.submitGroup = fresh.submitGroup;
+                     config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
+                     config.logMaxBytes = fresh.logMaxBytes;
+                     config.logMinFreeBytes = fresh.logMinFreeBytes;
+                     config.limits = fresh.limits;
+                     config.retention = fresh.retention;
+                     config.eventsMaxStored = fresh.eventsMaxStored;
+                     events.setMaxEvents(config.eventsMaxStored);
+                     launcher.setLogMaxBytes(config.logMaxBytes);
+                     launcher.setLogMinFreeBytes(config.logMinFreeBytes);
+                     scheduler.reloadQueues(config);
+                     retention.reconfigure(config.retention);
+                     if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
+                   })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
       } else {
         KJ_LOG(INFO, "config reloaded", paths.configPath);

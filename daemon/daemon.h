@@ -28,8 +28,8 @@ class Daemon {
   ~Daemon() noexcept(false);
 
   kj::Promise<void> run();
-  // Steps 9-12: recovery, the listen socket, READY, dispatch. Serves until SIGTERM or SIGINT, which end it promptly and leave running
-  // executions alone. SIGHUP reloads the config.
+  // Steps 9-12: recovery, the listen socket, READY, dispatch. Serves until SIGTERM or SIGINT, which
+  // end it promptly and leave running executions alone. SIGHUP reloads the config.
 
  private:
   struct Impl;

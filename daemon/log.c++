@@ -1,11 +1,10 @@
 #include "log.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include <kj/debug.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <string.h>
 
 namespace taskctl {
 

@@ -4,9 +4,9 @@
 #pragma once
 
 #include <kj/exception.h>
+#include <kj/string.h>
 
 #include <memory>
-#include <kj/string.h>
 
 namespace spdlog {
 class logger;

@@ -2,16 +2,15 @@
 // logging, then the Daemon, which does the rest. The start-up steps are
 // numbered in one sequence: 1-3 here, 4-8 in the Daemon's constructor and
 // 9-12 in Daemon::run (daemon.c++).
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+#include <kj/main.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <kj/async-io.h>
-#include <kj/async-unix.h>
-#include <kj/debug.h>
-#include <kj/main.h>
 
 #include "config/config.h"
 #include "daemon.h"
@@ -25,8 +24,8 @@ constexpr kj::StringPtr DEFAULT_CONFIG = "/etc/taskctl/taskctld.toml"_kj;
 
 struct Flags {
   kj::Maybe<kj::String> config, stateDir, socket, runner, bus, shim;
-  bool checkStore = false;           // --check-store: verify, report, exit
-  kj::Maybe<kj::String> salvageTo;   // --salvage-store OUT
+  bool checkStore = false;          // --check-store: verify, report, exit
+  kj::Maybe<kj::String> salvageTo;  // --salvage-store OUT
 };
 
 [[noreturn]] void usage(int status) {
@@ -54,7 +53,7 @@ Flags parseFlags(int argc, char** argv) {
     auto eq = arg.findFirst('=');
     kj::String name = eq == nullptr ? kj::str(arg) : kj::str(arg.slice(0, KJ_ASSERT_NONNULL(eq)));
     kj::String value;
-    KJ_IF_MAYBE(e, eq) {
+    KJ_IF_MAYBE (e, eq) {
       value = kj::str(arg.slice(*e + 1));
     } else {
       if (i + 1 >= argc) {
@@ -63,13 +62,20 @@ Flags parseFlags(int argc, char** argv) {
       }
       value = kj::str(argv[++i]);
     }
-    if (name == "--config") flags.config = kj::mv(value);
-    else if (name == "--state-dir") flags.stateDir = kj::mv(value);
-    else if (name == "--socket") flags.socket = kj::mv(value);
-    else if (name == "--runner") flags.runner = kj::mv(value);
-    else if (name == "--bus") flags.bus = kj::mv(value);
-    else if (name == "--exec-path") flags.shim = kj::mv(value);
-    else if (name == "--salvage-store") flags.salvageTo = kj::mv(value);
+    if (name == "--config")
+      flags.config = kj::mv(value);
+    else if (name == "--state-dir")
+      flags.stateDir = kj::mv(value);
+    else if (name == "--socket")
+      flags.socket = kj::mv(value);
+    else if (name == "--runner")
+      flags.runner = kj::mv(value);
+    else if (name == "--bus")
+      flags.bus = kj::mv(value);
+    else if (name == "--exec-path")
+      flags.shim = kj::mv(value);
+    else if (name == "--salvage-store")
+      flags.salvageTo = kj::mv(value);
     else {
       fprintf(stderr, "taskctld: unknown option %s\n", name.cStr());
       usage(64);
@@ -86,7 +92,7 @@ kj::String findShim() {
   if (n > 0) {
     self[n] = 0;
     kj::StringPtr exe(self, n);
-    KJ_IF_MAYBE(slash, exe.findLast('/')) {
+    KJ_IF_MAYBE (slash, exe.findLast('/')) {
       auto sibling = kj::str(exe.slice(0, *slash), "/taskctl-exec");
       if (access(sibling.cStr(), X_OK) == 0) return sibling;
     }
@@ -106,29 +112,29 @@ int run(int argc, char** argv) {
   LogSink log;
   Config config;
   bool configMustExist = flags.config != nullptr;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                KJ_IF_MAYBE(path, flags.config) {
-                  config = loadConfig(*path, true);
-                } else {
-                  config = loadConfig(DEFAULT_CONFIG, false);
-                  configMustExist = access(DEFAULT_CONFIG.cStr(), F_OK) == 0;
-                }
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 KJ_IF_MAYBE (path, flags.config) {
+                   config = loadConfig(*path, true);
+                 } else {
+                   config = loadConfig(DEFAULT_CONFIG, false);
+                   configMustExist = access(DEFAULT_CONFIG.cStr(), F_OK) == 0;
+                 }
+               })) {
     log.error(e->getDescription());
     return 1;
   }
-  KJ_IF_MAYBE(v, flags.stateDir) config.stateDir = kj::mv(*v);
-  KJ_IF_MAYBE(v, flags.socket) config.socketPath = kj::mv(*v);
-  KJ_IF_MAYBE(v, flags.runner) {
-    KJ_IF_MAYBE(choice, parseRunnerChoice(*v)) {
+  KJ_IF_MAYBE (v, flags.stateDir) config.stateDir = kj::mv(*v);
+  KJ_IF_MAYBE (v, flags.socket) config.socketPath = kj::mv(*v);
+  KJ_IF_MAYBE (v, flags.runner) {
+    KJ_IF_MAYBE (choice, parseRunnerChoice(*v)) {
       config.runner = *choice;
     } else {
       log.error(kj::str("--runner must be auto, scope or direct, not \"", *v, "\""));
       return 64;
     }
   }
-  KJ_IF_MAYBE(v, flags.bus) {
-    KJ_IF_MAYBE(choice, parseBusChoice(*v)) {
+  KJ_IF_MAYBE (v, flags.bus) {
+    KJ_IF_MAYBE (choice, parseBusChoice(*v)) {
       config.bus = *choice;
     } else {
       log.error(kj::str("--bus must be system or none, not \"", *v, "\""));
@@ -140,27 +146,27 @@ int run(int argc, char** argv) {
   if (flags.checkStore || flags.salvageTo != nullptr) {
     auto dir = kj::str(config.stateDir, "/store");
     int status = 0;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  KJ_IF_MAYBE(out, flags.salvageTo) {
-                    auto report = salvageStore(dir, *out);
-                    for (auto& line : report.dropped) printf("dropped: %s\n", line.cStr());
-                    printf("salvaged %llu records from %s into %s; dropped %zu\n",
-                           (unsigned long long)report.records, dir.cStr(), out->cStr(),
-                           report.dropped.size());
-                  } else {
-                    auto report = checkStore(dir);
-                    for (auto& line : report.problems) printf("corrupt: %s\n", line.cStr());
-                    if (report.problems.empty()) {
-                      printf("store %s/data.mdb is sound: %llu records checked\n", dir.cStr(),
-                             (unsigned long long)report.records);
-                    } else {
-                      printf("store %s/data.mdb is corrupt: %zu problems (%llu records sound)\n",
-                             dir.cStr(), report.problems.size(),
-                             (unsigned long long)report.records);
-                      status = 1;
-                    }
-                  }
-                })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   KJ_IF_MAYBE (out, flags.salvageTo) {
+                     auto report = salvageStore(dir, *out);
+                     for (auto& line : report.dropped) printf("dropped: %s\n", line.cStr());
+                     printf("salvaged %llu records from %s into %s; dropped %zu\n",
+                            (unsigned long long)report.records, dir.cStr(), out->cStr(),
+                            report.dropped.size());
+                   } else {
+                     auto report = checkStore(dir);
+                     for (auto& line : report.problems) printf("corrupt: %s\n", line.cStr());
+                     if (report.problems.empty()) {
+                       printf("store %s/data.mdb is sound: %llu records checked\n", dir.cStr(),
+                              (unsigned long long)report.records);
+                     } else {
+                       printf("store %s/data.mdb is corrupt: %zu problems (%llu records sound)\n",
+                              dir.cStr(), report.problems.size(),
+                              (unsigned long long)report.records);
+                       status = 1;
+                     }
+                   }
+                 })) {
       fprintf(stderr, "taskctld: %s\n", e->getDescription().cStr());
       return 1;
     }
@@ -176,10 +182,10 @@ int run(int argc, char** argv) {
   //    failures (a held lock, a store that cannot be trusted) end here with
   //    one clear line.
   auto io = kj::setupAsyncIo();
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                Daemon daemon(io, kj::mv(config), kj::mv(paths));
-                daemon.run().wait(io.waitScope);
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 Daemon daemon(io, kj::mv(config), kj::mv(paths));
+                 daemon.run().wait(io.waitScope);
+               })) {
     log.error(e->getDescription());
     return 1;
   }

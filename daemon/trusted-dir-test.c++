@@ -3,12 +3,11 @@
 #include "trusted-dir.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <kj/debug.h>
 
 #include <string>
 
@@ -41,7 +40,7 @@ struct stat statOf(kj::StringPtr path) {
 // The refusal's text, or "" if the directory was accepted.
 std::string refusal(kj::StringPtr path, mode_t mode = 0700) {
   std::string text;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
                       [&]() { openTrustedDir("state directory", path, mode); })) {
     text = e->getDescription().cStr();
   }
@@ -193,7 +192,7 @@ TEST(StateLock, NeverTruncatesTheFileALockLinkNames) {
   makeDir(tmp / "state", 0700);
   makeLink(victim, tmp / "state/lock");
   std::string text;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "state"); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "state"); })) {
     text = e->getDescription().cStr();
   }
   EXPECT_TRUE(contains(text, kj::str("cannot open the lock ", tmp / "state/lock"))) << text;
@@ -204,7 +203,7 @@ TEST(StateLock, ChecksTheStateDirectoryAndWhatRootWritesInIt) {
   TempDir tmp;
   makeDir(tmp / "planted", 0755, OTHER);
   std::string text;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "planted"); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "planted"); })) {
     text = e->getDescription().cStr();
   }
   EXPECT_TRUE(contains(text, kj::str("is owned by uid ", OTHER))) << text;
@@ -214,7 +213,7 @@ TEST(StateLock, ChecksTheStateDirectoryAndWhatRootWritesInIt) {
   makeDir(tmp / "elsewhere", 0755, OTHER);
   makeLink(tmp / "elsewhere", tmp / "state/logs", OTHER);
   text = "";
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "state"); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { lockStateDir(tmp / "state"); })) {
     text = e->getDescription().cStr();
   }
   EXPECT_TRUE(contains(text, kj::str("state directory ", tmp / "state/logs"))) << text;

@@ -2,15 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/vector.h>
 
 #include "common/errors.h"
 

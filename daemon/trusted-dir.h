@@ -6,10 +6,9 @@
 // what root writes there (another user's logs).
 #pragma once
 
-#include <sys/types.h>
-
 #include <kj/io.h>
 #include <kj/string.h>
+#include <sys/types.h>
 
 namespace taskctl {
 

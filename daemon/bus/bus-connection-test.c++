@@ -1,7 +1,6 @@
 #include "bus/bus-connection.h"
 
 #include <dirent.h>
-
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>
@@ -35,7 +34,8 @@ struct Harness {
   // Turns the loop until `done` or 10 s pass.
   template <typename Done>
   bool turnUntil(Done&& done) {
-    for (int i = 0; i < 1000 && !done(); i++) timer.afterDelay(10 * kj::MILLISECONDS).wait(io.waitScope);
+    for (int i = 0; i < 1000 && !done(); i++)
+      timer.afterDelay(10 * kj::MILLISECONDS).wait(io.waitScope);
     return done();
   }
 };
@@ -65,9 +65,9 @@ TEST(BusConnection, ConnectsWhereDbusSystemBusAddressPointsAndStartsNoThread) {
 TEST(BusConnection, NowThrowsDisconnectedWithoutABus) {
   Harness h;
   h.dbus.stop();
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                BusConnection bus(h.io.unixEventPort, h.timer, BusConnection::Start::NOW);
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 BusConnection bus(h.io.unixEventPort, h.timer, BusConnection::Start::NOW);
+               })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED);
   } else {
     ADD_FAILURE() << "connected to a bus that is not there";
@@ -94,7 +94,8 @@ TEST(BusConnection, ReattachesEveryClientWhenTheBusComesBack) {
   h.dbus.start();
   back.exclusiveJoin(h.timer.afterDelay(10 * kj::SECONDS).then([]() {
         ADD_FAILURE() << "no reconnect within 10 s";
-      })).wait(h.io.waitScope);
+      }))
+      .wait(h.io.waitScope);
   EXPECT_TRUE(bus.connected());
   EXPECT_EQ(bus.generation(), 2u);
   EXPECT_EQ(first.attached, 2);
@@ -114,9 +115,11 @@ TEST(BusConnection, InTheBackgroundWaitsForABusToAppear) {
   EXPECT_FALSE(bus.connected());
   EXPECT_EQ(client.attached, 0);
   h.dbus.start();
-  bus.whenConnected().exclusiveJoin(h.timer.afterDelay(10 * kj::SECONDS).then([]() {
+  bus.whenConnected()
+      .exclusiveJoin(h.timer.afterDelay(10 * kj::SECONDS).then([]() {
         ADD_FAILURE() << "no connection within 10 s";
-      })).wait(h.io.waitScope);
+      }))
+      .wait(h.io.waitScope);
   EXPECT_EQ(client.attached, 1);
   bus.removeClient(client);
 }

@@ -2,12 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
 #include <string.h>
 #include <time.h>
-
-#include <kj/debug.h>
-#include <sdbus-c++/sdbus-c++.h>
 
 #include "common/errors.h"
 
@@ -35,7 +34,7 @@ kj::Exception disconnected(kj::String why) {
 BusConnection::BusConnection(kj::UnixEventPort& port, kj::Timer& timer, Start start)
     : port(port), timer(timer), retryDelay(FIRST_RETRY) {
   if (start == Start::NOW) {
-    KJ_IF_MAYBE(e, connectOnce()) {
+    KJ_IF_MAYBE (e, connectOnce()) {
       rethrow(kj::mv(*e));
     }
     life = serve();
@@ -117,12 +116,12 @@ kj::Maybe<kj::Exception> BusConnection::connectOnce() {
       kj::UnixEventPort::FdObserver::OBSERVE_READ | kj::UnixEventPort::FdObserver::OBSERVE_WRITE);
   generationCount++;
   size_t attached = 0;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                for (auto* client : clients) {
-                  client->attach(*bus);
-                  attached++;
-                }
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 for (auto* client : clients) {
+                   client->attach(*bus);
+                   attached++;
+                 }
+               })) {
     while (attached > 0) clients[--attached]->detach();
     observer = nullptr;
     watched = nullptr;
@@ -137,7 +136,7 @@ kj::Maybe<kj::Exception> BusConnection::connectOnce() {
 }
 
 kj::Promise<void> BusConnection::attempt() {
-  KJ_IF_MAYBE(e, connectOnce()) {
+  KJ_IF_MAYBE (e, connectOnce()) {
     // One line per outage, not one per attempt.
     counts.failedAttempts++;
     if (failingSince++ == 0) KJ_LOG(WARNING, "no system bus; retrying", e->getDescription());

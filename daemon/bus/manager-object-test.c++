@@ -45,8 +45,8 @@ struct Listener final : public BusConnection::Client {
     proxy = sdbus::createProxy(connection, ManagerObject::NAME, ManagerObject::PATH);
     proxy->uponSignal("TaskStateChanged")
         .onInterface(MANAGER)
-        .call([this](uint64_t id, uint32_t uid, std::string queue, std::string old,
-                     std::string now, uint32_t attempt, std::string reason, uint64_t seq) {
+        .call([this](uint64_t id, uint32_t uid, std::string queue, std::string old, std::string now,
+                     uint32_t attempt, std::string reason, uint64_t seq) {
           changes.push_back({id, uid, queue, old, now, attempt, reason, seq});
         });
     proxy->uponSignal("TaskProgress")
@@ -58,8 +58,8 @@ struct Listener final : public BusConnection::Client {
   }
   void detach() override { proxy.reset(); }
 
-  void call(const char* interface, const char* method,
-            std::function<void(sdbus::MethodCall&)> fill, Reply& out) {
+  void call(const char* interface, const char* method, std::function<void(sdbus::MethodCall&)> fill,
+            Reply& out) {
     auto message = proxy->createMethodCall(interface, method);
     if (fill) fill(message);
     proxy->callMethod(message, [&out](sdbus::MethodReply& reply, const sdbus::Error* error) {
@@ -119,7 +119,7 @@ struct Harness {
     e.setTaskId(id);
     e.setUid(1000);
     e.setQueue("default");
-    KJ_IF_MAYBE(f, from) {
+    KJ_IF_MAYBE (f, from) {
       e.setFrom(*f);
     } else {
       e.setCreated(true);
@@ -133,8 +133,8 @@ struct Harness {
   // Who owns io.taskctl1, asked of dbus-daemon itself: a blocking call is
   // fine here, the answer does not depend on this loop.
   std::string nameOwner() {
-    auto dbusProxy = sdbus::createProxy(clientBus.connection(), "org.freedesktop.DBus",
-                                        "/org/freedesktop/DBus");
+    auto dbusProxy =
+        sdbus::createProxy(clientBus.connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
     std::string owner;
     dbusProxy->callMethod("GetNameOwner")
         .onInterface("org.freedesktop.DBus")
@@ -218,19 +218,21 @@ TEST(ManagerObject, PropertiesAreReadOnlyAndThereAreNoMethods) {
   };
   all.read = [&](sdbus::MethodReply& r) { r >> allValues; };
   introspect.read = [&](sdbus::MethodReply& r) { r >> xml; };
-  h.listener.call(PROPERTIES, "Get", [](sdbus::MethodCall& m) {
-    m << std::string(MANAGER) << std::string("Running");
-  }, running);
-  h.listener.call(PROPERTIES, "GetAll", [](sdbus::MethodCall& m) { m << std::string(MANAGER); },
-                  all);
-  h.listener.call(PROPERTIES, "Set", [](sdbus::MethodCall& m) {
-    m << std::string(MANAGER) << std::string("Running") << sdbus::Variant(uint32_t(0));
-  }, set);
+  h.listener.call(
+      PROPERTIES, "Get",
+      [](sdbus::MethodCall& m) { m << std::string(MANAGER) << std::string("Running"); }, running);
+  h.listener.call(
+      PROPERTIES, "GetAll", [](sdbus::MethodCall& m) { m << std::string(MANAGER); }, all);
+  h.listener.call(
+      PROPERTIES, "Set",
+      [](sdbus::MethodCall& m) {
+        m << std::string(MANAGER) << std::string("Running") << sdbus::Variant(uint32_t(0));
+      },
+      set);
   h.listener.call(MANAGER, "Shutdown", nullptr, madeUp);
   h.listener.call("org.freedesktop.DBus.Introspectable", "Introspect", nullptr, introspect);
-  ASSERT_TRUE(h.turnUntil([&]() {
-    return running.done && all.done && set.done && madeUp.done && introspect.done;
-  }));
+  ASSERT_TRUE(h.turnUntil(
+      [&]() { return running.done && all.done && set.done && madeUp.done && introspect.done; }));
 
   EXPECT_EQ(running.error, "");
   EXPECT_EQ(runningValue, 3u);
@@ -269,9 +271,8 @@ TEST(ManagerObject, OwnsTheNameAgainAfterTheBusRestartsAndSignalsFlowAgain) {
   EXPECT_EQ(h.object.stats().dropped, 1u);
 
   h.dbus.start();
-  ASSERT_TRUE(h.turnUntil([&]() {
-    return h.daemonBus.connected() && h.clientBus.connected() && h.object.ownsName();
-  }));
+  ASSERT_TRUE(h.turnUntil(
+      [&]() { return h.daemonBus.connected() && h.clientBus.connected() && h.object.ownsName(); }));
   EXPECT_EQ(h.nameOwner(), h.daemonBus.connection().getUniqueName());
   h.event(3, 1, TaskState::STARTING, TaskState::RUNNING);
   ASSERT_TRUE(h.turnUntil([&]() { return h.listener.changes.size() == 2; }));

@@ -1,13 +1,12 @@
 #include "bus/manager-object.h"
 
-#include <poll.h>
-
 #include <kj/debug.h>
+#include <poll.h>
 #include <sdbus-c++/sdbus-c++.h>
 
-#include "io.taskctl1-adaptor.h"  // generated from schema/io.taskctl1.xml
 #include "common/errors.h"
-#include "common/task-words.h"  // the words watch prints too
+#include "common/task-words.h"    // the words watch prints too
+#include "io.taskctl1-adaptor.h"  // generated from schema/io.taskctl1.xml
 
 namespace taskctl {
 namespace {
@@ -45,7 +44,7 @@ class ManagerObject::Adaptor final
   template <typename Field>
   auto read(Field&& field) -> decltype(field(ManagerState())) {
     decltype(field(ManagerState())) value{};
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { value = field(owner.state()); })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { value = field(owner.state()); })) {
       throw sdbus::Error("org.freedesktop.DBus.Error.Failed", e->getDescription().cStr());
     }
     return value;
@@ -54,18 +53,30 @@ class ManagerObject::Adaptor final
   std::string Version() override {
     return read([](const ManagerState& s) { return std::string(s.version.cStr()); });
   }
-  uint32_t Waiting() override { return read([](const ManagerState& s) { return s.waiting; }); }
-  uint32_t Queued() override { return read([](const ManagerState& s) { return s.queued; }); }
-  uint32_t Running() override { return read([](const ManagerState& s) { return s.running; }); }
-  uint32_t Retrying() override { return read([](const ManagerState& s) { return s.retrying; }); }
+  uint32_t Waiting() override {
+    return read([](const ManagerState& s) { return s.waiting; });
+  }
+  uint32_t Queued() override {
+    return read([](const ManagerState& s) { return s.queued; });
+  }
+  uint32_t Running() override {
+    return read([](const ManagerState& s) { return s.running; });
+  }
+  uint32_t Retrying() override {
+    return read([](const ManagerState& s) { return s.retrying; });
+  }
   uint64_t Succeeded() override {
     return read([](const ManagerState& s) { return s.succeeded; });
   }
-  uint64_t Failed() override { return read([](const ManagerState& s) { return s.failed; }); }
+  uint64_t Failed() override {
+    return read([](const ManagerState& s) { return s.failed; });
+  }
   uint64_t Cancelled() override {
     return read([](const ManagerState& s) { return s.cancelled; });
   }
-  uint64_t LastSeq() override { return read([](const ManagerState& s) { return s.lastSeq; }); }
+  uint64_t LastSeq() override {
+    return read([](const ManagerState& s) { return s.lastSeq; });
+  }
 };
 
 // io.taskctl1's owner, followed on one connection, so that a name another
@@ -84,7 +95,7 @@ class ManagerObject::NameWatch {
         driver(sdbus::createProxy(connection, DBUS, "/org/freedesktop/DBus")) {
     match = connection.addMatch(NAME_OWNER_MATCH, [this](sdbus::Message& message) {
       // Runs inside sd-bus's C frames: nothing may unwind into them.
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { ownerChanged(message); })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { ownerChanged(message); })) {
         KJ_LOG(ERROR, "bad NameOwnerChanged signal for io.taskctl1", *e);
       }
     });
@@ -99,7 +110,7 @@ class ManagerObject::NameWatch {
 
  private:
   ManagerObject& owner;
-  kj::String self;  // our unique name on this connection
+  kj::String self;                        // our unique name on this connection
   std::unique_ptr<sdbus::IProxy> driver;  // org.freedesktop.DBus, for RequestName
   sdbus::Slot match;
   sdbus::PendingAsyncCall request;
@@ -125,12 +136,12 @@ class ManagerObject::NameWatch {
     try {
       auto call = driver->createMethodCall(DBUS, "RequestName");
       call << std::string(NAME) << DO_NOT_QUEUE;
-      request = driver->callMethod(call, [this](sdbus::MethodReply& reply,
-                                                const sdbus::Error* error) {
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { answered(reply, error); })) {
-          KJ_LOG(ERROR, "bad RequestName reply for io.taskctl1", *e);
-        }
-      });
+      request =
+          driver->callMethod(call, [this](sdbus::MethodReply& reply, const sdbus::Error* error) {
+            KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { answered(reply, error); })) {
+              KJ_LOG(ERROR, "bad RequestName reply for io.taskctl1", *e);
+            }
+          });
       requesting = true;
       // Sent from a handler inside the pump's drain: the pump re-arms for
       // POLLOUT itself if the socket did not take it all, no poke() needed.
@@ -227,8 +238,7 @@ void ManagerObject::onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, 
   progress.report(taskId, uid, attempt, fraction);
 }
 
-void ManagerObject::sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt,
-                                 double fraction) {
+void ManagerObject::sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
   enqueue(Outgoing{true, taskId, uid, attempt, nullptr, "", "", "", 0, fraction});
 }
 
@@ -252,7 +262,7 @@ void ManagerObject::enqueue(Outgoing signal) {
 
 void ManagerObject::flush() {
   auto batch = kj::mv(outgoing);
-  KJ_IF_MAYBE(a, adaptor) {
+  KJ_IF_MAYBE (a, adaptor) {
     for (auto& s : batch) {
       try {
         if (s.isProgress) {

@@ -21,8 +21,8 @@ namespace taskctl {
 struct ManagerState {
   kj::StringPtr version;
   uint32_t waiting = 0, queued = 0, running = 0, retrying = 0;  // tasks in that state now
-  uint64_t succeeded = 0, failed = 0, cancelled = 0;  // tasks that got there since start
-  uint64_t lastSeq = 0;                               // the last seq published
+  uint64_t succeeded = 0, failed = 0, cancelled = 0;            // tasks that got there since start
+  uint64_t lastSeq = 0;                                         // the last seq published
 };
 
 class ManagerObject final : public EventListener, private BusConnection::Client {
@@ -75,9 +75,9 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   ProgressThrottle progress;
   kj::Maybe<kj::Own<Adaptor>> adaptor;      // null while disconnected
   kj::Maybe<kj::Own<NameWatch>> nameWatch;  // null while disconnected
-  bool named = false;  // written by attach() and, once serving, by nameWatch
+  bool named = false;                       // written by attach() and, once serving, by nameWatch
   Stats counts;
-  kj::Vector<Outgoing> outgoing;     // in seq order; sent by flush()
+  kj::Vector<Outgoing> outgoing;         // in seq order; sent by flush()
   kj::Promise<void> flushing = nullptr;  // the evalLast that runs flush(), while any wait
 
   void attach(sdbus::IConnection& connection) override;

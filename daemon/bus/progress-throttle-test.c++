@@ -1,7 +1,6 @@
 #include "bus/progress-throttle.h"
 
 #include <gtest/gtest.h>
-
 #include <kj/vector.h>
 
 namespace taskctl {
@@ -87,8 +86,8 @@ TEST(ProgressThrottle, TracksABoundedNumberOfTasks) {
   kj::WaitScope waitScope(loop);
   kj::TimerImpl timer(kj::origin<kj::TimePoint>());
   size_t sent = 0;
-  ProgressThrottle throttle(timer, [&](uint64_t, uint32_t, uint32_t, double) { sent++; },
-                            250 * kj::MILLISECONDS, 3);
+  ProgressThrottle throttle(
+      timer, [&](uint64_t, uint32_t, uint32_t, double) { sent++; }, 250 * kj::MILLISECONDS, 3);
   for (uint64_t id = 1; id <= 10; id++) throttle.report(id, 0, 1, 0.5);
   EXPECT_EQ(throttle.tracked(), 3u);
   EXPECT_EQ(sent, 3u);

@@ -9,7 +9,7 @@ ProgressThrottle::ProgressThrottle(kj::Timer& timer, Emit emit, kj::Duration int
     : timer(timer), emit(kj::mv(emit)), interval(interval), maxTasks(maxTasks) {}
 
 void ProgressThrottle::report(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
-  KJ_IF_MAYBE(entry, entries.find(taskId)) {
+  KJ_IF_MAYBE (entry, entries.find(taskId)) {
     // Within the interval: keep the latest for when it ends.
     entry->held = true;
     entry->uid = uid;
@@ -24,9 +24,8 @@ void ProgressThrottle::report(uint64_t taskId, uint32_t uid, uint32_t attempt, d
     // One timer for all tasks. Entries are made in time order with the same
     // interval, so a new one is never due before the one the timer waits for.
     ticking = true;
-    ticks = tick().eagerlyEvaluate([](kj::Exception&& e) {
-      KJ_LOG(ERROR, "progress throttle failed", e);
-    });
+    ticks = tick().eagerlyEvaluate(
+        [](kj::Exception&& e) { KJ_LOG(ERROR, "progress throttle failed", e); });
   }
 }
 

@@ -33,8 +33,8 @@ class ProgressThrottle {
 
  private:
   struct Entry {
-    kj::TimePoint due;       // the task's next signal may go out from here
-    bool held = false;       // a value waits for `due`
+    kj::TimePoint due;  // the task's next signal may go out from here
+    bool held = false;  // a value waits for `due`
     uint32_t uid = 0, attempt = 0;
     double fraction = 0;
   };

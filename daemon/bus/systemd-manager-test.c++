@@ -137,7 +137,7 @@ TEST(SystemdManager, AJobThatDoesNotEndDoneIsARefusal) {
   auto started = h.manager.startScope(h.request("taskctl-2-1.scope"));
   ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
   h.systemd->jobRemoved(1, "taskctl-2-1.scope", "failed");
-  KJ_IF_MAYBE(e, h.outcome(started)) {
+  KJ_IF_MAYBE (e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
     EXPECT_NE(e->getDescription().findFirst('f'), nullptr);
   } else {
@@ -150,7 +150,7 @@ TEST(SystemdManager, AJobWaitTheBusCutsOffIsDisconnectedAndTheManagerComesBack) 
   auto started = h.manager.startScope(h.request("taskctl-3-1.scope"));
   ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
   h.dbus.stop();
-  KJ_IF_MAYBE(e, h.outcome(started)) {
+  KJ_IF_MAYBE (e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
   } else {
     ADD_FAILURE() << "started without its JobRemoved";
@@ -158,7 +158,7 @@ TEST(SystemdManager, AJobWaitTheBusCutsOffIsDisconnectedAndTheManagerComesBack) 
   EXPECT_FALSE(h.manager.connected());
   // While the bus is gone a start fails at once, as DISCONNECTED too.
   auto refused = h.manager.startScope(h.request("taskctl-4-1.scope"));
-  KJ_IF_MAYBE(e, h.outcome(refused)) {
+  KJ_IF_MAYBE (e, h.outcome(refused)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED);
   } else {
     ADD_FAILURE();
@@ -182,7 +182,7 @@ TEST(SystemdManager, ACallTheBusCutsOffIsDisconnected) {
   auto started = h.manager.startScope(h.request("hang-1.scope"));
   ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->unanswered.size() == 1; }));
   h.dbus.stop();
-  KJ_IF_MAYBE(e, h.outcome(started)) {
+  KJ_IF_MAYBE (e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
   } else {
     ADD_FAILURE() << "a call with no reply succeeded";
@@ -194,7 +194,7 @@ TEST(SystemdManager, IsUnavailableWhileSystemdIsOffTheBus) {
   auto started = h.manager.startScope(h.request("taskctl-7-1.scope"));
   ASSERT_TRUE(h.turnUntil([&]() { return h.systemd->started.size() == 1; }));
   h.stopSystemd();  // as systemd is, for a while, after `systemctl restart dbus`
-  KJ_IF_MAYBE(e, h.outcome(started)) {
+  KJ_IF_MAYBE (e, h.outcome(started)) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::DISCONNECTED) << e->getDescription().cStr();
   } else {
     ADD_FAILURE() << "started without its JobRemoved";

@@ -5,15 +5,13 @@
 
 #include "bus/systemd-manager.h"
 
+#include <kj/debug.h>
 #include <linux/magic.h>
+#include <sdbus-c++/sdbus-c++.h>
 #include <sys/statfs.h>
 #include <systemd/sd-daemon.h>
 
-#include <kj/debug.h>
-#include <sdbus-c++/sdbus-c++.h>
-
 #include "common/errors.h"
-
 
 namespace taskctl {
 namespace {
@@ -111,24 +109,24 @@ void SystemdManager::attach(sdbus::IConnection& connection) {
     auto fresh = sdbus::createProxy(connection, SYSTEMD, MANAGER_PATH);
     fresh->registerSignalHandler(MANAGER, "JobRemoved", [this](sdbus::Signal& signal) {
       // Nothing may unwind into sd-bus's C frames.
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    uint32_t id;
-                    sdbus::ObjectPath job;
-                    std::string unit, result;
-                    signal >> id >> job >> unit >> result;
-                    onJobRemoved(job.c_str(), result.c_str());
-                  })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                     uint32_t id;
+                     sdbus::ObjectPath job;
+                     std::string unit, result;
+                     signal >> id >> job >> unit >> result;
+                     onJobRemoved(job.c_str(), result.c_str());
+                   })) {
         KJ_LOG(ERROR, "bad JobRemoved signal", *e);
       }
     });
     fresh->finishRegistration();  // addMatch: one blocking round trip, at connect only
     ownerMatch = connection.addMatch(SYSTEMD_OWNER_MATCH, [this](sdbus::Message& message) {
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    std::string name, before, after;
-                    message >> name >> before >> after;
-                    if (!before.empty()) systemdOwner(false);  // left, or handed over
-                    if (!after.empty()) systemdOwner(true);
-                  })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                     std::string name, before, after;
+                     message >> name >> before >> after;
+                     if (!before.empty()) systemdOwner(false);  // left, or handed over
+                     if (!after.empty()) systemdOwner(true);
+                   })) {
         KJ_LOG(ERROR, "bad NameOwnerChanged signal", *e);
       }
     });  // the other blocking round trip
@@ -150,14 +148,14 @@ void SystemdManager::askForSystemd() {
     busDriver->callMethod(
         call,
         [this](sdbus::MethodReply&, const sdbus::Error* error) {
-          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                        if (error == nullptr) {
-                          systemdOwner(true);
-                        } else if (!isSystemdAway(error->getName())) {
-                          KJ_LOG(WARNING, "cannot tell whether systemd is on the bus",
-                                 error->getMessage().c_str());
-                        }
-                      })) {
+          KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                         if (error == nullptr) {
+                           systemdOwner(true);
+                         } else if (!isSystemdAway(error->getName())) {
+                           KJ_LOG(WARNING, "cannot tell whether systemd is on the bus",
+                                  error->getMessage().c_str());
+                         }
+                       })) {
             KJ_LOG(ERROR, "GetNameOwner reply handler failed", *e);
           }
         },
@@ -243,27 +241,27 @@ kj::Promise<kj::String> SystemdManager::send(sdbus::IProxy& target, sdbus::Metho
     call->pending = target.callMethod(
         message,
         [this, fulfiller, kind](sdbus::MethodReply& reply, const sdbus::Error* error) {
-          KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                        if (error != nullptr && isSystemdAway(error->getName())) {
-                          // We missed its leaving: not available until it is back.
-                          fulfiller->reject(disconnected(error->getMessage().c_str()));
-                          systemdOwner(false);
-                          askForSystemd();
-                        } else if (error != nullptr) {
-                          fulfiller->reject(busError(*error));
-                        } else if (kind == Reply::OBJECT_PATH) {
-                          sdbus::ObjectPath job;
-                          reply >> job;
-                          fulfiller->fulfill(kj::str(job.c_str()));
-                        } else if (kind == Reply::UINT64_VARIANT) {
-                          sdbus::Variant value;
-                          reply >> value;
-                          uint64_t number = value.get<uint64_t>();
-                          fulfiller->fulfill(kj::str(number));
-                        } else {
-                          fulfiller->fulfill(kj::str());
-                        }
-                      })) {
+          KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                         if (error != nullptr && isSystemdAway(error->getName())) {
+                           // We missed its leaving: not available until it is back.
+                           fulfiller->reject(disconnected(error->getMessage().c_str()));
+                           systemdOwner(false);
+                           askForSystemd();
+                         } else if (error != nullptr) {
+                           fulfiller->reject(busError(*error));
+                         } else if (kind == Reply::OBJECT_PATH) {
+                           sdbus::ObjectPath job;
+                           reply >> job;
+                           fulfiller->fulfill(kj::str(job.c_str()));
+                         } else if (kind == Reply::UINT64_VARIANT) {
+                           sdbus::Variant value;
+                           reply >> value;
+                           uint64_t number = value.get<uint64_t>();
+                           fulfiller->fulfill(kj::str(number));
+                         } else {
+                           fulfiller->fulfill(kj::str());
+                         }
+                       })) {
             fulfiller->reject(kj::mv(*e));
           }
         },
@@ -272,28 +270,27 @@ kj::Promise<kj::String> SystemdManager::send(sdbus::IProxy& target, sdbus::Metho
     return isDisconnect(e) ? disconnected(e.getMessage().c_str()) : busError(e);
   }
   bus.poke();
-  return paf.promise.attach(kj::mv(call)).catch_(
-      [this, sent](kj::Exception&& e) -> kj::Promise<kj::String> {
+  return paf.promise.attach(kj::mv(call))
+      .catch_([this, sent](kj::Exception&& e) -> kj::Promise<kj::String> {
         return classify(kj::mv(e), sent);
       });
 }
 
 void SystemdManager::onJobRemoved(kj::StringPtr job, kj::StringPtr result) {
-  KJ_IF_MAYBE(fulfiller, waiting.find(job)) {
+  KJ_IF_MAYBE (fulfiller, waiting.find(job)) {
     (*fulfiller)->fulfill(kj::str(result));
     waiting.erase(job);
   } else {
     // The signal can come before our reply handler saw the job path. Keep a
     // few (we see every job's JobRemoved, not only ours).
     if (ended.size() >= 256) ended.clear();
-    ended.upsert(kj::str(job), kj::str(result), [](kj::String& old, kj::String&& fresh) {
-      old = kj::mv(fresh);
-    });
+    ended.upsert(kj::str(job), kj::str(result),
+                 [](kj::String& old, kj::String&& fresh) { old = kj::mv(fresh); });
   }
 }
 
 kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, Epoch sent) {
-  KJ_IF_MAYBE(result, ended.find(job)) {
+  KJ_IF_MAYBE (result, ended.find(job)) {
     auto value = kj::mv(*result);
     ended.erase(job);
     return kj::mv(value);
@@ -309,8 +306,9 @@ kj::Promise<kj::String> SystemdManager::jobResult(kj::String job, Epoch sent) {
   auto deadline = timer.afterDelay(JOB_DEADLINE).then([key = kj::str(key)]() -> kj::String {
     refuse(kj::str("systemd did not finish job ", key, " within 30 s"));
   });
-  return paf.promise.exclusiveJoin(kj::mv(deadline))
-      .attach(kj::defer([this, key = kj::mv(key)]() { waiting.erase(key); }));
+  return paf.promise.exclusiveJoin(kj::mv(deadline)).attach(kj::defer([this, key = kj::mv(key)]() {
+    waiting.erase(key);
+  }));
 }
 
 kj::Promise<void> SystemdManager::startScope(const ScopeRequest& r) {

@@ -16,7 +16,7 @@
 namespace sdbus {
 class IProxy;
 class MethodCall;
-}
+}  // namespace sdbus
 
 namespace taskctl {
 

@@ -8,7 +8,7 @@ namespace {
 
 // The message a person would see for `text`, or "" if it parsed.
 std::string errorOf(kj::StringPtr text) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { parseConfig(text, "taskctld.toml"); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { parseConfig(text, "taskctld.toml"); })) {
     return e->getDescription().cStr();
   }
   return "";
@@ -24,8 +24,7 @@ TEST(Config, EmptyFileGivesTheDefaultQueue) {
 
 TEST(Config, LogsKeepAReserveOfFreeSpace) {
   EXPECT_EQ(parseConfig("", "x.toml").logMinFreeBytes, 64ull << 20);
-  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 1048576\n", "x.toml").logMinFreeBytes,
-            1048576u);
+  EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 1048576\n", "x.toml").logMinFreeBytes, 1048576u);
   EXPECT_EQ(parseConfig("[logs]\nmin_free_bytes = 0\n", "x.toml").logMinFreeBytes, 0u);
   EXPECT_ANY_THROW(parseConfig("[logs]\nmin_free_bytes = -1\n", "x.toml"));
 }
@@ -91,8 +90,8 @@ TEST(Config, ReadsQueueLimitsInPeoplesUnits) {
   EXPECT_EQ(q.heartbeatUsec, 30000000u);
   EXPECT_EQ(q.tasksMax, 64u);
   auto error = errorOf("[queues.batch]\nmemory = \"lots\"\n");
-  EXPECT_EQ(error.rfind("taskctld.toml:2:10: queues.batch.memory must be a string like \"512M\"", 0),
-            0u)
+  EXPECT_EQ(
+      error.rfind("taskctld.toml:2:10: queues.batch.memory must be a string like \"512M\"", 0), 0u)
       << error;
 }
 
@@ -105,9 +104,9 @@ TEST(Config, QueuesDoNotPauseOnFailureUnlessAsked) {
   EXPECT_TRUE(KJ_ASSERT_NONNULL(config.findQueue("deploy")).pauseOnFailure);
   EXPECT_FALSE(KJ_ASSERT_NONNULL(config.findQueue("batch")).pauseOnFailure);
   auto error = errorOf("[queues.deploy]\npause_on_failure = \"yes\"\n");
-  EXPECT_EQ(error.rfind("taskctld.toml:2:20: queues.deploy.pause_on_failure must be true or false",
-                        0),
-            0u)
+  EXPECT_EQ(
+      error.rfind("taskctld.toml:2:20: queues.deploy.pause_on_failure must be true or false", 0),
+      0u)
       << error;
 }
 
@@ -119,10 +118,10 @@ TEST(Config, RetentionDefaultsToAWeekTenThousandTasksAndMonthOldTombstones) {
 }
 
 TEST(Config, ReadsRetention) {
-  auto r = parseConfig(
-               "[retention]\nmax_age = \"2d12h\"\nmax_tasks = 500\ntombstone_age = \"90d\"\n",
-               "x.toml")
-               .retention;
+  auto r =
+      parseConfig("[retention]\nmax_age = \"2d12h\"\nmax_tasks = 500\ntombstone_age = \"90d\"\n",
+                  "x.toml")
+          .retention;
   EXPECT_EQ(r.maxAgeUsec, 60ull * 3600 * 1000000);
   EXPECT_EQ(r.maxTasks, 500u);
   EXPECT_EQ(r.tombstoneAgeUsec, 90ull * 86400 * 1000000);
@@ -212,20 +211,23 @@ TEST(Config, BadRunnerOrBusNamesItsPosition) {
 }
 
 TEST(Config, AConfigThatCannotBeReadNamesTheFile) {
-  EXPECT_EQ([]() -> std::string {
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/nonexistent/t.toml", true); })) {
-      return e->getDescription().cStr();
-    }
-    return "";
-  }(), "/nonexistent/t.toml: cannot read the config: No such file or directory");
+  EXPECT_EQ(
+      []() -> std::string {
+        KJ_IF_MAYBE (e,
+                     kj::runCatchingExceptions([]() { loadConfig("/nonexistent/t.toml", true); })) {
+          return e->getDescription().cStr();
+        }
+        return "";
+      }(),
+      "/nonexistent/t.toml: cannot read the config: No such file or directory");
   // A directory opens; only its read fails. It is not an empty file: the
   // built-in defaults would silently stand in for the operator's config.
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/", true); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([]() { loadConfig("/", true); })) {
     EXPECT_EQ(e->getDescription(), "/: cannot read the config: Is a directory");
   } else {
     ADD_FAILURE() << "a directory was read as a config";
   }
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([]() { loadConfig("/", false); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([]() { loadConfig("/", false); })) {
     EXPECT_EQ(e->getDescription(), "/: cannot read the config: Is a directory");
   } else {
     ADD_FAILURE() << "a directory was read as a config";

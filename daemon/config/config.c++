@@ -3,14 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <toml++/toml.h>
-
 #include <kj/debug.h>
 #include <kj/io.h>
 #include <kj/vector.h>
+#include <string.h>
+#include <toml++/toml.h>
+#include <unistd.h>
 
 #include "common/errors.h"
 #include "common/units.h"
@@ -78,7 +76,7 @@ uint64_t getDuration(kj::StringPtr source, const toml::node& node, kj::StringPtr
                      kj::StringPtr example) {
   auto text = node.as_string();
   if (text != nullptr) {
-    KJ_IF_MAYBE(usec, parseDurationUsec(text->get().c_str())) {
+    KJ_IF_MAYBE (usec, parseDurationUsec(text->get().c_str())) {
       if (*usec > 0) return *usec;
     }
   }
@@ -98,7 +96,7 @@ T getChoice(kj::StringPtr source, const toml::table& table, std::string_view key
   if (node == nullptr) return fallback;
   auto s = node->as_string();
   if (s == nullptr) fail(source, node->source(), kj::str(key.data(), " must be a string"));
-  KJ_IF_MAYBE(choice, parse(s->get().c_str())) return *choice;
+  KJ_IF_MAYBE (choice, parse(s->get().c_str())) return *choice;
   fail(source, node->source(), error);
 }
 
@@ -154,8 +152,8 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
   }
 
   Config config = defaultConfig();
-  checkKeys(source, root, {"daemon", "access", "queues", "logs", "retention", "events", "store", "limits"},
-            "");
+  checkKeys(source, root,
+            {"daemon", "access", "queues", "logs", "retention", "events", "store", "limits"}, "");
   auto section = [&](std::string_view name) -> const toml::table* {
     auto node = root.get(name);
     if (node == nullptr) return nullptr;
@@ -199,10 +197,10 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
     }
   }
   if (auto limits = section("limits")) {
-    checkKeys(source, *limits,
-              {"max_active_tasks_per_user", "max_schedules_per_user",
-               "schedule_changes_per_minute"},
-              "limits");
+    checkKeys(
+        source, *limits,
+        {"max_active_tasks_per_user", "max_schedules_per_user", "schedule_changes_per_minute"},
+        "limits");
     auto& l = config.limits;
     if (auto node = limits->get("max_active_tasks_per_user")) {
       l.maxActiveTasksPerUser =
@@ -247,7 +245,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       if (node == nullptr) return fallback;
       auto text = node->as_string();
       if (text != nullptr) {
-        KJ_IF_MAYBE(v, parseBytes(text->get().c_str())) {
+        KJ_IF_MAYBE (v, parseBytes(text->get().c_str())) {
           if (*v >= (1ull << 20) && *v <= (64ull << 40)) return *v;
         }
       }
@@ -273,15 +271,17 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
              kj::str("invalid queue name \"", name, "\": use 1-64 of a-z 0-9 _ -"));
       }
       auto table = node.as_table();
-      if (table == nullptr) fail(source, node.source(), kj::str("queues.", name, " must be a table"));
-      checkKeys(source, *table,
-                {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
-                 "pause_on_failure", "fair_share", "max_active_tasks_per_user",
-                 "max_user_priority"},
-                kj::str("queues.", name));
+      if (table == nullptr)
+        fail(source, node.source(), kj::str("queues.", name, " must be a table"));
+      checkKeys(
+          source, *table,
+          {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
+           "pause_on_failure", "fair_share", "max_active_tasks_per_user", "max_user_priority"},
+          kj::str("queues.", name));
       QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
-        queue.concurrency = getInteger(source, *c, kj::str("queues.", name, ".concurrency"), 1, 100000);
+        queue.concurrency =
+            getInteger(source, *c, kj::str("queues.", name, ".concurrency"), 1, 100000);
       }
       // A limit given as text in the units people write ("1h", "512M", "50%").
       auto unit = [&](const char* key, auto parse, const char* example) -> uint64_t {
@@ -290,7 +290,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
         auto text = node->as_string();
         kj::Maybe<uint64_t> value;
         if (text != nullptr) value = parse(text->get().c_str());
-        KJ_IF_MAYBE(v, value) {
+        KJ_IF_MAYBE (v, value) {
           if (*v > 0) return *v;
         }
         fail(source, node->source(),

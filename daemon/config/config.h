@@ -32,24 +32,24 @@ struct QueueConfig {
   uint64_t tasksMax = 0;
   bool pauseOnFailure = false;  // a task that ends `failed` pauses the queue
   // A shared server (DESIGN 6). Root and the admin group are exempt from both limits.
-  bool fairShare = true;                 // fair_share: a free slot goes to the user running fewest
-  uint64_t maxActiveTasksPerUser = 0;    // max_active_tasks_per_user here; 0: none
-  int32_t maxUserPriority = 0;           // max_user_priority: the highest an ordinary user may set
+  bool fairShare = true;               // fair_share: a free slot goes to the user running fewest
+  uint64_t maxActiveTasksPerUser = 0;  // max_active_tasks_per_user here; 0: none
+  int32_t maxUserPriority = 0;         // max_user_priority: the highest an ordinary user may set
 };
 
 // limits.*: what one user may hold (DESIGN 6, "A shared server"). 0: no limit.
 // Root and the admin group are exempt.
 struct LimitsConfig {
-  uint64_t maxActiveTasksPerUser = 0;   // max_active_tasks_per_user: in all queues together
-  uint64_t maxSchedulesPerUser = 0;     // max_schedules_per_user
+  uint64_t maxActiveTasksPerUser = 0;     // max_active_tasks_per_user: in all queues together
+  uint64_t maxSchedulesPerUser = 0;       // max_schedules_per_user
   uint64_t scheduleChangesPerMinute = 0;  // schedule_changes_per_minute: add + remove, per user
 };
 
 // retention.*: when terminal tasks are pruned (DESIGN 6).
 struct RetentionConfig {
-  uint64_t maxAgeUsec = 7ull * 86400 * 1000000;          // max_age: after its end
-  uint64_t maxTasks = 10000;                             // max_tasks: terminal tasks kept
-  uint64_t tombstoneAgeUsec = 30ull * 86400 * 1000000;   // tombstone_age
+  uint64_t maxAgeUsec = 7ull * 86400 * 1000000;         // max_age: after its end
+  uint64_t maxTasks = 10000;                            // max_tasks: terminal tasks kept
+  uint64_t tombstoneAgeUsec = 30ull * 86400 * 1000000;  // tombstone_age
   // logs.max_bytes_per_user: the logs of one user's finished tasks together;
   // past it the oldest go first. 0: no bound beyond each attempt's own.
   uint64_t logBytesPerUser = 0;
@@ -60,20 +60,20 @@ struct Config {
   kj::String socketPath = kj::str("/run/taskctl/taskctl.sock");
   RunnerChoice runner = RunnerChoice::AUTO;
   BusChoice bus = BusChoice::SYSTEM;
-  kj::Maybe<gid_t> adminGroup;          // access.admin_group, resolved
-  kj::Maybe<gid_t> submitGroup;         // access.submit_group, resolved
+  kj::Maybe<gid_t> adminGroup;   // access.admin_group, resolved
+  kj::Maybe<gid_t> submitGroup;  // access.submit_group, resolved
   // access.max_connections_per_user: open connections one uid may hold (root
   // exempt; 0: no limit). A user's own taskctl runs need a few; a flood of
   // them must not take the daemon's fds from everyone else.
   uint32_t maxConnectionsPerUser = 64;
-  uint64_t logMaxBytes = 64ull << 20;   // logs.max_bytes
+  uint64_t logMaxBytes = 64ull << 20;      // logs.max_bytes
   uint64_t logMinFreeBytes = 64ull << 20;  // logs.min_free_bytes
   LimitsConfig limits;
-  kj::Vector<QueueConfig> queues;       // always holds "default"
+  kj::Vector<QueueConfig> queues;  // always holds "default"
   RetentionConfig retention;
-  uint64_t eventsMaxStored = 100000;    // events.max_stored: the event log's length
-  uint64_t storeMapBytes = 256ull << 20;  // store.map_size: the map LMDB starts with
-  uint64_t storeMaxMapBytes = 1ull << 40; // store.max_map_size: it doubles up to this
+  uint64_t eventsMaxStored = 100000;       // events.max_stored: the event log's length
+  uint64_t storeMapBytes = 256ull << 20;   // store.map_size: the map LMDB starts with
+  uint64_t storeMaxMapBytes = 1ull << 40;  // store.max_map_size: it doubles up to this
 
   kj::Maybe<const QueueConfig&> findQueue(kj::StringPtr name) const;
 };

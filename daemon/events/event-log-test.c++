@@ -1,9 +1,8 @@
 #include "events/event-log.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
 
 #include <vector>
 
@@ -26,9 +25,7 @@ struct Harness {
   kj::Own<EventLog> log;
   uint64_t nextId = 1;
 
-  explicit Harness(uint64_t maxEvents = 100000) {
-    open(maxEvents);
-  }
+  explicit Harness(uint64_t maxEvents = 100000) { open(maxEvents); }
   ~Harness() { close(); }
   void open(uint64_t maxEvents) {
     store = kj::heap<Store>(dir / "store");

@@ -51,7 +51,7 @@ uint64_t EventLog::record(records::Task::Reader task, kj::Maybe<records::TaskSta
   event.setTaskId(task.getId());
   event.setUid(task.getUid());
   event.setQueue(task.getQueue());
-  KJ_IF_MAYBE(f, from) {
+  KJ_IF_MAYBE (f, from) {
     event.setFrom(*f);
   } else {
     event.setCreated(true);
@@ -120,8 +120,7 @@ void EventLog::compact() {
 
 uint64_t EventLog::firstStored() { return store.firstEventSeq(); }
 
-void EventLog::forEachStored(uint64_t seq,
-                             kj::FunctionParam<bool(records::Event::Reader)> fn) {
+void EventLog::forEachStored(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn) {
   store.forEachEventFrom(seq, fn);
 }
 

@@ -12,10 +12,9 @@
 
 #include <kj/async.h>
 #include <kj/function.h>
+#include <records.capnp.h>
 
 #include <deque>
-
-#include <records.capnp.h>
 
 #include "store/group-commit.h"
 #include "store/store.h"
@@ -31,7 +30,7 @@ class EventListener {
   // A live progress report (0..1); may come often: coalesce.
 };
 
-class EventLog final: private kj::TaskSet::ErrorHandler {
+class EventLog final : private kj::TaskSet::ErrorHandler {
  public:
   // `store` and `commit` outlive the log. At most `maxEvents` stay stored
   // (the oldest are pruned in bounded batches).
@@ -39,8 +38,8 @@ class EventLog final: private kj::TaskSet::ErrorHandler {
   ~EventLog() noexcept(false);
   KJ_DISALLOW_COPY(EventLog);
 
-  uint64_t record(records::Task::Reader task, kj::Maybe<records::TaskState> from,
-                  uint32_t attempt, bool droppable = false);
+  uint64_t record(records::Task::Reader task, kj::Maybe<records::TaskState> from, uint32_t attempt,
+                  bool droppable = false);
   // Stages the change of `task` (already in its new state) from `from` (null:
   // just submitted) with the next seq, and returns it. `droppable`: part of a
   // submit that may still be refused (then the seq is never used: a gap only
@@ -88,10 +87,10 @@ class EventLog final: private kj::TaskSet::ErrorHandler {
   GroupCommit& commit;
   const kj::Clock& clock;
   uint64_t maxEvents;
-  uint64_t nextSeq;         // the next to hand out
-  uint64_t published = 0;   // every seq up to here has gone to listeners
-  uint64_t oldest;          // the oldest seq stored (or staged to stay)
-  std::deque<Pending> pending;  // recorded, not yet durable, in seq order
+  uint64_t nextSeq;                         // the next to hand out
+  uint64_t published = 0;                   // every seq up to here has gone to listeners
+  uint64_t oldest;                          // the oldest seq stored (or staged to stay)
+  std::deque<Pending> pending;              // recorded, not yet durable, in seq order
   kj::Vector<SubscriptionImpl*> listeners;  // null: unsubscribed while publishing
   bool publishing = false;
   bool pruning = false;

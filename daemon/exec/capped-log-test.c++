@@ -1,14 +1,13 @@
 #include "exec/capped-log.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <kj/debug.h>
-#include <kj/vector.h>
 
 #include "temp-dir.h"
 

@@ -2,13 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
 
 namespace taskctl {
 namespace {
@@ -64,7 +63,9 @@ CappedLog::CappedLog(kj::AutoCloseFd fd, kj::StringPtr path, uint64_t maxBytes,
 }
 
 kj::Maybe<kj::StringPtr> CappedLog::firstError() const {
-  KJ_IF_MAYBE(e, error) { return e->asPtr(); }
+  KJ_IF_MAYBE (e, error) {
+    return e->asPtr();
+  }
   return nullptr;
 }
 
@@ -95,7 +96,8 @@ void CappedLog::write(kj::ArrayPtr<const kj::byte> data) {
   }
   if (starved) {
     starved = false;
-    auto marker = kj::str("[taskctl: ", starvedBytes, " bytes of output dropped for lack of disk space]\n");
+    auto marker =
+        kj::str("[taskctl: ", starvedBytes, " bytes of output dropped for lack of disk space]\n");
     append(marker.asBytes());
   }
   append(data);

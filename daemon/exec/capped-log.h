@@ -2,12 +2,11 @@
 // a cap by dropping its oldest part (DESIGN section 6, "Output").
 #pragma once
 
-#include <stdint.h>
-#include <string.h>
-
 #include <kj/array.h>
 #include <kj/io.h>
 #include <kj/string.h>
+#include <stdint.h>
+#include <string.h>
 
 namespace taskctl {
 
@@ -65,8 +64,8 @@ class CappedLog {
   uint64_t markerSize = 0;  // the marker line the file starts with, or 0
   uint64_t dropped = 0;
   uint64_t minFreeBytes;
-  bool starved = false;         // dropping output below the reserve
-  uint64_t starvedBytes = 0;    // dropped since the reserve was reached
+  bool starved = false;       // dropping output below the reserve
+  uint64_t starvedBytes = 0;  // dropped since the reserve was reached
   kj::Maybe<kj::String> error;
 
   bool belowReserve();

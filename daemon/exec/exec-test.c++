@@ -2,9 +2,16 @@
 // the spec on a memfd, a go pipe) and checks the result file and the log.
 // The spawn deliberately leaves SIGTERM blocked, SIGPIPE ignored (test main)
 // and stray fds open: cleaning up after the daemon is the shim's job.
-#include <errno.h>
+#include <capnp/message.h>
+#include <capnp/serialize.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/function.h>
+#include <kj/io.h>
+#include <kj/vector.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -17,14 +24,6 @@
 
 #include <initializer_list>
 #include <set>
-
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <gtest/gtest.h>
-#include <kj/debug.h>
-#include <kj/function.h>
-#include <kj/io.h>
-#include <kj/vector.h>
 
 #include "exec/result-file.h"
 #include "exec/shim-exit.h"
@@ -77,8 +76,8 @@ int64_t monotonicMs() {
 bool ends(pid_t pid) {
   for (int i = 0; i < 500; i++) {
     auto stat = readFile(kj::str("/proc/", pid, "/stat"));
-    KJ_IF_MAYBE(text, stat) {
-      KJ_IF_MAYBE(paren, text->findLast(')')) {
+    KJ_IF_MAYBE (text, stat) {
+      KJ_IF_MAYBE (paren, text->findLast(')')) {
         if ((*text)[*paren + 2] == 'Z') return true;
       }
     } else {
@@ -98,9 +97,9 @@ kj::Vector<pid_t> groupMembers(pid_t group) {
   while (struct dirent* entry = readdir(proc)) {
     int pid = atoi(entry->d_name);
     if (pid <= 0) continue;
-    KJ_IF_MAYBE(text, readFile(kj::str("/proc/", pid, "/stat"))) {
+    KJ_IF_MAYBE (text, readFile(kj::str("/proc/", pid, "/stat"))) {
       // After "pid (comm) ": state, ppid, pgrp.
-      KJ_IF_MAYBE(paren, text->findLast(')')) {
+      KJ_IF_MAYBE (paren, text->findLast(')')) {
         char state;
         int ppid, pgrp;
         if (sscanf(text->cStr() + *paren + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
@@ -149,7 +148,7 @@ class ExecShim : public testing::Test {
   int runShim(bool go = true, kj::Maybe<kj::StringPtr> rawSpec = nullptr,
               kj::Maybe<kj::Function<void(pid_t)>> whileRunning = nullptr) {
     int specFd = highFd(memfd_create("spec", MFD_CLOEXEC));
-    KJ_IF_MAYBE(raw, rawSpec) {
+    KJ_IF_MAYBE (raw, rawSpec) {
       kj::FdOutputStream(specFd).write(raw->begin(), raw->size());
     } else {
       // Left with its offset at the end: the shim must read from 0.
@@ -184,8 +183,8 @@ class ExecShim : public testing::Test {
     KJ_ASSERT(sigprocmask(SIG_BLOCK, &term, &saved) == 0);
     const char* argv[] = {TASKCTL_EXEC_PATH, "--go-fd", "3", "--spec-fd", "4", nullptr};
     pid_t pid;
-    int error = posix_spawn(&pid, TASKCTL_EXEC_PATH, &actions, &attr, const_cast<char**>(argv),
-                            environ);
+    int error =
+        posix_spawn(&pid, TASKCTL_EXEC_PATH, &actions, &attr, const_cast<char**>(argv), environ);
     KJ_ASSERT(sigprocmask(SIG_SETMASK, &saved, nullptr) == 0);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
@@ -197,7 +196,9 @@ class ExecShim : public testing::Test {
     // Unchecked: a shim that refused its spec has already closed its end.
     if (go) (void)!write(goWrite, "g", 1);
     close(goWrite);
-    KJ_IF_MAYBE(f, whileRunning) { (*f)(pid); }
+    KJ_IF_MAYBE (f, whileRunning) {
+      (*f)(pid);
+    }
 
     int status = waitWithDeadline(pid);
     resultMessage = readExecResult(resultPath);
@@ -231,7 +232,7 @@ class ExecShim : public testing::Test {
   }
 
   records::ExecResult::Reader result() {
-    KJ_IF_MAYBE(message, resultMessage) {
+    KJ_IF_MAYBE (message, resultMessage) {
       auto result = (*message)->getRoot<records::ExecResult>();
       EXPECT_EQ(result.getVersion(), records::RESULT_VERSION);
       EXPECT_EQ(result.getTaskId(), 42u);
@@ -244,7 +245,9 @@ class ExecShim : public testing::Test {
   }
 
   kj::String log() {
-    KJ_IF_MAYBE(text, readFile(logPath)) { return kj::mv(*text); }
+    KJ_IF_MAYBE (text, readFile(logPath)) {
+      return kj::mv(*text);
+    }
     return kj::str("<no log>");
   }
 };
@@ -424,9 +427,7 @@ TEST_F(ExecShim, AppliesTheUmask) {
   EXPECT_STREQ(log().cStr(), "0027\n");
 }
 
-void setOomScoreAdj(kj::StringPtr value) {
-  writeFile("/proc/self/oom_score_adj", value, 0644);
-}
+void setOomScoreAdj(kj::StringPtr value) { writeFile("/proc/self/oom_score_adj", value, 0644); }
 
 TEST_F(ExecShim, ResetsTheOomScoreOfTheCommand) {
   // The shim lowers its own to -1000 where it may (CAP_SYS_RESOURCE). Where

@@ -16,16 +16,15 @@
 // from being written; 255 when the shim failed before anything could run.
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/function.h>
+#include <kj/io.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/function.h>
-#include <kj/io.h>
 
 #include "exec/capped-log.h"
 #include "exec/message-file.h"
@@ -194,17 +193,18 @@ int writeResult(records::ExecSpec::Reader spec,
   result.setTaskId(spec.getTaskId());
   result.setAttempt(spec.getAttempt());
   fill(result);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    KJ_IF_MAYBE(reserved, reservedResult) {
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { (*reserved)->write(result.asReader()); })) {
-        say(kj::str("cannot write the reserved result ", spec.getResultPath(), ": ",
-                    e->getDescription(), "; trying without the reservation"));
-        writeExecResult(spec.getResultPath(), result.asReader());
-      }
-    } else {
-      writeExecResult(spec.getResultPath(), result.asReader());
-    }
-  })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 KJ_IF_MAYBE (reserved, reservedResult) {
+                   KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                                       [&]() { (*reserved)->write(result.asReader()); })) {
+                     say(kj::str("cannot write the reserved result ", spec.getResultPath(), ": ",
+                                 e->getDescription(), "; trying without the reservation"));
+                     writeExecResult(spec.getResultPath(), result.asReader());
+                   }
+                 } else {
+                   writeExecResult(spec.getResultPath(), result.asReader());
+                 }
+               })) {
     say(kj::str("cannot write the result ", spec.getResultPath(), ": ", e->getDescription(),
                 "; the exit status carries the command's end"));
   }
@@ -238,15 +238,16 @@ int main(int argc, char* argv[]) {
   // 1. The spec: the command, the identity to run it as, where the log and
   //    the result go. One we cannot use runs nothing.
   kj::Own<capnp::MessageReader> specMessage;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    specMessage = readMessageFile(flags.specFd, MAX_SPEC_BYTES);
-    specMessage->getRoot<records::ExecSpec>().totalSize();  // checks the whole message now
-  })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 specMessage = readMessageFile(flags.specFd, MAX_SPEC_BYTES);
+                 specMessage->getRoot<records::ExecSpec>()
+                     .totalSize();  // checks the whole message now
+               })) {
     die(kj::str("cannot read the spec on fd ", flags.specFd, ": ", e->getDescription()));
   }
   close(flags.specFd);
   auto spec = specMessage->getRoot<records::ExecSpec>();
-  KJ_IF_MAYBE(problem, checkSpec(spec)) {
+  KJ_IF_MAYBE (problem, checkSpec(spec)) {
     // The command could not be started, as a missing command cannot: an
     // end, never "not started" (which the daemon requeues, and which would
     // come back at every attempt). The status carries it too, should the
@@ -261,9 +262,8 @@ int main(int argc, char* argv[]) {
   }
 
   // The result's room on disk, before the command can fill the disk.
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    reservedResult = kj::heap<ReservedResult>(spec.getResultPath());
-  })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                      [&]() { reservedResult = kj::heap<ReservedResult>(spec.getResultPath()); })) {
     // Run anyway: the daemon that spawned us reads the end from our exit
     // status. Refusing would only requeue the attempt onto the same disk.
     say(kj::str("cannot reserve room for the result: ", e->getDescription()));
@@ -282,8 +282,8 @@ int main(int argc, char* argv[]) {
   CommandEnd end;
   int logFd;
   do {
-    logFd = open(spec.getLogPath().cStr(),
-                 O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+    logFd =
+        open(spec.getLogPath().cStr(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
   } while (logFd < 0 && errno == EINTR);
   if (logFd < 0) {
     end = startFailure(kj::str("cannot open the log ", spec.getLogPath(), ": ", strerror(errno)));
@@ -292,19 +292,23 @@ int main(int argc, char* argv[]) {
     CappedLog log(kj::AutoCloseFd(logFd), spec.getLogPath(), spec.getLogMaxBytes(),
                   spec.getLogMinFreeBytes());
     protectFromOomKiller();
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { end = runCommand(spec, log); })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { end = runCommand(spec, log); })) {
       end = startFailure(kj::str("cannot run the command: ", e->getDescription()));
       end.startedAt = end.endedAt = realtimeNs();
     }
     if (end.spawnFailed) logLine(log, end.message);
-    KJ_IF_MAYBE(problem, log.firstError()) { say(*problem); }
+    KJ_IF_MAYBE (problem, log.firstError()) {
+      say(*problem);
+    }
   }
 
   // 4. The scope's accounting, read while the shim still keeps the scope alive.
   uint32_t oomKills = 0;
   auto scopeName = kj::str("taskctl-", spec.getTaskId(), "-", spec.getAttempt(), ".scope");
-  KJ_IF_MAYBE(accounting, readScopeAccounting(scopeName)) {
-    KJ_IF_MAYBE(peak, accounting->peakMemoryBytes) { end.peakMemoryBytes = *peak; }
+  KJ_IF_MAYBE (accounting, readScopeAccounting(scopeName)) {
+    KJ_IF_MAYBE (peak, accounting->peakMemoryBytes) {
+      end.peakMemoryBytes = *peak;
+    }
     oomKills = accounting->oomKills;
   }
 

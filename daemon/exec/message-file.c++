@@ -1,10 +1,9 @@
 #include "message-file.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <capnp/serialize.h>
 #include <kj/debug.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace taskctl {
 

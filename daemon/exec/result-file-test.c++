@@ -1,14 +1,13 @@
 #include "exec/result-file.h"
 
-#include <fcntl.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <capnp/message.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/io.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "temp-dir.h"
 
@@ -38,7 +37,7 @@ TEST(ExecResultFile, ReadsBackWhatWasWritten) {
   TempDir dir;
   auto path = dir / "result";
   writeSample(path);
-  KJ_IF_MAYBE(message, readExecResult(path)) {
+  KJ_IF_MAYBE (message, readExecResult(path)) {
     auto result = (*message)->getRoot<records::ExecResult>();
     EXPECT_EQ(result.getVersion(), records::RESULT_VERSION);
     EXPECT_EQ(result.getTaskId(), 7u);

@@ -1,15 +1,14 @@
 #include "result-file.h"
 
+#include <capnp/serialize.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <stdio.h>
-#include <unistd.h>
-
-#include <capnp/serialize.h>
 #include <kj/debug.h>
 #include <kj/io.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/durable-file.h"
 #include "message-file.h"
@@ -80,16 +79,16 @@ kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path) {
   kj::Maybe<kj::Own<capnp::MessageReader>> read;
   // Any failure means "no usable result"; the caller decides what that means
   // for the attempt (DESIGN section 9: lost).
-  KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() {
-    int fd;
-    KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), path);
-    kj::AutoCloseFd file(fd);
-    auto message = readMessageFile(file, MAX_RESULT_BYTES);
-    // Walk the whole message now, so a damaged file is rejected here instead
-    // of throwing later from whichever field the daemon happens to read.
-    message->getRoot<records::ExecResult>().totalSize();
-    read = kj::mv(message);
-  })) {
+  KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&]() {
+                 int fd;
+                 KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), path);
+                 kj::AutoCloseFd file(fd);
+                 auto message = readMessageFile(file, MAX_RESULT_BYTES);
+                 // Walk the whole message now, so a damaged file is rejected here instead
+                 // of throwing later from whichever field the daemon happens to read.
+                 message->getRoot<records::ExecResult>().totalSize();
+                 read = kj::mv(message);
+               })) {
     return nullptr;
   }
   return kj::mv(read);

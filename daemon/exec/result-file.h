@@ -9,7 +9,6 @@
 #include <kj/io.h>
 #include <kj/memory.h>
 #include <kj/string.h>
-
 #include <records.capnp.h>
 
 namespace taskctl {

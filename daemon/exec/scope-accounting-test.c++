@@ -1,12 +1,11 @@
 #include "exec/scope-accounting.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/io.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "temp-dir.h"
 
@@ -14,8 +13,8 @@ namespace taskctl {
 namespace {
 
 // A fake /proc/self/cgroup and cgroup tree under a temp dir.
-struct FakeCgroups: TempDir {
-  FakeCgroups(): TempDir("cgroup-test") {}
+struct FakeCgroups : TempDir {
+  FakeCgroups() : TempDir("cgroup-test") {}
 
   void write(kj::StringPtr name, kj::StringPtr text) {
     auto file = kj::str(path, '/', name);

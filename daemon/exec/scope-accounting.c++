@@ -2,10 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/vector.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include <kj/vector.h>
 
 namespace taskctl {
 namespace {
@@ -52,17 +51,21 @@ kj::Maybe<uint64_t> parseNumber(kj::StringPtr text) {
 }
 
 kj::Maybe<uint64_t> readNumber(kj::StringPtr path) {
-  KJ_IF_MAYBE(text, readSmallFile(path)) { return parseNumber(*text); }
+  KJ_IF_MAYBE (text, readSmallFile(path)) {
+    return parseNumber(*text);
+  }
   return nullptr;
 }
 
 // The value of `key` in a file of "key value" lines (memory.events, memory.oom_control).
 uint32_t readKeyedCount(kj::StringPtr path, kj::StringPtr key) {
-  KJ_IF_MAYBE(text, readSmallFile(path)) {
+  KJ_IF_MAYBE (text, readSmallFile(path)) {
     for (auto& line : split(*text, '\n')) {
       auto fields = split(line, ' ');
       if (fields.size() == 2 && fields[0] == key) {
-        KJ_IF_MAYBE(value, parseNumber(fields[1])) { return *value; }
+        KJ_IF_MAYBE (value, parseNumber(fields[1])) {
+          return *value;
+        }
       }
     }
   }
@@ -76,7 +79,7 @@ bool isScope(kj::StringPtr cgroupPath, kj::StringPtr scopeName) {
 
 kj::Maybe<ScopeAccounting> readV2(kj::StringPtr dir) {
   ScopeAccounting accounting;
-  KJ_IF_MAYBE(peak, readNumber(kj::str(dir, "/memory.peak"))) {
+  KJ_IF_MAYBE (peak, readNumber(kj::str(dir, "/memory.peak"))) {
     accounting.peakMemoryBytes = *peak;
   } else {
     return nullptr;  // a hybrid system's v2 tree, without the memory controller
@@ -87,7 +90,7 @@ kj::Maybe<ScopeAccounting> readV2(kj::StringPtr dir) {
 
 kj::Maybe<ScopeAccounting> readV1(kj::StringPtr dir) {
   ScopeAccounting accounting;
-  KJ_IF_MAYBE(peak, readNumber(kj::str(dir, "/memory.max_usage_in_bytes"))) {
+  KJ_IF_MAYBE (peak, readNumber(kj::str(dir, "/memory.max_usage_in_bytes"))) {
     accounting.peakMemoryBytes = *peak;
   } else {
     return nullptr;
@@ -102,19 +105,21 @@ kj::Maybe<ScopeAccounting> readV1(kj::StringPtr dir) {
 kj::Maybe<ScopeAccounting> readScopeAccounting(kj::StringPtr scopeName,
                                                kj::StringPtr procSelfCgroup,
                                                kj::StringPtr cgroupRoot) {
-  KJ_IF_MAYBE(membership, readSmallFile(procSelfCgroup)) {
+  KJ_IF_MAYBE (membership, readSmallFile(procSelfCgroup)) {
     // Lines are "hierarchy-id:controllers:path": "0::path" on v2; on v1 the
     // memory hierarchy lists "memory" among its controllers.
     for (auto& line : split(*membership, '\n')) {
       auto fields = split(line, ':');
       if (fields.size() != 3 || !isScope(fields[2], scopeName)) continue;
       if (fields[0] == "0" && fields[1].size() == 0) {
-        KJ_IF_MAYBE(accounting, readV2(kj::str(cgroupRoot, fields[2]))) { return *accounting; }
+        KJ_IF_MAYBE (accounting, readV2(kj::str(cgroupRoot, fields[2]))) {
+          return *accounting;
+        }
         continue;
       }
       for (auto& controller : split(fields[1], ',')) {
         if (controller == "memory") {
-          KJ_IF_MAYBE(accounting, readV1(kj::str(cgroupRoot, "/memory", fields[2]))) {
+          KJ_IF_MAYBE (accounting, readV1(kj::str(cgroupRoot, "/memory", fields[2]))) {
             return *accounting;
           }
         }

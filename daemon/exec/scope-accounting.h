@@ -4,10 +4,9 @@
 // and reports no OOM kill on cgroup v1 (DESIGN section 13), hence the files.
 #pragma once
 
-#include <stdint.h>
-
 #include <kj/common.h>
 #include <kj/string.h>
+#include <stdint.h>
 
 namespace taskctl {
 

@@ -24,7 +24,6 @@
 #pragma once
 
 #include <kj/common.h>
-
 #include <records.capnp.h>
 
 namespace taskctl {

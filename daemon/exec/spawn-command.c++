@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <kj/debug.h>
+#include <kj/io.h>
+#include <kj/vector.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,10 +17,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/io.h>
-#include <kj/vector.h>
 
 namespace taskctl {
 namespace {

@@ -2,11 +2,9 @@
 // the half of taskctl-exec that touches user code.
 #pragma once
 
-#include <stdint.h>
-
 #include <kj/string.h>
-
 #include <records.capnp.h>
+#include <stdint.h>
 
 #include "exec/capped-log.h"
 

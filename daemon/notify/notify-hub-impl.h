@@ -16,7 +16,7 @@ class SocketNotifyHub final : public NotifyHub {
 
   kj::String pathFor(uint64_t taskId, uint32_t attempt) override;
   kj::Own<NotifyHandle> open(kj::StringPtr path, uid_t uid, gid_t gid,
-                     kj::Function<void(AttemptNotice&&)> onNotice) override;
+                             kj::Function<void(AttemptNotice&&)> onNotice) override;
 
  private:
   kj::UnixEventPort& port;

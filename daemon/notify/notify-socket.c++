@@ -1,15 +1,14 @@
 #include "notify/notify-socket.h"
 
 #include <errno.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/vector.h>
 
 namespace taskctl {
 
@@ -134,7 +133,8 @@ kj::AutoCloseFd bindSocket(kj::StringPtr path, uid_t uid, gid_t gid) {
       break;
     default:
       KJ_FAIL_SYSCALL("lstat(notify socket)", error, path);
-  } else {
+  }
+  else {
     // A socket left behind by a daemon that died: the attempt gets a fresh
     // one. Anything else at that path is not ours to delete.
     KJ_REQUIRE(S_ISSOCK(info.st_mode), "a file that is not a socket is in the way", path);
@@ -189,7 +189,7 @@ kj::Maybe<NotifyMessage> parseNotify(kj::ArrayPtr<const char> datagram) {
         understood = true;
       }
     } else if (startsWith(line, "X_TASKCTL_PROGRESS=")) {
-      KJ_IF_MAYBE(value, parseFraction(line.slice(19, line.size()))) {
+      KJ_IF_MAYBE (value, parseFraction(line.slice(19, line.size()))) {
         message.progress = *value;
         understood = true;
       }
@@ -304,9 +304,9 @@ bool NotifySocket::drain() {
     }
 
     auto parsed = parseNotify(kj::arrayPtr(buffer, n));
-    KJ_IF_MAYBE(message, parsed) {
+    KJ_IF_MAYBE (message, parsed) {
       // One bad message must not cost the task its notify socket.
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { onMessage(kj::mv(*message)); })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { onMessage(kj::mv(*message)); })) {
         KJ_LOG(ERROR, "handling a notify message failed", pathValue, *e);
       }
     }
@@ -317,8 +317,8 @@ bool NotifySocket::drain() {
 void NotifySocket::drop(kj::StringPtr reason) {
   // Logged once per socket: a task that floods it must not flood the journal.
   if (droppedCount++ == 0) {
-    KJ_LOG(WARNING, "notify socket dropped a datagram; further drops are only counted",
-           pathValue, reason);
+    KJ_LOG(WARNING, "notify socket dropped a datagram; further drops are only counted", pathValue,
+           reason);
   }
 }
 

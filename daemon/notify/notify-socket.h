@@ -5,12 +5,11 @@
 // never because of a pid: a sender that exits right after sending still counts.
 #pragma once
 
-#include <sys/types.h>
-
 #include <kj/async-unix.h>
 #include <kj/function.h>
 #include <kj/io.h>
 #include <kj/string.h>
+#include <sys/types.h>
 
 namespace taskctl {
 

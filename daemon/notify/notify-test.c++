@@ -1,12 +1,14 @@
 // parseNotify on its own, then NotifySocket with real sockets in a temp dir, a
 // real kj loop, and real senders: other users (forked children that setuid),
 // and systemd-notify itself. Runs as root, as CI does.
-#include "notify/notify-socket.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,13 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <kj/async-io.h>
-#include <kj/debug.h>
-#include <kj/vector.h>
-
 #include <string>
 
+#include "notify/notify-socket.h"
 #include "temp-dir.h"
 
 namespace taskctl {
@@ -43,19 +41,23 @@ kj::Maybe<NotifyMessage> parse(kj::StringPtr text) { return parseNotify(text.asA
 
 kj::Maybe<double> progressOf(kj::StringPtr value) {
   auto parsed = parse(kj::str("X_TASKCTL_PROGRESS=", value));
-  KJ_IF_MAYBE(message, parsed) { return message->progress; }
+  KJ_IF_MAYBE (message, parsed) {
+    return message->progress;
+  }
   return nullptr;
 }
 
 // std::string, so that GoogleTest prints it when a comparison fails.
 std::string statusOf(const NotifyMessage& message) {
-  KJ_IF_MAYBE(status, message.status) { return status->cStr(); }
+  KJ_IF_MAYBE (status, message.status) {
+    return status->cStr();
+  }
   return "<none>";
 }
 
 TEST(ParseNotify, ReadsWatchdogStatusAndProgressAmongOtherLines) {
   auto parsed = parse("READY=1\nSTATUS=half way\nMAINPID=42\nWATCHDOG=1\nX_TASKCTL_PROGRESS=0.5\n");
-  KJ_IF_MAYBE(message, parsed) {
+  KJ_IF_MAYBE (message, parsed) {
     EXPECT_TRUE(message->watchdog);
     EXPECT_EQ(statusOf(*message), "half way");
     EXPECT_EQ(message->progress.orDefault(-1), 0.5);
@@ -94,7 +96,7 @@ TEST(ParseNotify, TakesOnlyPlainFractionsWithinZeroAndOneAsProgress) {
 
 TEST(ParseNotify, KeepsAnEmptyStatusToClearTheText) {
   auto parsed = parse("STATUS=");
-  KJ_IF_MAYBE(message, parsed) {
+  KJ_IF_MAYBE (message, parsed) {
     EXPECT_EQ(statusOf(*message), "");
     EXPECT_FALSE(message->watchdog);
     EXPECT_TRUE(message->progress == nullptr);
@@ -105,7 +107,7 @@ TEST(ParseNotify, KeepsAnEmptyStatusToClearTheText) {
 
 TEST(ParseNotify, TakesStatusTextOnlyInUtf8) {
   auto good = parse("STATUS=d\xc3\xa9j\xc3\xa0 \xe2\x9c\x93 \xf0\x9f\x99\x82");
-  KJ_IF_MAYBE(message, good) {
+  KJ_IF_MAYBE (message, good) {
     EXPECT_EQ(statusOf(*message), "d\xc3\xa9j\xc3\xa0 \xe2\x9c\x93 \xf0\x9f\x99\x82");
   } else {
     ADD_FAILURE() << "valid UTF-8 refused";
@@ -118,7 +120,7 @@ TEST(ParseNotify, TakesStatusTextOnlyInUtf8) {
 
 TEST(ParseNotify, LetsTheLastValueInADatagramWin) {
   auto parsed = parse("STATUS=a\nX_TASKCTL_PROGRESS=0.1\nSTATUS=b\nX_TASKCTL_PROGRESS=0.2");
-  KJ_IF_MAYBE(message, parsed) {
+  KJ_IF_MAYBE (message, parsed) {
     EXPECT_EQ(statusOf(*message), "b");
     EXPECT_EQ(message->progress.orDefault(-1), 0.2);
   } else {
@@ -128,7 +130,7 @@ TEST(ParseNotify, LetsTheLastValueInADatagramWin) {
 
 TEST(ParseNotify, EndsTheDatagramAtItsFirstNul) {
   auto parsed = parseNotify(kj::arrayPtr("STATUS=x\0WATCHDOG=1", 19));
-  KJ_IF_MAYBE(message, parsed) {
+  KJ_IF_MAYBE (message, parsed) {
     EXPECT_EQ(statusOf(*message), "x");
     EXPECT_FALSE(message->watchdog);
   } else {
@@ -136,7 +138,7 @@ TEST(ParseNotify, EndsTheDatagramAtItsFirstNul) {
   }
   // Senders that count the terminator.
   auto terminated = parseNotify(kj::arrayPtr("WATCHDOG=1\0", 11));
-  KJ_IF_MAYBE(message, terminated) {
+  KJ_IF_MAYBE (message, terminated) {
     EXPECT_TRUE(message->watchdog);
   } else {
     ADD_FAILURE() << "not parsed";
@@ -148,8 +150,8 @@ TEST(ParseNotify, EndsTheDatagramAtItsFirstNul) {
 // _exit(): they are copies of a process with a kj loop.
 
 // The sockets' directory: other users must reach the sockets inside.
-struct SocketDir: TempDir {
-  SocketDir(): TempDir("notify") { KJ_SYSCALL(chmod(path.cStr(), 0755), path); }
+struct SocketDir : TempDir {
+  SocketDir() : TempDir("notify") { KJ_SYSCALL(chmod(path.cStr(), 0755), path); }
 };
 
 sockaddr_un addressOf(kj::StringPtr path) {
@@ -300,10 +302,14 @@ class NotifySocketTest : public testing::Test {
   kj::Own<NotifySocket> open(kj::StringPtr path, uid_t uid = TASK_UID, gid_t gid = TASK_GID) {
     return kj::heap<NotifySocket>(io.unixEventPort, path, uid, gid,
                                   [this](NotifyMessage&& message) {
-                                    KJ_IF_MAYBE(look, peek) { (*look)(message); }
+                                    KJ_IF_MAYBE (look, peek) {
+                                      (*look)(message);
+                                    }
                                     received.add(kj::mv(message));
                                     if (received.size() >= wanted) {
-                                      KJ_IF_MAYBE(w, waiter) { (*w)->fulfill(); }
+                                      KJ_IF_MAYBE (w, waiter) {
+                                        (*w)->fulfill();
+                                      }
                                       waiter = nullptr;
                                     }
                                   });
@@ -333,7 +339,9 @@ class NotifySocketTest : public testing::Test {
   // Runs the loop until the child exits: -1 if it did not within `timeout`
   // (then it is killed).
   int runUntilExit(pid_t pid, kj::Duration timeout = 4 * kj::SECONDS) {
-    KJ_IF_MAYBE(code, runUntil(exitOf(io.unixEventPort, pid), timeout)) { return *code; }
+    KJ_IF_MAYBE (code, runUntil(exitOf(io.unixEventPort, pid), timeout)) {
+      return *code;
+    }
     kill(pid, SIGKILL);
     exitCodeOf(pid);
     return -1;
@@ -543,7 +551,7 @@ TEST_F(NotifySocketTest, ClosesEveryFdThatComesWithAnyDatagram) {
 TEST_F(NotifySocketTest, KeepsReadingAfterTheCallbackThrows) {
   auto socket = open(dir / "s");
   peek = kj::Function<void(const NotifyMessage&)>([](const NotifyMessage& message) {
-    KJ_IF_MAYBE(status, message.status) {
+    KJ_IF_MAYBE (status, message.status) {
       if (*status == "boom") KJ_FAIL_ASSERT("the scheduler failed on this one");
     }
   });
@@ -569,7 +577,7 @@ TEST_F(NotifySocketTest, DropsADatagramOver64KiBAndTakesOneOfExactly64KiB) {
 
   ASSERT_TRUE(waitForMessages(1));
   ASSERT_EQ(received.size(), 1u);
-  KJ_IF_MAYBE(status, received[0].status) {
+  KJ_IF_MAYBE (status, received[0].status) {
     EXPECT_EQ(status->size(), 64u * 1024 - 7);
     EXPECT_EQ((*status)[0], 'b');
   } else {
@@ -611,7 +619,7 @@ TEST_F(NotifySocketTest, ReplacesAStaleSocketButNothingElse) {
   int created;
   KJ_SYSCALL(created = ::open(file.cStr(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644), file);
   close(created);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { open(file); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { open(file); })) {
     EXPECT_NE(strstr(e->getDescription().cStr(), file.cStr()), nullptr)
         << e->getDescription().cStr();
   } else {
@@ -626,7 +634,7 @@ TEST_F(NotifySocketTest, RefusesAPathOf108BytesNamingItAndTakesOneOf107) {
   auto base = kj::str(dir.path, '/');
   auto tooLong = kj::str(base, filled('x', 108 - base.size()));
   ASSERT_EQ(tooLong.size(), 108u);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { open(tooLong); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { open(tooLong); })) {
     EXPECT_NE(strstr(e->getDescription().cStr(), tooLong.cStr()), nullptr)
         << e->getDescription().cStr();
     EXPECT_NE(strstr(e->getDescription().cStr(), "too long"), nullptr)

@@ -10,7 +10,7 @@ Identity who(uid_t uid, gid_t gid, std::initializer_list<gid_t> groups = {}) {
 }
 
 kj::String refusalOf(kj::FunctionParam<void()> fn) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fn(); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { fn(); })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
     return kj::str(e->getDescription());
   }
@@ -52,7 +52,7 @@ TEST(Access, APrivateDaemonsOwnUserIsPrivilegedAndTheOnlyOneServed) {
   EXPECT_TRUE(owner.privileged());
   EXPECT_TRUE(refusalOfPeer(1000, 1000) == nullptr);
   EXPECT_TRUE(refusalOfPeer(1001, 0) == nullptr);
-  KJ_IF_MAYBE(why, refusalOfPeer(1001, 1000)) {
+  KJ_IF_MAYBE (why, refusalOfPeer(1001, 1000)) {
     EXPECT_EQ(*why,
               "permission denied: this taskctld runs as uid 1000, not root, and serves only uid "
               "1000 (you are uid 1001)");

@@ -9,18 +9,18 @@ Access::Access(Identity identity, const Config& config, uid_t daemonUid)
 
 bool Access::privileged() const {
   if (who.uid == 0 || who.uid == daemonUid) return true;
-  KJ_IF_MAYBE(admin, config.adminGroup) return who.inGroup(*admin);
+  KJ_IF_MAYBE (admin, config.adminGroup) return who.inGroup(*admin);
   return false;
 }
 
 void Access::requireAdmin(kj::StringPtr what) const {
   if (privileged()) return;
-  refuse(kj::str("permission denied: only root and the admin group (access.admin_group) may ",
-                 what));
+  refuse(
+      kj::str("permission denied: only root and the admin group (access.admin_group) may ", what));
 }
 
 void Access::requireSubmitter(kj::StringPtr doing) const {
-  KJ_IF_MAYBE(group, config.submitGroup) {
+  KJ_IF_MAYBE (group, config.submitGroup) {
     if (who.uid != 0 && !who.inGroup(*group)) {
       refuse(kj::str("permission denied: ", doing, " needs membership in group ", *group,
                      " (access.submit_group)"));

@@ -5,13 +5,12 @@
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>
-
 #include <rpc.capnp.h>
 
 namespace taskctl {
 namespace {
 
-constexpr uint64_t LIMIT = 1 << 20;       // 1 MiB for the test
+constexpr uint64_t LIMIT = 1 << 20;  // 1 MiB for the test
 constexpr uint64_t DRAIN_LIMIT = 4 << 20;
 
 struct Fixture {
@@ -36,14 +35,14 @@ struct Fixture {
   kj::String readOne() {
     auto promise = stream.tryReadMessage(nullptr, capnp::ReaderOptions(), nullptr)
                        .then([](kj::Maybe<capnp::MessageReaderAndFds> got) -> kj::String {
-                         KJ_IF_MAYBE(m, got) {
+                         KJ_IF_MAYBE (m, got) {
                            auto label = m->reader->getRoot<spec::Label>();
                            return kj::str("value of ", label.getValue().size());
                          }
                          return kj::str("end");
                        });
     kj::String result;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { result = promise.wait(io.waitScope); })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { result = promise.wait(io.waitScope); })) {
       return kj::str(e->getDescription());
     }
     return result;
@@ -81,8 +80,8 @@ TEST(LimitedMessageStream, AnswersAnOversizedFrameAfterReadingItToItsEnd) {
   auto after = f.frame(5);
   // The writer completes only because the reader reads the whole frame.
   auto sent = f.send(big).then([&]() { return f.send(after); }).eagerlyEvaluate(nullptr);
-  EXPECT_EQ(f.readOne(),
-            kj::str("request too large (", big.size() * sizeof(capnp::word), " bytes, limit 1 MiB)"));
+  EXPECT_EQ(f.readOne(), kj::str("request too large (", big.size() * sizeof(capnp::word),
+                                 " bytes, limit 1 MiB)"));
   sent.wait(f.io.waitScope);
   // The stream is at the next frame, not in the middle of the dropped one.
   EXPECT_EQ(f.readOne(), "value of 5");

@@ -1,10 +1,9 @@
 #include "rpc/limited-message-stream.h"
 
-#include <endian.h>
-#include <string.h>
-
 #include <capnp/serialize.h>
+#include <endian.h>
 #include <kj/debug.h>
+#include <string.h>
 
 #include "common/errors.h"
 
@@ -34,10 +33,9 @@ kj::Promise<void> discardThrough(kj::AsyncIoStream& stream, kj::Array<kj::byte> 
   if (left == 0) return kj::READY_NOW;
   size_t n = kj::min(uint64_t(buffer.size()), left);
   auto ptr = buffer.begin();
-  return stream.read(ptr, n).then(
-      [&stream, buffer = kj::mv(buffer), left, n]() mutable {
-        return discardThrough(stream, kj::mv(buffer), left - n);
-      });
+  return stream.read(ptr, n).then([&stream, buffer = kj::mv(buffer), left, n]() mutable {
+    return discardThrough(stream, kj::mv(buffer), left - n);
+  });
 }
 
 }  // namespace
@@ -71,9 +69,8 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> LimitedMessageStream::tryRead
         auto header = kj::heapArray<word>(headerWords);
         header[0] = first[0];
         auto rest = header.slice(1, headerWords);
-        auto readRest = rest.size() == 0
-                            ? kj::Promise<void>(kj::READY_NOW)
-                            : stream.read(rest.begin(), rest.size() * sizeof(word));
+        auto readRest = rest.size() == 0 ? kj::Promise<void>(kj::READY_NOW)
+                                         : stream.read(rest.begin(), rest.size() * sizeof(word));
         return readRest.then([this, header = kj::mv(header), segments,
                               options]() mutable -> kj::Promise<Result> {
           uint64_t bodyWords = le32At(header, 4);
@@ -96,9 +93,8 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> LimitedMessageStream::tryRead
                                            : stream.read(body.begin(), bodyBytes);
           return readBody.then([words = kj::mv(words), options]() mutable -> Result {
             auto reader = kj::heap<capnp::FlatArrayMessageReader>(words.asPtr(), options);
-            return capnp::MessageReaderAndFds{kj::Own<capnp::MessageReader>(
-                                                  reader.attach(kj::mv(words))),
-                                              nullptr};
+            return capnp::MessageReaderAndFds{
+                kj::Own<capnp::MessageReader>(reader.attach(kj::mv(words))), nullptr};
           });
         });
       });

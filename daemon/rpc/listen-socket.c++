@@ -2,15 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/io.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
-#include <kj/io.h>
 
 #include "common/errors.h"
 
@@ -57,23 +56,26 @@ kj::AutoCloseFd openFd(kj::StringPtr path) {
                    sizeof(addr.sun_path) - 1, ")"));
   }
   memcpy(addr.sun_path, path.begin(), path.size());
-  KJ_IF_MAYBE(slash, path.findLast('/')) {
+  KJ_IF_MAYBE (slash, path.findLast('/')) {
     if (*slash > 0) {
       auto parent = kj::heapString(path.slice(0, *slash));
       KJ_SYSCALL_HANDLE_ERRORS(mkdir(parent.cStr(), 0755)) {
-        case EEXIST: break;
-        default: KJ_FAIL_SYSCALL("mkdir", error, parent);
+        case EEXIST:
+          break;
+        default:
+          KJ_FAIL_SYSCALL("mkdir", error, parent);
       }
     }
   }
   struct stat st;
   if (lstat(path.cStr(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) refuse(kj::str(path, " exists and is not a socket; not touching it"));
+    if (!S_ISSOCK(st.st_mode))
+      refuse(kj::str(path, " exists and is not a socket; not touching it"));
     // The state lock only proves no daemon of *this* state directory is
     // alive: one of another state directory may be listening here, and its
     // clients would silently reach us instead. Only a socket nobody listens
     // on is an earlier daemon's leftover.
-    KJ_IF_MAYBE(problem, listenerOn(addr)) {
+    KJ_IF_MAYBE (problem, listenerOn(addr)) {
       refuse(kj::str("socket ", path, " is in use (", *problem,
                      "): another taskctld listens on it; not taking it over (stop that daemon, "
                      "or give this one another --socket)"));

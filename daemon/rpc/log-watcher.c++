@@ -1,10 +1,9 @@
 #include "rpc/log-watcher.h"
 
 #include <errno.h>
+#include <kj/debug.h>
 #include <sys/inotify.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
 
 namespace taskctl {
 
@@ -40,9 +39,8 @@ LogWatcher::LogWatcher(kj::UnixEventPort& port, kj::StringPtr logsDir)
       logsDir(kj::str(logsDir)),
       inotify(makeInotify()),
       observer(port, inotify.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ) {
-  reading = readEvents().eagerlyEvaluate([](kj::Exception&& e) {
-    KJ_LOG(ERROR, "log watcher failed", e.getDescription());
-  });
+  reading = readEvents().eagerlyEvaluate(
+      [](kj::Exception&& e) { KJ_LOG(ERROR, "log watcher failed", e.getDescription()); });
 }
 
 LogWatcher::~LogWatcher() noexcept(false) {

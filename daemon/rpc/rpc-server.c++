@@ -1,13 +1,12 @@
 #include "rpc/rpc-server.h"
 
-#include "rpc/limited-message-stream.h"
-
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <capnp/rpc-twoparty.h>
 #include <kj/debug.h>
 #include <rpc.capnp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rpc/limited-message-stream.h"
 
 namespace taskctl {
 namespace {
@@ -38,8 +37,8 @@ Identity peerIdentity(kj::AsyncIoStream& stream) {
   kj::Vector<gid_t> groups;
   gid_t buffer[256];
   len = sizeof(buffer);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                     [&]() { stream.getsockopt(SOL_SOCKET, SO_PEERGROUPS, buffer, &len); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                      [&]() { stream.getsockopt(SOL_SOCKET, SO_PEERGROUPS, buffer, &len); })) {
     // More than 256 groups: ask again with room for all of them.
     auto big = kj::heapArray<gid_t>(65536);
     len = big.size() * sizeof(gid_t);
@@ -57,8 +56,8 @@ class Refusal final : public capnp::Capability::Server {
  public:
   explicit Refusal(kj::Exception reason) : reason(kj::mv(reason)) {}
 
-  DispatchCallResult dispatchCall(uint64_t, uint16_t,
-                                  capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>) override {
+  DispatchCallResult dispatchCall(
+      uint64_t, uint16_t, capnp::CallContext<capnp::AnyPointer, capnp::AnyPointer>) override {
     return {kj::Promise<void>(kj::cp(reason)), false};
   }
 
@@ -83,11 +82,11 @@ class RpcServer::Connection {
         network(messages, capnp::rpc::twoparty::Side::SERVER, readerOptions()),
         rpcSystem(capnp::makeRpcServer(network, kj::mv(bootstrap))) {
     server.connections++;
-    KJ_IF_MAYBE(u, uid) server.perUser[*u]++;
+    KJ_IF_MAYBE (u, uid) server.perUser[*u]++;
   }
   ~Connection() noexcept(false) {
     server.connections--;
-    KJ_IF_MAYBE(u, uid) {
+    KJ_IF_MAYBE (u, uid) {
       auto found = server.perUser.find(*u);
       if (found != server.perUser.end() && --found->second == 0) server.perUser.erase(found);
     }
@@ -106,8 +105,8 @@ class RpcServer::Connection {
   kj::Promise<void> drainInput() {
     auto buffer = kj::heapArray<kj::byte>(4096);
     auto ptr = buffer.begin();
-    return stream->tryRead(ptr, 1, 4096).then(
-        [this, buffer = kj::mv(buffer)](size_t got) -> kj::Promise<void> {
+    return stream->tryRead(ptr, 1, 4096)
+        .then([this, buffer = kj::mv(buffer)](size_t got) -> kj::Promise<void> {
           if (got == 0) return kj::READY_NOW;
           return drainInput();
         });
@@ -149,7 +148,7 @@ kj::Promise<void> RpcServer::listen(kj::ConnectionReceiver& listener) {
       .then(
           [this, &listener](kj::Own<kj::AsyncIoStream> stream) {
             acceptRetry = 0 * kj::SECONDS;
-            KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(kj::mv(stream)); })) {
+            KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { serve(kj::mv(stream)); })) {
               // One peer we could not even look at (gone already): its loss only.
               KJ_LOG(WARNING, "dropping a connection", e->getDescription());
             }
@@ -174,7 +173,7 @@ kj::Promise<void> RpcServer::listen(kj::ConnectionReceiver& listener) {
 }
 
 kj::Maybe<kj::Exception> RpcServer::refusalFor(uid_t uid) {
-  KJ_IF_MAYBE(why, refusalOfPeer(uid, ownUid)) {
+  KJ_IF_MAYBE (why, refusalOfPeer(uid, ownUid)) {
     return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::mv(*why));
   }
   if (uid == 0) return nullptr;
@@ -199,7 +198,7 @@ kj::Promise<void> RpcServer::whenDone(Connection& connection) {
 void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
   auto identity = peerIdentity(*stream);
   uid_t uid = identity.uid;
-  KJ_IF_MAYBE(reason, refusalFor(uid)) {
+  KJ_IF_MAYBE (reason, refusalFor(uid)) {
     auto now = timer.now();
     if (now - lastRefusalLog >= 10 * kj::SECONDS) {
       KJ_LOG(WARNING, "refusing connections", uid, reason->getDescription(), refusing);
@@ -207,14 +206,15 @@ void RpcServer::serve(kj::Own<kj::AsyncIoStream> stream) {
     }
     if (refusing >= MAX_REFUSING) return;  // closed unanswered: dropping `stream`
     refusing++;
-    auto connection = kj::heap<Connection>(*this, kj::mv(stream), nullptr,
-                                           kj::heap<Refusal>(kj::mv(*reason)));
+    auto connection =
+        kj::heap<Connection>(*this, kj::mv(stream), nullptr, kj::heap<Refusal>(kj::mv(*reason)));
     auto done = whenDone(*connection).exclusiveJoin(timer.afterDelay(REFUSAL_GRACE));
     tasks.add(done.attach(kj::mv(connection), kj::defer([this]() { refusing--; })));
     return;
   }
-  auto connection = kj::heap<Connection>(*this, kj::mv(stream), uid,
-                                         newTaskctlService(parts, Access(kj::mv(identity), config, ownUid)));
+  auto connection =
+      kj::heap<Connection>(*this, kj::mv(stream), uid,
+                           newTaskctlService(parts, Access(kj::mv(identity), config, ownUid)));
   tasks.add(whenDone(*connection).attach(kj::mv(connection)));
 }
 

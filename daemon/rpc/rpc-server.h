@@ -21,7 +21,7 @@
 
 namespace taskctl {
 
-class RpcServer final: private kj::TaskSet::ErrorHandler {
+class RpcServer final : private kj::TaskSet::ErrorHandler {
  public:
   // Every reference outlives the server; `config` may be replaced in place
   // (SIGHUP) between loop turns. `queries` answers every read; `events` feeds
@@ -47,7 +47,7 @@ class RpcServer final: private kj::TaskSet::ErrorHandler {
   ServiceParts parts;
   const Config& config;
   kj::Timer& timer;
-  uid_t ownUid;                                // geteuid(): not 0 means a private daemon
+  uid_t ownUid;  // geteuid(): not 0 means a private daemon
   size_t connections = 0;
   std::unordered_map<uid_t, size_t> perUser;   // open connections by peer uid
   size_t refusing = 0;                         // refused connections awaiting their answer

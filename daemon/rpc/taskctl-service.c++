@@ -1,12 +1,11 @@
 #include "rpc/taskctl-service.h"
 
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-
-#include <kj/debug.h>
 
 #include "common/errors.h"
 #include "rpc/submit-request.h"
@@ -105,7 +104,7 @@ class TaskctlService final : public rpc::Taskctl::Server {
     auto filter = params.getFilter();
     TaskFilter match;
     if (filter.getState().size() > 0) {
-      KJ_IF_MAYBE(state, stateNamed(filter.getState())) {
+      KJ_IF_MAYBE (state, stateNamed(filter.getState())) {
         match.state = *state;
       } else {
         refuse(kj::str("unknown state \"", filter.getState(),
@@ -123,41 +122,42 @@ class TaskctlService final : public rpc::Taskctl::Server {
     uint32_t pageSize = params.getPageSize();
     uint64_t after = params.getAfter();
     uint64_t through = params.getThrough();
-    return parts.queries.flushed().then([this, context, match = kj::mv(match), limit, pageSize,
-                                         after, through]() mutable {
-      uint64_t lastSeq = parts.events.lastPublished();  // before the read, as in status
-      PageBounds bounds;
-      if (pageSize == 0) {
-        // A client older than paging: everything in one reply, as long as it fits.
-        bounds.maxBytes = MAX_MESSAGE_WORDS * sizeof(capnp::word) - LIST_REPLY_SLACK;
-      } else {
-        bounds.maxTasks = kj::min(pageSize, MAX_LIST_PAGE_TASKS);
-        bounds.maxBytes = LIST_PAGE_BYTES;
-        bounds.maxScanned = LIST_PAGE_SCAN;
-      }
-      auto page = parts.queries.listPage(match, limit, after, through, bounds);
-      if (pageSize == 0 && page.more) {
-        refuse(kj::str("too many tasks for one reply: this client does not page the list "
-                       "(a current taskctl lists any number)"));
-      }
-      auto results = context.getResults(
-          capnp::MessageSize{page.bytes / sizeof(capnp::word) + 64, 0});
-      results.setLastSeq(lastSeq);
-      results.setMore(page.more);
-      results.setNextCursor(page.nextCursor);
-      results.setThrough(page.through);
-      auto out = results.initTasks(page.ids.size());
-      for (auto i : kj::indices(page.ids)) {
-        // Read again rather than kept from the page's walk: only a page's
-        // worth of views is ever held, never its records' envs. Nothing is
-        // committed between the two reads (one loop turn).
-        KJ_IF_MAYBE(seen, parts.queries.task(page.ids[i], access.viewer())) {
-          fillTask(*seen, false, out[i]);
-        } else {
-          KJ_FAIL_ASSERT("a listed task vanished within one loop turn", page.ids[i]);
-        }
-      }
-    });
+    return parts.queries.flushed().then(
+        [this, context, match = kj::mv(match), limit, pageSize, after, through]() mutable {
+          uint64_t lastSeq = parts.events.lastPublished();  // before the read, as in status
+          PageBounds bounds;
+          if (pageSize == 0) {
+            // A client older than paging: everything in one reply, as long as it fits.
+            bounds.maxBytes = MAX_MESSAGE_WORDS * sizeof(capnp::word) - LIST_REPLY_SLACK;
+          } else {
+            bounds.maxTasks = kj::min(pageSize, MAX_LIST_PAGE_TASKS);
+            bounds.maxBytes = LIST_PAGE_BYTES;
+            bounds.maxScanned = LIST_PAGE_SCAN;
+          }
+          auto page = parts.queries.listPage(match, limit, after, through, bounds);
+          if (pageSize == 0 && page.more) {
+            refuse(
+                kj::str("too many tasks for one reply: this client does not page the list "
+                        "(a current taskctl lists any number)"));
+          }
+          auto results =
+              context.getResults(capnp::MessageSize{page.bytes / sizeof(capnp::word) + 64, 0});
+          results.setLastSeq(lastSeq);
+          results.setMore(page.more);
+          results.setNextCursor(page.nextCursor);
+          results.setThrough(page.through);
+          auto out = results.initTasks(page.ids.size());
+          for (auto i : kj::indices(page.ids)) {
+            // Read again rather than kept from the page's walk: only a page's
+            // worth of views is ever held, never its records' envs. Nothing is
+            // committed between the two reads (one loop turn).
+            KJ_IF_MAYBE (seen, parts.queries.task(page.ids[i], access.viewer())) {
+              fillTask(*seen, false, out[i]);
+            } else {
+              KJ_FAIL_ASSERT("a listed task vanished within one loop turn", page.ids[i]);
+            }
+          }
+        });
   }
 
   kj::Promise<void> wait(WaitContext context) override {
@@ -196,35 +196,35 @@ class TaskctlService final : public rpc::Taskctl::Server {
     uint64_t offset = params.getOffset();
     uint32_t maxBytes = kj::min(params.getMaxBytes(), MAX_LOG_CHUNK);
     bool follow = params.getFollow();
-    return parts.queries.flushed().then([this, context, id, attempt, offset, maxBytes,
-                                         follow]() mutable -> kj::Promise<void> {
-      uint32_t attempts = visibleTask(id).task().getAttempts();
-      uint32_t n = attempt == 0 ? attempts : attempt;
-      if (n > attempts) refuse(kj::str("task ", id, " has no attempt ", n));
-      auto results = context.getResults();
-      results.setAttempt(n);
-      // Armed before the read, so a write between the read and the wait is
-      // not missed.
-      auto& scheduler = parts.scheduler;
-      kj::Maybe<kj::Promise<void>> change;
-      bool live = n == 0 ? scheduler.isActive(id) : scheduler.attemptLive(id, n);
-      if (follow && live) {
-        // No attempt yet: wake when the first one creates its log.
-        auto name = kj::str(id, "-", n == 0 ? 1 : n, ".log");
-        change = parts.logWatcher.whenChanged(name).exclusiveJoin(
-            n == 0 ? scheduler.whenTerminal(id) : scheduler.whenAttemptEnds(id, n));
-      }
-      auto got = n == 0 ? 0 : readLog(parts.runner.logPath(id, n), offset, maxBytes, results);
-      results.setEnded(!live && got < maxBytes);
-      KJ_IF_MAYBE(c, change) {
-        if (got == 0) {
-          // Nothing yet: answer when there is output or the attempt ends; the
-          // client then asks again from the same offset.
-          return kj::mv(*c);
-        }
-      }
-      return kj::READY_NOW;
-    });
+    return parts.queries.flushed().then(
+        [this, context, id, attempt, offset, maxBytes, follow]() mutable -> kj::Promise<void> {
+          uint32_t attempts = visibleTask(id).task().getAttempts();
+          uint32_t n = attempt == 0 ? attempts : attempt;
+          if (n > attempts) refuse(kj::str("task ", id, " has no attempt ", n));
+          auto results = context.getResults();
+          results.setAttempt(n);
+          // Armed before the read, so a write between the read and the wait is
+          // not missed.
+          auto& scheduler = parts.scheduler;
+          kj::Maybe<kj::Promise<void>> change;
+          bool live = n == 0 ? scheduler.isActive(id) : scheduler.attemptLive(id, n);
+          if (follow && live) {
+            // No attempt yet: wake when the first one creates its log.
+            auto name = kj::str(id, "-", n == 0 ? 1 : n, ".log");
+            change = parts.logWatcher.whenChanged(name).exclusiveJoin(
+                n == 0 ? scheduler.whenTerminal(id) : scheduler.whenAttemptEnds(id, n));
+          }
+          auto got = n == 0 ? 0 : readLog(parts.runner.logPath(id, n), offset, maxBytes, results);
+          results.setEnded(!live && got < maxBytes);
+          KJ_IF_MAYBE (c, change) {
+            if (got == 0) {
+              // Nothing yet: answer when there is output or the attempt ends; the
+              // client then asks again from the same offset.
+              return kj::mv(*c);
+            }
+          }
+          return kj::READY_NOW;
+        });
   }
 
   kj::Promise<void> queueList(QueueListContext context) override {
@@ -269,20 +269,20 @@ class TaskctlService final : public rpc::Taskctl::Server {
     auto watcher = params.getWatcher();
     context.releaseParams();
     uid_t uid = access.uid();
-    return parts.queries.flushed().then([this, context, request = kj::mv(request),
-                                         watcher = kj::mv(watcher), uid]() mutable {
-      // An id the caller may not see reads like one that does not exist.
-      for (auto id : request.ids) requireVisible(id);
-      auto session = kj::heap<WatchSession>(parts.events, parts.timer, kj::mv(watcher),
-                                            kj::mv(request), WatchSession::Limits{});
-      auto done = session->run();
-      return done
-          .then([context, uid](uint64_t resumeFrom) mutable {
-            KJ_LOG(INFO, "watcher fell behind", uid, resumeFrom);
-            context.getResults(capnp::MessageSize{4, 0}).setResumeFrom(resumeFrom);
-          })
-          .attach(kj::mv(session));
-    });
+    return parts.queries.flushed().then(
+        [this, context, request = kj::mv(request), watcher = kj::mv(watcher), uid]() mutable {
+          // An id the caller may not see reads like one that does not exist.
+          for (auto id : request.ids) requireVisible(id);
+          auto session = kj::heap<WatchSession>(parts.events, parts.timer, kj::mv(watcher),
+                                                kj::mv(request), WatchSession::Limits{});
+          auto done = session->run();
+          return done
+              .then([context, uid](uint64_t resumeFrom) mutable {
+                KJ_LOG(INFO, "watcher fell behind", uid, resumeFrom);
+                context.getResults(capnp::MessageSize{4, 0}).setResumeFrom(resumeFrom);
+              })
+              .attach(kj::mv(session));
+        });
   }
 
   kj::Promise<void> scheduleAdd(ScheduleAddContext context) override {
@@ -300,7 +300,7 @@ class TaskctlService final : public rpc::Taskctl::Server {
       // refuse then (a NUL byte, a relative cwd, a size), naming the field.
       // Not the caller's environment, which a schedule does not keep; with
       // the label each firing adds (schedule=NAME, once NAME is valid).
-      KJ_IF_MAYBE(refusal, checkScheduleName(params.getName())) refuse(kj::mv(*refusal));
+      KJ_IF_MAYBE (refusal, checkScheduleName(params.getName())) refuse(kj::mv(*refusal));
       capnp::MallocMessageBuilder message(in.totalSize().wordCount + 64);
       message.setRoot(in);
       auto request = message.getRoot<spec::TaskSpec>();
@@ -335,12 +335,13 @@ class TaskctlService final : public rpc::Taskctl::Server {
         // The tasks each one submitted: one pass over the store.
         kj::Vector<kj::Vector<uint64_t>> ids(found.size());
         for (size_t i = 0; i < found.size(); i++) ids.add();
-        parts.queries.forEachLabelled(
-            "schedule", [&](uint32_t uid, kj::StringPtr value, uint64_t id) {
-              for (auto i : kj::indices(found)) {
-                if (found[i].uid == uid && found[i].name == value) ids[i].add(id);
-              }
-            });
+        parts.queries.forEachLabelled("schedule",
+                                      [&](uint32_t uid, kj::StringPtr value, uint64_t id) {
+                                        for (auto i : kj::indices(found)) {
+                                          if (found[i].uid == uid && found[i].name == value)
+                                            ids[i].add(id);
+                                        }
+                                      });
         auto out = context.getResults().initSchedules(found.size());
         for (auto i : kj::indices(found)) {
           std::sort(ids[i].begin(), ids[i].end());
@@ -368,9 +369,10 @@ class TaskctlService final : public rpc::Taskctl::Server {
   Access access;
 
   Schedules& requireSchedules() {
-    KJ_IF_MAYBE(s, parts.schedules) return *s;
-    refuse(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs "
-                   "systemd as PID 1 and the system bus)"));
+    KJ_IF_MAYBE (s, parts.schedules) return *s;
+    refuse(
+        kj::str("schedules need systemd: taskctld runs without it (--runner scope needs "
+                "systemd as PID 1 and the system bus)"));
   }
 
   Schedules::Limits scheduleLimits() {
@@ -379,7 +381,7 @@ class TaskctlService final : public rpc::Taskctl::Server {
 
   // A task the caller may see (no attempts); a foreign or unknown id fails.
   SeenTask visibleTask(uint64_t id) {
-    KJ_IF_MAYBE(seen, parts.queries.task(id, access.viewer())) return kj::mv(*seen);
+    KJ_IF_MAYBE (seen, parts.queries.task(id, access.viewer())) return kj::mv(*seen);
     noSuchTask(id);
   }
 
@@ -391,11 +393,11 @@ class TaskctlService final : public rpc::Taskctl::Server {
   // A task with its attempts, or its tombstone; a foreign or unknown id fails.
   void fillVisible(uint64_t id, rpc::TaskView::Builder v, bool withEnv) {
     auto viewer = access.viewer();
-    KJ_IF_MAYBE(seen, parts.queries.task(id, viewer, TaskQueries::Attempts::WITH)) {
+    KJ_IF_MAYBE (seen, parts.queries.task(id, viewer, TaskQueries::Attempts::WITH)) {
       fillTask(*seen, withEnv, v);
       return;
     }
-    KJ_IF_MAYBE(tombstone, parts.queries.tombstone(id, viewer)) {
+    KJ_IF_MAYBE (tombstone, parts.queries.tombstone(id, viewer)) {
       fillTombstone((*tombstone)->get(), v);
       return;
     }

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <kj/timer.h>
-
 #include <rpc.capnp.h>
 
 #include "config/config.h"

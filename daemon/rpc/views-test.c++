@@ -200,9 +200,9 @@ TEST(Views, QueueAndSchedule) {
 }
 
 TEST(Views, StateNamedIsStateNamesInverse) {
-  for (auto state : {TaskState::WAITING, TaskState::QUEUED, TaskState::STARTING,
-                     TaskState::RUNNING, TaskState::SUCCEEDED, TaskState::FAILED,
-                     TaskState::CANCELLED, TaskState::RETRYING}) {
+  for (auto state :
+       {TaskState::WAITING, TaskState::QUEUED, TaskState::STARTING, TaskState::RUNNING,
+        TaskState::SUCCEEDED, TaskState::FAILED, TaskState::CANCELLED, TaskState::RETRYING}) {
     EXPECT_TRUE(stateNamed(stateName(state)) == state);
   }
   EXPECT_TRUE(stateNamed("sleeping") == nullptr);

@@ -54,7 +54,7 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   v.setKey(t.getKey());
   v.setRequestId(t.getRequestId());
   v.setWaitingFor(waitingFor);
-  KJ_IF_MAYBE(list, attempts) {
+  KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);
   }
@@ -124,10 +124,10 @@ void fillSchedule(const ScheduleInfo& s, kj::ArrayPtr<const uint64_t> taskIds,
 }
 
 kj::Maybe<records::TaskState> stateNamed(kj::StringPtr name) {
-  for (auto state : {records::TaskState::WAITING, records::TaskState::QUEUED,
-                     records::TaskState::STARTING, records::TaskState::RUNNING,
-                     records::TaskState::SUCCEEDED, records::TaskState::FAILED,
-                     records::TaskState::CANCELLED, records::TaskState::RETRYING}) {
+  for (auto state :
+       {records::TaskState::WAITING, records::TaskState::QUEUED, records::TaskState::STARTING,
+        records::TaskState::RUNNING, records::TaskState::SUCCEEDED, records::TaskState::FAILED,
+        records::TaskState::CANCELLED, records::TaskState::RETRYING}) {
     if (stateName(state) == name) return state;
   }
   return nullptr;

@@ -6,7 +6,6 @@
 
 #include <kj/array.h>
 #include <kj/string.h>
-
 #include <records.capnp.h>
 #include <rpc.capnp.h>
 

@@ -1,9 +1,8 @@
 #include "rpc/watch-session.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
 
 #include <vector>
 
@@ -131,9 +130,8 @@ struct Harness {
     request.ids = kj::mv(ids);
     request.progress = progress;
     request.visible = [](uint32_t uid) { return uid == 1000; };
-    auto session = kj::heap<WatchSession>(*log, timer,
-                                          kj::heap<RecordingWatcher>(seen), kj::mv(request),
-                                          limits);
+    auto session = kj::heap<WatchSession>(*log, timer, kj::heap<RecordingWatcher>(seen),
+                                          kj::mv(request), limits);
     auto done = session->run().eagerlyEvaluate(nullptr);
     return Watch{kj::mv(session), kj::mv(done)};
   }

@@ -1,15 +1,15 @@
 #include "rpc/watch-session.h"
 
-#include <algorithm>
-
 #include <kj/debug.h>
+
+#include <algorithm>
 
 #include "scheduler/scheduler.h"
 
 namespace taskctl {
 
-WatchSession::WatchSession(EventLog& log, kj::Timer& timer,
-                           rpc::Watcher::Client watcher, Request requestArg, Limits limits)
+WatchSession::WatchSession(EventLog& log, kj::Timer& timer, rpc::Watcher::Client watcher,
+                           Request requestArg, Limits limits)
     : log(log),
       timer(timer),
       watcher(kj::mv(watcher)),
@@ -92,7 +92,7 @@ void WatchSession::onEvent(records::Event::Reader event) {
 
 void WatchSession::onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
   if (mode != Mode::LIVE || !request.progress || !wanted(taskId, uid)) return;
-  KJ_IF_MAYBE(p, progress.find(taskId)) {
+  KJ_IF_MAYBE (p, progress.find(taskId)) {
     *p = Progress{uid, attempt, fraction};
   } else if (progress.size() < limits.maxProgressTasks) {
     // Past the limit a report is dropped: progress is a hint, never owed.
@@ -112,7 +112,7 @@ void WatchSession::fallBehind(uint64_t resumeFrom) {
 }
 
 void WatchSession::poke() {
-  KJ_IF_MAYBE(w, wake) {
+  KJ_IF_MAYBE (w, wake) {
     (*w)->fulfill();
     wake = nullptr;
   }
@@ -195,8 +195,7 @@ kj::Promise<uint64_t> WatchSession::replayChunk() {
     // Only other users' events in this chunk: let the loop breathe, go on.
     return kj::evalLater([this]() { return pump(); });
   }
-  auto call = watcher.eventsRequest(
-      capnp::MessageSize{batch.size() * EVENT_WORDS + 8, 0});
+  auto call = watcher.eventsRequest(capnp::MessageSize{batch.size() * EVENT_WORDS + 8, 0});
   auto list = call.initEvents(batch.size());
   for (auto i : kj::indices(batch)) list.setWithCaveats(i, batch[i].getReader());
   return call.send().then([this]() { return pump(); });
@@ -225,9 +224,7 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
       // Coalesce until then; an event goes out at once meanwhile.
       auto paf = kj::newPromiseAndFulfiller<void>();
       wake = kj::mv(paf.fulfiller);
-      return timer.atTime(due).exclusiveJoin(kj::mv(paf.promise)).then([this]() {
-        return pump();
-      });
+      return timer.atTime(due).exclusiveJoin(kj::mv(paf.promise)).then([this]() { return pump(); });
     }
     progressSentAt = now;
     auto call = watcher.progressRequest(capnp::MessageSize{progress.size() * 4 + 8, 0});

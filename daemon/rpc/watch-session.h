@@ -23,36 +23,35 @@
 #include <kj/function.h>
 #include <kj/map.h>
 #include <kj/timer.h>
+#include <rpc.capnp.h>
 
 #include <deque>
-
-#include <rpc.capnp.h>
 
 #include "events/event-log.h"
 
 namespace taskctl {
 
-class WatchSession final: private EventListener {
+class WatchSession final : private EventListener {
  public:
   struct Limits {
-    size_t maxQueuedEvents = 10000;    // live events waiting for the watcher
-    size_t maxQueuedBytes = 4 << 20;   // their memory, whichever limit comes first
-    size_t batchEvents = 256;          // events per streaming call
-    size_t replayScan = 4096;          // stored events read per loop turn while replaying
-    size_t maxProgressTasks = 1024;    // tasks with a progress report waiting
+    size_t maxQueuedEvents = 10000;   // live events waiting for the watcher
+    size_t maxQueuedBytes = 4 << 20;  // their memory, whichever limit comes first
+    size_t batchEvents = 256;         // events per streaming call
+    size_t replayScan = 4096;         // stored events read per loop turn while replaying
+    size_t maxProgressTasks = 1024;   // tasks with a progress report waiting
     kj::Duration progressInterval = 500 * kj::MILLISECONDS;  // at most one batch per interval
   };
 
   struct Request {
-    uint64_t from = 0;              // 0: live only
-    kj::Array<uint64_t> ids;        // empty: every visible task
-    bool progress = false;          // also live progress reports
+    uint64_t from = 0;                         // 0: live only
+    kj::Array<uint64_t> ids;                   // empty: every visible task
+    bool progress = false;                     // also live progress reports
     kj::Function<bool(uint32_t uid)> visible;  // the caller may see this uid's tasks
   };
 
   // `log` and `timer` outlive the session. Subscribes at once.
-  WatchSession(EventLog& log, kj::Timer& timer, rpc::Watcher::Client watcher,
-               Request request, Limits limits);
+  WatchSession(EventLog& log, kj::Timer& timer, rpc::Watcher::Client watcher, Request request,
+               Limits limits);
   ~WatchSession() noexcept(false);
   KJ_DISALLOW_COPY(WatchSession);
 
@@ -91,8 +90,8 @@ class WatchSession final: private EventListener {
 
   kj::Own<EventLog::Subscription> subscription;
   Mode mode = Mode::REPLAY;
-  uint64_t next;        // replay: the next seq to read; live: lower seqs are duplicates
-  bool pruned = false;  // `from` was below the oldest stored event
+  uint64_t next;             // replay: the next seq to read; live: lower seqs are duplicates
+  bool pruned = false;       // `from` was below the oldest stored event
   std::deque<Queued> queue;  // live, not yet sent, ascending by seq
   size_t queuedBytes = 0;
   kj::HashMap<uint64_t, Progress> progress;  // by task id: the latest report

@@ -15,7 +15,7 @@ kj::Promise<kj::Own<Execution>> DirectRunner::start(records::Task::Reader task,
 }
 
 kj::Maybe<kj::Own<Execution>> DirectRunner::adopt(records::Attempt::Reader attempt) {
-  KJ_IF_MAYBE(shim, launcher.adopt(attempt)) {
+  KJ_IF_MAYBE (shim, launcher.adopt(attempt)) {
     return kj::Own<Execution>(kj::mv(*shim));
   }
   return nullptr;
@@ -40,9 +40,7 @@ void DirectRunner::stopRemains(records::Attempt::Reader attempt) {
   }
 }
 
-void DirectRunner::release(uint64_t taskId, uint32_t attempt) {
-  launcher.release(taskId, attempt);
-}
+void DirectRunner::release(uint64_t taskId, uint32_t attempt) { launcher.release(taskId, attempt); }
 
 kj::String DirectRunner::logPath(uint64_t taskId, uint32_t attempt) {
   return launcher.logPath(taskId, attempt);

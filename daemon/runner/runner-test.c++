@@ -1,3 +1,5 @@
+#include <capnp/message.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +12,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <capnp/message.h>
-#include <gtest/gtest.h>
 
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
@@ -42,7 +41,7 @@ TEST(ProcessStartTime, IsField22AndDoesNotMoveWithMemory) {
 TEST(CgroupDir, IsTheDirectoryThatListsTheProcess) {
   // Wherever this test runs (v1, hybrid or v2), if a directory is found it
   // must be one whose cgroup.procs lists us.
-  KJ_IF_MAYBE(dir, cgroupDirOf(getpid())) {
+  KJ_IF_MAYBE (dir, cgroupDirOf(getpid())) {
     std::ifstream procs(std::string(dir->cStr()) + "/cgroup.procs");
     ASSERT_TRUE(procs.good()) << dir->cStr();
     bool listed = false;
@@ -58,9 +57,9 @@ TEST(ScopeCgroup, IsOnlyTheNamedScope) {
   EXPECT_TRUE(scopeCgroupOf(getpid(), "taskctl-999999-1.scope") == nullptr);
   EXPECT_FALSE(signalScope(getpid(), "taskctl-999999-1.scope", SIGTERM));
   EXPECT_FALSE(killCgroupExcept(getpid(), "taskctl-999999-1.scope", SIGKILL));
-  KJ_IF_MAYBE(dir, cgroupDirOf(getpid())) {
+  KJ_IF_MAYBE (dir, cgroupDirOf(getpid())) {
     kj::StringPtr own = dir->slice(KJ_ASSERT_NONNULL(dir->findLast('/')) + 1);
-    KJ_IF_MAYBE(same, scopeCgroupOf(getpid(), own)) {
+    KJ_IF_MAYBE (same, scopeCgroupOf(getpid(), own)) {
       EXPECT_EQ(*same, *dir);
     } else {
       ADD_FAILURE() << "its own cgroup " << dir->cStr() << " was not recognised";
@@ -220,7 +219,7 @@ TEST(ScopeKill, APidNoLongerInTheScopeIsLeftAlone) {
   EXPECT_FALSE(signalMember(elsewhere, "taskctl-999999-1.scope", SIGKILL));
   EXPECT_FALSE(goneWithin(elsewhere, 200)) << "a process of another cgroup was killed";
   // While one that is in the named cgroup is signalled.
-  KJ_IF_MAYBE(dir, cgroupDirOf(elsewhere)) {
+  KJ_IF_MAYBE (dir, cgroupDirOf(elsewhere)) {
     kj::StringPtr own = dir->slice(KJ_ASSERT_NONNULL(dir->findLast('/')) + 1);
     if (own.size() > 0) {
       EXPECT_TRUE(signalMember(elsewhere, own, SIGKILL));

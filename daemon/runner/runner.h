@@ -7,7 +7,6 @@
 
 #include <kj/async.h>
 #include <kj/string.h>
-
 #include <records.capnp.h>
 
 namespace taskctl {

@@ -8,10 +8,10 @@
 namespace taskctl {
 
 struct ScopeRequest {
-  kj::String unit;           // taskctl-<id>-<attempt>.scope
-  kj::String slice;          // taskctl.slice
+  kj::String unit;   // taskctl-<id>-<attempt>.scope
+  kj::String slice;  // taskctl.slice
   kj::String description;
-  int pid;                   // the shim: the scope's one process
+  int pid;                          // the shim: the scope's one process
   uint64_t cpuQuotaPerSecUsec = 0;  // 0: no quota
   uint64_t memoryMaxBytes = 0;      // 0: no limit
   bool memorySwapMaxZero = false;   // with a memory limit on cgroup v2

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/io.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,13 +11,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <kj/debug.h>
-#include <kj/io.h>
-
 #include "common/errors.h"
 
 namespace taskctl {
-
 
 namespace {
 
@@ -88,20 +86,20 @@ kj::Maybe<kj::String> cgroupDirOf(int pid) {
     if (n > 0 && line[n - 1] == '\n') line[--n] = 0;
     kj::StringPtr text(line, n);  // after the newline is cut: the size must not include it
     if (text.startsWith("0::")) unified = kj::str(text.slice(3));
-    KJ_IF_MAYBE(colon, text.findFirst(':')) {
+    KJ_IF_MAYBE (colon, text.findFirst(':')) {
       auto rest = text.slice(*colon + 1);
       if (rest.startsWith("name=systemd:")) named = kj::str(rest.slice(13));
     }
   }
   struct stat st;
-  KJ_IF_MAYBE(u, unified) {
+  KJ_IF_MAYBE (u, unified) {
     // Pure v2, or the unified hierarchy of a hybrid host.
     for (auto base : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
       auto dir = kj::str(base, *u);
       if (u->size() > 1 && stat(kj::str(dir, "/cgroup.procs").cStr(), &st) == 0) return kj::mv(dir);
     }
   }
-  KJ_IF_MAYBE(n, named) {
+  KJ_IF_MAYBE (n, named) {
     auto dir = kj::str("/sys/fs/cgroup/systemd", *n);
     if (stat(kj::str(dir, "/cgroup.procs").cStr(), &st) == 0) return kj::mv(dir);
   }
@@ -111,7 +109,7 @@ kj::Maybe<kj::String> cgroupDirOf(int pid) {
 kj::Maybe<kj::String> scopeCgroupOf(int pid, kj::StringPtr unit) {
   // The pid may have exited and been reused by a process of another cgroup:
   // only the attempt's own scope qualifies.
-  KJ_IF_MAYBE(dir, cgroupDirOf(pid)) {
+  KJ_IF_MAYBE (dir, cgroupDirOf(pid)) {
     auto last = dir->slice(KJ_ASSERT_NONNULL(dir->findLast('/')) + 1);
     if (last == unit) return kj::mv(*dir);
   }
@@ -149,7 +147,7 @@ bool signalMember(int pid, kj::StringPtr unit, int signal) {
 }
 
 bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
-  KJ_IF_MAYBE(dir, scopeCgroupOf(keep, unit)) {
+  KJ_IF_MAYBE (dir, scopeCgroupOf(keep, unit)) {
     // Re-read until only `keep` is left: a process may fork while we kill.
     // Bounded: every round kills what it sees with a signal nobody survives.
     for (int round = 0; round < 100; round++) {
@@ -189,14 +187,13 @@ bool killLostScope(kj::StringPtr unit) {
 
 bool signalScope(int member, kj::StringPtr unit, int signal) {
   // One pass: a TERM may be caught, so there is no "until empty" here.
-  KJ_IF_MAYBE(dir, scopeCgroupOf(member, unit)) {
+  KJ_IF_MAYBE (dir, scopeCgroupOf(member, unit)) {
     return signalEach(*dir, unit, 0, signal) >= 0;
   }
   return false;
 }
 
-ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid,
-                             bool cgroupV2) {
+ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2) {
   ScopeRequest r;
   r.unit = kj::str("taskctl-", task.getId(), "-", attempt, ".scope");
   r.slice = kj::str("taskctl.slice");
@@ -213,8 +210,8 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
   r.tasksMax = limits.getTasksMax();
   if (limits.getTimeoutUsec() > 0) {
-    uint64_t grace = limits.getKillGraceUsec() ? limits.getKillGraceUsec()
-                                               : spec::DEFAULT_KILL_GRACE_USEC;
+    uint64_t grace =
+        limits.getKillGraceUsec() ? limits.getKillGraceUsec() : spec::DEFAULT_KILL_GRACE_USEC;
     r.runtimeMaxUsec = limits.getTimeoutUsec() + grace + BACKSTOP_MARGIN_USEC;
   }
   return r;
@@ -240,24 +237,23 @@ kj::Promise<kj::Own<Execution>> ScopeRunner::start(records::Task::Reader task,
             [](kj::Exception&& e) -> kj::Maybe<kj::Exception> { return kj::mv(e); })
       .then([this, shim = kj::mv(shim), unit = kj::mv(request.unit)](
                 kj::Maybe<kj::Exception> refused) mutable -> kj::Promise<kj::Own<Execution>> {
-        KJ_IF_MAYBE(e, refused) {
+        KJ_IF_MAYBE (e, refused) {
           // The shim was never told to go: no user code ran. End it and reap
           // it before reporting the refusal (recorded as `spawn`), or, if the
           // bus went away (DISCONNECTED, kept as is), before the scheduler
           // requeues the attempt.
           shim->kill(SIGKILL);
           auto exited = shim->exited();
-          return exited.attach(kj::mv(shim))
-              .then([e = kj::mv(*e)]() mutable -> kj::Own<Execution> {
-                rethrow(kj::mv(e));
-              });
+          return exited.attach(kj::mv(shim)).then([e = kj::mv(*e)]() mutable -> kj::Own<Execution> {
+            rethrow(kj::mv(e));
+          });
         }
         return kj::Own<Execution>(kj::heap<ScopeExecution>(kj::mv(shim), scopes, kj::mv(unit)));
       });
 }
 
 kj::Maybe<kj::Own<Execution>> ScopeRunner::adopt(records::Attempt::Reader attempt) {
-  KJ_IF_MAYBE(shim, launcher.adopt(attempt)) {
+  KJ_IF_MAYBE (shim, launcher.adopt(attempt)) {
     return kj::Own<Execution>(
         kj::heap<ScopeExecution>(kj::mv(*shim), scopes, kj::str(attempt.getUnit())));
   }

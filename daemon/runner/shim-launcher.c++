@@ -1,7 +1,9 @@
 #include "runner/shim-launcher.h"
 
+#include <capnp/serialize.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -12,9 +14,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <capnp/serialize.h>
-#include <kj/debug.h>
 
 #include "exec/result-file.h"
 #include "exec/shim-exit.h"
@@ -51,8 +50,7 @@ class ResultFile final : public ExecOutcome {
 // An end known without a result file: from the shim's exit status.
 class BuiltOutcome final : public ExecOutcome {
  public:
-  explicit BuiltOutcome(kj::Own<capnp::MallocMessageBuilder> message)
-      : message(kj::mv(message)) {}
+  explicit BuiltOutcome(kj::Own<capnp::MallocMessageBuilder> message) : message(kj::mv(message)) {}
   records::ExecResult::Reader get() override {
     return message->getRoot<records::ExecResult>().asReader();
   }
@@ -146,7 +144,7 @@ ShimProcess::ShimProcess(kj::UnixEventPort& port, int pid, uint64_t startTime, k
       observer(port, pidfd.get(), kj::UnixEventPort::FdObserver::OBSERVE_READ) {}
 
 void ShimProcess::go() {
-  KJ_IF_MAYBE(fd, goFd) {
+  KJ_IF_MAYBE (fd, goFd) {
     char byte = 'g';
     ssize_t n;
     do {
@@ -173,7 +171,7 @@ kj::Promise<void> ShimProcess::exited() {
 }
 
 kj::Maybe<kj::Own<ExecOutcome>> ShimProcess::outcomeFromExit() {
-  KJ_IF_MAYBE(status, exitStatus) {
+  KJ_IF_MAYBE (status, exitStatus) {
     auto message = kj::heap<capnp::MallocMessageBuilder>(32);
     auto result = message->initRoot<records::ExecResult>();
     if (!outcomeFromShimExit(*status, result)) return nullptr;
@@ -228,9 +226,8 @@ void ShimProcess::kill(int signal) {
   syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0);
 }
 
-ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir,
-                           kj::StringPtr shimPath, bool dropPrivileges, uint64_t logMaxBytes,
-                           uint64_t logMinFreeBytes)
+ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
+                           bool dropPrivileges, uint64_t logMaxBytes, uint64_t logMinFreeBytes)
     : port(port),
       stateDir(kj::str(stateDir)),
       shimPath(kj::str(shimPath)),
@@ -333,7 +330,8 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   }
   // The child cannot have exited unnoticed: it is unreaped until we waitid.
   uint64_t start = processStartTime(pid).orDefault(0);
-  return kj::heap<ShimProcess>(port, pid, start, boot, kj::AutoCloseFd(pidfd), kj::mv(goWrite), true);
+  return kj::heap<ShimProcess>(port, pid, start, boot, kj::AutoCloseFd(pidfd), kj::mv(goWrite),
+                               true);
 }
 
 kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader attempt) {
@@ -349,7 +347,7 @@ kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader att
   if (pid <= 0) return notAdopted("no shim pid recorded");
   if (attempt.getBootId() != boot) return notAdopted("recorded in an earlier boot");
   auto sameProcess = [&]() {
-    KJ_IF_MAYBE(start, processStartTime(pid)) {
+    KJ_IF_MAYBE (start, processStartTime(pid)) {
       return *start == attempt.getShimStartTime();
     }
     return false;
@@ -367,7 +365,7 @@ kj::Maybe<kj::Own<ShimProcess>> ShimLauncher::adopt(records::Attempt::Reader att
 
 kj::Maybe<kj::Own<ExecOutcome>> ShimLauncher::readOutcome(uint64_t taskId, uint32_t attempt) {
   auto result = readExecResult(resultPath(taskId, attempt));
-  KJ_IF_MAYBE(message, result) {
+  KJ_IF_MAYBE (message, result) {
     return kj::Own<ExecOutcome>(kj::heap<ResultFile>(kj::mv(*message)));
   }
   return nullptr;

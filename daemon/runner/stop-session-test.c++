@@ -1,21 +1,20 @@
 // stopSession against real processes: a session led by a child of the test
 // (as the shim is the daemon's), with members in the leader's group and in
 // groups of their own (a job-control shell's).
+#include "runner/stop-session.h"
+
+#include <dirent.h>
 #include <errno.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/vector.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <dirent.h>
-
-#include <gtest/gtest.h>
-#include <kj/debug.h>
-#include <kj/vector.h>
-
 #include "runner/runner.h"
-#include "runner/stop-session.h"
 
 namespace taskctl {
 namespace {
@@ -28,7 +27,7 @@ kj::Vector<int> liveMembers(int sid) {
   while (struct dirent* entry = readdir(proc)) {
     int pid = atoi(entry->d_name);
     if (pid <= 0) continue;
-    KJ_IF_MAYBE(stat, readProcStat(pid)) {
+    KJ_IF_MAYBE (stat, readProcStat(pid)) {
       if (stat->sid == sid && stat->state != 'Z' && stat->state != 'X') members.add(pid);
     }
   }

@@ -3,6 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/io.h>
+#include <kj/string.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +15,6 @@
 
 #include <set>
 #include <utility>
-
-#include <kj/debug.h>
-#include <kj/io.h>
-#include <kj/string.h>
 
 namespace taskctl {
 namespace {
@@ -60,7 +59,7 @@ kj::Maybe<ProcStat> readProcStat(int pid) {
 
 size_t stopSession(int sid, uint64_t leaderStartTime) {
   if (sid <= 1) return 0;
-  KJ_IF_MAYBE(leader, readProcStat(sid)) {
+  KJ_IF_MAYBE (leader, readProcStat(sid)) {
     // Alive (or a zombie) with another start time: the id was free to reuse,
     // so nothing of our session is left.
     if (leader->startTime != leaderStartTime) return 0;
@@ -83,7 +82,7 @@ size_t stopSession(int sid, uint64_t leaderStartTime) {
       char* end;
       long pid = strtol(entry->d_name, &end, 10);
       if (*end != 0 || pid <= 0 || pid == self) continue;
-      KJ_IF_MAYBE(stat, readProcStat(pid)) {
+      KJ_IF_MAYBE (stat, readProcStat(pid)) {
         if (!isMember(*stat)) continue;
         if (signalled.count({pid, stat->startTime})) continue;
         int pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -92,7 +91,7 @@ size_t stopSession(int sid, uint64_t leaderStartTime) {
         // The pidfd names whatever had the pid when it was opened: the same
         // process only if it still has the stat we saw. If the signal below
         // reaches it, it was alive, so this read was of it.
-        KJ_IF_MAYBE(again, readProcStat(pid)) {
+        KJ_IF_MAYBE (again, readProcStat(pid)) {
           if (!isMember(*again) || again->startTime != stat->startTime) continue;
         } else {
           continue;

@@ -6,9 +6,8 @@
 // session's id is the shim's pid, recorded with the shim's start time.
 #pragma once
 
-#include <stdint.h>
-
 #include <kj/common.h>
+#include <stdint.h>
 
 namespace taskctl {
 

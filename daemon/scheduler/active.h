@@ -36,7 +36,7 @@ struct Scheduler::Active {
     kj::Maybe<kj::Promise<void>> graceTimer;
     kj::Maybe<kj::Promise<void>> heartbeatTimer;
     kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
-    int64_t progressStoredAt = 0;  // coalescing: at most one write a second
+    int64_t progressStoredAt = 0;                   // coalescing: at most one write a second
     bool progressWritePending = false;
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end
   };
@@ -44,10 +44,10 @@ struct Scheduler::Active {
   struct Extra {
     kj::String key;  // unique key (its owner is uid)
     kj::Array<Dependency> after;
-    int64_t notBefore = 0;      // realtime ns; 0: none
+    int64_t notBefore = 0;  // realtime ns; 0: none
     bool notBeforeWall = false;
     int64_t nextAttemptAt = 0;  // while retrying
-    kj::String stopMessage;  // with a cancel: why, for a person ("replaced by task 9")
+    kj::String stopMessage;     // with a cancel: why, for a person ("replaced by task 9")
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> waiters;  // for the task's end
   };
   struct Rest {
@@ -59,7 +59,7 @@ struct Scheduler::Active {
   template <typename E>
   struct Byte {
     uint8_t value;
-    Byte(E e): value(static_cast<uint8_t>(e)) {}
+    Byte(E e) : value(static_cast<uint8_t>(e)) {}
     operator E() const { return static_cast<E>(value); }
   };
 
@@ -80,15 +80,20 @@ struct Scheduler::Active {
   // Why the daemon is ending this execution (cancel, timeout, heartbeat);
   // NONE while it runs its course. Decides the end state once it has exited.
   Byte<records::EndReason> stopReason = records::EndReason::NONE;
-  bool hasAttempt: 1 = false;
-  bool writePending: 1 = false;  // a persist() not yet durable: the store's record is stale
+  bool hasAttempt : 1 = false;
+  bool writePending : 1 = false;  // a persist() not yet durable: the store's record is stale
   // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
   // is over even if the wall clock was set back meanwhile.
-  bool elapsedWaitOver: 1 = false;
+  bool elapsedWaitOver : 1 = false;
 
   Active(uint64_t id, Queue* queue, uint32_t uid, uint32_t attempts, int16_t priority,
          records::TaskState state)
-      : taskId(id), queue(queue), uid(uid), attempts(attempts), priority(priority), state(state),
+      : taskId(id),
+        queue(queue),
+        uid(uid),
+        attempts(attempts),
+        priority(priority),
+        state(state),
         recordedState(state) {}
 
   bool cancelRequested() const { return stopReason == records::EndReason::CANCELLED; }

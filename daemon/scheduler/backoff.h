@@ -9,7 +9,7 @@
 
 namespace taskctl {
 
-constexpr uint64_t DEFAULT_BACKOFF_BASE_USEC = 1000000;        // 1 s
+constexpr uint64_t DEFAULT_BACKOFF_BASE_USEC = 1000000;          // 1 s
 constexpr uint64_t DEFAULT_BACKOFF_MAX_USEC = 600ull * 1000000;  // 10 min
 
 uint64_t backoffCeilingUsec(uint64_t baseUsec, uint64_t maxUsec, uint32_t retry);

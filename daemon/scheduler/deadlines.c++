@@ -48,14 +48,13 @@ void Deadlines::arm() {
   } else {
     kj::TimePoint first = monotonicDeadlines.begin()->first;
     bool armed = false;
-    KJ_IF_MAYBE(at, monotonicArmedFor) armed = *at == first;
+    KJ_IF_MAYBE (at, monotonicArmedFor) armed = *at == first;
     if (!armed) {
       monotonicArmedFor = first;
-      monotonicTimer = timer.atTime(first)
-                           .then([this]() {
-                             tasks.add(kj::evalLater([this]() { monotonicDeadlinesDue(); }));
-                           })
-                           .eagerlyEvaluate(nullptr);
+      monotonicTimer =
+          timer.atTime(first)
+              .then([this]() { tasks.add(kj::evalLater([this]() { monotonicDeadlinesDue(); })); })
+              .eagerlyEvaluate(nullptr);
     }
   }
   if (wallDeadlines.empty()) {
@@ -64,15 +63,14 @@ void Deadlines::arm() {
   } else {
     kj::Date first = wallDeadlines.begin()->first;
     bool armed = false;
-    KJ_IF_MAYBE(at, wallArmedFor) armed = *at == first;
+    KJ_IF_MAYBE (at, wallArmedFor) armed = *at == first;
     if (!armed) {
       wallArmedFor = first;
       wallTimerWait = nullptr;  // the timer takes one wait at a time
-      wallTimerWait = wallTimer.atOrAfter(first)
-                          .then([this]() {
-                            tasks.add(kj::evalLater([this]() { wallDeadlinesDue(); }));
-                          })
-                          .eagerlyEvaluate(nullptr);
+      wallTimerWait =
+          wallTimer.atOrAfter(first)
+              .then([this]() { tasks.add(kj::evalLater([this]() { wallDeadlinesDue(); })); })
+              .eagerlyEvaluate(nullptr);
     }
   }
 }

@@ -17,7 +17,7 @@
 
 namespace taskctl {
 
-class Deadlines final: private kj::TaskSet::ErrorHandler {
+class Deadlines final : private kj::TaskSet::ErrorHandler {
  public:
   // Called once per due id, its deadline already cleared. `elapsed`: an
   // elapsed-time wait (monotonic) that is over, even if the wall clock was

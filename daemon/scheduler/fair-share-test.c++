@@ -110,7 +110,8 @@ TEST(FairShare, PriorityOrdersOneUsersTasksNotTheUsers) {
 
 TEST(FairShare, OffItIsPriorityThenIdForEveryone) {
   Queue q;
-  q.ready.setFairShare(false, [](uint64_t) { return true; }, [](uint64_t) {});
+  q.ready.setFairShare(
+      false, [](uint64_t) { return true; }, [](uint64_t) {});
   for (uint64_t id = 1; id <= 5; id++) q.add(ALICE, id);
   q.add(BOB, 6);
   q.add(BOB, 7, 1);

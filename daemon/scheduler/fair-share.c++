@@ -1,8 +1,8 @@
 #include "scheduler/fair-share.h"
 
-#include <algorithm>
-
 #include <kj/debug.h>
+
+#include <algorithm>
 
 namespace taskctl {
 

@@ -13,11 +13,11 @@
 #include <kj/common.h>
 #include <kj/function.h>
 #include <kj/vector.h>
+#include <stdint.h>
 
 #include <deque>
 #include <map>
 #include <set>
-#include <stdint.h>
 #include <tuple>
 
 namespace taskctl {
@@ -90,7 +90,7 @@ class FairReady {
     uint32_t running = 0;    // starting or running in this queue
     uint64_t lastStart = 0;  // `starts` at its last start; 0: never (since its entry exists)
     uint64_t active = 0;
-    bool inTurn = false;     // has ready tasks: in `turns`
+    bool inTurn = false;  // has ready tasks: in `turns`
   };
   using Turn = std::tuple<uint32_t, uint64_t, uint32_t>;  // running, lastStart, uid
   std::map<uint32_t, User> users;

@@ -95,7 +95,7 @@ TEST(IdTable, AnIdBelowTheHighestIsHeldAsideAndMergedByCompact) {
 
 TEST(IdTable, CompactFreesEmptyChunksAndRepacksOnlyPastAFifthDead) {
   IdTable<Item> table;
-  for (uint64_t id = 1; id <= 10240; id++) table.emplace(id, item(id));  // ten chunks
+  for (uint64_t id = 1; id <= 10240; id++) table.emplace(id, item(id));    // ten chunks
   for (uint64_t id = 1025; id <= 2048; id++) table.erase(table.find(id));  // the second one
   for (uint64_t id = 2100; id < 2200; id++) table.erase(table.find(id));
   EXPECT_EQ(table.deadCount(), 1124u);

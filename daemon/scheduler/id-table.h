@@ -18,13 +18,12 @@
 // goes to a side map, still found by find(), merged in by compact().
 #pragma once
 
-#include <stdint.h>
-#include <string.h>
-
 #include <kj/common.h>
 #include <kj/debug.h>
 #include <kj/memory.h>
 #include <kj/vector.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <map>
 #include <new>

@@ -4,7 +4,7 @@
 
 namespace taskctl {
 
-KeyRegistry::KeyRegistry(Store& store): store(store) {}
+KeyRegistry::KeyRegistry(Store& store) : store(store) {}
 
 void KeyRegistry::add(uint32_t uid, kj::StringPtr key, uint64_t id) {
   keyHolders[userKey(uid, key)].push_back(id);
@@ -31,13 +31,13 @@ kj::Maybe<uint64_t> KeyRegistry::holder(uint32_t uid, kj::StringPtr key) const {
 }
 
 bool KeyRegistry::holds(uint32_t uid, kj::StringPtr key, uint64_t id) const {
-  KJ_IF_MAYBE(first, holder(uid, key)) return *first == id;
+  KJ_IF_MAYBE (first, holder(uid, key)) return *first == id;
   return true;
 }
 
 KeyRegistry::Known KeyRegistry::known(uint32_t uid, kj::StringPtr requestId, int64_t nowNs) {
   Known known;
-  KJ_IF_MAYBE(mapping, store.getRequest(uid, requestId)) {
+  KJ_IF_MAYBE (mapping, store.getRequest(uid, requestId)) {
     auto m = (*mapping)->get();
     if (m.getCreatedAt() + REQUEST_ID_TTL_NS > nowNs) {
       known.taskId = m.getTaskId();

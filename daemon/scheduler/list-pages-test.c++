@@ -1,10 +1,9 @@
 #include "scheduler/list-pages.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <rpc.capnp.h>
+#include <stdlib.h>
 
 #include <vector>
 
@@ -71,8 +70,9 @@ struct Listing {
   std::vector<size_t> pageSizes;
 };
 
-Listing listAll(Store& store, const TaskFilter& filter, uint32_t limit, PageBounds bounds,
-                kj::Function<void()> betweenPages = []() {}) {
+Listing listAll(
+    Store& store, const TaskFilter& filter, uint32_t limit, PageBounds bounds,
+    kj::Function<void()> betweenPages = []() {}) {
   Listing listing;
   uint64_t after = 0, through = 0;
   for (size_t calls = 0;; calls++) {
@@ -188,8 +188,8 @@ TEST(ListPages, LimitIsTheNewestMatchesInIdOrderAcrossPages) {
   filter.labels.add(kj::str("kind"), kj::str("even"));
   // New matches while the listing runs change nothing: it is the newest 7 when it began.
   // (Three pages of two and one of one: three are added.)
-  auto listing = listAll(*s.store, filter, 7, pages(2),
-                         [&]() { put(*s.store, TaskSpec{.label = "even"}); });
+  auto listing =
+      listAll(*s.store, filter, 7, pages(2), [&]() { put(*s.store, TaskSpec{.label = "even"}); });
   EXPECT_EQ(listing.ids, std::vector<uint64_t>(even.end() - 7, even.end()));
   EXPECT_EQ(listing.pageSizes.front(), 2u);
   // More than there are: all of them.

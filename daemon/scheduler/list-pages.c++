@@ -3,10 +3,10 @@
 namespace taskctl {
 
 bool TaskFilter::matches(records::Task::Reader task) const {
-  KJ_IF_MAYBE(u, uid) {
+  KJ_IF_MAYBE (u, uid) {
     if (task.getUid() != *u) return false;
   }
-  KJ_IF_MAYBE(s, state) {
+  KJ_IF_MAYBE (s, state) {
     if (task.getState() != *s) return false;
   }
   if (queue.size() > 0 && task.getQueue() != queue) return false;
@@ -25,8 +25,8 @@ size_t estimatedViewBytes(records::Task::Reader task) {
   // the scheduler reads); what it adds is its own struct, two state words
   // and waitingFor, which names each dependency, the queue or the key.
   size_t words = task.totalSize().wordCount - task.getEnv().totalSize().wordCount;
-  return words * sizeof(capnp::word) + 512 + 48 * task.getAfter().size() +
-         task.getQueue().size() + task.getKey().size();
+  return words * sizeof(capnp::word) + 512 + 48 * task.getAfter().size() + task.getQueue().size() +
+         task.getKey().size();
 }
 
 ListPage readListPage(Store& store, const TaskFilter& filter, uint32_t limit, uint64_t after,

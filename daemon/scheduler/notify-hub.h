@@ -29,7 +29,7 @@ class NotifyHub {
   virtual kj::String pathFor(uint64_t taskId, uint32_t attempt) = 0;
 
   virtual kj::Own<NotifyHandle> open(kj::StringPtr path, uid_t uid, gid_t gid,
-                             kj::Function<void(AttemptNotice&&)> onNotice) = 0;
+                                     kj::Function<void(AttemptNotice&&)> onNotice) = 0;
   // Serves `path` for the task's user until the returned handle is dropped.
   // `onNotice` runs on the loop and must not drop the handle itself.
 };

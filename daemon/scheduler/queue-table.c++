@@ -6,7 +6,7 @@
 
 namespace taskctl {
 
-QueueTable::QueueTable(Store& store): store(store) {}
+QueueTable::QueueTable(Store& store) : store(store) {}
 
 QueueTable::Queue& QueueTable::named(kj::StringPtr name) {
   auto it = queues.find(name);
@@ -18,13 +18,21 @@ QueueTable::Queue& QueueTable::ofTask(kj::StringPtr name, uint64_t taskId) {
   auto it = queues.find(name);
   if (it == queues.end()) {
     KJ_LOG(WARNING, "task in a queue the config no longer has", taskId, name);
-    it = queues.emplace(kj::str(name), Queue{kj::str(name), 1, 0, {}, QueueConfig{kj::str(name), 1}, nullptr, false, kj::str()}).first;
+    it = queues
+             .emplace(kj::str(name), Queue{kj::str(name),
+                                           1,
+                                           0,
+                                           {},
+                                           QueueConfig{kj::str(name), 1},
+                                           nullptr,
+                                           false,
+                                           kj::str()})
+             .first;
   }
   return it->second;
 }
 
-void QueueTable::reload(const Config& config,
-                        kj::FunctionParam<bool(Queue&, uint64_t id)> isReady,
+void QueueTable::reload(const Config& config, kj::FunctionParam<bool(Queue&, uint64_t id)> isReady,
                         kj::FunctionParam<void(Queue&, uint64_t id)> addReady) {
   auto copy = [](const QueueConfig& q) {
     QueueConfig c = {kj::str(q.name), q.concurrency};
@@ -46,14 +54,15 @@ void QueueTable::reload(const Config& config,
     if (it == queues.end()) {
       Queue queue{kj::str(q.name), q.concurrency, 0, {}, copy(q), nullptr, false, kj::str()};
       auto& added = queues.emplace(kj::str(q.name), kj::mv(queue)).first->second;
-      added.ready.setFairShare(q.fairShare, [](uint64_t) { return false; }, [](uint64_t) {});
+      added.ready.setFairShare(
+          q.fairShare, [](uint64_t) { return false; }, [](uint64_t) {});
     } else {
       it->second.defaults = copy(q);
       auto& queue = it->second;
       queue.ready.setFairShare(
           q.fairShare, [&](uint64_t id) { return isReady(queue, id); },
           [&](uint64_t id) { addReady(queue, id); });
-      KJ_IF_MAYBE(set, it->second.concurrencySet) {
+      KJ_IF_MAYBE (set, it->second.concurrencySet) {
         it->second.concurrency = *set;
       } else {
         it->second.concurrency = q.concurrency;
@@ -88,7 +97,7 @@ void QueueTable::persistSettings(Queue& queue) {
   capnp::MallocMessageBuilder message(64);
   auto settings = message.initRoot<records::QueueSettings>();
   settings.setName(queue.name);
-  KJ_IF_MAYBE(n, queue.concurrencySet) {
+  KJ_IF_MAYBE (n, queue.concurrencySet) {
     settings.setHasConcurrency(true);
     settings.setConcurrency(*n);
   }
@@ -97,10 +106,10 @@ void QueueTable::persistSettings(Queue& queue) {
   store.putQueueSettings(settings);
 }
 
-QueueTable::Queue& QueueTable::setConcurrency(kj::StringPtr name,
-                                              kj::Maybe<uint32_t> concurrency, uid_t by) {
+QueueTable::Queue& QueueTable::setConcurrency(kj::StringPtr name, kj::Maybe<uint32_t> concurrency,
+                                              uid_t by) {
   auto& queue = named(name);
-  KJ_IF_MAYBE(n, concurrency) {
+  KJ_IF_MAYBE (n, concurrency) {
     if (*n < 1 || *n > 10000) refuse(kj::str("concurrency ", *n, " is not in 1..10000"));
     queue.concurrencySet = *n;
     queue.concurrency = *n;
@@ -177,18 +186,17 @@ void QueueTable::checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool
   int32_t highest = queue.defaults.maxUserPriority;
   if (priority > highest) {
     refuse(kj::str("permission denied: priority ", priority, " is above ", highest,
-                   ", the highest a user may set in queue ", queue.name,
-                   " (queues.", queue.name, ".max_user_priority); only root and the admin "
+                   ", the highest a user may set in queue ", queue.name, " (queues.", queue.name,
+                   ".max_user_priority); only root and the admin "
                    "group may raise it"));
   }
   // Over a quota: "try later" (exit 75), not bad input: it passes as tasks end.
   uint64_t inQueue = queue.ready.activeOf(uid);
   uint64_t queueLimit = queue.defaults.maxActiveTasksPerUser;
   if (queueLimit != 0 && inQueue >= queueLimit) {
-    overloaded(kj::str("quota: user ", uid, " has ", inQueue, " active tasks in queue ",
-                       queue.name, ", the limit (queues.", queue.name,
-                       ".max_active_tasks_per_user) is ", queueLimit,
-                       "; submit again once some have ended"));
+    overloaded(kj::str("quota: user ", uid, " has ", inQueue, " active tasks in queue ", queue.name,
+                       ", the limit (queues.", queue.name, ".max_active_tasks_per_user) is ",
+                       queueLimit, "; submit again once some have ended"));
   }
   auto it = activePerUser.find(uid);
   uint64_t everywhere = it == activePerUser.end() ? 0 : it->second;

@@ -32,10 +32,10 @@ class QueueTable {
  public:
   struct Queue {
     kj::String name;
-    uint32_t concurrency;  // in force: the run-time setting, else the TOML's
-    uint32_t running = 0;  // slots taken: starting + running
-    FairReady ready;       // ready tasks and who runs what: the dispatch order
-    QueueConfig defaults;  // the TOML's: limits for tasks that do not set their own
+    uint32_t concurrency;                // in force: the run-time setting, else the TOML's
+    uint32_t running = 0;                // slots taken: starting + running
+    FairReady ready;                     // ready tasks and who runs what: the dispatch order
+    QueueConfig defaults;                // the TOML's: limits for tasks that do not set their own
     kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
     bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
     kj::String pausedReason;

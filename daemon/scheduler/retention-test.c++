@@ -560,8 +560,8 @@ TEST(Retention, AUsersFinishedLogsStayUnderTheBoundOldestGoingFirst) {
     h.settle();
     return id;
   };
-  auto first = ended(1000, 2);  // 600 bytes
-  auto bobs = ended(1001, 3);   // 900 bytes: his own bound
+  auto first = ended(1000, 2);   // 600 bytes
+  auto bobs = ended(1001, 3);    // 900 bytes: his own bound
   auto second = ended(1000, 1);  // 900
   EXPECT_EQ(h.retention->logBytesOf(1000), 900u);
   EXPECT_TRUE(h.hasLog(first, 1));

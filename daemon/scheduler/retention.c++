@@ -311,8 +311,7 @@ void Retention::trimUserLogs(uint32_t uid) {
     auto path = runner.logPath(oldest->first.first, oldest->first.second);
     if (unlink(path.cStr()) < 0 && errno != ENOENT) {
       int error = errno;
-      KJ_LOG(WARNING, "could not remove a log over logs.max_bytes_per_user", path,
-             strerror(error));
+      KJ_LOG(WARNING, "could not remove a log over logs.max_bytes_per_user", path, strerror(error));
     }
     user.bytes -= oldest->second;
     user.logs.erase(oldest);

@@ -75,7 +75,7 @@ class Retention final : private kj::TaskSet::ErrorHandler {
   // prunes whatever they make due and re-arms the timer.
 
   struct Stats {
-    uint64_t pruned;  // tasks pruned (durably) since start
+    uint64_t pruned;           // tasks pruned (durably) since start
     uint64_t logsTrimmed = 0;  // logs removed to keep a user under logs.max_bytes_per_user
     uint64_t tombstonesExpired;
     uint64_t requestsExpired;

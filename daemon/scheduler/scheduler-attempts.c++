@@ -4,12 +4,11 @@
 // to go; then its end (an exit, a cancel, a timeout, a lost heartbeat) is
 // ingested, and the task retries, goes back to the queue, or ends.
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
 
 #include "common/units.h"
 #include "scheduler/active.h"
@@ -48,7 +47,7 @@ kj::String signalText(int signal) {
 records::Task::Builder Scheduler::record(Active& a) {
   if (a.message() == nullptr) {
     // Every write of it is durable (dropRecord): the committed record is the task.
-    KJ_IF_MAYBE(stored, store.getTask(a.id())) {
+    KJ_IF_MAYBE (stored, store.getTask(a.id())) {
       auto task = (*stored)->get();
       // Spare words: an end or a retry adds a message.
       auto message = kj::heap<capnp::MallocMessageBuilder>(task.totalSize().wordCount + 64);
@@ -114,7 +113,7 @@ bool Scheduler::attemptLive(uint64_t id, uint32_t attempt) {
 }
 
 kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
-  KJ_IF_MAYBE(a, findAttempt(id, attempt)) {
+  KJ_IF_MAYBE (a, findAttempt(id, attempt)) {
     auto paf = kj::newPromiseAndFulfiller<void>();
     a->live().attemptWaiters.add(kj::mv(paf.fulfiller));
     return kj::mv(paf.promise);
@@ -167,7 +166,7 @@ void Scheduler::persist(Active& a) {
   a.writePending = true;
   uint64_t id = a.id();
   tasks.add(commit.durable().then([this, id, write]() {
-    KJ_IF_MAYBE(a, find(id)) {
+    KJ_IF_MAYBE (a, find(id)) {
       if (a->writes != write) return;
       a->writePending = false;
       dropRecord(*a);
@@ -209,8 +208,8 @@ bool Scheduler::startsAtSubmit(Queue& queue) {
   // first attempt is staged as `starting` in the submit's own transaction, and
   // the shim is spawned once that one commit is durable: one fdatasync fewer
   // per task on the loop, and one fewer between the reply and "go".
-  return dispatching && !queue.paused && queue.ready.empty() &&
-         queue.running < queue.concurrency && runner.available();
+  return dispatching && !queue.paused && queue.ready.empty() && queue.running < queue.concurrency &&
+         runner.available();
 }
 
 void Scheduler::launch(uint64_t id, uint32_t number) {
@@ -224,61 +223,60 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
            a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj, -1, 0);
     return;
   }
-  tasks.add(kj::evalNow([&]() { return runner.start(record(a), a.attempt()); })
-                .then(
-                    [this, id, number](kj::Own<Execution> execution) {
-                      auto* found = find(id);
-                      KJ_ASSERT(found != nullptr && found->attempts == number);
-                      auto& a = *found;
-                      auto attempt = a.attempt();
-                      attempt.setShimPid(execution->pid());
-                      attempt.setShimStartTime(execution->startTime());
-                      attempt.setBootId(execution->bootId());
-                      attempt.setState(TaskState::RUNNING);
-                      setState(a, TaskState::RUNNING);
-                      persist(a);
-                      watch(a, kj::mv(execution));
-                      // Only once `running` with this pid is durable may user code run.
-                      return commit.durable().then([this, id, number]() {
-                        auto* found = find(id);
-                        if (found == nullptr) return;
-                        auto& a = *found;
-                        if (!a.hasAttempt) return;
-                        KJ_IF_MAYBE(execution, a.live().execution) {
-                          if (a.attempts != number) return;
-                          if (a.cancelRequested()) {
-                            (*execution)->kill(SIGKILL);  // never told to go: nothing ran
-                          } else {
-                            (*execution)->go();
-                            armTimeout(a);
-                            armHeartbeat(a);
-                          }
-                        }
-                      });
-                    },
-                    [this, id, number](kj::Exception&& e) {
-                      auto* found = find(id);
-                      if (found == nullptr) return;
-                      auto& a = *found;
-                      if (a.attempts != number) return;
-                      if (e.getType() == kj::Exception::Type::DISCONNECTED &&
-                          !a.cancelRequested()) {
-                        // The bus went away mid-start: no user code ran (the
-                        // shim was never told to go). Back to the queue.
-                        KJ_LOG(WARNING, "start interrupted; requeued", id, number,
-                               e.getDescription());
-                        queues.slotFreed(queueOf(a), a.uid);
-                        a.attempt().setEndedAt(now());
-                        requeue(a, kj::str("not started: ", e.getDescription()));
-                        dispatch(queueOf(a));
-                        return;
-                      }
-                      KJ_LOG(ERROR, "could not start an execution", id, number, e);
-                      queues.slotFreed(queueOf(a), a.uid);
-                      finish(a, TaskState::FAILED, EndReason::SPAWN,
-                             kj::str("could not start: ", e.getDescription()), -1, 0);
-                      dispatch(queueOf(a));
-                    }));
+  tasks.add(
+      kj::evalNow([&]() { return runner.start(record(a), a.attempt()); })
+          .then(
+              [this, id, number](kj::Own<Execution> execution) {
+                auto* found = find(id);
+                KJ_ASSERT(found != nullptr && found->attempts == number);
+                auto& a = *found;
+                auto attempt = a.attempt();
+                attempt.setShimPid(execution->pid());
+                attempt.setShimStartTime(execution->startTime());
+                attempt.setBootId(execution->bootId());
+                attempt.setState(TaskState::RUNNING);
+                setState(a, TaskState::RUNNING);
+                persist(a);
+                watch(a, kj::mv(execution));
+                // Only once `running` with this pid is durable may user code run.
+                return commit.durable().then([this, id, number]() {
+                  auto* found = find(id);
+                  if (found == nullptr) return;
+                  auto& a = *found;
+                  if (!a.hasAttempt) return;
+                  KJ_IF_MAYBE (execution, a.live().execution) {
+                    if (a.attempts != number) return;
+                    if (a.cancelRequested()) {
+                      (*execution)->kill(SIGKILL);  // never told to go: nothing ran
+                    } else {
+                      (*execution)->go();
+                      armTimeout(a);
+                      armHeartbeat(a);
+                    }
+                  }
+                });
+              },
+              [this, id, number](kj::Exception&& e) {
+                auto* found = find(id);
+                if (found == nullptr) return;
+                auto& a = *found;
+                if (a.attempts != number) return;
+                if (e.getType() == kj::Exception::Type::DISCONNECTED && !a.cancelRequested()) {
+                  // The bus went away mid-start: no user code ran (the
+                  // shim was never told to go). Back to the queue.
+                  KJ_LOG(WARNING, "start interrupted; requeued", id, number, e.getDescription());
+                  queues.slotFreed(queueOf(a), a.uid);
+                  a.attempt().setEndedAt(now());
+                  requeue(a, kj::str("not started: ", e.getDescription()));
+                  dispatch(queueOf(a));
+                  return;
+                }
+                KJ_LOG(ERROR, "could not start an execution", id, number, e);
+                queues.slotFreed(queueOf(a), a.uid);
+                finish(a, TaskState::FAILED, EndReason::SPAWN,
+                       kj::str("could not start: ", e.getDescription()), -1, 0);
+                dispatch(queueOf(a));
+              }));
 }
 
 void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
@@ -300,7 +298,7 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   if (outcome == nullptr) {
     // No result file (a full disk): the shim we spawned says how it ended
     // through its exit status. Only a re-adopted shim leaves nobody to ask.
-    KJ_IF_MAYBE(execution, a.live().execution) {
+    KJ_IF_MAYBE (execution, a.live().execution) {
       outcome = (*execution)->outcomeFromExit();
       if (outcome != nullptr) {
         KJ_LOG(WARNING, "no result file; the end comes from the shim's exit status", id, number);
@@ -332,7 +330,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   uint64_t id = task.getId();
   uint32_t number = attempt.getNumber();
 
-  KJ_IF_MAYBE(o, outcome) {
+  KJ_IF_MAYBE (o, outcome) {
     auto r = (*o)->get();
     // Two ends mean "no user code ran" (DESIGN 9). `notStarted` alone: the
     // go fd closed unwritten (the daemon died or gave the attempt up), so
@@ -345,8 +343,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     if (r.getNotStarted() && !refused) {
       if (a.cancelRequested()) {
         finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
-               a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj,
-               -1, 0);
+               a.stopMessage().size() ? a.stopMessage() : "cancelled before it started"_kj, -1, 0);
       } else {
         requeue(a, "the command was never started (the daemon stopped first)");
       }
@@ -371,16 +368,18 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
-             kj::str("timed out after ", formatDurationUsec(task.getLimits().getTimeoutUsec())), code, signal);
+             kj::str("timed out after ", formatDurationUsec(task.getLimits().getTimeoutUsec())),
+             code, signal);
     } else if (a.stopReason == EndReason::HEARTBEAT) {
       finish(a, TaskState::FAILED, EndReason::HEARTBEAT,
-             kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec())), code,
-             signal);
+             kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec())),
+             code, signal);
     } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
       finish(a, TaskState::FAILED, EndReason::OOM,
              task.getLimits().getMemoryMaxBytes()
-                 ? kj::str("killed for memory (limit ", formatBytes(task.getLimits().getMemoryMaxBytes()), ")")
+                 ? kj::str("killed for memory (limit ",
+                           formatBytes(task.getLimits().getMemoryMaxBytes()), ")")
                  : kj::str("killed for memory"),
              code, signal);
     } else if (signal != 0) {
@@ -452,13 +451,19 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
   kj::StringPtr ended = stateName(state);
   KJ_LOG(INFO, "task ended", id, ended, message);
   switch (state) {
-    case TaskState::SUCCEEDED: endedSucceeded++; break;
-    case TaskState::FAILED: endedFailed++; break;
-    default: endedCancelled++; break;
+    case TaskState::SUCCEEDED:
+      endedSucceeded++;
+      break;
+    case TaskState::FAILED:
+      endedFailed++;
+      break;
+    default:
+      endedCancelled++;
+      break;
   }
   if (state == TaskState::FAILED) queues.pauseOnFailure(queueOf(a), id, message);
   queues.countOut(queueOf(a), a.uid);  // no longer counts against its owner's quotas
-  KJ_IF_MAYBE(hook, finishedHook) (*hook)(id, task.getFinishedAt());
+  KJ_IF_MAYBE (hook, finishedHook) (*hook)(id, task.getFinishedAt());
   auto it = active.find(id);  // erased below: the iterator, not find()
   KJ_ASSERT(it != active.end());
   // Out of the table, which keeps the slot (and `a`, for callers that read
@@ -473,7 +478,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
     if (owned->extraOrNull() != nullptr) {
       for (auto& waiter : owned->extraOrNull()->waiters) waiter->fulfill();
     }
-    KJ_IF_MAYBE(n, number) runner.release(id, *n);
+    KJ_IF_MAYBE (n, number) runner.release(id, *n);
     dependencyEnded(id);
     if (owned->key().size() > 0) keyReleased(owned->uid, owned->key());
     owned = nullptr;
@@ -482,7 +487,7 @@ void Scheduler::finish(Active& a, TaskState state, EndReason reason, kj::StringP
 }
 
 kj::Promise<void> Scheduler::whenTerminal(uint64_t id) {
-  KJ_IF_MAYBE(a, find(id)) {
+  KJ_IF_MAYBE (a, find(id)) {
     auto paf = kj::newPromiseAndFulfiller<void>();
     a->extra().waiters.add(kj::mv(paf.fulfiller));
     return kj::mv(paf.promise);
@@ -501,8 +506,8 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
       auto& queue = queueOf(a);
       uint32_t uid = a.uid;
       bool ready = a.state == TaskState::QUEUED;  // the others wait outside it
-      auto why = a.stopMessage().size() ? kj::mv(a.extra().stopMessage)
-                                        : kj::str("cancelled by a user");
+      auto why =
+          a.stopMessage().size() ? kj::mv(a.extra().stopMessage) : kj::str("cancelled by a user");
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
       if (ready) {
         queue.ready.cancelled(uid);  // its id is skipped: the task is no longer active
@@ -530,7 +535,7 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
   uint64_t taskId = a.id();
   kj::StringPtr reason = reasonName(why);
   KJ_LOG(INFO, "stopping an execution: SIGTERM", taskId, reason);
-  KJ_IF_MAYBE(execution, a.live().execution) {
+  KJ_IF_MAYBE (execution, a.live().execution) {
     (*execution)->kill(SIGTERM);
   }
   uint64_t id = a.id();
@@ -540,18 +545,19 @@ void Scheduler::stopExecution(Active& a, EndReason why) {
   kj::Duration wait = int64_t(grace) * kj::MICROSECONDS;
   // Escalate if it is still there after the grace period. Owned by `a`: it
   // ends with the attempt.
-  a.live().graceTimer = timer.afterDelay(wait)
-                   .then([this, id, number]() {
-                     auto* found = find(id);
-                     if (found == nullptr) return;
-                     auto& a = *found;
-                     if (a.attempts != number || !a.hasAttempt) return;
-                     KJ_IF_MAYBE(execution, a.live().execution) {
-                       KJ_LOG(INFO, "kill grace over: SIGKILL", id, number);
-                       (*execution)->kill(SIGKILL);
-                     }
-                   })
-                   .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "kill failed", e); });
+  a.live().graceTimer =
+      timer.afterDelay(wait)
+          .then([this, id, number]() {
+            auto* found = find(id);
+            if (found == nullptr) return;
+            auto& a = *found;
+            if (a.attempts != number || !a.hasAttempt) return;
+            KJ_IF_MAYBE (execution, a.live().execution) {
+              KJ_LOG(INFO, "kill grace over: SIGKILL", id, number);
+              (*execution)->kill(SIGKILL);
+            }
+          })
+          .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "kill failed", e); });
 }
 
 void Scheduler::openNotify(Active& a) {
@@ -561,13 +567,13 @@ void Scheduler::openNotify(Active& a) {
                                                : notify.pathFor(task.getId(), attempt.getNumber());
   uint64_t id = task.getId();
   uint32_t number = attempt.getNumber();
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                a.live().notifySocket = notify.open(path, task.getUid(), task.getGid(),
-                                             [this, id, number](AttemptNotice&& notice) {
-                                               onNotice(id, number, kj::mv(notice));
-                                             });
-                attempt.setNotifySocket(path);
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 a.live().notifySocket = notify.open(path, task.getUid(), task.getGid(),
+                                                     [this, id, number](AttemptNotice&& notice) {
+                                                       onNotice(id, number, kj::mv(notice));
+                                                     });
+                 attempt.setNotifySocket(path);
+               })) {
     // Not fatal: the task runs, without NOTIFY_SOCKET (so without heartbeat).
     KJ_LOG(WARNING, "cannot open the attempt's notify socket", id, number, e->getDescription());
     attempt.setNotifySocket("");
@@ -579,11 +585,11 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
   if (found == nullptr) return;
   auto& a = *found;
   auto attempt = a.attempt();
-  KJ_IF_MAYBE(p, notice.progress) {
+  KJ_IF_MAYBE (p, notice.progress) {
     attempt.setProgress(*p);
     events.progress(id, a.uid, number, *p);  // live only, never stored
   }
-  KJ_IF_MAYBE(text, notice.status) {
+  KJ_IF_MAYBE (text, notice.status) {
     // Kept short: it is shown in one line and stored with every write.
     attempt.setStatusText(text->size() > 1024 ? kj::str(text->slice(0, 1024)) : kj::mv(*text));
   }
@@ -616,15 +622,14 @@ void Scheduler::armHeartbeat(Active& a) {
   if (heartbeat == 0) return;
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  a.live().heartbeatTimer = timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
-                         .then([this, id, number]() {
-                           KJ_IF_MAYBE(a, findAttempt(id, number)) {
-                             stopExecution(*a, EndReason::HEARTBEAT);
-                           }
-                         })
-                         .eagerlyEvaluate([](kj::Exception&& e) {
-                           KJ_LOG(ERROR, "heartbeat check failed", e);
-                         });
+  a.live().heartbeatTimer =
+      timer.afterDelay(int64_t(heartbeat) * kj::MICROSECONDS)
+          .then([this, id, number]() {
+            KJ_IF_MAYBE (a, findAttempt(id, number)) {
+              stopExecution(*a, EndReason::HEARTBEAT);
+            }
+          })
+          .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "heartbeat check failed", e); });
 }
 
 kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
@@ -643,13 +648,14 @@ void Scheduler::armTimeout(Active& a) {
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
-  a.live().timeoutTimer = timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
-                   .then([this, id, number]() {
-                     KJ_IF_MAYBE(a, find(id)) {
-                       if (a->attempts == number) stopExecution(*a, EndReason::TIMEOUT);
-                     }
-                   })
-                   .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
+  a.live().timeoutTimer =
+      timer.afterDelay(kj::max(left, int64_t(0)) * kj::MICROSECONDS)
+          .then([this, id, number]() {
+            KJ_IF_MAYBE (a, find(id)) {
+              if (a->attempts == number) stopExecution(*a, EndReason::TIMEOUT);
+            }
+          })
+          .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
 }
 
 }  // namespace taskctl

@@ -1,10 +1,9 @@
 #include "scheduler/scheduler.h"
 
-#include <malloc.h>
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <malloc.h>
+#include <stdlib.h>
 
 #include "scheduler-harness.h"
 
@@ -32,7 +31,7 @@ TEST(Scheduler, SubmitDispatchesInTheSameTurnAndGoesOnlyAfterRunningIsDurable) {
   EXPECT_EQ(h.runner.launched[0].attempt, 1u);
   EXPECT_TRUE(h.runner.launched[0].went);
   EXPECT_EQ(h.state(id), TaskState::RUNNING);
-  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (attempt, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*attempt)->get().getShimPid(), 1000);
     EXPECT_EQ((*attempt)->get().getShimStartTime(), 42u);
   } else {
@@ -166,22 +165,22 @@ TEST(Scheduler, RejectsBadInputAndStoresNothing) {
   SchedulerHarness h(anyPriority());
   EXPECT_NE(h.submitError([](auto r) { r.initArgv(0); }).find("empty command"), std::string::npos);
   EXPECT_NE(h.submitError([](auto r) {
-              r.initArgv(1).set(0, "x"_kj.asBytes());
-              r.setPriority(101);
-            }).find("priority 101 is out of range"),
+               r.initArgv(1).set(0, "x"_kj.asBytes());
+               r.setPriority(101);
+             }).find("priority 101 is out of range"),
             std::string::npos);
   EXPECT_NE(h.submitError([](auto r) {
-              r.initArgv(1).set(0, "x"_kj.asBytes());
-              r.setQueue("nope");
-            }).find("unknown queue \"nope\" (queues: batch, default)"),
+               r.initArgv(1).set(0, "x"_kj.asBytes());
+               r.setQueue("nope");
+             }).find("unknown queue \"nope\" (queues: batch, default)"),
             std::string::npos);
   auto big = kj::heapArray<kj::byte>(spec::MAX_COMMAND_BYTES);
   memset(big.begin(), 'a', big.size());
   EXPECT_NE(h.submitError([&](auto r) {
-              auto argv = r.initArgv(2);
-              argv.set(0, "x"_kj.asBytes());
-              argv.set(1, big);
-            }).find("the limit is 1 MiB"),
+               auto argv = r.initArgv(2);
+               argv.set(0, "x"_kj.asBytes());
+               argv.set(1, big);
+             }).find("the limit is 1 MiB"),
             std::string::npos);
   int n = 0;
   h.store->forEachTask([&](auto) { return ++n, true; });
@@ -214,8 +213,8 @@ TEST(Scheduler, RefusesEachBadFieldAndStagesNothing) {
   };
   kj::Vector<Case> cases;
   cases.add(Case{"empty command", [](auto r) { r.initArgv(0); }});
-  cases.add(Case{"argv[0] holds a NUL byte",
-                 [&](auto r) { r.initArgv(1).set(0, nul("true", "x")); }});
+  cases.add(
+      Case{"argv[0] holds a NUL byte", [&](auto r) { r.initArgv(1).set(0, nul("true", "x")); }});
   cases.add(Case{"argv[2] holds a NUL byte", [&](auto r) {
                    auto argv = r.initArgv(3);
                    argv.set(0, "sh"_kj.asBytes());
@@ -335,14 +334,14 @@ TEST(Scheduler, ValidateRefusesWhatSubmitRefusesAndChangesNothing) {
   argv.set(0, "true"_kj.asBytes());
   h.scheduler->validate(request);  // good: nothing thrown
   request.setCwd("relative"_kj.asBytes());
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
     EXPECT_EQ(kj::str(e->getDescription()), "cwd \"relative\" is not an absolute path");
   } else {
     ADD_FAILURE() << "a relative cwd passed";
   }
   request.setCwd("/"_kj.asBytes());
   request.setQueue("nope");
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { h.scheduler->validate(request); })) {
     EXPECT_TRUE(e->getDescription().startsWith("unknown queue \"nope\""));
   } else {
     ADD_FAILURE() << "an unknown queue passed";
@@ -398,8 +397,9 @@ TEST(Scheduler, AShimsRefusalEndsFailedSpawnAndIsNeverRequeued) {
 
 TEST(Scheduler, DropsLoaderAndNotifyVariablesFromTheSubmittedEnvironment) {
   SchedulerHarness h(anyPriority());
-  kj::StringPtr env[] = {"PATH=/bin", "LD_PRELOAD=/evil.so", "NOTIFY_SOCKET=/x",
-                         "WATCHDOG_USEC=5", "HOME=/home/a", "LISTEN_FDS=1", "JOURNAL_STREAM=1:2"};
+  kj::StringPtr env[] = {"PATH=/bin",         "LD_PRELOAD=/evil.so", "NOTIFY_SOCKET=/x",
+                         "WATCHDOG_USEC=5",   "HOME=/home/a",        "LISTEN_FDS=1",
+                         "JOURNAL_STREAM=1:2"};
   auto id = h.submit([&](auto r) {
     auto e = r.initEnv(kj::size(env));
     for (auto i : kj::indices(env)) e.set(i, env[i].asBytes());
@@ -447,7 +447,7 @@ TEST(Scheduler, TimesOutWithTermThenKillAndKeepsTheReason) {
     r.getLimits().setKillGraceUsec(1000000);
   });
   h.settle();
-  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (attempt, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*attempt)->get().getUnit(), "fake-1-1");  // recorded before the unit exists
   } else {
     FAIL();
@@ -492,9 +492,9 @@ TEST(Scheduler, QueueDefaultsApplyAndSubmitOptionsWin) {
   EXPECT_EQ(h.record(byDefault)->get().getLimits().getTimeoutUsec(), 60000000u);
   EXPECT_EQ(h.record(own)->get().getLimits().getMemoryMaxBytes(), 32u << 20);
   EXPECT_NE(h.submitError([](auto r) {
-              r.initArgv(1).set(0, "x"_kj.asBytes());
-              r.getLimits().setMemoryMaxBytes(1000);
-            }).find("memory limit is under 1M"),
+               r.initArgv(1).set(0, "x"_kj.asBytes());
+               r.getLimits().setMemoryMaxBytes(1000);
+             }).find("memory limit is under 1M"),
             std::string::npos);
 }
 
@@ -513,7 +513,7 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   auto id = h.submit([](auto r) { r.getLimits().setHeartbeatUsec(2000000); });
   h.settle();
   auto path = kj::str("/fake/notify/", id, "-1");
-  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (attempt, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*attempt)->get().getNotifySocket(), path);
   } else {
     FAIL();
@@ -521,7 +521,7 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   h.timer.advanceTo(h.timer.now() + 1500 * kj::MILLISECONDS);
   h.settle();
   ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("half"), 0.5}));
-  KJ_IF_MAYBE(live, h.scheduler->liveAttempt(id)) {
+  KJ_IF_MAYBE (live, h.scheduler->liveAttempt(id)) {
     EXPECT_EQ(live->getProgress(), 0.5);
     EXPECT_EQ(live->getStatusText(), "half");
   } else {
@@ -539,7 +539,7 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   h.settle();
   EXPECT_EQ(h.record(id)->get().getReason(), EndReason::HEARTBEAT);
   EXPECT_EQ(h.exitStatus(id), 124);
-  KJ_IF_MAYBE(attempt, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (attempt, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*attempt)->get().getProgress(), 0.5);  // kept with the attempt
     EXPECT_EQ((*attempt)->get().getStatusText(), "half");
   } else {
@@ -573,7 +573,7 @@ TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {
   h.restart();
   ASSERT_EQ(h.runner.launched.size(), 1u);
   EXPECT_EQ(h.runner.launched[0].attempt, 2u);
-  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (first, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
   } else {
     FAIL();
@@ -629,7 +629,7 @@ TEST(Scheduler, AStartCutOffByTheBusGoesBackToTheQueue) {
   h.runner.unavailable = true;  // as the scope runner is once its bus broke
   h.settle();
   EXPECT_EQ(h.state(id), TaskState::QUEUED);
-  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (first, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
   } else {
     FAIL() << "attempt 1 was not recorded";
@@ -651,16 +651,13 @@ TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
     void onEvent(records::Event::Reader e) override {
       ordered = ordered && e.getSeq() == lastSeq + 1;
       lastSeq = e.getSeq();
-      lines.add(kj::str(e.getTaskId(), " ", e.getCreated() ? "new"_kj : stateName(e.getFrom()),
-                        ">", stateName(e.getTo()), " ", e.getAttempt(), " ",
-                        reasonName(e.getReason())));
+      lines.add(kj::str(e.getTaskId(), " ", e.getCreated() ? "new"_kj : stateName(e.getFrom()), ">",
+                        stateName(e.getTo()), " ", e.getAttempt(), " ", reasonName(e.getReason())));
     }
     void onProgress(uint64_t, uint32_t, uint32_t, double) override {}
   } recorder;
   auto subscription = h.events->subscribe(recorder);
-  auto id = h.submit([](spec::TaskSpec::Builder t) {
-    t.initRetry().setRetries(1);
-  });
+  auto id = h.submit([](spec::TaskSpec::Builder t) { t.initRetry().setRetries(1); });
   h.settle();
   h.runner.exit(0, 3);
   h.settle();
@@ -669,10 +666,10 @@ TEST(Scheduler, EveryStateChangeIsAnEventInOrder) {
   h.settle();
   h.runner.exit(1, 0);
   h.settle();
-  auto expected = kj::str(id, " new>queued 0 |", id, " queued>starting 1 |", id,
-                          " starting>running 1 |", id, " running>retrying 1 exit|", id,
-                          " retrying>queued 1 |", id, " queued>starting 2 |", id,
-                          " starting>running 2 |", id, " running>succeeded 2 exit|");
+  auto expected =
+      kj::str(id, " new>queued 0 |", id, " queued>starting 1 |", id, " starting>running 1 |", id,
+              " running>retrying 1 exit|", id, " retrying>queued 1 |", id, " queued>starting 2 |",
+              id, " starting>running 2 |", id, " running>succeeded 2 exit|");
   EXPECT_EQ(kj::str(kj::strArray(recorder.lines, "|"), "|"), expected);
   EXPECT_TRUE(recorder.ordered);
 }

@@ -2,11 +2,9 @@
 // stored task that is not terminal is reconciled; a waiting task moves on once
 // its dependencies, its delay or --at time and its key allow; a failed
 // attempt the retry policy names makes the task retry after a backoff.
-#include <time.h>
-
-#include <malloc.h>
-
 #include <kj/debug.h>
+#include <malloc.h>
+#include <time.h>
 
 #include "scheduler/active.h"
 #include "scheduler/backoff.h"
@@ -54,7 +52,7 @@ void Scheduler::reconcile(Active& a) {
   auto state = a.state;
   if (state == TaskState::STARTING || state == TaskState::RUNNING) {
     auto stored = store.getAttempt(id, number);
-    KJ_IF_MAYBE(record, stored) {
+    KJ_IF_MAYBE (record, stored) {
       a.live().attemptMessage =
           kj::heap<capnp::MallocMessageBuilder>((*record)->get().totalSize().wordCount + 64);
       a.live().attemptMessage->setRoot((*record)->get());
@@ -82,7 +80,7 @@ void Scheduler::reconcile(Active& a) {
     return;
   }
   queues.slotTaken(queueOf(a), a.uid);  // ingest() gives the slot back
-  KJ_IF_MAYBE(execution, runner.adopt(a.attempt())) {
+  KJ_IF_MAYBE (execution, runner.adopt(a.attempt())) {
     int pid = (*execution)->pid();
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
     watch(a, kj::mv(*execution));
@@ -147,8 +145,8 @@ void Scheduler::advance(Active& a) {
         pending = true;  // dependencyEnded() brings us back
         break;
       case Verdict::NEVER:
-        finish(a, TaskState::CANCELLED, EndReason::DEPENDENCY,
-               kj::str("dependency failed: ", why), -1, 0);
+        finish(a, TaskState::CANCELLED, EndReason::DEPENDENCY, kj::str("dependency failed: ", why),
+               -1, 0);
         return;
       case Verdict::HOLDS:
         break;
@@ -171,21 +169,27 @@ Scheduler::Verdict Scheduler::verdictOn(uint64_t id, spec::DependencyCondition c
                                         kj::String& why) {
   if (active.count(id)) return Verdict::PENDING;
   kj::Maybe<TaskState> ended;
-  KJ_IF_MAYBE(record, store.getTask(id)) {
+  KJ_IF_MAYBE (record, store.getTask(id)) {
     auto state = (*record)->get().getState();
     // Ended in memory but not yet durable: dependencyEnded() follows.
     if (!isTerminal(state)) return Verdict::PENDING;
     ended = state;
-  } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
+  } else KJ_IF_MAYBE (tombstone, store.getTombstone(id)) {
     ended = (*tombstone)->get().getState();
   }
   using C = spec::DependencyCondition;
-  KJ_IF_MAYBE(state, ended) {
+  KJ_IF_MAYBE (state, ended) {
     bool holds = false;
     switch (condition) {
-      case C::OK: holds = *state == TaskState::SUCCEEDED; break;
-      case C::ANY: holds = true; break;
-      case C::FAILED: holds = *state != TaskState::SUCCEEDED; break;
+      case C::OK:
+        holds = *state == TaskState::SUCCEEDED;
+        break;
+      case C::ANY:
+        holds = true;
+        break;
+      case C::FAILED:
+        holds = *state != TaskState::SUCCEEDED;
+        break;
     }
     if (!holds) why = kj::str(id, " ", stateName(*state));
     return holds ? Verdict::HOLDS : Verdict::NEVER;
@@ -202,7 +206,7 @@ void Scheduler::dependencyEnded(uint64_t id) {
   for (auto it = range.first; it != range.second; ++it) waiting.add(it->second);
   dependents.erase(range.first, range.second);
   for (auto dependent : waiting) {
-    KJ_IF_MAYBE(a, find(dependent)) advance(*a);
+    KJ_IF_MAYBE (a, find(dependent)) advance(*a);
   }
 }
 
@@ -211,8 +215,8 @@ bool Scheduler::holdsKey(Active& a) {
 }
 
 void Scheduler::keyReleased(uint32_t uid, kj::StringPtr key) {
-  KJ_IF_MAYBE(first, keys.holder(uid, key)) {
-    KJ_IF_MAYBE(next, find(*first)) {
+  KJ_IF_MAYBE (first, keys.holder(uid, key)) {
+    KJ_IF_MAYBE (next, find(*first)) {
       if (next->state == TaskState::WAITING) advance(*next);
     }
   }
@@ -248,9 +252,15 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
     if (!active.count(dependency.getId())) continue;
     kj::StringPtr condition;
     switch (dependency.getCondition()) {
-      case spec::DependencyCondition::OK: condition = "to succeed"; break;
-      case spec::DependencyCondition::ANY: condition = "to end"; break;
-      case spec::DependencyCondition::FAILED: condition = "to fail"; break;
+      case spec::DependencyCondition::OK:
+        condition = "to succeed";
+        break;
+      case spec::DependencyCondition::ANY:
+        condition = "to end";
+        break;
+      case spec::DependencyCondition::FAILED:
+        condition = "to fail";
+        break;
     }
     parts.add(kj::str("task ", dependency.getId(), " ", condition));
   }
@@ -285,12 +295,18 @@ bool Scheduler::shouldRetry(Active& a, EndReason reason, int exitCode) {
       }
       return false;
     }
-    case EndReason::SIGNAL: return policy.getOnSignal();
-    case EndReason::OOM: return policy.getOnOom();
-    case EndReason::TIMEOUT: return policy.getOnTimeout();
-    case EndReason::HEARTBEAT: return policy.getOnHeartbeat();
-    case EndReason::LOST: return policy.getOnLost();
-    default: return false;  // spawn, dependency, cancelled: another try cannot help
+    case EndReason::SIGNAL:
+      return policy.getOnSignal();
+    case EndReason::OOM:
+      return policy.getOnOom();
+    case EndReason::TIMEOUT:
+      return policy.getOnTimeout();
+    case EndReason::HEARTBEAT:
+      return policy.getOnHeartbeat();
+    case EndReason::LOST:
+      return policy.getOnLost();
+    default:
+      return false;  // spawn, dependency, cancelled: another try cannot help
   }
 }
 
@@ -299,8 +315,8 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   auto task = record(a);
   auto policy = task.getRetry();
   uint32_t number = task.getAttempts();
-  uint64_t delayUsec = backoffDelayUsec(policy.getBackoffBaseUsec(), policy.getBackoffMaxUsec(),
-                                        number, random);
+  uint64_t delayUsec =
+      backoffDelayUsec(policy.getBackoffBaseUsec(), policy.getBackoffMaxUsec(), number, random);
   int64_t t = now();
   // The attempt keeps its own end; the task shows `retrying` and when.
   if (a.hasAttempt) {
@@ -314,8 +330,8 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   }
   setState(a, TaskState::RETRYING);
   task.setReason(reason);
-  task.setMessage(kj::str(message, "; retrying (attempt ", number + 1, " of ",
-                          policy.getRetries() + 1, ")"));
+  task.setMessage(
+      kj::str(message, "; retrying (attempt ", number + 1, " of ", policy.getRetries() + 1, ")"));
   task.setExitCode(exitCode);
   task.setSignal(signal);
   task.setNextAttemptAt(t + int64_t(delayUsec) * 1000);

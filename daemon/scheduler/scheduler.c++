@@ -5,16 +5,15 @@
 // active.h's.
 #include "scheduler/scheduler.h"
 
+#include <kj/debug.h>
 #include <string.h>
 
 #include <algorithm>
 
-#include <kj/debug.h>
-
 #include "common/errors.h"
 #include "scheduler/active.h"
-#include "scheduler/task-spec-check.h"
 #include "scheduler/submit-staging.h"
+#include "scheduler/task-spec-check.h"
 
 namespace taskctl {
 
@@ -42,13 +41,12 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
       tasks(*this),
       random(std::random_device{}()),
       keys(store),
-      deadlines(timer, clock, wallTimer,
-                [this](uint64_t id, bool elapsed) {
-                  KJ_IF_MAYBE(a, find(id)) {
-                    if (elapsed) a->elapsedWaitOver = true;
-                    advance(*a);
-                  }
-                }) {
+      deadlines(timer, clock, wallTimer, [this](uint64_t id, bool elapsed) {
+        KJ_IF_MAYBE (a, find(id)) {
+          if (elapsed) a->elapsedWaitOver = true;
+          advance(*a);
+        }
+      }) {
   reloadQueues(config);
   queues.loadSettings();  // run-time settings win over the TOML until reset
 }
@@ -65,7 +63,7 @@ void Scheduler::reloadQueues(const Config& config) {
   queues.reload(
       config, [this](Queue& queue, uint64_t id) { return readyIsLive(queue, id); },
       [this](Queue& queue, uint64_t id) {
-        KJ_IF_MAYBE(a, find(id)) queue.ready.add(a->uid, a->priority, id);
+        KJ_IF_MAYBE (a, find(id)) queue.ready.add(a->uid, a->priority, id);
       });
   for (auto& [name, queue] : queues) dispatch(queue);
 }
@@ -100,7 +98,7 @@ Scheduler::Active Scheduler::compactOf(records::Task::Reader task) {
 bool Scheduler::readyIsLive(Queue& queue, uint64_t id) {
   // Cancelled while queued: gone from `active`. (Ids are never reused, and
   // a queued task leaves its queue only through pop() or cancel().)
-  KJ_IF_MAYBE(a, find(id)) return a->state == TaskState::QUEUED && a->queue == &queue;
+  KJ_IF_MAYBE (a, find(id)) return a->state == TaskState::QUEUED && a->queue == &queue;
   return false;
 }
 
@@ -112,7 +110,7 @@ Scheduler::Active* Scheduler::find(uint64_t id) {
 }
 
 Scheduler::Active* Scheduler::findAttempt(uint64_t id, uint32_t attempt) {
-  KJ_IF_MAYBE(a, find(id)) {
+  KJ_IF_MAYBE (a, find(id)) {
     auto state = a->state;
     if (a->attempts == attempt && (state == TaskState::STARTING || state == TaskState::RUNNING)) {
       return a;
@@ -145,7 +143,7 @@ kj::Promise<uint64_t> Scheduler::submit(spec::TaskSpec::Reader request, const Id
   // memory agree on who holds what.
   uint32_t uid = owner.uid;
   if (request.getRequestId().size() > 0) {
-    KJ_IF_MAYBE(answer, keys.pending(uid, request.getRequestId())) return kj::mv(*answer);
+    KJ_IF_MAYBE (answer, keys.pending(uid, request.getRequestId())) return kj::mv(*answer);
   }
   if (request.getKey().size() > 0) {
     for (auto id : keys.holders(uid, request.getKey())) {
@@ -155,8 +153,8 @@ kj::Promise<uint64_t> Scheduler::submit(spec::TaskSpec::Reader request, const Id
   return submitNow(request, owner, extras);
 }
 
-kj::Promise<uint64_t> Scheduler::submitLater(spec::TaskSpec::Reader request,
-                                             const Identity& owner, SubmitExtras extras) {
+kj::Promise<uint64_t> Scheduler::submitLater(spec::TaskSpec::Reader request, const Identity& owner,
+                                             SubmitExtras extras) {
   // The caller's request and identity need not outlive this call: copy them.
   auto message = kj::heap<capnp::MallocMessageBuilder>(request.totalSize().wordCount + 8);
   message->setRoot(request);
@@ -178,14 +176,14 @@ void Scheduler::validateDependencies(spec::TaskSpec::Reader request, const Ident
     // Ids only point backwards, so cycles cannot exist; a foreign id reads
     // exactly like a missing one.
     kj::Maybe<uint32_t> ownerUid;
-    KJ_IF_MAYBE(a, find(id)) {
+    KJ_IF_MAYBE (a, find(id)) {
       ownerUid = a->uid;
-    } else KJ_IF_MAYBE(record, store.getTask(id)) {
+    } else KJ_IF_MAYBE (record, store.getTask(id)) {
       ownerUid = (*record)->get().getUid();
-    } else KJ_IF_MAYBE(tombstone, store.getTombstone(id)) {
+    } else KJ_IF_MAYBE (tombstone, store.getTombstone(id)) {
       ownerUid = (*tombstone)->get().getUid();
     }
-    KJ_IF_MAYBE(u, ownerUid) {
+    KJ_IF_MAYBE (u, ownerUid) {
       if (*u == owner.uid || extras.seesAll) continue;
     }
     refuse(kj::str("no such task: ", id, " (in --after)"));
@@ -234,7 +232,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   } else if (request.getNotBefore() != 0) {
     notBefore = request.getNotBefore();
     notBeforeWall = true;
-    if (notBefore - t > int64_t(10 * YEAR_USEC) * 1000) refuse(kj::str("--at is over ten years ahead"));
+    if (notBefore - t > int64_t(10 * YEAR_USEC) * 1000)
+      refuse(kj::str("--at is over ten years ahead"));
   }
   validateDependencies(request, owner, extras);
 
@@ -243,12 +242,12 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   int64_t staleCreatedAt = 0;
   if (request.getRequestId().size() > 0) {
     auto known = keys.known(owner.uid, request.getRequestId(), t);
-    KJ_IF_MAYBE(taskId, known.taskId) return *taskId;
+    KJ_IF_MAYBE (taskId, known.taskId) return *taskId;
     hasStaleMapping = known.stale;
     staleCreatedAt = known.staleCreatedAt;
   }
   if (request.getKey().size() > 0 && request.getOnConflict() == spec::KeyConflict::SKIP) {
-    KJ_IF_MAYBE(holder, keys.holder(owner.uid, request.getKey())) return *holder;
+    KJ_IF_MAYBE (holder, keys.holder(owner.uid, request.getKey())) return *holder;
   }
   queues.checkFairUse(queue, priority, owner.uid, extras.exempt);
   uint64_t id = store.allocateId();
@@ -259,7 +258,8 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
         case spec::KeyConflict::SKIP:
           break;  // handled above: nothing held it
         case spec::KeyConflict::REPLACE: {
-          auto holders = kj::heapArray(keys.holders(owner.uid, request.getKey()));  // cancel() edits it
+          auto holders =
+              kj::heapArray(keys.holders(owner.uid, request.getKey()));  // cancel() edits it
           for (auto holder : holders) {
             auto* h = find(holder);
             if (h == nullptr) continue;
@@ -340,7 +340,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
                         } else {
                           admit(a);
                           // Durable now: a queued task keeps only its summary.
-                          KJ_IF_MAYBE(queued, find(id)) dropRecord(*queued);
+                          KJ_IF_MAYBE (queued, find(id)) dropRecord(*queued);
                         }
                         return id;
                       },
@@ -359,9 +359,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   return done.addBranch();
 }
 
-void Scheduler::enqueue(Active& a) {
-  queueOf(a).ready.add(a.uid, a.priority, a.id());
-}
+void Scheduler::enqueue(Active& a) { queueOf(a).ready.add(a.uid, a.priority, a.id()); }
 
 // ---- Queues at run time (queue-table.h) ----
 
@@ -386,8 +384,7 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
   return afterSettingsChange(queues.setConcurrency(name, concurrency, by));
 }
 
-kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool paused,
-                                                       uid_t by) {
+kj::Promise<Scheduler::QueueInfo> Scheduler::setPaused(kj::StringPtr name, bool paused, uid_t by) {
   return afterSettingsChange(queues.setPaused(name, paused, by));
 }
 

@@ -13,6 +13,7 @@
 #include <kj/map.h>
 #include <kj/time.h>
 #include <kj/timer.h>
+#include <task-spec.capnp.h>
 
 #include <deque>
 #include <map>
@@ -21,8 +22,6 @@
 #include <string>
 #include <vector>
 
-#include <task-spec.capnp.h>
-
 #include "common/task-words.h"
 #include "config/config.h"
 #include "events/event-log.h"
@@ -30,8 +29,8 @@
 #include "scheduler/deadlines.h"
 #include "scheduler/fair-share.h"
 #include "scheduler/id-table.h"
-#include "scheduler/key-registry.h"
 #include "scheduler/identity.h"
+#include "scheduler/key-registry.h"
 #include "scheduler/notify-hub.h"
 #include "scheduler/queue-table.h"
 #include "scheduler/wall-timer.h"
@@ -46,11 +45,11 @@ namespace taskctl {
 
 // What a submit carries besides the task itself.
 struct SubmitExtras {
-  bool seesAll = false;    // root or the admin group: may depend on anyone's task
-  bool exempt = false;     // root or the admin group: no per-user quota, any priority
+  bool seesAll = false;  // root or the admin group: may depend on anyone's task
+  bool exempt = false;   // root or the admin group: no per-user quota, any priority
 };
 
-class Scheduler final: private kj::TaskSet::ErrorHandler {
+class Scheduler final : private kj::TaskSet::ErrorHandler {
  public:
   struct Options {
     // Nothing to tune yet: the default kill grace is spec::DEFAULT_KILL_GRACE_USEC.
@@ -58,9 +57,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   // Every reference outlives the scheduler. `timer` follows the monotonic
   // clock (delays, backoff, timeouts); `clock` and `wallTimer` the realtime
   // one (`--at`, stored times).
-  Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner,
-            NotifyHub& notify, kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer,
-            const Config& config, Options options);
+  Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner, NotifyHub& notify,
+            kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer, const Config& config,
+            Options options);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -150,8 +149,9 @@ class Scheduler final: private kj::TaskSet::ErrorHandler {
   kj::TaskSet tasks;
   bool dispatching = false;
   bool waitingForRunner = false;
-  uint64_t endedSucceeded = 0, endedFailed = 0, endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
-  std::mt19937_64 random;  // backoff jitter
+  uint64_t endedSucceeded = 0, endedFailed = 0,
+           endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
+  std::mt19937_64 random;       // backoff jitter
 
   // Dependencies and key waits: who waits on a task's end (dependency id ->
   // dependent id). Checked when the dependency's end is durable.

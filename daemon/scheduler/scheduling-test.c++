@@ -1,19 +1,17 @@
 // The scheduling rules of DESIGN 6: dependencies, delays, retries, unique
 // keys, request ids, queue settings at run time and priorities. Everything
 // runs on fake time against a real store.
-#include "scheduler/scheduler.h"
-
-#include <stdlib.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
 
 #include <ostream>
 #include <string>
 
-#include "scheduler/backoff.h"
 #include "scheduler-harness.h"
+#include "scheduler/backoff.h"
+#include "scheduler/scheduler.h"
 
 namespace taskctl {
 namespace records {
@@ -26,10 +24,10 @@ void PrintTo(EndReason reason, std::ostream* os) {
 
 namespace {
 
-using spec::DependencyCondition;
 using records::EndReason;
-using spec::KeyConflict;
 using records::TaskState;
+using spec::DependencyCondition;
+using spec::KeyConflict;
 using testing::HasSubstr;
 using testing::StartsWith;
 
@@ -776,7 +774,7 @@ TEST(Scheduling, ReplaceTermsTheRunningHolderAndRunsOnlyOnceItEnded) {
 // ended "cancelled before it started": launch() ignored the stopMessage.
 TEST(Scheduling, ReplacingAStartingHolderSaysWhatReplacedIt) {
   SchedulerHarness h;
-  h.runner.holdStarts = true;  // as systemd's job for the scope is pending
+  h.runner.holdStarts = true;                 // as systemd's job for the scope is pending
   auto holder = h.submit(withKey("deploy"));  // resolved: dispatched, its start pending
   ASSERT_EQ(h.scheduler->liveAttempt(holder)
                 .map([](auto a) { return a.getState(); })
@@ -1071,7 +1069,8 @@ TEST(Scheduling, PauseOnFailurePausesTheQueueWhenATaskFails) {
 
 TEST(Scheduling, HigherPriorityFirstThenLowerId) {
   SchedulerHarness h(1);
-  for (auto& q : h.config.queues) q.maxUserPriority = spec::MAX_PRIORITY;  // raising is tested below
+  for (auto& q : h.config.queues)
+    q.maxUserPriority = spec::MAX_PRIORITY;  // raising is tested below
   h.scheduler->reloadQueues(h.config);
   auto blocker = h.submit();
   h.settle();
@@ -1103,12 +1102,13 @@ TEST(Scheduling, HigherPriorityFirstThenLowerId) {
 // ---- Priority and fair share (DESIGN 6, "A shared server") ----
 
 // The exception a submit is refused with.
-kj::Exception refusal(SchedulerHarness& h, const Identity& who, Fill fill, SubmitExtras extras = {}) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                auto promise = h.startSubmit(who, kj::mv(fill), extras);
-                KJ_ASSERT(promise.poll(h.waitScope));
-                promise.wait(h.waitScope);
-              })) {
+kj::Exception refusal(SchedulerHarness& h, const Identity& who, Fill fill,
+                      SubmitExtras extras = {}) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 auto promise = h.startSubmit(who, kj::mv(fill), extras);
+                 KJ_ASSERT(promise.poll(h.waitScope));
+                 promise.wait(h.waitScope);
+               })) {
     return kj::mv(*e);
   }
   KJ_FAIL_ASSERT("the submit was accepted");
@@ -1167,10 +1167,12 @@ TEST(Scheduling, PriorityOrdersOneUsersTasksNotWhoseTurnItIs) {
   SchedulerHarness h;
   h.config.queues[1].maxUserPriority = 100;
   h.scheduler->reloadQueues(h.config);
-  auto inBatch = [](int p) { return [p](spec::TaskSpec::Builder r) {
-    r.setQueue("batch");
-    r.setPriority(p);
-  }; };
+  auto inBatch = [](int p) {
+    return [p](spec::TaskSpec::Builder r) {
+      r.setQueue("batch");
+      r.setPriority(p);
+    };
+  };
   auto a0 = h.submit(h.alice, inBatch(0));  // starts at once
   h.settle();
   auto a1 = h.submit(h.alice, inBatch(0));
@@ -1253,7 +1255,10 @@ TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
   h.scheduler->reloadQueues(h.config);
   auto first = h.submit(h.alice);
   h.submit(h.alice, [](auto r) { r.setQueue("batch"); });  // every queue counts
-  h.submit(h.alice, [](auto r) { r.setNotBefore(1); r.setQueue("batch"); });
+  h.submit(h.alice, [](auto r) {
+    r.setNotBefore(1);
+    r.setQueue("batch");
+  });
   h.settle();
   auto e = refusal(h, h.alice, [](auto) {});
   EXPECT_EQ(e.getType(), kj::Exception::Type::OVERLOADED);
@@ -1264,7 +1269,8 @@ TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
   auto bobs = h.submit(h.bob);  // Bob has his own
   SubmitExtras admin;
   admin.exempt = true;
-  auto exempt = h.submit(h.alice, [](auto) {}, admin);  // root and the admin group are exempt
+  auto exempt = h.submit(
+      h.alice, [](auto) {}, admin);  // root and the admin group are exempt
   h.exit(first, 0);
   h.exit(bobs, 0);
   h.exit(exempt, 0);
@@ -1278,7 +1284,7 @@ TEST(Scheduling, APerUserQuotaRefusesTheExcessAsOverloadedAndFreesAsTasksEnd) {
   }
   size_t accepted = 0;
   for (auto& p : flood) {
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { p.wait(h.waitScope); })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { p.wait(h.waitScope); })) {
       EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
     } else {
       accepted++;
@@ -1316,7 +1322,7 @@ TEST(Scheduling, AFirstAttemptIntoAFreeSlotIsStoredWithItsSubmit) {
   h.settle();
   uint64_t before = h.commit->commits();
   auto id = h.submit();
-  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (first, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*first)->get().getState(), TaskState::STARTING) << "durable when the reply went";
   } else {
     FAIL() << "attempt 1 was not stored with the submit";
@@ -1359,7 +1365,7 @@ TEST(Scheduling, ACrashBeforeTheShimOfAStartAtSubmitRequeuesIt) {
   h.restart();
   ASSERT_TRUE(h.launched(id));
   EXPECT_EQ(h.runner.launched[h.indexOf(id)].attempt, 2u);
-  KJ_IF_MAYBE(first, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (first, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*first)->get().getReason(), EndReason::NOT_STARTED);
   } else {
     FAIL() << "attempt 1 was not stored";

@@ -4,10 +4,14 @@
 
 namespace taskctl {
 
-SubmitStaging::SubmitStaging(Store& store, EventLog& events, QueueTable& queues,
-                             KeyRegistry& keys, QueueTable::Queue& queue, uint32_t uid,
-                             uint64_t taskId)
-    : store(store), events(events), queues(queues), keys(keys), taskQueue(queue), uid(uid),
+SubmitStaging::SubmitStaging(Store& store, EventLog& events, QueueTable& queues, KeyRegistry& keys,
+                             QueueTable::Queue& queue, uint32_t uid, uint64_t taskId)
+    : store(store),
+      events(events),
+      queues(queues),
+      keys(keys),
+      taskQueue(queue),
+      uid(uid),
       taskId(taskId) {}
 
 void SubmitStaging::joined(records::Task::Reader task) {
@@ -22,9 +26,7 @@ void SubmitStaging::started(records::Task::Reader task, records::Attempt::Reader
   startSeq = events.record(task, records::TaskState::QUEUED, 1, /*droppable=*/true);
 }
 
-void SubmitStaging::stored(records::Task::Reader task) {
-  store.putTask(task, /*droppable=*/true);
-}
+void SubmitStaging::stored(records::Task::Reader task) { store.putTask(task, /*droppable=*/true); }
 
 void SubmitStaging::mapRequest(kj::StringPtr id, int64_t createdAt, bool replacesStale,
                                int64_t staleCreatedAt) {

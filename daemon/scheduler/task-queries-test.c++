@@ -1,9 +1,8 @@
 #include "scheduler/task-queries.h"
 
-#include <stdlib.h>
-
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
 
 #include "scheduler-harness.h"
 
@@ -25,7 +24,7 @@ TEST(TaskQueries, AnotherUsersTaskReadsLikeAMissingOne) {
   h.settle();
   h.queries->flushed().wait(h.waitScope);
   Viewer alice{1000}, bob{1001}, admin{1001, true};
-  KJ_IF_MAYBE(seen, h.queries->task(id, alice)) {
+  KJ_IF_MAYBE (seen, h.queries->task(id, alice)) {
     EXPECT_EQ(seen->task().getId(), id);
     EXPECT_TRUE(seen->attempts() == nullptr);  // not asked for
   } else {
@@ -51,8 +50,8 @@ TEST(TaskQueries, AttemptsCarryTheRunningOnesProgressAsOfNow) {
   // Within the second: kept in memory only, not written yet.
   ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("half"), 0.5}));
   h.queries->flushed().wait(h.waitScope);
-  KJ_IF_MAYBE(seen, h.queries->task(id, Viewer{1000}, TaskQueries::Attempts::WITH)) {
-    KJ_IF_MAYBE(attempts, seen->attempts()) {
+  KJ_IF_MAYBE (seen, h.queries->task(id, Viewer{1000}, TaskQueries::Attempts::WITH)) {
+    KJ_IF_MAYBE (attempts, seen->attempts()) {
       ASSERT_EQ(attempts->size(), 1u);
       EXPECT_EQ((*attempts)[0].getNumber(), 1u);
       EXPECT_EQ((*attempts)[0].getState(), TaskState::RUNNING);
@@ -65,7 +64,7 @@ TEST(TaskQueries, AttemptsCarryTheRunningOnesProgressAsOfNow) {
     ADD_FAILURE() << "no task";
   }
   // The store itself has the attempt as of its last write.
-  KJ_IF_MAYBE(stored, h.store->getAttempt(id, 1)) {
+  KJ_IF_MAYBE (stored, h.store->getAttempt(id, 1)) {
     EXPECT_EQ((*stored)->get().getStatusText(), "started");
   } else {
     ADD_FAILURE() << "no stored attempt";
@@ -76,12 +75,11 @@ TEST(TaskQueries, WhatATaskWaitsFor) {
   Harness h;
   auto first = h.submit(h.alice);
   h.settle();
-  auto second = h.submit(h.alice, [&](spec::TaskSpec::Builder r) {
-    r.initAfter(1)[0].setId(first);
-  });
+  auto second =
+      h.submit(h.alice, [&](spec::TaskSpec::Builder r) { r.initAfter(1)[0].setId(first); });
   h.settle();
   h.queries->flushed().wait(h.waitScope);
-  KJ_IF_MAYBE(seen, h.queries->task(second, Viewer{1000})) {
+  KJ_IF_MAYBE (seen, h.queries->task(second, Viewer{1000})) {
     EXPECT_EQ(seen->task().getState(), TaskState::WAITING);
     EXPECT_EQ(seen->waitingFor(), h.scheduler->waitingFor(seen->task()));
     EXPECT_NE(seen->waitingFor(), "");

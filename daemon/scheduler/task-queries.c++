@@ -16,7 +16,7 @@ void TaskQueries::requireWritable() { store.requireWritable(); }
 
 kj::Maybe<SeenTask> TaskQueries::task(uint64_t id, Viewer viewer, Attempts attempts) {
   kj::Maybe<SeenTask> result;
-  KJ_IF_MAYBE(record, store.getTask(id)) {
+  KJ_IF_MAYBE (record, store.getTask(id)) {
     if (!viewer.sees((*record)->get().getUid())) return nullptr;
     SeenTask seen(kj::mv(*record));
     auto t = seen.task();
@@ -29,7 +29,7 @@ kj::Maybe<SeenTask> TaskQueries::task(uint64_t id, Viewer viewer, Attempts attem
         seen.attemptCopies.add(kj::mv(copy));
       });
       // The running attempt's progress as of now, not as of its last write.
-      KJ_IF_MAYBE(live, scheduler.liveAttempt(id)) {
+      KJ_IF_MAYBE (live, scheduler.liveAttempt(id)) {
         for (auto& copy : seen.attemptCopies) {
           auto a = copy->getRoot<records::Attempt>();
           if (a.getNumber() == live->getNumber()) {
@@ -47,9 +47,8 @@ kj::Maybe<SeenTask> TaskQueries::task(uint64_t id, Viewer viewer, Attempts attem
   return result;
 }
 
-kj::Maybe<kj::Own<Record<records::Tombstone>>> TaskQueries::tombstone(uint64_t id,
-                                                                      Viewer viewer) {
-  KJ_IF_MAYBE(found, store.getTombstone(id)) {
+kj::Maybe<kj::Own<Record<records::Tombstone>>> TaskQueries::tombstone(uint64_t id, Viewer viewer) {
+  KJ_IF_MAYBE (found, store.getTombstone(id)) {
     if (viewer.sees((*found)->get().getUid())) return kj::mv(*found);
   }
   return nullptr;
@@ -58,7 +57,7 @@ kj::Maybe<kj::Own<Record<records::Tombstone>>> TaskQueries::tombstone(uint64_t i
 bool TaskQueries::exists(uint64_t id, Viewer viewer) {
   // A task and its tombstone are never both stored: the prune that writes
   // one deletes the other in the same transaction.
-  KJ_IF_MAYBE(record, store.getTask(id)) return viewer.sees((*record)->get().getUid());
+  KJ_IF_MAYBE (record, store.getTask(id)) return viewer.sees((*record)->get().getUid());
   return tombstone(id, viewer) != nullptr;
 }
 

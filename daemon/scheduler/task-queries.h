@@ -16,7 +16,6 @@
 #include <capnp/message.h>
 #include <kj/async.h>
 #include <kj/function.h>
-
 #include <records.capnp.h>
 
 #include "scheduler/list-pages.h"

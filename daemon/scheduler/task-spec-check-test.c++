@@ -1,7 +1,7 @@
 #include "scheduler/task-spec-check.h"
 
-#include <gtest/gtest.h>
 #include <capnp/message.h>
+#include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/function.h>
 
@@ -16,7 +16,7 @@ std::string refusalOf(kj::Function<void(spec::TaskSpec::Builder)> fill) {
   auto request = message.initRoot<spec::TaskSpec>();
   request.initArgv(1).set(0, "true"_kj.asBytes());
   fill(request);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { checkTaskSpec(request.asReader()); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { checkTaskSpec(request.asReader()); })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
     return e->getDescription().cStr();
   }
@@ -29,7 +29,9 @@ kj::Array<kj::byte> bytes(size_t n, char c = 'x') {
   return a;
 }
 
-TEST(TaskSpecCheck, TakesAPlainCommand) { EXPECT_EQ(refusalOf([](auto) {}), ""); }
+TEST(TaskSpecCheck, TakesAPlainCommand) {
+  EXPECT_EQ(refusalOf([](auto) {}), "");
+}
 
 TEST(TaskSpecCheck, RefusesEachFieldOutsideTheContract) {
   struct Case {
@@ -46,7 +48,9 @@ TEST(TaskSpecCheck, RefusesEachFieldOutsideTheContract) {
          argv.set(1, kj::arrayPtr(reinterpret_cast<const kj::byte*>("a\0b"), 3));
        }},
       {"environment entry 0 holds a NUL byte",
-       [](auto r) { r.initEnv(1).set(0, kj::arrayPtr(reinterpret_cast<const kj::byte*>("A=\0"), 3)); }},
+       [](auto r) {
+         r.initEnv(1).set(0, kj::arrayPtr(reinterpret_cast<const kj::byte*>("A=\0"), 3));
+       }},
       {"environment entry 1 is not NAME=VALUE",
        [](auto r) {
          auto env = r.initEnv(2);
@@ -144,7 +148,7 @@ kj::Own<Resolved> resolve(kj::Function<void(spec::TaskLimits::Builder)> ask,
   auto a = asked.initRoot<spec::TaskLimits>();
   ask(a);
   auto out = r->message.initRoot<spec::TaskLimits>();
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { resolveLimits(a.asReader(), queue, out); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { resolveLimits(a.asReader(), queue, out); })) {
     r->refusal = e->getDescription().cStr();
   }
   r->limits = out.asReader();
@@ -256,14 +260,14 @@ TEST(TaskSpecCheck, RetriesAloneRetryAnExitATimeoutAndAMissedHeartbeat) {
 }
 
 TEST(TaskSpecCheck, DropsWhatATaskMayNotCarryIn) {
-  for (auto dropped : {"NOTIFY_SOCKET=/run/x", "WATCHDOG_USEC=1", "WATCHDOG_PID=1", "LISTEN_FDS=3",
-                       "LISTEN_PID=1", "INVOCATION_ID=abc", "JOURNAL_STREAM=8:9", "LD_PRELOAD=/x.so",
-                       "LD_LIBRARY_PATH=/x", "GCONV_PATH=/x", "MALLOC_ARENA_MAX=1",
-                       "GLIBC_TUNABLES=x", "NOEQUALS", "=value"}) {
+  for (auto dropped :
+       {"NOTIFY_SOCKET=/run/x", "WATCHDOG_USEC=1", "WATCHDOG_PID=1", "LISTEN_FDS=3", "LISTEN_PID=1",
+        "INVOCATION_ID=abc", "JOURNAL_STREAM=8:9", "LD_PRELOAD=/x.so", "LD_LIBRARY_PATH=/x",
+        "GCONV_PATH=/x", "MALLOC_ARENA_MAX=1", "GLIBC_TUNABLES=x", "NOEQUALS", "=value"}) {
     EXPECT_TRUE(isDroppedVariable(kj::StringPtr(dropped).asBytes())) << dropped;
   }
-  for (auto kept : {"PATH=/usr/bin", "HOME=/root", "NOTIFY=1", "XLD_PRELOAD=1", "EMPTY=",
-                    "A=B=C"}) {
+  for (auto kept :
+       {"PATH=/usr/bin", "HOME=/root", "NOTIFY=1", "XLD_PRELOAD=1", "EMPTY=", "A=B=C"}) {
     EXPECT_FALSE(isDroppedVariable(kj::StringPtr(kept).asBytes())) << kept;
   }
 

@@ -27,11 +27,13 @@ bool holdsNul(kj::StringPtr text) { return holdsNul(text.asBytes()); }
 void checkTaskSpec(spec::TaskSpec::Reader request) {
   size_t total = request.totalSize().wordCount * sizeof(capnp::word);
   if (total > MAX_TASK_BYTES) {
-    refuse(kj::str("the task is ", total, " bytes encoded (argv, env, cwd, labels and options "
+    refuse(kj::str("the task is ", total,
+                   " bytes encoded (argv, env, cwd, labels and options "
                    "together); the limit is 2 MiB (2097152 bytes)"));
   }
   auto argv = request.getArgv();
-  if (argv.size() == 0 || argv[0].size() == 0) refuse(kj::str("empty command: give a command after --"));
+  if (argv.size() == 0 || argv[0].size() == 0)
+    refuse(kj::str("empty command: give a command after --"));
   size_t bytes = 0;
   for (auto i : kj::indices(argv)) {
     if (holdsNul(argv[i])) refuse(kj::str("argv[", i, "] holds a NUL byte"));
@@ -73,8 +75,8 @@ void checkTaskSpec(spec::TaskSpec::Reader request) {
   for (auto label : labels) {
     auto key = label.getKey();
     if (key.size() > spec::MAX_LABEL_KEY_BYTES) {
-      refuse(kj::str("label key of ", key.size(), " bytes; the limit is ",
-                     spec::MAX_LABEL_KEY_BYTES));
+      refuse(
+          kj::str("label key of ", key.size(), " bytes; the limit is ", spec::MAX_LABEL_KEY_BYTES));
     }
     if (holdsNul(key)) refuse(kj::str("label key holds a NUL byte"));
     if (key.size() == 0 || key.findFirst('=') != nullptr) {
@@ -105,8 +107,8 @@ void checkTaskSpec(spec::TaskSpec::Reader request) {
     if (code < 1 || code > 255) refuse(kj::str("retry exit code ", code, " is not in 1..255"));
   }
   if (request.getAfter().size() > spec::MAX_DEPENDENCIES) {
-    refuse(kj::str(request.getAfter().size(), " dependencies; the limit is ",
-                   spec::MAX_DEPENDENCIES));
+    refuse(
+        kj::str(request.getAfter().size(), " dependencies; the limit is ", spec::MAX_DEPENDENCIES));
   }
   // Keys and request ids are map keys as C strings: a NUL would make two differ in the store
   // and agree in memory.

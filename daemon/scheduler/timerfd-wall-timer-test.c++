@@ -1,12 +1,12 @@
 #include "scheduler/timerfd-wall-timer.h"
 
 #include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <kj/debug.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fstream>
-#include <kj/async-io.h>
-#include <kj/debug.h>
 #include <string>
 
 namespace taskctl {
@@ -88,7 +88,7 @@ TEST(TimerfdWallTimer, ANewDeadlineReplacesALaterOne) {
 
   // The replaced promise says so instead of waiting forever.
   ASSERT_TRUE(first.poll(io.waitScope));
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { first.wait(io.waitScope); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { first.wait(io.waitScope); })) {
     EXPECT_TRUE(e->getDescription().startsWith("wall-clock wait replaced"))
         << e->getDescription().cStr();
   } else {

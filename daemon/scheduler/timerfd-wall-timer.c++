@@ -1,12 +1,11 @@
 #include "scheduler/timerfd-wall-timer.h"
 
 #include <errno.h>
+#include <kj/debug.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
 
 namespace taskctl {
 
@@ -35,15 +34,19 @@ TimerfdWallTimer::TimerfdWallTimer(kj::UnixEventPort& port)
         // Only an unexpected read() error gets here. Fail the waiter and every
         // later call rather than leave a deadline that never comes.
         KJ_LOG(ERROR, "wall-clock timer stopped", e);
-        KJ_IF_MAYBE(f, pending) { (*f)->reject(kj::cp(e)); }
+        KJ_IF_MAYBE (f, pending) {
+          (*f)->reject(kj::cp(e));
+        }
         pending = nullptr;
         broken = kj::mv(e);
       })) {}
 
 kj::Promise<void> TimerfdWallTimer::atOrAfter(kj::Date when) {
-  KJ_IF_MAYBE(e, broken) { return kj::cp(*e); }
+  KJ_IF_MAYBE (e, broken) {
+    return kj::cp(*e);
+  }
   uint64_t id = ++generation;
-  KJ_IF_MAYBE(f, pending) {
+  KJ_IF_MAYBE (f, pending) {
     // Its owner should have dropped it already; if not, it learns why it
     // will never resolve.
     (*f)->reject(KJ_EXCEPTION(FAILED, "wall-clock wait replaced by a newer one"));
@@ -100,7 +103,9 @@ void TimerfdWallTimer::drain() {
 }
 
 void TimerfdWallTimer::fire() {
-  KJ_IF_MAYBE(f, pending) { (*f)->fulfill(); }
+  KJ_IF_MAYBE (f, pending) {
+    (*f)->fulfill();
+  }
   pending = nullptr;
 }
 

@@ -57,8 +57,7 @@ uint32_t tableCrc(uint32_t crc, const unsigned char* p, size_t n) {
 // is a 32x32 bit matrix, applied as four byte tables (ZeroOp). A 1.5 KiB
 // record is checked in about a third of the time, which is most of what
 // opening a million of them costs (bench/README.md).
-__attribute__((target("sse4.2"))) uint64_t serialCrc(uint64_t c, const unsigned char* p,
-                                                     size_t n) {
+__attribute__((target("sse4.2"))) uint64_t serialCrc(uint64_t c, const unsigned char* p, size_t n) {
   for (; n >= 8; p += 8, n -= 8) {
     uint64_t word;
     memcpy(&word, p, 8);
@@ -125,7 +124,7 @@ const Interleave<32>& small() {
 }
 
 __attribute__((target("sse4.2"))) uint32_t hardwareCrc(uint32_t crc, const unsigned char* p,
-                                                        size_t n) {
+                                                       size_t n) {
   uint64_t c = static_cast<uint32_t>(~crc);
   c = large().run(c, p, n);
   c = small().run(c, p, n);

@@ -1,13 +1,12 @@
 #include "store/group-commit.h"
 
+#include <gtest/gtest.h>
+#include <kj/async-io.h>
+#include <kj/debug.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-
-#include <gtest/gtest.h>
-#include <kj/async-io.h>
-#include <kj/debug.h>
 
 #include "temp-dir.h"
 
@@ -83,7 +82,7 @@ TEST(GroupCommit, AStoreThatCannotWriteIsFull) {
   store.commit();
   FullDisk full(storeDir);
   for (int i = 0; i < 200; i++) putTask(store, store.allocateId(), false, 16 << 10);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { store.commit(); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { store.commit(); })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED) << e->getDescription().cStr();
     EXPECT_TRUE(e->getDescription().startsWith("store full")) << e->getDescription().cStr();
     EXPECT_NE(e->getDescription().findFirst('?'), nullptr) << "no word of space";
@@ -120,7 +119,7 @@ TEST(GroupCommit, AFailingStoreBlocksNoReadAndRefusesSubmitsAtOnce) {
 
   // The attempt fails: the submit is refused (store full), the read goes on.
   ASSERT_TRUE(submit.poll(io.waitScope));
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { submit.wait(io.waitScope); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { submit.wait(io.waitScope); })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
     EXPECT_TRUE(e->getDescription().startsWith("store full")) << e->getDescription().cStr();
   } else {

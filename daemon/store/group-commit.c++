@@ -14,7 +14,7 @@ void GroupCommit::taskFailed(kj::Exception&& exception) {
 kj::Promise<void> GroupCommit::durable() { return wait(Kind::DURABLE); }
 
 kj::Promise<void> GroupCommit::durableOrRefused() {
-  KJ_IF_MAYBE(e, failure) {
+  KJ_IF_MAYBE (e, failure) {
     // Refused at once: a submit must not wait for the next retry to learn
     // that the store is full. Its own writes go; nothing else is droppable
     // now, since every submit staged while failing is refused here.
@@ -32,7 +32,9 @@ kj::Promise<void> GroupCommit::flushed() {
 }
 
 kj::Maybe<const kj::Exception&> GroupCommit::failing() const {
-  KJ_IF_MAYBE(e, failure) { return *e; }
+  KJ_IF_MAYBE (e, failure) {
+    return *e;
+  }
   return nullptr;
 }
 
@@ -54,13 +56,19 @@ void GroupCommit::schedule() {
 void GroupCommit::run() {
   scheduled = false;
   auto batch = kj::mv(waiters);
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { store.commit(); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { store.commit(); })) {
     store.dropDroppable();
     for (auto& w : batch) {
       switch (w.kind) {
-        case Kind::REFUSABLE: w.fulfiller->reject(kj::cp(*e)); break;
-        case Kind::FLUSH: w.fulfiller->fulfill(); break;  // the read goes on with what is durable
-        case Kind::DURABLE: waiters.add(kj::mv(w)); break;
+        case Kind::REFUSABLE:
+          w.fulfiller->reject(kj::cp(*e));
+          break;
+        case Kind::FLUSH:
+          w.fulfiller->fulfill();
+          break;  // the read goes on with what is durable
+        case Kind::DURABLE:
+          waiters.add(kj::mv(w));
+          break;
       }
     }
     if (store.stagedCount() == 0) {

@@ -10,7 +10,7 @@
 
 namespace taskctl {
 
-class GroupCommit final: private kj::TaskSet::ErrorHandler {
+class GroupCommit final : private kj::TaskSet::ErrorHandler {
  public:
   // `store` and `timer` outlive this object.
   GroupCommit(Store& store, kj::Timer& timer);

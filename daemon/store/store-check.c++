@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <kj/debug.h>
 #include <lmdb.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,11 +13,9 @@
 #include <string>
 #include <tuple>
 
-#include <kj/debug.h>
-
 #include "common/errors.h"
-#include "store/store.h"
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 namespace {
@@ -57,7 +56,7 @@ struct Source {
     if (access(dataFile.cStr(), F_OK) != 0) {
       KJ_FAIL_REQUIRE(kj::str("no store at ", dir, " (", dataFile, ": ", strerror(errno), ")"));
     }
-    KJ_IF_MAYBE(problem, storeFileProblem(dataFile)) {
+    KJ_IF_MAYBE (problem, storeFileProblem(dataFile)) {
       KJ_FAIL_REQUIRE(kj::str("the store ", dataFile, " is corrupt (", *problem,
                               "); LMDB cannot read it at all"));
     }
@@ -90,23 +89,24 @@ struct Source {
     kj::Maybe<kj::String> error;
     MDB_txn* txn = nullptr;
     MDB_cursor* cursor = nullptr;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
-                  if (rc != 0) {
-                    error = kj::str(mdb_strerror(rc));
-                    return;
-                  }
-                  MDB_dbi dbi;
-                  rc = mdb_dbi_open(txn, table.cStr(), 0, &dbi);
-                  if (rc == MDB_NOTFOUND) return;  // an older format's missing table
-                  if (rc == 0) rc = mdb_cursor_open(txn, dbi, &cursor);
-                  MDB_val key{from.size(), const_cast<kj::byte*>(from.begin())}, val;
-                  if (rc == 0) {
-                    rc = mdb_cursor_get(cursor, &key, &val, from.size() ? MDB_SET_RANGE : MDB_FIRST);
-                  }
-                  for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) fn(key, val);
-                  if (rc != MDB_NOTFOUND) error = kj::str(mdb_strerror(rc));
-                })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+                   if (rc != 0) {
+                     error = kj::str(mdb_strerror(rc));
+                     return;
+                   }
+                   MDB_dbi dbi;
+                   rc = mdb_dbi_open(txn, table.cStr(), 0, &dbi);
+                   if (rc == MDB_NOTFOUND) return;  // an older format's missing table
+                   if (rc == 0) rc = mdb_cursor_open(txn, dbi, &cursor);
+                   MDB_val key{from.size(), const_cast<kj::byte*>(from.begin())}, val;
+                   if (rc == 0) {
+                     rc = mdb_cursor_get(cursor, &key, &val,
+                                         from.size() ? MDB_SET_RANGE : MDB_FIRST);
+                   }
+                   for (; rc == 0; rc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) fn(key, val);
+                   if (rc != MDB_NOTFOUND) error = kj::str(mdb_strerror(rc));
+                 })) {
       error = kj::str(e->getDescription());
     }
     if (cursor != nullptr) mdb_cursor_close(cursor);
@@ -133,7 +133,7 @@ struct Source {
                                        const MDB_val& val) {
     auto bytes = bytesOf(val);
     if (!sealed) return bytes;
-    KJ_IF_MAYBE(p, unsealValue(bytesOf(key), bytes)) return *p;
+    KJ_IF_MAYBE (p, unsealValue(bytesOf(key), bytes)) return *p;
     KJ_FAIL_REQUIRE(kj::str(keyText(table, key), ": checksum mismatch"));
   }
 };
@@ -159,7 +159,7 @@ void readWhole(kj::StringPtr table, const MDB_val& key, kj::ArrayPtr<const kj::b
     root.totalSize();
     fn(root);
   });
-  KJ_IF_MAYBE(e, failure) {
+  KJ_IF_MAYBE (e, failure) {
     auto text = e->getDescription();
     if (text.startsWith(keyText(table, key))) rethrow(kj::mv(*e));
     KJ_FAIL_REQUIRE(kj::str(keyText(table, key), ": does not decode (", text, ")"));
@@ -167,33 +167,33 @@ void readWhole(kj::StringPtr table, const MDB_val& key, kj::ArrayPtr<const kj::b
 }
 
 void readMeta(Source& source, StoreReport& report) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                KJ_IF_MAYBE(bytes, source.get("meta", "meta"_kj.asBytes())) {
-                  MDB_val key{4, const_cast<char*>("meta")};
-                  kj::ArrayPtr<const kj::byte> payload = *bytes;
-                  bool sealed = bytes->size() % 8 == STORE_CHECKSUM_BYTES;
-                  if (sealed) {
-                    KJ_IF_MAYBE(p, unsealValue("meta"_kj.asBytes(), *bytes)) {
-                      payload = *p;
-                    } else {
-                      KJ_FAIL_REQUIRE("the meta record: checksum mismatch");
-                    }
-                  }
-                  readWhole<records::Meta>("meta", key, payload, [&](records::Meta::Reader m) {
-                    source.version = m.getFormatVersion();
-                    source.nextId = m.getNextId();
-                  });
-                  source.sealed = sealed;
-                  KJ_REQUIRE(source.version <= records::FORMAT_VERSION,
-                             kj::str("format ", source.version, " is newer than this taskctld (",
-                                     records::FORMAT_VERSION, ")"));
-                  KJ_REQUIRE(sealed == (source.version >= 3),
-                             kj::str("the meta record says format ", source.version, " but is ",
-                                     sealed ? "" : "not ", "checksummed"));
-                } else {
-                  KJ_FAIL_REQUIRE("no meta record");
-                }
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 KJ_IF_MAYBE (bytes, source.get("meta", "meta"_kj.asBytes())) {
+                   MDB_val key{4, const_cast<char*>("meta")};
+                   kj::ArrayPtr<const kj::byte> payload = *bytes;
+                   bool sealed = bytes->size() % 8 == STORE_CHECKSUM_BYTES;
+                   if (sealed) {
+                     KJ_IF_MAYBE (p, unsealValue("meta"_kj.asBytes(), *bytes)) {
+                       payload = *p;
+                     } else {
+                       KJ_FAIL_REQUIRE("the meta record: checksum mismatch");
+                     }
+                   }
+                   readWhole<records::Meta>("meta", key, payload, [&](records::Meta::Reader m) {
+                     source.version = m.getFormatVersion();
+                     source.nextId = m.getNextId();
+                   });
+                   source.sealed = sealed;
+                   KJ_REQUIRE(source.version <= records::FORMAT_VERSION,
+                              kj::str("format ", source.version, " is newer than this taskctld (",
+                                      records::FORMAT_VERSION, ")"));
+                   KJ_REQUIRE(sealed == (source.version >= 3),
+                              kj::str("the meta record says format ", source.version, " but is ",
+                                      sealed ? "" : "not ", "checksummed"));
+                 } else {
+                   KJ_FAIL_REQUIRE("no meta record");
+                 }
+               })) {
     report.problems.add(kj::str(e->getDescription()));
     report.dropped.add(kj::str("the meta record (", e->getDescription(), ")"));
   }
@@ -213,13 +213,13 @@ StoreReport checkStore(kj::StringPtr dir) {
   auto problem = [&](kj::String line) { report.problems.add(kj::mv(line)); };
   // Every value, record by record: a bad one is reported and the walk goes on.
   auto each = [&](kj::StringPtr table, auto&& fn) {
-    KJ_IF_MAYBE(error, source.walk(table, nullptr, [&](const MDB_val& key, const MDB_val& val) {
-                  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fn(key, val); })) {
-                    problem(kj::str(e->getDescription()));
-                  } else {
-                    report.records++;
-                  }
-                })) {
+    KJ_IF_MAYBE (error, source.walk(table, nullptr, [&](const MDB_val& key, const MDB_val& val) {
+                   KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { fn(key, val); })) {
+                     problem(kj::str(e->getDescription()));
+                   } else {
+                     report.records++;
+                   }
+                 })) {
       problem(kj::str("table ", table, ": cannot be read to its end: ", *error));
     }
   };
@@ -234,24 +234,21 @@ StoreReport checkStore(kj::StringPtr dir) {
     KJ_REQUIRE(key.mv_size == 8, kj::str(keyText("tasks", key), ": not an id"));
     uint64_t id = readBE(static_cast<const kj::byte*>(key.mv_data), 8);
     maxId = kj::max(maxId, id);
-    readWhole<records::Task>("tasks", key, source.payload("tasks", key, val),
-                             [&](records::Task::Reader t) {
-                               KJ_REQUIRE(t.getId() == id,
-                                          kj::str("tasks ", id, ": holds task ", t.getId()));
-                               auto state = static_cast<uint16_t>(t.getState());
-                               KJ_REQUIRE(state <= static_cast<uint16_t>(records::TaskState::RETRYING),
-                                          kj::str("tasks ", id, ": state ", state));
-                               tasks[id] = TaskFacts{state, t.getFinishedAt()};
-                             });
+    readWhole<records::Task>(
+        "tasks", key, source.payload("tasks", key, val), [&](records::Task::Reader t) {
+          KJ_REQUIRE(t.getId() == id, kj::str("tasks ", id, ": holds task ", t.getId()));
+          auto state = static_cast<uint16_t>(t.getState());
+          KJ_REQUIRE(state <= static_cast<uint16_t>(records::TaskState::RETRYING),
+                     kj::str("tasks ", id, ": state ", state));
+          tasks[id] = TaskFacts{state, t.getFinishedAt()};
+        });
   });
-  KJ_IF_MAYBE(next, source.nextId) {
+  KJ_IF_MAYBE (next, source.nextId) {
     if (*next <= maxId) {
       problem(kj::str("the meta's next id ", *next, " is not above the highest task id ", maxId));
     }
   }
-  auto terminal = [](uint16_t state) {
-    return isTerminal(static_cast<records::TaskState>(state));
-  };
+  auto terminal = [](uint16_t state) { return isTerminal(static_cast<records::TaskState>(state)); };
   // A `ready` index (format 3 and older) is left to the upgrade, which drops it.
   std::set<uint64_t> activeIds, finishedIds;
   each("active", [&](const MDB_val& key, const MDB_val& val) {
@@ -270,9 +267,9 @@ StoreReport checkStore(kj::StringPtr dir) {
     uint64_t id = readBE(p + 8, 8);
     finishedIds.insert(id);
     auto it = tasks.find(id);
-    KJ_REQUIRE(it != tasks.end() && terminal(it->second.state) &&
-                   it->second.finishedAt == readTime(p),
-               kj::str("finished ", id, ": does not match a terminal task"));
+    KJ_REQUIRE(
+        it != tasks.end() && terminal(it->second.state) && it->second.finishedAt == readTime(p),
+        kj::str("finished ", id, ": does not match a terminal task"));
   });
   for (auto& [id, facts] : tasks) {
     if (!terminal(facts.state) && activeIds.count(id) == 0) {
@@ -295,8 +292,9 @@ StoreReport checkStore(kj::StringPtr dir) {
     readWhole<records::Tombstone>(
         "tombstones", key, source.payload("tombstones", key, val),
         [&](records::Tombstone::Reader t) {
-          KJ_REQUIRE(key.mv_size == 8 && t.getId() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
-                     kj::str(keyText("tombstones", key), ": holds another id"));
+          KJ_REQUIRE(
+              key.mv_size == 8 && t.getId() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
+              kj::str(keyText("tombstones", key), ": holds another id"));
         });
   });
   std::set<std::string> requests;
@@ -308,9 +306,9 @@ StoreReport checkStore(kj::StringPtr dir) {
   each("requests-by-age", [&](const MDB_val& key, const MDB_val& val) {
     index("requests-by-age", key, val);
     KJ_REQUIRE(key.mv_size >= 12, kj::str(keyText("requests-by-age", key), ": malformed"));
-    KJ_REQUIRE(requests.count(std::string(static_cast<const char*>(key.mv_data) + 8,
-                                          key.mv_size - 8)) > 0,
-               kj::str(keyText("requests-by-age", key), ": lists a missing request"));
+    KJ_REQUIRE(
+        requests.count(std::string(static_cast<const char*>(key.mv_data) + 8, key.mv_size - 8)) > 0,
+        kj::str(keyText("requests-by-age", key), ": lists a missing request"));
   });
   each("queues", [&](const MDB_val& key, const MDB_val& val) {
     readWhole<records::QueueSettings>(
@@ -320,12 +318,12 @@ StoreReport checkStore(kj::StringPtr dir) {
         });
   });
   each("events", [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::Event>("events", key, source.payload("events", key, val),
-                              [&](records::Event::Reader e) {
-                                KJ_REQUIRE(key.mv_size == 8 &&
-                                               e.getSeq() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
-                                           kj::str(keyText("events", key), ": holds another seq"));
-                              });
+    readWhole<records::Event>(
+        "events", key, source.payload("events", key, val), [&](records::Event::Reader e) {
+          KJ_REQUIRE(key.mv_size == 8 &&
+                         e.getSeq() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
+                     kj::str(keyText("events", key), ": holds another seq"));
+        });
   });
   return report;
 }
@@ -345,7 +343,7 @@ StoreReport salvageStore(kj::StringPtr dir, kj::StringPtr outDir) {
     KJ_REQUIRE(empty, kj::str(outDir, " is not empty; salvage into a new directory"));
   }
   Store out(outDir);
-  KJ_IF_MAYBE(next, source.nextId) out.raiseNextId(*next);
+  KJ_IF_MAYBE (next, source.nextId) out.raiseNextId(*next);
   size_t staged = 0;
   auto flush = [&](bool force) {
     if (++staged >= 1000 || force) {
@@ -365,16 +363,16 @@ StoreReport salvageStore(kj::StringPtr dir, kj::StringPtr outDir) {
       kj::Maybe<kj::Array<kj::byte>> last;
       auto error = source.walk(table, from, [&](const MDB_val& key, const MDB_val& val) {
         last = kj::heapArray(bytesOf(key));
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { copy(key, val); })) {
+        KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { copy(key, val); })) {
           drop(kj::str(e->getDescription()));
         } else {
           report.records++;
         }
       });
-      KJ_IF_MAYBE(e, error) {
+      KJ_IF_MAYBE (e, error) {
         kj::Maybe<kj::Array<kj::byte>> after;
-        KJ_IF_MAYBE(l, last) after = nextKey(*l);
-        KJ_IF_MAYBE(a, after) {
+        KJ_IF_MAYBE (l, last) after = nextKey(*l);
+        KJ_IF_MAYBE (a, after) {
           if (restarts < 1000 && (from == nullptr || *a != from)) {
             drop(kj::str("table ", table, ": a damaged page after ",
                          keyText(table, MDB_val{KJ_ASSERT_NONNULL(last).size(),
@@ -395,101 +393,115 @@ StoreReport salvageStore(kj::StringPtr dir, kj::StringPtr outDir) {
 
   uint64_t lastTask = 0;
   auto copyTask = [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::Task>("tasks", key, source.payload("tasks", key, val),
-                             [&](records::Task::Reader t) {
-                               KJ_REQUIRE(key.mv_size == 8 &&
-                                              t.getId() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
-                                          kj::str(keyText("tasks", key), ": holds another id"));
-                               out.raiseNextId(t.getId() + 1);
-                               if (lmdb::hasFlatLimits(t)) {
-                                 // From format 3 or older: limits as format 4 keeps them.
-                                 capnp::MallocMessageBuilder message;
-                                 message.setRoot(t);
-                                 auto task = message.getRoot<records::Task>();
-                                 lmdb::moveFlatLimits(task);
-                                 out.putTask(task.asReader());
-                               } else {
-                                 out.putTask(t);
-                               }
-                               kept.insert(t.getId());
-                             });
+    readWhole<records::Task>(
+        "tasks", key, source.payload("tasks", key, val), [&](records::Task::Reader t) {
+          KJ_REQUIRE(
+              key.mv_size == 8 && t.getId() == readBE(static_cast<const kj::byte*>(key.mv_data), 8),
+              kj::str(keyText("tasks", key), ": holds another id"));
+          out.raiseNextId(t.getId() + 1);
+          if (lmdb::hasFlatLimits(t)) {
+            // From format 3 or older: limits as format 4 keeps them.
+            capnp::MallocMessageBuilder message;
+            message.setRoot(t);
+            auto task = message.getRoot<records::Task>();
+            lmdb::moveFlatLimits(task);
+            out.putTask(task.asReader());
+          } else {
+            out.putTask(t);
+          }
+          kept.insert(t.getId());
+        });
     flush(false);
   };
-  KJ_IF_MAYBE(error, source.walk("tasks", nullptr, [&](const MDB_val& key, const MDB_val& val) {
-                if (key.mv_size == 8) lastTask = readBE(static_cast<const kj::byte*>(key.mv_data), 8);
-                KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { copyTask(key, val); })) {
-                  drop(kj::str(e->getDescription()));
-                } else {
-                  report.records++;
-                }
-              })) {
+  KJ_IF_MAYBE (error, source.walk("tasks", nullptr, [&](const MDB_val& key, const MDB_val& val) {
+                 if (key.mv_size == 8)
+                   lastTask = readBE(static_cast<const kj::byte*>(key.mv_data), 8);
+                 KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { copyTask(key, val); })) {
+                   drop(kj::str(e->getDescription()));
+                 } else {
+                   report.records++;
+                 }
+               })) {
     // One id at a time past the damage, up to the meta's counter.
     uint64_t end = lastTask + 1000000;
-    KJ_IF_MAYBE(next, source.nextId) end = kj::min(end, *next);
+    KJ_IF_MAYBE (next, source.nextId) end = kj::min(end, *next);
     drop(kj::str("table tasks: a damaged page after task ", lastTask, " (", *error,
                  "); looked up ids ", lastTask + 1, " to ", end - 1, " one by one"));
     for (uint64_t id = lastTask + 1; id < end; id++) {
       kj::byte keyBytes[8];
       for (int i = 0; i < 8; i++) keyBytes[i] = id >> (56 - 8 * i);
       MDB_val key{8, keyBytes};
-      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                    KJ_IF_MAYBE(bytes, source.get("tasks", keyBytes)) {
-                      MDB_val val{bytes->size(), bytes->begin()};
-                      copyTask(key, val);
-                      report.records++;
-                    }
-                  })) {
+      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                     KJ_IF_MAYBE (bytes, source.get("tasks", keyBytes)) {
+                       MDB_val val{bytes->size(), bytes->begin()};
+                       copyTask(key, val);
+                       report.records++;
+                     }
+                   })) {
         drop(kj::str("tasks ", id, ": ", e->getDescription()));
       }
     }
   }
-  copyTable("attempts", [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::Attempt>("attempts", key, source.payload("attempts", key, val),
-                                [&](records::Attempt::Reader a) {
-                                  KJ_REQUIRE(kept.count(a.getTaskId()) > 0,
-                                             kj::str(keyText("attempts", key), ": its task was dropped"));
-                                  out.putAttempt(a);
-                                });
-    flush(false);
-  }, [](kj::ArrayPtr<const kj::byte> last) -> kj::Maybe<kj::Array<kj::byte>> {
-    // The next task's first attempt.
-    if (last.size() != 12) return nullptr;
-    uint64_t id = readBE(last.begin(), 8) + 1;
-    auto key = kj::heapArray<kj::byte>(12);
-    memset(key.begin(), 0, 12);
-    for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
-    return kj::mv(key);
-  });
-  copyTable("tombstones", [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::Tombstone>("tombstones", key, source.payload("tombstones", key, val),
-                                  [&](records::Tombstone::Reader t) {
-                                    out.raiseNextId(t.getId() + 1);
-                                    out.pruneTask(t.getId(), t);
-                                  });
-    flush(false);
-  }, noNext);
-  copyTable("requests", [&](const MDB_val& key, const MDB_val& val) {
-    KJ_REQUIRE(key.mv_size > 4, kj::str(keyText("requests", key), ": malformed"));
-    auto p = static_cast<const kj::byte*>(key.mv_data);
-    auto requestId = kj::heapString(reinterpret_cast<const char*>(p) + 4, key.mv_size - 4);
-    readWhole<records::RequestMapping>("requests", key, source.payload("requests", key, val),
-                                       [&](records::RequestMapping::Reader m) {
-                                         out.putRequest(readBE(p, 4), requestId, m);
-                                       });
-    flush(false);
-  }, noNext);
-  copyTable("queues", [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::QueueSettings>("queues", key, source.payload("queues", key, val),
-                                      [&](records::QueueSettings::Reader q) {
-                                        out.putQueueSettings(q);
+  copyTable(
+      "attempts",
+      [&](const MDB_val& key, const MDB_val& val) {
+        readWhole<records::Attempt>(
+            "attempts", key, source.payload("attempts", key, val), [&](records::Attempt::Reader a) {
+              KJ_REQUIRE(kept.count(a.getTaskId()) > 0,
+                         kj::str(keyText("attempts", key), ": its task was dropped"));
+              out.putAttempt(a);
+            });
+        flush(false);
+      },
+      [](kj::ArrayPtr<const kj::byte> last) -> kj::Maybe<kj::Array<kj::byte>> {
+        // The next task's first attempt.
+        if (last.size() != 12) return nullptr;
+        uint64_t id = readBE(last.begin(), 8) + 1;
+        auto key = kj::heapArray<kj::byte>(12);
+        memset(key.begin(), 0, 12);
+        for (int i = 0; i < 8; i++) key[i] = id >> (56 - 8 * i);
+        return kj::mv(key);
+      });
+  copyTable(
+      "tombstones",
+      [&](const MDB_val& key, const MDB_val& val) {
+        readWhole<records::Tombstone>("tombstones", key, source.payload("tombstones", key, val),
+                                      [&](records::Tombstone::Reader t) {
+                                        out.raiseNextId(t.getId() + 1);
+                                        out.pruneTask(t.getId(), t);
                                       });
-    flush(false);
-  }, noNext);
-  copyTable("events", [&](const MDB_val& key, const MDB_val& val) {
-    readWhole<records::Event>("events", key, source.payload("events", key, val),
-                              [&](records::Event::Reader e) { out.appendEvent(e); });
-    flush(false);
-  }, noNext);
+        flush(false);
+      },
+      noNext);
+  copyTable(
+      "requests",
+      [&](const MDB_val& key, const MDB_val& val) {
+        KJ_REQUIRE(key.mv_size > 4, kj::str(keyText("requests", key), ": malformed"));
+        auto p = static_cast<const kj::byte*>(key.mv_data);
+        auto requestId = kj::heapString(reinterpret_cast<const char*>(p) + 4, key.mv_size - 4);
+        readWhole<records::RequestMapping>(
+            "requests", key, source.payload("requests", key, val),
+            [&](records::RequestMapping::Reader m) { out.putRequest(readBE(p, 4), requestId, m); });
+        flush(false);
+      },
+      noNext);
+  copyTable(
+      "queues",
+      [&](const MDB_val& key, const MDB_val& val) {
+        readWhole<records::QueueSettings>(
+            "queues", key, source.payload("queues", key, val),
+            [&](records::QueueSettings::Reader q) { out.putQueueSettings(q); });
+        flush(false);
+      },
+      noNext);
+  copyTable(
+      "events",
+      [&](const MDB_val& key, const MDB_val& val) {
+        readWhole<records::Event>("events", key, source.payload("events", key, val),
+                                  [&](records::Event::Reader e) { out.appendEvent(e); });
+        flush(false);
+      },
+      noNext);
   flush(true);
   return report;
 }

@@ -3,17 +3,16 @@
 // Neither writes to the store it reads (LMDB opened read-only).
 #pragma once
 
-#include <stdint.h>
-
 #include <kj/string.h>
 #include <kj/vector.h>
+#include <stdint.h>
 
 namespace taskctl {
 
 struct StoreReport {
-  uint64_t records = 0;               // values read whole and sound
-  kj::Vector<kj::String> problems;    // --check-store: what is wrong, one line each
-  kj::Vector<kj::String> dropped;     // --salvage-store: what was not copied, and why
+  uint64_t records = 0;             // values read whole and sound
+  kj::Vector<kj::String> problems;  // --check-store: what is wrong, one line each
+  kj::Vector<kj::String> dropped;   // --salvage-store: what was not copied, and why
 };
 
 StoreReport checkStore(kj::StringPtr dir);

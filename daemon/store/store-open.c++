@@ -1,20 +1,18 @@
 // The store's environment: opening it (and refusing a store that is
 // damaged, inconsistent or newer), the map and its growth, and what turns
 // corruption into a refusal to start or a read-only store.
-#include "store/store.h"
-
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <lmdb.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <kj/debug.h>
-
 #include "common/errors.h"
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 
@@ -100,12 +98,12 @@ Store::~Store() noexcept(false) {
 }
 
 kj::Maybe<kj::StringPtr> Store::corruption() const {
-  KJ_IF_MAYBE(c, corrupted) return kj::StringPtr(*c);
+  KJ_IF_MAYBE (c, corrupted) return kj::StringPtr(*c);
   return nullptr;
 }
 
 void Store::requireWritable() const {
-  KJ_IF_MAYBE(c, corrupted) {
+  KJ_IF_MAYBE (c, corrupted) {
     overloaded(kj::str(*c));
   }
 }
@@ -114,9 +112,12 @@ void Store::failCorrupt(kj::StringPtr detail) {
   if (opening) {
     refuse(kj::str("the store ", dataFile, " is corrupt (", detail,
                    "); refusing to start, and the file is left untouched. Back it up first "
-                   "(mdb_copy ", dir, " BACKUP-DIR, or copy the directory), then copy every "
+                   "(mdb_copy ",
+                   dir,
+                   " BACKUP-DIR, or copy the directory), then copy every "
                    "readable record into a new store with `taskctld --salvage-store NEW-DIR` and "
-                   "put NEW-DIR in place of ", dir, "; `taskctld --check-store` lists the damage"));
+                   "put NEW-DIR in place of ",
+                   dir, "; `taskctld --check-store` lists the damage"));
   }
   if (corrupted == nullptr) {
     auto message = kj::str("the store ", dataFile, " is corrupt (", detail,
@@ -163,7 +164,7 @@ void Store::raiseNextId(uint64_t next) {
 }
 
 void Store::checkFileSize() {
-  KJ_IF_MAYBE(problem, storeFileProblem(dataFile)) failCorrupt(*problem);
+  KJ_IF_MAYBE (problem, storeFileProblem(dataFile)) failCorrupt(*problem);
 }
 
 kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile) {
@@ -182,17 +183,27 @@ kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile) {
   // magic, version, address, mapsize, two MDB_db (the first one's md_pad is
   // the page size), last page, txnid. Layout of LMDB 0.9 on a 64-bit host.
   constexpr uint32_t MAGIC = 0xBEEFC0DE;
-  constexpr size_t HEADER = 152, MAGIC_AT = 16, VERSION_AT = 20, PSIZE_AT = 40,
-                   LAST_PAGE_AT = 136, TXNID_AT = 144;
-  auto readMeta = [&](uint64_t offset, kj::byte (&buf)[HEADER]) {
+  constexpr size_t HEADER = 152, MAGIC_AT = 16, VERSION_AT = 20, PSIZE_AT = 40, LAST_PAGE_AT = 136,
+                   TXNID_AT = 144;
+  auto readMeta = [&](uint64_t offset, kj::byte(&buf)[HEADER]) {
     if (size < offset + HEADER || pread(fd, buf, HEADER, offset) != ssize_t(HEADER)) {
       return false;
     }
     return true;
   };
-  auto tooShort = [&]() { return kj::str("it is ", size, " bytes long, too short for LMDB's meta pages"); };
-  auto u32 = [](const kj::byte* p) { uint32_t v; memcpy(&v, p, 4); return v; };
-  auto u64 = [](const kj::byte* p) { uint64_t v; memcpy(&v, p, 8); return v; };
+  auto tooShort = [&]() {
+    return kj::str("it is ", size, " bytes long, too short for LMDB's meta pages");
+  };
+  auto u32 = [](const kj::byte* p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+  };
+  auto u64 = [](const kj::byte* p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+  };
   kj::byte first[HEADER], second[HEADER];
   if (!readMeta(0, first)) return tooShort();
   uint32_t psize = u32(first + PSIZE_AT);
@@ -208,8 +219,8 @@ kj::Maybe<kj::String> storeFileProblem(kj::StringPtr dataFile) {
   auto& meta = u64(first + TXNID_AT) >= u64(second + TXNID_AT) ? first : second;
   uint64_t lastPage = u64(meta + LAST_PAGE_AT);
   if (lastPage >= size / psize) {
-    return kj::str("it is ", size, " bytes long but its meta counts ", lastPage + 1,
-                   " pages of ", psize, " bytes: the file was truncated");
+    return kj::str("it is ", size, " bytes long but its meta counts ", lastPage + 1, " pages of ",
+                   psize, " bytes: the file was truncated");
   }
   return nullptr;
 }
@@ -221,8 +232,8 @@ void Store::growMap() {
   void* probe = mmap(nullptr, grown, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (probe == MAP_FAILED) {
     // OVERLOADED with the store's words, not KJ_SYSCALL's (mmap returns no -1).
-    overloaded(kj::str("store full (", dir, "): cannot grow the map from ", mapSize, " to ",
-                       grown, " bytes: ", strerror(errno)));
+    overloaded(kj::str("store full (", dir, "): cannot grow the map from ", mapSize, " to ", grown,
+                       " bytes: ", strerror(errno)));
   }
   munmap(probe, grown);
   mapBase = nullptr;  // the map may move
@@ -289,7 +300,7 @@ void Store::openAndCheck() {
   auto bytes = bytesOf(val);
   bool sealed = bytes.size() % sizeof(capnp::word) == STORE_CHECKSUM_BYTES;
   if (sealed) {
-    KJ_IF_MAYBE(payload, unsealValue(META_KEY.asBytes(), bytes)) {
+    KJ_IF_MAYBE (payload, unsealValue(META_KEY.asBytes(), bytes)) {
       bytes = *payload;
     } else {
       failCorrupt("checksum mismatch in the meta record");
@@ -299,12 +310,12 @@ void Store::openAndCheck() {
   memcpy(words.begin(), bytes.begin(), words.size() * sizeof(capnp::word));
   uint64_t storedNext;
   uint32_t version;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
-                auto meta = reader.getRoot<records::Meta>();
-                version = meta.getFormatVersion();
-                storedNext = meta.getNextId();
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
+                 auto meta = reader.getRoot<records::Meta>();
+                 version = meta.getFormatVersion();
+                 storedNext = meta.getNextId();
+               })) {
     failCorrupt(kj::str("its meta record is unreadable: ", e->getDescription()));
   }
   if (version > records::FORMAT_VERSION) {
@@ -313,11 +324,12 @@ void Store::openAndCheck() {
                    "); refusing to start: upgrade taskctl"));
   }
   if (version == 0) {
-    refuse(kj::str("store at ", dir, " has no format version in its meta record; refusing to start"));
+    refuse(
+        kj::str("store at ", dir, " has no format version in its meta record; refusing to start"));
   }
   if (sealed != (version >= 3)) {
-    failCorrupt(kj::str("its meta record says format ", version, " but is ",
-                        sealed ? "" : "not ", "checksummed"));
+    failCorrupt(kj::str("its meta record says format ", version, " but is ", sealed ? "" : "not ",
+                        "checksummed"));
   }
   if (storedNext <= maxId) {
     refuse(kj::str("store at ", dir, " is inconsistent: next id ", storedNext,

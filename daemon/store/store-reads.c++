@@ -1,12 +1,10 @@
 // Reads of committed data: one read transaction each, every value's
 // checksum verified (a mismatch is corruption: see Store::failCorrupt).
-#include "store/store.h"
-
+#include <kj/debug.h>
 #include <lmdb.h>
 
-#include <kj/debug.h>
-
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 
@@ -24,7 +22,7 @@ kj::Maybe<kj::Array<capnp::word>> Store::get(unsigned dbi, kj::StringPtr table,
 
 kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
   auto found = get(tasksDb, "tasks", idKey(id));
-  KJ_IF_MAYBE(words, found) {
+  KJ_IF_MAYBE (words, found) {
     return kj::heap<Record<records::Task>>(kj::mv(*words));
   }
   return nullptr;
@@ -32,7 +30,7 @@ kj::Maybe<kj::Own<Record<records::Task>>> Store::getTask(uint64_t id) {
 
 kj::Maybe<kj::Own<Record<records::Attempt>>> Store::getAttempt(uint64_t id, uint32_t number) {
   auto found = get(attemptsDb, "attempts", attemptKey(id, number));
-  KJ_IF_MAYBE(words, found) {
+  KJ_IF_MAYBE (words, found) {
     return kj::heap<Record<records::Attempt>>(kj::mv(*words));
   }
   return nullptr;
@@ -57,8 +55,7 @@ void Store::forEachTaskNewestFirst(kj::FunctionParam<bool(records::Task::Reader)
       MDB_LAST, MDB_PREV);
 }
 
-void Store::forEachTaskFrom(uint64_t first,
-                            kj::FunctionParam<bool(records::Task::Reader)> fn) {
+void Store::forEachTaskFrom(uint64_t first, kj::FunctionParam<bool(records::Task::Reader)> fn) {
   ReadTxn txn(*this, env);
   auto start = idKey(first);
   walk(*this, txn.txn, tasksDb, start, [&](const MDB_val& key, const MDB_val& val) {
@@ -95,7 +92,7 @@ size_t Store::finishedCount() {
 }
 
 kj::Maybe<kj::Own<Record<records::Tombstone>>> Store::getTombstone(uint64_t id) {
-  KJ_IF_MAYBE(words, get(tombstonesDb, "tombstones", idKey(id))) {
+  KJ_IF_MAYBE (words, get(tombstonesDb, "tombstones", idKey(id))) {
     return kj::heap<Record<records::Tombstone>>(kj::mv(*words));
   }
   return nullptr;
@@ -111,7 +108,7 @@ void Store::forEachTombstone(kj::FunctionParam<bool(records::Tombstone::Reader)>
 
 kj::Maybe<kj::Own<Record<records::RequestMapping>>> Store::getRequest(uint32_t uid,
                                                                       kj::StringPtr requestId) {
-  KJ_IF_MAYBE(words, get(requestsDb, "requests", requestKey(uid, requestId))) {
+  KJ_IF_MAYBE (words, get(requestsDb, "requests", requestKey(uid, requestId))) {
     return kj::heap<Record<records::RequestMapping>>(kj::mv(*words));
   }
   return nullptr;

@@ -1,14 +1,12 @@
 // The recovery scan: every active task, read whole and checked, once at the
 // start (DESIGN 11: a million queued tasks open in about a second).
-#include "store/store.h"
-
+#include <kj/debug.h>
 #include <lmdb.h>
 #include <string.h>
 
-#include <kj/debug.h>
-
 #include "common/errors.h"
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 
@@ -64,10 +62,10 @@ void Store::verifyActive(MDB_txn* txn, uint32_t version) {
 }
 
 void Store::verifyActiveRecord(uint64_t id, kj::ArrayPtr<const capnp::word> words) {
-  KJ_IF_MAYBE(problem, decodeProblem<records::Task>(
-                           words, [&](records::Task::Reader task) -> kj::Maybe<kj::String> {
-                             return activeProblem(id, task);
-                           })) {
+  KJ_IF_MAYBE (problem, decodeProblem<records::Task>(
+                            words, [&](records::Task::Reader task) -> kj::Maybe<kj::String> {
+                              return activeProblem(id, task);
+                            })) {
     failCorrupt(kj::str("active task ", id, " ", *problem));
   }
 }
@@ -113,19 +111,19 @@ void Store::forEachActiveTask(kj::FunctionParam<void(records::Task::Reader)> fn)
     uint64_t id = readId(static_cast<const kj::byte*>(key.mv_data));
     bool checked = false;
     kj::Maybe<kj::String> problem;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
-                  auto root = reader.getRoot<records::Task>();
-                  root.totalSize();  // follows every pointer
-                  problem = activeProblem(id, root);
-                  if (problem != nullptr) return;
-                  checked = true;
-                  fn(root);
-                })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
+                   auto root = reader.getRoot<records::Task>();
+                   root.totalSize();  // follows every pointer
+                   problem = activeProblem(id, root);
+                   if (problem != nullptr) return;
+                   checked = true;
+                   fn(root);
+                 })) {
       if (checked) rethrow(kj::mv(*e));  // fn's, not the record's
       problem = kj::str("does not decode (", e->getDescription(), ")");
     }
-    KJ_IF_MAYBE(p, problem) failCorrupt(kj::str("active task ", id, " ", *p));
+    KJ_IF_MAYBE (p, problem) failCorrupt(kj::str("active task ", id, " ", *p));
     return true;
   });
 }

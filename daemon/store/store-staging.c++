@@ -1,12 +1,10 @@
 // Staged writes and the commit: every change of a loop turn reaches the disk
 // in one write transaction (GroupCommit calls commit()).
-#include "store/store.h"
-
+#include <kj/debug.h>
 #include <lmdb.h>
 
-#include <kj/debug.h>
-
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 
@@ -21,7 +19,7 @@ void Store::stage(unsigned dbi, kj::Array<kj::byte> key, kj::Maybe<kj::Array<cap
   // refused before they get here, see requireWritable()).
   if (corrupted != nullptr) return;
   kj::Maybe<kj::Array<kj::byte>> sealed;
-  KJ_IF_MAYBE(words, value) sealed = sealValue(key, words->asBytes());
+  KJ_IF_MAYBE (words, value) sealed = sealValue(key, words->asBytes());
   ops.add(Op{dbi, kj::mv(key), kj::mv(sealed), droppable});
 }
 
@@ -123,7 +121,7 @@ bool Store::tryCommit() {
   };
   for (auto& op : ops) {
     MDB_val key = asVal(op.key);
-    KJ_IF_MAYBE(value, op.value) {
+    KJ_IF_MAYBE (value, op.value) {
       MDB_val val = asVal(*value);
       if (!put(op.dbi, key, val)) return false;
     } else {

@@ -1,7 +1,6 @@
 #include "store/store-tables.h"
 
 #include <errno.h>
-
 #include <kj/debug.h>
 
 #include "common/errors.h"
@@ -131,8 +130,8 @@ kj::String keyText(kj::StringPtr table, const MDB_val& key) {
   auto bytes = static_cast<const kj::byte*>(key.mv_data);
   if (key.mv_size == 8) return kj::str(table, " ", readId(bytes));
   if (key.mv_size == 12 && table == "attempts") {
-    return kj::str("attempts ", readId(bytes), "/", (uint32_t(bytes[8]) << 24) | (bytes[9] << 16) |
-                                                       (bytes[10] << 8) | bytes[11]);
+    return kj::str("attempts ", readId(bytes), "/",
+                   (uint32_t(bytes[8]) << 24) | (bytes[9] << 16) | (bytes[10] << 8) | bytes[11]);
   }
   kj::Vector<char> hex;
   for (size_t i = 0; i < kj::min(key.mv_size, size_t(24)); i++) {
@@ -159,7 +158,8 @@ void checkBounds(Store& store, const Bounds& bounds, kj::StringPtr table, const 
            (p >= bounds.begin && p <= bounds.end && v.mv_size <= size_t(bounds.end - p));
   };
   if (bounds.begin == nullptr) return;
-  if (!ownKey && !inside(key)) store.failCorrupt(kj::str("a key in table ", table, " lies outside the file"));
+  if (!ownKey && !inside(key))
+    store.failCorrupt(kj::str("a key in table ", table, " lies outside the file"));
   if (!inside(val)) {
     store.failCorrupt(kj::str("the value of ", keyText(table, key), " lies outside the file"));
   }
@@ -168,7 +168,7 @@ void checkBounds(Store& store, const Bounds& bounds, kj::StringPtr table, const 
 kj::Array<capnp::word> recordWords(Store& store, const Bounds& bounds, kj::StringPtr table,
                                    const MDB_val& key, const MDB_val& val, bool ownKey) {
   checkBounds(store, bounds, table, key, val, ownKey);
-  KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
+  KJ_IF_MAYBE (payload, unsealValue(bytesOf(key), bytesOf(val))) {
     if (payload->size() % sizeof(capnp::word) != 0 || payload->size() == 0) {
       store.failCorrupt(kj::str(keyText(table, key), " has a record of ", payload->size(),
                                 " bytes, not whole words"));
@@ -184,7 +184,7 @@ kj::ArrayPtr<const capnp::word> recordView(Store& store, const Bounds& bounds, k
                                            const MDB_val& key, const MDB_val& val,
                                            kj::Vector<capnp::word>& scratch) {
   checkBounds(store, bounds, table, key, val);
-  KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
+  KJ_IF_MAYBE (payload, unsealValue(bytesOf(key), bytesOf(val))) {
     if (payload->size() % sizeof(capnp::word) != 0 || payload->size() == 0) {
       store.failCorrupt(kj::str(keyText(table, key), " has a record of ", payload->size(),
                                 " bytes, not whole words"));
@@ -203,7 +203,7 @@ kj::ArrayPtr<const capnp::word> recordView(Store& store, const Bounds& bounds, k
 void checkIndexEntry(Store& store, const Bounds& bounds, kj::StringPtr table, const MDB_val& key,
                      const MDB_val& val) {
   checkBounds(store, bounds, table, key, val);
-  KJ_IF_MAYBE(payload, unsealValue(bytesOf(key), bytesOf(val))) {
+  KJ_IF_MAYBE (payload, unsealValue(bytesOf(key), bytesOf(val))) {
     if (payload->size() == 0) return;
   }
   store.failCorrupt(kj::str("checksum mismatch in ", keyText(table, key)));
@@ -218,8 +218,8 @@ kj::Array<kj::byte> metaRecord(uint64_t nextId) {
 }
 
 void walk(Store& store, MDB_txn* txn, MDB_dbi dbi, kj::ArrayPtr<const kj::byte> start,
-          kj::FunctionParam<bool(const MDB_val& key, const MDB_val& val)> fn,
-          MDB_cursor_op first, MDB_cursor_op next) {
+          kj::FunctionParam<bool(const MDB_val& key, const MDB_val& val)> fn, MDB_cursor_op first,
+          MDB_cursor_op next) {
   Cursor cursor(store, txn, dbi);
   MDB_val key = asVal(start), val;
   if (start.size() > 0) first = MDB_SET_RANGE;

@@ -5,9 +5,6 @@
 // turns LMDB's return codes into the errors a person reads.
 #pragma once
 
-#include <lmdb.h>
-#include <string.h>
-
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>
@@ -15,6 +12,8 @@
 #include <kj/function.h>
 #include <kj/string.h>
 #include <kj/vector.h>
+#include <lmdb.h>
+#include <string.h>
 
 #include "store/store.h"
 
@@ -82,16 +81,16 @@ kj::Array<capnp::word> recordWords(Store& store, const Bounds& bounds, kj::Strin
                                    const MDB_val& key, const MDB_val& val, bool ownKey = false);
 // A sealed record: checksum verified, then copied word-aligned.
 
-kj::ArrayPtr<const capnp::word> recordView(Store& store, const Bounds& bounds,
-                                           kj::StringPtr table, const MDB_val& key,
-                                           const MDB_val& val, kj::Vector<capnp::word>& scratch);
+kj::ArrayPtr<const capnp::word> recordView(Store& store, const Bounds& bounds, kj::StringPtr table,
+                                           const MDB_val& key, const MDB_val& val,
+                                           kj::Vector<capnp::word>& scratch);
 // A sealed record, checksum verified on LMDB's bytes, as words: in place
 // where they are word-aligned (a record of overflow pages, over ~2 KiB),
 // else copied into `scratch`, reused from record to record. Valid while the
 // transaction lasts and `scratch` is not reused.
 
-void checkIndexEntry(Store& store, const Bounds& bounds, kj::StringPtr table,
-                     const MDB_val& key, const MDB_val& val);
+void checkIndexEntry(Store& store, const Bounds& bounds, kj::StringPtr table, const MDB_val& key,
+                     const MDB_val& val);
 // A sealed index entry: the value is the key's checksum alone.
 
 // Decodes a whole record with the daemon's limits: totalSize() follows every
@@ -101,12 +100,12 @@ kj::Maybe<kj::String> decodeProblem(
     kj::ArrayPtr<const capnp::word> words,
     kj::FunctionParam<kj::Maybe<kj::String>(typename T::Reader)> consistent) {
   kj::Maybe<kj::String> problem;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
-                auto root = reader.getRoot<T>();
-                root.totalSize();
-                problem = consistent(root);
-              })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
+                 auto root = reader.getRoot<T>();
+                 root.totalSize();
+                 problem = consistent(root);
+               })) {
     return kj::str("does not decode (", e->getDescription(), ")");
   }
   return problem;

@@ -1,34 +1,31 @@
 #include "store/store.h"
 
-#include "store/crc32c.h"
-#include "store/store-check.h"
-
 #include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
-
-#include <vector>
+#include <kj/debug.h>
 #include <lmdb.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <kj/debug.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "store/crc32c.h"
+#include "store/store-check.h"
 #include "temp-dir.h"
 
 namespace taskctl {
 namespace {
 
 // The test's directory; the store goes in "store" inside it.
-struct StoreDir: TempDir {
-  StoreDir(): TempDir("store-test") {}
+struct StoreDir : TempDir {
+  StoreDir() : TempDir("store-test") {}
   kj::String store() const { return *this / "store"; }
 };
 
@@ -163,7 +160,7 @@ uint32_t storedFormatVersion(kj::StringPtr dir) {
 }
 
 std::string openError(kj::StringPtr dir) {
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { Store store(dir); })) {
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { Store store(dir); })) {
     return e->getDescription().cStr();
   }
   return "";
@@ -179,7 +176,7 @@ TEST(Store, KeepsTasksAcrossReopen) {
     store.commit();
   }
   Store store(dir.store());
-  KJ_IF_MAYBE(task, store.getTask(id)) {
+  KJ_IF_MAYBE (task, store.getTask(id)) {
     EXPECT_EQ((*task)->get().getState(), records::TaskState::QUEUED);
     EXPECT_EQ((*task)->get().getArgv()[0].asChars(), "true"_kj.asArray());
   } else {
@@ -357,9 +354,7 @@ TEST(Store, RefusesACorruptFileAndLeavesIt) {
 
 TEST(Store, RefusesANewerFormatVersion) {
   StoreDir dir;
-  {
-    Store store(dir.store());
-  }
+  { Store store(dir.store()); }
   // Rewrite meta as a future version would.
   RawStore(dir.store()).putMeta(records::FORMAT_VERSION + 1, 1);
   auto error = openError(dir.store());
@@ -445,7 +440,7 @@ TEST(Store, PruneRemovesTaskAttemptsAndFinishedEntryAndLeavesATombstone) {
   auto ids = finishedIds(store);
   ASSERT_EQ(ids.size(), 1u);
   EXPECT_EQ(ids[0], b);
-  KJ_IF_MAYBE(tombstone, store.getTombstone(a)) {
+  KJ_IF_MAYBE (tombstone, store.getTombstone(a)) {
     auto t = (*tombstone)->get();
     EXPECT_EQ(t.getUid(), 1000u);
     EXPECT_EQ(t.getState(), records::TaskState::FAILED);
@@ -500,13 +495,13 @@ TEST(Store, MapsRequestIdsPerUserAndListsThemOldestFirst) {
   putRequest(store, 1000, "build-43", 9, 300);
   store.commit();
 
-  KJ_IF_MAYBE(mapping, store.getRequest(1000, "build-42")) {
+  KJ_IF_MAYBE (mapping, store.getRequest(1000, "build-42")) {
     EXPECT_EQ((*mapping)->get().getTaskId(), 7u);
     EXPECT_EQ((*mapping)->get().getCreatedAt(), 200);
   } else {
     FAIL() << "request mapping missing";
   }
-  KJ_IF_MAYBE(mapping, store.getRequest(0, "build-42")) {
+  KJ_IF_MAYBE (mapping, store.getRequest(0, "build-42")) {
     EXPECT_EQ((*mapping)->get().getTaskId(), 8u);
   } else {
     FAIL() << "root's request mapping missing";
@@ -565,7 +560,7 @@ TEST(Store, RefusesARequestIdTooLongForAKeyBeforeStagingIt) {
   auto longId = kj::heapString(600);
   memset(longId.begin(), 'x', longId.size());
   auto error = kj::runCatchingExceptions([&]() { putRequest(store, 1000, longId, 1, 100); });
-  KJ_IF_MAYBE(e, error) {
+  KJ_IF_MAYBE (e, error) {
     std::string description = e->getDescription().cStr();
     EXPECT_NE(description.find("a request id may be at most 499 bytes long"), std::string::npos)
         << description;
@@ -620,7 +615,7 @@ TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
   }
   EXPECT_EQ(storedFormatVersion(dir.store()), records::FORMAT_VERSION);
   EXPECT_FALSE(hasTable(dir.store(), "ready"));  // format 1's, dropped by the upgrade
-  Store store(dir.store());  // and the upgraded store opens as a current one
+  Store store(dir.store());                      // and the upgraded store opens as a current one
   EXPECT_EQ(store.finishedCount(), 2u);
   EXPECT_TRUE(store.getTask(2) != nullptr);
 }
@@ -788,7 +783,7 @@ TEST(Crc32c, SealsAValueSoThatAnyFlippedBitOrAnotherKeyIsCaught) {
   auto key = "key1"_kj.asBytes();
   auto sealed = sealValue(key, "payload!"_kj.asBytes());
   ASSERT_EQ(sealed.size(), 8u + STORE_CHECKSUM_BYTES);
-  KJ_IF_MAYBE(payload, unsealValue(key, sealed)) {
+  KJ_IF_MAYBE (payload, unsealValue(key, sealed)) {
     EXPECT_EQ(kj::heapString(payload->asChars()), "payload!");
   } else {
     FAIL() << "a sealed value does not unseal";
@@ -854,8 +849,8 @@ TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
   {
     // What taskctld 2 left: values unsealed, index entries empty.
     RawStore raw(dir.store());
-    for (auto name : {"attempts", "ready", "tombstones", "requests", "requests-by-age", "queues",
-                      "events"}) {
+    for (auto name :
+         {"attempts", "ready", "tombstones", "requests", "requests-by-age", "queues", "events"}) {
       raw.table(name);
     }
     raw.putTask(1, records::TaskState::SUCCEEDED, 500);
@@ -885,7 +880,7 @@ TEST(Store, UpgradesAVersion2StoreInPlaceAndSealsEveryValue) {
     auto ids = finishedIds(store);
     ASSERT_EQ(ids.size(), 1u);
     EXPECT_EQ(ids[0], 1u);
-    KJ_IF_MAYBE(a, store.getAttempt(2, 1)) {
+    KJ_IF_MAYBE (a, store.getAttempt(2, 1)) {
       EXPECT_EQ((*a)->get().getTaskId(), 2u);
     } else {
       FAIL() << "attempt lost in the upgrade";
@@ -931,16 +926,15 @@ TEST(Store, RefusesATruncatedFileBeforeLmdbMapsIt) {
     Store store(dir.store());
     auto cwd = std::string(3000, 'x');
     for (int i = 0; i < 200; i++) {
-      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED,
-                kj::str(cwd.c_str(), i));
+      putMarked(store, store.allocateId(), records::TaskState::SUCCEEDED, kj::str(cwd.c_str(), i));
     }
     store.commit();
   }
   auto data = kj::str(dir.store(), "/data.mdb");
   struct stat st;
   ASSERT_EQ(stat(data.cStr(), &st), 0);
-  for (off_t cut : {st.st_size - 4096, st.st_size / 2, off_t(4096 * 2), off_t(4096), off_t(100),
-                    off_t(0)}) {
+  for (off_t cut :
+       {st.st_size - 4096, st.st_size / 2, off_t(4096 * 2), off_t(4096), off_t(100), off_t(0)}) {
     auto copy = kj::str(dir.path, "/cut");
     ASSERT_EQ(system(kj::str("rm -rf ", copy, " && cp -a ", dir.store(), " ", copy).cStr()), 0);
     auto copyData = kj::str(copy, "/data.mdb");
@@ -987,7 +981,7 @@ TEST(Store, InTheDaemonRecoveryReadsTheActiveTasksWholeAndRefusesTheStart) {
   StoreOptions options;
   options.refuseUntilServing = true;
   Store store(dir.store(), options);  // the daemon's: recovery reads them next
-  KJ_IF_MAYBE(e, readError([&]() { store.forEachActiveTask([](records::Task::Reader) {}); })) {
+  KJ_IF_MAYBE (e, readError([&]() { store.forEachActiveTask([](records::Task::Reader) {}); })) {
     std::string text = e->getDescription().cStr();
     EXPECT_NE(text.find("the store " + std::string(data.cStr()) +
                         " is corrupt (checksum mismatch in tasks 1); refusing to start"),
@@ -1013,8 +1007,8 @@ TEST(Store, RecoveryReadsEveryActiveTaskWholeInIdOrderPastFinishedOnesAndAnySize
       uint64_t id = store.allocateId();
       bool active = i % 7 == 0 || (i > 100 && i < 140) || i % 53 == 5;
       auto marker = kj::str("marker-", id, "-", kj::repeat('m', (i * 37) % 3000));
-      putMarked(store, id,
-                active ? records::TaskState::QUEUED : records::TaskState::SUCCEEDED, marker);
+      putMarked(store, id, active ? records::TaskState::QUEUED : records::TaskState::SUCCEEDED,
+                marker);
       if (active) expected.add(id);
     }
     store.commit();
@@ -1027,8 +1021,8 @@ TEST(Store, RecoveryReadsEveryActiveTaskWholeInIdOrderPastFinishedOnesAndAnySize
     store.forEachActiveTask([&](records::Task::Reader t) {
       auto cwd = kj::str(t.getCwd().asChars());
       EXPECT_TRUE(cwd.startsWith(kj::str("marker-", t.getId(), "-"))) << cwd.cStr();
-      EXPECT_EQ(cwd.size(), kj::str("marker-", t.getId(), "-").size() +
-                                ((t.getId() - 1) * 37) % 3000);
+      EXPECT_EQ(cwd.size(),
+                kj::str("marker-", t.getId(), "-").size() + ((t.getId() - 1) * 37) % 3000);
       seen.add(t.getId());
     });
     ASSERT_EQ(seen.size(), expected.size()) << daemon;
@@ -1071,12 +1065,11 @@ TEST(Store, RecoveryRefusesAnActiveTaskWhoseRecordIsNotTheOneListed) {
   options.refuseUntilServing = true;
   Store store(dir.store(), options);
   kj::Vector<uint64_t> seen;
-  KJ_IF_MAYBE(e, readError([&]() {
-                store.forEachActiveTask([&](records::Task::Reader t) { seen.add(t.getId()); });
-              })) {
+  KJ_IF_MAYBE (e, readError([&]() {
+                 store.forEachActiveTask([&](records::Task::Reader t) { seen.add(t.getId()); });
+               })) {
     std::string text = e->getDescription().cStr();
-    EXPECT_NE(text.find("is corrupt (the active index lists a missing tasks 2)"),
-              std::string::npos)
+    EXPECT_NE(text.find("is corrupt (the active index lists a missing tasks 2)"), std::string::npos)
         << text;
   } else {
     FAIL() << "recovery read past a missing record";
@@ -1100,8 +1093,8 @@ TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
   EXPECT_TRUE(store.getTask(3) != nullptr);
   auto before = fileBytes(data);
 
-  KJ_IF_MAYBE(e, readError([&]() { store.getTask(2); })) {
-    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);  // exit 75, not 65
+  KJ_IF_MAYBE (e, readError([&]() { store.getTask(2); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);     // exit 75, not 65
     EXPECT_TRUE(e->getDescription().findFirst('\n') == nullptr);  // the client shows one line
     std::string text = e->getDescription().cStr();
     EXPECT_NE(text.find(std::string("the store ") + data.cStr() +
@@ -1122,7 +1115,7 @@ TEST(Store, DetectsADamagedFinishedTaskOnReadAndTurnsReadOnly) {
   // Writes: refused, and nothing reaches the file.
   EXPECT_TRUE(readError([&]() { store.requireWritable(); }) != nullptr);
   putMarked(store, store.allocateId(), records::TaskState::QUEUED, "new-marker");
-  KJ_IF_MAYBE(e, readError([&]() { store.commit(); })) {
+  KJ_IF_MAYBE (e, readError([&]() { store.commit(); })) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
   } else {
     FAIL() << "a commit went through on a corrupt store";
@@ -1161,9 +1154,8 @@ TEST(Store, AZeroedPageIsCorruptionNotAnAbort) {
   Store store(dir.store());
   auto before = fileBytes(data);
   for (int pass = 0; pass < 2; pass++) {
-    KJ_IF_MAYBE(e, readError([&]() {
-                  store.forEachTask([](records::Task::Reader) { return true; });
-                })) {
+    KJ_IF_MAYBE (e, readError(
+                        [&]() { store.forEachTask([](records::Task::Reader) { return true; }); })) {
       EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED);
       std::string text = e->getDescription().cStr();
       EXPECT_NE(text.find("is corrupt"), std::string::npos) << text;
@@ -1217,7 +1209,7 @@ TEST(Store, AFailedMapGrowKeepsTheMapSizeInStepAndTheStoreUsable) {
     ASSERT_EQ(setrlimit(RLIMIT_AS, &old), 0);
     if (error == nullptr) stored++;
   }
-  KJ_IF_MAYBE(e, error) {
+  KJ_IF_MAYBE (e, error) {
     EXPECT_EQ(e->getType(), kj::Exception::Type::OVERLOADED) << e->getDescription().cStr();
     EXPECT_NE(std::string(e->getDescription().cStr()).find("cannot grow the map"),
               std::string::npos)
@@ -1419,8 +1411,8 @@ std::map<std::string, std::string> rawRecords(kj::StringPtr dir, bool moveLimits
   MDB_txn* txn;
   KJ_ASSERT(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
   KJ_DEFER(mdb_txn_abort(txn));
-  for (kj::StringPtr table : {"tasks"_kj, "attempts"_kj, "tombstones"_kj, "requests"_kj,
-                              "queues"_kj, "events"_kj}) {
+  for (kj::StringPtr table :
+       {"tasks"_kj, "attempts"_kj, "tombstones"_kj, "requests"_kj, "queues"_kj, "events"_kj}) {
     MDB_dbi dbi;
     if (mdb_dbi_open(txn, table.cStr(), 0, &dbi) != 0) continue;
     MDB_cursor* cursor;
@@ -1587,7 +1579,8 @@ TEST(Store, RefusesAFormat3StoreWithADamagedFinishedTaskWithoutUpgradingIt) {
   StoreDir dir;
   unpackFormat3Fixture(dir.store());
   auto data = kj::str(dir.store(), "/data.mdb");
-  flipAt(data, taskRecordOffset(dir.store(), 1));  // succeeded: the open alone reads no finished task
+  flipAt(data,
+         taskRecordOffset(dir.store(), 1));  // succeeded: the open alone reads no finished task
   auto before = fileBytes(data);
   auto error = openError(dir.store());
   EXPECT_NE(error.find("is corrupt (checksum mismatch in tasks 1)"), std::string::npos) << error;

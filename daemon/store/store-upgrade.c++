@@ -1,14 +1,12 @@
 // The format-version path: a store written by an older taskctld is read,
 // verified and rewritten to the current format in the open's one write
 // transaction (with the new meta), so a crash leaves either format whole.
-#include "store/store.h"
-
+#include <kj/debug.h>
 #include <lmdb.h>
 #include <string.h>
 
-#include <kj/debug.h>
-
 #include "store/store-tables.h"
+#include "store/store.h"
 
 namespace taskctl {
 
@@ -21,8 +19,8 @@ namespace {
 // older also kept a `ready` index (queued tasks in dispatch order), never
 // read: format 4 drops it.
 struct TableNames {
-  static constexpr const char* RECORDS[] = {"tasks", "attempts", "tombstones",
-                                            "requests", "queues", "events"};
+  static constexpr const char* RECORDS[] = {"tasks",    "attempts", "tombstones",
+                                            "requests", "queues",   "events"};
   static constexpr const char* INDEXES[] = {"active", "finished", "requests-by-age"};
 };
 
@@ -84,13 +82,19 @@ void Store::upgradeFormat(MDB_txn* txn, uint32_t version, uint64_t storedNext) {
       walk(*this, txn, dbiOf(table), nullptr, [&](const MDB_val& key, const MDB_val& val) {
         auto words = legacyWords(table, key, val);
         kj::Maybe<kj::String> problem;
-        if (table == "tasks") problem = decodeProblem<records::Task>(words, whole);
-        else if (table == "attempts") problem = decodeProblem<records::Attempt>(words, whole);
-        else if (table == "tombstones") problem = decodeProblem<records::Tombstone>(words, whole);
-        else if (table == "requests") problem = decodeProblem<records::RequestMapping>(words, whole);
-        else if (table == "queues") problem = decodeProblem<records::QueueSettings>(words, whole);
-        else problem = decodeProblem<records::Event>(words, whole);
-        KJ_IF_MAYBE(p, problem) failCorrupt(kj::str(keyText(table, key), " ", *p));
+        if (table == "tasks")
+          problem = decodeProblem<records::Task>(words, whole);
+        else if (table == "attempts")
+          problem = decodeProblem<records::Attempt>(words, whole);
+        else if (table == "tombstones")
+          problem = decodeProblem<records::Tombstone>(words, whole);
+        else if (table == "requests")
+          problem = decodeProblem<records::RequestMapping>(words, whole);
+        else if (table == "queues")
+          problem = decodeProblem<records::QueueSettings>(words, whole);
+        else
+          problem = decodeProblem<records::Event>(words, whole);
+        KJ_IF_MAYBE (p, problem) failCorrupt(kj::str(keyText(table, key), " ", *p));
         return true;
       });
     }
@@ -139,7 +143,7 @@ void Store::upgradeFormat(MDB_txn* txn, uint32_t version, uint64_t storedNext) {
     if (version == 3) {
       walk(*this, txn, tasksDb, nullptr, [&](const MDB_val& key, const MDB_val& val) {
         auto words = recordWords(*this, bounds, "tasks", key, val);
-        KJ_IF_MAYBE(p, decodeProblem<records::Task>(words, whole)) {
+        KJ_IF_MAYBE (p, decodeProblem<records::Task>(words, whole)) {
           failCorrupt(kj::str(keyText("tasks", key), " ", *p));
         }
         return true;

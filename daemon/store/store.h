@@ -19,7 +19,6 @@
 #include <kj/function.h>
 #include <kj/string.h>
 #include <kj/vector.h>
-
 #include <records.capnp.h>
 
 #include "common/task-words.h"
@@ -169,7 +168,7 @@ class Store {
   void putRequest(uint32_t uid, kj::StringPtr requestId, records::RequestMapping::Reader mapping,
                   bool droppable = false);
   kj::Maybe<kj::Own<Record<records::RequestMapping>>> getRequest(uint32_t uid,
-                                                                  kj::StringPtr requestId);
+                                                                 kj::StringPtr requestId);
   void forEachRequestByAge(
       kj::FunctionParam<bool(int64_t createdAt, uint32_t uid, kj::StringPtr requestId)> fn);
   // Oldest first; return false from fn to stop.
@@ -178,7 +177,7 @@ class Store {
   // The event log: events by seq. lastEventSeq() is the highest committed
   // (0: none); the next seq continues from it after a restart.
   void appendEvent(records::Event::Reader event, bool droppable = false);  // staged
-  uint64_t firstEventSeq();  // 0: the log is empty
+  uint64_t firstEventSeq();                                                // 0: the log is empty
   uint64_t lastEventSeq();
   void forEachEventFrom(uint64_t seq, kj::FunctionParam<bool(records::Event::Reader)> fn);
   // Ascending from `seq` (committed events only); return false to stop.
@@ -187,7 +186,7 @@ class Store {
 
   // Queue settings made at run time; they win over the TOML.
   void putQueueSettings(records::QueueSettings::Reader settings);  // staged
-  void deleteQueueSettings(kj::StringPtr name);                   // staged
+  void deleteQueueSettings(kj::StringPtr name);                    // staged
   void forEachQueueSettings(kj::FunctionParam<void(records::QueueSettings::Reader)> fn);
 
  private:
@@ -201,7 +200,7 @@ class Store {
   kj::String dir;
   kj::String dataFile;  // dir/data.mdb: what messages about corruption name
   kj::Maybe<kj::String> corrupted;
-  bool opening = true;  // corruption now refuses the start
+  bool opening = true;            // corruption now refuses the start
   const void* mapBase = nullptr;  // mapAddress(); forgotten when the map moves
   StoreOptions options;
   size_t mapSize;

@@ -3,30 +3,29 @@
 // -Wmaybe-uninitialized with kj's ExceptionOr (as in bus/systemd-manager.c++).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "common/durable-file.h"
 #include "timers/schedules.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <kj/debug.h>
+#include <kj/io.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-#include <kj/debug.h>
-#include <kj/io.h>
-
 #include <algorithm>
 
+#include "common/durable-file.h"
 #include "temp-dir.h"
 
 namespace taskctl {
 namespace {
 
 // A fresh directory standing in for /etc/systemd/system.
-struct UnitDir: TempDir {
-  UnitDir(): TempDir("schedules-test") {}
+struct UnitDir : TempDir {
+  UnitDir() : TempDir("schedules-test") {}
 
   // Every file in it, sorted, space-separated: what a call left behind, temporary files too.
   kj::String listing() const {
@@ -86,11 +85,13 @@ class FakeSystemdUnits final : public SystemdUnits {
   bool connected() override { return isConnected; }
   kj::Promise<void> reload() override { return record("reload", nullptr); }
   kj::Promise<void> enableUnitFiles(kj::Array<kj::String> files) override {
-    auto names = kj::strArray(KJ_MAP(f, files) { return relative(f); }, " ");
+    auto names = kj::strArray(
+        KJ_MAP(f, files) { return relative(f); }, " ");
     return record("enable", names.asPtr());
   }
   kj::Promise<void> disableUnitFiles(kj::Array<kj::String> files) override {
-    auto names = kj::strArray(KJ_MAP(f, files) { return relative(f); }, " ");
+    auto names = kj::strArray(
+        KJ_MAP(f, files) { return relative(f); }, " ");
     return record("disable", names.asPtr());
   }
   kj::Promise<void> startUnit(kj::StringPtr unit) override { return record("start", unit); }
@@ -111,7 +112,7 @@ class FakeSystemdUnits final : public SystemdUnits {
     auto what =
         argument == nullptr ? kj::str(verb) : kj::str(verb, " ", KJ_ASSERT_NONNULL(argument));
     calls.add(Call{kj::str(what), dir.listing()});
-    KJ_IF_MAYBE(r, refuse) {
+    KJ_IF_MAYBE (r, refuse) {
       if (*r == verb) {
         return kj::Exception(refusalType, __FILE__, __LINE__,
                              kj::str("systemd refused ", what, ": Access denied"));
@@ -132,7 +133,7 @@ class FakeCalendarCheck final : public CalendarCheck {
   kj::Promise<kj::Maybe<kj::String>> check(kj::StringPtr spec) override {
     asked.add(kj::str(spec));
     kj::Maybe<kj::String> verdict;
-    KJ_IF_MAYBE(v, verdicts.find(spec)) verdict = kj::str(*v);
+    KJ_IF_MAYBE (v, verdicts.find(spec)) verdict = kj::str(*v);
     if (!hold) return kj::mv(verdict);
     auto paf = kj::newPromiseAndFulfiller<kj::Maybe<kj::String>>();
     held.add(Held{kj::mv(paf.fulfiller), kj::mv(verdict)});
@@ -194,26 +195,26 @@ class SchedulesTest : public testing::Test {
   template <typename Call>
   kj::Maybe<kj::Exception> outcome(Call&& call) {
     kj::Maybe<kj::Promise<void>> promise;
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { promise = call(); })) return kj::mv(*e);
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { promise = call(); })) return kj::mv(*e);
     auto& p = KJ_ASSERT_NONNULL(promise);
     if (!p.poll(waitScope)) {
       ADD_FAILURE() << "the call did not finish";
       return kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str("hung"));
     }
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { p.wait(waitScope); })) return kj::mv(*e);
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { p.wait(waitScope); })) return kj::mv(*e);
     return nullptr;
   }
 
   // The description of how `call` failed; a call that succeeded fails the test.
   template <typename Call>
   kj::String failureOf(Call&& call) {
-    KJ_IF_MAYBE(e, outcome(kj::fwd<Call>(call))) return kj::str(e->getDescription());
+    KJ_IF_MAYBE (e, outcome(kj::fwd<Call>(call))) return kj::str(e->getDescription());
     ADD_FAILURE() << "the call succeeded";
     return kj::str();
   }
 
   void add(ScheduleSpec spec) {
-    KJ_IF_MAYBE(e, outcome([&]() { return schedules.add(kj::mv(spec)); })) {
+    KJ_IF_MAYBE (e, outcome([&]() { return schedules.add(kj::mv(spec)); })) {
       ADD_FAILURE() << "add failed: " << e->getDescription().cStr();
     }
   }
@@ -239,8 +240,7 @@ class SchedulesTest : public testing::Test {
 TEST_F(SchedulesTest, AddWritesBothUnitFilesThenReloadsEnablesAndStartsTheTimer) {
   add(tick());
 
-  EXPECT_EQ(dir.listing(),
-            "taskctl-schedule-1000-tick.service taskctl-schedule-1000-tick.timer");
+  EXPECT_EQ(dir.listing(), "taskctl-schedule-1000-tick.service taskctl-schedule-1000-tick.timer");
   auto timer = readFile(timerOf(ANN, "tick"));
   EXPECT_TRUE(hasLine(timer, "OnCalendar=*:*:0/10")) << timer.cStr();
   EXPECT_TRUE(hasLine(timer, "AccuracySec=1000000us")) << timer.cStr();
@@ -326,7 +326,7 @@ TEST_F(SchedulesTest, AUserMayHoldAtMostMaxSchedulesPerUser) {
   EXPECT_EQ(e.getDescription(),
             "quota: user 1000 has 2 schedules, the limit (limits.max_schedules_per_user) is 2; "
             "remove one first");
-  schedules.checkLimits(BOB, true, limits, origin);  // Bob has his own
+  schedules.checkLimits(BOB, true, limits, origin);   // Bob has his own
   schedules.checkLimits(ANN, false, limits, origin);  // a remove is always allowed
 }
 
@@ -369,8 +369,7 @@ TEST_F(SchedulesTest, ASecondAddWhileTheFirstIsBeingCheckedIsRefused) {
 
 // systemd refusing any of the three calls after the files were written: nothing stays behind
 // (files, enablement link, a started timer), and the caller gets systemd's own words.
-class SchedulesRefusedTest : public SchedulesTest,
-                             public testing::WithParamInterface<const char*> {
+class SchedulesRefusedTest : public SchedulesTest, public testing::WithParamInterface<const char*> {
  protected:
   ~SchedulesRefusedTest() noexcept override {}
 };
@@ -391,8 +390,9 @@ TEST_P(SchedulesRefusedTest, SystemdRefusingAfterTheFilesWereWrittenRemovesThemA
   // it into timers.target.wants, the start may have started it), the files deleted, and a reload
   // once they are gone.
   auto log = units.log();
-  EXPECT_TRUE(log.endsWith("; stop taskctl-schedule-1000-tick.timer; "
-                           "disable DIR/taskctl-schedule-1000-tick.timer; reload"))
+  EXPECT_TRUE(
+      log.endsWith("; stop taskctl-schedule-1000-tick.timer; "
+                   "disable DIR/taskctl-schedule-1000-tick.timer; reload"))
       << log.cStr();
   ASSERT_GE(units.calls.size(), 4u);
   EXPECT_EQ(units.calls[units.calls.size() - 2].files,
@@ -459,7 +459,7 @@ TEST_F(SchedulesTest, RemoveStopsDisablesDeletesBothFilesAndReloads) {
   add(tick(ANN, "tick"));
   add(tick(ANN, "other"));
   units.calls.clear();
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ANN, false, "tick"); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ANN, false, "tick"); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_EQ(units.log(),
@@ -469,15 +469,14 @@ TEST_F(SchedulesTest, RemoveStopsDisablesDeletesBothFilesAndReloads) {
   EXPECT_TRUE(contains(units.calls[1].files, "taskctl-schedule-1000-tick.timer"));
   EXPECT_EQ(units.calls[2].files,
             "taskctl-schedule-1000-other.service taskctl-schedule-1000-other.timer");
-  EXPECT_EQ(dir.listing(),
-            "taskctl-schedule-1000-other.service taskctl-schedule-1000-other.timer");
+  EXPECT_EQ(dir.listing(), "taskctl-schedule-1000-other.service taskctl-schedule-1000-other.timer");
 }
 
 TEST_F(SchedulesTest, RemoveGoesOnWhenSystemdNoLongerKnowsTheTimer) {
   add(tick());
   units.calls.clear();
   units.refuse = kj::str("stop");  // NoSuchUnit: already stopped
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ANN, false, "tick"); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ANN, false, "tick"); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_EQ(dir.listing(), "");
@@ -524,7 +523,7 @@ TEST_F(SchedulesTest, APrivilegedCallerRemovesTheOneOtherUsersScheduleOfThatName
   add(tick(ANN, "tick"));
   add(tick(BOB, "other"));
   units.calls.clear();
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ROOT, true, "tick"); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ROOT, true, "tick"); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_FALSE(exists(timerOf(ANN, "tick")));
@@ -542,7 +541,7 @@ TEST_F(SchedulesTest, APrivilegedCallerRemovesTheOneOtherUsersScheduleOfThatName
 TEST_F(SchedulesTest, APrivilegedCallersOwnScheduleComesFirst) {
   add(tick(ANN, "tick"));
   add(tick(ROOT, "tick"));
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ROOT, true, "tick"); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ROOT, true, "tick"); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_FALSE(exists(timerOf(ROOT, "tick")));
@@ -567,7 +566,7 @@ TEST_F(SchedulesTest, APrivilegedCallerSaysWhoseWithAnOwner) {
   add(tick(BOB, "tick"));
   add(tick(ROOT, "tick"));
   units.calls.clear();
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ROOT, true, "tick", BOB); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ROOT, true, "tick", BOB); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_EQ(units.log(),
@@ -598,7 +597,7 @@ TEST_F(SchedulesTest, APrivilegedCallerNamingThemselvesGetsOnlyTheirOwn) {
 TEST_F(SchedulesTest, AnyoneMayNameThemselvesAsTheOwner) {
   add(tick(ANN, "tick"));
   add(tick(BOB, "tick"));
-  KJ_IF_MAYBE(e, outcome([&]() { return schedules.remove(ANN, false, "tick", ANN); })) {
+  KJ_IF_MAYBE (e, outcome([&]() { return schedules.remove(ANN, false, "tick", ANN); })) {
     FAIL() << e->getDescription().cStr();
   }
   EXPECT_FALSE(exists(timerOf(ANN, "tick")));
@@ -614,10 +613,10 @@ TEST_F(SchedulesTest, AnUnprivilegedCallerNamingAnotherOwnerIsDeniedWhateverThat
   add(tick(BOB, "tick"));
   units.calls.clear();
   // Bob's tick, and a name Bob does not have: the same refusal, so it tells Ann nothing.
-  auto existing = KJ_ASSERT_NONNULL(
-      outcome([&]() { return schedules.remove(ANN, false, "tick", BOB); }));
-  auto missing = KJ_ASSERT_NONNULL(
-      outcome([&]() { return schedules.remove(ANN, false, "nope", BOB); }));
+  auto existing =
+      KJ_ASSERT_NONNULL(outcome([&]() { return schedules.remove(ANN, false, "tick", BOB); }));
+  auto missing =
+      KJ_ASSERT_NONNULL(outcome([&]() { return schedules.remove(ANN, false, "nope", BOB); }));
   EXPECT_EQ(kj::str(existing.getDescription()),
             "permission denied: only root and the admin group (access.admin_group) may remove "
             "another user's schedule");

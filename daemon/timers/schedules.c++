@@ -1,17 +1,16 @@
 #include "timers/schedules.h"
 
 #include <dirent.h>
-#include <stdio.h>
-
-#include <algorithm>
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
+#include <kj/io.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <kj/debug.h>
-#include <kj/io.h>
+#include <algorithm>
 
 #include "common/durable-file.h"
 #include "common/errors.h"
@@ -44,15 +43,16 @@ Schedules::Schedules(kj::Maybe<SystemdUnits&> systemd, CalendarCheck& check, Pat
     : systemd(systemd), check(check), paths(kj::mv(paths)) {}
 
 SystemdUnits& Schedules::requireSystemd() {
-  KJ_IF_MAYBE(s, systemd) {
+  KJ_IF_MAYBE (s, systemd) {
     if (!s->connected()) {
       overloaded(
           kj::str("schedules need systemd, and it is not on the system bus right now; try again"));
     }
     return *s;
   }
-  refuse(kj::str("schedules need systemd: taskctld runs without it (--runner scope needs systemd "
-                 "as PID 1 and the system bus)"));
+  refuse(
+      kj::str("schedules need systemd: taskctld runs without it (--runner scope needs systemd "
+              "as PID 1 and the system bus)"));
 }
 
 kj::String Schedules::pathOf(kj::StringPtr base, kj::StringPtr suffix) const {
@@ -80,11 +80,11 @@ kj::Vector<ScheduleKey> Schedules::scan(kj::Maybe<uint32_t> uid,
   if (dir == nullptr) return found;
   KJ_DEFER(closedir(dir));
   while (struct dirent* entry = readdir(dir)) {
-    KJ_IF_MAYBE(key, parseScheduleUnit(entry->d_name, ".timer")) {
-      KJ_IF_MAYBE(u, uid) {
+    KJ_IF_MAYBE (key, parseScheduleUnit(entry->d_name, ".timer")) {
+      KJ_IF_MAYBE (u, uid) {
         if (key->uid != *u) continue;
       }
-      KJ_IF_MAYBE(n, name) {
+      KJ_IF_MAYBE (n, name) {
         if (key->name != *n) continue;
       }
       found.add(kj::mv(*key));
@@ -128,7 +128,7 @@ void Schedules::checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePo
 
 kj::Promise<void> Schedules::add(ScheduleSpec spec) {
   auto& units = requireSystemd();
-  KJ_IF_MAYBE(refusal, checkScheduleName(spec.name)) refuse(kj::mv(*refusal));
+  KJ_IF_MAYBE (refusal, checkScheduleName(spec.name)) refuse(kj::mv(*refusal));
   KJ_REQUIRE(spec.task.asReader().getArgv().size() > 0, "a schedule needs a command");
   KJ_REQUIRE(spec.onCalendar.size() > 0, "a schedule needs --on-calendar SPEC");
   // Everything that can be refused without systemd, before asking it.
@@ -145,12 +145,12 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
   return check.check(onCalendar)
       .then([this, &units, base = kj::str(base), timerText = kj::mv(timerText),
              serviceText = kj::mv(serviceText)](kj::Maybe<kj::String> verdict) mutable {
-        KJ_IF_MAYBE(v, verdict) refuse(kj::mv(*v));
+        KJ_IF_MAYBE (v, verdict) refuse(kj::mv(*v));
         // The service first: a timer never points at a missing one.
         auto servicePath = pathOf(base, ".service"), timerPath = pathOf(base, ".timer");
         writeFileAtomically(servicePath, serviceText.asBytes(), 0644);
-        KJ_IF_MAYBE(e, kj::runCatchingExceptions(
-                           [&]() { writeFileAtomically(timerPath, timerText.asBytes(), 0644); })) {
+        KJ_IF_MAYBE (e, kj::runCatchingExceptions(
+                            [&]() { writeFileAtomically(timerPath, timerText.asBytes(), 0644); })) {
           unlink(servicePath.cStr());
           rethrow(kj::mv(*e));
         }
@@ -160,8 +160,8 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
               return units.enableUnitFiles(unitArgs(timerUnit));
             })
             .then([&units, timerUnit = kj::str(timerUnit)]() { return units.startUnit(timerUnit); })
-            .catch_([this, &units, base = kj::mv(base)](kj::Exception&& e) mutable
-                    -> kj::Promise<void> {
+            .catch_([this, &units,
+                     base = kj::mv(base)](kj::Exception&& e) mutable -> kj::Promise<void> {
               // Nothing half-made stays behind. Deleting the files was not enough (a bug the
               // unit tests found): a refused StartUnit comes after EnableUnitFiles, whose link
               // in timers.target.wants then dangled for good, and a start whose job outlived
@@ -176,8 +176,8 @@ kj::Promise<void> Schedules::add(ScheduleSpec spec) {
               auto copy = kj::cp(e);
               return stopped
                   .then([this, &units, timerUnit = kj::mv(timerUnit)]() {
-                    return units.disableUnitFiles(unitArgs(timerUnit))
-                        .catch_([](kj::Exception&&) {});
+                    return units.disableUnitFiles(unitArgs(timerUnit)).catch_([](kj::Exception&&) {
+                    });
                   })
                   .then([this, &units, base = kj::mv(base)]() {
                     unlink(pathOf(base, ".timer").cStr());
@@ -205,7 +205,7 @@ kj::Promise<kj::Array<ScheduleInfo>> Schedules::list(kj::Maybe<uint32_t> uid) {
     info.name = kj::mv(keys[i].name);
     info.timerUnit = kj::str(base, ".timer");
     info.serviceUnit = kj::str(base, ".service");
-    KJ_IF_MAYBE(text, readSmallFile(pathOf(base, ".timer"))) {
+    KJ_IF_MAYBE (text, readSmallFile(pathOf(base, ".timer"))) {
       info.onCalendar = timerOnCalendar(*text);
     } else {
       info.onCalendar = kj::str();
@@ -218,21 +218,23 @@ kj::Promise<kj::Array<ScheduleInfo>> Schedules::list(kj::Maybe<uint32_t> uid) {
                                  e.getDescription());
                         }));
   }
-  return kj::joinPromises(reads.releaseAsArray())
-      .then([infos = kj::mv(infos)]() mutable { return kj::mv(infos); });
+  return kj::joinPromises(reads.releaseAsArray()).then([infos = kj::mv(infos)]() mutable {
+    return kj::mv(infos);
+  });
 }
 
 kj::Promise<void> Schedules::remove(uint32_t callerUid, bool privileged, kj::StringPtr name,
-                                   kj::Maybe<uint32_t> owner) {
+                                    kj::Maybe<uint32_t> owner) {
   auto& units = requireSystemd();
-  KJ_IF_MAYBE(refusal, checkScheduleName(name)) refuse(kj::mv(*refusal));
+  KJ_IF_MAYBE (refusal, checkScheduleName(name)) refuse(kj::mv(*refusal));
   kj::Vector<ScheduleKey> found;
-  KJ_IF_MAYBE(o, owner) {
+  KJ_IF_MAYBE (o, owner) {
     // As for queue set: a refusal of the caller's identity, and one that depends only on it and
     // the uid named, never on what that user has.
     if (*o != callerUid && !privileged) {
-      refuse(kj::str("permission denied: only root and the admin group (access.admin_group) may "
-                     "remove another user's schedule"));
+      refuse(
+          kj::str("permission denied: only root and the admin group (access.admin_group) may "
+                  "remove another user's schedule"));
     }
     found = scan(*o, name);
     if (found.size() == 0 && *o != callerUid) {

@@ -39,8 +39,8 @@ class Schedules {
   KJ_DISALLOW_COPY(Schedules);
 
   struct Limits {
-    uint64_t maxPerUser = 0;         // limits.max_schedules_per_user; 0: none
-    uint64_t changesPerMinute = 0;   // limits.schedule_changes_per_minute; 0: none
+    uint64_t maxPerUser = 0;        // limits.max_schedules_per_user; 0: none
+    uint64_t changesPerMinute = 0;  // limits.schedule_changes_per_minute; 0: none
   };
   void checkLimits(uint32_t uid, bool adding, Limits limits, kj::TimePoint now);
   // For a caller who is not root or in the admin group, before add() or

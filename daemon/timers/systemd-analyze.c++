@@ -2,14 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <kj/debug.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <kj/debug.h>
 
 namespace taskctl {
 namespace {
@@ -115,20 +114,20 @@ kj::Promise<kj::Maybe<kj::String>> SystemdAnalyze::check(kj::StringPtr spec) {
                                                       kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC);
   auto& childRef = *child;
   auto& streamRef = *stream;
-  auto result =
-      streamRef.readAllText(64 * 1024)
-          .then([&childRef](kj::String errors) {
-            return childRef.exited().then(
-                [errors = kj::mv(errors)](int status) mutable -> kj::Maybe<kj::String> {
-                  if (status == 0) return nullptr;
-                  auto verdict = oneLine(errors);
-                  if (verdict.size() == 0) {
-                    verdict = kj::str("systemd-analyze calendar failed with status ", status);
-                  }
-                  return kj::mv(verdict);
-                });
-          })
-          .attach(kj::mv(stream), kj::mv(child));
+  auto result = streamRef.readAllText(64 * 1024)
+                    .then([&childRef](kj::String errors) {
+                      return childRef.exited().then(
+                          [errors = kj::mv(errors)](int status) mutable -> kj::Maybe<kj::String> {
+                            if (status == 0) return nullptr;
+                            auto verdict = oneLine(errors);
+                            if (verdict.size() == 0) {
+                              verdict =
+                                  kj::str("systemd-analyze calendar failed with status ", status);
+                            }
+                            return kj::mv(verdict);
+                          });
+                    })
+                    .attach(kj::mv(stream), kj::mv(child));
   return timer.timeoutAfter(CHECK_DEADLINE, kj::mv(result));
 }
 

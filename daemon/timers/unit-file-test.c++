@@ -111,8 +111,9 @@ TEST(ScheduleUnitFile, TheServiceSubmitsAsTheOwnerWithTheLabelAndQuotedArguments
   EXPECT_TRUE(has("WorkingDirectory=/home/ann")) << text.cStr();
   EXPECT_TRUE(has("UMask=0022")) << text.cStr();
   EXPECT_TRUE(has("Environment=\"TASKCTL_SOCKET=/run/taskctl/taskctl.sock\"")) << text.cStr();
-  EXPECT_TRUE(has("ExecStart=\"/usr/bin/taskctl\" \"submit\" \"--label\" \"schedule=tick\" \"--\" "
-                  "\"sh\" \"-c\" \"echo \\\"$$HOME\\\" 50%% done\""))
+  EXPECT_TRUE(
+      has("ExecStart=\"/usr/bin/taskctl\" \"submit\" \"--label\" \"schedule=tick\" \"--\" "
+          "\"sh\" \"-c\" \"echo \\\"$$HOME\\\" 50%% done\""))
       << text.cStr();
 }
 

@@ -1,9 +1,8 @@
 #include "timers/unit-file.h"
 
+#include <kj/debug.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <kj/debug.h>
 
 namespace taskctl {
 namespace {
@@ -62,9 +61,12 @@ kj::String retryConditions(spec::RetryPolicy::Reader r) {
 
 kj::StringPtr conflictWord(spec::KeyConflict conflict) {
   switch (conflict) {
-    case spec::KeyConflict::QUEUE: return "queue";
-    case spec::KeyConflict::SKIP: return "skip";
-    case spec::KeyConflict::REPLACE: return "replace";
+    case spec::KeyConflict::QUEUE:
+      return "queue";
+    case spec::KeyConflict::SKIP:
+      return "skip";
+    case spec::KeyConflict::REPLACE:
+      return "replace";
   }
   return "queue";  // a policy newer than this daemon: the default
 }
@@ -105,7 +107,7 @@ kj::Maybe<ScheduleKey> parseScheduleUnit(kj::StringPtr fileName, kj::StringPtr s
   if (!fileName.startsWith(PREFIX) || !fileName.endsWith(suffix)) return nullptr;
   auto rest = fileName.slice(PREFIX.size());
   auto body = kj::heapString(rest.slice(0, rest.size() - suffix.size()));
-  KJ_IF_MAYBE(dash, body.findFirst('-')) {
+  KJ_IF_MAYBE (dash, body.findFirst('-')) {
     if (*dash == 0 || *dash > 10) return nullptr;
     uint64_t uid = 0;
     for (char c : body.slice(0, *dash)) {
@@ -178,10 +180,10 @@ kj::Array<kj::String> scheduleSubmitArgv(const ScheduleSpec& spec, kj::StringPtr
     auto conditions = retryConditions(retry);
     if (conditions.size() > 0) option("--retry-on", kj::mv(conditions));
     if (retry.getBackoffBaseUsec() > 0) {
-      option("--backoff", retry.getBackoffMaxUsec() > 0
-                              ? kj::str(usec(retry.getBackoffBaseUsec()), ",",
-                                        usec(retry.getBackoffMaxUsec()))
-                              : usec(retry.getBackoffBaseUsec()));
+      option("--backoff",
+             retry.getBackoffMaxUsec() > 0
+                 ? kj::str(usec(retry.getBackoffBaseUsec()), ",", usec(retry.getBackoffMaxUsec()))
+                 : usec(retry.getBackoffBaseUsec()));
     }
   }
   if (task.getKey().size() > 0) {
@@ -196,20 +198,29 @@ kj::Array<kj::String> scheduleSubmitArgv(const ScheduleSpec& spec, kj::StringPtr
 kj::String scheduleTimerUnit(const ScheduleSpec& spec) {
   KJ_REQUIRE(!hasControl(spec.onCalendar), "the calendar spec must be one line of text");
   auto base = scheduleUnitBase(spec.uid, spec.name);
-  return kj::str(
-      "# Written by taskctld for uid ", spec.uid, ": taskctl schedule add ", spec.name,
-      ".\n# Remove it with: taskctl schedule remove ", spec.name, "\n",
-      "[Unit]\n"
-      "Description=taskctl schedule ", spec.name, " of uid ", spec.uid, "\n"
-      "\n"
-      "[Timer]\n"
-      "OnCalendar=", escapePercent(spec.onCalendar), "\n"
-      "Persistent=", spec.persistent ? "true" : "false", "\n"
-      "AccuracySec=", spec.accuracyUsec > 0 ? usec(spec.accuracyUsec) : kj::str("1min"), "\n"
-      "Unit=", base, ".service\n"
-      "\n"
-      "[Install]\n"
-      "WantedBy=timers.target\n");
+  return kj::str("# Written by taskctld for uid ", spec.uid, ": taskctl schedule add ", spec.name,
+                 ".\n# Remove it with: taskctl schedule remove ", spec.name, "\n",
+                 "[Unit]\n"
+                 "Description=taskctl schedule ",
+                 spec.name, " of uid ", spec.uid,
+                 "\n"
+                 "\n"
+                 "[Timer]\n"
+                 "OnCalendar=",
+                 escapePercent(spec.onCalendar),
+                 "\n"
+                 "Persistent=",
+                 spec.persistent ? "true" : "false",
+                 "\n"
+                 "AccuracySec=",
+                 spec.accuracyUsec > 0 ? usec(spec.accuracyUsec) : kj::str("1min"),
+                 "\n"
+                 "Unit=",
+                 base,
+                 ".service\n"
+                 "\n"
+                 "[Install]\n"
+                 "WantedBy=timers.target\n");
 }
 
 kj::String scheduleServiceUnit(const ScheduleSpec& spec, kj::StringPtr taskctlPath,
@@ -224,19 +235,29 @@ kj::String scheduleServiceUnit(const ScheduleSpec& spec, kj::StringPtr taskctlPa
   auto words = KJ_MAP(arg, argv) { return execStartQuote(arg); };
   char umask[8];
   snprintf(umask, sizeof(umask), "%04o", spec.task.asReader().getUmask() & 0777);
-  return kj::str(
-      "# Written by taskctld for uid ", spec.uid, ": taskctl schedule add ", spec.name,
-      ".\n# Each run submits one task to taskctld, as that user.\n"
-      "[Unit]\n"
-      "Description=taskctl schedule ", spec.name, " of uid ", spec.uid, "\n"
-      "\n"
-      "[Service]\n"
-      "Type=oneshot\n"
-      "User=", spec.uid, "\n"
-      "WorkingDirectory=", escapePercent(cwd), "\n"
-      "UMask=", umask, "\n"
-      "Environment=\"TASKCTL_SOCKET=", escapePercent(socketPath), "\"\n"
-      "ExecStart=", kj::strArray(words, " "), "\n");
+  return kj::str("# Written by taskctld for uid ", spec.uid, ": taskctl schedule add ", spec.name,
+                 ".\n# Each run submits one task to taskctld, as that user.\n"
+                 "[Unit]\n"
+                 "Description=taskctl schedule ",
+                 spec.name, " of uid ", spec.uid,
+                 "\n"
+                 "\n"
+                 "[Service]\n"
+                 "Type=oneshot\n"
+                 "User=",
+                 spec.uid,
+                 "\n"
+                 "WorkingDirectory=",
+                 escapePercent(cwd),
+                 "\n"
+                 "UMask=",
+                 umask,
+                 "\n"
+                 "Environment=\"TASKCTL_SOCKET=",
+                 escapePercent(socketPath),
+                 "\"\n"
+                 "ExecStart=",
+                 kj::strArray(words, " "), "\n");
 }
 
 kj::String timerOnCalendar(kj::StringPtr unitText) {

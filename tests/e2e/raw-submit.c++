@@ -9,14 +9,13 @@
 // BYTES and ARG take C escapes: \0 is a NUL byte, \\ a backslash. The socket
 // is $TASKCTL_SOCKET. Prints the id (exit 0), or the daemon's refusal on
 // stderr and exits as taskctl would (taskctl's own mapping, failureFrom).
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/vector.h>
 #include <rpc.capnp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "exit-status.h"
 
@@ -80,7 +79,8 @@ int main(int argc, char** argv) {
   for (; i < argc; i++) args.add(unescape(argv[i]));
 
   auto io = kj::setupAsyncIo();
-  auto address = io.provider->getNetwork().parseAddress(kj::str("unix:", socket)).wait(io.waitScope);
+  auto address =
+      io.provider->getNetwork().parseAddress(kj::str("unix:", socket)).wait(io.waitScope);
   auto stream = address->connect().wait(io.waitScope);
   capnp::TwoPartyClient client(*stream);
   auto daemon = client.bootstrap().castAs<taskctl::rpc::Taskctl>();
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     for (auto j : kj::indices(args)) list.set(j, args[j]);
     auto e = request.initEnv(env.size());
     for (auto j : kj::indices(env)) e.set(j, env[j]);
-    KJ_IF_MAYBE(c, cwd) {
+    KJ_IF_MAYBE (c, cwd) {
       request.setCwd(*c);
     } else {
       request.setCwd(kj::StringPtr("/").asBytes());
@@ -104,10 +104,10 @@ int main(int argc, char** argv) {
   } else {
     fill(call.initRequest().initSpec());
   }
-  KJ_IF_MAYBE(problem, kj::runCatchingExceptions([&]() {
-    auto reply = call.send().wait(io.waitScope);
-    printf("%llu\n", static_cast<unsigned long long>(reply.getId()));
-  })) {
+  KJ_IF_MAYBE (problem, kj::runCatchingExceptions([&]() {
+                 auto reply = call.send().wait(io.waitScope);
+                 printf("%llu\n", static_cast<unsigned long long>(reply.getId()));
+               })) {
     auto failure = taskctl::failureFrom(*problem);
     fprintf(stderr, "raw-submit: %s\n", failure.message.cStr());
     return failure.status;

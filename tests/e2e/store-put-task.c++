@@ -4,12 +4,11 @@
 // what the daemon does when the shim refuses such a command.
 //   store-put-task STATE-DIR UID GID QUEUE ARG...
 // ARG takes C escapes: \0 is a NUL byte, \\ a backslash. Prints the id.
+#include <capnp/message.h>
+#include <kj/vector.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-#include <capnp/message.h>
-#include <kj/vector.h>
 
 #include "store/store.h"
 

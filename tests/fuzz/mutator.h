@@ -21,7 +21,9 @@ class Mutator {
   // first checks.
   Mutator(std::vector<std::string> corpus, std::vector<std::string> dictionary, uint64_t seed,
           size_t maxEdits = 8)
-      : corpus(std::move(corpus)), dictionary(std::move(dictionary)), random(seed),
+      : corpus(std::move(corpus)),
+        dictionary(std::move(dictionary)),
+        random(seed),
         maxEdits(maxEdits) {}
 
   // The next input: a corpus entry with 1 to maxEdits random edits.
@@ -42,9 +44,9 @@ class Mutator {
   size_t pick(size_t n) { return n == 0 ? 0 : size_t(random() % n); }
 
   void edit(std::string& s) {
-    static const char interesting[] = {0, '\n', '\r', '=', '"', '\'', '[', ']', '.', '-', '+',
-                                       ':', ' ', '\\', '%', '#', '9', '0', 'x', '\x7f', '\xff',
-                                       '\xc3', '\x80'};
+    static const char interesting[] = {0,   '\n', '\r', '=',    '"',    '\'',   '[',   ']',
+                                       '.', '-',  '+',  ':',    ' ',    '\\',   '%',   '#',
+                                       '9', '0',  'x',  '\x7f', '\xff', '\xc3', '\x80'};
     size_t at = pick(s.size() + 1);
     switch (pick(7)) {
       case 0:  // flip a bit

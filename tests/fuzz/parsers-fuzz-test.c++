@@ -12,7 +12,6 @@
 #include <kj/debug.h>
 #include <kj/one-of.h>
 #include <kj/string.h>
-
 #include <stdlib.h>
 
 #include <cmath>
@@ -29,8 +28,7 @@ namespace taskctl {
 namespace {
 
 // TASKCTL_FUZZ_ROUNDS=N (and TASKCTL_FUZZ_SEED=S) for a longer or other run by hand.
-const int ROUNDS =
-    getenv("TASKCTL_FUZZ_ROUNDS") ? atoi(getenv("TASKCTL_FUZZ_ROUNDS")) : 100000;
+const int ROUNDS = getenv("TASKCTL_FUZZ_ROUNDS") ? atoi(getenv("TASKCTL_FUZZ_ROUNDS")) : 100000;
 const uint64_t SEED =
     getenv("TASKCTL_FUZZ_SEED") ? strtoull(getenv("TASKCTL_FUZZ_SEED"), nullptr, 10) : 0;
 
@@ -47,18 +45,18 @@ TEST(Fuzz, NotifyDatagrams) {
       {"WATCHDOG=1\n", "STATUS=half way\nX_TASKCTL_PROGRESS=0.5\n",
        "READY=1\nSTATUS=x\nMAINPID=42\nWATCHDOG=1\nX_TASKCTL_PROGRESS=1\n", "BARRIER=1\n",
        std::string("STATUS=a\0WATCHDOG=1", 19), "X_TASKCTL_PROGRESS=0.0001"},
-      {"WATCHDOG=", "STATUS=", "X_TASKCTL_PROGRESS=", "1", "0.", "1e9", "nan", "inf", "-0",
-       "\n", "=", "\xc3\xa9", "\xed\xa0\x80"},
+      {"WATCHDOG=", "STATUS=", "X_TASKCTL_PROGRESS=", "1", "0.", "1e9", "nan", "inf", "-0", "\n",
+       "=", "\xc3\xa9", "\xed\xa0\x80"},
       SEED + 1);
   int accepted = 0;
   for (int i = 0; i < ROUNDS; i++) {
     std::string datagram = inputs.next();
-    KJ_IF_MAYBE(message, parseNotify(kj::ArrayPtr<const char>(datagram.data(), datagram.size()))) {
+    KJ_IF_MAYBE (message, parseNotify(kj::ArrayPtr<const char>(datagram.data(), datagram.size()))) {
       accepted++;
-      KJ_IF_MAYBE(p, message->progress) {
+      KJ_IF_MAYBE (p, message->progress) {
         ASSERT_TRUE(*p >= 0 && *p <= 1 && !std::isnan(*p)) << "progress " << *p;
       }
-      KJ_IF_MAYBE(s, message->status) {
+      KJ_IF_MAYBE (s, message->status) {
         ASSERT_EQ(strlen(s->cStr()), s->size()) << "a NUL inside a status";
       }
     }
@@ -76,17 +74,19 @@ TEST(Fuzz, ConfigFiles) {
        "[retention]\nmax_age = \"30d\"\nmax_tasks = 10000\ntombstone_age = \"30d\"\n",
        "[access]\nadmin_group = \"adm\"\nsubmit_group = \"users\"\n",
        "[logs]\nmax_bytes = \"64M\"\n[events]\nmax_stored = 100000\n"},
-      {"[", "]", "[[queues]]", "[queues.", "= ", "\"", "'''", "\"\"\"", "1_000", "0x10", "-1",
-       "9223372036854775808", "1e400", "inf", "true", "{", "}", "\n", "concurrency", "timeout",
-       "memory", "cpu", "max_age", "tasks_max", "heartbeat", "500%", "10Q", "0s"},
+      {"[",           "]",       "[[queues]]", "[queues.", "= ",      "\"",
+       "'''",         "\"\"\"",  "1_000",      "0x10",     "-1",      "9223372036854775808",
+       "1e400",       "inf",     "true",       "{",        "}",       "\n",
+       "concurrency", "timeout", "memory",     "cpu",      "max_age", "tasks_max",
+       "heartbeat",   "500%",    "10Q",        "0s"},
       SEED + 2, 2);
   int rounds = ROUNDS / 5, refused = 0;
   for (int i = 0; i < rounds; i++) {
     std::string text = inputs.next();
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-                  auto config = parseConfig(kj::StringPtr(text.c_str()), "fuzz.toml");
-                  ASSERT_TRUE(config.findQueue("default") != nullptr) << text;
-                })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   auto config = parseConfig(kj::StringPtr(text.c_str()), "fuzz.toml");
+                   ASSERT_TRUE(config.findQueue("default") != nullptr) << text;
+                 })) {
       refused++;
       ASSERT_TRUE(e->getDescription().startsWith("fuzz.toml")) << e->getDescription().cStr();
     }
@@ -115,11 +115,28 @@ TEST(Fuzz, TimeSpecs) {
 TEST(Fuzz, CommandLines) {
   // taskctl's own command line: a command, or a UsageError that says why.
   fuzz::Mutator inputs(
-      {"submit\x1f--timeout\x1f" "10m\x1f--\x1ftrue", "list\x1f--label\x1fkind=x\x1f--limit\x1f" "3",
-       "submit\x1f--after\x1f" "5:ok\x1f--retries\x1f" "3\x1f--retry-on\x1f" "exit:75,timeout\x1f--\x1fx",
-       "watch\x1f--from\x1f" "7\x1f" "1\x1f" "2", "queue\x1fset\x1f" "batch\x1f--concurrency\x1f" "2",
-       "schedule\x1f" "add\x1ftick\x1f--on-calendar\x1fhourly\x1f--\x1ftrue",
-       "logs\x1f-f\x1f--attempt\x1f" "2\x1f" "9", "submit\x1f--at\x1f" "2026-12-01T03:00\x1f--\x1fx"},
+      {"submit\x1f--timeout\x1f"
+       "10m\x1f--\x1ftrue",
+       "list\x1f--label\x1fkind=x\x1f--limit\x1f"
+       "3",
+       "submit\x1f--after\x1f"
+       "5:ok\x1f--retries\x1f"
+       "3\x1f--retry-on\x1f"
+       "exit:75,timeout\x1f--\x1fx",
+       "watch\x1f--from\x1f"
+       "7\x1f"
+       "1\x1f"
+       "2",
+       "queue\x1fset\x1f"
+       "batch\x1f--concurrency\x1f"
+       "2",
+       "schedule\x1f"
+       "add\x1ftick\x1f--on-calendar\x1fhourly\x1f--\x1ftrue",
+       "logs\x1f-f\x1f--attempt\x1f"
+       "2\x1f"
+       "9",
+       "submit\x1f--at\x1f"
+       "2026-12-01T03:00\x1f--\x1fx"},
       {"\x1f", "--", "=", "--json", "--socket", "--memory", "--cpu", "--in", "--key",
        "--on-conflict", "replace", "--request-id", "-1", "18446744073709551616", "%", ":any"},
       SEED + 4);

@@ -117,7 +117,7 @@ class FakeRunner final : public Runner {
   }
 
   kj::Maybe<kj::Own<Execution>> adopt(records::Attempt::Reader attempt) override {
-    KJ_IF_MAYBE(a, adoptable) {
+    KJ_IF_MAYBE (a, adoptable) {
       if (a->first == attempt.getTaskId() && a->second == attempt.getNumber()) {
         auto paf = kj::newPromiseAndFulfiller<void>();
         launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller)});
@@ -225,7 +225,7 @@ class FakeWallTimer final : public WallTimer {
   explicit FakeWallTimer(FakeClock& clock) : clock(clock) {}
 
   kj::Promise<void> atOrAfter(kj::Date when) override {
-    KJ_IF_MAYBE(p, pending) {
+    KJ_IF_MAYBE (p, pending) {
       p->fulfiller->reject(KJ_EXCEPTION(FAILED, "wall-clock wait replaced by a newer one"));
     }
     pending = nullptr;
@@ -237,14 +237,14 @@ class FakeWallTimer final : public WallTimer {
 
   // Test controls.
   void check() {
-    KJ_IF_MAYBE(p, pending) {
+    KJ_IF_MAYBE (p, pending) {
       if (clock.time >= p->when) fire();
     }
   }
   void clockSet() { fire(); }
   kj::Maybe<kj::Date> armed() {
     // As the real timer: dropping the promise disarms.
-    KJ_IF_MAYBE(p, pending) {
+    KJ_IF_MAYBE (p, pending) {
       if (p->fulfiller->isWaiting()) return p->when;
     }
     return nullptr;
@@ -259,7 +259,9 @@ class FakeWallTimer final : public WallTimer {
   kj::Maybe<Pending> pending;
 
   void fire() {
-    KJ_IF_MAYBE(p, pending) { p->fulfiller->fulfill(); }
+    KJ_IF_MAYBE (p, pending) {
+      p->fulfiller->fulfill();
+    }
     pending = nullptr;
   }
 };

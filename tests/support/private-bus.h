@@ -34,7 +34,8 @@ class PrivateBus {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
-  <listen>unix:path=)" << socketPath << R"(</listen>
+  <listen>unix:path=)" << socketPath
+                              << R"(</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>

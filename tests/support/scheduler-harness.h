@@ -19,18 +19,17 @@
 // fake-runner.h and are members here: h.runner.launched, h.runner.exit(...).
 #pragma once
 
-#include <stdlib.h>
-
 #include <capnp/message.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <stdlib.h>
 
 #include <string>
 #include <vector>
 
 #include "fake-runner.h"
-#include "temp-dir.h"
 #include "scheduler/scheduler.h"
+#include "temp-dir.h"
 
 namespace taskctl {
 
@@ -216,12 +215,14 @@ struct SchedulerHarness : StoreHarness {
   }
   // Submits as `who` (alice if not said); the id once the task is committed.
   // Nothing else has run yet: settle() to dispatch.
-  uint64_t submit(const Identity& who, Fill fill = [](auto) {}, SubmitExtras extras = {}) {
+  uint64_t submit(
+      const Identity& who, Fill fill = [](auto) {}, SubmitExtras extras = {}) {
     auto promise = startSubmit(who, kj::mv(fill), extras);
     EXPECT_TRUE(promise.poll(waitScope));
     return promise.wait(waitScope);
   }
-  uint64_t submit(Fill fill = [](auto) {}, SubmitExtras extras = {}) {
+  uint64_t submit(
+      Fill fill = [](auto) {}, SubmitExtras extras = {}) {
     return submit(alice, kj::mv(fill), extras);
   }
   // Submits, expecting a refusal; returns its message ("" if none).
