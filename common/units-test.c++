@@ -10,7 +10,8 @@ uint64_t bytes(kj::StringPtr s) { return parseBytes(s).orDefault(~0ull); }
 uint64_t cpu(kj::StringPtr s) { return parseCpuQuotaPerSecUsec(s).orDefault(~0ull); }
 
 TEST(Units, ReadsDurationsAsSystemdDoes) {
-  EXPECT_EQ(duration("90"), 90000000u);
+  EXPECT_EQ(duration("90"), 90000000u);  // a bare number is seconds (documented in taskctl(1))
+  EXPECT_EQ(duration("10"), 10000000u);
   EXPECT_EQ(duration("90s"), 90000000u);
   EXPECT_EQ(duration("10m"), 600000000u);
   EXPECT_EQ(duration("10min"), 600000000u);
@@ -33,6 +34,12 @@ TEST(Units, ReadsSizesIn1024s) {
   EXPECT_EQ(bytes("1.5K"), 1536u);
   EXPECT_EQ(bytes("4096"), 4096u);
   EXPECT_EQ(bytes("2GiB"), 2ull << 30);
+  // The suffix in either case (issue 15: `512m` was refused while `512MB` was taken).
+  EXPECT_EQ(bytes("512m"), 512u << 20);
+  EXPECT_EQ(bytes("2g"), 2ull << 30);
+  EXPECT_EQ(bytes("1t"), 1ull << 40);
+  EXPECT_EQ(bytes("1k"), 1024u);
+  EXPECT_EQ(bytes("512MB"), 512u << 20);
   for (auto bad : {"", "M", "12Q", "-1M", "1MM"}) EXPECT_TRUE(parseBytes(bad) == nullptr) << bad;
 }
 

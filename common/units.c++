@@ -80,15 +80,19 @@ kj::Maybe<uint64_t> parseBytes(kj::StringPtr text) {
       scale = 1024.0;
       p++;
       break;
+    // Either case, as `k` already was: `512m` is read as `512M`, never as milli (issue 15).
     case 'M':
+    case 'm':
       scale = 1024.0 * 1024;
       p++;
       break;
     case 'G':
+    case 'g':
       scale = 1024.0 * 1024 * 1024;
       p++;
       break;
     case 'T':
+    case 't':
       scale = 1024.0 * 1024 * 1024 * 1024;
       p++;
       break;

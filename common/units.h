@@ -1,6 +1,6 @@
 // The units people write for limits, as systemd reads them: durations
 // ("90s", "10m", "1h30m", "500ms"; a bare number is seconds), sizes ("512M",
-// 1024-based K M G T; a bare number is bytes) and CPU shares ("50%", "200%"
+// 1024-based K M G T in either case; a bare number is bytes) and CPU shares ("50%", "200%"
 // for two CPUs). Used by the TOML config and by taskctl's options; no
 // dependencies, so the client can link it.
 #pragma once
