@@ -266,6 +266,12 @@ class TaskctlService final : public rpc::Taskctl::Server {
     request.ids = KJ_MAP(id, params.getIds()) { return id; };
     request.progress = params.getProgress();
     request.visible = [this](uint32_t uid) { return access.sees(uid); };
+    request.queueOf = [this](uint64_t id) -> kj::String {
+      KJ_IF_MAYBE (seen, parts.queries.task(id, access.viewer())) {
+        return kj::str(seen->task().getQueue());
+      }
+      return kj::str();  // gone meanwhile (pruned): the line says so with ""
+    };
     auto watcher = params.getWatcher();
     context.releaseParams();
     uid_t uid = access.uid();
