@@ -113,6 +113,20 @@ class TaskctlService final : public rpc::Taskctl::Server {
       }
     }
     match.queue = kj::str(filter.getQueue());
+    if (match.queue.size() > 0) {
+      // An unknown queue is a rejected input, like an unknown state: an empty list would read as
+      // "no tasks there". Known: the TOML's, and any a stored unfinished task still names.
+      kj::Vector<kj::String> names;
+      bool known = false;
+      for (auto& queue : parts.scheduler.queueList()) {
+        known = known || queue.name == match.queue;
+        names.add(kj::mv(queue.name));
+      }
+      if (!known) {
+        refuse(kj::str("unknown queue \"", match.queue, "\" (queues: ", kj::strArray(names, ", "),
+                       ")"));
+      }
+    }
     for (auto label : filter.getLabels()) {
       match.labels.add(kj::str(label.getKey()), kj::str(label.getValue()));
     }
