@@ -39,6 +39,7 @@ jq -e -s 'length == 2 and all(.[]; has("attempt") and has("offset") and has("tex
 # cancel --json: one document, the tasks as status shows them.
 long=$(T submit -- sleep 30)
 T --json cancel "$long" >"$WORK/cancel"
+[ "$(jq -s length <"$WORK/cancel")" = 1 ] || bad "cancel --json: not one document: $(cat "$WORK/cancel")"
 jq -e --argjson id "$long" 'length == 1 and .[0].id == $id and .[0].state == "cancelled" and
   (.[0].attempts | type) == "array"' <"$WORK/cancel" >/dev/null || bad "cancel --json: $(cat "$WORK/cancel")"
 
@@ -53,6 +54,7 @@ T list --queue default >/dev/null || bad "list --queue default refused"
 # watch ID of an ended task: its last change, then exit 0 (bounded: a hang fails).
 rc=0; timeout 10 "$BIN/taskctl" --json watch "$id" >"$WORK/w" || rc=$?
 [ $rc = 0 ] || bad "watch of an ended task exited $rc"
+[ "$(jq -s length <"$WORK/w")" = 1 ] || bad "watch of an ended task: not one line: $(cat "$WORK/w")"
 jq -e --argjson id "$id" '.id == $id and .to == "succeeded" and .seq == null and .at != null' \
   <"$WORK/w" >/dev/null || bad "watch of an ended task printed: $(cat "$WORK/w")"
 # ... and a running one is followed to its end.
