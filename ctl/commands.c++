@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "log-lines.h"
 #include "output.h"
 #include "render.h"
 
@@ -118,7 +119,7 @@ LogsReply awaitFollowed(Session& session, kj::Promise<LogsReply>&& reply, uint64
 // otherwise waits in the daemon for output or the end, so this neither polls nor gives up (like
 // `wait`, it waits as long as the attempt runs). An empty reply that has not ended means "ask
 // again". It stays with the attempt it started on: a retry is another log.
-int followLog(Session& session, const LogsArgs& args) {
+int followLog(Session& session, const LogsArgs& args, kj::Maybe<LogLines&> json) {
   uint32_t attempt = args.attempt;
   uint64_t offset = 0;
   // Consecutive replies with nothing in them. A daemon keeps them rare (it answers empty when the
@@ -142,12 +143,40 @@ int followLog(Session& session, const LogsArgs& args) {
     // the latest until there is one, then stay with it.
     attempt = reply.getAttempt();
     auto data = reply.getData();
-    writeOut(data);
+    KJ_IF_MAYBE (lines, json) {
+      writeOut(lines->add(attempt, offset, data));
+      if (reply.getEnded()) writeOut(lines->end());
+    } else {
+      writeOut(data);
+    }
     if (reply.getEnded()) return 0;
     emptyReplies = data.size() == 0 ? emptyReplies + 1 : 0;
     // Past a cut of the log (logs.max_bytes) the daemon starts again lower, at the marked cut.
     offset = reply.getNextOffset();
   }
+}
+
+// `logs --json`: as runLogs() below, each line an object (log-lines.h).
+int runLogsJson(Session& session, const LogsArgs& args) {
+  LogLines lines;
+  uint32_t attempt = args.attempt;
+  uint64_t offset = 0;
+  for (;;) {
+    auto request = session.daemon().logsRequest();
+    request.setId(args.id);
+    request.setAttempt(attempt);
+    request.setOffset(offset);
+    request.setMaxBytes(LOG_SLICE_BYTES);
+    auto reply = session.answer(request.send());
+    attempt = reply.getAttempt();
+    auto data = reply.getData();
+    if (data.size() == 0) break;
+    writeOut(lines.add(attempt, offset, data));
+    if (reply.getNextOffset() <= offset) break;
+    offset = reply.getNextOffset();
+  }
+  writeOut(lines.end());
+  return 0;
 }
 
 }  // namespace
@@ -159,8 +188,13 @@ int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& glo
   // The id alone, in --json too (a bare number is a JSON document), so `id=$(taskctl submit ...)`
   // works either way. With --key K --on-conflict skip and K held, the daemon answers with the
   // holder's id and creates nothing, and with a --request-id it has seen, the first task's id:
-  // both are printed (and waited for) like a new one.
-  writeOut(kj::str(id, '\n'));
+  // both are printed (and waited for) like a new one. `submit --wait --json` prints one document,
+  // the task once it has ended (its id is in it); the id goes to stderr meanwhile, for a person.
+  if (args.wait && global.json) {
+    writeError(kj::str("submitted task ", id));
+  } else {
+    writeOut(kj::str(id, '\n'));
+  }
   if (!args.wait) return 0;
   return waitForSubmitted(session, id, global);
 }
@@ -276,11 +310,28 @@ int runCancel(Session& session, const CancelArgs& args, const GlobalOptions& glo
       if (status == 0) status = failure.status;
     }
   }
+  if (global.json) {
+    // One document, as `wait --json`: an array of the tasks cancelled, each read afterwards
+    // with its attempts as `status --json` shows it (a refused id has its line on stderr).
+    kj::Vector<capnp::Response<rpc::Taskctl::StatusResults>> replies;
+    for (size_t i = 0; i < args.ids.size(); i++) {
+      if (refusals[i] != nullptr) continue;
+      auto request = session.daemon().statusRequest();
+      request.setId(args.ids[i]);
+      replies.add(session.answer(request.send()));
+    }
+    auto tasks = KJ_MAP(reply, replies) { return reply.getTask(); };
+    writeOut(tasksJson(tasks));
+  }
   return status;
 }
 
 int runLogs(Session& session, const LogsArgs& args, const GlobalOptions& global) {
-  if (args.follow) return followLog(session, args);
+  if (args.follow) {
+    LogLines lines;
+    return followLog(session, args, global.json ? kj::Maybe<LogLines&>(lines) : nullptr);
+  }
+  if (global.json) return runLogsJson(session, args);
   // Slice by slice until a slice comes back empty: that is the end of the log as it is now.
   uint32_t attempt = args.attempt;
   uint64_t offset = 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <math.h>
+#include <string.h>
 
 namespace kj {
 // gtest shows kj::String as bytes without this.
@@ -67,14 +68,30 @@ TEST(Json, KeepsValidUtf8AsItIs) {
   EXPECT_EQ(quoted("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"");  // U+10FFFF
 }
 
-TEST(Json, WritesEachInvalidByteAsASurrogateEscape) {
-  EXPECT_EQ(quoted("\xff"), R"("\udcff")");
-  EXPECT_EQ(quoted("a\x80z"), R"("a\udc80z")");                            // stray continuation
-  EXPECT_EQ(quoted("\xe2\x82"), R"("\udce2\udc82")");                      // cut short
-  EXPECT_EQ(quoted("\xc0\xaf"), R"("\udcc0\udcaf")");                      // overlong '/'
-  EXPECT_EQ(quoted("\xed\xa0\x80"), R"("\udced\udca0\udc80")");            // a UTF-16 surrogate
-  EXPECT_EQ(quoted("\xf4\x90\x80\x80"), R"("\udcf4\udc90\udc80\udc80")");  // past U+10FFFF
-  EXPECT_EQ(quoted("\xe2\x82\xac\xff"), "\"\xe2\x82\xac\\udcff\"");        // valid, then invalid
+TEST(Json, WritesAStringThatIsNotUtf8AsAnArrayOfItsBytes) {
+  EXPECT_EQ(quoted("\xff"), "[255]");
+  EXPECT_EQ(quoted("a\x80z"), "[97,128,122]");                 // stray continuation
+  EXPECT_EQ(quoted("\xe2\x82"), "[226,130]");                  // cut short
+  EXPECT_EQ(quoted("\xc0\xaf"), "[192,175]");                  // overlong '/'
+  EXPECT_EQ(quoted("\xed\xa0\x80"), "[237,160,128]");          // a UTF-16 surrogate
+  EXPECT_EQ(quoted("\xf4\x90\x80\x80"), "[244,144,128,128]");  // past U+10FFFF
+  EXPECT_EQ(quoted("\xe2\x82\xac\xff"), "[226,130,172,255]");  // valid, then invalid
+  EXPECT_EQ(quoted(""), R"("")");
+  EXPECT_TRUE(isUtf8(kj::StringPtr("\xe2\x82\xac").asBytes()));
+  EXPECT_FALSE(isUtf8(kj::StringPtr("\xe2\x82").asBytes()));
+  // Never a lone surrogate: strict readers (jq, Node, Go) would mangle one.
+  EXPECT_EQ(strstr(quoted("\xff\xfe").cStr(), "\\udc"), nullptr);
+}
+
+TEST(Json, AnArrayOfBytesTakesItsPlaceAmongOtherValues) {
+  JsonWriter json;
+  json.beginObject();
+  json.key("a");
+  json.string(kj::StringPtr("\xff").asBytes());
+  json.key("b");
+  json.string("x");
+  json.endObject();
+  EXPECT_EQ(json.finish(), R"({"a":[255],"b":"x"})");
 }
 
 }  // namespace

@@ -23,6 +23,15 @@ void addUnicodeEscape(kj::Vector<char>& out, uint16_t unit) {
 
 }  // namespace
 
+bool isUtf8(kj::ArrayPtr<const kj::byte> bytes) {
+  for (size_t i = 0; i < bytes.size();) {
+    size_t length = utf8SequenceLength(bytes.slice(i, bytes.size()));
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
 void JsonWriter::beforeValue() {
   if (afterKey) {
     afterKey = false;
@@ -60,22 +69,27 @@ void JsonWriter::endArray() {
 
 void JsonWriter::key(kj::StringPtr name) {
   KJ_ASSERT(!afterKey);
+  KJ_ASSERT(isUtf8(name.asBytes()), "a JSON key must be UTF-8");
   string(name);
   out.add(':');
   afterKey = true;
 }
 
 void JsonWriter::string(kj::ArrayPtr<const kj::byte> bytes) {
+  if (!isUtf8(bytes)) {
+    // Lossless and readable by any JSON reader (journalctl's rule): the bytes as numbers.
+    beginArray();
+    for (kj::byte b : bytes) unsignedInteger(b);
+    endArray();
+    return;
+  }
   beforeValue();
   out.add('"');
   size_t i = 0;
   while (i < bytes.size()) {
     kj::byte b = bytes[i];
     size_t length = utf8SequenceLength(bytes.slice(i, bytes.size()));
-    if (length == 0) {
-      addUnicodeEscape(out, 0xdc00 + b);  // surrogateescape: b is 0x80..0xff here
-      i += 1;
-    } else if (length > 1) {
+    if (length > 1) {
       out.addAll(bytes.slice(i, i + length).asChars());
       i += length;
     } else {

@@ -1,10 +1,10 @@
 // A small JSON writer for `taskctl --json`: compact, one document, built in memory.
 //
-// Byte strings (argv, env, cwd: whatever the kernel allows) need not be UTF-8. Valid UTF-8 is
-// written as it is; each byte that is not part of a valid sequence is written as the lone
-// surrogate \udcXX (XX = the byte), as Python's "surrogateescape" does (PEP 383). Python's json
-// module reads that back, and `s.encode("utf-8", "surrogateescape")` (or os.fsencode) restores
-// the exact bytes; stricter readers see a replacement character instead. Nothing is dropped.
+// Byte strings (argv, env, cwd, labels, output: whatever the kernel allows) need not be UTF-8.
+// Valid UTF-8 is written as a JSON string, as it is. A string that is not valid UTF-8 is written
+// as an array of its bytes (numbers 0-255), as journalctl does for such fields: every JSON reader
+// takes it, none sees a lone surrogate, and the exact bytes come back (`bytes(value)` in
+// Python). Readers tell the two apart by type (docs/json.md, "Strings").
 #pragma once
 
 #include <kj/array.h>
@@ -14,6 +14,9 @@
 
 namespace taskctl {
 
+// Whether `bytes` is valid UTF-8 throughout (what JsonWriter::string() writes as a string).
+bool isUtf8(kj::ArrayPtr<const kj::byte> bytes);
+
 class JsonWriter {
  public:
   void beginObject();
@@ -21,9 +24,10 @@ class JsonWriter {
   void beginArray();
   void endArray();
 
-  // Inside an object: names the value written next.
+  // Inside an object: names the value written next. `name` must be valid UTF-8 (see isUtf8()).
   void key(kj::StringPtr name);
 
+  // A JSON string, or an array of byte numbers when `bytes` is not valid UTF-8.
   void string(kj::ArrayPtr<const kj::byte> bytes);
   void string(kj::StringPtr text) { string(text.asBytes()); }
   void integer(int64_t value);

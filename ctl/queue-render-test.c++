@@ -76,7 +76,7 @@ TEST(QueueRender, JsonHasEveryFieldUnderItsStableName) {
   auto readers = KJ_MAP(queue, queues.asReader()) { return queue; };
   EXPECT_EQ(queuesJson(readers),
             R"([{"name":"default","concurrency":4,"concurrency_from_config":true,"running":4,)"
-            R"("queued":120,"waiting":3,"paused":false,"paused_reason":""},)"
+            R"("queued":120,"waiting":3,"paused":false,"paused_reason":null},)"
             R"({"name":"batch","concurrency":16,"concurrency_from_config":false,"running":2,)"
             R"("queued":0,"waiting":0,"paused":true,"paused_reason":"by uid 0"}])"
             "\n");

@@ -23,7 +23,11 @@ void writeQueueJson(JsonWriter& json, rpc::QueueView::Reader queue) {
   json.key("paused");
   json.boolean(queue.getPaused());
   json.key("paused_reason");
-  json.string(queue.getPausedReason());
+  if (queue.getPausedReason().size() == 0) {
+    json.null();  // missing values are null in every document (docs/json.md)
+  } else {
+    json.string(queue.getPausedReason());
+  }
   json.endObject();
 }
 

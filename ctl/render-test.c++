@@ -79,16 +79,16 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("next_attempt_at":null,"retry":{"retries":0,"on_exit":false,"exit_codes":[],)"
       R"("on_signal":false,"on_oom":false,"on_timeout":false,"on_heartbeat":false,)"
       R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":"","pruned":false,"attempts":[)"
-      R"({"number":1,"state":"failed","reason":"signal","message":"","exit_code":null,)"
-      R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":"","wall_usec":0,)"
+      R"("request_id":null,"waiting_for":null,"pruned":false,"attempts":[)"
+      R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
+      R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
-      R"("status_text":"","oom_kills":0,"output_tail":""},)"
-      R"({"number":2,"state":"failed","reason":"exit","message":"","exit_code":3,"signal":null,)"
+      R"("status_text":null,"oom_kills":0,"output_tail":""},)"
+      R"({"number":2,"state":"failed","reason":"exit","message":null,"exit_code":3,"signal":null,)"
       R"("started_at":"2025-11-25T09:50:29.000000Z","ended_at":"2025-11-25T09:50:30.000000Z",)"
       R"("shim_pid":4242,"unit":"taskctl-42-2.scope","wall_usec":1000000,)"
       R"("cpu_user_usec":250000,"cpu_system_usec":50000,"peak_memory_bytes":3145728,)"
-      R"("progress":null,"status_text":"","oom_kills":0,"output_tail":""}]})"
+      R"("progress":null,"status_text":null,"oom_kills":0,"output_tail":""}]})"
       "\n");
 }
 
@@ -132,16 +132,17 @@ TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
                                 R"("memory_max_bytes":536870912,"tasks_max":64},"after":[)"),
             nullptr)
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":"",)"
+  EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":null,)"
                                 R"("oom_kills":2,"output_tail":"first attempt's output\n"})"),
             nullptr)
       << json.cStr();
-  // The status text is text as the daemon keeps it; the tail is bytes, surrogate-escaped.
+  // The status text is text as the daemon keeps it; the tail is bytes: not being UTF-8 (the
+  // 0xff), it is an array of its bytes, ending with 0xff ESC [ 2 J newline.
   EXPECT_NE(strstr(json.cStr(), R"("progress":0.4,"status_text":"copying \u001b[31mred\u001b[0m",)"
-                                R"("oom_kills":0,"output_tail":"partial line\nline 1\n)"),
+                                R"("oom_kills":0,"output_tail":[112,97,114,)"),
             nullptr)
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(), R"(line 12\n\udcff\u001b[2J\n"}]})"), nullptr) << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"(49,50,10,255,27,91,50,74,10]}]})"), nullptr) << json.cStr();
 }
 
 TEST(Render, ProgressIsNullOnlyWhenNeverReported) {
@@ -482,11 +483,10 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
   fillTombstone(task);
   auto json = taskJson(task.asReader(), false);
   EXPECT_TRUE(json.startsWith(R"({"id":12,"uid":1000,"gid":0,"state":"failed","reason":"signal",)"
-                              R"("message":"","exit_status":137,"exit_code":null,"signal":9,)"
+                              R"("message":null,"exit_status":137,"exit_code":null,"signal":9,)"
                               R"("queue":"batch",)"))
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":"","pruned":true,"attempts":[]})"), nullptr)
-      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":null,"pruned":true})"), nullptr) << json.cStr();
 }
 
 TEST(Render, StatusKeepsEscapeSequencesOffTheTerminal) {
@@ -643,12 +643,72 @@ TEST(Render, ListJsonStreamedAPageAtATimeIsTheSameDocument) {
   text = kj::str(text, stream.page(nullptr, uint64_t(9)));
   text = kj::str(text, stream.page(readers.slice(2, 5), uint64_t(9)));
   text = kj::str(text, stream.end());
-  EXPECT_EQ(text, tasksJson(readers, uint64_t(9)));
+  EXPECT_EQ(text, tasksJson(readers, uint64_t(9), Attempts::LEFT_OUT));
   TasksJsonStream none;
   auto empty = none.page(nullptr);
   EXPECT_EQ(kj::str(empty, none.end()), tasksJson(nullptr));
   TasksJsonStream never;
   EXPECT_EQ(never.end(), "[]\n");
+}
+
+TEST(Render, ListJsonLeavesOutTheAttemptsItDoesNotHave) {
+  // The daemon's list carries no attempts: `"attempts": []` would say a task that ran never did.
+  capnp::MallocMessageBuilder message;
+  auto tasks = message.initRoot<capnp::List<rpc::TaskView>>(1);
+  tasks[0].setId(1);
+  tasks[0].setState("succeeded");
+  auto readers = KJ_MAP(task, tasks.asReader()) { return task; };
+  TasksJsonStream stream;
+  auto text = stream.page(readers);
+  text = kj::str(text, stream.end());
+  EXPECT_EQ(strstr(text.cStr(), "attempts"), nullptr) << text.cStr();
+  EXPECT_NE(strstr(tasksJson(readers).cStr(), R"("attempts":[])"), nullptr);
+}
+
+TEST(Render, MissingValuesAreNullNeverEmptyStrings) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(3);
+  task.setState("running");
+  task.setQueue("default");
+  task.setCwd(bytes("/"));
+  auto attempt = task.initAttempts(1)[0];
+  attempt.setNumber(1);
+  attempt.setState("running");
+  auto json = taskJson(task.asReader(), false);
+  // Only values that are there may be strings: the cwd and the output tail are bytes kept as
+  // they are (an empty output is an empty string), the queue a name.
+  for (auto field : {"reason", "message", "waiting_for", "unit", "status_text", "key", "request_id",
+                     "exit_status", "finished_at"}) {
+    EXPECT_NE(strstr(json.cStr(), kj::str('"', field, "\":null").cStr()), nullptr)
+        << field << ": " << json.cStr();
+  }
+  // The one empty string: the output tail, an empty output.
+  auto empty = strstr(json.cStr(), R"("")");
+  ASSERT_NE(empty, nullptr);
+  EXPECT_EQ(empty, strstr(json.cStr(), R"("output_tail":"")") + strlen(R"("output_tail":)"))
+      << json.cStr();
+  EXPECT_EQ(strstr(empty + 2, R"("")"), nullptr) << json.cStr();
+}
+
+TEST(Render, LabelsThatAreNotUtf8AreKeptAsBytes) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  auto labels = task.initLabels(3);
+  labels[0].setKey("ok");
+  labels[0].setValue("caf\xe9");  // Latin-1: not UTF-8
+  labels[1].setKey("k\xff");
+  labels[1].setValue("v");
+  labels[2].setKey("n");
+  labels[2].setValue("");
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(), R"("labels":{"ok":[99,97,102,233],"n":""},)"
+                                R"("labels_undecodable":[{"key":[107,255],"value":"v"}],)"),
+            nullptr)
+      << json.cStr();
+  // Without such a key, there is no labels_undecodable.
+  labels[1].setKey("k");
+  EXPECT_EQ(strstr(taskJson(task.asReader(), false).cStr(), "labels_undecodable"), nullptr);
 }
 
 }  // namespace

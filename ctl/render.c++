@@ -113,9 +113,9 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   json.key("state");
   json.string(attempt.getState());
   json.key("reason");
-  json.string(attempt.getReason());
+  textOrNull(json, attempt.getReason());
   json.key("message");
-  json.string(attempt.getMessage());
+  textOrNull(json, attempt.getMessage());
   json.key("exit_code");
   positiveOrNull(json, attempt.getExitCode(), false);
   json.key("signal");
@@ -127,7 +127,7 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   json.key("shim_pid");
   positiveOrNull(json, attempt.getShimPid(), true);
   json.key("unit");
-  json.string(attempt.getUnit());
+  textOrNull(json, attempt.getUnit());
   json.key("wall_usec");
   json.unsignedInteger(attempt.getWallUsec());
   json.key("cpu_user_usec");
@@ -143,7 +143,7 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
     json.number(attempt.getProgress());
   }
   json.key("status_text");
-  json.string(attempt.getStatusText());
+  textOrNull(json, attempt.getStatusText());
   json.key("oom_kills");
   json.unsignedInteger(attempt.getOomKills());
   json.key("output_tail");
@@ -336,7 +336,7 @@ bool isTerminal(kj::StringPtr state) {
 }
 
 void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
-                   kj::Maybe<uint64_t> lastSeq) {
+                   kj::Maybe<uint64_t> lastSeq, Attempts attempts) {
   json.beginObject();
   json.key("id");
   json.unsignedInteger(task.getId());
@@ -347,9 +347,9 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   json.key("state");
   json.string(task.getState());
   json.key("reason");
-  json.string(task.getReason());
+  textOrNull(json, task.getReason());
   json.key("message");
-  json.string(task.getMessage());
+  textOrNull(json, task.getMessage());
   json.key("exit_status");
   if (isTerminal(task.getState())) {
     json.integer(task.getExitStatus());
@@ -378,11 +378,32 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   }
   json.key("labels");
   json.beginObject();
+  bool undecodableKeys = false;
   for (auto label : task.getLabels()) {
+    if (!isUtf8(label.getKey().asBytes())) {
+      undecodableKeys = true;
+      continue;
+    }
     json.key(label.getKey());
-    json.string(label.getValue());
+    json.string(label.getValue().asBytes());
   }
   json.endObject();
+  if (undecodableKeys) {
+    // A JSON key can only be a string: labels whose key is not UTF-8 come here instead, each key
+    // an array of its bytes, so that nothing is lost or mangled.
+    json.key("labels_undecodable");
+    json.beginArray();
+    for (auto label : task.getLabels()) {
+      if (isUtf8(label.getKey().asBytes())) continue;
+      json.beginObject();
+      json.key("key");
+      json.string(label.getKey().asBytes());
+      json.key("value");
+      json.string(label.getValue().asBytes());
+      json.endObject();
+    }
+    json.endArray();
+  }
   json.key("created_at");
   timeOrNull(json, task.getCreatedAt());
   json.key("finished_at");
@@ -411,13 +432,16 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   json.key("request_id");
   textOrNull(json, task.getRequestId());
   json.key("waiting_for");
-  json.string(task.getWaitingFor());
+  textOrNull(json, task.getWaitingFor());
   json.key("pruned");
   json.boolean(task.getPruned());
-  json.key("attempts");
-  json.beginArray();
-  for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
-  json.endArray();
+  // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
+  if (attempts == Attempts::SHOWN && !task.getPruned()) {
+    json.key("attempts");
+    json.beginArray();
+    for (auto attempt : task.getAttempts()) writeAttemptJson(json, attempt);
+    json.endArray();
+  }
   KJ_IF_MAYBE (seq, lastSeq) {
     json.key("last_seq");
     json.unsignedInteger(*seq);
@@ -431,10 +455,11 @@ kj::String taskJson(rpc::TaskView::Reader task, bool withEnv, kj::Maybe<uint64_t
   return kj::str(json.finish(), '\n');
 }
 
-kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<uint64_t> lastSeq) {
+kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks, kj::Maybe<uint64_t> lastSeq,
+                     Attempts attempts) {
   JsonWriter json;
   json.beginArray();
-  for (auto task : tasks) writeTaskJson(json, task, false, lastSeq);
+  for (auto task : tasks) writeTaskJson(json, task, false, lastSeq, attempts);
   json.endArray();
   return kj::str(json.finish(), '\n');
 }
@@ -448,7 +473,8 @@ kj::String TasksJsonStream::page(kj::ArrayPtr<const rpc::TaskView::Reader> tasks
     if (any) out.add(',');
     any = true;
     JsonWriter json;
-    writeTaskJson(json, task, false, lastSeq);
+    // The daemon's list carries no attempts: an empty array would say the task never ran.
+    writeTaskJson(json, task, false, lastSeq, Attempts::LEFT_OUT);
     out.addAll(json.finish());
   }
   return finishString(out);

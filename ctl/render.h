@@ -1,31 +1,7 @@
 // The daemon's TaskView as taskctl prints it: JSON objects, the `status` report, the `list` table.
 //
-// JSON field names are a contract (scripts read them); add fields, never rename them.
-//   task:    id, uid, gid, state, reason, message, exit_status, exit_code, signal, queue,
-//            priority, argv, cwd, env (only when asked for), labels, created_at, finished_at,
-//            limits, after, not_before, next_attempt_at, retry, key, request_id, waiting_for,
-//            pruned, attempts
-//   limits:  timeout_usec, kill_grace_usec, heartbeat_usec, cpu_quota_per_sec_usec,
-//            memory_max_bytes, tasks_max (each null when there is none)
-//   after:   an array of {id, condition}, condition "ok", "any" or "failed"
-//   retry:   retries (0: none), on_exit, exit_codes (with on_exit: [] means any non-zero code),
-//            on_signal, on_oom, on_timeout, on_heartbeat, on_lost, backoff_base_usec,
-//            backoff_max_usec (null: the daemon's default, 1 s and 10 min)
-//   attempt: number, state, reason, message, exit_code, signal, started_at, ended_at, shim_pid,
-//            unit, wall_usec, cpu_user_usec, cpu_system_usec, peak_memory_bytes, progress,
-//            status_text, oom_kills, output_tail
-// Values: times are ISO 8601 UTC strings ("2026-11-25T09:50:24.123456Z") or null when not yet;
-// exit_status is null until the task is terminal; exit_code, signal and shim_pid are null when
-// there is none; argv, cwd and env are byte strings written as json.h says; env is an array of
-// "KEY=VALUE" strings; labels is an object; reason and message are "" when there is none;
-// progress is a number from 0 to 1, null until the attempt reports one; status_text is "" until
-// it reports one; output_tail (the end of the attempt's output, kept with it) is a byte string.
-// not_before (the task waits until then) and next_attempt_at (a retrying task's next attempt) are
-// times or null; key and request_id are null when the task has none; waiting_for says what a
-// waiting task waits for ("" otherwise); pruned is true when retention has removed the task and
-// only its tombstone is left (then only id, uid, state, reason, exit_status, exit_code, signal,
-// queue and finished_at are set). last_seq (status and list only) is the daemon's last event
-// sequence number when the task was read: `watch --from last_seq+1` shows every change after it.
+// JSON field names are a contract (scripts read them): docs/json.md lists every field, its type
+// and when it is null, and the versioning rule (fields are only added). Keep it current.
 #pragma once
 
 #include <kj/array.h>
@@ -41,19 +17,23 @@ namespace taskctl {
 // succeeded, failed and cancelled: states a task never leaves.
 bool isTerminal(kj::StringPtr state);
 
+// Whether a task's JSON has its "attempts": only when the reply carried them (status, wait, not
+// list), since an empty array would say that a task that ran never did.
+enum class Attempts { SHOWN, LEFT_OUT };
+
 // Appends one task as a JSON object; its env only when `withEnv`, last_seq only when given.
 void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
-                   kj::Maybe<uint64_t> lastSeq = nullptr);
+                   kj::Maybe<uint64_t> lastSeq = nullptr, Attempts attempts = Attempts::SHOWN);
 
 // One task, or an array of tasks, as one JSON document on one line (newline included).
 kj::String taskJson(rpc::TaskView::Reader task, bool withEnv,
                     kj::Maybe<uint64_t> lastSeq = nullptr);
 kj::String tasksJson(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,
-                     kj::Maybe<uint64_t> lastSeq = nullptr);
+                     kj::Maybe<uint64_t> lastSeq = nullptr, Attempts attempts = Attempts::SHOWN);
 
-// tasksJson()'s document written a page at a time (`list --json`): page() returns the text for
-// the next tasks, end() what closes the array. Together they are exactly what tasksJson() gives
-// for all the tasks at once.
+// tasksJson()'s document written a page at a time (`list --json`, without attempts): page()
+// returns the text for the next tasks, end() what closes the array. Together they are exactly
+// what tasksJson(..., Attempts::LEFT_OUT) gives for all the tasks at once.
 class TasksJsonStream {
  public:
   kj::String page(kj::ArrayPtr<const rpc::TaskView::Reader> tasks,

@@ -65,7 +65,7 @@ TEST_F(ScheduleRender, JsonHasEveryFieldWithNullForNoTime) {
             "\"timer_unit\":\"taskctl-schedule-1000-tick.timer\","
             "\"service_unit\":\"taskctl-schedule-1000-tick.service\"},"
             "{\"name\":\"nightly\",\"uid\":0,\"on_calendar\":\"daily\",\"next_run_at\":null,"
-            "\"last_run_at\":null,\"task_ids\":[],\"timer_unit\":\"\",\"service_unit\":\"\"}]\n");
+            "\"last_run_at\":null,\"task_ids\":[],\"timer_unit\":null,\"service_unit\":null}]\n");
 }
 
 TEST_F(ScheduleRender, TableOfNoSchedulesIsTheHeader) {

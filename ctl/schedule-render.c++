@@ -19,6 +19,15 @@ void timeOrNull(JsonWriter& json, int64_t ns) {
   }
 }
 
+// Missing values are null in every document (docs/json.md), never "".
+void textOrNull(JsonWriter& json, kj::StringPtr text) {
+  if (text.size() == 0) {
+    json.null();
+  } else {
+    json.string(text);
+  }
+}
+
 }  // namespace
 
 void writeScheduleJson(JsonWriter& json, rpc::ScheduleView::Reader schedule) {
@@ -38,9 +47,9 @@ void writeScheduleJson(JsonWriter& json, rpc::ScheduleView::Reader schedule) {
   for (auto id : schedule.getTaskIds()) json.unsignedInteger(id);
   json.endArray();
   json.key("timer_unit");
-  json.string(schedule.getTimerUnit());
+  textOrNull(json, schedule.getTimerUnit());
   json.key("service_unit");
-  json.string(schedule.getServiceUnit());
+  textOrNull(json, schedule.getServiceUnit());
   json.endObject();
 }
 

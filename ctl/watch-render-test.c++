@@ -71,7 +71,7 @@ TEST(WatchRender, AChangeAsJsonIsOneObjectWithSnakeCaseKeys) {
   auto json = eventJson(event);
   EXPECT_TRUE(kj::StringPtr(json).startsWith(
       "{\"event\":\"state\",\"seq\":1234,\"id\":17,\"uid\":1000,\"queue\":\"batch\","
-      "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":\"\","));
+      "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":null,"));
 }
 
 TEST(WatchRender, ProgressIsALineOrAnObject) {
@@ -84,8 +84,34 @@ TEST(WatchRender, ProgressIsALineOrAnObject) {
   report.setFraction(0.4);
   EXPECT_EQ(progressLine(report, 1764064224123456789),
             "2025-11-25 09:50:24  task 17  attempt 1  progress 40%\n");
-  EXPECT_EQ(progressJson(report),
-            "{\"event\":\"progress\",\"id\":17,\"uid\":1000,\"attempt\":1,\"progress\":0.4}\n");
+  // From a daemon too old to say when or where: the arrival time, and null.
+  EXPECT_EQ(progressJson(report, 1764064224123456789),
+            "{\"event\":\"progress\",\"id\":17,\"uid\":1000,\"queue\":null,\"attempt\":1,"
+            "\"progress\":0.4,\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
+  // Like a state change, a report says when (the daemon's time) and in which queue.
+  report.setQueue("batch");
+  report.setAt(1764064225000000000);
+  EXPECT_EQ(progressJson(report, 1764064224123456789),
+            "{\"event\":\"progress\",\"id\":17,\"uid\":1000,\"queue\":\"batch\",\"attempt\":1,"
+            "\"progress\":0.4,\"at\":\"2025-11-25T09:50:25.000000Z\"}\n");
+}
+
+TEST(WatchRender, ATaskAlreadyEndedIsItsLastChangeWithoutSeq) {
+  capnp::MallocMessageBuilder message;
+  utc();
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(17);
+  task.setUid(1000);
+  task.setQueue("batch");
+  task.setState("failed");
+  task.setReason("exit");
+  task.setFinishedAt(1764064224123456789);
+  task.initAttempts(2);
+  EXPECT_EQ(endedLine(task), "2025-11-25 09:50:24  task 17  ended: failed  attempt 2  exit\n");
+  EXPECT_EQ(endedJson(task),
+            "{\"event\":\"state\",\"seq\":null,\"id\":17,\"uid\":1000,\"queue\":\"batch\","
+            "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":\"exit\","
+            "\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
 }
 
 TEST(WatchRender, TheResumeCommandKeepsTheIdsAndOptions) {

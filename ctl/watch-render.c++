@@ -8,6 +8,19 @@
 
 namespace taskctl {
 
+namespace {
+
+// Missing values are null in every document (docs/json.md), never "".
+void textOrNull(JsonWriter& json, kj::StringPtr text) {
+  if (text.size() == 0) {
+    json.null();
+  } else {
+    json.string(text);
+  }
+}
+
+}  // namespace
+
 kj::String eventLine(rpc::EventView::Reader event) {
   auto from = event.getFrom().size() == 0 ? kj::str("new") : printable(event.getFrom());
   auto reason =
@@ -41,9 +54,48 @@ kj::String eventJson(rpc::EventView::Reader event) {
   json.key("attempt");
   json.unsignedInteger(event.getAttempt());
   json.key("reason");
-  json.string(event.getReason());
+  textOrNull(json, event.getReason());
   json.key("at");
   json.string(isoTimeUtc(event.getAt()));
+  json.endObject();
+  return kj::str(json.finish(), '\n');
+}
+
+kj::String endedLine(rpc::TaskView::Reader task) {
+  auto reason =
+      task.getReason().size() == 0 ? kj::str() : kj::str("  ", printable(task.getReason()));
+  return kj::str(localTime(task.getFinishedAt()), "  task ", task.getId(),
+                 "  ended: ", printable(task.getState()), "  attempt ", task.getAttempts().size(),
+                 reason, '\n');
+}
+
+kj::String endedJson(rpc::TaskView::Reader task) {
+  JsonWriter json;
+  json.beginObject();
+  json.key("event");
+  json.string("state");
+  json.key("seq");
+  json.null();
+  json.key("id");
+  json.unsignedInteger(task.getId());
+  json.key("uid");
+  json.unsignedInteger(task.getUid());
+  json.key("queue");
+  json.string(task.getQueue());
+  json.key("from");
+  json.null();
+  json.key("to");
+  json.string(task.getState());
+  json.key("attempt");
+  json.unsignedInteger(task.getAttempts().size());
+  json.key("reason");
+  textOrNull(json, task.getReason());
+  json.key("at");
+  if (task.getFinishedAt() == 0) {
+    json.null();
+  } else {
+    json.string(isoTimeUtc(task.getFinishedAt()));
+  }
   json.endObject();
   return kj::str(json.finish(), '\n');
 }
@@ -53,7 +105,7 @@ kj::String progressLine(rpc::ProgressView::Reader report, int64_t nowNs) {
                  "  progress ", percentage(report.getFraction()), '\n');
 }
 
-kj::String progressJson(rpc::ProgressView::Reader report) {
+kj::String progressJson(rpc::ProgressView::Reader report, int64_t nowNs) {
   JsonWriter json;
   json.beginObject();
   json.key("event");
@@ -62,10 +114,14 @@ kj::String progressJson(rpc::ProgressView::Reader report) {
   json.unsignedInteger(report.getTaskId());
   json.key("uid");
   json.unsignedInteger(report.getUid());
+  json.key("queue");
+  textOrNull(json, report.getQueue());
   json.key("attempt");
   json.unsignedInteger(report.getAttempt());
   json.key("progress");
   json.number(report.getFraction());
+  json.key("at");
+  json.string(isoTimeUtc(report.getAt() != 0 ? report.getAt() : nowNs));
   json.endObject();
   return kj::str(json.finish(), '\n');
 }

@@ -243,6 +243,8 @@ struct ProgressView {
   uid @1 :UInt32;
   attempt @2 :UInt32;
   fraction @3 :Float64;  # 0..1
+  queue @4 :Text;        # the task's queue ("" from a daemon older than this field)
+  at @5 :Int64;          # realtime ns since the epoch: when the daemon got the report (0: older daemon)
 }
 
 interface Watcher {

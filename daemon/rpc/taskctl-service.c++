@@ -113,6 +113,20 @@ class TaskctlService final : public rpc::Taskctl::Server {
       }
     }
     match.queue = kj::str(filter.getQueue());
+    if (match.queue.size() > 0) {
+      // An unknown queue is a rejected input, like an unknown state: an empty list would read as
+      // "no tasks there". Known: the TOML's, and any a stored unfinished task still names.
+      kj::Vector<kj::String> names;
+      bool known = false;
+      for (auto& queue : parts.scheduler.queueList()) {
+        known = known || queue.name == match.queue;
+        names.add(kj::mv(queue.name));
+      }
+      if (!known) {
+        refuse(kj::str("unknown queue \"", match.queue, "\" (queues: ", kj::strArray(names, ", "),
+                       ")"));
+      }
+    }
     for (auto label : filter.getLabels()) {
       match.labels.add(kj::str(label.getKey()), kj::str(label.getValue()));
     }
@@ -266,6 +280,12 @@ class TaskctlService final : public rpc::Taskctl::Server {
     request.ids = KJ_MAP(id, params.getIds()) { return id; };
     request.progress = params.getProgress();
     request.visible = [this](uint32_t uid) { return access.sees(uid); };
+    request.queueOf = [this](uint64_t id) -> kj::String {
+      KJ_IF_MAYBE (seen, parts.queries.task(id, access.viewer())) {
+        return kj::str(seen->task().getQueue());
+      }
+      return kj::str();  // gone meanwhile (pruned): the line says so with ""
+    };
     auto watcher = params.getWatcher();
     context.releaseParams();
     uid_t uid = access.uid();

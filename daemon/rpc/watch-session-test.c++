@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <kj/debug.h>
+#include <kj/time.h>
 #include <stdlib.h>
 
 #include <vector>
@@ -23,6 +24,8 @@ struct Seen {
   std::vector<std::string> transitions;  // "from>to:reason"
   std::vector<std::pair<uint64_t, double>> progress;
   size_t progressBatches = 0;
+  std::vector<std::string> progressQueues;
+  std::vector<int64_t> progressTimes;
   kj::Maybe<uint64_t> resumeFrom;
   bool fellBehindAfterEvents = true;  // no batch came after fellBehind
   // While set, an events batch is taken but not finished: a watcher that
@@ -62,6 +65,8 @@ class RecordingWatcher final : public rpc::Watcher::Server {
     seen.progressBatches++;
     for (auto p : context.getParams().getUpdates()) {
       seen.progress.push_back({p.getTaskId(), p.getFraction()});
+      seen.progressQueues.push_back(p.getQueue().cStr());
+      seen.progressTimes.push_back(p.getAt());
     }
     return kj::READY_NOW;
   }
@@ -124,8 +129,10 @@ struct Harness {
     kj::Promise<uint64_t> done;
   };
   Watch watch(Seen& seen, uint64_t from, WatchSession::Limits limits = {},
-              kj::Array<uint64_t> ids = nullptr, bool progress = false) {
+              kj::Array<uint64_t> ids = nullptr, bool progress = false,
+              kj::Maybe<kj::Function<kj::String(uint64_t)>> queueOf = nullptr) {
     WatchSession::Request request;
+    request.queueOf = kj::mv(queueOf);
     request.from = from;
     request.ids = kj::mv(ids);
     request.progress = progress;
@@ -302,6 +309,29 @@ TEST(WatchSession, ProgressIsLiveCoalescedAndPaced) {
   h.timer.advanceTo(h.timer.now() + 500 * kj::MILLISECONDS);
   h.settle();
   EXPECT_EQ(seen.progress, (std::vector<std::pair<uint64_t, double>>{{1, 0.1}, {1, 0.3}}));
+}
+
+TEST(WatchSession, ProgressCarriesTheTasksQueueAndWhenItCame) {
+  // Like a state change, a progress report says where (queue) and when (at).
+  Harness h;
+  Seen seen;
+  size_t lookups = 0;
+  auto w = h.watch(seen, 0, {}, nullptr, /*progress=*/true,
+                   kj::Function<kj::String(uint64_t)>([&](uint64_t id) {
+                     lookups++;
+                     return kj::str("q", id);
+                   }));
+  h.settle();
+  int64_t before = (kj::systemPreciseCalendarClock().now() - kj::UNIX_EPOCH) / kj::NANOSECONDS;
+  h.log->progress(7, 1000, 1, 0.1);
+  h.log->progress(7, 1000, 1, 0.2);  // coalesced: one lookup for the batch, not per report
+  h.settle();
+  int64_t after = (kj::systemPreciseCalendarClock().now() - kj::UNIX_EPOCH) / kj::NANOSECONDS;
+  ASSERT_EQ(seen.progressQueues.size(), 1u);
+  EXPECT_EQ(seen.progressQueues[0], "q7");
+  EXPECT_GE(seen.progressTimes[0], before);
+  EXPECT_LE(seen.progressTimes[0], after);
+  EXPECT_EQ(lookups, 1u);
 }
 
 TEST(WatchSession, AStateChangeSupersedesTheProgressBeforeIt) {

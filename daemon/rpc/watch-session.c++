@@ -1,6 +1,7 @@
 #include "rpc/watch-session.h"
 
 #include <kj/debug.h>
+#include <kj/time.h>
 
 #include <algorithm>
 
@@ -92,11 +93,12 @@ void WatchSession::onEvent(records::Event::Reader event) {
 
 void WatchSession::onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
   if (mode != Mode::LIVE || !request.progress || !wanted(taskId, uid)) return;
+  int64_t at = (kj::systemPreciseCalendarClock().now() - kj::UNIX_EPOCH) / kj::NANOSECONDS;
   KJ_IF_MAYBE (p, progress.find(taskId)) {
-    *p = Progress{uid, attempt, fraction};
+    *p = Progress{uid, attempt, fraction, at};
   } else if (progress.size() < limits.maxProgressTasks) {
     // Past the limit a report is dropped: progress is a hint, never owed.
-    progress.insert(taskId, Progress{uid, attempt, fraction});
+    progress.insert(taskId, Progress{uid, attempt, fraction, at});
   }
   poke();
 }
@@ -235,6 +237,10 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
       list[i].setUid(entry.value.uid);
       list[i].setAttempt(entry.value.attempt);
       list[i].setFraction(entry.value.fraction);
+      list[i].setAt(entry.value.at);
+      KJ_IF_MAYBE (queueOf, request.queueOf) {
+        list[i].setQueue((*queueOf)(entry.key));
+      }
       i++;
     }
     progress.clear();

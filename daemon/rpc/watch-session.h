@@ -47,6 +47,9 @@ class WatchSession final : private EventListener {
     kj::Array<uint64_t> ids;                   // empty: every visible task
     bool progress = false;                     // also live progress reports
     kj::Function<bool(uint32_t uid)> visible;  // the caller may see this uid's tasks
+    // A task's queue, for progress reports (which carry none); looked up only when a batch
+    // goes out, so at most once per task per progressInterval. Null: none is sent.
+    kj::Maybe<kj::Function<kj::String(uint64_t taskId)>> queueOf;
   };
 
   // `log` and `timer` outlive the session. Subscribes at once.
@@ -79,6 +82,7 @@ class WatchSession final : private EventListener {
   struct Progress {
     uint32_t uid, attempt;
     double fraction;
+    int64_t at;  // realtime ns: when the report came
   };
   enum class Mode { REPLAY, LIVE, ENDED };
 
