@@ -133,7 +133,7 @@ struct Daemon::Impl {
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         wallTimer(io.unixEventPort),
         scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
-                  kj::systemPreciseCalendarClock(), wallTimer, config, Scheduler::Options{}),
+                  kj::systemPreciseCalendarClock(), wallTimer, config),
         retention(
             store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
             [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),

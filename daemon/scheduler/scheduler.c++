@@ -28,7 +28,7 @@ constexpr uint64_t YEAR_USEC = 366ull * 86400 * 1000000;
 
 Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner,
                      NotifyHub& notify, kj::Timer& timer, const kj::Clock& clock,
-                     WallTimer& wallTimer, const Config& config, Options options)
+                     WallTimer& wallTimer, const Config& config)
     : store(store),
       commit(commit),
       events(events),
@@ -36,7 +36,6 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
       notify(notify),
       timer(timer),
       clock(clock),
-      options(options),
       queues(store),
       tasks(*this),
       random(std::random_device{}()),

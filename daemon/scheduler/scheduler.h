@@ -51,15 +51,11 @@ struct SubmitExtras {
 
 class Scheduler final : private kj::TaskSet::ErrorHandler {
  public:
-  struct Options {
-    // Nothing to tune yet: the default kill grace is spec::DEFAULT_KILL_GRACE_USEC.
-  };
   // Every reference outlives the scheduler. `timer` follows the monotonic
   // clock (delays, backoff, timeouts); `clock` and `wallTimer` the realtime
   // one (`--at`, stored times).
   Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner& runner, NotifyHub& notify,
-            kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer, const Config& config,
-            Options options);
+            kj::Timer& timer, const kj::Clock& clock, WallTimer& wallTimer, const Config& config);
   ~Scheduler() noexcept(false);
 
   void recover();
@@ -142,7 +138,6 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   NotifyHub& notify;
   kj::Timer& timer;
   const kj::Clock& clock;
-  Options options;
   // Queues, their run-time settings, and what each user holds in them.
   QueueTable queues;
   IdTable<Active> active;  // every task that is not terminal, inline (id-table.h)

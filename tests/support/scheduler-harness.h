@@ -269,7 +269,7 @@ struct SchedulerHarness : StoreHarness {
   void openScheduler() {
     events = kj::heap<EventLog>(*store, *commit, clock, 100000);
     scheduler = kj::heap<Scheduler>(*store, *commit, *events, runner, notify, countingTimer, clock,
-                                    countingWallTimer, config, Scheduler::Options{});
+                                    countingWallTimer, config);
   }
 };
 

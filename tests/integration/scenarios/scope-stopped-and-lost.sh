@@ -6,13 +6,18 @@
 . "$(dirname "$0")/lib.sh"
 printf '[queues.default]\nconcurrency = 40\n' >/etc/taskctl/taskctld.toml
 up; systemctl reload taskctld.service; sleep 0.5
+# submit_started N EXT SCRIPT: N tasks running `sh -c SCRIPT $WORK`, each of
+# which writes $WORK/<id>.EXT once it runs; their ids in `ids`, once all have.
+submit_started() {
+  local n=$1 ext=$2 script=$3 i
+  ids=()
+  for i in $(seq "$n"); do ids+=("$(T submit -- sh -c "$script" "$WORK")"); done
+  written() { local id; for id in "${ids[@]}"; do [ -s "$WORK/$id.$ext" ] || return 1; done; }
+  until_ok 20 written || fail "not all $n started"
+}
+
 # 20 that finish while the daemon is stopped.
-ids=()
-for i in $(seq 20); do
-  ids+=("$(T submit -- sh -c 'echo x >>"$0/$TASKCTL_TASK_ID.runs"; sleep 2; exit 3' "$WORK")")
-done
-ran() { for id in "${ids[@]}"; do [ -s "$WORK/$id.runs" ] || return 1; done; }
-until_ok 20 ran || fail "not all 20 started"
+submit_started 20 runs 'echo x >>"$0/$TASKCTL_TASK_ID.runs"; sleep 2; exit 3'
 systemctl stop taskctld.service taskctld.socket
 sleep 4
 up
@@ -23,12 +28,7 @@ for id in "${ids[@]}"; do
 done
 
 # kill -9 of 10 shims: lost within 10 s, their scopes emptied.
-ids=()
-for i in $(seq 10); do
-  ids+=("$(T submit -- sh -c 'setsid sleep 1000 & echo $$ >"$0/$TASKCTL_TASK_ID.pid"; sleep 1000' "$WORK")")
-done
-started() { for id in "${ids[@]}"; do [ -s "$WORK/$id.pid" ] || return 1; done; }
-until_ok 20 started || fail "not all 10 started"
+submit_started 10 pid 'setsid sleep 1000 & echo $$ >"$0/$TASKCTL_TASK_ID.pid"; sleep 1000'
 for id in "${ids[@]}"; do
   kill -KILL "$(T status --json "$id" | json attempts 0 shim_pid)"
 done
