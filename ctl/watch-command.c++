@@ -46,9 +46,9 @@ struct WatchState {
   }
 };
 
-// Our end of the stream: the daemon calls it, in order, and it prints. A batch is written with
-// one write(2); a reader of our stdout that is slow blocks it, which holds back the daemon's
-// stream through Cap'n Proto's flow control rather than piling up anywhere.
+// Our end of the watch: the daemon calls it, in order, and it prints. A batch is written with
+// one write(2); a reader of our stdout that is slow blocks it, and with it our replies, which
+// hold the daemon back (it keeps only a few calls to us unanswered) rather than piling up anywhere.
 class PrintingWatcher final : public rpc::Watcher::Server {
  public:
   PrintingWatcher(WatchState& state, const WatchArgs& args, bool json)

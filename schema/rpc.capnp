@@ -249,22 +249,32 @@ struct ProgressView {
 
 interface Watcher {
   # Implemented by the caller of Taskctl.watch. Calls arrive in the order the
-  # daemon makes them; the streaming ones use Cap'n Proto flow control, so a
-  # slow watcher slows its stream down. One that falls too far behind (the
-  # daemon queues a bounded amount for it) is told so and dropped.
+  # daemon makes them. Flow control is the daemon's: it keeps a bounded
+  # number of calls to one watcher unanswered (it sends call k+N only once
+  # call k has returned; N is 8 today), so a watcher that returns slowly
+  # slows its watch down, and queued changes wait in the daemon, bounded. One
+  # that falls too far behind is told so (fellBehind) and dropped. Return
+  # from each call once its batch is handled: that reply is the credit.
 
-  started @0 (firstSeq :UInt64, pruned :Bool);
+  started @0 (firstSeq :UInt64, pruned :Bool) -> ();
   # The first call. firstSeq: the lowest seq this watch can deliver. pruned:
   # `from` was older than the oldest event still stored; the watch starts
   # from that one (firstSeq), and what came between was lost to retention.
 
-  events @1 (events :List(EventView)) -> stream;
+  events @1 (events :List(EventView)) -> ();
   # The next changes, ascending by seq.
 
-  progress @2 (updates :List(ProgressView)) -> stream;
+  progress @2 (updates :List(ProgressView)) -> ();
   # Only when asked for; the latest report per task since the last batch.
+  #
+  # (events and progress were declared `-> stream` up to schema revision 1.
+  # Other Cap'n Proto implementations (capnp-es) cannot compile that, so
+  # they return an empty struct now. The wire is the same: same interface
+  # id, same ordinals, same params, and a streaming call's result is an
+  # empty struct too, so clients and daemons of either revision talk to
+  # each other unchanged.)
 
-  fellBehind @3 (resumeFrom :UInt64);
+  fellBehind @3 (resumeFrom :UInt64) -> ();
   # The last call: the watcher could not keep up. Every change below
   # resumeFrom has been delivered; watch again from resumeFrom.
 }

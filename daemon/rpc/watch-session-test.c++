@@ -281,6 +281,7 @@ TEST(WatchSession, ASlowReplayThatRetentionOvertakesFallsBehind) {
   Seen seen;
   WatchSession::Limits small;
   small.batchEvents = 5;
+  small.callsInFlight = 1;  // one batch out, then it waits for the reply
   seen.stall = true;
   auto w = h.watch(seen, 1, small);
   h.settle();
@@ -292,6 +293,37 @@ TEST(WatchSession, ASlowReplayThatRetentionOvertakesFallsBehind) {
   ASSERT_TRUE(w.done.poll(h.waitScope));
   EXPECT_EQ(w.done.wait(h.waitScope), 6u);
   EXPECT_EQ(seen.resumeFrom, uint64_t(6));
+}
+
+TEST(WatchSession, AtMostCallsInFlightBatchesGoUnansweredAndEachReplyLetsOneMoreOut) {
+  // The daemon's own flow control (the schema has no `-> stream`): batch k+N
+  // goes out only once batch k has returned.
+  Harness h;
+  h.changes(1, 50);
+  Seen seen;
+  WatchSession::Limits small;
+  small.batchEvents = 5;
+  small.callsInFlight = 3;
+  seen.stall = true;  // takes each batch and does not return
+  auto w = h.watch(seen, 1, small);
+  h.settle();
+  EXPECT_EQ(seen.seqs, range(1, 15));
+  EXPECT_EQ(seen.stalled.size(), 3u);
+  // Live changes meanwhile wait in the daemon's bounded queue, not in calls.
+  h.changes(1, 10);
+  EXPECT_EQ(seen.seqs, range(1, 15));
+  EXPECT_EQ(w.session->queuedEvents(), 0u) << "still replaying: live ones are read from the store";
+
+  seen.stalled[0]->fulfill();  // the first returns: exactly one more goes out
+  h.settle();
+  EXPECT_EQ(seen.seqs, range(1, 20));
+  EXPECT_EQ(seen.stalled.size(), 4u);
+
+  seen.release();
+  h.settle();
+  EXPECT_EQ(seen.seqs, range(1, 60));
+  EXPECT_TRUE(w.session->live());
+  EXPECT_FALSE(w.done.poll(h.waitScope));
 }
 
 TEST(WatchSession, ProgressIsLiveCoalescedAndPaced) {

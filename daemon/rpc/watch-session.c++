@@ -45,16 +45,24 @@ kj::Promise<uint64_t> WatchSession::run() {
   started.setPruned(pruned);
   return started.send()
       .then([this](auto&&) { return pump(); })
-      // Past the limits the pump may be stuck behind flow control for good:
+      // Past the limits the pump may be stuck waiting for a reply for good:
       // the fulfiller cuts it off.
       .exclusiveJoin(kj::mv(paf.promise))
       .then([this](uint64_t resumeFrom) {
         mode = Mode::ENDED;
         subscription = nullptr;
-        auto told = watcher.fellBehindRequest(capnp::MessageSize{4, 0});
-        told.setResumeFrom(resumeFrom);
-        // E-order: it reaches the watcher after every batch already sent.
-        return told.send().then([resumeFrom](auto&&) { return resumeFrom; });
+        // The last call, once every batch sent has been answered: a watcher
+        // hears it only after it has handled everything before it (what
+        // `-> stream` gave by itself), and a watcher that stopped reading
+        // holds up only this watch.
+        kj::Vector<kj::Promise<void>> replies(inFlight.size());
+        for (auto& reply : inFlight) replies.add(reply.addBranch());
+        return kj::joinPromises(replies.releaseAsArray()).then([this, resumeFrom]() {
+          inFlight.clear();
+          auto told = watcher.fellBehindRequest(capnp::MessageSize{4, 0});
+          told.setResumeFrom(resumeFrom);
+          return told.send().then([resumeFrom](auto&&) { return resumeFrom; });
+        });
       });
 }
 
@@ -200,7 +208,22 @@ kj::Promise<uint64_t> WatchSession::replayChunk() {
   auto call = watcher.eventsRequest(capnp::MessageSize{batch.size() * EVENT_WORDS + 8, 0});
   auto list = call.initEvents(batch.size());
   for (auto i : kj::indices(batch)) list.setWithCaveats(i, batch[i].getReader());
-  return call.send().then([this]() { return pump(); });
+  return sent(call.send().ignoreResult());
+}
+
+kj::Promise<uint64_t> WatchSession::sent(kj::Promise<void> reply) {
+  // The window: with fewer than callsInFlight unanswered, go on at once (on a
+  // later turn, so a long replay shares the loop); else wait for the oldest.
+  // A failed call (the watcher's client went away) rejects run() once it is
+  // the oldest; the connection's end cancels the watch call anyway.
+  inFlight.push_back(reply.fork());
+  if (inFlight.size() < kj::max(limits.callsInFlight, size_t(1))) {
+    return kj::evalLater([this]() { return pump(); });
+  }
+  return inFlight.front().addBranch().then([this]() {
+    inFlight.pop_front();
+    return pump();
+  });
 }
 
 kj::Promise<uint64_t> WatchSession::sendLive() {
@@ -215,8 +238,7 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
       queuedBytes -= costOf(q);
       queue.pop_front();
     }
-    // Resolves once flow control has room for the next batch.
-    return call.send().then([this]() { return pump(); });
+    return sent(call.send().ignoreResult());
   }
 
   if (progress.size() > 0) {
@@ -244,7 +266,7 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
       i++;
     }
     progress.clear();
-    return call.send().then([this]() { return pump(); });
+    return sent(call.send().ignoreResult());
   }
 
   auto paf = kj::newPromiseAndFulfiller<void>();

@@ -9,14 +9,16 @@
 // reaches the published head. Only then does it switch to live, where the
 // next published event is the one after the last replayed. A replay of any
 // length thus costs no memory; only live events wait in a queue, and only
-// while the watcher's stream is held back by flow control.
+// while the watcher has callsInFlight calls unanswered.
 //
-// How it stays bounded: every batch is a streaming call (`-> stream`), and the
-// next goes out only when capnp's flow control lets it (the window is the
-// socket's send buffer). A watcher that reads slowly slows its stream; one
-// that stops lets its queue grow to Limits::maxQueuedEvents or maxQueuedBytes.
-// Past that the queue is dropped with the subscription, the watcher is told
-// fellBehind(resumeFrom), and the watch ends.
+// How it stays bounded: every batch is one call to the watcher, and at most
+// Limits::callsInFlight of them are unanswered at a time: call k+N goes out
+// only once call k has returned (the flow control `-> stream` used to give,
+// kept on our side since the schema cannot use it). A watcher that returns
+// slowly slows its watch; one that stops lets the queue grow to
+// Limits::maxQueuedEvents or maxQueuedBytes. Past that the queue is dropped
+// with the subscription, the watcher is told fellBehind(resumeFrom), and the
+// watch ends.
 #pragma once
 
 #include <kj/async.h>
@@ -36,7 +38,8 @@ class WatchSession final : private EventListener {
   struct Limits {
     size_t maxQueuedEvents = 10000;   // live events waiting for the watcher
     size_t maxQueuedBytes = 4 << 20;  // their memory, whichever limit comes first
-    size_t batchEvents = 256;         // events per streaming call
+    size_t batchEvents = 256;         // events per call to the watcher
+    size_t callsInFlight = 8;         // calls to the watcher not yet returned, at most
     size_t replayScan = 4096;         // stored events read per loop turn while replaying
     size_t maxProgressTasks = 1024;   // tasks with a progress report waiting
     kj::Duration progressInterval = 500 * kj::MILLISECONDS;  // at most one batch per interval
@@ -102,6 +105,7 @@ class WatchSession final : private EventListener {
   kj::TimePoint progressSentAt;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> wake;  // the live pump waits for work
   kj::Own<kj::PromiseFulfiller<uint64_t>> behind;       // resolves run() past the limits
+  std::deque<kj::ForkedPromise<void>> inFlight;  // replies of calls to the watcher, oldest first
 
   void onEvent(records::Event::Reader event) override;
   void onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) override;
@@ -113,6 +117,7 @@ class WatchSession final : private EventListener {
   kj::Promise<uint64_t> pump();
   kj::Promise<uint64_t> replayChunk();
   kj::Promise<uint64_t> sendLive();
+  kj::Promise<uint64_t> sent(kj::Promise<void> reply);
 };
 
 }  // namespace taskctl
