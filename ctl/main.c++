@@ -87,8 +87,30 @@ int taskctlMain(kj::ArrayPtr<const kj::StringPtr> args) {
     });
   }
   if (invocation.command.is<VersionArgs>()) {
-    return reportingFailures([] {
-      writeOut(kj::str("taskctl ", TASKCTL_VERSION, '\n'));
+    return reportingFailures([&] {
+      writeOut(
+          kj::str("taskctl ", TASKCTL_VERSION, " (schema revision ", rpc::SCHEMA_REVISION, ")\n"));
+      // The daemon's too, when one answers; without one this is a note, not a failure.
+      auto socketPath = resolveSocketPath(invocation.global, fromEnvironment("TASKCTL_SOCKET"));
+      kj::Maybe<kj::String> problem;
+      try {
+        auto io = kj::setupAsyncIo();
+        Session session(io, socketPath);
+        auto reply = session.answer(session.daemon().versionRequest().send());
+        writeOut(kj::str("taskctld ", reply.getDaemonVersion(), " (schema revision ",
+                         reply.getSchemaRevision(), ")\n"));
+      } catch (Failure& failure) {
+        problem = kj::mv(failure.message);
+      } catch (kj::Exception& exception) {
+        if (exception.getType() == kj::Exception::Type::UNIMPLEMENTED) {
+          problem = kj::str("taskctld is older than schema revision 2 (it has no version())");
+        } else {
+          problem = kj::str(failureFrom(exception).message);
+        }
+      }
+      KJ_IF_MAYBE (p, problem) {
+        writeError(kj::str("the daemon's version is unknown: ", *p));
+      }
       return 0;
     });
   }

@@ -18,6 +18,12 @@ $Cxx.namespace("taskctl::rpc");
 using Spec = import "task-spec.capnp";
 # The public schema imports only the public task spec, never the stored records.
 
+const schemaRevision :UInt32 = 2;
+# Bumped whenever a method, a field or an enumerant is added to this file or
+# to task-spec.capnp (nothing is ever removed or renumbered). 1: every schema
+# before Taskctl.version existed. 2: version(); Watcher.events and .progress
+# return () rather than `-> stream` (the same wire).
+
 using Label = Spec.Label;  # (an alias in the schema only: C++ code names it spec::Label)
 
 struct SubmitRequest {
@@ -211,6 +217,11 @@ interface Taskctl {
   # `hasOwner`: `owner`'s schedule (`--user`; a uid, resolved by the
   # client). Naming another user is "permission denied" but for root and
   # the admin group. A daemon older than these two fields ignores them.
+
+  version @13 () -> (daemonVersion :Text, schemaRevision :UInt32);
+  # The daemon's version (as `taskctld --version` prints it) and the
+  # schemaRevision it was built with. Anyone connected may ask. A daemon
+  # older than this method (schema revision 1) fails it with UNIMPLEMENTED.
 }
 
 struct ScheduleView {

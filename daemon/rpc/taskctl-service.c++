@@ -384,6 +384,13 @@ class TaskctlService final : public rpc::Taskctl::Server {
     return schedules.remove(access.uid(), access.privileged(), name, owner);
   }
 
+  kj::Promise<void> version(VersionContext context) override {
+    auto results = context.getResults();
+    results.setDaemonVersion(TASKCTL_VERSION);
+    results.setSchemaRevision(rpc::SCHEMA_REVISION);
+    return kj::READY_NOW;
+  }
+
  private:
   ServiceParts& parts;
   Access access;
