@@ -63,4 +63,8 @@ grep -qx "listed $id uid $uid" <<<"$out" || fail "list: task $id not listed as u
 # The daemon agrees: the task is alice's, and ran.
 [ "$(T status --json "$id" | json uid)" = "$uid" ] || fail "status: not alice's"
 [ "$(T logs "$id")" = "hello from node" ] || fail "logs: $(T logs "$id")"
+# taskctl --version names both ends.
+versions=$(T --version)
+[ "$versions" = "taskctl $version (schema revision 2)
+taskctld $version (schema revision 2)" ] || fail "taskctl --version: $versions"
 pass
