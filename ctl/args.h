@@ -52,7 +52,7 @@ struct ListArgs {
 };
 
 struct WaitArgs {
-  kj::Array<uint64_t> ids;  // never empty, in argument order
+  kj::Array<uint64_t> ids;          // never empty, in argument order
   kj::Maybe<uint64_t> timeoutUsec;  // --timeout DUR: give up (exit 75) after it
 };
 

@@ -309,10 +309,9 @@ int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global)
       auto state = kj::str(session.answer(request.send()).getTask().getState());
       still.add(kj::str("task ", args.ids[i], " is still ", state));
     }
-    throw Failure{EXIT_OVERLOADED,
-                  kj::str("gave up waiting after ",
-                          formatDurationUsec(KJ_ASSERT_NONNULL(args.timeoutUsec)), ": ",
-                          kj::strArray(still, ", "))};
+    throw Failure{EXIT_OVERLOADED, kj::str("gave up waiting after ",
+                                           formatDurationUsec(KJ_ASSERT_NONNULL(args.timeoutUsec)),
+                                           ": ", kj::strArray(still, ", "))};
   }
   timer = nullptr;
 

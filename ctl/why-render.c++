@@ -12,8 +12,8 @@ kj::String whyLine(rpc::TaskView::Reader task) {
     return kj::str("task ", id, ": ", printable(task.getWaitingFor()), '\n');
   }
   if (task.getPruned() || isTerminal(state)) {
-    auto reason = task.getReason().size() > 0 ? kj::str(" (", printable(task.getReason()), ")")
-                                               : kj::str();
+    auto reason =
+        task.getReason().size() > 0 ? kj::str(" (", printable(task.getReason()), ")") : kj::str();
     return kj::str("task ", id, " has ended: ", printable(state), reason, ", exit status ",
                    task.getExitStatus(), '\n');
   }

@@ -208,7 +208,7 @@ class TaskctlService final : public rpc::Taskctl::Server {
     // one) and holdable, then all change in one commit.
     parts.queries.requireWritable();
     auto params = context.getParams();
-    auto ids = KJ_MAP(id, params.getIds()) -> uint64_t { return id; };
+    auto ids = KJ_MAP(id, params.getIds())->uint64_t { return id; };
     bool held = params.getHeld();
     if (ids.size() > MAX_LIST_PAGE_TASKS) {
       refuse(kj::str(ids.size(), " tasks in one call; the limit is ", MAX_LIST_PAGE_TASKS));

@@ -291,8 +291,8 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
         condition = "to fail";
         break;
     }
-    parts.add(kj::str("task ", dependency.getId(), " (", stateOf(dependency.getId()), ") ",
-                      condition));
+    parts.add(
+        kj::str("task ", dependency.getId(), " (", stateOf(dependency.getId()), ") ", condition));
   }
   if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) {
     parts.add(kj::str("key \"", task.getKey(), "\" held by task ", task.getKeyWaitsFor(), " (",

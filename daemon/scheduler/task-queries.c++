@@ -10,7 +10,8 @@ kj::Maybe<kj::ArrayPtr<const records::Attempt::Reader>> SeenTask::attempts() con
 namespace {
 
 kj::String idList(kj::ArrayPtr<const uint64_t> ids) {
-  return kj::strArray(KJ_MAP(id, ids) { return kj::str(id); }, ", ");
+  return kj::strArray(
+      KJ_MAP(id, ids) { return kj::str(id); }, ", ");
 }
 
 }  // namespace
