@@ -3,6 +3,7 @@
 #include <kj/debug.h>
 
 #include "arg-reader.h"
+#include "common/units.h"
 
 namespace taskctl {
 
@@ -58,6 +59,28 @@ ListArgs list(ArgReader& in) {
         refuse(kj::str("list takes no arguments, got '", arg, "'"));
       });
   return result;
+}
+
+WaitArgs wait(ArgReader& in) {
+  WaitArgs result;
+  kj::Vector<uint64_t> found;
+  in.walk(
+      [&](const Option& option) {
+        if (option.name != "--timeout") return false;
+        result.timeoutUsec = in.limit(option, parseDurationUsec, "a duration like 30s, 10m or 2h");
+        return true;
+      },
+      [&](kj::StringPtr arg) { found.add(in.id(arg)); });
+  if (found.size() == 0) refuse(kj::str("wait needs at least one task id"));
+  result.ids = found.releaseAsArray();
+  return result;
+}
+
+WhyArgs why(ArgReader& in) {
+  kj::Vector<uint64_t> found;
+  in.walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { found.add(in.id(arg)); });
+  if (found.size() != 1) refuse(kj::str("why needs exactly one task id"));
+  return WhyArgs{found[0]};
 }
 
 kj::Array<uint64_t> ids(ArgReader& in, kj::StringPtr command) {
@@ -186,13 +209,16 @@ Invocation parse(ArgReader& in) {
     if (name == "submit") return parseSubmit(in, [](const Option&) { return false; });
     if (name == "status") return status(in);
     if (name == "list") return list(in);
-    if (name == "wait") return WaitArgs{ids(in, "wait")};
+    if (name == "wait") return wait(in);
     if (name == "cancel") return CancelArgs{ids(in, "cancel")};
     if (name == "logs") return logs(in);
     if (name == "watch") return watch(in);
     if (name == "progress") return progress(in);
     if (name == "queue") return parseQueue(in);
     if (name == "schedule") return parseSchedule(in);
+    if (name == "hold") return HoldArgs{ids(in, "hold"), true};
+    if (name == "release") return HoldArgs{ids(in, "release"), false};
+    if (name == "why") return why(in);
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

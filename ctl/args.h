@@ -52,7 +52,19 @@ struct ListArgs {
 };
 
 struct WaitArgs {
+  kj::Array<uint64_t> ids;          // never empty, in argument order
+  kj::Maybe<uint64_t> timeoutUsec;  // --timeout DUR: give up (exit 75) after it
+};
+
+// `hold ID...` (held) and `release ID...` (not held).
+struct HoldArgs {
   kj::Array<uint64_t> ids;  // never empty, in argument order
+  bool held;
+};
+
+// `why ID`.
+struct WhyArgs {
+  uint64_t id;
 };
 
 struct CancelArgs {
@@ -120,7 +132,7 @@ struct VersionArgs {};
 using CommandArgs =
     kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
               LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
-              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs>;
+              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs>;
 
 struct Invocation {
   GlobalOptions global;

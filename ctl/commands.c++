@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/units.h"
 #include "log-lines.h"
 #include "output.h"
 #include "render.h"
@@ -262,20 +263,57 @@ int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global)
   // the command at once instead of after the others have finished.
   auto failed = kj::newPromiseAndFulfiller<kj::Array<WaitReply>>();
   auto& failure = *failed.fulfiller;
-  auto waits = KJ_MAP(id, args.ids) {
+  auto done = kj::heapArray<bool>(args.ids.size());  // which waits have answered (--timeout)
+  for (auto& d : done) d = false;
+  auto waits = KJ_MAP(i, kj::indices(args.ids)) {
     auto request = session.daemon().waitRequest();
-    request.setId(id);
+    request.setId(args.ids[i]);
     // Eager, because joinPromises() looks at its branches only once all are done.
     return request.send()
-        .then([](WaitReply&& reply) { return kj::mv(reply); },
-              [&failure](kj::Exception&& exception) -> WaitReply {
-                failure.reject(kj::cp(exception));
-                rethrow(kj::mv(exception));
-              })
+        .then(
+            [&flag = done[i]](WaitReply&& reply) {
+              flag = true;
+              return kj::mv(reply);
+            },
+            [&failure](kj::Exception&& exception) -> WaitReply {
+              failure.reject(kj::cp(exception));
+              rethrow(kj::mv(exception));
+            })
         .eagerlyEvaluate(nullptr);
   };
-  auto replies =
-      session.await(kj::joinPromises(kj::mv(waits)).exclusiveJoin(kj::mv(failed.promise)));
+  // --timeout: the timer fails the join as a failed wait would, and says so in `timedOut`.
+  bool timedOut = false;
+  kj::Maybe<kj::Promise<void>> timer;
+  KJ_IF_MAYBE (usec, args.timeoutUsec) {
+    timer = session.io()
+                .provider->getTimer()
+                .afterDelay(*usec * kj::MICROSECONDS)
+                .then([&failure, &timedOut]() {
+                  timedOut = true;
+                  failure.reject(KJ_EXCEPTION(OVERLOADED, "wait timed out"));
+                })
+                .eagerlyEvaluate(nullptr);
+  }
+  kj::Array<WaitReply> replies;
+  try {
+    replies = session.await(kj::joinPromises(kj::mv(waits)).exclusiveJoin(kj::mv(failed.promise)));
+  } catch (kj::Exception&) {
+    if (!timedOut) throw;
+    // Gave up: 75, "try again later", and what each task still is. A task's own exit code can
+    // be 75 too: scripts that must tell them apart read `status --json`.
+    kj::Vector<kj::String> still;
+    for (auto i : kj::indices(args.ids)) {
+      if (done[i]) continue;
+      auto request = session.daemon().statusRequest();
+      request.setId(args.ids[i]);
+      auto state = kj::str(session.answer(request.send()).getTask().getState());
+      still.add(kj::str("task ", args.ids[i], " is still ", state));
+    }
+    throw Failure{EXIT_OVERLOADED, kj::str("gave up waiting after ",
+                                           formatDurationUsec(KJ_ASSERT_NONNULL(args.timeoutUsec)),
+                                           ": ", kj::strArray(still, ", "))};
+  }
+  timer = nullptr;
 
   auto tasks = KJ_MAP(reply, replies) { return reply.getTask(); };
   if (global.json) writeOut(tasksJson(tasks));

@@ -10,6 +10,7 @@
 #include "args.h"
 #include "commands.h"
 #include "exit-status.h"
+#include "hold-commands.h"
 #include "output.h"
 #include "progress.h"
 #include "queue-commands.h"
@@ -36,6 +37,8 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, ScheduleAddArgs) { return runScheduleAdd(session, args, global); }
     KJ_CASE_ONEOF(args, ScheduleListArgs) { return runScheduleList(session, args, global); }
     KJ_CASE_ONEOF(args, ScheduleRemoveArgs) { return runScheduleRemove(session, args, global); }
+    KJ_CASE_ONEOF(args, HoldArgs) { return runHold(session, args, global); }
+    KJ_CASE_ONEOF(args, WhyArgs) { return runWhy(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}

@@ -79,7 +79,7 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("next_attempt_at":null,"retry":{"retries":0,"on_exit":false,"exit_codes":[],)"
       R"("on_signal":false,"on_oom":false,"on_timeout":false,"on_heartbeat":false,)"
       R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":null,"pruned":false,"attempts":[)"
+      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
@@ -350,7 +350,8 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
                    R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
                    R"("backoff_base_usec":5000000,"backoff_max_usec":60000000},)"
                    R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
-                   R"("waiting_for":"task 12 to succeed","pruned":false,"attempts":[]})"),
+                   R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
+                   R"("held":false,"pruned":false,"attempts":[]})"),
             nullptr)
       << json.cStr();
 }
@@ -372,21 +373,21 @@ TEST(Render, StatusShowsWhatAWaitingTaskWaitsForAndHowItWasSubmitted) {
   auto task = message.initRoot<rpc::TaskView>();
   fillWaitingTask(task);
   EXPECT_EQ(statusText(task.asReader(), false),
-            "id:          20\n"
-            "state:       waiting\n"
-            "waiting for: task 12 to succeed\n"
-            "command:     backup\n"
-            "cwd:         /\n"
-            "queue:       default\n"
-            "priority:    0\n"
-            "owner:       uid 1000, gid 100\n"
-            "after:       12:ok, 13:any, 14:failed\n"
-            "not before:  2026-11-25 14:30:00\n"
-            "retry:       up to 3 times, on exit:any, timeout, heartbeat; backoff 1s to 10min\n"
-            "key:         nightly-backup\n"
-            "request id:  req-\\x1b[1m\n"
-            "created:     2025-11-25 09:50:24\n"
-            "attempts:    0\n");
+            "id:         20\n"
+            "state:      waiting\n"
+            "why:        task 12 to succeed\n"
+            "command:    backup\n"
+            "cwd:        /\n"
+            "queue:      default\n"
+            "priority:   0\n"
+            "owner:      uid 1000, gid 100\n"
+            "after:      12:ok, 13:any, 14:failed\n"
+            "not before: 2026-11-25 14:30:00\n"
+            "retry:      up to 3 times, on exit:any, timeout, heartbeat; backoff 1s to 10min\n"
+            "key:        nightly-backup\n"
+            "request id: req-\\x1b[1m\n"
+            "created:    2025-11-25 09:50:24\n"
+            "attempts:   0\n");
 }
 
 TEST(Render, StatusShowsTheNextAttemptOfARetryingTask) {
@@ -430,8 +431,7 @@ TEST(Render, StatusLeavesOutSchedulingThatWasNotAskedFor) {
   task.setNextAttemptAt(1764064230000000000);  // stale: only a retrying task has a next attempt
   task.initRetry().setOnExit(true);            // no retries: no policy
   auto text = statusText(task.asReader(), false);
-  for (auto absent :
-       {"waiting for", "next attempt", "after", "not before", "retry", "key", "request id"}) {
+  for (auto absent : {"why", "next attempt", "after", "not before", "retry", "key", "request id"}) {
     EXPECT_EQ(strstr(text.cStr(), absent), nullptr) << absent << " in " << text.cStr();
   }
 }
@@ -486,7 +486,9 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
                               R"("message":null,"exit_status":137,"exit_code":null,"signal":9,)"
                               R"("queue":"batch",)"))
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":null,"pruned":true})"), nullptr) << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":null,"why":null,"held":false,"pruned":true})"),
+            nullptr)
+      << json.cStr();
 }
 
 TEST(Render, StatusKeepsEscapeSequencesOffTheTerminal) {

@@ -433,6 +433,10 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   textOrNull(json, task.getRequestId());
   json.key("waiting_for");
   textOrNull(json, task.getWaitingFor());
+  json.key("why");
+  textOrNull(json, task.getWaitingFor());
+  json.key("held");
+  json.boolean(task.getHeld());
   json.key("pruned");
   json.boolean(task.getPruned());
   // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
@@ -493,7 +497,7 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   Fields fields;
   fields.add("id", kj::str(task.getId()));
   fields.add("state", stateWithReason(task.getState(), task.getReason()));
-  if (task.getWaitingFor().size() > 0) fields.add("waiting for", printable(task.getWaitingFor()));
+  if (task.getWaitingFor().size() > 0) fields.add("why", printable(task.getWaitingFor()));
   if (task.getState() == "retrying" && task.getNextAttemptAt() != 0) {
     fields.add("next attempt", localTime(task.getNextAttemptAt()));
   }

@@ -54,6 +54,9 @@ SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> ext
       } else if (option->name == "--wait") {
         in.flag(*option);
         result.wait = true;
+      } else if (option->name == "--hold") {
+        in.flag(*option);
+        spec.setHold(true);
       } else if (option->name == "--timeout") {
         limits.setTimeoutUsec(
             in.limit(*option, parseDurationUsec, "a duration like 90s, 10m or 1h30m"));

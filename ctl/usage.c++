@@ -45,14 +45,20 @@ Commands:
                           (cancel it)
       --request-id R      submitting again with R within 24 h prints the first
                           task's id and adds nothing
+      --hold              submit it held (see hold, release)
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
   list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]
                         your tasks; --label: only those with every label
                         given; --all-users: everyone's (for root and admins);
                         --limit: only the newest N that match
-  wait ID...            block until the tasks end; exit like the first that
-                        did not succeed
+  wait [--timeout DUR] ID...
+                        block until the tasks end; exit like the first that
+                        did not succeed; --timeout: give up after DUR (exit 75)
+  hold ID...            never start these tasks (not yet started) until
+                        released; they wait, also across restarts
+  release ID...         let held tasks go on
+  why ID                one line: why the task is not running
   cancel ID...          cancel tasks: queued ones at once, running ones are
                         stopped (SIGTERM, a grace period, SIGKILL)
   logs [-f] [--attempt N] ID
@@ -105,8 +111,8 @@ replaced through its key, 125-127 did not start, 125 also when a dependency
 failed), and submit --wait and watch with 130 on Ctrl-C; 64 usage error, 65
 rejected input (such as an unknown id, or a request over 8 MiB), 69 taskctld
 unreachable or not answering, 75 taskctld overloaded (retry later), a per-user
-quota reached, too many of your connections open, or watch fell behind (it
-says which --from resumes it), 77 permission denied (such as queue set, pause
+quota reached, too many of your connections open, watch fell behind (it
+says which --from resumes it), or wait --timeout gave up, 77 permission denied (such as queue set, pause
 or resume by someone who is not root or an admin, a priority above the queue's
 max_user_priority, or another user's private taskctld).
 )"_kj;

@@ -61,10 +61,11 @@ TEST(WatchRender, TextFromTheDaemonCannotReachTheTerminalRaw) {
 
 TEST(WatchRender, AChangeAsJsonIsOneObjectWithSnakeCaseKeys) {
   capnp::MallocMessageBuilder message;
-  EXPECT_EQ(eventJson(failed(message)),
-            "{\"event\":\"state\",\"seq\":1234,\"id\":17,\"uid\":1000,\"queue\":\"batch\","
-            "\"from\":\"running\",\"to\":\"failed\",\"attempt\":2,\"reason\":\"exit\","
-            "\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
+  EXPECT_EQ(
+      eventJson(failed(message)),
+      "{\"event\":\"state\",\"seq\":1234,\"id\":17,\"uid\":1000,\"queue\":\"batch\","
+      "\"from\":\"running\",\"to\":\"failed\",\"attempt\":2,\"reason\":\"exit\",\"action\":null,"
+      "\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
   auto event = failed(message);
   event.setFrom("");
   event.setReason("");
@@ -110,7 +111,7 @@ TEST(WatchRender, ATaskAlreadyEndedIsItsLastChangeWithoutSeq) {
   EXPECT_EQ(endedLine(task), "2025-11-25 09:50:24  task 17  ended: failed  attempt 2  exit\n");
   EXPECT_EQ(endedJson(task),
             "{\"event\":\"state\",\"seq\":null,\"id\":17,\"uid\":1000,\"queue\":\"batch\","
-            "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":\"exit\","
+            "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":\"exit\",\"action\":null,"
             "\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
 }
 

@@ -25,9 +25,11 @@ kj::String eventLine(rpc::EventView::Reader event) {
   auto from = event.getFrom().size() == 0 ? kj::str("new") : printable(event.getFrom());
   auto reason =
       event.getReason().size() == 0 ? kj::str() : kj::str("  ", printable(event.getReason()));
+  auto action =
+      event.getAction().size() == 0 ? kj::str() : kj::str("  ", printable(event.getAction()));
   return kj::str(localTime(event.getAt()), "  seq ", event.getSeq(), "  task ", event.getTaskId(),
                  "  ", from, " -> ", printable(event.getTo()), "  attempt ", event.getAttempt(),
-                 reason, '\n');
+                 reason, action, '\n');
 }
 
 kj::String eventJson(rpc::EventView::Reader event) {
@@ -55,6 +57,8 @@ kj::String eventJson(rpc::EventView::Reader event) {
   json.unsignedInteger(event.getAttempt());
   json.key("reason");
   textOrNull(json, event.getReason());
+  json.key("action");
+  textOrNull(json, event.getAction());
   json.key("at");
   json.string(isoTimeUtc(event.getAt()));
   json.endObject();
@@ -90,6 +94,8 @@ kj::String endedJson(rpc::TaskView::Reader task) {
   json.unsignedInteger(task.getAttempts().size());
   json.key("reason");
   textOrNull(json, task.getReason());
+  json.key("action");
+  json.null();
   json.key("at");
   if (task.getFinishedAt() == 0) {
     json.null();

@@ -101,6 +101,10 @@ struct Task {
   limits @34 :Spec.TaskLimits;
   # Resolved at submit (the option, else the queue's default; 0: none; a kill
   # grace is stored as in force). Format 4 on.
+  held @35 :Bool;
+  # `hold`, `submit --hold`: never dispatched until `release`. Stays
+  # `waiting` (a held `retrying` task stays so until its backoff ends). No
+  # format bump: an older record reads as false, which it meant.
 }
 
 struct Tombstone {
@@ -220,4 +224,7 @@ struct Event {
   attempt @7 :UInt32;     # the attempt the change belongs to (0: none yet)
   reason @8 :EndReason;   # why it ended, for terminal and retrying states
   at @9 :Int64;           # realtime ns since the epoch
+  action @10 :Text;
+  # What a user did that is not (only) a state change: "held", "released";
+  # "" for a plain state change. With an action `from` may equal `to`.
 }

@@ -18,11 +18,12 @@ $Cxx.namespace("taskctl::rpc");
 using Spec = import "task-spec.capnp";
 # The public schema imports only the public task spec, never the stored records.
 
-const schemaRevision :UInt32 = 2;
+const schemaRevision :UInt32 = 3;
 # Bumped whenever a method, a field or an enumerant is added to this file or
 # to task-spec.capnp (nothing is ever removed or renumbered). 1: every schema
 # before Taskctl.version existed. 2: version(); Watcher.events and .progress
-# return () rather than `-> stream` (the same wire).
+# return () rather than `-> stream` (the same wire). 3: hold(), TaskSpec.hold,
+# TaskView.held, EventView.action.
 
 using Label = Spec.Label;  # (an alias in the schema only: C++ code names it spec::Label)
 
@@ -117,7 +118,11 @@ struct TaskView {
   # Only a tombstone is left (retention): id, uid, queue, state, reason,
   # exit status, exit code, signal and finishedAt are set; the rest is empty.
   waitingFor @31 :Text;
-  # waiting: what it waits for, for a person ("task 12 to succeed", "03:00").
+  # Why a task that is not running is not running, one line for a person
+  # (`taskctl why`): "held", "task 12 (running) to succeed", "queue q's 2
+  # slots taken by tasks 3, 4", ...; "" for a starting, running or ended task.
+  held @32 :Bool;
+  # `hold`: never dispatched until `release`.
 }
 
 struct ListFilter {
@@ -222,6 +227,13 @@ interface Taskctl {
   # The daemon's version (as `taskctld --version` prints it) and the
   # schemaRevision it was built with. Anyone connected may ask. A daemon
   # older than this method (schema revision 1) fails it with UNIMPLEMENTED.
+
+  hold @14 (ids :List(UInt64), held :Bool) -> (tasks :List(TaskView));
+  # held: `hold`, else `release`. All or nothing: every id must be visible
+  # (a foreign one reads like a missing one), and holding a task that has
+  # started or ended is refused; then each changes, and the tasks come back
+  # as they are once that is durable. Holding a held task, or releasing one
+  # that is not held, changes nothing.
 }
 
 struct ScheduleView {
@@ -246,6 +258,7 @@ struct EventView {
   attempt @6 :UInt32; # the attempt the change belongs to (0: none yet)
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
+  action @9 :Text;    # "held", "released"; "" for a plain state change (from may equal to)
 }
 
 struct ProgressView {

@@ -99,4 +99,5 @@ struct TaskSpec {
   key @12 :Text;                # at most one active task of the owner holds it
   onConflict @13 :KeyConflict;
   requestId @14 :Text;          # a retried submit with the same id creates nothing new (24 h)
+  hold @15 :Bool;               # --hold: submitted held (`waiting`, never dispatched until `release`)
 }

@@ -19,11 +19,12 @@ _taskctl() {
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD split=false
     fi
 
-    local commands='submit status list wait cancel logs watch progress queue schedule help'
+    local commands='submit status list wait cancel hold release why logs watch progress queue
+        schedule help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
         --memory --tasks-max --after --in --at --retries --retry-on --backoff --key
-        --on-conflict --request-id'
+        --on-conflict --request-id --hold'
 
     # The command is the first word that is not an option (or the value of --socket); for
     # queue and schedule, the word after it is the subcommand.
@@ -103,7 +104,7 @@ _taskctl() {
             # Options end at the first word of the command, as with env(1).
             for ((i = command_at + 1; i < cword; i++)); do
                 case ${words[i]} in
-                    --wait | --json) ;;
+                    --wait | --json | --hold) ;;
                     -*) [[ ${words[i]} == *=* ]] || ((i++)) ;;
                     *)
                         if declare -F _command_offset >/dev/null; then
@@ -120,7 +121,8 @@ _taskctl() {
             fi ;;
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
-        wait | cancel) opts='' ;;
+        wait) opts='--timeout' ;;
+        cancel | hold | release | why) opts='' ;;
         logs) opts='-f --follow --attempt' ;;
         watch) opts='--from --progress' ;;
         progress | help) opts='' ;;

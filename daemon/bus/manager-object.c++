@@ -226,6 +226,9 @@ void ManagerObject::detach() {
 }
 
 void ManagerObject::onEvent(records::Event::Reader event) {
+  // A hold or release that changes no state ("held" on a waiting task) is
+  // no state change for the signal: `watch` shows it.
+  if (!event.getCreated() && event.getFrom() == event.getTo()) return;
   // A held progress value belongs to the state the task just left.
   progress.forget(event.getTaskId());
   enqueue(Outgoing{false, event.getTaskId(), event.getUid(), event.getAttempt(),

@@ -43,9 +43,9 @@ void EventLog::taskFailed(kj::Exception&& exception) {
 }
 
 uint64_t EventLog::record(records::Task::Reader task, kj::Maybe<records::TaskState> from,
-                          uint32_t attempt, bool droppable) {
+                          uint32_t attempt, bool droppable, kj::StringPtr action) {
   uint64_t seq = nextSeq++;
-  auto message = kj::heap<capnp::MallocMessageBuilder>(32 + task.getQueue().size() / 8);
+  auto message = kj::heap<capnp::MallocMessageBuilder>(34 + task.getQueue().size() / 8);
   auto event = message->initRoot<records::Event>();
   event.setSeq(seq);
   event.setTaskId(task.getId());
@@ -61,6 +61,7 @@ uint64_t EventLog::record(records::Task::Reader task, kj::Maybe<records::TaskSta
   auto state = task.getState();
   if (isTerminal(state) || state == records::TaskState::RETRYING) event.setReason(task.getReason());
   event.setAt((clock.now() - kj::UNIX_EPOCH) / kj::NANOSECONDS);
+  if (action.size() > 0) event.setAction(action);
   store.appendEvent(event, droppable);
   pending.push_back(Pending{seq, kj::mv(message)});
   counts.recorded++;

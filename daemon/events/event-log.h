@@ -39,11 +39,13 @@ class EventLog final : private kj::TaskSet::ErrorHandler {
   KJ_DISALLOW_COPY(EventLog);
 
   uint64_t record(records::Task::Reader task, kj::Maybe<records::TaskState> from, uint32_t attempt,
-                  bool droppable = false);
+                  bool droppable = false, kj::StringPtr action = nullptr);
   // Stages the change of `task` (already in its new state) from `from` (null:
   // just submitted) with the next seq, and returns it. `droppable`: part of a
   // submit that may still be refused (then the seq is never used: a gap only
-  // a refused submit can leave).
+  // a refused submit can leave). `action`: what a user did ("held",
+  // "released"), recorded also when the state stays the same; "" for a
+  // plain state change.
 
   void forget(uint64_t seq);
   // The droppable event `seq` was dropped with its refused submit: it is

@@ -203,6 +203,32 @@ class TaskctlService final : public rpc::Taskctl::Server {
         });
   }
 
+  kj::Promise<void> hold(HoldContext context) override {
+    // All or nothing: every id visible (a foreign one reads like a missing
+    // one) and holdable, then all change in one commit.
+    parts.queries.requireWritable();
+    auto params = context.getParams();
+    auto ids = KJ_MAP(id, params.getIds())->uint64_t { return id; };
+    bool held = params.getHeld();
+    if (ids.size() > MAX_LIST_PAGE_TASKS) {
+      refuse(kj::str(ids.size(), " tasks in one call; the limit is ", MAX_LIST_PAGE_TASKS));
+    }
+    return parts.queries.flushed()
+        .then([this, ids = kj::mv(ids), held]() mutable {
+          for (auto id : ids) visibleTask(id);
+          return parts.scheduler.hold(ids, held).attach(kj::mv(ids));
+        })
+        .then([this]() { return parts.queries.flushed(); })
+        .then([this, context]() mutable {
+          auto ids = context.getParams().getIds();
+          auto out = context.getResults().initTasks(ids.size());
+          for (auto i : kj::indices(ids)) {
+            auto seen = visibleTask(ids[i]);
+            fillTask(seen, false, out[i]);
+          }
+        });
+  }
+
   kj::Promise<void> logs(LogsContext context) override {
     auto params = context.getParams();
     uint64_t id = params.getId();

@@ -54,6 +54,7 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   v.setKey(t.getKey());
   v.setRequestId(t.getRequestId());
   v.setWaitingFor(waitingFor);
+  v.setHeld(t.getHeld());
   KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);

@@ -68,7 +68,7 @@ kj::Promise<uint64_t> WatchSession::run() {
 
 size_t WatchSession::costOf(const Queued& queued) {
   // The record, its queue name with the allocator's header, the deque's share.
-  return sizeof(Queued) + queued.queue.size() + 1 + 16 + 8;
+  return sizeof(Queued) + queued.queue.size() + 1 + 16 + 8 + queued.action.size();
 }
 
 bool WatchSession::wanted(uint64_t taskId, uint32_t uid) {
@@ -92,7 +92,7 @@ void WatchSession::onEvent(records::Event::Reader event) {
   auto name = event.getQueue();
   queue.push_back(Queued{seq, event.getTaskId(), event.getAt(), event.getUid(), event.getAttempt(),
                          event.getFrom(), event.getTo(), event.getReason(), event.getCreated(),
-                         kj::heapString(name)});
+                         kj::heapString(name), kj::heapString(event.getAction())});
   queuedBytes += costOf(queue.back());
   // A state change supersedes a report made before it.
   progress.erase(event.getTaskId());
@@ -144,7 +144,7 @@ namespace {
 
 void fill(rpc::EventView::Builder view, uint64_t seq, uint64_t taskId, uint32_t uid,
           kj::StringPtr queue, bool created, records::TaskState from, records::TaskState to,
-          uint32_t attempt, records::EndReason reason, int64_t at) {
+          uint32_t attempt, records::EndReason reason, int64_t at, kj::StringPtr action) {
   view.setSeq(seq);
   view.setTaskId(taskId);
   view.setUid(uid);
@@ -154,6 +154,7 @@ void fill(rpc::EventView::Builder view, uint64_t seq, uint64_t taskId, uint32_t 
   view.setAttempt(attempt);
   view.setReason(reasonName(reason));
   view.setAt(at);
+  if (action.size() > 0) view.setAction(action);
 }
 
 // Words for one event in a batch: the struct, its texts, list overhead.
@@ -193,7 +194,7 @@ kj::Promise<uint64_t> WatchSession::replayChunk() {
     if (wanted(e.getTaskId(), e.getUid())) {
       auto orphan = orphanage.newOrphan<rpc::EventView>();
       fill(orphan.get(), e.getSeq(), e.getTaskId(), e.getUid(), e.getQueue(), e.getCreated(),
-           e.getFrom(), e.getTo(), e.getAttempt(), e.getReason(), e.getAt());
+           e.getFrom(), e.getTo(), e.getAttempt(), e.getReason(), e.getAt(), e.getAction());
       batch.add(kj::mv(orphan));
     }
     return true;
@@ -234,7 +235,7 @@ kj::Promise<uint64_t> WatchSession::sendLive() {
     for (size_t i = 0; i < n; i++) {
       auto& q = queue.front();
       fill(list[i], q.seq, q.taskId, q.uid, q.queue, q.created, q.from, q.to, q.attempt, q.reason,
-           q.at);
+           q.at, q.action);
       queuedBytes -= costOf(q);
       queue.pop_front();
     }

@@ -81,6 +81,7 @@ class WatchSession final : private EventListener {
     records::EndReason reason;
     bool created;
     kj::String queue;
+    kj::String action;  // "" for a plain state change (no allocation)
   };
   struct Progress {
     uint32_t uid, attempt;

@@ -85,6 +85,8 @@ struct Scheduler::Active {
   // An elapsed-time wait (--in, backoff) whose monotonic deadline fired: it
   // is over even if the wall clock was set back meanwhile.
   bool elapsedWaitOver : 1 = false;
+  // `hold`: never dispatched (it stays waiting) until `release`.
+  bool held : 1 = false;
 
   Active(uint64_t id, Queue* queue, uint32_t uid, uint32_t attempts, int16_t priority,
          records::TaskState state)

@@ -149,14 +149,14 @@ void Scheduler::dispatch(Queue& queue) {
   }
 }
 
-void Scheduler::persist(Active& a) {
+void Scheduler::persist(Active& a, kj::StringPtr action) {
   auto task = record(a);
   store.putTask(task);
   if (a.hasAttempt) store.putAttempt(a.attempt());
   // Every state change is written through here, so this is where each gets
   // its seq, in the same transaction as the change (DESIGN 6, "Events").
-  if (task.getState() != a.recordedState) {
-    events.record(task, TaskState(a.recordedState), task.getAttempts());
+  if (task.getState() != a.recordedState || action.size() > 0) {
+    events.record(task, TaskState(a.recordedState), task.getAttempts(), false, action);
     a.recordedState = task.getState();
   }
   if (isTerminal(a.state)) return;  // it leaves memory once this is durable

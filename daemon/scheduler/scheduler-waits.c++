@@ -126,6 +126,14 @@ void Scheduler::advance(Active& a) {
       return;
     }
     clearDeadline(a);
+    if (a.held) {
+      // Its backoff is over, but it is held: it waits for `release` now.
+      setState(a, TaskState::WAITING);
+      record(a).setNextAttemptAt(0);
+      if (a.extraOrNull() != nullptr) a.extraOrNull()->nextAttemptAt = 0;
+      persist(a);
+      return;
+    }
     makeQueued(a);
     return;
   }
@@ -152,7 +160,9 @@ void Scheduler::advance(Active& a) {
         break;
     }
   }
-  if (pending || !holdsKey(a)) return;  // keyReleased() brings us back
+  // A held task is looked at all the same: a dependency that can never hold
+  // still cancels it. release() brings it back.
+  if (pending || !holdsKey(a) || a.held) return;  // keyReleased() brings us back
   makeQueued(a);
 }
 
@@ -236,18 +246,37 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
     return kj::str(buffer);
   };
   int64_t t = now();
-  if (task.getState() == TaskState::RETRYING) {
-    return kj::str("attempt ", task.getAttempts() + 1, " at ", formatTime(task.getNextAttemptAt()));
+  uint64_t id = task.getId();
+  auto state = task.getState();
+  if (state != TaskState::WAITING && state != TaskState::RETRYING && state != TaskState::QUEUED) {
+    return kj::str();
   }
-  if (task.getState() == TaskState::QUEUED) {
+  // One line a person can act on: the first thing that holds it back.
+  if (task.getHeld()) {
+    if (state == TaskState::RETRYING) {
+      return kj::str("held (taskctl release ", id, "); its backoff ends ",
+                     formatTime(task.getNextAttemptAt()));
+    }
+    return kj::str("held (taskctl release ", id, ")");
+  }
+  if (state == TaskState::RETRYING) {
+    return kj::str("backoff until ", formatTime(task.getNextAttemptAt()), ", then attempt ",
+                   task.getAttempts() + 1);
+  }
+  if (state == TaskState::QUEUED) {
     auto it = queues.find(task.getQueue());
     if (it != queues.end() && it->second.paused) {
-      return kj::str("queue ", task.getQueue(), " to be resumed");
+      return kj::str("queue ", task.getQueue(), " is paused (taskctl queue resume ",
+                     task.getQueue(), ")");
     }
+    return kj::str();  // its slots: TaskQueries asks slotHolders()
   }
-  if (task.getState() != TaskState::WAITING) return kj::str();
   if (task.getNotBefore() > t) return kj::str("not before ", formatTime(task.getNotBefore()));
   kj::Vector<kj::String> parts;
+  auto stateOf = [&](uint64_t other) -> kj::StringPtr {
+    KJ_IF_MAYBE (a, find(other)) return stateName(a->state);
+    return "ended"_kj;
+  };
   for (auto dependency : task.getAfter()) {
     if (!active.count(dependency.getId())) continue;
     kj::StringPtr condition;
@@ -262,12 +291,15 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
         condition = "to fail";
         break;
     }
-    parts.add(kj::str("task ", dependency.getId(), " ", condition));
+    parts.add(
+        kj::str("task ", dependency.getId(), " (", stateOf(dependency.getId()), ") ", condition));
   }
   if (task.getKeyWaitsFor() != 0 && active.count(task.getKeyWaitsFor())) {
-    parts.add(kj::str("task ", task.getKeyWaitsFor(), " to release key \"", task.getKey(), "\""));
+    parts.add(kj::str("key \"", task.getKey(), "\" held by task ", task.getKeyWaitsFor(), " (",
+                      stateOf(task.getKeyWaitsFor()), ")"));
   }
-  return kj::strArray(parts, ", ");
+  if (parts.size() == 0) return kj::str();
+  return kj::str("waiting for ", kj::strArray(parts, ", "));
 }
 
 // ---- Timed waits (deadlines.h) ----

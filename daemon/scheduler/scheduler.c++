@@ -81,6 +81,7 @@ Scheduler::Active Scheduler::compactOf(records::Task::Reader task) {
   auto priority = kj::max(spec::MIN_PRIORITY, kj::min(spec::MAX_PRIORITY, task.getPriority()));
   Active a(task.getId(), &queueOf(task), task.getUid(), task.getAttempts(), priority,
            task.getState());
+  a.held = task.getHeld();
   auto after = task.getAfter();
   if (task.getKey().size() > 0 || after.size() > 0 || task.getNotBefore() != 0 ||
       task.getNextAttemptAt() != 0) {
@@ -301,7 +302,9 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   task.setOnConflict(request.getOnConflict());
   task.setKeyWaitsFor(keyWaitsFor);
   task.setRequestId(request.getRequestId());
-  bool waits = notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0;
+  task.setHeld(request.getHold());
+  bool waits =
+      notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0 || request.getHold();
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);
   auto entry = kj::heap<Active>(compactOf(task));
   entry->more().message = kj::mv(message);  // until it is durable: then the store has it

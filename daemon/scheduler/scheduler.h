@@ -112,8 +112,21 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   Counts counts();
 
   kj::String waitingFor(records::Task::Reader task);
-  // For a person: what a waiting or retrying task, or a queued one in a
-  // paused queue, waits for ("" otherwise).
+  // For a person: why a task that has not started is not running (held,
+  // what a waiting one waits for, a retrying one's backoff, a paused queue;
+  // "" otherwise, and for a queued one in a queue that is not paused: see
+  // slotHolders).
+
+  kj::Promise<void> hold(kj::ArrayPtr<const uint64_t> ids, bool held);
+  // `hold` (held) or `release` the tasks, all or none (scheduler-hold.c++):
+  // holding one that has started or ended is refused, changing nothing.
+  // Resolves once the change is durable.
+
+  struct SlotHolders {
+    uint32_t concurrency = 0;
+    kj::Vector<uint64_t> ids;  // the tasks taking its slots (starting, running)
+  };
+  SlotHolders slotHolders(kj::StringPtr queue);
 
   // Queues at run time. Changes persist in the store and win over the TOML.
   using QueueInfo = taskctl::QueueInfo;  // queue-table.h
@@ -192,7 +205,8 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void requeue(Active& task, kj::StringPtr why);
   void finish(Active& task, records::TaskState state, records::EndReason reason,
               kj::StringPtr message, int exitCode, int signal);
-  void persist(Active& task);
+  void persist(Active& task, kj::StringPtr action = nullptr);
+  // `action` ("held", "released"): an event even when the state is the same.
   void reconcile(Active& task);
   void armTimeout(Active& task);
   void armHeartbeat(Active& task);

@@ -28,6 +28,7 @@ using records::EndReason;
 using records::TaskState;
 using spec::DependencyCondition;
 using spec::KeyConflict;
+using testing::EndsWith;
 using testing::HasSubstr;
 using testing::StartsWith;
 
@@ -511,7 +512,9 @@ TEST(Scheduling, RetriesThreeTimesThenFailsWithFourAttemptsOfTheirOwn) {
     EXPECT_GE(next, endedAt);
     EXPECT_LE(next - endedAt, int64_t(backoffCeilingUsec(0, 0, n)) * 1000);
     EXPECT_THAT(std::string(h.scheduler->waitingFor(record->get()).cStr()),
-                StartsWith(kj::str("attempt ", n + 1, " at ").cStr()));
+                StartsWith("backoff until "));
+    EXPECT_THAT(std::string(h.scheduler->waitingFor(record->get()).cStr()),
+                EndsWith(kj::str(", then attempt ", n + 1).cStr()));
     untilNextAttempt(h, id);
   }
   h.advance(20 * kj::MINUTES);
@@ -1396,4 +1399,65 @@ TEST(Scheduling, ARefusedSubmitGivesBackTheSlotItHeld) {
 }
 
 }  // namespace
+
+// ---- hold / release (scheduler-hold.c++) ----
+
+TEST(Scheduling, AHeldQueuedTaskGoesBackToWaitingAndRunsOnlyOnceReleased) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto second = h.submit();
+  h.settle();
+  EXPECT_EQ(h.state(second), TaskState::QUEUED);
+  uint64_t ids[] = {second};
+  h.scheduler->hold(ids, true).wait(h.waitScope);
+  EXPECT_EQ(h.state(second), TaskState::WAITING);
+  EXPECT_TRUE(h.record(second)->get().getHeld());
+  EXPECT_THAT(std::string(h.scheduler->waitingFor(h.record(second)->get()).cStr()),
+              StartsWith("held (taskctl release "));
+  h.exit(first, 0);  // its slot frees: the held task stays put
+  EXPECT_FALSE(h.launched(second));
+  h.scheduler->hold(ids, false).wait(h.waitScope);
+  h.settle();
+  EXPECT_TRUE(h.launched(second));
+  EXPECT_FALSE(h.record(second)->get().getHeld());
+}
+
+TEST(Scheduling, HoldRefusesARunningTaskAndChangesNoneOfTheOthers) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto second = h.submit();
+  h.settle();
+  uint64_t ids[] = {second, first};
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { h.scheduler->hold(ids, true); })) {
+    EXPECT_THAT(e->getDescription().cStr(), HasSubstr("is running"));
+  } else {
+    ADD_FAILURE() << "holding a running task was not refused";
+  }
+  h.settle();
+  EXPECT_EQ(h.state(second), TaskState::QUEUED);
+  EXPECT_FALSE(h.record(second)->get().getHeld());
+}
+
+TEST(Scheduling, ASubmittedHeldTaskWaitsAndARetryingHeldOneWaitsAfterItsBackoff) {
+  SchedulerHarness h;
+  auto held = h.submit([](auto r) { r.setHold(true); });
+  h.settle();
+  EXPECT_EQ(h.state(held), TaskState::WAITING);
+  EXPECT_FALSE(h.launched(held));
+  auto retrying = h.submit([](auto r) { r.initRetry().setRetries(1); });
+  h.settle();
+  h.exit(retrying, 1);
+  EXPECT_EQ(h.state(retrying), TaskState::RETRYING);
+  uint64_t ids[] = {retrying};
+  h.scheduler->hold(ids, true).wait(h.waitScope);
+  EXPECT_EQ(h.state(retrying), TaskState::RETRYING);
+  untilNextAttempt(h, retrying);
+  EXPECT_EQ(h.state(retrying), TaskState::WAITING);
+  EXPECT_EQ(h.indexOf(retrying), 0u);  // no second attempt began (the held one never ran)
+  h.scheduler->hold(ids, false).wait(h.waitScope);
+  h.settle();
+  EXPECT_EQ(h.runner.launched.back().taskId, retrying);
+}
 }  // namespace taskctl

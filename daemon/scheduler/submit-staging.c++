@@ -17,7 +17,7 @@ SubmitStaging::SubmitStaging(Store& store, EventLog& events, QueueTable& queues,
 void SubmitStaging::joined(records::Task::Reader task) {
   queues.countIn(taskQueue, uid);
   counted = true;
-  seq = events.record(task, nullptr, 0, /*droppable=*/true);
+  seq = events.record(task, nullptr, 0, /*droppable=*/true, task.getHeld() ? "held"_kj : ""_kj);
 }
 
 void SubmitStaging::started(records::Task::Reader task, records::Attempt::Reader attempt) {

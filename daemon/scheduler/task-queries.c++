@@ -7,6 +7,27 @@ kj::Maybe<kj::ArrayPtr<const records::Attempt::Reader>> SeenTask::attempts() con
   return attemptReaders.asPtr();
 }
 
+namespace {
+
+kj::String idList(kj::ArrayPtr<const uint64_t> ids) {
+  return kj::strArray(
+      KJ_MAP(id, ids) { return kj::str(id); }, ", ");
+}
+
+}  // namespace
+
+kj::String TaskQueries::slotsLine(kj::StringPtr queue) {
+  // Why a queued task in a queue that is not paused has not started: its
+  // slots are taken, or it is next (a slot frees, or tasks ahead of it).
+  auto holders = scheduler.slotHolders(queue);
+  if (holders.ids.size() >= holders.concurrency && holders.concurrency > 0) {
+    return kj::str("queue ", queue, "'s ", holders.concurrency,
+                   holders.concurrency == 1 ? " slot" : " slots", " taken by ",
+                   holders.ids.size() == 1 ? "task " : "tasks ", idList(holders.ids));
+  }
+  return kj::str("queued in ", queue, " for a free slot (tasks ahead of it go first)");
+}
+
 TaskQueries::TaskQueries(Store& store, GroupCommit& commit, Scheduler& scheduler)
     : store(store), commit(commit), scheduler(scheduler) {}
 
@@ -21,6 +42,9 @@ kj::Maybe<SeenTask> TaskQueries::task(uint64_t id, Viewer viewer, Attempts attem
     SeenTask seen(kj::mv(*record));
     auto t = seen.task();
     seen.waiting = scheduler.waitingFor(t);
+    if (seen.waiting.size() == 0 && t.getState() == records::TaskState::QUEUED) {
+      seen.waiting = slotsLine(t.getQueue());
+    }
     if (attempts == Attempts::WITH) {
       seen.withAttempts = true;
       store.forEachAttempt(id, [&](records::Attempt::Reader a) {

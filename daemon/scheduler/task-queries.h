@@ -39,7 +39,9 @@ class SeenTask {
  public:
   records::Task::Reader task() { return record->get(); }
   kj::StringPtr waitingFor() const { return waiting; }
-  // For a person: what it waits for ("" if nothing; Scheduler::waitingFor).
+  // For a person: why it is not running (`taskctl why`; "" for a task that
+  // started or ended): Scheduler::waitingFor, and for a queued task who
+  // takes its queue's slots.
   kj::Maybe<kj::ArrayPtr<const records::Attempt::Reader>> attempts() const;
   // Only when asked for: every stored attempt, ascending, the running one
   // with its progress and status text as of now.
@@ -94,6 +96,8 @@ class TaskQueries {
   Store& store;
   GroupCommit& commit;
   Scheduler& scheduler;
+
+  kj::String slotsLine(kj::StringPtr queue);
 };
 
 }  // namespace taskctl

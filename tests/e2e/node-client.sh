@@ -54,7 +54,10 @@ echo "$out"
 id=$(sed -n 's/^submitted \([0-9]*\)$/\1/p' <<<"$out")
 [ -n "$id" ] || fail "no 'submitted ID' line"
 version=$("$BIN/taskctld" --version | awk '{print $2}')
-grep -qx "version taskctld $version schema 2" <<<"$out" || fail "version line: want $version, schema 2"
+# The revision the schema in this checkout declares (the daemon must answer with it).
+rev=$(sed -n 's/^const schemaRevision :UInt32 = \([0-9]*\);.*/\1/p' "$SRC/schema/rpc.capnp")
+[ -n "$rev" ] || fail "no schemaRevision in schema/rpc.capnp"
+grep -qx "version taskctld $version schema $rev" <<<"$out" || fail "version line: want $version, schema $rev"
 grep -qx "waited $id succeeded exit 0 uid $uid" <<<"$out" || fail "wait: not succeeded as uid $uid"
 grep -qx "listed $id uid $uid" <<<"$out" || fail "list: task $id not listed as uid $uid"
 # The watch: the task's changes in order, from its creation to its end.
@@ -65,6 +68,6 @@ grep -qx "listed $id uid $uid" <<<"$out" || fail "list: task $id not listed as u
 [ "$(T logs "$id")" = "hello from node" ] || fail "logs: $(T logs "$id")"
 # taskctl --version names both ends.
 versions=$(T --version)
-[ "$versions" = "taskctl $version (schema revision 2)
-taskctld $version (schema revision 2)" ] || fail "taskctl --version: $versions"
+[ "$versions" = "taskctl $version (schema revision $rev)
+taskctld $version (schema revision $rev)" ] || fail "taskctl --version: $versions"
 pass
