@@ -195,6 +195,7 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void persist(Active& task);
   void reconcile(Active& task);
   void armTimeout(Active& task);
+  void extendTimeout(Active& task, uint64_t usec);  // EXTEND_TIMEOUT_USEC=
   void armHeartbeat(Active& task);
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
