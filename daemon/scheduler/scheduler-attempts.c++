@@ -600,9 +600,8 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
     if (a.state == TaskState::RUNNING && a.stopReason == EndReason::NONE) {
       KJ_LOG(INFO, "the task sent WATCHDOG=trigger", id, number);
       a.live().watchdogTriggered = true;
-      stopExecution(a, EndReason::HEARTBEAT);
+      stopExecution(a, EndReason::HEARTBEAT);  // then neither an extension nor a heartbeat counts
     }
-    return;
   }
   KJ_IF_MAYBE (usec, notice.extendTimeoutUsec) {
     extendTimeout(a, *usec);

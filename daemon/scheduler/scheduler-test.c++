@@ -594,8 +594,12 @@ TEST(Scheduler, WatchdogTriggerEndsTheAttemptAtOnceAsAHeartbeatAndIsRetriedAsOne
     policy.setOnHeartbeat(true);
   });
   h.settle();
-  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-1"),
-                            notice([](auto& n) { n.watchdogTrigger = true; })));
+  // With a status in the same datagram (as `systemd-notify --status=stuck
+  // WATCHDOG=trigger` sends it): the status is kept.
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-1"), notice([](auto& n) {
+                              n.watchdogTrigger = true;
+                              n.status = kj::str("stuck");
+                            })));
   h.settle();
   EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM) << "not stopped at once";
   // TERM, grace, KILL, as for a missed heartbeat.
@@ -608,6 +612,7 @@ TEST(Scheduler, WatchdogTriggerEndsTheAttemptAtOnceAsAHeartbeatAndIsRetriedAsOne
     EXPECT_EQ((*attempt)->get().getReason(), EndReason::HEARTBEAT);
     EXPECT_EQ(kj::str((*attempt)->get().getMessage()),
               "the task asked to be stopped (WATCHDOG=trigger)");
+    EXPECT_EQ((*attempt)->get().getStatusText(), "stuck");
   } else {
     FAIL();
   }
