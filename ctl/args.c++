@@ -261,40 +261,6 @@ kj::Maybe<uint64_t> parseUnsigned(kj::StringPtr text) {
   return value;
 }
 
-kj::Maybe<double> parseProgressFraction(kj::StringPtr text) {
-  bool percent = text.endsWith("%");
-  auto number = percent ? text.slice(0, text.size() - 1) : text.asArray();
-  // Digits with at most one point, as an integer over a power of ten, so that "0.3" is the double
-  // nearest 0.3. Decimals past the 15th add nothing a person meant and are dropped.
-  uint64_t mantissa = 0;
-  double divisor = 1;
-  int decimals = 0;
-  bool point = false;
-  bool digits = false;
-  for (char c : number) {
-    if (c >= '0' && c <= '9') {
-      digits = true;
-      if (!point) {
-        mantissa = mantissa * 10 + (c - '0');
-        if (mantissa > 1000) return nullptr;  // far out of range, and no overflow
-      } else if (decimals < 15) {
-        mantissa = mantissa * 10 + (c - '0');
-        divisor *= 10;
-        decimals++;
-      }
-    } else if (c == '.' && !point) {
-      point = true;
-    } else {
-      return nullptr;
-    }
-  }
-  double value = static_cast<double>(mantissa) / divisor;
-  if (!digits) return nullptr;
-  if (percent) value /= 100;
-  if (value > 1) return nullptr;
-  return value;
-}
-
 kj::Maybe<int64_t> parseSigned(kj::StringPtr text) {
   bool negative = text.startsWith("-");
   auto digits = (negative || text.startsWith("+")) ? text.slice(1) : text;

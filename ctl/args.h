@@ -11,6 +11,7 @@
 #include <kj/vector.h>
 #include <stdint.h>
 
+#include "common/units.h"  // parseProgressFraction, shared with the daemon
 #include "task-spec.capnp.h"
 
 namespace taskctl {
@@ -164,9 +165,5 @@ constexpr kj::StringPtr DEFAULT_SOCKET = "/run/taskctl/taskctl.sock"_kj;
 // overflow. They are here because ids, priorities and attempt numbers are all parsed alike.
 kj::Maybe<uint64_t> parseUnsigned(kj::StringPtr text);
 kj::Maybe<int64_t> parseSigned(kj::StringPtr text);
-
-// A progress fraction as `taskctl progress` takes it: a plain decimal from 0 to 1 ("0.4", "1",
-// ".25") or a percentage from 0% to 100% ("40%", "12.5%"). No signs, exponents or spaces.
-kj::Maybe<double> parseProgressFraction(kj::StringPtr text);
 
 }  // namespace taskctl

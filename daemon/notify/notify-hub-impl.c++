@@ -26,7 +26,8 @@ kj::Own<NotifyHandle> SocketNotifyHub::open(kj::StringPtr path, uid_t uid, gid_t
                                             kj::Function<void(AttemptNotice&&)> onNotice) {
   auto socket = kj::heap<NotifySocket>(
       port, path, uid, gid, [onNotice = kj::mv(onNotice)](NotifyMessage&& m) mutable {
-        onNotice(AttemptNotice{m.watchdog, kj::mv(m.status), m.progress});
+        onNotice(AttemptNotice{m.watchdog, m.watchdogTrigger, m.extendTimeoutUsec, kj::mv(m.status),
+                               m.progress, kj::mv(m.malformedProgress)});
       });
   return kj::heap<SocketHandle>(kj::mv(socket));
 }

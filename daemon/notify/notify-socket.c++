@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/units.h"
+
 namespace taskctl {
 
 namespace {
@@ -71,36 +73,30 @@ bool isUtf8(kj::ArrayPtr<const char> text) {
   return true;
 }
 
-// A plain decimal within 0..1 ("0.4", "1", ".25"). No strtod: it would take
-// signs, exponents, hex, "nan" and leading blanks, and it follows the locale.
-kj::Maybe<double> parseFraction(kj::ArrayPtr<const char> text) {
-  // Digits past 1e17 add nothing a double could hold; they are read and dropped.
-  constexpr uint64_t PRECISION = 100000000000000000ull;
-  uint64_t mantissa = 0;
-  int fractionDigits = 0;
-  bool point = false;
-  bool digits = false;
+// EXTEND_TIMEOUT_USEC's value: decimal digits only, as systemd's safe_atou64
+// takes them less its leading blanks and signs; null past UINT64_MAX.
+kj::Maybe<uint64_t> parseUsec(kj::ArrayPtr<const char> text) {
+  if (text.size() == 0) return nullptr;
+  uint64_t value = 0;
   for (char c : text) {
-    if (c >= '0' && c <= '9') {
-      digits = true;
-      if (mantissa < PRECISION) {
-        mantissa = mantissa * 10 + (c - '0');
-        if (point) fractionDigits++;
-      } else if (!point) {
-        return nullptr;  // an integer part this long is far above 1
-      }
-    } else if (c == '.' && !point) {
-      point = true;
-    } else {
-      return nullptr;
-    }
+    if (c < '0' || c > '9') return nullptr;
+    uint64_t digit = c - '0';
+    if (value > (UINT64_MAX - digit) / 10) return nullptr;
+    value = value * 10 + digit;
   }
-  if (!digits) return nullptr;
-  double scale = 1;
-  for (int i = 0; i < fractionDigits; i++) scale *= 10;
-  double value = static_cast<double>(mantissa) / scale;
-  if (value > 1) return nullptr;
   return value;
+}
+
+// A value the task sent, fit for one log line: printable ASCII, at most 64
+// bytes (the rest is the task's, and may be anything).
+kj::String forTheLog(kj::ArrayPtr<const char> text) {
+  constexpr size_t MAX = 64;
+  auto cut = text.slice(0, kj::min(text.size(), MAX));
+  auto copy = kj::heapString(cut);
+  for (char& c : copy) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return text.size() > MAX ? kj::str(copy, "...") : kj::mv(copy);
 }
 
 kj::AutoCloseFd bindSocket(kj::StringPtr path, uid_t uid, gid_t gid) {
@@ -158,7 +154,7 @@ kj::AutoCloseFd bindSocket(kj::StringPtr path, uid_t uid, gid_t gid) {
 
 }  // namespace
 
-kj::Maybe<NotifyMessage> parseNotify(kj::ArrayPtr<const char> datagram) {
+NotifyMessage parseNotify(kj::ArrayPtr<const char> datagram) {
   // As systemd reads it: the message ends at its first NUL (some senders
   // count the terminator in the length).
   if (datagram.size() > 0) {
@@ -168,7 +164,6 @@ kj::Maybe<NotifyMessage> parseNotify(kj::ArrayPtr<const char> datagram) {
   }
 
   NotifyMessage message;
-  bool understood = false;
   size_t begin = 0;
   while (begin < datagram.size()) {
     size_t end = begin;
@@ -177,26 +172,27 @@ kj::Maybe<NotifyMessage> parseNotify(kj::ArrayPtr<const char> datagram) {
     begin = end + 1;
 
     if (startsWith(line, "WATCHDOG=")) {
-      // Only "1" keeps an execution alive; "trigger" and the rest are systemd's.
-      if (equals(line.slice(9, line.size()), "1")) {
+      auto value = line.slice(9, line.size());
+      if (equals(value, "1")) {
         message.watchdog = true;
-        understood = true;
+      } else if (equals(value, "trigger")) {
+        message.watchdogTrigger = true;
       }
+    } else if (startsWith(line, "EXTEND_TIMEOUT_USEC=")) {
+      message.extendTimeoutUsec = parseUsec(line.slice(20, line.size()));
     } else if (startsWith(line, "STATUS=")) {
       auto text = line.slice(7, line.size());
-      if (isUtf8(text)) {
-        message.status = kj::heapString(text);
-        understood = true;
-      }
+      if (isUtf8(text)) message.status = kj::heapString(text);
     } else if (startsWith(line, "X_TASKCTL_PROGRESS=")) {
-      KJ_IF_MAYBE (value, parseFraction(line.slice(19, line.size()))) {
-        message.progress = *value;
-        understood = true;
-      }
+      auto text = line.slice(19, line.size());
+      // The client's own parser (common/units): what `taskctl progress`
+      // accepts is exactly what the socket accepts.
+      message.progress = parseProgressFraction(kj::heapString(text));
+      message.malformedProgress = nullptr;
+      if (message.progress == nullptr) message.malformedProgress = forTheLog(text);
     }
   }
-  if (!understood) return nullptr;
-  return kj::mv(message);
+  return message;
 }
 
 NotifySocket::NotifySocket(kj::UnixEventPort& port, kj::StringPtr path, uid_t uid, gid_t gid,
@@ -303,12 +299,12 @@ bool NotifySocket::drain() {
       continue;
     }
 
-    auto parsed = parseNotify(kj::arrayPtr(buffer, n));
-    KJ_IF_MAYBE (message, parsed) {
-      // One bad message must not cost the task its notify socket.
-      KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { onMessage(kj::mv(*message)); })) {
-        KJ_LOG(ERROR, "handling a notify message failed", pathValue, *e);
-      }
+    // Every datagram from the task goes on, whatever it says: its arrival
+    // alone is a heartbeat.
+    auto message = parseNotify(kj::arrayPtr(buffer, n));
+    // One bad message must not cost the task its notify socket.
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { onMessage(kj::mv(message)); })) {
+      KJ_LOG(ERROR, "handling a notify message failed", pathValue, *e);
     }
   }
   return false;

@@ -13,20 +13,27 @@
 
 namespace taskctl {
 
-// One datagram, parsed. Only what taskctl acts on; READY=1, MAINPID=,
-// BARRIER=1 (answered by the socket itself) and anything else are ignored.
+// One datagram, parsed: what taskctl acts on. READY=1, MAINPID=, BARRIER=1
+// (answered by the socket itself) and anything else are not fields, but the
+// datagram still arrived: every datagram accepted from the task is a sign of
+// life (docs/cli.md, "Heartbeats").
 struct NotifyMessage {
-  bool watchdog = false;         // WATCHDOG=1
-  kj::Maybe<kj::String> status;  // STATUS=text (valid UTF-8 only)
-  kj::Maybe<double> progress;    // X_TASKCTL_PROGRESS=0.4, within 0..1
+  bool watchdog = false;                    // WATCHDOG=1
+  bool watchdogTrigger = false;             // WATCHDOG=trigger: end the attempt, `heartbeat`
+  kj::Maybe<uint64_t> extendTimeoutUsec;    // EXTEND_TIMEOUT_USEC=N (decimal µs)
+  kj::Maybe<kj::String> status;             // STATUS=text (valid UTF-8 only)
+  kj::Maybe<double> progress;               // X_TASKCTL_PROGRESS=0.4 or 40%, within 0..1
+  kj::Maybe<kj::String> malformedProgress;  // X_TASKCTL_PROGRESS= that is neither, for the log
 };
 
-kj::Maybe<NotifyMessage> parseNotify(kj::ArrayPtr<const char> datagram);
+NotifyMessage parseNotify(kj::ArrayPtr<const char> datagram);
 // Pure. Lines are newline-separated KEY=VALUE; the datagram ends at its first
 // NUL, as in systemd. A key given twice in one datagram: the last one wins.
-// Null when the datagram says nothing taskctl understands (no WATCHDOG=1, no
-// valid STATUS=, no valid X_TASKCTL_PROGRESS=), so the callback never sees
-// empty messages. A progress outside 0..1 or not a plain decimal is ignored.
+// X_TASKCTL_PROGRESS= takes what `taskctl progress` takes
+// (parseProgressFraction: "0.4", "40%"); anything else is kept, printable and
+// cut to 64 bytes, in malformedProgress (and progress stays null). A STATUS=
+// that is not UTF-8, an EXTEND_TIMEOUT_USEC= that is not a decimal and a
+// WATCHDOG= other than 1 or trigger are ignored.
 
 // One attempt's socket, owned by whoever runs the attempt, for as long as the
 // attempt runs.
@@ -40,8 +47,8 @@ class NotifySocket {
   // if it cannot. The directory must exist and let `uid` search it.
   //
   // From the next loop turn on, every datagram whose SCM_CREDENTIALS uid is
-  // `uid` or 0 and that fits in 64 KiB is parsed and, if parseNotify() gives a
-  // message, handed to `onMessage`, in arrival order, on the loop (a few per
+  // `uid` or 0 and that fits in 64 KiB is parsed and handed to `onMessage`
+  // (whatever it says, an empty datagram too), in arrival order, on the loop (a few per
   // turn, so a task that floods its socket cannot hold the loop). Others are
   // dropped and counted. Every fd that arrives with a datagram is closed once
   // the datagram is handled: that answers BARRIER=1 (systemd-notify and

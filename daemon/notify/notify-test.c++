@@ -37,14 +37,10 @@ constexpr gid_t OTHER_GID = 65534;
 // ---------------------------------------------------------------------------
 // parseNotify
 
-kj::Maybe<NotifyMessage> parse(kj::StringPtr text) { return parseNotify(text.asArray()); }
+NotifyMessage parse(kj::StringPtr text) { return parseNotify(text.asArray()); }
 
 kj::Maybe<double> progressOf(kj::StringPtr value) {
-  auto parsed = parse(kj::str("X_TASKCTL_PROGRESS=", value));
-  KJ_IF_MAYBE (message, parsed) {
-    return message->progress;
-  }
-  return nullptr;
+  return parse(kj::str("X_TASKCTL_PROGRESS=", value)).progress;
 }
 
 // std::string, so that GoogleTest prints it when a comparison fails.
@@ -55,31 +51,55 @@ std::string statusOf(const NotifyMessage& message) {
   return "<none>";
 }
 
+std::string malformedOf(const NotifyMessage& message) {
+  KJ_IF_MAYBE (text, message.malformedProgress) {
+    return text->cStr();
+  }
+  return "<none>";
+}
+
+bool saysNothing(const NotifyMessage& m) {
+  return !m.watchdog && !m.watchdogTrigger && m.extendTimeoutUsec == nullptr &&
+         m.status == nullptr && m.progress == nullptr && m.malformedProgress == nullptr;
+}
+
 TEST(ParseNotify, ReadsWatchdogStatusAndProgressAmongOtherLines) {
-  auto parsed = parse("READY=1\nSTATUS=half way\nMAINPID=42\nWATCHDOG=1\nX_TASKCTL_PROGRESS=0.5\n");
-  KJ_IF_MAYBE (message, parsed) {
-    EXPECT_TRUE(message->watchdog);
-    EXPECT_EQ(statusOf(*message), "half way");
-    EXPECT_EQ(message->progress.orDefault(-1), 0.5);
-  } else {
-    ADD_FAILURE() << "not parsed";
+  auto message =
+      parse("READY=1\nSTATUS=half way\nMAINPID=42\nWATCHDOG=1\nX_TASKCTL_PROGRESS=0.5\n");
+  EXPECT_TRUE(message.watchdog);
+  EXPECT_FALSE(message.watchdogTrigger);
+  EXPECT_EQ(statusOf(message), "half way");
+  EXPECT_EQ(message.progress.orDefault(-1), 0.5);
+}
+
+TEST(ParseNotify, GivesAnEmptyMessageForDatagramsWithNoFieldOfItsOwn) {
+  // Still a message: the socket hands every datagram on, since its arrival
+  // alone is a heartbeat.
+  for (auto text : {"", "\n\n", "READY=1", "BARRIER=1", "MAINPID=5\nRELOADING=1", "WATCHDOG=10",
+                    "WATCHDOG=", "WATCHDOG_USEC=1000", "XSTATUS=a\nSTATUSX=b\nstatus=c",
+                    "EXTEND_TIMEOUT_USEC=", "EXTEND_TIMEOUT_USEC=-5", "EXTEND_TIMEOUT_USEC=1s",
+                    "EXTEND_TIMEOUT_USEC=99999999999999999999", "X_EXTEND_TIMEOUT_USEC=5"}) {
+    EXPECT_TRUE(saysNothing(parse(text))) << text;
   }
 }
 
-TEST(ParseNotify, GivesNothingForDatagramsItDoesNotUnderstand) {
-  EXPECT_TRUE(parse("") == nullptr);
-  EXPECT_TRUE(parse("\n\n") == nullptr);
-  EXPECT_TRUE(parse("READY=1") == nullptr);
-  EXPECT_TRUE(parse("BARRIER=1") == nullptr);
-  EXPECT_TRUE(parse("MAINPID=5\nRELOADING=1") == nullptr);
-  EXPECT_TRUE(parse("WATCHDOG=trigger") == nullptr);
-  EXPECT_TRUE(parse("WATCHDOG=10") == nullptr);
-  EXPECT_TRUE(parse("WATCHDOG_USEC=1000") == nullptr);
-  EXPECT_TRUE(parse("XSTATUS=a\nSTATUSX=b\nstatus=c") == nullptr);
-  EXPECT_TRUE(parse("X_TASKCTL_PROGRESS=abc") == nullptr);
+TEST(ParseNotify, ReadsWatchdogTriggerAsItsOwnField) {
+  auto message = parse("WATCHDOG=trigger");
+  EXPECT_TRUE(message.watchdogTrigger);
+  EXPECT_FALSE(message.watchdog);
 }
 
-TEST(ParseNotify, TakesOnlyPlainFractionsWithinZeroAndOneAsProgress) {
+TEST(ParseNotify, ReadsExtendTimeoutUsecAsDecimalMicroseconds) {
+  EXPECT_EQ(parse("EXTEND_TIMEOUT_USEC=2500000").extendTimeoutUsec.orDefault(0), 2500000u);
+  EXPECT_EQ(parse("EXTEND_TIMEOUT_USEC=0").extendTimeoutUsec.orDefault(7), 0u);
+  EXPECT_EQ(parse("EXTEND_TIMEOUT_USEC=18446744073709551615").extendTimeoutUsec.orDefault(0),
+            UINT64_MAX);
+  auto both = parse("EXTEND_TIMEOUT_USEC=1\nWATCHDOG=1\nEXTEND_TIMEOUT_USEC=3");
+  EXPECT_EQ(both.extendTimeoutUsec.orDefault(0), 3u);
+  EXPECT_TRUE(both.watchdog);
+}
+
+TEST(ParseNotify, TakesProgressAsTaskctlProgressTakesIt) {
   EXPECT_EQ(progressOf("0").orDefault(-1), 0.0);
   EXPECT_EQ(progressOf("1").orDefault(-1), 1.0);
   EXPECT_EQ(progressOf("1.000").orDefault(-1), 1.0);
@@ -87,62 +107,61 @@ TEST(ParseNotify, TakesOnlyPlainFractionsWithinZeroAndOneAsProgress) {
   EXPECT_EQ(progressOf("0.3").orDefault(-1), 0.3);
   EXPECT_EQ(progressOf(".25").orDefault(-1), 0.25);
   EXPECT_EQ(progressOf("0.").orDefault(-1), 0.0);
-  EXPECT_DOUBLE_EQ(progressOf("0.12345678901234567890123").orDefault(-1), 0.12345678901234568);
-  for (auto bad : {"", ".", "1.5", "1.0000001", "2", "-0.1", "+0.5", " 0.5", "0.5 ", "0.5x", "1e-1",
-                   "0x1p-1", "nan", "inf", "0,5", "0..5", "50%", "100000000000000000000000"}) {
+  // Percentages too, as `taskctl progress 40%` takes them.
+  EXPECT_EQ(progressOf("40%").orDefault(-1), 0.4);
+  EXPECT_EQ(progressOf("100%").orDefault(-1), 1.0);
+  EXPECT_EQ(progressOf("12.5%").orDefault(-1), 0.125);
+  EXPECT_EQ(progressOf("0%").orDefault(-1), 0.0);
+  for (auto bad :
+       {"",     ".",    "1.5",  "1.0000001", "2",      "-0.1", "+0.5",
+        " 0.5", "0.5 ", "0.5x", "1e-1",      "0x1p-1", "nan",  "inf",
+        "0,5",  "0..5", "101%", "%",         "40 %",   "40%%", "100000000000000000000000"}) {
     EXPECT_TRUE(progressOf(bad) == nullptr) << bad;
   }
 }
 
+TEST(ParseNotify, KeepsAMalformedProgressForTheLog) {
+  auto message = parse("X_TASKCTL_PROGRESS=half");
+  EXPECT_TRUE(message.progress == nullptr);
+  EXPECT_EQ(malformedOf(message), "half");
+  // Printable and short, whatever the task sent.
+  auto odd = parse(kj::str("X_TASKCTL_PROGRESS=a\tb\x1b", kj::repeat('x', 100)));
+  EXPECT_EQ(malformedOf(odd), kj::str("a?b?", kj::repeat('x', 60), "...").cStr());
+  // A good value later in the datagram wins, and the bad one is forgotten.
+  auto fixed = parse("X_TASKCTL_PROGRESS=bad\nX_TASKCTL_PROGRESS=0.5");
+  EXPECT_EQ(fixed.progress.orDefault(-1), 0.5);
+  EXPECT_EQ(malformedOf(fixed), "<none>");
+  EXPECT_EQ(malformedOf(parse("X_TASKCTL_PROGRESS=")), "");
+}
+
 TEST(ParseNotify, KeepsAnEmptyStatusToClearTheText) {
-  auto parsed = parse("STATUS=");
-  KJ_IF_MAYBE (message, parsed) {
-    EXPECT_EQ(statusOf(*message), "");
-    EXPECT_FALSE(message->watchdog);
-    EXPECT_TRUE(message->progress == nullptr);
-  } else {
-    ADD_FAILURE() << "not parsed";
-  }
+  auto message = parse("STATUS=");
+  EXPECT_EQ(statusOf(message), "");
+  EXPECT_FALSE(message.watchdog);
+  EXPECT_TRUE(message.progress == nullptr);
 }
 
 TEST(ParseNotify, TakesStatusTextOnlyInUtf8) {
   auto good = parse("STATUS=d\xc3\xa9j\xc3\xa0 \xe2\x9c\x93 \xf0\x9f\x99\x82");
-  KJ_IF_MAYBE (message, good) {
-    EXPECT_EQ(statusOf(*message), "d\xc3\xa9j\xc3\xa0 \xe2\x9c\x93 \xf0\x9f\x99\x82");
-  } else {
-    ADD_FAILURE() << "valid UTF-8 refused";
-  }
+  EXPECT_EQ(statusOf(good), "d\xc3\xa9j\xc3\xa0 \xe2\x9c\x93 \xf0\x9f\x99\x82");
   for (auto bad : {"STATUS=\xff", "STATUS=\xc3", "STATUS=\xc0\xaf", "STATUS=\xed\xa0\x80",
                    "STATUS=\xf4\x90\x80\x80", "STATUS=a\x80"}) {
-    EXPECT_TRUE(parse(bad) == nullptr) << bad;
+    EXPECT_TRUE(parse(bad).status == nullptr) << bad;
   }
 }
 
 TEST(ParseNotify, LetsTheLastValueInADatagramWin) {
-  auto parsed = parse("STATUS=a\nX_TASKCTL_PROGRESS=0.1\nSTATUS=b\nX_TASKCTL_PROGRESS=0.2");
-  KJ_IF_MAYBE (message, parsed) {
-    EXPECT_EQ(statusOf(*message), "b");
-    EXPECT_EQ(message->progress.orDefault(-1), 0.2);
-  } else {
-    ADD_FAILURE() << "not parsed";
-  }
+  auto message = parse("STATUS=a\nX_TASKCTL_PROGRESS=0.1\nSTATUS=b\nX_TASKCTL_PROGRESS=0.2");
+  EXPECT_EQ(statusOf(message), "b");
+  EXPECT_EQ(message.progress.orDefault(-1), 0.2);
 }
 
 TEST(ParseNotify, EndsTheDatagramAtItsFirstNul) {
-  auto parsed = parseNotify(kj::arrayPtr("STATUS=x\0WATCHDOG=1", 19));
-  KJ_IF_MAYBE (message, parsed) {
-    EXPECT_EQ(statusOf(*message), "x");
-    EXPECT_FALSE(message->watchdog);
-  } else {
-    ADD_FAILURE() << "not parsed";
-  }
+  auto message = parseNotify(kj::arrayPtr("STATUS=x\0WATCHDOG=1", 19));
+  EXPECT_EQ(statusOf(message), "x");
+  EXPECT_FALSE(message.watchdog);
   // Senders that count the terminator.
-  auto terminated = parseNotify(kj::arrayPtr("WATCHDOG=1\0", 11));
-  KJ_IF_MAYBE (message, terminated) {
-    EXPECT_TRUE(message->watchdog);
-  } else {
-    ADD_FAILURE() << "not parsed";
-  }
+  EXPECT_TRUE(parseNotify(kj::arrayPtr("WATCHDOG=1\0", 11)).watchdog);
 }
 
 // ---------------------------------------------------------------------------
@@ -431,9 +450,11 @@ TEST_F(NotifySocketTest, TakesSystemdNotifyAndAnswersItsBarrier) {
   // credentials), then BARRIER=1 with a pipe, and waits up to 5 s for the
   // pipe to close: unanswered, it fails after 5 s; 4 s is the limit here.
   EXPECT_EQ(runUntilExit(spawnSystemdNotify(socket->path(), 0, 0, "x")), 0);
-  ASSERT_TRUE(waitForMessages(1));
-  ASSERT_EQ(received.size(), 1u);
+  // Two datagrams, both handed on: each is a heartbeat.
+  ASSERT_TRUE(waitForMessages(2));
+  ASSERT_EQ(received.size(), 2u);
   EXPECT_EQ(statusOf(received[0]), "x");
+  EXPECT_TRUE(saysNothing(received[1]));  // BARRIER=1
   EXPECT_EQ(socket->dropped(), 0u);
 }
 
@@ -446,10 +467,12 @@ TEST_F(NotifySocketTest, LosesNoneOfAHundredSystemdNotifyCallsOfTheTasksUser) {
     ASSERT_EQ(runUntilExit(spawnSystemdNotify(socket->path(), TASK_UID, TASK_GID, text)), 0)
         << "call " << i;
   }
-  ASSERT_TRUE(waitForMessages(100));
-  ASSERT_EQ(received.size(), 100u);
+  // Each call is STATUS= then BARRIER=1.
+  ASSERT_TRUE(waitForMessages(200));
+  ASSERT_EQ(received.size(), 200u);
   for (int i = 0; i < 100; i++) {
-    EXPECT_EQ(statusOf(received[i]), kj::str("n", i).cStr());
+    EXPECT_EQ(statusOf(received[2 * i]), kj::str("n", i).cStr());
+    EXPECT_TRUE(saysNothing(received[2 * i + 1]));
   }
   EXPECT_EQ(socket->dropped(), 0u);
 }
@@ -518,12 +541,13 @@ TEST_F(NotifySocketTest, AnswersABarrierOnlyAfterTheDatagramsBeforeIt) {
   close(pipeFds[1]);
   ASSERT_EQ(sendTo(socket->path(), "STATUS=after"), 0);
 
-  ASSERT_TRUE(waitForMessages(2));
+  ASSERT_TRUE(waitForMessages(3));
   EXPECT_EQ(statusOf(received[0]), "before");
-  EXPECT_EQ(statusOf(received[1]), "after");
-  ASSERT_EQ(barrierAnswered.size(), 2u);
+  EXPECT_TRUE(saysNothing(received[1]));  // the barrier itself, handed on as a heartbeat
+  EXPECT_EQ(statusOf(received[2]), "after");
+  ASSERT_EQ(barrierAnswered.size(), 3u);
   EXPECT_FALSE(barrierAnswered[0]) << "barrier answered before the datagram sent ahead of it";
-  EXPECT_TRUE(barrierAnswered[1]) << "barrier not answered before the next datagram";
+  EXPECT_TRUE(barrierAnswered[2]) << "barrier not answered before the next datagram";
 }
 
 TEST_F(NotifySocketTest, ClosesEveryFdThatComesWithAnyDatagram) {
@@ -535,12 +559,13 @@ TEST_F(NotifySocketTest, ClosesEveryFdThatComesWithAnyDatagram) {
   kj::AutoCloseFd firstRead(first[0]), secondRead(second[0]);
 
   ASSERT_EQ(sendTo(socket->path(), "STATUS=with an fd", first[1]), 0);
-  ASSERT_EQ(sendTo(socket->path(), "READY=1", second[1]), 0);  // understood by nobody
+  ASSERT_EQ(sendTo(socket->path(), "READY=1", second[1]), 0);  // no field of its own
   close(first[1]);
   close(second[1]);
   ASSERT_EQ(sendTo(socket->path(), "STATUS=sync"), 0);
 
-  ASSERT_TRUE(waitForMessages(2));
+  ASSERT_TRUE(waitForMessages(3));
+  EXPECT_TRUE(saysNothing(received[1]));  // READY=1, still a heartbeat
   EXPECT_TRUE(hungUp(firstRead));
   EXPECT_TRUE(hungUp(secondRead));
   firstRead = nullptr;

@@ -17,10 +17,6 @@ namespace taskctl {
 
 namespace {
 
-// RuntimeMaxSec is only a backstop for when the daemon is down; the daemon's
-// own timer ends a timed-out attempt (with TERM, grace, KILL) well before.
-constexpr uint64_t BACKSTOP_MARGIN_USEC = 30'000'000;
-
 // An execution in a scope: the shim's process, with kills sent to the scope.
 class ScopeExecution final : public Execution {
  public:
@@ -209,11 +205,13 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   r.memoryMaxBytes = limits.getMemoryMaxBytes();
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
   r.tasksMax = limits.getTasksMax();
-  if (limits.getTimeoutUsec() > 0) {
-    uint64_t grace =
-        limits.getKillGraceUsec() ? limits.getKillGraceUsec() : spec::DEFAULT_KILL_GRACE_USEC;
-    r.runtimeMaxUsec = limits.getTimeoutUsec() + grace + BACKSTOP_MARGIN_USEC;
-  }
+  // No RuntimeMaxUSec backstop: the daemon's own timer is the only one. A
+  // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to a year from
+  // its start, as no queue sets a maximum timeout), and systemd 252 cannot
+  // move a running scope's RuntimeMaxUSec with it; a backstop that covers the
+  // furthest deadline would be a year, no backstop in practice. A timed-out
+  // attempt whose daemon was down is ended when the daemon re-adopts it.
+  r.runtimeMaxUsec = 0;
   return r;
 }
 

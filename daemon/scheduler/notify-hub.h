@@ -10,10 +10,15 @@
 
 namespace taskctl {
 
+// One datagram from the task, whatever it says: its arrival alone is a
+// heartbeat (docs/cli.md, "Heartbeats").
 struct AttemptNotice {
-  bool watchdog = false;         // WATCHDOG=1
-  kj::Maybe<kj::String> status;  // STATUS=
-  kj::Maybe<double> progress;    // X_TASKCTL_PROGRESS=, 0..1
+  bool watchdog = false;                    // WATCHDOG=1
+  bool watchdogTrigger = false;             // WATCHDOG=trigger: end the attempt, `heartbeat`
+  kj::Maybe<uint64_t> extendTimeoutUsec;    // EXTEND_TIMEOUT_USEC=
+  kj::Maybe<kj::String> status;             // STATUS=
+  kj::Maybe<double> progress;               // X_TASKCTL_PROGRESS=, 0..1
+  kj::Maybe<kj::String> malformedProgress;  // X_TASKCTL_PROGRESS= it could not read, for the log
 };
 
 // Keeps an attempt's socket open; dropping it closes and removes the socket.

@@ -12,6 +12,7 @@
 
 #include "common/units.h"
 #include "scheduler/active.h"
+#include "scheduler/task-spec-check.h"
 
 namespace taskctl {
 
@@ -367,12 +368,19 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
+      uint64_t extended = a.live().extendedTimeoutUsec;
+      auto timeout = formatDurationUsec(task.getLimits().getTimeoutUsec());
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
-             kj::str("timed out after ", formatDurationUsec(task.getLimits().getTimeoutUsec())),
+             extended ? kj::str("timed out after ", formatDurationUsec(extended), " (--timeout ",
+                                timeout, ", extended by the task)")
+                      : kj::str("timed out after ", timeout),
              code, signal);
     } else if (a.stopReason == EndReason::HEARTBEAT) {
       finish(a, TaskState::FAILED, EndReason::HEARTBEAT,
-             kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec())),
+             a.live().watchdogTriggered
+                 ? kj::str("the task asked to be stopped (WATCHDOG=trigger)")
+                 : kj::str("no heartbeat for ",
+                           formatDurationUsec(task.getLimits().getHeartbeatUsec())),
              code, signal);
     } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
@@ -585,6 +593,30 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
   if (found == nullptr) return;
   auto& a = *found;
   auto attempt = a.attempt();
+  if (notice.watchdogTrigger) {
+    // As systemd: the task itself says it is stuck. Ended as a missed
+    // heartbeat is (TERM, grace, KILL; reason `heartbeat`, retried under
+    // --retry-on heartbeat), with or without --heartbeat.
+    if (a.state == TaskState::RUNNING && a.stopReason == EndReason::NONE) {
+      KJ_LOG(INFO, "the task sent WATCHDOG=trigger", id, number);
+      a.live().watchdogTriggered = true;
+      stopExecution(a, EndReason::HEARTBEAT);  // then neither an extension nor a heartbeat counts
+    }
+  }
+  KJ_IF_MAYBE (usec, notice.extendTimeoutUsec) {
+    extendTimeout(a, *usec);
+  }
+  KJ_IF_MAYBE (text, notice.malformedProgress) {
+    // Once per attempt: a task that sends a bad value in a loop must not
+    // flood the journal, but its author should learn why no progress shows.
+    if (!a.live().malformedProgressLogged) {
+      a.live().malformedProgressLogged = true;
+      KJ_LOG(WARNING,
+             "X_TASKCTL_PROGRESS= is not a fraction (0.4) or a percentage (40%); ignored, and "
+             "further bad values of this attempt are not logged",
+             id, number, *text);
+    }
+  }
   KJ_IF_MAYBE (p, notice.progress) {
     attempt.setProgress(*p);
     events.progress(id, a.uid, number, *p);  // live only, never stored
@@ -593,7 +625,8 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
     // Kept short: it is shown in one line and stored with every write.
     attempt.setStatusText(text->size() > 1024 ? kj::str(text->slice(0, 1024)) : kj::mv(*text));
   }
-  // Any word from the task is a sign of life, not only WATCHDOG=1.
+  // Every datagram from the task is a sign of life, whatever it says, not
+  // only WATCHDOG=1 (docs/cli.md, "Heartbeats").
   armHeartbeat(a);
   if (notice.progress == nullptr && notice.status == nullptr) return;
   // Stored at most once a second per attempt; status shows the live value.
@@ -643,6 +676,7 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 void Scheduler::armTimeout(Active& a) {
   uint64_t timeout = record(a).getLimits().getTimeoutUsec();
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
+  if (a.live().extendedTimeoutUsec > timeout) timeout = a.live().extendedTimeoutUsec;
   // From the attempt's start, so a re-adopted attempt keeps its deadline.
   int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
@@ -656,6 +690,24 @@ void Scheduler::armTimeout(Active& a) {
             }
           })
           .eagerlyEvaluate([](kj::Exception&& e) { KJ_LOG(ERROR, "timeout failed", e); });
+}
+
+void Scheduler::extendTimeout(Active& a, uint64_t usec) {
+  // systemd's EXTEND_TIMEOUT_USEC on a running unit: the runtime deadline
+  // becomes at least now + usec; it never comes sooner, and the heartbeat is
+  // not its business. Without --timeout there is no deadline to move.
+  uint64_t timeout = record(a).getLimits().getTimeoutUsec();
+  if (timeout == 0 || a.state != TaskState::RUNNING || a.stopReason != EndReason::NONE) return;
+  uint64_t elapsedUsec = uint64_t(kj::max((now() - a.attempt().getStartedAt()) / 1000, int64_t(0)));
+  // Bounded as a timeout is: no queue sets a maximum timeout (config has
+  // none), so the bound is the most --timeout takes, a year from the start.
+  uint64_t wanted = usec > MAX_TIMEOUT_USEC - kj::min(elapsedUsec, MAX_TIMEOUT_USEC)
+                        ? MAX_TIMEOUT_USEC
+                        : elapsedUsec + usec;
+  uint64_t current = kj::max(timeout, a.live().extendedTimeoutUsec);
+  if (wanted <= current) return;
+  a.live().extendedTimeoutUsec = wanted;
+  armTimeout(a);
 }
 
 }  // namespace taskctl

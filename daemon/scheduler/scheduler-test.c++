@@ -4,8 +4,10 @@
 #include <kj/debug.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "scheduler-harness.h"
+#include "scheduler/task-spec-check.h"
 
 namespace taskctl {
 namespace {
@@ -18,6 +20,14 @@ using records::TaskState;
 // "Priority and fair share").
 SchedulerHarness::Options anyPriority(uint32_t concurrency = 2) {
   return {.concurrency = concurrency, .maxUserPriority = spec::MAX_PRIORITY};
+}
+
+// A notice from a task's socket with what `fill` sets.
+template <typename Fill>
+AttemptNotice notice(Fill fill) {
+  AttemptNotice n;
+  fill(n);
+  return n;
 }
 
 TEST(Scheduler, SubmitDispatchesInTheSameTurnAndGoesOnlyAfterRunningIsDurable) {
@@ -520,7 +530,8 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   }
   h.timer.advanceTo(h.timer.now() + 1500 * kj::MILLISECONDS);
   h.settle();
-  ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("half"), 0.5}));
+  ASSERT_TRUE(
+      h.notify.send(path, notice([](auto& n) { n.status = kj::str("half"), n.progress = 0.5; })));
   KJ_IF_MAYBE (live, h.scheduler->liveAttempt(id)) {
     EXPECT_EQ(live->getProgress(), 0.5);
     EXPECT_EQ(live->getStatusText(), "half");
@@ -545,7 +556,200 @@ TEST(Scheduler, ProgressAndStatusShowLiveAndHeartbeatsKeepItAlive) {
   } else {
     FAIL();
   }
-  EXPECT_FALSE(h.notify.send(path, AttemptNotice{true, nullptr, nullptr}));  // closed
+  EXPECT_FALSE(h.notify.send(path, notice([](auto& n) { n.watchdog = true; })));  // closed
+}
+
+// Heartbeats (docs/cli.md): every datagram from the task is a sign of life;
+// WATCHDOG=trigger ends the attempt as a missed heartbeat; EXTEND_TIMEOUT_USEC=
+// moves the --timeout deadline and nothing else.
+
+TEST(Scheduler, AnyDatagramKeepsATaskAliveNotOnlyWatchdog) {
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) { r.getLimits().setHeartbeatUsec(1000000); });
+  h.settle();
+  auto path = kj::str("/fake/notify/", id, "-1");
+  // READY=1 (or BARRIER=1, EXTEND_TIMEOUT_USEC=...): no field the scheduler
+  // keeps, an empty notice, every 0.5 s for 5 s.
+  for (int i = 0; i < 10; i++) {
+    h.advance(500 * kj::MILLISECONDS);
+    ASSERT_TRUE(h.notify.send(path, AttemptNotice{}));
+    h.settle();
+  }
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0) << "a task sending READY=1 was taken for silent";
+  h.advance(1001 * kj::MILLISECONDS);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  h.runner.killed(0, SIGTERM);
+  h.settle();
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::HEARTBEAT);
+  EXPECT_EQ(h.message(id), "no heartbeat for 1s");
+}
+
+TEST(Scheduler, WatchdogTriggerEndsTheAttemptAtOnceAsAHeartbeatAndIsRetriedAsOne) {
+  SchedulerHarness h(anyPriority(1));
+  // No --heartbeat: the trigger works without one, as in systemd.
+  auto id = h.submit([](auto r) {
+    r.getLimits().setKillGraceUsec(1000000);
+    auto policy = r.initRetry();
+    policy.setRetries(1);
+    policy.setOnHeartbeat(true);
+  });
+  h.settle();
+  // With a status in the same datagram (as `systemd-notify --status=stuck
+  // WATCHDOG=trigger` sends it): the status is kept.
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-1"), notice([](auto& n) {
+                              n.watchdogTrigger = true;
+                              n.status = kj::str("stuck");
+                            })));
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM) << "not stopped at once";
+  // TERM, grace, KILL, as for a missed heartbeat.
+  h.advance(1 * kj::SECONDS);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGKILL);
+  h.runner.killed(0, SIGKILL);
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::RETRYING);
+  KJ_IF_MAYBE (attempt, h.store->getAttempt(id, 1)) {
+    EXPECT_EQ((*attempt)->get().getReason(), EndReason::HEARTBEAT);
+    EXPECT_EQ(kj::str((*attempt)->get().getMessage()),
+              "the task asked to be stopped (WATCHDOG=trigger)");
+    EXPECT_EQ((*attempt)->get().getStatusText(), "stuck");
+  } else {
+    FAIL();
+  }
+  h.advance(2 * kj::SECONDS);  // the backoff: at most 1 s
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  // The second attempt triggers too: no retry left, it fails `heartbeat`, 124.
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-2"),
+                            notice([](auto& n) { n.watchdogTrigger = true; })));
+  h.settle();
+  EXPECT_EQ(h.runner.launched[1].lastSignal, SIGTERM);
+  h.runner.killed(1, SIGTERM);
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::FAILED);
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::HEARTBEAT);
+  EXPECT_EQ(h.exitStatus(id), 124);
+}
+
+TEST(Scheduler, ExtendTimeoutMovesTheDeadlineLaterButNeverSooner) {
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) {
+    r.getLimits().setTimeoutUsec(2000000);
+    r.getLimits().setKillGraceUsec(1000000);
+  });
+  h.settle();
+  auto path = kj::str("/fake/notify/", id, "-1");
+  h.advance(500 * kj::MILLISECONDS);
+  // 0.1 s from now is sooner than the deadline: nothing changes.
+  ASSERT_TRUE(h.notify.send(path, notice([](auto& n) { n.extendTimeoutUsec = uint64_t(100000); })));
+  h.settle();
+  h.advance(1000 * kj::MILLISECONDS);  // at 1.5 s
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0) << "the extension shortened the timeout";
+  // 3 s from now: the deadline is 4.5 s from the start.
+  ASSERT_TRUE(
+      h.notify.send(path, notice([](auto& n) { n.extendTimeoutUsec = uint64_t(3000000); })));
+  h.settle();
+  // A later, shorter extension does not take it back.
+  h.advance(1000 * kj::MILLISECONDS);  // at 2.5 s
+  ASSERT_TRUE(
+      h.notify.send(path, notice([](auto& n) { n.extendTimeoutUsec = uint64_t(1000000); })));
+  h.settle();
+  h.advance(1999 * kj::MILLISECONDS);  // at 4.499 s
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0) << "killed before the extended deadline";
+  h.advance(2 * kj::MILLISECONDS);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  h.runner.killed(0, SIGTERM);
+  h.settle();
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::TIMEOUT);
+  EXPECT_EQ(h.message(id), "timed out after 4.5s (--timeout 2s, extended by the task)");
+  EXPECT_EQ(h.exitStatus(id), 124);
+}
+
+TEST(Scheduler, ExtendTimeoutWithoutATimeoutDoesNothingAndNeverTouchesTheHeartbeat) {
+  SchedulerHarness h(anyPriority(2));
+  auto untimed = h.submit();
+  auto beating = h.submit([](auto r) {
+    r.getLimits().setTimeoutUsec(60000000);
+    r.getLimits().setHeartbeatUsec(1000000);
+  });
+  h.settle();
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", untimed, "-1"),
+                            notice([](auto& n) { n.extendTimeoutUsec = uint64_t(1000000); })));
+  // The datagram is a heartbeat (any datagram is); its extension is not a
+  // longer heartbeat: silence 1 s after it still ends the task.
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", beating, "-1"),
+                            notice([](auto& n) { n.extendTimeoutUsec = uint64_t(600000000); })));
+  h.settle();
+  h.advance(1001 * kj::MILLISECONDS);
+  EXPECT_EQ(h.runner.launched[h.indexOf(beating)].lastSignal, SIGTERM);
+  h.runner.killed(h.indexOf(beating), SIGTERM);
+  h.advance(10 * kj::MINUTES);
+  EXPECT_EQ(h.runner.launched[h.indexOf(untimed)].lastSignal, 0) << "an extension made a timeout";
+  EXPECT_EQ(h.record(beating)->get().getReason(), EndReason::HEARTBEAT);
+}
+
+TEST(Scheduler, ExtendTimeoutStopsAtTheLongestTimeoutATaskMayHave) {
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) { r.getLimits().setTimeoutUsec(1000000); });
+  h.settle();
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-1"),
+                            notice([](auto& n) { n.extendTimeoutUsec = UINT64_MAX; })));
+  h.settle();
+  h.advance(MAX_TIMEOUT_USEC * kj::MICROSECONDS - 1 * kj::SECONDS);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);
+  h.advance(2 * kj::SECONDS);
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+}
+
+// KJ_LOG lines, captured.
+class LogLines final : public kj::ExceptionCallback {
+ public:
+  void logMessage(kj::LogSeverity severity, const char* file, int line, int contextDepth,
+                  kj::String&& text) override {
+    lines.add(kj::str(text));
+    ExceptionCallback::logMessage(severity, file, line, contextDepth, kj::mv(text));
+  }
+  size_t saying(kj::StringPtr words) const {
+    size_t n = 0;
+    for (auto& line : lines) n += strstr(line.cStr(), words.cStr()) != nullptr;
+    return n;
+  }
+  kj::Vector<kj::String> lines;
+};
+
+TEST(Scheduler, AMalformedProgressIsLoggedOncePerAttemptWithTheTaskId) {
+  SchedulerHarness h(anyPriority(1));
+  auto id = h.submit([](auto r) {
+    auto policy = r.initRetry();
+    policy.setRetries(1);
+    policy.setOnExit(true);
+  });
+  h.settle();
+  LogLines log;
+  auto path = kj::str("/fake/notify/", id, "-1");
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(
+        h.notify.send(path, notice([](auto& n) { n.malformedProgress = kj::str("half"); })));
+  }
+  h.settle();
+  ASSERT_EQ(log.saying("X_TASKCTL_PROGRESS="), 1u);
+  for (auto& line : log.lines) {
+    if (strstr(line.cStr(), "X_TASKCTL_PROGRESS=") == nullptr) continue;
+    EXPECT_NE(strstr(line.cStr(), kj::str("id = ", id).cStr()), nullptr) << line.cStr();
+    EXPECT_NE(strstr(line.cStr(), "half"), nullptr) << line.cStr();
+  }
+  KJ_IF_MAYBE (live, h.scheduler->liveAttempt(id)) {
+    EXPECT_EQ(live->getProgress(), -1);  // dropped, not taken as some value
+  } else {
+    FAIL();
+  }
+  // The next attempt logs its own once.
+  h.exit(id, 1);
+  h.advance(2 * kj::SECONDS);
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  ASSERT_TRUE(h.notify.send(kj::str("/fake/notify/", id, "-2"),
+                            notice([](auto& n) { n.malformedProgress = kj::str("x"); })));
+  h.settle();
+  EXPECT_EQ(log.saying("X_TASKCTL_PROGRESS="), 2u);
 }
 
 TEST(Scheduler, RequeuesStartingAttemptsOnRecovery) {

@@ -209,6 +209,7 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // `action` ("held", "released"): an event even when the state is the same.
   void reconcile(Active& task);
   void armTimeout(Active& task);
+  void extendTimeout(Active& task, uint64_t usec);  // EXTEND_TIMEOUT_USEC=
   void armHeartbeat(Active& task);
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);

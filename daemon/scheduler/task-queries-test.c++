@@ -9,6 +9,14 @@
 namespace taskctl {
 namespace {
 
+// A notice with a status text and a progress, as `taskctl progress` sends.
+AttemptNotice notice(kj::String status, double progress) {
+  AttemptNotice n;
+  n.status = kj::mv(status);
+  n.progress = progress;
+  return n;
+}
+
 using records::TaskState;
 
 // The shared harness, its queue "default" one at a time, and the queries over
@@ -45,10 +53,10 @@ TEST(TaskQueries, AttemptsCarryTheRunningOnesProgressAsOfNow) {
   h.settle();
   ASSERT_EQ(h.runner.launched.size(), 1u);
   auto path = kj::str("/fake/notify/", id, "-1");
-  ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("started"), 0.1}));
+  ASSERT_TRUE(h.notify.send(path, notice(kj::str("started"), 0.1)));
   h.loop.run();
   // Within the second: kept in memory only, not written yet.
-  ASSERT_TRUE(h.notify.send(path, AttemptNotice{false, kj::str("half"), 0.5}));
+  ASSERT_TRUE(h.notify.send(path, notice(kj::str("half"), 0.5)));
   h.queries->flushed().wait(h.waitScope);
   KJ_IF_MAYBE (seen, h.queries->task(id, Viewer{1000}, TaskQueries::Attempts::WITH)) {
     KJ_IF_MAYBE (attempts, seen->attempts()) {

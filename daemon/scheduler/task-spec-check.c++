@@ -130,7 +130,7 @@ void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
   uint64_t cpu = limit(asked.getCpuQuotaPerSecUsec(), queue.cpuQuotaPerSecUsec);
   uint64_t memory = limit(asked.getMemoryMaxBytes(), queue.memoryMaxBytes);
   uint64_t tasksMax = limit(asked.getTasksMax(), queue.tasksMax);
-  if (timeout > YEAR_USEC) refuse(kj::str("timeout is over a year"));
+  if (timeout > MAX_TIMEOUT_USEC) refuse(kj::str("timeout is over a year"));
   if (killGrace > spec::MAX_KILL_GRACE_USEC) refuse(kj::str("kill grace is over an hour"));
   if (heartbeat != 0 && heartbeat < 100000) refuse(kj::str("heartbeat is under 100ms"));
   if (heartbeat > YEAR_USEC) refuse(kj::str("heartbeat is over a year"));

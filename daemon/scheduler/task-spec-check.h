@@ -18,6 +18,10 @@ namespace taskctl {
 // bound in the schema's constants; this bounds what they add up to).
 constexpr size_t MAX_TASK_BYTES = 2 << 20;
 
+// The longest timeout a task may have: what --timeout takes, and what
+// EXTEND_TIMEOUT_USEC= may raise an attempt's timeout to (from its start).
+constexpr uint64_t MAX_TIMEOUT_USEC = 366ull * 86400 * 1000000;
+
 void checkTaskSpec(spec::TaskSpec::Reader request);
 // Refuses (FAILED, a message for a person that names the field) what no
 // queue would take: a command, environment, cwd, queue name, priority,

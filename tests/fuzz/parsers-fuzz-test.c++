@@ -44,24 +44,32 @@ TEST(Fuzz, NotifyDatagrams) {
   fuzz::Mutator inputs(
       {"WATCHDOG=1\n", "STATUS=half way\nX_TASKCTL_PROGRESS=0.5\n",
        "READY=1\nSTATUS=x\nMAINPID=42\nWATCHDOG=1\nX_TASKCTL_PROGRESS=1\n", "BARRIER=1\n",
-       std::string("STATUS=a\0WATCHDOG=1", 19), "X_TASKCTL_PROGRESS=0.0001"},
-      {"WATCHDOG=", "STATUS=", "X_TASKCTL_PROGRESS=", "1", "0.", "1e9", "nan", "inf", "-0", "\n",
-       "=", "\xc3\xa9", "\xed\xa0\x80"},
+       std::string("STATUS=a\0WATCHDOG=1", 19), "X_TASKCTL_PROGRESS=0.0001", "WATCHDOG=trigger\n",
+       "EXTEND_TIMEOUT_USEC=2500000\n", "X_TASKCTL_PROGRESS=40%"},
+      {"WATCHDOG=", "STATUS=", "X_TASKCTL_PROGRESS=", "EXTEND_TIMEOUT_USEC=", "trigger", "1", "0.",
+       "1e9", "nan", "inf", "-0", "%", "\n", "=", "\xc3\xa9", "\xed\xa0\x80", "\x1b"},
       SEED + 1);
-  int accepted = 0;
+  // Every datagram gives a message (its arrival is a heartbeat); what is
+  // counted is whether it carried a progress the daemon took.
+  int withProgress = 0;
   for (int i = 0; i < ROUNDS; i++) {
     std::string datagram = inputs.next();
-    KJ_IF_MAYBE (message, parseNotify(kj::ArrayPtr<const char>(datagram.data(), datagram.size()))) {
-      accepted++;
-      KJ_IF_MAYBE (p, message->progress) {
-        ASSERT_TRUE(*p >= 0 && *p <= 1 && !std::isnan(*p)) << "progress " << *p;
-      }
-      KJ_IF_MAYBE (s, message->status) {
-        ASSERT_EQ(strlen(s->cStr()), s->size()) << "a NUL inside a status";
-      }
+    auto message = parseNotify(kj::ArrayPtr<const char>(datagram.data(), datagram.size()));
+    KJ_IF_MAYBE (p, message.progress) {
+      withProgress++;
+      ASSERT_TRUE(*p >= 0 && *p <= 1 && !std::isnan(*p)) << "progress " << *p;
+      ASSERT_TRUE(message.malformedProgress == nullptr);
+    }
+    KJ_IF_MAYBE (s, message.status) {
+      ASSERT_EQ(strlen(s->cStr()), s->size()) << "a NUL inside a status";
+    }
+    KJ_IF_MAYBE (bad, message.malformedProgress) {
+      // Fit for one log line: printable, short.
+      ASSERT_LE(bad->size(), 67u);
+      for (char c : *bad) ASSERT_TRUE(c >= 0x20 && c <= 0x7e) << "unprintable in the log";
     }
   }
-  expectBothOutcomes(accepted, ROUNDS - accepted, ROUNDS);
+  expectBothOutcomes(withProgress, ROUNDS - withProgress, ROUNDS);
 }
 
 TEST(Fuzz, ConfigFiles) {
