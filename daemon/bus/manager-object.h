@@ -1,8 +1,9 @@
 // /io/taskctl1 (io.taskctl1.Manager, schema/io.taskctl1.xml) under the name
 // io.taskctl1: every state change as TaskStateChanged, live progress as
 // TaskProgress (throttled), each with its time and seq, and read-only counts
-// (docs/dbus.md). Built anew on each bus connection; events that come while the bus is gone are not
-// sent (a client that must see every one uses `taskctl watch --from`).
+// (docs/dbus.md). Built anew on each bus connection; events that come while
+// the bus is gone are not sent (a client that must see every one uses
+// `taskctl watch --from`).
 #pragma once
 
 #include <kj/async.h>
