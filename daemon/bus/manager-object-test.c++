@@ -22,7 +22,13 @@ struct StateChange {
   std::string queue, old, now;
   uint32_t attempt;
   std::string reason;
-  uint64_t seq;
+  uint64_t seq, timestamp;
+};
+
+struct Progress {
+  uint64_t id;
+  double fraction;
+  uint64_t timestamp, seq;
 };
 
 struct Reply {
@@ -36,7 +42,7 @@ struct Listener final : public BusConnection::Client {
   BusConnection& bus;
   std::unique_ptr<sdbus::IProxy> proxy;
   std::vector<StateChange> changes;
-  std::vector<double> progress;
+  std::vector<Progress> progress;
 
   explicit Listener(BusConnection& bus) : bus(bus) { bus.addClient(*this); }
   ~Listener() { bus.removeClient(*this); }
@@ -46,13 +52,14 @@ struct Listener final : public BusConnection::Client {
     proxy->uponSignal("TaskStateChanged")
         .onInterface(MANAGER)
         .call([this](uint64_t id, uint32_t uid, std::string queue, std::string old, std::string now,
-                     uint32_t attempt, std::string reason, uint64_t seq) {
-          changes.push_back({id, uid, queue, old, now, attempt, reason, seq});
+                     uint32_t attempt, std::string reason, uint64_t seq, uint64_t timestamp) {
+          changes.push_back({id, uid, queue, old, now, attempt, reason, seq, timestamp});
         });
     proxy->uponSignal("TaskProgress")
         .onInterface(MANAGER)
-        .call([this](uint64_t, uint32_t, uint32_t, double fraction) {
-          progress.push_back(fraction);
+        .call([this](uint64_t id, uint32_t, uint32_t, double fraction, uint64_t timestamp,
+                     uint64_t seq) {
+          progress.push_back({id, fraction, timestamp, seq});
         });
     proxy->finishRegistration();
   }
@@ -127,6 +134,7 @@ struct Harness {
     e.setTo(to);
     e.setAttempt(to == records::TaskState::QUEUED ? 0 : 1);
     e.setReason(reason);
+    e.setAt(static_cast<int64_t>(seq) * 1000000000 + 123456789);  // ns: seq s + 123456789 ns
     object.onEvent(e.asReader());
   }
 
@@ -237,7 +245,10 @@ TEST(ManagerObject, PropertiesAreReadOnlyAndThereAreNoMethods) {
   EXPECT_EQ(running.error, "");
   EXPECT_EQ(runningValue, 3u);
   EXPECT_EQ(all.error, "");
-  EXPECT_EQ(allValues.size(), 9u);
+  EXPECT_EQ(allValues.size(), 17u);
+  EXPECT_EQ(allValues["NRunning"].get<uint32_t>(), 3u);
+  EXPECT_EQ(allValues["NSucceededSinceStart"].get<uint32_t>(), 41u);
+  EXPECT_EQ(allValues["NSubmittedSinceStart"].get<uint32_t>(), 0u);
   EXPECT_EQ(allValues["Version"].get<std::string>(), "9.9.9");
   EXPECT_EQ(allValues["Succeeded"].get<uint64_t>(), 41u);
   EXPECT_EQ(allValues["LastSeq"].get<uint64_t>(), 77u);
@@ -255,8 +266,47 @@ TEST(ManagerObject, ThrottlesProgressAndKeepsTheLatest) {
   ASSERT_TRUE(h.turnUntil([&]() { return h.listener.progress.size() == 2; }));
   h.timer.afterDelay(300 * kj::MILLISECONDS).wait(h.io.waitScope);
   ASSERT_EQ(h.listener.progress.size(), 2u) << "at most one per 250 ms";
-  EXPECT_EQ(h.listener.progress[0], 0.01);
-  EXPECT_EQ(h.listener.progress[1], 1.0);
+  EXPECT_EQ(h.listener.progress[0].fraction, 0.01);
+  EXPECT_EQ(h.listener.progress[1].fraction, 1.0);
+}
+
+TEST(ManagerObject, SignalsCarryTheEventTimeAndSeqAndSubmitsAreCounted) {
+  // TaskStateChanged: the event's own time in µs since the epoch (as systemd's
+  // *Timestamp properties) and its seq. TaskProgress: when the daemon got the
+  // report, and the seq of the state change sent before it.
+  Harness h;
+  h.event(41, 9, nullptr, TaskState::QUEUED);
+  h.event(42, 9, TaskState::QUEUED, TaskState::STARTING);
+  h.event(43, 9, TaskState::STARTING, TaskState::RUNNING);
+  h.event(44, 10, nullptr, TaskState::QUEUED);
+  uint64_t before = (kj::systemPreciseCalendarClock().now() - kj::UNIX_EPOCH) / kj::MICROSECONDS;
+  h.object.onProgress(9, 1000, 1, 0.25);
+  uint64_t after = (kj::systemPreciseCalendarClock().now() - kj::UNIX_EPOCH) / kj::MICROSECONDS;
+  ASSERT_TRUE(h.turnUntil(
+      [&]() { return h.listener.changes.size() == 4 && h.listener.progress.size() == 1; }));
+  for (auto& c : h.listener.changes) EXPECT_EQ(c.timestamp, c.seq * 1000000 + 123456) << c.seq;
+  auto& p = h.listener.progress[0];
+  EXPECT_EQ(p.id, 9u);
+  EXPECT_EQ(p.seq, 44u);
+  EXPECT_GE(p.timestamp, before);
+  EXPECT_LE(p.timestamp, after);
+
+  Reply submitted;
+  uint32_t count = 99;
+  submitted.read = [&](sdbus::MethodReply& r) {
+    sdbus::Variant v;
+    r >> v;
+    count = v.get<uint32_t>();
+  };
+  h.listener.call(
+      PROPERTIES, "Get",
+      [](sdbus::MethodCall& m) {
+        m << std::string(MANAGER) << std::string("NSubmittedSinceStart");
+      },
+      submitted);
+  ASSERT_TRUE(h.turnUntil([&]() { return submitted.done; }));
+  EXPECT_EQ(submitted.error, "");
+  EXPECT_EQ(count, 2u) << "two tasks were submitted (created events)";
 }
 
 TEST(ManagerObject, OwnsTheNameAgainAfterTheBusRestartsAndSignalsFlowAgain) {

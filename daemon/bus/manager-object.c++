@@ -53,18 +53,32 @@ class ManagerObject::Adaptor final
   std::string Version() override {
     return read([](const ManagerState& s) { return std::string(s.version.cStr()); });
   }
-  uint32_t Waiting() override {
+  // Named and typed as systemd's NJobs and NInstalledJobs: u, and the
+  // since-start counts wrap at 2^32 as those do.
+  uint32_t NWaiting() override {
     return read([](const ManagerState& s) { return s.waiting; });
   }
-  uint32_t Queued() override {
+  uint32_t NQueued() override {
     return read([](const ManagerState& s) { return s.queued; });
   }
-  uint32_t Running() override {
+  uint32_t NRunning() override {
     return read([](const ManagerState& s) { return s.running; });
   }
-  uint32_t Retrying() override {
+  uint32_t NRetrying() override {
     return read([](const ManagerState& s) { return s.retrying; });
   }
+  uint32_t NSubmittedSinceStart() override { return static_cast<uint32_t>(owner.submitted); }
+  uint32_t NSucceededSinceStart() override { return static_cast<uint32_t>(Succeeded()); }
+  uint32_t NFailedSinceStart() override { return static_cast<uint32_t>(Failed()); }
+  uint32_t NCancelledSinceStart() override { return static_cast<uint32_t>(Cancelled()); }
+  uint64_t LastSeq() override {
+    return read([](const ManagerState& s) { return s.lastSeq; });
+  }
+  // 0.1.0's names, kept (deprecated in the XML) for the clients written then.
+  uint32_t Waiting() override { return NWaiting(); }
+  uint32_t Queued() override { return NQueued(); }
+  uint32_t Running() override { return NRunning(); }
+  uint32_t Retrying() override { return NRetrying(); }
   uint64_t Succeeded() override {
     return read([](const ManagerState& s) { return s.succeeded; });
   }
@@ -73,9 +87,6 @@ class ManagerObject::Adaptor final
   }
   uint64_t Cancelled() override {
     return read([](const ManagerState& s) { return s.cancelled; });
-  }
-  uint64_t LastSeq() override {
-    return read([](const ManagerState& s) { return s.lastSeq; });
   }
 };
 
@@ -180,11 +191,13 @@ class ManagerObject::NameWatch {
 };
 
 ManagerObject::ManagerObject(BusConnection& bus, kj::Timer& timer,
-                             kj::Function<ManagerState()> state)
+                             kj::Function<ManagerState()> state, const kj::Clock& clock)
     : bus(bus),
       state(kj::mv(state)),
-      progress(timer, [this](uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
-        sendProgress(taskId, uid, attempt, fraction);
+      clock(clock),
+      progress(timer, [this](uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction,
+                             uint64_t timestamp) {
+        sendProgress(taskId, uid, attempt, fraction, timestamp);
       }) {
   bus.addClient(*this);
 }
@@ -231,18 +244,37 @@ void ManagerObject::onEvent(records::Event::Reader event) {
   if (!event.getCreated() && event.getFrom() == event.getTo()) return;
   // A held progress value belongs to the state the task just left.
   progress.forget(event.getTaskId());
-  enqueue(Outgoing{false, event.getTaskId(), event.getUid(), event.getAttempt(),
-                   kj::str(event.getQueue()),
-                   event.getCreated() ? kj::StringPtr("") : stateName(event.getFrom()),
-                   stateName(event.getTo()), reasonName(event.getReason()), event.getSeq(), 0});
+  // Counted and remembered with or without a bus: properties read later
+  // must not depend on whether the bus was up when the task came.
+  if (event.getCreated()) submitted++;
+  lastEventSeq = event.getSeq();
+  // The event's own time (ns), as stored and as watch prints it.
+  uint64_t timestamp = event.getAt() > 0 ? static_cast<uint64_t>(event.getAt()) / 1000 : 0;
+  enqueue(Outgoing{
+      false, event.getTaskId(), event.getUid(), event.getAttempt(), kj::str(event.getQueue()),
+      event.getCreated() ? kj::StringPtr("") : stateName(event.getFrom()), stateName(event.getTo()),
+      reasonName(event.getReason()), event.getSeq(), 0, timestamp});
 }
 
 void ManagerObject::onProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
-  progress.report(taskId, uid, attempt, fraction);
+  // Stamped on arrival: the throttle may hold a value up to its interval.
+  auto sinceEpoch = clock.now() - kj::UNIX_EPOCH;
+  uint64_t timestamp = sinceEpoch > 0 * kj::SECONDS ? sinceEpoch / kj::MICROSECONDS : 0;
+  progress.report(taskId, uid, attempt, fraction, timestamp);
 }
 
-void ManagerObject::sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
-  enqueue(Outgoing{true, taskId, uid, attempt, nullptr, "", "", "", 0, fraction});
+void ManagerObject::sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction,
+                                 uint64_t timestamp) {
+  // Progress has no seq of its own: it carries the last state change's, which
+  // went out before it (the outgoing queue keeps order). A task reports only
+  // once it runs, so an event has been seen; the store's last seq otherwise.
+  uint64_t seq = 0;
+  KJ_IF_MAYBE (last, lastEventSeq) {
+    seq = *last;
+  } else {
+    seq = state().lastSeq;
+  }
+  enqueue(Outgoing{true, taskId, uid, attempt, nullptr, "", "", "", seq, fraction, timestamp});
 }
 
 void ManagerObject::enqueue(Outgoing signal) {
@@ -269,11 +301,11 @@ void ManagerObject::flush() {
     for (auto& s : batch) {
       try {
         if (s.isProgress) {
-          (*a)->emitTaskProgress(s.taskId, s.uid, s.attempt, s.fraction);
+          (*a)->emitTaskProgress(s.taskId, s.uid, s.attempt, s.fraction, s.timestamp, s.seq);
           counts.progressSignals++;
         } else {
           (*a)->emitTaskStateChanged(s.taskId, s.uid, s.queue.cStr(), s.from.cStr(), s.to.cStr(),
-                                     s.attempt, s.reason.cStr(), s.seq);
+                                     s.attempt, s.reason.cStr(), s.seq, s.timestamp);
           counts.stateSignals++;
         }
       } catch (const sdbus::Error& e) {

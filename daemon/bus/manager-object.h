@@ -1,13 +1,15 @@
 // /io/taskctl1 (io.taskctl1.Manager, schema/io.taskctl1.xml) under the name
 // io.taskctl1: every state change as TaskStateChanged, live progress as
-// TaskProgress (throttled), and read-only counts. Built anew on each bus
-// connection; events that come while the bus is gone are not sent (a
-// client that must see every one uses `taskctl watch --from`).
+// TaskProgress (throttled), each with its time and seq, and read-only counts
+// (docs/dbus.md). Built anew on each bus connection; events that come while
+// the bus is gone are not sent (a client that must see every one uses
+// `taskctl watch --from`).
 #pragma once
 
 #include <kj/async.h>
 #include <kj/function.h>
 #include <kj/string.h>
+#include <kj/time.h>
 #include <kj/timer.h>
 #include <kj/vector.h>
 
@@ -23,6 +25,7 @@ struct ManagerState {
   uint32_t waiting = 0, queued = 0, running = 0, retrying = 0;  // tasks in that state now
   uint64_t succeeded = 0, failed = 0, cancelled = 0;            // tasks that got there since start
   uint64_t lastSeq = 0;                                         // the last seq published
+  // Submitted since start is counted by the object itself, from the events.
 };
 
 class ManagerObject final : public EventListener, private BusConnection::Client {
@@ -33,7 +36,10 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   // real system bus, is logged and the object serves on without it). While
   // the name is not ours, the object watches for it to be released and takes
   // it then; a name lost while held is watched for again the same way.
-  ManagerObject(BusConnection& bus, kj::Timer& timer, kj::Function<ManagerState()> state);
+  // `clock` (realtime) stamps progress reports; state changes carry the
+  // event's own time.
+  ManagerObject(BusConnection& bus, kj::Timer& timer, kj::Function<ManagerState()> state,
+                const kj::Clock& clock = kj::systemPreciseCalendarClock());
   ~ManagerObject() noexcept(false);
   KJ_DISALLOW_COPY(ManagerObject);
 
@@ -66,12 +72,16 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
     uint32_t uid, attempt;
     kj::String queue;
     kj::StringPtr from, to, reason;
-    uint64_t seq;
+    uint64_t seq;  // a progress signal's: the last state change's before it
     double fraction;
+    uint64_t timestamp;  // µs since the epoch
   };
 
   BusConnection& bus;
   kj::Function<ManagerState()> state;
+  const kj::Clock& clock;
+  uint64_t submitted = 0;            // created events since start (NSubmittedSinceStart)
+  kj::Maybe<uint64_t> lastEventSeq;  // the last event's seq seen, once one was
   ProgressThrottle progress;
   kj::Maybe<kj::Own<Adaptor>> adaptor;      // null while disconnected
   kj::Maybe<kj::Own<NameWatch>> nameWatch;  // null while disconnected
@@ -84,7 +94,8 @@ class ManagerObject final : public EventListener, private BusConnection::Client 
   void detach() override;
   void enqueue(Outgoing signal);
   void flush();
-  void sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction);
+  void sendProgress(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction,
+                    uint64_t timestamp);
   void dropped(kj::StringPtr why);
 };
 

@@ -8,17 +8,19 @@ ProgressThrottle::ProgressThrottle(kj::Timer& timer, Emit emit, kj::Duration int
                                    size_t maxTasks)
     : timer(timer), emit(kj::mv(emit)), interval(interval), maxTasks(maxTasks) {}
 
-void ProgressThrottle::report(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction) {
+void ProgressThrottle::report(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction,
+                              uint64_t timestamp) {
   KJ_IF_MAYBE (entry, entries.find(taskId)) {
     // Within the interval: keep the latest for when it ends.
     entry->held = true;
     entry->uid = uid;
     entry->attempt = attempt;
     entry->fraction = fraction;
+    entry->timestamp = timestamp;
     return;
   }
   if (entries.size() >= maxTasks) return;
-  emit(taskId, uid, attempt, fraction);
+  emit(taskId, uid, attempt, fraction, timestamp);
   entries.insert(taskId, Entry{timer.now() + interval});
   if (!ticking) {
     // One timer for all tasks. Entries are made in time order with the same
@@ -42,7 +44,7 @@ kj::Promise<void> ProgressThrottle::tick() {
       entries.eraseAll([&](uint64_t taskId, Entry& entry) {
         if (entry.due > now) return false;
         if (!entry.held) return true;
-        emit(taskId, entry.uid, entry.attempt, entry.fraction);
+        emit(taskId, entry.uid, entry.attempt, entry.fraction, entry.timestamp);
         entry.held = false;
         entry.due = now + interval;
         return false;

@@ -13,7 +13,9 @@ namespace taskctl {
 
 class ProgressThrottle {
  public:
-  using Emit = kj::Function<void(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction)>;
+  // `timestamp` is the report's, passed through (µs since the epoch for TaskProgress).
+  using Emit = kj::Function<void(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction,
+                                 uint64_t timestamp)>;
 
   // `timer` outlives the throttle; `emit` must not throw. At most `maxTasks`
   // tasks are tracked at once (one small entry each): a report for one more
@@ -22,7 +24,7 @@ class ProgressThrottle {
                    size_t maxTasks = 4096);
   KJ_DISALLOW_COPY(ProgressThrottle);
 
-  void report(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction);
+  void report(uint64_t taskId, uint32_t uid, uint32_t attempt, double fraction, uint64_t timestamp);
   // Emits at once if the task's last signal is at least `interval` old; else
   // keeps this value (replacing an older one) for the end of the interval.
 
@@ -37,6 +39,7 @@ class ProgressThrottle {
     bool held = false;  // a value waits for `due`
     uint32_t uid = 0, attempt = 0;
     double fraction = 0;
+    uint64_t timestamp = 0;
   };
 
   kj::Timer& timer;

@@ -20,7 +20,7 @@ for _ in $(seq 100); do [ "$(grep -c TaskStateChanged "$WORK/mon")" -ge 80 ] && 
 # Each task: '' -> queued -> starting -> running -> succeeded (exit); seq strictly increasing.
 python3 - "$WORK/mon" <<'PY' || fail "signals out of order: $(grep -c TaskStateChanged "$WORK/mon") of 80"
 import re, sys
-rows = [m.groups() for m in re.finditer(r"TaskStateChanged \(uint64 (\d+), uint32 \d+, '(\w*)', '([\w-]*)', '([\w-]*)', uint32 \d+, '([\w-]*)', uint64 (\d+)\)", open(sys.argv[1]).read())]
+rows = [m.groups() for m in re.finditer(r"TaskStateChanged \(uint64 (\d+), uint32 \d+, '(\w*)', '([\w-]*)', '([\w-]*)', uint32 \d+, '([\w-]*)', uint64 (\d+), uint64 \d+\)", open(sys.argv[1]).read())]
 seqs = [int(r[5]) for r in rows]
 assert len(rows) == 80 and all(a < b for a, b in zip(seqs, seqs[1:])), seqs
 for task in {r[0] for r in rows}:
@@ -28,7 +28,7 @@ for task in {r[0] for r in rows}:
     assert steps == [('', 'queued', ''), ('queued', 'starting', ''), ('starting', 'running', ''),
                      ('running', 'succeeded', 'exit')], steps
 PY
-last=$(grep TaskStateChanged "$WORK/mon" | tail -1 | sed 's/.*uint64 \([0-9]*\))$/\1/')
+last=$(grep TaskStateChanged "$WORK/mon" | tail -1 | sed 's/.*uint64 \([0-9]*\), uint64 [0-9]*)$/\1/')
 [ "$(B get-property io.taskctl1 /io/taskctl1 io.taskctl1.Manager LastSeq)" = "t $last" ] || fail "LastSeq is not $last"
 prop() { B get-property io.taskctl1 /io/taskctl1 io.taskctl1.Manager "$1"; }
 [ "$(prop Succeeded)" = "t 20" ] || fail "Succeeded is $(prop Succeeded), not 20"

@@ -2,7 +2,7 @@
 # check-manpages can fail: on a copy of the checkout's sources and man pages it must pass, then,
 # after each kind of word is added to the code without its man-page line (a state, a reason, a
 # task exit code, an exit status of taskctl's own, a variable the runner sets for a task, one
-# taskctl reads, one taskctld reads), one list item is dropped from a page and one added that the
+# taskctl reads, one taskctld reads, a D-Bus property and signal argument), one list item is dropped from a page and one added that the
 # code does not have, it must exit 1 and name exactly those (expected.txt).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,8 +11,8 @@ check=$root/scripts/check-manpages
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/docs"
-cp -r "$root/common" "$root/ctl" "$root/daemon" "$tmp/"
-cp -r "$root/docs/man" "$tmp/docs/"
+cp -r "$root/common" "$root/ctl" "$root/daemon" "$root/schema" "$tmp/"
+cp -r "$root/docs/man" "$root/docs/dbus.md" "$tmp/docs/"
 
 if ! out=$("$check" "$tmp"); then
   echo "FAIL: check-manpages refuses the unchanged copy:"; echo "$out"; exit 1
@@ -33,6 +33,12 @@ add_after "$tmp/daemon/runner/shim-launcher.c++" 'env.add(kj::str("TASKCTL_QUEUE
 add_after "$tmp/ctl/output.c++" 'getenv("COLUMNS")' '  (void)getenv("TASKCTL_COLOR");'
 echo 'static int booted() { return sd_booted(); } static void x() { sd_listen_fds(0); getenv("SYSTEMD_EXEC_PID"); }' \
   >> "$tmp/daemon/log.c++"
+# The D-Bus interface gains a property and a signal argument that neither taskctld(8) nor
+# docs/dbus.md has.
+sed -i 's|^    <property name="LastSeq"|    <property name="NHeld" type="u" access="read"/>\n&|' "$tmp/schema/io.taskctl1.xml"
+sed -i 's|^      <arg name="fraction" type="d"/>|&\n      <arg name="status" type="s"/>|' "$tmp/schema/io.taskctl1.xml"
+grep -q NHeld "$tmp/schema/io.taskctl1.xml" && grep -q '"status"' "$tmp/schema/io.taskctl1.xml" ||
+  { echo "FAIL: the XML copy was not mutated"; exit 1; }
 # And a page that loses an item (the JSON document of `queue list`) and lists a reason the code
 # does not have.
 sed -i '/^\.SS Reasons$/a\
