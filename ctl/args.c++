@@ -193,6 +193,7 @@ Invocation parse(ArgReader& in) {
     if (name == "progress") return progress(in);
     if (name == "queue") return parseQueue(in);
     if (name == "schedule") return parseSchedule(in);
+    if (name == "rerun") return parseRerun(in);
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

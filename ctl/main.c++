@@ -36,6 +36,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, ScheduleAddArgs) { return runScheduleAdd(session, args, global); }
     KJ_CASE_ONEOF(args, ScheduleListArgs) { return runScheduleList(session, args, global); }
     KJ_CASE_ONEOF(args, ScheduleRemoveArgs) { return runScheduleRemove(session, args, global); }
+    KJ_CASE_ONEOF(args, RerunArgs) { return runRerun(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}

@@ -100,7 +100,11 @@ struct Task {
   requestId @33 :Text;
   limits @34 :Spec.TaskLimits;
   # Resolved at submit (the option, else the queue's default; 0: none; a kill
-  # grace is stored as in force). Format 4 on.
+  # grace is stored as in force). Format 4 on. A retry that grows a limit
+  # (RetryPolicy.memoryGrowFactor, timeoutGrowFactor) raises it here for the
+  # attempts that follow; each Attempt records the limits it ran with.
+  rerunOf @35 :UInt64;
+  # `taskctl rerun`: the task this one was made from (0: none).
 }
 
 struct Tombstone {
@@ -154,6 +158,11 @@ struct Attempt {
   statusText @19 :Text;        # last STATUS= the task sent
   oomKills @20 :UInt32;
   notifySocket @21 :Text;      # the attempt's NOTIFY_SOCKET ("" if none)
+  # The limits this attempt runs with (the task's at its start; a retry may
+  # have grown them, RetryPolicy). 0: an attempt from before these fields
+  # (the task's limits apply), or no limit.
+  timeoutUsec @22 :UInt64;
+  memoryMaxBytes @23 :UInt64;
 }
 
 struct ExecSpec {

@@ -72,6 +72,10 @@ struct AttemptView {
   progress @15 :Float64 = -1;  # -1: never reported
   statusText @16 :Text;
   oomKills @17 :UInt32;
+  # The limits this attempt ran with (0: none, or a daemon older than these
+  # fields): a retry may grow them (RetryPolicy.memoryGrowFactor, ...).
+  timeoutUsec @18 :UInt64;
+  memoryMaxBytes @19 :UInt64;
 }
 
 struct TaskView {
@@ -112,6 +116,11 @@ struct TaskView {
   # exit status, exit code, signal and finishedAt are set; the rest is empty.
   waitingFor @31 :Text;
   # waiting: what it waits for, for a person ("task 12 to succeed", "03:00").
+  held @32 :Bool;
+  # PLACEHOLDER on the rerun branch: @32 is the hold helper's (capnp ordinals
+  # allow no hole); never set here. The merge takes the hold branch's line.
+  rerunOf @33 :UInt64;
+  # Made by `rerun` of this task (0: not a rerun).
 }
 
 struct ListFilter {
@@ -211,6 +220,30 @@ interface Taskctl {
   # `hasOwner`: `owner`'s schedule (`--user`; a uid, resolved by the
   # client). Naming another user is "permission denied" but for root and
   # the admin group. A daemon older than these two fields ignores them.
+
+  reservedVersion @13 () -> ();
+  reservedHold @14 () -> ();
+  # PLACEHOLDERS on the rerun branch: @13 (version) and @14 (hold) are other
+  # branches' (capnp ordinals allow no hole); unimplemented here. The merge
+  # takes those branches' lines.
+
+  rerun @15 (id :UInt64, overrides :Spec.TaskSpec, fields :List(Text)) -> (id :UInt64);
+  # A new task with the spec of task `id` (any state; not one pruned to its
+  # tombstone, whose command is gone), for the same owner, with the fields
+  # of `overrides` that `fields` names on top; answered like submit (its
+  # id, once durable), through the same checks, keys and request ids; the
+  # new task's rerunOf is `id`. A mask and not Cap'n Proto's has-field:
+  # scalars (priority) have none, and a limit is one field of TaskLimits.
+  # Names, as in task-spec.capnp: argv, queue, priority, labels (each given
+  # label replaces the old one of its key; the others stay), after,
+  # delayUsec, notBefore, retry (the whole policy), key, onConflict,
+  # requestId, limits.timeoutUsec, limits.killGraceUsec,
+  # limits.heartbeatUsec, limits.cpuQuotaPerSecUsec, limits.memoryMaxBytes,
+  # limits.tasksMax. An unknown name is refused, so a newer client's field
+  # is never dropped unseen. Kept from the old task: env, cwd, umask, and
+  # the limits its first attempt ran with (not ones a retry grew). Never
+  # kept: its delay or --at (a start time of the old submit) and its
+  # request id. A foreign id reads like a missing one.
 }
 
 struct ScheduleView {
