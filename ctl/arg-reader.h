@@ -94,6 +94,8 @@ class ArgReader {
 
 // submit's options and command, and those `extra` takes (true: taken): schedule add's.
 SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> extra);
+// rerun's: `ID [submit options] [-- CMD...]`, the command optional.
+RerunArgs parseRerun(ArgReader& in);
 CommandArgs parseQueue(ArgReader& in);
 CommandArgs parseSchedule(ArgReader& in);
 

@@ -930,5 +930,99 @@ TEST(ScheduleArgs, RemoveTakesWhoseWithUserAsWritten) {
             nullptr);
 }
 
+// ---- Retries that grow a limit, rerun (issue 16) ----
+
+TEST(Args, GrowthOptionsGoInTheRetryPolicy) {
+  auto submit =
+      acceptedSubmit({"submit", "--memory", "50M", "--retries", "2", "--retry-on", "oom,timeout",
+                      "--memory-grow", "2x", "--memory-max", "256M", "--timeout", "1s",
+                      "--timeout-grow", "1.5x", "--timeout-max", "6h", "true"});
+  auto retry = submit.spec.getRetry();
+  EXPECT_EQ(retry.getMemoryGrowFactor(), 2);
+  EXPECT_EQ(retry.getMemoryGrowMaxBytes(), 256u << 20);
+  EXPECT_EQ(retry.getTimeoutGrowFactor(), 1.5);
+  EXPECT_EQ(retry.getTimeoutGrowMaxUsec(), 6ull * 3600 * 1000000);
+  // The x is optional.
+  EXPECT_EQ(acceptedSubmit({"submit", "--timeout", "1s", "--retries", "1", "--retry-on", "timeout",
+                            "--timeout-grow", "3", "true"})
+                .spec.getRetry()
+                .getTimeoutGrowFactor(),
+            3);
+}
+
+TEST(Args, GrowthNeedsItsConditionAFactorAboveOneAndAMaximumNotBelowTheLimit) {
+  EXPECT_EQ(refused({"submit", "--memory", "50M", "--retries", "1", "--memory-grow", "2x", "true"}),
+            "--memory-grow needs --retry-on oom (it grows the memory limit of a retry after a "
+            "memory kill)");
+  EXPECT_EQ(refused({"submit", "--timeout", "1s", "--retries", "1", "--retry-on", "exit:any",
+                     "--timeout-grow", "2x", "true"}),
+            "--timeout-grow needs --retry-on timeout (it grows the timeout of a retry after a "
+            "timeout)");
+  for (auto bad : {"1x", "0.5x", "x", "2xx", "-2x", "1e3x", "101x", "inf", ""}) {
+    EXPECT_EQ(refused({"submit", "--timeout", "1s", "--retries", "1", "--retry-on", "timeout",
+                       "--timeout-grow", bad, "true"}),
+              kj::str("--timeout-grow must be a factor above 1 and at most 100x, like 2x or "
+                      "1.5x, not '",
+                      bad, "'"))
+        << bad;
+  }
+  EXPECT_EQ(refused({"submit", "--memory", "1G", "--retries", "1", "--retry-on", "oom",
+                     "--memory-grow", "2x", "--memory-max", "512M", "true"}),
+            "--memory-max (512M) must not be below --memory (1G)");
+  EXPECT_EQ(refused({"submit", "--timeout", "1h", "--retries", "1", "--retry-on", "timeout",
+                     "--timeout-grow", "2x", "--timeout-max", "30m", "true"}),
+            "--timeout-max (30min) must not be below --timeout (1h)");
+  EXPECT_EQ(
+      refused({"submit", "--retries", "1", "--retry-on", "oom", "--memory-max", "1G", "true"}),
+      "--memory-max needs --memory-grow");
+  EXPECT_EQ(
+      refused({"submit", "--retries", "1", "--retry-on", "timeout", "--timeout-max", "1h", "true"}),
+      "--timeout-max needs --timeout-grow");
+}
+
+RerunArgs acceptedRerun(std::initializer_list<const char*> words) {
+  auto invocation = accepted(words);
+  if (!invocation.command.is<RerunArgs>()) {
+    ADD_FAILURE() << "not a rerun";
+    return RerunArgs{0, SubmitArgs()};
+  }
+  return kj::mv(invocation.command.get<RerunArgs>());
+}
+
+kj::String givenOf(const RerunArgs& rerun) { return kj::strArray(rerun.submit.given, " "); }
+
+TEST(Args, RerunTakesAnIdThenSubmitOptionsAndOptionallyACommand) {
+  auto plain = acceptedRerun({"rerun", "12"});
+  EXPECT_EQ(plain.id, 12u);
+  EXPECT_EQ(givenOf(plain), "");
+  EXPECT_EQ(plain.submit.spec.getArgv().size(), 0u);
+
+  auto rerun = acceptedRerun({"--json", "rerun",   "7",   "--queue",      "q",  "--label",
+                              "a=b",    "--label", "c=d", "--timeout",    "1m", "--memory",
+                              "1G",     "--after", "3",   "--in",         "5s", "--retries",
+                              "2",      "--key",   "k",   "--request-id", "r",  "--",
+                              "echo",   "hi"});
+  EXPECT_EQ(rerun.id, 7u);
+  EXPECT_EQ(givenOf(rerun),
+            "queue labels limits.timeoutUsec limits.memoryMaxBytes after delayUsec retry key "
+            "requestId argv");
+  EXPECT_EQ(rerun.submit.spec.getQueue(), "q");
+  EXPECT_EQ(rerun.submit.spec.getLabels().size(), 2u);
+  EXPECT_EQ(arg(rerun.submit.spec, 1), "hi");
+  // --on-conflict alone: the old task's key may be the one meant.
+  EXPECT_EQ(givenOf(acceptedRerun({"rerun", "7", "--on-conflict", "skip"})), "onConflict");
+  auto waited = acceptedRerun({"rerun", "7", "--wait", "--at", "2030-01-01T00:00Z"});
+  EXPECT_TRUE(waited.submit.wait);
+  EXPECT_EQ(givenOf(waited), "notBefore");
+}
+
+TEST(Args, RerunNeedsTheIdFirst) {
+  EXPECT_EQ(refused({"rerun"}), "rerun needs a task id: taskctl rerun ID [OPTIONS] [-- CMD...]");
+  EXPECT_EQ(refused({"rerun", "--queue", "q", "12"}),
+            "rerun needs the task id first: taskctl rerun ID [OPTIONS] [-- CMD...]");
+  EXPECT_NE(refused({"rerun", "x"}), "");
+  EXPECT_NE(refused({"rerun", "12", "--nosuch"}), "");
+}
+
 }  // namespace
 }  // namespace taskctl

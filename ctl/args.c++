@@ -219,6 +219,7 @@ Invocation parse(ArgReader& in) {
     if (name == "hold") return HoldArgs{ids(in, "hold"), true};
     if (name == "release") return HoldArgs{ids(in, "release"), false};
     if (name == "why") return why(in);
+    if (name == "rerun") return parseRerun(in);
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

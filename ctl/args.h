@@ -37,6 +37,15 @@ struct SubmitArgs {
   // condition (the daemon applies DESIGN 6's default, exit, timeout and heartbeat).
   spec::TaskSpec::Builder spec = message->initRoot<spec::TaskSpec>();
   bool wait = false;
+  // The spec's fields an option or the command set, as `rerun` names them (rpc.capnp): "queue",
+  // "limits.timeoutUsec", "argv", ... Each once.
+  kj::Vector<kj::StringPtr> given;
+};
+
+// `rerun ID [submit options] [-- CMD...]`: task ID's spec with the options given on top.
+struct RerunArgs {
+  uint64_t id;
+  SubmitArgs submit;  // its command is empty when none was given
 };
 
 struct StatusArgs {
@@ -133,7 +142,7 @@ struct VersionArgs {};
 using CommandArgs =
     kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
               LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
-              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs>;
+              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs>;
 
 struct Invocation {
   GlobalOptions global;

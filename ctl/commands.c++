@@ -200,6 +200,36 @@ int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& glo
   return waitForSubmitted(session, id, global);
 }
 
+int runRerun(Session& session, const RerunArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().rerunRequest();
+  request.setId(args.id);
+  // Only what was given: the daemon keeps the old task's env, cwd and umask, and the rest of
+  // its spec, and takes from `overrides` the fields `fields` names.
+  request.setOverrides(args.submit.spec.asReader());
+  auto fields = request.initFields(args.submit.given.size());
+  for (auto i : kj::indices(args.submit.given)) fields.set(i, args.submit.given[i]);
+  uint64_t id = session.answer(request.send()).getId();
+  if (args.submit.wait) {
+    // As `submit --wait`: with --json, one document (the task once ended), the id on stderr.
+    if (global.json) {
+      writeError(kj::str("submitted task ", id));
+    } else {
+      writeOut(kj::str(id, '\n'));
+    }
+    return waitForSubmitted(session, id, global);
+  }
+  if (!global.json) {
+    writeOut(kj::str(id, '\n'));
+    return 0;
+  }
+  // --json: the new task, as `status --json` shows it (its id and rerun_of in it).
+  auto status = session.daemon().statusRequest();
+  status.setId(id);
+  auto reply = session.answer(status.send());
+  writeOut(taskJson(reply.getTask(), false, reply.getLastSeq()));
+  return 0;
+}
+
 int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& global) {
   auto request = session.daemon().statusRequest();
   request.setId(args.id);

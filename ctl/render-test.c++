@@ -78,17 +78,21 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("memory_max_bytes":null,"tasks_max":null},"after":[],"not_before":null,)"
       R"("next_attempt_at":null,"retry":{"retries":0,"on_exit":false,"exit_codes":[],)"
       R"("on_signal":false,"on_oom":false,"on_timeout":false,"on_heartbeat":false,)"
-      R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"pruned":false,"attempts":[)"
+      R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null,)"
+      R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
+      R"("timeout_grow_max_usec":null},"key":null,)"
+      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
-      R"("status_text":null,"oom_kills":0,"output_tail":""},)"
+      R"("status_text":null,"oom_kills":0,"timeout_usec":null,"memory_max_bytes":null,)"
+      R"("output_tail":""},)"
       R"({"number":2,"state":"failed","reason":"exit","message":null,"exit_code":3,"signal":null,)"
       R"("started_at":"2025-11-25T09:50:29.000000Z","ended_at":"2025-11-25T09:50:30.000000Z",)"
       R"("shim_pid":4242,"unit":"taskctl-42-2.scope","wall_usec":1000000,)"
       R"("cpu_user_usec":250000,"cpu_system_usec":50000,"peak_memory_bytes":3145728,)"
-      R"("progress":null,"status_text":null,"oom_kills":0,"output_tail":""}]})"
+      R"("progress":null,"status_text":null,"oom_kills":0,"timeout_usec":null,)"
+      R"("memory_max_bytes":null,"output_tail":""}]})"
       "\n");
 }
 
@@ -133,13 +137,15 @@ TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
             nullptr)
       << json.cStr();
   EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":null,)"
-                                R"("oom_kills":2,"output_tail":"first attempt's output\n"})"),
+                                R"("oom_kills":2,"timeout_usec":null,"memory_max_bytes":null,)"
+                                R"("output_tail":"first attempt's output\n"})"),
             nullptr)
       << json.cStr();
   // The status text is text as the daemon keeps it; the tail is bytes: not being UTF-8 (the
   // 0xff), it is an array of its bytes, ending with 0xff ESC [ 2 J newline.
   EXPECT_NE(strstr(json.cStr(), R"("progress":0.4,"status_text":"copying \u001b[31mred\u001b[0m",)"
-                                R"("oom_kills":0,"output_tail":[112,97,114,)"),
+                                R"("oom_kills":0,"timeout_usec":null,"memory_max_bytes":null,)"
+                                R"("output_tail":[112,97,114,)"),
             nullptr)
       << json.cStr();
   EXPECT_NE(strstr(json.cStr(), R"(49,50,10,255,27,91,50,74,10]}]})"), nullptr) << json.cStr();
@@ -342,17 +348,20 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
   task.getRetry().setBackoffBaseUsec(5'000'000);
   task.getRetry().setBackoffMaxUsec(60'000'000);
   auto json = taskJson(task.asReader(), false);
-  EXPECT_NE(strstr(json.cStr(),
-                   R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
-                   R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
-                   R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
-                   R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
-                   R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
-                   R"("backoff_base_usec":5000000,"backoff_max_usec":60000000},)"
-                   R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
-                   R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
-                   R"("held":false,"pruned":false,"attempts":[]})"),
-            nullptr)
+  EXPECT_NE(
+      strstr(json.cStr(),
+             R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
+             R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
+             R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
+             R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
+             R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
+             R"("backoff_base_usec":5000000,"backoff_max_usec":60000000,)"
+             R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
+             R"("timeout_grow_max_usec":null},)"
+             R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
+             R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
+             R"("held":false,"rerun_of":null,"pruned":false,"attempts":[]})"),
+      nullptr)
       << json.cStr();
 }
 
@@ -486,7 +495,8 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
                               R"("message":null,"exit_status":137,"exit_code":null,"signal":9,)"
                               R"("queue":"batch",)"))
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(), R"("waiting_for":null,"why":null,"held":false,"pruned":true})"),
+  EXPECT_NE(strstr(json.cStr(),
+                   R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"pruned":true})"),
             nullptr)
       << json.cStr();
 }
@@ -711,6 +721,49 @@ TEST(Render, LabelsThatAreNotUtf8AreKeptAsBytes) {
   // Without such a key, there is no labels_undecodable.
   labels[1].setKey("k");
   EXPECT_EQ(strstr(taskJson(task.asReader(), false).cStr(), "labels_undecodable"), nullptr);
+}
+
+TEST(Render, StatusAndJsonShowEachAttemptsLimitsTheGrowthAndWhatARerunCameFrom) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(9);
+  task.setState("succeeded");
+  task.setRerunOf(4);
+  auto retry = task.initRetry();
+  retry.setRetries(2);
+  retry.setOnOom(true);
+  retry.setMemoryGrowFactor(2);
+  retry.setMemoryGrowMaxBytes(256 << 20);
+  retry.setTimeoutGrowFactor(1.5);
+  auto attempts = task.initAttempts(2);
+  attempts[0].setNumber(1);
+  attempts[0].setState("failed");
+  attempts[0].setReason("oom");
+  attempts[0].setMemoryMaxBytes(50 << 20);
+  attempts[0].setTimeoutUsec(1000000);
+  attempts[1].setNumber(2);
+  attempts[1].setState("succeeded");
+  attempts[1].setMemoryMaxBytes(100 << 20);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_NE(strstr(text.cStr(), "rerun of:    task 4\n"), nullptr) << text.cStr();
+  EXPECT_NE(strstr(text.cStr(), "; memory 2x up to 256M; timeout 1.5x\n"), nullptr) << text.cStr();
+  EXPECT_NE(
+      strstr(text.cStr(), "attempt 1:\n  state:  failed (oom)\n  limits: timeout 1s, memory 50M\n"),
+      nullptr)
+      << text.cStr();
+  EXPECT_NE(strstr(text.cStr(), "attempt 2:\n  state:  succeeded\n  limits: memory 100M\n"),
+            nullptr)
+      << text.cStr();
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(), R"("memory_grow_factor":2,"memory_grow_max_bytes":268435456,)"
+                                R"("timeout_grow_factor":1.5,"timeout_grow_max_usec":null})"),
+            nullptr)
+      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("rerun_of":4,)"), nullptr) << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("timeout_usec":1000000,"memory_max_bytes":52428800,)"), nullptr)
+      << json.cStr();
+  EXPECT_NE(strstr(json.cStr(), R"("timeout_usec":null,"memory_max_bytes":104857600,)"), nullptr)
+      << json.cStr();
 }
 
 }  // namespace

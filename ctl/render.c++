@@ -94,6 +94,23 @@ void writeRetryJson(JsonWriter& json, spec::RetryPolicy::Reader retry) {
   limitOrNull(json, retry.getBackoffBaseUsec());
   json.key("backoff_max_usec");
   limitOrNull(json, retry.getBackoffMaxUsec());
+  // Growth: null when none (a factor of 0, a maximum of 0).
+  json.key("memory_grow_factor");
+  if (retry.getMemoryGrowFactor() > 0) {
+    json.number(retry.getMemoryGrowFactor());
+  } else {
+    json.null();
+  }
+  json.key("memory_grow_max_bytes");
+  limitOrNull(json, retry.getMemoryGrowMaxBytes());
+  json.key("timeout_grow_factor");
+  if (retry.getTimeoutGrowFactor() > 0) {
+    json.number(retry.getTimeoutGrowFactor());
+  } else {
+    json.null();
+  }
+  json.key("timeout_grow_max_usec");
+  limitOrNull(json, retry.getTimeoutGrowMaxUsec());
   json.endObject();
 }
 
@@ -146,6 +163,10 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   textOrNull(json, attempt.getStatusText());
   json.key("oom_kills");
   json.unsignedInteger(attempt.getOomKills());
+  json.key("timeout_usec");
+  limitOrNull(json, attempt.getTimeoutUsec());
+  json.key("memory_max_bytes");
+  limitOrNull(json, attempt.getMemoryMaxBytes());
   json.key("output_tail");
   json.string(attempt.getOutputTail());
   json.endObject();
@@ -243,10 +264,23 @@ kj::String retryLine(spec::RetryPolicy::Reader retry) {
   // 0 is the daemon's default (rpc.capnp, RetryPolicy).
   uint64_t base = retry.getBackoffBaseUsec() != 0 ? retry.getBackoffBaseUsec() : 1'000'000;
   uint64_t max = retry.getBackoffMaxUsec() != 0 ? retry.getBackoffMaxUsec() : 600'000'000;
+  // Growth as the options take it: "; memory 2x up to 16G".
+  auto growth = [](kj::StringPtr what, double factor, kj::String max) {
+    if (factor <= 0) return kj::str();
+    char buffer[32];
+    snprintf(buffer, sizeof(buffer), "%gx", factor);
+    return kj::str("; ", what, " ", buffer, max.size() ? kj::str(" up to ", max) : kj::str());
+  };
   return kj::str(
       "up to ", retry.getRetries(), retry.getRetries() == 1 ? " time" : " times",
       conditions.size() > 0 ? kj::str(", on ", kj::strArray(conditions, ", ")) : kj::str(),
-      "; backoff ", formatDurationUsec(base), " to ", formatDurationUsec(max));
+      "; backoff ", formatDurationUsec(base), " to ", formatDurationUsec(max),
+      growth(
+          "memory", retry.getMemoryGrowFactor(),
+          retry.getMemoryGrowMaxBytes() ? formatBytes(retry.getMemoryGrowMaxBytes()) : kj::str()),
+      growth("timeout", retry.getTimeoutGrowFactor(),
+             retry.getTimeoutGrowMaxUsec() ? formatDurationUsec(retry.getTimeoutGrowMaxUsec())
+                                           : kj::str()));
 }
 
 // `status` of a task retention has pruned: the tombstone is all there is.
@@ -315,6 +349,17 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
     fields.add("peak memory", humanBytes(attempt.getPeakMemoryBytes()));
   }
   if (attempt.getOomKills() > 0) fields.add("oom kills", kj::str(attempt.getOomKills()));
+  {
+    // The limits it ran with (a retry may have grown them); none from an older daemon.
+    kj::Vector<kj::String> limits;
+    if (attempt.getTimeoutUsec() != 0) {
+      limits.add(kj::str("timeout ", formatDurationUsec(attempt.getTimeoutUsec())));
+    }
+    if (attempt.getMemoryMaxBytes() != 0) {
+      limits.add(kj::str("memory ", formatBytes(attempt.getMemoryMaxBytes())));
+    }
+    if (limits.size() > 0) fields.add("limits", kj::strArray(limits, ", "));
+  }
   if (attempt.getUnit().size() > 0) fields.add("unit", printable(attempt.getUnit()));
   if (attempt.getShimPid() > 0) fields.add("shim pid", kj::str(attempt.getShimPid()));
 
@@ -437,6 +482,8 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   textOrNull(json, task.getWaitingFor());
   json.key("held");
   json.boolean(task.getHeld());
+  json.key("rerun_of");
+  limitOrNull(json, task.getRerunOf());
   json.key("pruned");
   json.boolean(task.getPruned());
   // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
@@ -523,6 +570,7 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   if (retry.size() > 0) fields.add("retry", kj::mv(retry));
   if (task.getKey().size() > 0) fields.add("key", printable(task.getKey()));
   if (task.getRequestId().size() > 0) fields.add("request id", printable(task.getRequestId()));
+  if (task.getRerunOf() != 0) fields.add("rerun of", kj::str("task ", task.getRerunOf()));
   if (task.getCreatedAt() != 0) fields.add("created", localTime(task.getCreatedAt()));
   if (task.getFinishedAt() != 0) fields.add("finished", localTime(task.getFinishedAt()));
   if (withEnv) fields.add("environment", kj::str(task.getEnv().size(), " variables"));

@@ -1,5 +1,7 @@
 #include "submit-options.h"
 
+#include <stdlib.h>
+
 #include "common/units.h"
 #include "format.h"
 
@@ -154,9 +156,36 @@ kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text) {
   return backoff;
 }
 
+kj::OneOf<double, kj::String> parseGrowFactor(kj::StringPtr option, kj::StringPtr text) {
+  auto number = text.endsWith("x") ? text.slice(0, text.size() - 1) : text.asArray();
+  // Digits with at most one point; nothing strtod would also take (signs, exponents, "inf").
+  bool digits = false, point = false;
+  for (char c : number) {
+    if (c >= '0' && c <= '9') {
+      digits = true;
+    } else if (c == '.' && !point) {
+      point = true;
+    } else {
+      digits = false;
+      break;
+    }
+  }
+  if (digits && number.size() <= 16) {
+    double value = strtod(kj::heapString(number).cStr(), nullptr);
+    if (value > 1 && value <= spec::MAX_GROW_FACTOR) return value;
+  }
+  return kj::str(option, " must be a factor above 1 and at most ", spec::MAX_GROW_FACTOR,
+                 "x, like 2x or 1.5x, not '", text, "'");
+}
+
 void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
-                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff) {
+                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff,
+                    const RetryGrowth& growth) {
   policy.setRetries(retries);
+  policy.setMemoryGrowFactor(growth.memoryFactor);
+  policy.setMemoryGrowMaxBytes(growth.memoryMaxBytes);
+  policy.setTimeoutGrowFactor(growth.timeoutFactor);
+  policy.setTimeoutGrowMaxUsec(growth.timeoutMaxUsec);
   KJ_IF_MAYBE (given, conditions) {
     policy.setOnExit(given->exitAny || given->exitCodes.size() > 0);
     // Any code covers the listed ones: the daemon reads an empty list as "any".

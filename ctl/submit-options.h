@@ -44,11 +44,24 @@ struct Backoff {
 };
 kj::OneOf<Backoff, kj::String> parseBackoff(kj::StringPtr text);
 
+// --memory-grow F / --timeout-grow F and their maxima (RetryPolicy): 0 where not given.
+struct RetryGrowth {
+  double memoryFactor = 0;
+  uint64_t memoryMaxBytes = 0;
+  double timeoutFactor = 0;
+  uint64_t timeoutMaxUsec = 0;
+};
+
+// A growth factor: a decimal above 1 and at most spec::MAX_GROW_FACTOR, with an optional `x`
+// ("2x", "1.5x", "3"). Returns a refusal naming `option`.
+kj::OneOf<double, kj::String> parseGrowFactor(kj::StringPtr option, kj::StringPtr text);
+
 // The policy `--retries N` asks for: the conditions listed, if any. Without --retry-on none is
 // set, and the daemon retries on its default ones (DESIGN 6: a non-zero exit, a timeout, a missed
 // heartbeat); it alone decides that default.
 void setRetryPolicy(spec::RetryPolicy::Builder policy, uint32_t retries,
-                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff);
+                    kj::Maybe<const RetryConditions&> conditions, kj::Maybe<Backoff> backoff,
+                    const RetryGrowth& growth = {});
 
 // --key and --request-id: 1 to spec::MAX_KEY_BYTES bytes of UTF-8 text with no control
 // characters. Returns a refusal naming `option`, or nullptr.

@@ -39,6 +39,12 @@ Commands:
       --backoff BASE[,MAX]
                           the wait before a retry: from BASE, growing up to
                           MAX, with jitter (default 1s,10m)
+      --memory-grow F     with --retry-on oom: each retry after a memory kill
+                          gets the memory limit times F (2x, 1.5x)
+      --memory-max SIZE   ... up to SIZE (not below --memory)
+      --timeout-grow F    with --retry-on timeout: each retry after a timeout
+                          gets the timeout times F
+      --timeout-max DUR   ... up to DUR (not below --timeout)
       --key K             at most one active task per key
       --on-conflict P     if another task holds K: queue (run after it; the
                           default), skip (print its id, add nothing), replace
@@ -46,6 +52,11 @@ Commands:
       --request-id R      submitting again with R within 24 h prints the first
                           task's id and adds nothing
       --hold              submit it held (see hold, release)
+  rerun ID [SUBMIT OPTIONS] [-- CMD [ARGS...]]
+                        a new task like task ID (any state), with the options
+                        (and command) given on top; prints its id (--json:
+                        the new task). Keeps ID's environment, directory,
+                        limits and retries; not its --in, --at or request id
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
   list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]
@@ -101,7 +112,7 @@ Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
                         /run/taskctl/taskctl.sock)
   --json                JSON output for status, list, wait, submit --wait,
-                        queue, schedule list and watch
+                        rerun, queue, schedule list and watch
   -h, --help            show this text
   --version             show the version
 

@@ -105,6 +105,11 @@ struct Task {
   # `hold`, `submit --hold`: never dispatched until `release`. Stays
   # `waiting` (a held `retrying` task stays so until its backoff ends). No
   # format bump: an older record reads as false, which it meant.
+  rerunOf @36 :UInt64;
+  # `taskctl rerun`: the task this one was made from (0: none).
+  # (A retry that grows a limit (RetryPolicy.memoryGrowFactor,
+  # timeoutGrowFactor) raises `limits` for the attempts that follow; each
+  # Attempt records the limits it ran with.)
 }
 
 struct Tombstone {
@@ -158,6 +163,11 @@ struct Attempt {
   statusText @19 :Text;        # last STATUS= the task sent
   oomKills @20 :UInt32;
   notifySocket @21 :Text;      # the attempt's NOTIFY_SOCKET ("" if none)
+  # The limits this attempt runs with (the task's at its start; a retry may
+  # have grown them, RetryPolicy). 0: an attempt from before these fields
+  # (the task's limits apply), or no limit.
+  timeoutUsec @22 :UInt64;
+  memoryMaxBytes @23 :UInt64;
 }
 
 struct ExecSpec {

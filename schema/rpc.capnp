@@ -18,12 +18,13 @@ $Cxx.namespace("taskctl::rpc");
 using Spec = import "task-spec.capnp";
 # The public schema imports only the public task spec, never the stored records.
 
-const schemaRevision :UInt32 = 3;
+const schemaRevision :UInt32 = 4;
 # Bumped whenever a method, a field or an enumerant is added to this file or
 # to task-spec.capnp (nothing is ever removed or renumbered). 1: every schema
 # before Taskctl.version existed. 2: version(); Watcher.events and .progress
 # return () rather than `-> stream` (the same wire). 3: hold(), TaskSpec.hold,
-# TaskView.held, EventView.action.
+# TaskView.held, EventView.action. 4: rerun(), TaskView.rerunOf, AttemptView's
+# limits, RetryPolicy's growth fields.
 
 using Label = Spec.Label;  # (an alias in the schema only: C++ code names it spec::Label)
 
@@ -79,6 +80,10 @@ struct AttemptView {
   progress @15 :Float64 = -1;  # -1: never reported
   statusText @16 :Text;
   oomKills @17 :UInt32;
+  # The limits this attempt ran with (0: none, or a daemon older than these
+  # fields): a retry may grow them (RetryPolicy.memoryGrowFactor, ...).
+  timeoutUsec @18 :UInt64;
+  memoryMaxBytes @19 :UInt64;
 }
 
 struct TaskView {
@@ -123,6 +128,8 @@ struct TaskView {
   # slots taken by tasks 3, 4", ...; "" for a starting, running or ended task.
   held @32 :Bool;
   # `hold`: never dispatched until `release`.
+  rerunOf @33 :UInt64;
+  # Made by `rerun` of this task (0: not a rerun).
 }
 
 struct ListFilter {
@@ -234,6 +241,24 @@ interface Taskctl {
   # started or ended is refused; then each changes, and the tasks come back
   # as they are once that is durable. Holding a held task, or releasing one
   # that is not held, changes nothing.
+
+  rerun @15 (id :UInt64, overrides :Spec.TaskSpec, fields :List(Text)) -> (id :UInt64);
+  # A new task with the spec of task `id` (any state; not one pruned to its
+  # tombstone, whose command is gone), for the same owner, with the fields
+  # of `overrides` that `fields` names on top; answered like submit (its
+  # id, once durable), through the same checks, keys and request ids; the
+  # new task's rerunOf is `id`. A mask and not Cap'n Proto's has-field:
+  # scalars (priority) have none, and a limit is one field of TaskLimits.
+  # Names, as in task-spec.capnp: argv, queue, priority, labels (each given
+  # label replaces the old one of its key; the others stay), after,
+  # delayUsec, notBefore, retry (the whole policy), key, onConflict,
+  # requestId, limits.timeoutUsec, limits.killGraceUsec,
+  # limits.heartbeatUsec, limits.cpuQuotaPerSecUsec, limits.memoryMaxBytes,
+  # limits.tasksMax. An unknown name is refused, so a newer client's field
+  # is never dropped unseen. Kept from the old task: env, cwd, umask, and
+  # the limits its first attempt ran with (not ones a retry grew). Never
+  # kept: its delay or --at (a start time of the old submit) and its
+  # request id. A foreign id reads like a missing one.
 }
 
 struct ScheduleView {

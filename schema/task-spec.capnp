@@ -24,6 +24,7 @@ const maxLabelValueBytes :UInt32 = 1024;
 const maxQueueNameBytes :UInt32 = 256;
 const maxCwdBytes :UInt32 = 4095;        # PATH_MAX with its NUL
 const maxCommandBytes :UInt32 = 1048576; # argv + env of one task
+const maxGrowFactor :Float64 = 100;   # RetryPolicy's memory and timeout growth
 const maxKillGraceUsec :UInt64 = 3600000000;
 const defaultKillGraceUsec :UInt64 = 10000000;
 # Between SIGTERM and SIGKILL when a task is stopped (cancel, timeout, a
@@ -59,6 +60,18 @@ struct RetryPolicy {
   onLost @7 :Bool;
   backoffBaseUsec @8 :UInt64;   # 0: 1 s
   backoffMaxUsec @9 :UInt64;    # 0: 10 min
+  # Retries that raise a limit (issue 16): each retry of an attempt killed
+  # for memory (resp. timed out) runs with the previous attempt's memory
+  # limit (resp. timeout) times the factor, capped by the maximum. Here and
+  # not in TaskLimits: they act only on a retry, follow the on* above (a
+  # factor without onOom, resp. onTimeout, is refused), and TaskLimits stays
+  # the flat limits in force. A factor is > 1 and at most maxGrowFactor
+  # (0: no growth); a maximum is not below the limit (0: none but the
+  # limit's own bounds). Each attempt records the limits it ran with.
+  memoryGrowFactor @10 :Float64;
+  memoryGrowMaxBytes @11 :UInt64;
+  timeoutGrowFactor @12 :Float64;
+  timeoutGrowMaxUsec @13 :UInt64;
 }
 
 enum KeyConflict {

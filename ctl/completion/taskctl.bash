@@ -19,12 +19,12 @@ _taskctl() {
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD split=false
     fi
 
-    local commands='submit status list wait cancel hold release why logs watch progress queue
-        schedule help'
+    local commands='submit rerun status list wait cancel hold release why logs watch progress
+        queue schedule help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
-        --memory --tasks-max --after --in --at --retries --retry-on --backoff --key
-        --on-conflict --request-id --hold'
+        --memory --tasks-max --after --in --at --retries --retry-on --memory-grow --memory-max
+        --timeout-grow --timeout-max --backoff --key --on-conflict --request-id --hold'
 
     # The command is the first word that is not an option (or the value of --socket); for
     # queue and schedule, the word after it is the subcommand.
@@ -75,6 +75,7 @@ _taskctl() {
             return ;;
         --priority | --label | --timeout | --kill-grace | --heartbeat | --cpu | --memory | \
             --tasks-max | --after | --in | --at | --retries | --backoff | --key | --request-id | \
+            --memory-grow | --memory-max | --timeout-grow | --timeout-max | \
             --attempt | --from | --accuracy)
             return ;;
     esac
@@ -89,7 +90,7 @@ _taskctl() {
     fi
 
     # After `submit ... --` (or `schedule add NAME ... --`) comes a command line of its own.
-    if ((dashdash_at > 0)) && [[ $command == submit || $sub == add ]]; then
+    if ((dashdash_at > 0)) && [[ $command == submit || $command == rerun || $sub == add ]]; then
         if declare -F _command_offset >/dev/null; then
             _command_offset $((dashdash_at + 1))
         else
@@ -119,6 +120,11 @@ _taskctl() {
                 COMPREPLY=($(compgen -c -- "$cur"))
                 return
             fi ;;
+        rerun)
+            # rerun ID [submit options] [-- CMD...]: the id first, then options (a command only
+            # after --).
+            ((cword == command_at + 1)) && [[ $cur != -* ]] && return
+            opts="$submit_opts --" ;;
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
         wait) opts='--timeout' ;;

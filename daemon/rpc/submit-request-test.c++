@@ -113,5 +113,131 @@ TEST(SubmitRequest, AnEmptyOldRequestIsAnEmptySpec) {
   EXPECT_EQ(s.getRetry().getRetries(), 0u);
 }
 
+// ---- rerun (issue 16) ----
+
+struct RerunFixture {
+  capnp::MallocMessageBuilder oldMessage;
+  records::Task::Builder old = oldMessage.initRoot<records::Task>();
+  capnp::MallocMessageBuilder overridesMessage;
+  spec::TaskSpec::Builder overrides = overridesMessage.initRoot<spec::TaskSpec>();
+  capnp::MallocMessageBuilder outMessage;
+
+  RerunFixture() {
+    old.setId(5);
+    old.initArgv(2).set(0, "make"_kj.asBytes());
+    old.getArgv().set(1, "all"_kj.asBytes());
+    old.initEnv(1).set(0, "A=1"_kj.asBytes());
+    old.setCwd("/src"_kj.asBytes());
+    old.setUmask(027);
+    old.setQueue("batch");
+    old.setPriority(4);
+    auto labels = old.initLabels(2);
+    labels[0].setKey("team");
+    labels[0].setValue("a");
+    labels[1].setKey("run");
+    labels[1].setValue("1");
+    auto limits = old.initLimits();
+    limits.setTimeoutUsec(4000000);  // grown by retries from 1 s
+    limits.setMemoryMaxBytes(200 << 20);
+    limits.setKillGraceUsec(10000000);
+    old.initAfter(1)[0].setId(3);
+    old.getRetry().setRetries(2);
+    old.setKey("k");
+    old.setNotBefore(1700000000000000000);
+    old.setRequestId("first");
+  }
+
+  spec::TaskSpec::Reader run(std::initializer_list<const char*> names,
+                             kj::Maybe<records::Attempt::Reader> first = nullptr) {
+    capnp::MallocMessageBuilder fieldsMessage;
+    auto list = fieldsMessage.initRoot<capnp::List<capnp::Text>>(names.size());
+    uint32_t i = 0;
+    for (auto name : names) list.set(i++, name);
+    auto out = outMessage.initRoot<spec::TaskSpec>();
+    rerunSpec(old.asReader(), first, overrides.asReader(), list.asReader(), out);
+    return out.asReader();
+  }
+};
+
+TEST(SubmitRequest, ARerunIsTheOldSpecWithoutItsStartTimeOrRequestId) {
+  RerunFixture f;
+  auto spec = f.run({});
+  ASSERT_EQ(spec.getArgv().size(), 2u);
+  EXPECT_EQ(text(spec.getArgv()[1]), "all");
+  EXPECT_EQ(text(spec.getEnv()[0]), "A=1");
+  EXPECT_EQ(text(spec.getCwd()), "/src");
+  EXPECT_EQ(spec.getUmask(), 027u);
+  EXPECT_EQ(spec.getQueue(), "batch");
+  EXPECT_EQ(spec.getPriority(), 4);
+  EXPECT_EQ(spec.getLabels().size(), 2u);
+  EXPECT_EQ(spec.getLimits().getTimeoutUsec(), 4000000u);
+  EXPECT_EQ(spec.getAfter()[0].getId(), 3u);
+  EXPECT_EQ(spec.getRetry().getRetries(), 2u);
+  EXPECT_EQ(spec.getKey(), "k");
+  EXPECT_EQ(spec.getNotBefore(), 0);
+  EXPECT_EQ(spec.getDelayUsec(), 0u);
+  EXPECT_EQ(spec.getRequestId(), "");
+}
+
+TEST(SubmitRequest, ARerunTakesTheLimitsTheFirstAttemptRanWith) {
+  // Retries grew the task's limits; a rerun starts over from the first attempt's.
+  RerunFixture f;
+  capnp::MallocMessageBuilder attemptMessage;
+  auto first = attemptMessage.initRoot<records::Attempt>();
+  first.setNumber(1);
+  first.setTimeoutUsec(1000000);
+  first.setMemoryMaxBytes(50 << 20);
+  auto spec = f.run({}, first.asReader());
+  EXPECT_EQ(spec.getLimits().getTimeoutUsec(), 1000000u);
+  EXPECT_EQ(spec.getLimits().getMemoryMaxBytes(), 50u << 20);
+  EXPECT_EQ(spec.getLimits().getKillGraceUsec(), 10000000u);
+}
+
+TEST(SubmitRequest, ARerunTakesOnlyTheFieldsNamed) {
+  RerunFixture f;
+  f.overrides.initArgv(1).set(0, "true"_kj.asBytes());
+  f.overrides.setQueue("other");  // not named: not taken
+  f.overrides.setPriority(-7);
+  auto labels = f.overrides.initLabels(2);
+  labels[0].setKey("run");
+  labels[0].setValue("2");
+  labels[1].setKey("new");
+  labels[1].setValue("x");
+  f.overrides.getLimits().setTimeoutUsec(9000000);
+  f.overrides.getLimits().setMemoryMaxBytes(1 << 30);  // not named
+  f.overrides.initAfter(0);
+  f.overrides.setDelayUsec(5000000);
+  f.overrides.setRequestId("again");
+  auto spec = f.run(
+      {"argv", "priority", "labels", "limits.timeoutUsec", "after", "delayUsec", "requestId"});
+  ASSERT_EQ(spec.getArgv().size(), 1u);
+  EXPECT_EQ(text(spec.getArgv()[0]), "true");
+  EXPECT_EQ(spec.getQueue(), "batch");
+  EXPECT_EQ(spec.getPriority(), -7);
+  // Each given label replaces the old one of its key; the others stay.
+  ASSERT_EQ(spec.getLabels().size(), 3u);
+  EXPECT_EQ(spec.getLabels()[0].getKey(), "team");
+  EXPECT_EQ(spec.getLabels()[1].getKey(), "run");
+  EXPECT_EQ(spec.getLabels()[1].getValue(), "2");
+  EXPECT_EQ(spec.getLabels()[2].getKey(), "new");
+  EXPECT_EQ(spec.getLimits().getTimeoutUsec(), 9000000u);
+  EXPECT_EQ(spec.getLimits().getMemoryMaxBytes(), 200u << 20);
+  EXPECT_EQ(spec.getAfter().size(), 0u);
+  EXPECT_EQ(spec.getDelayUsec(), 5000000u);
+  EXPECT_EQ(spec.getRequestId(), "again");
+}
+
+TEST(SubmitRequest, ARerunRefusesAFieldItDoesNotKnow) {
+  RerunFixture f;
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { f.run({"queue", "gpus"}); })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
+    EXPECT_NE(e->getDescription().findFirst('"'), nullptr);
+    EXPECT_TRUE(e->getDescription().startsWith("rerun cannot set \"gpus\""))
+        << e->getDescription().cStr();
+  } else {
+    ADD_FAILURE() << "an unknown field was taken";
+  }
+}
+
 }  // namespace
 }  // namespace taskctl

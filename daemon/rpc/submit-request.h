@@ -3,6 +3,7 @@
 #pragma once
 
 #include <capnp/message.h>
+#include <records.capnp.h>
 #include <rpc.capnp.h>
 
 namespace taskctl {
@@ -13,5 +14,15 @@ spec::TaskSpec::Reader taskSpecOf(rpc::SubmitRequest::Reader request,
 // sends the same fields flat (0-19) instead: they are copied, field by field,
 // into a TaskSpec made in `scratch`. The result is valid while both `request`
 // and `scratch` are. The one place that knows the old layout.
+
+void rerunSpec(records::Task::Reader old, kj::Maybe<records::Attempt::Reader> firstAttempt,
+               spec::TaskSpec::Reader overrides, capnp::List<capnp::Text>::Reader fields,
+               spec::TaskSpec::Builder out);
+// `rerun` (rpc.capnp): in `out`, the spec of the stored task `old` (its
+// limits as its first attempt ran with them, when it recorded them: not
+// ones a retry grew), with the fields of `overrides` that `fields` names
+// on top. Never the old delay, --at or request id. Refuses (a message for a
+// person) a name it does not know. Pure: the caller checks the result as
+// any submit.
 
 }  // namespace taskctl

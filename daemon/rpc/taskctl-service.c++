@@ -88,6 +88,16 @@ class TaskctlService final : public rpc::Taskctl::Server {
         });
   }
 
+  kj::Promise<void> rerun(RerunContext context) override {
+    parts.queries.requireWritable();
+    access.requireSubmitter("submitting");
+    return parts.queries.flushed()
+        .then([this, context]() mutable { return rerunOf(context.getParams()); })
+        .then([context](uint64_t made) mutable {
+          context.initResults(capnp::MessageSize{4, 0}).setId(made);
+        });
+  }
+
   kj::Promise<void> status(StatusContext context) override {
     auto params = context.getParams();
     uint64_t id = params.getId();
@@ -430,6 +440,46 @@ class TaskctlService final : public rpc::Taskctl::Server {
 
   Schedules::Limits scheduleLimits() {
     return {parts.config.limits.maxSchedulesPerUser, parts.config.limits.scheduleChangesPerMinute};
+  }
+
+  // `rerun`: a submit of the old task's spec with the overrides on top.
+  kj::Promise<uint64_t> rerunOf(rpc::Taskctl::RerunParams::Reader params) {
+    uint64_t id = params.getId();
+    auto viewer = access.viewer();
+    auto seen = parts.queries.task(id, viewer, TaskQueries::Attempts::WITH);
+    if (seen == nullptr) {
+      if (parts.queries.tombstone(id, viewer) != nullptr) {
+        refuse(kj::str("task ", id,
+                       " was pruned by retention: only its final state is kept, not its command, "
+                       "so it cannot be rerun (submit it again)"));
+      }
+      noSuchTask(id);
+    }
+    auto& found = KJ_ASSERT_NONNULL(seen);
+    auto old = found.task();
+    kj::Maybe<records::Attempt::Reader> first;
+    KJ_IF_MAYBE (attempts, found.attempts()) {
+      if (attempts->size() > 0) first = (*attempts)[0];
+    }
+    capnp::MallocMessageBuilder message(old.totalSize().wordCount + params.totalSize().wordCount +
+                                        64);
+    auto request = message.initRoot<spec::TaskSpec>();
+    rerunSpec(old, first, params.getOverrides(), params.getFields(), request);
+    // The old task's owner's, whoever asks (its owner, root or the admin group): the command
+    // runs as the user who wrote it, never as the caller.
+    auto groups = kj::heapArrayBuilder<gid_t>(old.getGroups().size());
+    for (auto g : old.getGroups()) groups.add(g);
+    Identity owner{old.getUid(), old.getGid(), groups.finish()};
+    SubmitExtras extras;
+    extras.seesAll = access.privileged();
+    extras.exempt = access.privileged();
+    extras.rerunOf = id;
+    uid_t uid = access.uid();
+    // submit() copies what it keeps past this call.
+    return parts.scheduler.submit(request.asReader(), owner, extras).then([id, uid](uint64_t made) {
+      KJ_LOG(INFO, "rerun", id, made, uid);
+      return made;
+    });
   }
 
   // A task the caller may see (no attempts); a foreign or unknown id fails.

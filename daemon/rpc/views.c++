@@ -55,6 +55,7 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   v.setRequestId(t.getRequestId());
   v.setWaitingFor(waitingFor);
   v.setHeld(t.getHeld());
+  v.setRerunOf(t.getRerunOf());
   KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);
@@ -98,6 +99,8 @@ void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
   v.setProgress(a.getProgress());
   v.setStatusText(a.getStatusText());
   v.setOomKills(a.getOomKills());
+  v.setTimeoutUsec(a.getTimeoutUsec());
+  v.setMemoryMaxBytes(a.getMemoryMaxBytes());
 }
 
 void fillQueue(const Scheduler::QueueInfo& info, rpc::QueueView::Builder v) {

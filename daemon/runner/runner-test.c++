@@ -94,6 +94,31 @@ TEST(ScopeRequest, CarriesTheLimitsAndNoRuntimeBackstop) {
   EXPECT_FALSE(scopeRequestFor(task, 3, 1234, false).memorySwapMaxZero);  // v1: no swap knob
 }
 
+TEST(ScopeRequest, TakesTheAttemptsOwnLimits) {
+  // A retry that grew the memory limit or the timeout (RetryPolicy) starts
+  // its scope with the attempt's, not the task's first ones.
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<records::Task>();
+  task.setId(7);
+  auto limits = task.initLimits();
+  limits.setMemoryMaxBytes(50 << 20);
+  limits.setTimeoutUsec(1000000);
+  limits.setKillGraceUsec(1000000);
+  capnp::MallocMessageBuilder attemptMessage;
+  auto attempt = attemptMessage.initRoot<records::Attempt>();
+  attempt.setNumber(2);
+  attempt.setMemoryMaxBytes(100 << 20);
+  attempt.setTimeoutUsec(2000000);
+  auto r = scopeRequestFor(task, attempt.asReader(), 1234, true);
+  EXPECT_EQ(r.unit, "taskctl-7-2.scope");
+  EXPECT_EQ(r.memoryMaxBytes, 100u << 20);
+  EXPECT_EQ(r.runtimeMaxUsec, 0u);  // no backstop: the daemon's timer is the only one
+  // An attempt stored before attempts kept limits: the task's.
+  attempt.setMemoryMaxBytes(0);
+  attempt.setTimeoutUsec(0);
+  EXPECT_EQ(scopeRequestFor(task, attempt.asReader(), 1234, true).memoryMaxBytes, 50u << 20);
+}
+
 TEST(ScopeRequest, DescriptionNamesTheTaskNotItsCommand) {
   // Every local user reads a scope's Description= (systemctl, the journal):
   // the task, its queue and its owner, never argv (which may hold a secret).

@@ -13,6 +13,17 @@ namespace taskctl {
 
 class ExecOutcome;
 
+// The limits an attempt runs with: its own (a retry may have grown them,
+// RetryPolicy), else, for an attempt stored before it kept them, the task's.
+inline uint64_t attemptTimeoutUsec(records::Task::Reader task, records::Attempt::Reader attempt) {
+  return attempt.getTimeoutUsec() ? attempt.getTimeoutUsec() : task.getLimits().getTimeoutUsec();
+}
+inline uint64_t attemptMemoryMaxBytes(records::Task::Reader task,
+                                      records::Attempt::Reader attempt) {
+  return attempt.getMemoryMaxBytes() ? attempt.getMemoryMaxBytes()
+                                     : task.getLimits().getMemoryMaxBytes();
+}
+
 // One execution's shim, started or re-adopted. Owned by the scheduler for as
 // long as the attempt is not terminal; destroying it leaves the shim running.
 class Execution {

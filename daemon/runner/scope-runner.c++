@@ -1,5 +1,6 @@
 #include "runner/scope-runner.h"
 
+#include <capnp/message.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <kj/debug.h>
@@ -190,6 +191,16 @@ bool signalScope(int member, kj::StringPtr unit, int signal) {
 }
 
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2) {
+  capnp::word scratch[16] = {};
+  capnp::MallocMessageBuilder message(scratch);
+  auto bare = message.initRoot<records::Attempt>();
+  bare.setNumber(attempt);
+  return scopeRequestFor(task, bare.asReader(), pid, cgroupV2);
+}
+
+ScopeRequest scopeRequestFor(records::Task::Reader task, records::Attempt::Reader attemptRecord,
+                             int pid, bool cgroupV2) {
+  uint32_t attempt = attemptRecord.getNumber();
   ScopeRequest r;
   r.unit = kj::str("taskctl-", task.getId(), "-", attempt, ".scope");
   r.slice = kj::str("taskctl.slice");
@@ -202,15 +213,16 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int p
   r.pid = pid;
   auto limits = task.getLimits();
   r.cpuQuotaPerSecUsec = limits.getCpuQuotaPerSecUsec();
-  r.memoryMaxBytes = limits.getMemoryMaxBytes();
+  // The attempt's own memory limit and timeout: a retry may have grown them.
+  r.memoryMaxBytes = attemptMemoryMaxBytes(task, attemptRecord);
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
   r.tasksMax = limits.getTasksMax();
   // No RuntimeMaxUSec backstop: the daemon's own timer is the only one. A
   // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to a year from
-  // its start, as no queue sets a maximum timeout), and systemd 252 cannot
-  // move a running scope's RuntimeMaxUSec with it; a backstop that covers the
-  // furthest deadline would be a year, no backstop in practice. A timed-out
-  // attempt whose daemon was down is ended when the daemon re-adopts it.
+  // its start, as no queue sets a maximum timeout; a retry may also grow it), and systemd 252
+  // cannot move a running scope's RuntimeMaxUSec with it; a backstop that covers the furthest
+  // deadline would be a year, no backstop in practice. A timed-out attempt whose daemon was down is
+  // ended when the daemon re-adopts it.
   r.runtimeMaxUsec = 0;
   return r;
 }
@@ -229,7 +241,7 @@ kj::String ScopeRunner::unitFor(uint64_t taskId, uint32_t attempt) {
 kj::Promise<kj::Own<Execution>> ScopeRunner::start(records::Task::Reader task,
                                                    records::Attempt::Reader attempt) {
   kj::Own<Execution> shim = launcher.spawn(task, attempt);
-  auto request = scopeRequestFor(task, attempt.getNumber(), shim->pid(), cgroupV2);
+  auto request = scopeRequestFor(task, attempt, shim->pid(), cgroupV2);
   return scopes.startScope(request)
       .then([]() -> kj::Maybe<kj::Exception> { return nullptr; },
             [](kj::Exception&& e) -> kj::Maybe<kj::Exception> { return kj::mv(e); })

@@ -71,7 +71,12 @@ bool signalScope(int member, kj::StringPtr unit, int signal);
 // Sends `signal` once to every process of `member`'s scope `unit`, `member`
 // included: KillUnit's "all" without the bus. False if there is no such scope.
 
+ScopeRequest scopeRequestFor(records::Task::Reader task, records::Attempt::Reader attempt, int pid,
+                             bool cgroupV2);
+// The scope's properties for an attempt (pure; unit-tested): the task's
+// limits, with the attempt's own memory limit and timeout (a retry may
+// have grown them).
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2);
-// The scope's properties for an attempt (pure; unit-tested).
+// The same for an attempt that records no limits of its own.
 
 }  // namespace taskctl

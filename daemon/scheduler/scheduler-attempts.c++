@@ -200,6 +200,10 @@ void Scheduler::prepareAttempt(Active& a) {
   attempt.setState(TaskState::STARTING);
   attempt.setStartedAt(now());
   attempt.setUnit(runner.unitFor(task.getId(), number));
+  // The limits it runs with, as they are now: a retry may have grown them
+  // (retryLater), and the runner and the timeout read them from here.
+  attempt.setTimeoutUsec(task.getLimits().getTimeoutUsec());
+  attempt.setMemoryMaxBytes(task.getLimits().getMemoryMaxBytes());
   openNotify(a);
 }
 
@@ -369,7 +373,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
       uint64_t extended = a.live().extendedTimeoutUsec;
-      auto timeout = formatDurationUsec(task.getLimits().getTimeoutUsec());
+      auto timeout = formatDurationUsec(attemptTimeoutUsec(task, attempt));
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
              extended ? kj::str("timed out after ", formatDurationUsec(extended), " (--timeout ",
                                 timeout, ", extended by the task)")
@@ -384,11 +388,10 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
              code, signal);
     } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
+      uint64_t memory = attemptMemoryMaxBytes(task, attempt);
       finish(a, TaskState::FAILED, EndReason::OOM,
-             task.getLimits().getMemoryMaxBytes()
-                 ? kj::str("killed for memory (limit ",
-                           formatBytes(task.getLimits().getMemoryMaxBytes()), ")")
-                 : kj::str("killed for memory"),
+             memory ? kj::str("killed for memory (limit ", formatBytes(memory), ")")
+                    : kj::str("killed for memory"),
              code, signal);
     } else if (signal != 0) {
       finish(a, TaskState::FAILED, EndReason::SIGNAL, signalText(signal), -1, signal);
@@ -674,7 +677,7 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 }
 
 void Scheduler::armTimeout(Active& a) {
-  uint64_t timeout = record(a).getLimits().getTimeoutUsec();
+  uint64_t timeout = attemptTimeoutUsec(record(a), a.attempt());
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
   if (a.live().extendedTimeoutUsec > timeout) timeout = a.live().extendedTimeoutUsec;
   // From the attempt's start, so a re-adopted attempt keeps its deadline.

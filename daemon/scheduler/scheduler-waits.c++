@@ -8,11 +8,14 @@
 
 #include "scheduler/active.h"
 #include "scheduler/backoff.h"
+#include "scheduler/task-spec-check.h"
 
 namespace taskctl {
 
 using records::EndReason;
 using records::TaskState;
+
+namespace {}  // namespace
 
 void Scheduler::recover() {
   // One pass over the stored active tasks, each record read once: only its
@@ -359,6 +362,20 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
     attempt.setExitCode(exitCode);
     attempt.setSignal(signal);
     if (attempt.getEndedAt() == 0) attempt.setEndedAt(t);
+  }
+  // A retry that grows a limit (RetryPolicy): the next attempt runs with the
+  // grown one, which is the task's limit in force from now on.
+  auto limits = task.getLimits();
+  if (reason == EndReason::OOM) {
+    uint64_t from = a.hasAttempt ? attemptMemoryMaxBytes(task, a.attempt()) : 0;
+    if (from == 0) from = limits.getMemoryMaxBytes();
+    limits.setMemoryMaxBytes(
+        grownLimit(from, policy.getMemoryGrowFactor(), policy.getMemoryGrowMaxBytes(), UINT64_MAX));
+  } else if (reason == EndReason::TIMEOUT) {
+    uint64_t from = a.hasAttempt ? attemptTimeoutUsec(task, a.attempt()) : 0;
+    if (from == 0) from = limits.getTimeoutUsec();
+    limits.setTimeoutUsec(grownLimit(from, policy.getTimeoutGrowFactor(),
+                                     policy.getTimeoutGrowMaxUsec(), MAX_TIMEOUT_USEC));
   }
   setState(a, TaskState::RETRYING);
   task.setReason(reason);

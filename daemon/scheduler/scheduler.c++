@@ -201,6 +201,7 @@ Scheduler::Queue& Scheduler::resolve(spec::TaskSpec::Reader request,
     refuse(kj::str("unknown queue \"", queueName, "\" (queues: ", kj::strArray(names, ", "), ")"));
   }
   resolveLimits(request.getLimits(), it->second.defaults, limits);
+  checkRetryGrowth(request.getRetry(), limits.asReader());
   return it->second;
 }
 
@@ -303,6 +304,7 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   task.setKeyWaitsFor(keyWaitsFor);
   task.setRequestId(request.getRequestId());
   task.setHeld(request.getHold());
+  task.setRerunOf(extras.rerunOf);
   bool waits =
       notBefore > t || request.getAfter().size() > 0 || keyWaitsFor != 0 || request.getHold();
   task.setState(waits ? TaskState::WAITING : TaskState::QUEUED);

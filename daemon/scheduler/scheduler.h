@@ -47,6 +47,7 @@ namespace taskctl {
 struct SubmitExtras {
   bool seesAll = false;  // root or the admin group: may depend on anyone's task
   bool exempt = false;   // root or the admin group: no per-user quota, any priority
+  uint64_t rerunOf = 0;  // `rerun`: the task the new one is made from (records.Task.rerunOf)
 };
 
 class Scheduler final : private kj::TaskSet::ErrorHandler {

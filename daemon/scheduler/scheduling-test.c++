@@ -676,6 +676,89 @@ TEST(Scheduling, ATimeoutIsRetriedByRetriesAlone) {
   EXPECT_EQ(h.runner.launched[1].attempt, 2u);
 }
 
+TEST(Scheduling, EachRetryAfterAMemoryKillRunsWithTheGrownLimitUpToItsMaximum) {
+  // --memory 50M --retry-on oom,exit:any --memory-grow 2x --memory-max 150M: 50M, then 100M, then
+  // 150M (2x capped), recorded on each attempt (which the runner starts with); an exit that is
+  // no memory kill retries with the limit as it was.
+  SchedulerHarness h;
+  auto id = h.submit([](spec::TaskSpec::Builder r) {
+    r.initLimits().setMemoryMaxBytes(50 << 20);
+    auto p = r.initRetry();
+    p.setRetries(4);
+    p.setOnOom(true);
+    p.setOnExit(true);
+    p.setMemoryGrowFactor(2);
+    p.setMemoryGrowMaxBytes(150 << 20);
+  });
+  h.settle();
+  auto memoryOf = [&](uint32_t number) {
+    KJ_IF_MAYBE (a, h.store->getAttempt(id, number)) return (*a)->get().getMemoryMaxBytes();
+    ADD_FAILURE() << "no attempt " << number;
+    return uint64_t(0);
+  };
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  EXPECT_EQ(memoryOf(1), 50u << 20);
+  h.runner.killed(h.indexOf(id), SIGKILL, 1);
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::RETRYING);
+  EXPECT_EQ(h.record(id)->get().getLimits().getMemoryMaxBytes(), 100u << 20);
+  untilNextAttempt(h, id);
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  EXPECT_EQ(memoryOf(2), 100u << 20);
+  EXPECT_EQ(memoryOf(1), 50u << 20);  // each attempt keeps its own
+  h.exit(id, 3);                      // not a memory kill: no growth
+  EXPECT_EQ(h.state(id), TaskState::RETRYING);
+  untilNextAttempt(h, id);
+  ASSERT_EQ(h.runner.launched.size(), 3u);
+  EXPECT_EQ(memoryOf(3), 100u << 20);
+  h.runner.killed(h.indexOf(id), SIGKILL, 1);
+  h.settle();
+  untilNextAttempt(h, id);
+  ASSERT_EQ(h.runner.launched.size(), 4u);
+  EXPECT_EQ(memoryOf(4), 150u << 20);  // 200M, capped
+  h.runner.killed(h.indexOf(id), SIGKILL, 1);
+  h.settle();
+  untilNextAttempt(h, id);
+  EXPECT_EQ(memoryOf(5), 150u << 20);  // stays at the cap
+  h.exit(id, 0);
+  EXPECT_EQ(h.state(id), TaskState::SUCCEEDED);
+  // Its OOM message names the limit that attempt had, not the first one.
+  KJ_IF_MAYBE (a, h.store->getAttempt(id, 4)) {
+    EXPECT_THAT((*a)->get().getMessage().cStr(), HasSubstr("limit 150M"));
+  } else {
+    ADD_FAILURE() << "no attempt 4";
+  }
+}
+
+TEST(Scheduling, EachRetryAfterATimeoutGetsTheGrownTimeout) {
+  // --timeout 1s --retry-on timeout --timeout-grow 2x: attempt 2 is stopped after 2 s, not 1 s.
+  SchedulerHarness h;
+  auto id = h.submit([](spec::TaskSpec::Builder r) {
+    r.initLimits().setTimeoutUsec(1000000);
+    auto p = r.initRetry();
+    p.setRetries(2);
+    p.setOnTimeout(true);
+    p.setTimeoutGrowFactor(2);
+  });
+  h.settle();
+  ASSERT_EQ(h.runner.launched.size(), 1u);
+  h.advance(1100 * kj::MILLISECONDS);  // the timeout: SIGTERM
+  h.runner.killed(h.indexOf(id), SIGTERM);
+  h.settle();
+  ASSERT_EQ(h.state(id), TaskState::RETRYING);
+  untilNextAttempt(h, id);
+  ASSERT_EQ(h.runner.launched.size(), 2u);
+  KJ_IF_MAYBE (a, h.store->getAttempt(id, 2)) {
+    EXPECT_EQ((*a)->get().getTimeoutUsec(), 2000000u);
+  } else {
+    ADD_FAILURE() << "no attempt 2";
+  }
+  h.advance(1500 * kj::MILLISECONDS);  // past the first timeout, within the grown one
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+  h.exit(id, 0);
+  EXPECT_EQ(h.state(id), TaskState::SUCCEEDED);
+}
+
 TEST(Scheduling, CancelWhileRetryingEndsItAtOnceWithNoFurtherAttempt) {
   SchedulerHarness h;
   auto id = h.submit(retries(3));

@@ -1,10 +1,12 @@
 #include "scheduler/task-spec-check.h"
 
 #include <capnp/message.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <kj/debug.h>
 #include <kj/function.h>
 
+#include <limits>
 #include <string>
 
 namespace taskctl {
@@ -284,6 +286,108 @@ TEST(TaskSpecCheck, DropsWhatATaskMayNotCarryIn) {
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(kj::heapString(list[0].asChars()), "A=1");
   EXPECT_EQ(kj::heapString(list[1].asChars()), "B=2");
+}
+
+// ---- Retries that grow a limit (issue 16) ----
+
+std::string growthRefusal(
+    kj::Function<void(spec::RetryPolicy::Builder, spec::TaskLimits::Builder)> fill) {
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<spec::TaskSpec>();
+  request.initArgv(1).set(0, "true"_kj.asBytes());
+  auto retry = request.initRetry();
+  retry.setRetries(1);
+  auto limits = request.initLimits();
+  fill(retry, limits);
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 checkTaskSpec(request.asReader());
+                 checkRetryGrowth(retry.asReader(), limits.asReader());
+               })) {
+    EXPECT_EQ(e->getType(), kj::Exception::Type::FAILED);
+    return e->getDescription().cStr();
+  }
+  return "";
+}
+
+TEST(TaskSpecCheck, RetryGrowthNeedsItsConditionALimitAndAMaximumAboveIt) {
+  // Taken: a factor with its condition and a limit, with or without a maximum.
+  EXPECT_EQ(growthRefusal([](auto r, auto l) {
+              r.setOnOom(true);
+              r.setMemoryGrowFactor(2);
+              r.setMemoryGrowMaxBytes(256 << 20);
+              l.setMemoryMaxBytes(50 << 20);
+            }),
+            "");
+  EXPECT_EQ(growthRefusal([](auto r, auto l) {
+              r.setOnTimeout(true);
+              r.setTimeoutGrowFactor(1.5);
+              l.setTimeoutUsec(1000000);
+            }),
+            "");
+  // Without the matching condition (the default conditions do not count: --retry-on names it).
+  EXPECT_THAT(growthRefusal([](auto r, auto l) {
+                r.setMemoryGrowFactor(2);
+                l.setMemoryMaxBytes(50 << 20);
+              }),
+              testing::HasSubstr("--memory-grow needs --retry-on oom"));
+  EXPECT_THAT(growthRefusal([](auto r, auto l) {
+                r.setOnExit(true);
+                r.setTimeoutGrowFactor(2);
+                l.setTimeoutUsec(1000000);
+              }),
+              testing::HasSubstr("--timeout-grow needs --retry-on timeout"));
+  // A factor out of range, NaN included.
+  for (double factor : {1.0, 0.5, -2.0, 101.0, std::numeric_limits<double>::quiet_NaN()}) {
+    EXPECT_THAT(growthRefusal([factor](auto r, auto l) {
+                  r.setOnTimeout(true);
+                  r.setTimeoutGrowFactor(factor);
+                  l.setTimeoutUsec(1000000);
+                }),
+                testing::HasSubstr("growth factor must be above 1x"))
+        << factor;
+  }
+  // A maximum without its factor, or below the limit.
+  EXPECT_THAT(growthRefusal([](auto r, auto) { r.setMemoryGrowMaxBytes(1 << 30); }),
+              testing::HasSubstr("--memory-max needs --memory-grow"));
+  EXPECT_THAT(growthRefusal([](auto r, auto) { r.setTimeoutGrowMaxUsec(1000000); }),
+              testing::HasSubstr("--timeout-max needs --timeout-grow"));
+  EXPECT_THAT(growthRefusal([](auto r, auto l) {
+                r.setOnOom(true);
+                r.setMemoryGrowFactor(2);
+                r.setMemoryGrowMaxBytes(512 << 20);
+                l.setMemoryMaxBytes(1 << 30);
+              }),
+              testing::HasSubstr("--memory-max 512M is below the memory limit (1G)"));
+  EXPECT_THAT(growthRefusal([](auto r, auto l) {
+                r.setOnTimeout(true);
+                r.setTimeoutGrowFactor(2);
+                r.setTimeoutGrowMaxUsec(1800000000);
+                l.setTimeoutUsec(3600000000);
+              }),
+              testing::HasSubstr("--timeout-max 30min is below the timeout (1h)"));
+  // Nothing to grow.
+  EXPECT_THAT(growthRefusal([](auto r, auto) {
+                r.setOnOom(true);
+                r.setMemoryGrowFactor(2);
+              }),
+              testing::HasSubstr("--memory-grow needs a memory limit"));
+  EXPECT_THAT(growthRefusal([](auto r, auto) {
+                r.setOnTimeout(true);
+                r.setTimeoutGrowFactor(2);
+              }),
+              testing::HasSubstr("--timeout-grow needs a timeout"));
+}
+
+TEST(TaskSpecCheck, AGrownLimitIsTheFactorTimesTheLimitCappedByItsMaximum) {
+  EXPECT_EQ(grownLimit(50 << 20, 2, 256 << 20, UINT64_MAX), 100u << 20);
+  EXPECT_EQ(grownLimit(100 << 20, 2, 256 << 20, UINT64_MAX), 200u << 20);
+  EXPECT_EQ(grownLimit(200 << 20, 2, 256 << 20, UINT64_MAX), 256u << 20);
+  EXPECT_EQ(grownLimit(256 << 20, 2, 256 << 20, UINT64_MAX), 256u << 20);     // stays at the cap
+  EXPECT_EQ(grownLimit(1000000, 1.5, 0, UINT64_MAX), 1500000u);               // no maximum
+  EXPECT_EQ(grownLimit(1000000, 2, 0, 1800000), 1800000u);                    // the bound
+  EXPECT_EQ(grownLimit(1000000, 0, 0, UINT64_MAX), 1000000u);                 // no growth
+  EXPECT_EQ(grownLimit(1, 1.1, 0, UINT64_MAX), 2u);                           // always up
+  EXPECT_EQ(grownLimit(UINT64_MAX / 2 + 1, 100, 0, UINT64_MAX), UINT64_MAX);  // no wrap
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/errors.h"
+#include "common/units.h"
 
 namespace taskctl {
 
@@ -99,6 +100,29 @@ void checkTaskSpec(spec::TaskSpec::Reader request) {
   if (retry.getBackoffBaseUsec() > YEAR_USEC || retry.getBackoffMaxUsec() > YEAR_USEC) {
     refuse(kj::str("backoff is over a year"));
   }
+  for (double factor : {retry.getMemoryGrowFactor(), retry.getTimeoutGrowFactor()}) {
+    // NaN fails both comparisons: written so that it is refused too.
+    if (factor != 0 && !(factor > 1 && factor <= spec::MAX_GROW_FACTOR)) {
+      refuse(kj::str("a retry growth factor must be above 1x and at most ", spec::MAX_GROW_FACTOR,
+                     "x, not ", factor, "x"));
+    }
+  }
+  if (retry.getMemoryGrowFactor() != 0 && !retry.getOnOom()) {
+    refuse(
+        kj::str("--memory-grow needs --retry-on oom (it grows the limit of a retry after a "
+                "memory kill)"));
+  }
+  if (retry.getTimeoutGrowFactor() != 0 && !retry.getOnTimeout()) {
+    refuse(
+        kj::str("--timeout-grow needs --retry-on timeout (it grows the timeout of a retry "
+                "after a timeout)"));
+  }
+  if (retry.getMemoryGrowMaxBytes() != 0 && retry.getMemoryGrowFactor() == 0) {
+    refuse(kj::str("--memory-max needs --memory-grow"));
+  }
+  if (retry.getTimeoutGrowMaxUsec() != 0 && retry.getTimeoutGrowFactor() == 0) {
+    refuse(kj::str("--timeout-max needs --timeout-grow"));
+  }
   auto codes = retry.getExitCodes();
   if (codes.size() > spec::MAX_RETRY_EXIT_CODES) {
     refuse(kj::str(codes.size(), " retry exit codes; the limit is ", spec::MAX_RETRY_EXIT_CODES));
@@ -142,6 +166,47 @@ void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
   inForce.setCpuQuotaPerSecUsec(cpu);
   inForce.setMemoryMaxBytes(memory);
   inForce.setTasksMax(tasksMax);
+}
+
+void checkRetryGrowth(spec::RetryPolicy::Reader retry, spec::TaskLimits::Reader inForce) {
+  // The limits in force are known only once the queue's defaults are in: a
+  // queue's default memory limit is one --memory-grow may grow.
+  if (retry.getMemoryGrowFactor() != 0) {
+    uint64_t memory = inForce.getMemoryMaxBytes();
+    if (memory == 0) {
+      refuse(
+          kj::str("--memory-grow needs a memory limit to grow (--memory, or the queue's "
+                  "default)"));
+    }
+    uint64_t max = retry.getMemoryGrowMaxBytes();
+    if (max != 0 && max < memory) {
+      refuse(kj::str("--memory-max ", formatBytes(max), " is below the memory limit (",
+                     formatBytes(memory), ")"));
+    }
+  }
+  if (retry.getTimeoutGrowFactor() != 0) {
+    uint64_t timeout = inForce.getTimeoutUsec();
+    if (timeout == 0) {
+      refuse(kj::str("--timeout-grow needs a timeout to grow (--timeout, or the queue's default)"));
+    }
+    uint64_t max = retry.getTimeoutGrowMaxUsec();
+    if (max != 0 && max < timeout) {
+      refuse(kj::str("--timeout-max ", formatDurationUsec(max), " is below the timeout (",
+                     formatDurationUsec(timeout), ")"));
+    }
+    if (max > YEAR_USEC) refuse(kj::str("--timeout-max is over a year"));
+  }
+}
+
+uint64_t grownLimit(uint64_t current, double factor, uint64_t max, uint64_t bound) {
+  if (factor == 0 || current == 0) return current;
+  long double grown = static_cast<long double>(current) * factor;
+  uint64_t next =
+      grown >= static_cast<long double>(UINT64_MAX) ? UINT64_MAX : static_cast<uint64_t>(grown);
+  if (next <= current && current < UINT64_MAX) next = current + 1;
+  if (max != 0) next = kj::min(next, max);
+  next = kj::min(next, bound);
+  return kj::max(next, current);
 }
 
 bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry) {

@@ -37,6 +37,17 @@ void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
 // spec::DEFAULT_KILL_GRACE_USEC). Refuses a limit in force that is out of
 // range, whichever side gave it.
 
+void checkRetryGrowth(spec::RetryPolicy::Reader retry, spec::TaskLimits::Reader inForce);
+// Refuses a retry growth (RetryPolicy.memoryGrowFactor, timeoutGrowFactor)
+// that cannot act as asked: a factor out of 1..spec::MAX_GROW_FACTOR, one
+// without the matching retry condition (onOom, onTimeout) or without a limit
+// in force to grow, a maximum without its factor or below the limit.
+
+uint64_t grownLimit(uint64_t current, double factor, uint64_t max, uint64_t bound);
+// `current` times `factor` (rounded down, and at least one more than
+// `current`), then capped by `max` (0: none) and `bound` (the largest such
+// a limit may be); never below `current`. A factor of 0: `current`.
+
 bool isDroppedVariable(kj::ArrayPtr<const kj::byte> entry);
 // DESIGN 8, "Inside a task": an environment entry the client's environment
 // may not carry in (it is dropped, not refused): systemd's and the dynamic
