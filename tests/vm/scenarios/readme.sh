@@ -21,10 +21,10 @@ up
 user=taskctl-newcomer
 cleanup() {
   if id -u "$user" >/dev/null 2>&1; then
-    for id in $(runuser -u "$user" -- taskctl list --json 2>/dev/null |
-                python3 -c 'import json,sys; print(" ".join(str(t["id"]) for t in json.load(sys.stdin)))' || true); do
-      runuser -u "$user" -- taskctl cancel "$id" >/dev/null 2>&1 || true
-    done
+    ids=$(runuser -u "$user" -- taskctl list --json 2>/dev/null |
+          python3 -c 'import json,sys; print(" ".join(str(t["id"]) for t in json.load(sys.stdin)))' || true)
+    # shellcheck disable=SC2086 # one word per id
+    [ -z "$ids" ] || runuser -u "$user" -- taskctl cancel $ids >/dev/null 2>&1 || true
     (cd / && runuser -u "$user" -- taskctl schedule remove nightly >/dev/null 2>&1) || true
     find /tmp /var/tmp -maxdepth 1 -user "$user" -exec rm -rf {} + 2>/dev/null || true
     userdel -r "$user" >/dev/null 2>&1 || true
