@@ -13,10 +13,11 @@ echo "@@ up $(cut -d' ' -f1 /proc/uptime)"
 # shellcheck source=/dev/null
 . "$IN/env"
 
-# A writable copy: scenarios keep their files there (the .deb, a rebuilt one).
+# A writable copy: scenarios keep their files there (the .deb, a rebuilt one; the README and
+# its block reader for the readme scenario).
 W=/var/lib/taskctl-vm
 rm -rf "$W"; mkdir -p "$W"; chmod 755 "$W"
-cp -r "$IN"/scenarios "$IN"/taskctl_*.deb "$W/"
+cp -r "$IN"/scenarios "$IN"/readme "$IN"/taskctl_*.deb "$W/"
 
 # The machine the scenarios claim to test: systemd as PID 1 on the unified cgroup hierarchy.
 state=$(systemctl is-system-running 2>&1)

@@ -305,12 +305,15 @@ else
 fi
 say "base image $IMAGE ($IMAGE_TIME)"
 
-# --- the input disk: the package, the scenarios, the guest's runner ------------------------------
+# --- the input disk: the package, the scenarios, the README, the guest's runner ------------------
 mkdir -p "$S/in"
 cp "$DEB" "$S/in/"
 cp -r "$HERE/scenarios" "$S/in/"
 cp "$SHARED"/*.sh "$S/in/scenarios/"
 cp "$HERE/guest.sh" "$S/in/guest.sh"
+# The readme scenario runs README.md's blocks as they are today, read by tests/readme-blocks.
+mkdir -p "$S/in/readme"
+cp "$REPO/README.md" "$REPO/tests/readme-blocks" "$S/in/readme/"
 {
   echo "SCENARIOS='${SCENARIOS[*]}'"
   echo "SCENARIO_TIMEOUT=$SCENARIO_TIMEOUT"
