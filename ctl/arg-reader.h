@@ -96,6 +96,8 @@ class ArgReader {
 SubmitArgs parseSubmit(ArgReader& in, kj::FunctionParam<bool(const Option&)> extra);
 // rerun's: `ID [submit options] [-- CMD...]`, the command optional.
 RerunArgs parseRerun(ArgReader& in);
+// edit's: the same, without --wait, --hold and --request-id (they are not part of a task to edit).
+EditArgs parseEdit(ArgReader& in);
 CommandArgs parseQueue(ArgReader& in);
 CommandArgs parseSchedule(ArgReader& in);
 

@@ -220,6 +220,7 @@ Invocation parse(ArgReader& in) {
     if (name == "release") return HoldArgs{ids(in, "release"), false};
     if (name == "why") return why(in);
     if (name == "rerun") return parseRerun(in);
+    if (name == "edit") return parseEdit(in);
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

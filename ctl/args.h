@@ -48,6 +48,12 @@ struct RerunArgs {
   SubmitArgs submit;  // its command is empty when none was given
 };
 
+// `edit ID [submit options] [-- CMD...]`: task ID, not yet started, changed in place.
+struct EditArgs {
+  uint64_t id;
+  SubmitArgs submit;  // its command is empty when none was given; no --wait, --hold, --request-id
+};
+
 struct StatusArgs {
   uint64_t id;
   bool withEnv = false;
@@ -139,10 +145,10 @@ struct ScheduleRemoveArgs {
 struct HelpArgs {};
 struct VersionArgs {};
 
-using CommandArgs =
-    kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
-              LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
-              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs>;
+using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
+                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
+                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
+                              ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs, EditArgs>;
 
 struct Invocation {
   GlobalOptions global;

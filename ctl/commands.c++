@@ -50,10 +50,11 @@ uint32_t currentUmask() {
 
 }  // namespace
 
-void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args,
-                       bool withEnvironment) {
-  request.setSpec(args.spec.asReader());
-  auto spec = request.getSpec();
+namespace {
+
+// What a command is read with, as a submit sends it: the environment (when asked for), the
+// directory and the umask of the caller.
+void fillCallerContext(spec::TaskSpec::Builder spec, bool withEnvironment) {
   if (withEnvironment) {
     // The whole environment goes; the daemon drops what must not reach a task (DESIGN 8). Only
     // an entry that is not NAME=VALUE stays behind: no program can read it as a variable, and
@@ -72,6 +73,14 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
   }
   spec.setCwd(currentDirectory().asBytes());
   spec.setUmask(currentUmask());
+}
+
+}  // namespace
+
+void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& args,
+                       bool withEnvironment) {
+  request.setSpec(args.spec.asReader());
+  fillCallerContext(request.getSpec(), withEnvironment);
 }
 
 namespace {
@@ -227,6 +236,39 @@ int runRerun(Session& session, const RerunArgs& args, const GlobalOptions& globa
   status.setId(id);
   auto reply = session.answer(status.send());
   writeOut(taskJson(reply.getTask(), false, reply.getLastSeq()));
+  return 0;
+}
+
+int runEdit(Session& session, const EditArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().editRequest();
+  request.setId(args.id);
+  request.setOverrides(args.submit.spec.asReader());
+  kj::Vector<kj::StringPtr> fields;
+  fields.addAll(args.submit.given);
+  bool newCommand = false;
+  for (auto field : fields) newCommand = newCommand || field == "argv";
+  if (newCommand) {
+    // A new command comes with the environment, directory and umask it is typed in, as a
+    // submit's does; but only into the caller's own task: root editing alice's task must not
+    // hand her its environment (secrets) or a directory she cannot enter.
+    auto status = session.daemon().statusRequest();
+    status.setId(args.id);
+    if (session.answer(status.send()).getTask().getUid() == getuid()) {
+      fillCallerContext(request.getOverrides(), true);
+      fields.add("env");
+      fields.add("cwd");
+      fields.add("umask");
+    } else {
+      writeError(kj::str("the new command runs with task ", args.id,
+                         "'s environment and directory (the task is not yours)"));
+    }
+  }
+  auto list = request.initFields(fields.size());
+  for (auto i : kj::indices(fields)) list.set(i, fields[i]);
+  auto reply = session.answer(request.send());
+  auto task = reply.getTask();
+  // --json: the task as it is now, as `status --json` shows it; else nothing (as hold).
+  if (global.json) writeOut(taskJson(task, false));
   return 0;
 }
 

@@ -15,6 +15,7 @@ void fillSubmitRequest(rpc::SubmitRequest::Builder request, const SubmitArgs& ar
 
 int runSubmit(Session& session, const SubmitArgs& args, const GlobalOptions& global);
 int runRerun(Session& session, const RerunArgs& args, const GlobalOptions& global);
+int runEdit(Session& session, const EditArgs& args, const GlobalOptions& global);
 int runStatus(Session& session, const StatusArgs& args, const GlobalOptions& global);
 int runList(Session& session, const ListArgs& args, const GlobalOptions& global);
 int runWait(Session& session, const WaitArgs& args, const GlobalOptions& global);

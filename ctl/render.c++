@@ -484,6 +484,8 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   json.boolean(task.getHeld());
   json.key("rerun_of");
   limitOrNull(json, task.getRerunOf());
+  json.key("edited_at");
+  timeOrNull(json, task.getEditedAt());
   json.key("pruned");
   json.boolean(task.getPruned());
   // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
@@ -572,6 +574,7 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   if (task.getRequestId().size() > 0) fields.add("request id", printable(task.getRequestId()));
   if (task.getRerunOf() != 0) fields.add("rerun of", kj::str("task ", task.getRerunOf()));
   if (task.getCreatedAt() != 0) fields.add("created", localTime(task.getCreatedAt()));
+  if (task.getEditedAt() != 0) fields.add("edited", localTime(task.getEditedAt()));
   if (task.getFinishedAt() != 0) fields.add("finished", localTime(task.getFinishedAt()));
   if (withEnv) fields.add("environment", kj::str(task.getEnv().size(), " variables"));
   fields.add("attempts", kj::str(task.getAttempts().size()));

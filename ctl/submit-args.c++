@@ -250,5 +250,35 @@ RerunArgs parseRerun(ArgReader& in) {
   }
 }
 
+EditArgs parseEdit(ArgReader& in) {
+  for (;;) {
+    KJ_IF_MAYBE (arg, in.next()) {
+      KJ_IF_MAYBE (option, asOption(*arg)) {
+        if (!in.takeGlobal(*option)) {
+          refuse(kj::str("edit needs the task id first: taskctl edit ID [OPTIONS] [-- CMD...]"));
+        }
+        continue;
+      }
+      uint64_t id = in.id(*arg);
+      auto notHere = [](const Option& option) {
+        if (option.name == "--wait") {
+          refuse(kj::str("edit takes no --wait (taskctl wait ID waits for the task)"));
+        } else if (option.name == "--hold") {
+          refuse(kj::str("edit takes no --hold (taskctl hold ID holds the task)"));
+        } else if (option.name == "--request-id") {
+          refuse(kj::str("edit cannot change a task's --request-id"));
+        }
+        return false;
+      };
+      auto args = EditArgs{id, parseSubmitOptions(in, notHere, true)};
+      if (args.submit.given.size() == 0) {
+        refuse(kj::str("edit needs something to change: taskctl edit ID [OPTIONS] [-- CMD...]"));
+      }
+      return args;
+    }
+    refuse(kj::str("edit needs a task id: taskctl edit ID [OPTIONS] [-- CMD...]"));
+  }
+}
+
 }  // namespace cmdline
 }  // namespace taskctl

@@ -110,6 +110,12 @@ struct Task {
   # (A retry that grows a limit (RetryPolicy.memoryGrowFactor,
   # timeoutGrowFactor) raises `limits` for the attempts that follow; each
   # Attempt records the limits it ran with.)
+  reserved37 @37 :UInt64;  # PLACEHOLDER (pause helper)
+  reserved38 @38 :UInt64;  # PLACEHOLDER (pause helper)
+  reserved39 @39 :UInt64;  # PLACEHOLDER (update helper)
+  reserved40 @40 :UInt64;  # PLACEHOLDER (update helper)
+  editedAt @41 :Int64;
+  # `taskctl edit`: when the task was last edited (realtime ns; 0: never).
 }
 
 struct Tombstone {
@@ -235,6 +241,6 @@ struct Event {
   reason @8 :EndReason;   # why it ended, for terminal and retrying states
   at @9 :Int64;           # realtime ns since the epoch
   action @10 :Text;
-  # What a user did that is not (only) a state change: "held", "released";
-  # "" for a plain state change. With an action `from` may equal `to`.
+  # What a user did that is not (only) a state change: "held", "released",
+  # "edited"; "" for a plain state change. With an action `from` may equal `to`.
 }

@@ -130,6 +130,12 @@ struct TaskView {
   # `hold`: never dispatched until `release`.
   rerunOf @33 :UInt64;
   # Made by `rerun` of this task (0: not a rerun).
+  reserved34 @34 :UInt64;  # PLACEHOLDER (pause helper)
+  reserved35 @35 :UInt64;  # PLACEHOLDER (pause helper)
+  reserved36 @36 :UInt64;  # PLACEHOLDER (update helper)
+  reserved37 @37 :UInt64;  # PLACEHOLDER (update helper)
+  editedAt @38 :Int64;
+  # When `edit` last changed the task (realtime ns; 0: never edited).
 }
 
 struct ListFilter {
@@ -259,6 +265,21 @@ interface Taskctl {
   # the limits its first attempt ran with (not ones a retry grew). Never
   # kept: its delay or --at (a start time of the old submit) and its
   # request id. A foreign id reads like a missing one.
+
+  edit @16 (id :UInt64, overrides :Spec.TaskSpec, fields :List(Text)) -> (task :TaskView);
+  # Changes task `id` in place, before it has started (waiting or queued,
+  # no attempt of it ran): the fields of `overrides` that `fields` names,
+  # with rerun's names and meaning (labels too), plus env, cwd and umask;
+  # not requestId (refused). The rest of the task stays, its start time
+  # (delayUsec, notBefore) too unless named. Checked as a submit is (its
+  # queue, limits, dependencies, keys, the caller's max_user_priority), and
+  # a dependency must be an older task than `id` (no cycle). All or
+  # nothing: a refusal changes nothing. A starting, running or retrying
+  # task, or one that has ended, is refused (use rerun). Answers with the
+  # task once the change is durable (an event with action "edited"; the
+  # task then moves on as a submit of it would: queued, waiting, or
+  # cancelled for a dependency that ended the wrong way). A foreign id
+  # reads like a missing one.
 }
 
 struct ScheduleView {
@@ -283,7 +304,7 @@ struct EventView {
   attempt @6 :UInt32; # the attempt the change belongs to (0: none yet)
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
-  action @9 :Text;    # "held", "released"; "" for a plain state change (from may equal to)
+  action @9 :Text;    # "held", "released", "edited"; "" for a plain state change (from may equal to)
 }
 
 struct ProgressView {

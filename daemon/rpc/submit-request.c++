@@ -34,7 +34,8 @@ spec::TaskSpec::Reader taskSpecOf(rpc::SubmitRequest::Reader request,
 
 void rerunSpec(records::Task::Reader old, kj::Maybe<records::Attempt::Reader> firstAttempt,
                spec::TaskSpec::Reader overrides, capnp::List<capnp::Text>::Reader fields,
-               spec::TaskSpec::Builder out) {
+               spec::TaskSpec::Builder out, SpecOverlay overlay) {
+  kj::StringPtr verb = overlay == SpecOverlay::EDIT ? "edit"_kj : "rerun"_kj;
   out.setArgv(old.getArgv());
   out.setEnv(old.getEnv());
   out.setCwd(old.getCwd());
@@ -76,6 +77,12 @@ void rerunSpec(records::Task::Reader old, kj::Maybe<records::Attempt::Reader> fi
   for (auto field : fields) {
     if (field == "argv") {
       out.setArgv(overrides.getArgv());
+    } else if (field == "env") {
+      out.setEnv(overrides.getEnv());
+    } else if (field == "cwd") {
+      out.setCwd(overrides.getCwd());
+    } else if (field == "umask") {
+      out.setUmask(overrides.getUmask());
     } else if (field == "queue") {
       out.setQueue(overrides.getQueue());
     } else if (field == "priority") {
@@ -95,6 +102,11 @@ void rerunSpec(records::Task::Reader old, kj::Maybe<records::Attempt::Reader> fi
     } else if (field == "onConflict") {
       out.setOnConflict(overrides.getOnConflict());
     } else if (field == "requestId") {
+      if (overlay == SpecOverlay::EDIT) {
+        refuse(
+            kj::str("edit cannot change a task's --request-id (it names the submit that made "
+                    "the task)"));
+      }
       out.setRequestId(overrides.getRequestId());
     } else if (field == "limits.timeoutUsec") {
       limits.setTimeoutUsec(asked.getTimeoutUsec());
@@ -109,10 +121,17 @@ void rerunSpec(records::Task::Reader old, kj::Maybe<records::Attempt::Reader> fi
     } else if (field == "limits.tasksMax") {
       limits.setTasksMax(asked.getTasksMax());
     } else {
-      refuse(kj::str("rerun cannot set \"", field,
+      refuse(kj::str(verb, " cannot set \"", field,
                      "\" (this taskctld is older than the client: leave that option out)"));
     }
   }
+}
+
+bool namesStartTime(capnp::List<capnp::Text>::Reader fields) {
+  for (auto field : fields) {
+    if (field == "delayUsec" || field == "notBefore") return true;
+  }
+  return false;
 }
 
 }  // namespace taskctl

@@ -98,6 +98,19 @@ class TaskctlService final : public rpc::Taskctl::Server {
         });
   }
 
+  kj::Promise<void> edit(EditContext context) override {
+    // All or nothing: the stored task with the overrides on top, checked as
+    // a submit, then one write (Scheduler::edit).
+    parts.queries.requireWritable();
+    uint64_t id = context.getParams().getId();
+    return parts.queries.flushed()
+        .then([this, context, id]() mutable { return editOf(context.getParams()); })
+        .then([this]() { return parts.queries.flushed(); })
+        .then([this, context, id]() mutable {
+          fillVisible(id, context.getResults().initTask(), false);
+        });
+  }
+
   kj::Promise<void> status(StatusContext context) override {
     auto params = context.getParams();
     uint64_t id = params.getId();
@@ -480,6 +493,31 @@ class TaskctlService final : public rpc::Taskctl::Server {
       KJ_LOG(INFO, "rerun", id, made, uid);
       return made;
     });
+  }
+
+  // `edit`: the task's own spec with the overrides on top, in its place.
+  kj::Promise<void> editOf(rpc::Taskctl::EditParams::Reader params) {
+    uint64_t id = params.getId();
+    kj::Own<capnp::MallocMessageBuilder> message;
+    {
+      // The stored record is let go of before the scheduler writes.
+      auto seen = visibleTask(id);  // a foreign id reads like a missing one
+      // Its state first: "running" says more than a complaint about a field.
+      parts.scheduler.requireEditable(id);
+      auto old = seen.task();
+      message = kj::heap<capnp::MallocMessageBuilder>(old.totalSize().wordCount +
+                                                      params.totalSize().wordCount + 64);
+      rerunSpec(old, nullptr, params.getOverrides(), params.getFields(),
+                message->initRoot<spec::TaskSpec>(), SpecOverlay::EDIT);
+    }
+    auto request = message->getRoot<spec::TaskSpec>();
+    EditExtras extras;
+    extras.seesAll = access.privileged();
+    extras.exempt = access.privileged();
+    extras.startGiven = namesStartTime(params.getFields());
+    uid_t uid = access.uid();
+    KJ_LOG(INFO, "edit", id, uid);
+    return parts.scheduler.edit(id, request.asReader(), extras).attach(kj::mv(message));
   }
 
   // A task the caller may see (no attempts); a foreign or unknown id fails.

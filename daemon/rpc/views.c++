@@ -56,6 +56,7 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   v.setWaitingFor(waitingFor);
   v.setHeld(t.getHeld());
   v.setRerunOf(t.getRerunOf());
+  v.setEditedAt(t.getEditedAt());
   KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);

@@ -180,7 +180,8 @@ void QueueTable::countOut(Queue& queue, uint32_t uid) {
   if (--it->second == 0) activePerUser.erase(it);
 }
 
-void QueueTable::checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool exempt) {
+void QueueTable::checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool exempt,
+                              kj::Maybe<Queue&> already) {
   // Root and the admin group run the server: none of this binds them.
   if (exempt) return;
   int32_t highest = queue.defaults.maxUserPriority;
@@ -193,6 +194,11 @@ void QueueTable::checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool
   // Over a quota: "try later" (exit 75), not bad input: it passes as tasks end.
   uint64_t inQueue = queue.ready.activeOf(uid);
   uint64_t queueLimit = queue.defaults.maxActiveTasksPerUser;
+  bool moving = false;
+  KJ_IF_MAYBE (from, already) {
+    if (&*from == &queue) return;  // it counts there already
+    moving = true;
+  }
   if (queueLimit != 0 && inQueue >= queueLimit) {
     overloaded(kj::str("quota: user ", uid, " has ", inQueue, " active tasks in queue ", queue.name,
                        ", the limit (queues.", queue.name, ".max_active_tasks_per_user) is ",
@@ -201,7 +207,7 @@ void QueueTable::checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool
   auto it = activePerUser.find(uid);
   uint64_t everywhere = it == activePerUser.end() ? 0 : it->second;
   uint64_t limit = limits.maxActiveTasksPerUser;
-  if (limit != 0 && everywhere >= limit) {
+  if (limit != 0 && everywhere >= limit && !moving) {
     overloaded(kj::str("quota: user ", uid, " has ", everywhere,
                        " active tasks, the limit (limits.max_active_tasks_per_user) is ", limit,
                        "; submit again once some have ended"));

@@ -88,10 +88,13 @@ class QueueTable {
   void slotFreed(Queue& queue, uint32_t uid);
   void countIn(Queue& queue, uint32_t uid);  // a task becomes active (quotas)
   void countOut(Queue& queue, uint32_t uid);
-  void checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool exempt);
+  void checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool exempt,
+                    kj::Maybe<Queue&> already = nullptr);
   // Refuses what a user may not take on a shared server: a priority above
   // the queue's max_user_priority, a task over a per-user quota. `exempt`:
-  // root or the admin group.
+  // root or the admin group. `already`: the queue of an active task that
+  // moves (an edit): it counts in the user's quota already, and in that
+  // queue's.
 
  private:
   Store& store;

@@ -50,6 +50,13 @@ struct SubmitExtras {
   uint64_t rerunOf = 0;  // `rerun`: the task the new one is made from (records.Task.rerunOf)
 };
 
+// What an edit carries besides the new spec (Scheduler::edit).
+struct EditExtras {
+  bool seesAll = false;     // root or the admin group: may depend on anyone's task
+  bool exempt = false;      // root or the admin group: no per-user quota, any priority
+  bool startGiven = false;  // the spec's delayUsec/notBefore replace the task's start time
+};
+
 class Scheduler final : private kj::TaskSet::ErrorHandler {
  public:
   // Every reference outlives the scheduler. `timer` follows the monotonic
@@ -122,6 +129,17 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // `hold` (held) or `release` the tasks, all or none (scheduler-hold.c++):
   // holding one that has started or ended is refused, changing nothing.
   // Resolves once the change is durable.
+
+  kj::Promise<void> edit(uint64_t id, spec::TaskSpec::Reader request, EditExtras extras);
+  // `edit` (scheduler-edit.c++): task `id`, which has not started (waiting
+  // or queued, no attempt of it ran), takes `request` (the whole new spec,
+  // its request id aside) as a submit of it would: checked the same way (a
+  // dependency must be older than `id`), all or nothing, then re-queued,
+  // re-keyed and re-timed from `waiting`. Without extras.startGiven its
+  // start time stays. Resolves once the change is durable.
+  void requireEditable(uint64_t id);
+  // Refuses (a message for a person) a task edit() would refuse for its
+  // state: started, running, retrying, ended.
 
   struct SlotHolders {
     uint32_t concurrency = 0;
