@@ -148,13 +148,14 @@ struct RerunFixture {
   }
 
   spec::TaskSpec::Reader run(std::initializer_list<const char*> names,
-                             kj::Maybe<records::Attempt::Reader> first = nullptr) {
+                             kj::Maybe<records::Attempt::Reader> first = nullptr,
+                             SpecOverlay overlay = SpecOverlay::RERUN) {
     capnp::MallocMessageBuilder fieldsMessage;
     auto list = fieldsMessage.initRoot<capnp::List<capnp::Text>>(names.size());
     uint32_t i = 0;
     for (auto name : names) list.set(i++, name);
     auto out = outMessage.initRoot<spec::TaskSpec>();
-    rerunSpec(old.asReader(), first, overrides.asReader(), list.asReader(), out);
+    rerunSpec(old.asReader(), first, overrides.asReader(), list.asReader(), out, overlay);
     return out.asReader();
   }
 };
@@ -237,6 +238,58 @@ TEST(SubmitRequest, ARerunRefusesAFieldItDoesNotKnow) {
   } else {
     ADD_FAILURE() << "an unknown field was taken";
   }
+}
+
+// ---- edit (issue 16): the same mask, the same task ----
+
+TEST(SubmitRequest, AnEditTakesTheEnvironmentDirectoryAndUmaskOnlyWhenNamed) {
+  RerunFixture f;
+  f.overrides.initEnv(1).set(0, "B=2"_kj.asBytes());
+  f.overrides.setCwd("/home/a"_kj.asBytes());
+  f.overrides.setUmask(022);
+  f.overrides.initArgv(1).set(0, "true"_kj.asBytes());
+  auto kept = f.run({"argv"}, nullptr, SpecOverlay::EDIT);
+  EXPECT_EQ(text(kept.getEnv()[0]), "A=1");
+  EXPECT_EQ(text(kept.getCwd()), "/src");
+  EXPECT_EQ(kept.getUmask(), 027u);
+  auto taken = f.run({"argv", "env", "cwd", "umask"}, nullptr, SpecOverlay::EDIT);
+  ASSERT_EQ(taken.getEnv().size(), 1u);
+  EXPECT_EQ(text(taken.getEnv()[0]), "B=2");
+  EXPECT_EQ(text(taken.getCwd()), "/home/a");
+  EXPECT_EQ(taken.getUmask(), 022u);
+  EXPECT_EQ(text(taken.getArgv()[0]), "true");
+}
+
+TEST(SubmitRequest, AnEditRefusesARequestIdAndNamesItselfInARefusal) {
+  RerunFixture f;
+  f.overrides.setRequestId("again");
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 f.run({"priority", "requestId"}, nullptr, SpecOverlay::EDIT);
+               })) {
+    EXPECT_TRUE(e->getDescription().startsWith("edit cannot change a task's --request-id"))
+        << e->getDescription().cStr();
+  } else {
+    ADD_FAILURE() << "an edit took a request id";
+  }
+  KJ_IF_MAYBE (e,
+               kj::runCatchingExceptions([&]() { f.run({"gpus"}, nullptr, SpecOverlay::EDIT); })) {
+    EXPECT_TRUE(e->getDescription().startsWith("edit cannot set \"gpus\""))
+        << e->getDescription().cStr();
+  } else {
+    ADD_FAILURE() << "an unknown field was taken";
+  }
+}
+
+TEST(SubmitRequest, AStartTimeIsNamedByDelayOrNotBefore) {
+  capnp::MallocMessageBuilder message;
+  auto list = message.initRoot<capnp::List<capnp::Text>>(2);
+  list.set(0, "queue");
+  list.set(1, "priority");
+  EXPECT_FALSE(namesStartTime(list.asReader()));
+  list.set(1, "notBefore");
+  EXPECT_TRUE(namesStartTime(list.asReader()));
+  list.set(1, "delayUsec");
+  EXPECT_TRUE(namesStartTime(list.asReader()));
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ kj::Promise<void> Scheduler::edit(uint64_t id, spec::TaskSpec::Reader request, E
         refuse(kj::str("key \"", newKey, "\" is held by task ", holder,
                        " and --on-conflict is skip: task ", id, " was not changed"));
       }
-      replaced.add(holder);
+      if (request.getOnConflict() == spec::KeyConflict::REPLACE) replaced.add(holder);
     }
   }
 

@@ -1544,3 +1544,222 @@ TEST(Scheduling, ASubmittedHeldTaskWaitsAndARetryingHeldOneWaitsAfterItsBackoff)
   EXPECT_EQ(h.runner.launched.back().taskId, retrying);
 }
 }  // namespace taskctl
+
+// ---- edit (scheduler-edit.c++) ----
+
+namespace taskctl {
+namespace {
+
+// Edits task `id` to the spec `fill` makes (argv {"x"} unless it sets one), then lets the loop
+// run; returns the refusal, or "".
+std::string editTask(SchedulerHarness& h, uint64_t id, Fill fill, EditExtras extras = {}) {
+  capnp::MallocMessageBuilder message;
+  auto request = message.initRoot<spec::TaskSpec>();
+  request.initArgv(1).set(0, "x"_kj.asBytes());
+  fill(request);
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                 h.scheduler->edit(id, request.asReader(), extras).wait(h.waitScope);
+               })) {
+    return e->getDescription().cStr();
+  }
+  h.settle();
+  return "";
+}
+
+kj::Array<capnp::word> storedBytes(SchedulerHarness& h, uint64_t id) {
+  capnp::MallocMessageBuilder copy;
+  copy.setRoot(h.record(id)->get());
+  return capnp::messageToFlatArray(copy);
+}
+
+bool sameBytes(kj::ArrayPtr<const capnp::word> a, kj::ArrayPtr<const capnp::word> b) {
+  return a.asBytes() == b.asBytes();
+}
+
+TEST(Edit, PrioritiesChangedOnQueuedTasksReorderTheirQueueAndEachRunsOnce) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto a = h.submit();
+  auto b = h.submit();
+  auto c = h.submit();
+  h.settle();
+  EditExtras root;
+  root.exempt = true;  // above max_user_priority (0)
+  EXPECT_EQ(editTask(h, a, [](auto r) { r.setPriority(-5); }), "");
+  EXPECT_EQ(editTask(
+                h, c, [](auto r) { r.setPriority(5); }, root),
+            "");
+  EXPECT_EQ(h.state(a), TaskState::QUEUED);
+  EXPECT_EQ(h.record(c)->get().getPriority(), 5);
+  EXPECT_NE(h.record(c)->get().getEditedAt(), 0);
+  EXPECT_EQ(h.scheduler->counts().queued, 3u);
+  h.exit(first, 0);
+  h.exit(c, 0);
+  h.exit(b, 0);
+  h.exit(a, 0);
+  // Their old places in the ready list are gone: the order is the new one, nothing runs twice.
+  EXPECT_EQ(h.launchedIds(), (std::vector<uint64_t>{first, c, b, a}));
+  EXPECT_EQ(h.scheduler->counts().queued, 0u);
+}
+
+TEST(Edit, AnOrdinaryUserCannotRaiseAPriorityPastTheQueuesMaximum) {
+  SchedulerHarness h(1);
+  h.submit();
+  h.settle();
+  auto id = h.submit();
+  h.settle();
+  EXPECT_THAT(editTask(h, id, [](auto r) { r.setPriority(5); }),
+              HasSubstr("permission denied: priority 5"));
+  EXPECT_EQ(h.record(id)->get().getPriority(), 0);
+}
+
+TEST(Edit, ATaskMovedToAnotherQueueTakesThatQueuesSlots) {
+  SchedulerHarness h(1);  // "default" one slot, "batch" one slot
+  auto first = h.submit();
+  h.settle();
+  auto a = h.submit();
+  auto b = h.submit();
+  h.settle();
+  auto toBatch = [](auto r) { r.setQueue("batch"); };
+  EXPECT_EQ(editTask(h, a, toBatch), "");
+  EXPECT_TRUE(h.launched(a));  // batch was free
+  EXPECT_EQ(editTask(h, b, toBatch), "");
+  EXPECT_FALSE(h.launched(b));  // batch's one slot is a's
+  EXPECT_EQ(h.state(b), TaskState::QUEUED);
+  EXPECT_EQ(h.record(b)->get().getQueue(), "batch");
+  h.exit(first, 0);  // default's slot frees: b is no longer there
+  EXPECT_FALSE(h.launched(b));
+  h.exit(a, 0);
+  EXPECT_TRUE(h.launched(b));
+}
+
+TEST(Edit, ARefusedEditChangesNothing) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto queued = h.submit();
+  h.settle();
+  auto before = storedBytes(h, queued);
+  uint64_t seq = h.events->lastPublished();
+  EXPECT_THAT(editTask(h, first, [](auto) {}), HasSubstr("is running"));
+  EXPECT_THAT(editTask(h, queued, [](auto r) { r.setQueue("nosuch"); }),
+              HasSubstr("unknown queue"));
+  EXPECT_THAT(editTask(h, queued, [&](auto r) { r.initAfter(1)[0].setId(queued); }),
+              HasSubstr("waits only for older ones"));
+  EXPECT_THAT(editTask(h, queued, [&](auto r) { r.initAfter(1)[0].setId(queued + 100); }),
+              HasSubstr("no such task"));
+  EXPECT_THAT(editTask(h, queued,
+                       [](auto r) {
+                         r.setPriority(-3);
+                         auto retry = r.initRetry();
+                         retry.setRetries(1);
+                         retry.setOnOom(true);
+                         retry.setMemoryGrowFactor(2);  // no memory limit to grow
+                       }),
+              HasSubstr("memory"));
+  h.settle();
+  EXPECT_TRUE(sameBytes(storedBytes(h, queued), before));
+  EXPECT_EQ(h.events->lastPublished(), seq);
+  h.exit(first, 0);
+  EXPECT_TRUE(h.launched(queued));  // still in its queue, once
+}
+
+TEST(Edit, ARetryingTaskAndAnEndedOneAreRefused) {
+  SchedulerHarness h;
+  auto retrying = h.submit([](auto r) { r.initRetry().setRetries(1); });
+  h.settle();
+  h.exit(retrying, 1);
+  ASSERT_EQ(h.state(retrying), TaskState::RETRYING);
+  EXPECT_THAT(editTask(h, retrying, [](auto) {}), HasSubstr("has started (attempt 1 ran)"));
+  auto ended = h.submit();
+  h.settle();
+  h.exit(ended, 0);
+  EXPECT_THAT(editTask(h, ended, [](auto) {}), HasSubstr("has ended (succeeded)"));
+}
+
+TEST(Edit, DependenciesAreWaitedForAfreshAndAnEndedOneDecidesAsAtSubmit) {
+  SchedulerHarness h;
+  auto ok = h.submit();
+  auto bad = h.submit();
+  auto running = h.submit();
+  h.settle();
+  h.exit(ok, 0);
+  h.exit(bad, 1);
+  auto x = h.submit(afterOk(running));
+  auto y = h.submit(afterOk(running));
+  auto z = h.submit();  // queued... and running (4 slots)
+  h.settle();
+  ASSERT_EQ(h.state(x), TaskState::WAITING);
+  EXPECT_EQ(editTask(h, x, afterOk(ok)), "");
+  EXPECT_TRUE(h.launched(x));
+  EXPECT_EQ(editTask(h, y, afterOk(bad)), "");
+  EXPECT_EQ(h.state(y), TaskState::CANCELLED);
+  EXPECT_EQ(h.record(y)->get().getReason(), EndReason::DEPENDENCY);
+  // The old dependency no longer holds it back, nor brings it back.
+  h.exit(running, 0);
+  EXPECT_EQ(h.state(y), TaskState::CANCELLED);
+  (void)z;
+}
+
+TEST(Edit, AQueuedTaskGivenADependencyWaitsForIt) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto later = h.submit();
+  h.settle();
+  ASSERT_EQ(h.state(later), TaskState::QUEUED);
+  EXPECT_EQ(editTask(h, later, afterOk(first)), "");
+  EXPECT_EQ(h.state(later), TaskState::WAITING);
+  EXPECT_EQ(h.scheduler->counts().queued, 0u);
+  h.exit(first, 0);
+  EXPECT_TRUE(h.launched(later));
+}
+
+TEST(Edit, AKeyGivenWaitsBehindItsHolderAndAKeyGivenUpLetsItsWaiterGo) {
+  SchedulerHarness h(1);
+  h.submit();  // takes the one slot
+  h.settle();
+  auto holder = h.submit(withKey("k"));
+  auto waiter = h.submit(withKey("k"));
+  auto plain = h.submit();
+  h.settle();
+  ASSERT_EQ(h.state(holder), TaskState::QUEUED);
+  ASSERT_EQ(h.state(waiter), TaskState::WAITING);
+  EXPECT_EQ(editTask(h, plain, withKey("k")), "");
+  EXPECT_EQ(h.state(plain), TaskState::WAITING);
+  EXPECT_EQ(h.record(plain)->get().getKeyWaitsFor(), waiter);
+  EXPECT_EQ(editTask(h, holder, withKey("other")), "");
+  EXPECT_EQ(h.state(waiter), TaskState::QUEUED);  // k is its own now
+  EXPECT_EQ(h.state(plain), TaskState::WAITING);
+  EXPECT_THAT(editTask(h, holder, withKey("k", KeyConflict::SKIP)), HasSubstr("is held by task"));
+  EXPECT_EQ(editTask(h, holder, withKey("k", KeyConflict::REPLACE)), "");
+  EXPECT_EQ(h.state(waiter), TaskState::CANCELLED);
+  EXPECT_EQ(h.state(plain), TaskState::CANCELLED);
+  EXPECT_THAT(h.message(waiter), HasSubstr(kj::str("replaced by task ", holder).cStr()));
+}
+
+TEST(Edit, AStartTimeStaysUnlessGivenAndAnEditSurvivesARestart) {
+  SchedulerHarness h;
+  auto id = h.submit([](auto r) { r.setDelayUsec(60000000); });
+  h.settle();
+  int64_t notBefore = h.record(id)->get().getNotBefore();
+  EXPECT_EQ(editTask(h, id, [](auto r) { r.initArgv(1).set(0, "y"_kj.asBytes()); }), "");
+  EXPECT_EQ(h.state(id), TaskState::WAITING);
+  EXPECT_EQ(h.record(id)->get().getNotBefore(), notBefore);
+  h.restart();
+  auto task = h.record(id);
+  EXPECT_EQ(task->get().getState(), TaskState::WAITING);
+  EXPECT_EQ(kj::str(task->get().getArgv()[0].asChars()), "y");
+  EXPECT_NE(task->get().getEditedAt(), 0);
+  EditExtras now;
+  now.startGiven = true;  // and none: at once
+  EXPECT_EQ(editTask(
+                h, id, [](auto r) { r.initArgv(1).set(0, "y"_kj.asBytes()); }, now),
+            "");
+  EXPECT_TRUE(h.launched(id));
+  EXPECT_EQ(h.record(id)->get().getNotBefore(), 0);
+}
+
+}  // namespace
+}  // namespace taskctl
