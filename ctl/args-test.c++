@@ -1024,5 +1024,34 @@ TEST(Args, RerunNeedsTheIdFirst) {
   EXPECT_NE(refused({"rerun", "12", "--nosuch"}), "");
 }
 
+// ---- edit (issue 16) ----
+
+TEST(Args, EditTakesAnIdThenWhatToChange) {
+  auto invocation = accepted({"--json", "edit", "7", "--priority", "-3", "--queue", "q", "--in",
+                              "5m", "--", "echo", "hi"});
+  ASSERT_TRUE(invocation.command.is<EditArgs>());
+  auto& edit = invocation.command.get<EditArgs>();
+  EXPECT_EQ(edit.id, 7u);
+  EXPECT_EQ(kj::strArray(edit.submit.given, " "), "priority queue delayUsec argv");
+  EXPECT_EQ(edit.submit.spec.getPriority(), -3);
+  EXPECT_EQ(arg(edit.submit.spec, 1), "hi");
+  EXPECT_TRUE(invocation.global.json);
+}
+
+TEST(Args, EditRefusesNothingToChangeAndWhatIsNotPartOfATask) {
+  EXPECT_EQ(refused({"edit"}), "edit needs a task id: taskctl edit ID [OPTIONS] [-- CMD...]");
+  EXPECT_EQ(refused({"edit", "7"}),
+            "edit needs something to change: taskctl edit ID [OPTIONS] [-- CMD...]");
+  EXPECT_EQ(refused({"edit", "--priority", "1", "7"}),
+            "edit needs the task id first: taskctl edit ID [OPTIONS] [-- CMD...]");
+  EXPECT_EQ(refused({"edit", "7", "--wait", "--priority", "1"}),
+            "edit takes no --wait (taskctl wait ID waits for the task)");
+  EXPECT_EQ(refused({"edit", "7", "--hold"}),
+            "edit takes no --hold (taskctl hold ID holds the task)");
+  EXPECT_EQ(refused({"edit", "7", "--request-id", "r"}),
+            "edit cannot change a task's --request-id");
+  EXPECT_NE(refused({"edit", "7", "--priority", "101"}), "");
+}
+
 }  // namespace
 }  // namespace taskctl
