@@ -57,6 +57,10 @@ Commands:
                         (and command) given on top; prints its id (--json:
                         the new task). Keeps ID's environment, directory,
                         limits and retries; not its --in, --at or request id
+  edit ID [SUBMIT OPTIONS] [-- CMD [ARGS...]]
+                        change a task that has not started (waiting, queued)
+                        in place: the options (and command) given replace
+                        their fields; all or nothing (--json: the task)
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
   list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]
@@ -112,7 +116,7 @@ Options:
   --socket PATH         taskctld's socket (default: $TASKCTL_SOCKET, else
                         /run/taskctl/taskctl.sock)
   --json                JSON output for status, list, wait, submit --wait,
-                        rerun, queue, schedule list and watch
+                        rerun, edit, queue, schedule list and watch
   -h, --help            show this text
   --version             show the version
 

@@ -19,7 +19,7 @@ _taskctl() {
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD split=false
     fi
 
-    local commands='submit rerun status list wait cancel hold release why logs watch progress
+    local commands='submit rerun edit status list wait cancel hold release why logs watch progress
         queue schedule help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
@@ -90,7 +90,8 @@ _taskctl() {
     fi
 
     # After `submit ... --` (or `schedule add NAME ... --`) comes a command line of its own.
-    if ((dashdash_at > 0)) && [[ $command == submit || $command == rerun || $sub == add ]]; then
+    if ((dashdash_at > 0)) && [[ $command == submit || $command == rerun || $command == edit ||
+        $sub == add ]]; then
         if declare -F _command_offset >/dev/null; then
             _command_offset $((dashdash_at + 1))
         else
@@ -125,6 +126,11 @@ _taskctl() {
             # after --).
             ((cword == command_at + 1)) && [[ $cur != -* ]] && return
             opts="$submit_opts --" ;;
+        edit)
+            # edit ID [submit options] [-- CMD...]: as rerun, without what is not part of a task.
+            ((cword == command_at + 1)) && [[ $cur != -* ]] && return
+            opts="${submit_opts//--wait/} --"
+            opts=${opts//--hold/} opts=${opts//--request-id/} ;;
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
         wait) opts='--timeout' ;;
