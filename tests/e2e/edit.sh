@@ -117,6 +117,8 @@ got = [(e["id"], e["from"], e["to"], e["action"]) for e in ev]
 assert (b, "queued", "queued", "edited") in got, got
 assert (cmd, "waiting", "waiting", "edited") in got, got
 PY
+timeout 2 "$BIN/taskctl" watch --from 1 "$b" >"$WORK/text" || true
+grep -q "queued -> queued  attempt 0  edited$" "$WORK/text" || fail "watch text: $(cat "$WORK/text")"
 
 # Another user cannot tell alice's task from a missing one, and changes nothing.
 make_user alice
