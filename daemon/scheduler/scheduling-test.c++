@@ -1761,5 +1761,26 @@ TEST(Edit, AStartTimeStaysUnlessGivenAndAnEditSurvivesARestart) {
   EXPECT_EQ(h.record(id)->get().getNotBefore(), 0);
 }
 
+TEST(Edit, QuotasCountAMovedTaskOnceAndBindTheQueueItMovesTo) {
+  SchedulerHarness h(1);
+  h.config.limits.maxActiveTasksPerUser = 3;
+  h.config.queues[1].maxActiveTasksPerUser = 1;  // "batch"
+  h.scheduler->reloadQueues(h.config);
+  h.submit(h.alice);
+  auto a = h.submit(h.alice, [](auto r) { r.setHold(true); });  // never starts here
+  auto b = h.submit(h.alice);
+  h.settle();
+  // At the user's limit (3): editing one of them in its queue is no new task.
+  EXPECT_EQ(editTask(h, a, [](auto r) { r.setPriority(-1); }), "");
+  // Into batch: its own quota counts the task once moved.
+  EXPECT_EQ(editTask(h, a, [](auto r) { r.setQueue("batch"); }), "");
+  auto refused = editTask(h, b, [](auto r) { r.setQueue("batch"); });
+  EXPECT_THAT(refused, HasSubstr("active tasks in queue batch"));
+  EXPECT_EQ(h.record(b)->get().getQueue(), "default");
+  // Back out of batch: room there again.
+  EXPECT_EQ(editTask(h, a, [](auto) {}), "");
+  EXPECT_EQ(editTask(h, b, [](auto r) { r.setQueue("batch"); }), "");
+}
+
 }  // namespace
 }  // namespace taskctl
