@@ -260,7 +260,8 @@ interface Taskctl {
   # delayUsec, notBefore, retry (the whole policy), key, onConflict,
   # requestId, limits.timeoutUsec, limits.killGraceUsec,
   # limits.heartbeatUsec, limits.cpuQuotaPerSecUsec, limits.memoryMaxBytes,
-  # limits.tasksMax. An unknown name is refused, so a newer client's field
+  # limits.tasksMax; also env, cwd and umask (which taskctl sends only for
+  # `edit`). An unknown name is refused, so a newer client's field
   # is never dropped unseen. Kept from the old task: env, cwd, umask, and
   # the limits its first attempt ran with (not ones a retry grew). Never
   # kept: its delay or --at (a start time of the old submit) and its
