@@ -136,13 +136,19 @@ struct ScheduleRemoveArgs {
   kj::Maybe<kj::String> user;
 };
 
+// `drain [--wait]` (drained) and `undrain` (not drained).
+struct DrainArgs {
+  bool drained;
+  bool wait = false;  // --wait: return once nothing runs
+};
+
 struct HelpArgs {};
 struct VersionArgs {};
 
-using CommandArgs =
-    kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
-              LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
-              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs>;
+using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
+                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
+                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
+                              ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs, DrainArgs>;
 
 struct Invocation {
   GlobalOptions global;

@@ -40,6 +40,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, HoldArgs) { return runHold(session, args, global); }
     KJ_CASE_ONEOF(args, WhyArgs) { return runWhy(session, args, global); }
     KJ_CASE_ONEOF(args, RerunArgs) { return runRerun(session, args, global); }
+    KJ_CASE_ONEOF(args, DrainArgs) { return runDrain(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}

@@ -149,6 +149,8 @@ struct QueueView {
   waiting @5 :UInt32;              # waiting or retrying
   paused @6 :Bool;
   pausedReason @7 :Text;
+  drained @8 :Bool;
+  # taskctld is drained (`drain`): no queue starts anything, paused or not.
 }
 
 interface Taskctl {
@@ -259,6 +261,23 @@ interface Taskctl {
   # the limits its first attempt ran with (not ones a retry grew). Never
   # kept: its delay or --at (a start time of the old submit) and its
   # request id. A foreign id reads like a missing one.
+
+  reserved16 @16 () -> ();  # PLACEHOLDER (edit @16): the lead drops it at the merge.
+
+  drain @17 (drained :Bool, wait :Bool) -> (running :UInt32);
+  # Root and the admin group only ("permission denied" for anyone else,
+  # changing nothing). drained: `drain`, no queue starts anything new
+  # (queued tasks, retries whose backoff ends, timer submissions all wait);
+  # running work goes on. Not drained: `undrain`, every queue that is not
+  # paused starts what it can. Persisted: a restart (and an upgrade) keeps
+  # it. Answers once the change is durable, with the executions still
+  # starting or running; with `wait` (drain only) not before that is 0:
+  # the answer comes when the last running attempt's end is durable (no
+  # polling). An `undrain` meanwhile fails that waiting call ("undrained
+  # while waiting"). Each change is an event with taskId 0, action
+  # "drained" or "undrained", uid the caller's, from and to "" (docs/rpc.md);
+  # draining a drained daemon (or undraining one that is not) changes
+  # nothing and records no event.
 }
 
 struct ScheduleView {
