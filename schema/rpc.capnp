@@ -303,6 +303,8 @@ struct EventView {
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
   action @9 :Text;    # "held", "released"; "" for a plain state change (from may equal to)
+  # taskId 0: the daemon's own change, not a task's: action "drained" or
+  # "undrained" (Taskctl.drain), from and to "", queue "", uid the caller's.
 }
 
 struct ProgressView {
