@@ -1053,5 +1053,21 @@ TEST(Args, EditRefusesNothingToChangeAndWhatIsNotPartOfATask) {
   EXPECT_NE(refused({"edit", "7", "--priority", "101"}), "");
 }
 
+TEST(Args, DrainTakesWaitAndUndrainTakesNothing) {
+  auto drain = accepted({"drain"});
+  ASSERT_TRUE(drain.command.is<DrainArgs>());
+  EXPECT_TRUE(drain.command.get<DrainArgs>().drained);
+  EXPECT_FALSE(drain.command.get<DrainArgs>().wait);
+  auto waiting = accepted({"--json", "drain", "--wait"});
+  ASSERT_TRUE(waiting.command.is<DrainArgs>());
+  EXPECT_TRUE(waiting.command.get<DrainArgs>().wait);
+  EXPECT_TRUE(waiting.global.json);
+  auto undrain = accepted({"undrain"});
+  ASSERT_TRUE(undrain.command.is<DrainArgs>());
+  EXPECT_FALSE(undrain.command.get<DrainArgs>().drained);
+  EXPECT_EQ(refused({"undrain", "--wait"}), "unknown option --wait (see taskctl --help)");
+  EXPECT_EQ(refused({"drain", "q"}), "drain takes no argument ('q')");
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -83,6 +83,21 @@ WhyArgs why(ArgReader& in) {
   return WhyArgs{found[0]};
 }
 
+DrainArgs drain(ArgReader& in, bool drained) {
+  DrainArgs result{drained};
+  in.walk(
+      [&](const Option& option) {
+        if (!drained || option.name != "--wait") return false;
+        in.flag(option);
+        result.wait = true;
+        return true;
+      },
+      [&](kj::StringPtr arg) {
+        refuse(kj::str(drained ? "drain" : "undrain", " takes no argument ('", arg, "')"));
+      });
+  return result;
+}
+
 kj::Array<uint64_t> ids(ArgReader& in, kj::StringPtr command) {
   kj::Vector<uint64_t> found;
   in.walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { found.add(in.id(arg)); });
@@ -221,6 +236,7 @@ Invocation parse(ArgReader& in) {
     if (name == "why") return why(in);
     if (name == "rerun") return parseRerun(in);
     if (name == "edit") return parseEdit(in);
+    if (name == "drain" || name == "undrain") return drain(in, name == "drain");
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

@@ -11,6 +11,8 @@
 #include <kj/vector.h>
 #include <stdint.h>
 
+#include <variant>
+
 #include "common/units.h"  // parseProgressFraction, shared with the daemon
 #include "task-spec.capnp.h"
 
@@ -142,13 +144,48 @@ struct ScheduleRemoveArgs {
   kj::Maybe<kj::String> user;
 };
 
+// `drain [--wait]` (drained) and `undrain` (not drained).
+struct DrainArgs {
+  bool drained;
+  bool wait = false;  // --wait: return once nothing runs
+};
+
 struct HelpArgs {};
 struct VersionArgs {};
 
-using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
-                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
-                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
-                              ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs, EditArgs>;
+// One parsed command. Not a kj::OneOf: that holds at most 20 types (Cap'n Proto 0.9), and
+// taskctl has more commands than that.
+class CommandArgs {
+ public:
+  CommandArgs() = default;
+  template <typename T>
+  CommandArgs(T&& args) : args(kj::fwd<T>(args)) {}
+
+  template <typename T>
+  bool is() const {
+    return std::holds_alternative<T>(args);
+  }
+  template <typename T>
+  T& get() {
+    return std::get<T>(args);
+  }
+  template <typename T>
+  const T& get() const {
+    return std::get<T>(args);
+  }
+  // The command's arguments if it is a T, else null.
+  template <typename T>
+  const T* tryGet() const {
+    return std::get_if<T>(&args);
+  }
+
+ private:
+  std::variant<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
+               LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
+               ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs,
+               EditArgs, DrainArgs>
+      args;
+};
 
 struct Invocation {
   GlobalOptions global;

@@ -23,28 +23,28 @@ namespace {
 
 int run(Session& session, const Invocation& invocation) {
   auto& global = invocation.global;
-  KJ_SWITCH_ONEOF(invocation.command) {
-    KJ_CASE_ONEOF(args, SubmitArgs) { return runSubmit(session, args, global); }
-    KJ_CASE_ONEOF(args, StatusArgs) { return runStatus(session, args, global); }
-    KJ_CASE_ONEOF(args, ListArgs) { return runList(session, args, global); }
-    KJ_CASE_ONEOF(args, WaitArgs) { return runWait(session, args, global); }
-    KJ_CASE_ONEOF(args, CancelArgs) { return runCancel(session, args, global); }
-    KJ_CASE_ONEOF(args, LogsArgs) { return runLogs(session, args, global); }
-    KJ_CASE_ONEOF(args, QueueListArgs) { return runQueueList(session, args, global); }
-    KJ_CASE_ONEOF(args, QueueSetArgs) { return runQueueSet(session, args, global); }
-    KJ_CASE_ONEOF(args, QueuePauseArgs) { return runQueuePause(session, args, global); }
-    KJ_CASE_ONEOF(args, WatchArgs) { return runWatch(session, args, global); }
-    KJ_CASE_ONEOF(args, ScheduleAddArgs) { return runScheduleAdd(session, args, global); }
-    KJ_CASE_ONEOF(args, ScheduleListArgs) { return runScheduleList(session, args, global); }
-    KJ_CASE_ONEOF(args, ScheduleRemoveArgs) { return runScheduleRemove(session, args, global); }
-    KJ_CASE_ONEOF(args, HoldArgs) { return runHold(session, args, global); }
-    KJ_CASE_ONEOF(args, WhyArgs) { return runWhy(session, args, global); }
-    KJ_CASE_ONEOF(args, RerunArgs) { return runRerun(session, args, global); }
-    KJ_CASE_ONEOF(args, EditArgs) { return runEdit(session, args, global); }
-    KJ_CASE_ONEOF(args, ProgressArgs) {}
-    KJ_CASE_ONEOF(args, HelpArgs) {}
-    KJ_CASE_ONEOF(args, VersionArgs) {}
-  }
+  auto& command = invocation.command;
+  if (auto args = command.tryGet<SubmitArgs>()) return runSubmit(session, *args, global);
+  if (auto args = command.tryGet<StatusArgs>()) return runStatus(session, *args, global);
+  if (auto args = command.tryGet<ListArgs>()) return runList(session, *args, global);
+  if (auto args = command.tryGet<WaitArgs>()) return runWait(session, *args, global);
+  if (auto args = command.tryGet<CancelArgs>()) return runCancel(session, *args, global);
+  if (auto args = command.tryGet<LogsArgs>()) return runLogs(session, *args, global);
+  if (auto args = command.tryGet<QueueListArgs>()) return runQueueList(session, *args, global);
+  if (auto args = command.tryGet<QueueSetArgs>()) return runQueueSet(session, *args, global);
+  if (auto args = command.tryGet<QueuePauseArgs>()) return runQueuePause(session, *args, global);
+  if (auto args = command.tryGet<WatchArgs>()) return runWatch(session, *args, global);
+  if (auto args = command.tryGet<ScheduleAddArgs>()) return runScheduleAdd(session, *args, global);
+  if (auto args = command.tryGet<ScheduleListArgs>())
+    return runScheduleList(session, *args, global);
+  if (auto args = command.tryGet<ScheduleRemoveArgs>())
+    return runScheduleRemove(session, *args, global);
+  if (auto args = command.tryGet<HoldArgs>()) return runHold(session, *args, global);
+  if (auto args = command.tryGet<WhyArgs>()) return runWhy(session, *args, global);
+  if (auto args = command.tryGet<RerunArgs>()) return runRerun(session, *args, global);
+  if (auto args = command.tryGet<EditArgs>()) return runEdit(session, *args, global);
+  if (auto args = command.tryGet<DrainArgs>()) return runDrain(session, *args, global);
+  // help, --version and progress are answered before a session exists.
   KJ_UNREACHABLE;
 }
 

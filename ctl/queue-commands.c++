@@ -41,4 +41,24 @@ int runQueuePause(Session& session, const QueuePauseArgs& args, const GlobalOpti
   return 0;
 }
 
+int runDrain(Session& session, const DrainArgs& args, const GlobalOptions& global) {
+  auto request = session.daemon().drainRequest();
+  request.setDrained(args.drained);
+  request.setWait(args.wait);
+  // --wait lasts as long as the running work does; the change itself is answered promptly.
+  auto reply = args.wait ? session.await(request.send()) : session.answer(request.send());
+  uint32_t running = reply.getRunning();
+  if (global.json) {
+    writeOut(
+        kj::str("{\"drained\":", args.drained ? "true" : "false", ",\"running\":", running, "}\n"));
+  } else if (args.drained) {
+    writeOut(running == 0 ? kj::str("taskctld is drained; nothing runs\n")
+                          : kj::str("taskctld is drained; ", running,
+                                    running == 1 ? " task" : " tasks", " still running\n"));
+  } else {
+    writeOut(kj::str("taskctld is undrained; queues start tasks again\n"));
+  }
+  return 0;
+}
+
 }  // namespace taskctl

@@ -10,5 +10,6 @@ namespace taskctl {
 int runQueueList(Session& session, const QueueListArgs& args, const GlobalOptions& global);
 int runQueueSet(Session& session, const QueueSetArgs& args, const GlobalOptions& global);
 int runQueuePause(Session& session, const QueuePauseArgs& args, const GlobalOptions& global);
+int runDrain(Session& session, const DrainArgs& args, const GlobalOptions& global);
 
 }  // namespace taskctl

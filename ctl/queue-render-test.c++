@@ -71,16 +71,32 @@ TEST(QueueRender, JsonHasEveryFieldUnderItsStableName) {
   fillQueues(queues);
   EXPECT_EQ(queueJson(queues.asReader()[1]),
             R"({"name":"batch","concurrency":16,"concurrency_from_config":false,"running":2,)"
-            R"("queued":0,"waiting":0,"paused":true,"paused_reason":"by uid 0"})"
+            R"("queued":0,"waiting":0,"paused":true,"paused_reason":"by uid 0","drained":false})"
             "\n");
   auto readers = KJ_MAP(queue, queues.asReader()) { return queue; };
   EXPECT_EQ(queuesJson(readers),
             R"([{"name":"default","concurrency":4,"concurrency_from_config":true,"running":4,)"
-            R"("queued":120,"waiting":3,"paused":false,"paused_reason":null},)"
+            R"("queued":120,"waiting":3,"paused":false,"paused_reason":null,"drained":false},)"
             R"({"name":"batch","concurrency":16,"concurrency_from_config":false,"running":2,)"
-            R"("queued":0,"waiting":0,"paused":true,"paused_reason":"by uid 0"}])"
+            R"("queued":0,"waiting":0,"paused":true,"paused_reason":"by uid 0","drained":false}])"
             "\n");
   EXPECT_EQ(queuesJson(nullptr), "[]\n");
+}
+
+TEST(QueueRender, DrainedShowsInThePausedColumnAndTheJson) {
+  capnp::MallocMessageBuilder message;
+  auto queues = message.initRoot<capnp::List<rpc::QueueView>>(2);
+  fillQueues(queues);
+  queues[0].setDrained(true);
+  queues[1].setDrained(true);
+  auto readers = KJ_MAP(queue, queues.asReader()) { return queue; };
+  EXPECT_EQ(queueTable(readers),
+            "NAME     CONCURRENCY  RUNNING  QUEUED  WAITING  PAUSED\n"
+            "default            4        4     120        3  drained\n"
+            "batch             16        2       0        0  yes (by uid 0), drained\n");
+  EXPECT_NE(strstr(queueJson(readers[0]).cStr(),
+                   R"("paused":false,"paused_reason":null,"drained":true})"),
+            nullptr);
 }
 
 }  // namespace

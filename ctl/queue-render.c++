@@ -28,6 +28,8 @@ void writeQueueJson(JsonWriter& json, rpc::QueueView::Reader queue) {
   } else {
     json.string(queue.getPausedReason());
   }
+  json.key("drained");
+  json.boolean(queue.getDrained());
   json.endObject();
 }
 
@@ -70,6 +72,9 @@ kj::String queueTable(kj::ArrayPtr<const rpc::QueueView::Reader> queues) {
                    ? kj::str("yes (", printable(queue.getPausedReason()), ")")
                    : kj::str("yes");
     }
+    // Drained (`taskctl drain`): no queue starts anything, paused or not.
+    if (queue.getDrained())
+      paused = kj::str(queue.getPaused() ? kj::str(paused, ", ") : kj::str(), "drained");
     addRow(printable(queue.getName()), kj::str(queue.getConcurrency()), kj::str(queue.getRunning()),
            kj::str(queue.getQueued()), kj::str(queue.getWaiting()), kj::mv(paused));
   }

@@ -3,7 +3,7 @@
 // JSON field names are a contract (scripts read them); add fields, never rename them.
 //   queue: name, concurrency, concurrency_from_config (false: set at run time with `queue set`),
 //          running (starting or running), queued, waiting (waiting or retrying), paused,
-//          paused_reason ("" when there is none)
+//          paused_reason ("" when there is none), drained (taskctld is drained: `drain`)
 #pragma once
 
 #include <kj/array.h>
@@ -21,7 +21,8 @@ kj::String queueJson(rpc::QueueView::Reader queue);
 kj::String queuesJson(kj::ArrayPtr<const rpc::QueueView::Reader> queues);
 
 // NAME CONCURRENCY RUNNING QUEUED WAITING PAUSED, a header and one line per queue; PAUSED is "no",
-// or "yes" followed by the reason in parentheses when there is one.
+// or "yes" followed by the reason in parentheses when there is one; "drained" (or "yes (...),
+// drained") while taskctld is drained.
 kj::String queueTable(kj::ArrayPtr<const rpc::QueueView::Reader> queues);
 
 }  // namespace taskctl

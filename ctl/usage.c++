@@ -96,6 +96,10 @@ Commands:
   queue pause Q         start nothing new from Q; running tasks go on
                         (root and admins)
   queue resume Q        start Q's tasks again (root and admins)
+  drain [--wait]        for maintenance: no queue starts anything new, running
+                        tasks go on; kept across restarts (root and admins);
+                        --wait: return once nothing runs
+  undrain               start tasks again (paused queues stay paused)
   schedule add NAME --on-calendar SPEC [--persistent] [--accuracy DUR]
                [SUBMIT OPTIONS] -- CMD [ARGS...]
                         a systemd timer that submits CMD as you whenever SPEC

@@ -75,6 +75,22 @@ TEST(WatchRender, AChangeAsJsonIsOneObjectWithSnakeCaseKeys) {
       "\"from\":null,\"to\":\"failed\",\"attempt\":2,\"reason\":null,"));
 }
 
+TEST(WatchRender, TheDaemonsOwnChangeIsTask0WithItsAction) {
+  // `drain`: task id 0, no queue, no states (EventLog::recordDaemon).
+  utc();
+  capnp::MallocMessageBuilder message;
+  auto event = message.initRoot<rpc::EventView>();
+  event.setSeq(9);
+  event.setUid(0);
+  event.setAction("drained");
+  event.setAt(1764064224123456789);
+  EXPECT_EQ(eventLine(event), "2025-11-25 09:50:24  seq 9  taskctld drained by uid 0\n");
+  EXPECT_EQ(eventJson(event),
+            "{\"event\":\"daemon\",\"seq\":9,\"id\":0,\"uid\":0,\"queue\":\"\","
+            "\"from\":null,\"to\":null,\"attempt\":0,\"reason\":null,\"action\":\"drained\","
+            "\"at\":\"2025-11-25T09:50:24.123456Z\"}\n");
+}
+
 TEST(WatchRender, ProgressIsALineOrAnObject) {
   capnp::MallocMessageBuilder message;
   utc();

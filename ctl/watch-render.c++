@@ -22,6 +22,11 @@ void textOrNull(JsonWriter& json, kj::StringPtr text) {
 }  // namespace
 
 kj::String eventLine(rpc::EventView::Reader event) {
+  if (event.getTaskId() == 0) {
+    // The daemon's own change (`drain`: "drained", "undrained"), no task's.
+    return kj::str(localTime(event.getAt()), "  seq ", event.getSeq(), "  taskctld ",
+                   printable(event.getAction()), " by uid ", event.getUid(), '\n');
+  }
   auto from = event.getFrom().size() == 0 ? kj::str("new") : printable(event.getFrom());
   auto reason =
       event.getReason().size() == 0 ? kj::str() : kj::str("  ", printable(event.getReason()));
@@ -36,7 +41,8 @@ kj::String eventJson(rpc::EventView::Reader event) {
   JsonWriter json;
   json.beginObject();
   json.key("event");
-  json.string("state");
+  // Task 0: the daemon's own change (`drain`), with the same keys; from and to are null.
+  json.string(event.getTaskId() == 0 ? "daemon" : "state");
   json.key("seq");
   json.unsignedInteger(event.getSeq());
   json.key("id");
@@ -52,7 +58,7 @@ kj::String eventJson(rpc::EventView::Reader event) {
     json.string(event.getFrom());
   }
   json.key("to");
-  json.string(event.getTo());
+  textOrNull(json, event.getTo());
   json.key("attempt");
   json.unsignedInteger(event.getAttempt());
   json.key("reason");

@@ -178,6 +178,7 @@ struct Daemon::Impl {
     state.failed = counts.failed;
     state.cancelled = counts.cancelled;
     state.lastSeq = events.lastPublished();
+    state.drained = scheduler.drained();
     return state;
   }
 

@@ -24,6 +24,14 @@ struct Meta {
   formatVersion @0 :UInt32;
   nextId @1 :UInt64;
   # Never reused: every stored task id is below it.
+  drained @2 :Bool;
+  # `taskctl drain`: no queue starts anything until `undrain`. Here, not in
+  # a record of its own: one daemon-wide setting in the one daemon-wide
+  # record, written in the same transaction as its event; read at open,
+  # before recovery, so a restarted daemon never starts a task first. No
+  # format bump: an older meta reads as false, which it meant.
+  drainedBy @3 :UInt32;   # the uid that drained it
+  drainedAt @4 :Int64;    # realtime ns since the epoch
 }
 
 enum TaskState {

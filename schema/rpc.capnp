@@ -155,6 +155,8 @@ struct QueueView {
   waiting @5 :UInt32;              # waiting or retrying
   paused @6 :Bool;
   pausedReason @7 :Text;
+  drained @8 :Bool;
+  # taskctld is drained (`drain`): no queue starts anything, paused or not.
 }
 
 interface Taskctl {
@@ -281,6 +283,21 @@ interface Taskctl {
   # task then moves on as a submit of it would: queued, waiting, or
   # cancelled for a dependency that ended the wrong way). A foreign id
   # reads like a missing one.
+
+  drain @17 (drained :Bool, wait :Bool) -> (running :UInt32);
+  # Root and the admin group only ("permission denied" for anyone else,
+  # changing nothing). drained: `drain`, no queue starts anything new
+  # (queued tasks, retries whose backoff ends, timer submissions all wait);
+  # running work goes on. Not drained: `undrain`, every queue that is not
+  # paused starts what it can. Persisted: a restart (and an upgrade) keeps
+  # it. Answers once the change is durable, with the executions still
+  # starting or running; with `wait` (drain only) not before that is 0:
+  # the answer comes when the last running attempt's end is durable (no
+  # polling). An `undrain` meanwhile fails that waiting call ("undrained
+  # while waiting"). Each change is an event with taskId 0, action
+  # "drained" or "undrained", uid the caller's, from and to "" (docs/rpc.md);
+  # draining a drained daemon (or undraining one that is not) changes
+  # nothing and records no event.
 }
 
 struct ScheduleView {
@@ -306,6 +323,8 @@ struct EventView {
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
   action @9 :Text;    # "held", "released", "edited"; "" for a plain state change (from may equal to)
+  # taskId 0: the daemon's own change, not a task's: action "drained" or
+  # "undrained" (Taskctl.drain), from and to "", queue "", uid the caller's.
 }
 
 struct ProgressView {

@@ -20,7 +20,7 @@ _taskctl() {
     fi
 
     local commands='submit rerun edit status list wait cancel hold release why logs watch progress
-        queue schedule help'
+        queue schedule drain undrain help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
         --memory --tasks-max --after --in --at --retries --retry-on --memory-grow --memory-max
@@ -137,7 +137,8 @@ _taskctl() {
         cancel | hold | release | why) opts='' ;;
         logs) opts='-f --follow --attempt' ;;
         watch) opts='--from --progress' ;;
-        progress | help) opts='' ;;
+        progress | help | undrain) opts='' ;;
+        drain) opts='--wait' ;;
         queue)
             if [[ -z $sub ]]; then
                 COMPREPLY=($(compgen -W 'list set pause resume' -- "$cur"))

@@ -214,6 +214,7 @@ TEST(ManagerObject, PropertiesAreReadOnlyAndThereAreNoMethods) {
   h.state.running = 3;
   h.state.succeeded = 41;
   h.state.lastSeq = 77;
+  h.state.drained = true;
 
   Reply running, all, set, madeUp, introspect;
   uint32_t runningValue = 0;
@@ -245,7 +246,8 @@ TEST(ManagerObject, PropertiesAreReadOnlyAndThereAreNoMethods) {
   EXPECT_EQ(running.error, "");
   EXPECT_EQ(runningValue, 3u);
   EXPECT_EQ(all.error, "");
-  EXPECT_EQ(allValues.size(), 17u);
+  EXPECT_EQ(allValues.size(), 18u);
+  EXPECT_TRUE(allValues["Drained"].get<bool>());
   EXPECT_EQ(allValues["NRunning"].get<uint32_t>(), 3u);
   EXPECT_EQ(allValues["NSucceededSinceStart"].get<uint32_t>(), 41u);
   EXPECT_EQ(allValues["NSubmittedSinceStart"].get<uint32_t>(), 0u);

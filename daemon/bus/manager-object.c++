@@ -74,6 +74,9 @@ class ManagerObject::Adaptor final
   uint64_t LastSeq() override {
     return read([](const ManagerState& s) { return s.lastSeq; });
   }
+  bool Drained() override {
+    return read([](const ManagerState& s) { return s.drained; });
+  }
   // 0.1.0's names, kept (deprecated in the XML) for the clients written then.
   uint32_t Waiting() override { return NWaiting(); }
   uint32_t Queued() override { return NQueued(); }

@@ -25,6 +25,7 @@ struct ManagerState {
   uint32_t waiting = 0, queued = 0, running = 0, retrying = 0;  // tasks in that state now
   uint64_t succeeded = 0, failed = 0, cancelled = 0;            // tasks that got there since start
   uint64_t lastSeq = 0;                                         // the last seq published
+  bool drained = false;                                         // `taskctl drain`
   // Submitted since start is counted by the object itself, from the events.
 };
 

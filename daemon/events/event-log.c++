@@ -70,6 +70,13 @@ uint64_t EventLog::record(records::Task::Reader task, kj::Maybe<records::TaskSta
   return seq;
 }
 
+uint64_t EventLog::recordDaemon(kj::StringPtr action, uint32_t uid) {
+  capnp::MallocMessageBuilder task(16);
+  auto root = task.initRoot<records::Task>();
+  root.setUid(uid);  // id 0: no task has it (ids start at 1)
+  return record(root, records::TaskState::WAITING, 0, false, action);
+}
+
 void EventLog::forget(uint64_t seq) {
   for (auto it = pending.begin(); it != pending.end(); ++it) {
     if (it->seq == seq) {

@@ -47,6 +47,11 @@ class EventLog final : private kj::TaskSet::ErrorHandler {
   // "released"), recorded also when the state stays the same; "" for a
   // plain state change.
 
+  uint64_t recordDaemon(kj::StringPtr action, uint32_t uid);
+  // Stages a change of the daemon itself, not of a task (`drain`: "drained",
+  // "undrained", by `uid`): task id 0, no queue, `created` false and `from`
+  // equal to `to` (no state changed; the RPC shows both as "").
+
   void forget(uint64_t seq);
   // The droppable event `seq` was dropped with its refused submit: it is
   // never published.

@@ -440,6 +440,19 @@ class TaskctlService final : public rpc::Taskctl::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> drain(DrainContext context) override {
+    // A long call with `wait`: hanging up (Ctrl-C) cancels the wait, not the drain.
+    context.allowCancellation();
+    auto params = context.getParams();
+    bool drained = params.getDrained();
+    bool wait = params.getWait();
+    access.requireAdmin(drained ? "drain taskctld" : "undrain taskctld");
+    if (wait && !drained) refuse(kj::str("undrain does not wait"));
+    parts.queries.requireWritable();
+    return parts.scheduler.drain(drained, wait, access.uid())
+        .then([context](uint32_t running) mutable { context.getResults().setRunning(running); });
+  }
+
  private:
   ServiceParts& parts;
   Access access;

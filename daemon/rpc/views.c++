@@ -113,6 +113,7 @@ void fillQueue(const Scheduler::QueueInfo& info, rpc::QueueView::Builder v) {
   v.setWaiting(info.waiting);
   v.setPaused(info.paused);
   v.setPausedReason(info.pausedReason);
+  v.setDrained(info.drained);
 }
 
 void fillSchedule(const ScheduleInfo& s, kj::ArrayPtr<const uint64_t> taskIds,

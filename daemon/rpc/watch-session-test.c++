@@ -193,6 +193,23 @@ TEST(WatchSession, ShowsStatesAndReasonsAsWordsAndCreationWithoutFrom) {
   EXPECT_EQ(seen.transitions, (std::vector<std::string>{">queued:", "running>failed:exit"}));
 }
 
+TEST(WatchSession, TheDaemonsOwnEventsGoToEveryWatchOfAllTasksAndToNoWatchOfIds) {
+  // A drain by uid 0 (not the watcher's 1000): task 0, no states, replayed and live.
+  Harness h;
+  h.log->recordDaemon("drained", 0);
+  h.change(1, TaskState::RUNNING);
+  h.settle();
+  Seen all, byId;
+  auto w1 = h.watch(all, 1);
+  auto w2 = h.watch(byId, 1, {}, kj::heapArray<uint64_t>({1}));
+  h.settle();
+  h.log->recordDaemon("undrained", 0);
+  h.settle();
+  EXPECT_EQ(all.taskIds, (std::vector<uint64_t>{0, 1, 0}));
+  EXPECT_EQ(all.transitions, (std::vector<std::string>{">:", "queued>running:", ">:"}));
+  EXPECT_EQ(byId.taskIds, (std::vector<uint64_t>{1}));
+}
+
 TEST(WatchSession, OnlyTheCallersTasksAndOnlyTheIdsAsked) {
   Harness h;
   h.change(1, TaskState::RUNNING);

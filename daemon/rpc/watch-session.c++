@@ -72,6 +72,9 @@ size_t WatchSession::costOf(const Queued& queued) {
 }
 
 bool WatchSession::wanted(uint64_t taskId, uint32_t uid) {
+  // Task 0: the daemon's own change (`drain`), which holds back everyone's
+  // tasks, so everyone watching them all sees it; never one watched by id.
+  if (taskId == 0) return request.ids.size() == 0;
   if (!request.visible(uid)) return false;
   if (request.ids.size() == 0) return true;
   return std::binary_search(request.ids.begin(), request.ids.end(), taskId);
@@ -149,6 +152,12 @@ void fill(rpc::EventView::Builder view, uint64_t seq, uint64_t taskId, uint32_t 
   view.setTaskId(taskId);
   view.setUid(uid);
   view.setQueue(queue);
+  if (taskId == 0) {
+    // The daemon's own change (EventLog::recordDaemon): no state, from and to stay "".
+    view.setAt(at);
+    view.setAction(action);
+    return;
+  }
   if (!created) view.setFrom(stateName(from));
   view.setTo(stateName(to));
   view.setAttempt(attempt);

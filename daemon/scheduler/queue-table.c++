@@ -160,12 +160,17 @@ kj::Vector<QueueInfo> QueueTable::queueList(kj::FunctionParam<uint32_t(Queue&)> 
 
 void QueueTable::slotTaken(Queue& queue, uint32_t uid) {
   queue.running++;
+  runningAll++;
   queue.ready.started(uid);
 }
 
 void QueueTable::slotFreed(Queue& queue, uint32_t uid) {
   queue.running--;
   queue.ready.ended(uid);
+  KJ_ASSERT(runningAll > 0);
+  if (--runningAll == 0) {
+    KJ_IF_MAYBE (fn, idle) (*fn)();
+  }
 }
 
 void QueueTable::countIn(Queue& queue, uint32_t uid) {

@@ -26,6 +26,7 @@ struct QueueInfo {
   uint32_t running, queued, waiting;
   bool paused;
   kj::String pausedReason;
+  bool drained = false;  // taskctld is drained (the Scheduler's to say)
 };
 
 class QueueTable {
@@ -86,6 +87,9 @@ class QueueTable {
 
   void slotTaken(Queue& queue, uint32_t uid);  // a start in `queue` (running + fair share)
   void slotFreed(Queue& queue, uint32_t uid);
+  uint32_t runningEverywhere() const { return runningAll; }  // slots taken in all queues
+  void onIdle(kj::Function<void()> fn) { idle = kj::mv(fn); }
+  // Called when the last slot taken in any queue is freed (`drain --wait`).
   void countIn(Queue& queue, uint32_t uid);  // a task becomes active (quotas)
   void countOut(Queue& queue, uint32_t uid);
   void checkFairUse(Queue& queue, int32_t priority, uint32_t uid, bool exempt,
@@ -103,6 +107,8 @@ class QueueTable {
   // counted from staging, so a pipelined flood is counted before it is durable.
   std::map<uint32_t, uint64_t> activePerUser;
   LimitsConfig limits;
+  uint32_t runningAll = 0;
+  kj::Maybe<kj::Function<void()>> idle;
 
   void applySettings(Queue& queue, records::QueueSettings::Reader settings);
   void persistSettings(Queue& queue);

@@ -125,7 +125,7 @@ kj::Promise<void> Scheduler::whenAttemptEnds(uint64_t id, uint32_t attempt) {
 void Scheduler::dispatch(Queue& queue) {
   // A store found corrupt records nothing more: a task started now would be
   // run again after the store is salvaged. Tasks stay queued.
-  if (!dispatching || queue.paused || store.readOnly()) return;
+  if (!dispatching || isDrained || queue.paused || store.readOnly()) return;
   if (!runner.available()) {
     // The scope runner without a bus: tasks stay queued (none fails as
     // `spawn`) and dispatch resumes when it is back.
@@ -213,8 +213,8 @@ bool Scheduler::startsAtSubmit(Queue& queue) {
   // first attempt is staged as `starting` in the submit's own transaction, and
   // the shim is spawned once that one commit is durable: one fdatasync fewer
   // per task on the loop, and one fewer between the reply and "go".
-  return dispatching && !queue.paused && queue.ready.empty() && queue.running < queue.concurrency &&
-         runner.available();
+  return dispatching && !isDrained && !queue.paused && queue.ready.empty() &&
+         queue.running < queue.concurrency && runner.available();
 }
 
 void Scheduler::launch(uint64_t id, uint32_t number) {

@@ -268,10 +268,15 @@ kj::String Scheduler::waitingFor(records::Task::Reader task) {
   }
   if (state == TaskState::QUEUED) {
     auto it = queues.find(task.getQueue());
-    if (it != queues.end() && it->second.paused) {
-      return kj::str("queue ", task.getQueue(), " is paused (taskctl queue resume ",
-                     task.getQueue(), ")");
+    bool paused = it != queues.end() && it->second.paused;
+    auto resume = kj::str("queue ", task.getQueue(), " is paused (taskctl queue resume ",
+                          task.getQueue(), ")");
+    // Drained first: the daemon-wide stop, which `queue resume` does not lift.
+    if (isDrained) {
+      return paused ? kj::str("taskctld is drained (taskctl undrain), and ", resume)
+                    : kj::str("taskctld is drained (taskctl undrain)");
     }
+    if (paused) return resume;
     return kj::str();  // its slots: TaskQueries asks slotHolders()
   }
   if (task.getNotBefore() > t) return kj::str("not before ", formatTime(task.getNotBefore()));

@@ -47,7 +47,9 @@ Scheduler::Scheduler(Store& store, GroupCommit& commit, EventLog& events, Runner
         }
       }) {
   reloadQueues(config);
-  queues.loadSettings();  // run-time settings win over the TOML until reset
+  queues.loadSettings();                   // run-time settings win over the TOML until reset
+  isDrained = store.drainState().drained;  // before recovery: nothing starts first
+  queues.onIdle([this]() { drainIdle(); });
 }
 
 Scheduler::~Scheduler() noexcept(false) {}
@@ -379,7 +381,9 @@ uint32_t Scheduler::waitingIn(Queue& queue) {
 }
 
 kj::Vector<Scheduler::QueueInfo> Scheduler::queueList() {
-  return queues.queueList([this](Queue& queue) { return waitingIn(queue); });
+  auto list = queues.queueList([this](Queue& queue) { return waitingIn(queue); });
+  for (auto& info : list) info.drained = isDrained;
+  return list;
 }
 
 kj::Promise<Scheduler::QueueInfo> Scheduler::setConcurrency(kj::StringPtr name,
@@ -401,7 +405,9 @@ kj::Promise<Scheduler::QueueInfo> Scheduler::afterSettingsChange(Queue& queue) {
   }));
   return commit.durable().then([this, name = kj::str(queue.name)]() {
     auto& queue = queues.named(name);
-    return queues.infoOf(queue, waitingIn(queue));
+    auto info = queues.infoOf(queue, waitingIn(queue));
+    info.drained = isDrained;
+    return info;
   });
 }
 

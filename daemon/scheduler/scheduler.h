@@ -156,6 +156,16 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // nothing new until fewer run than the new value.
   kj::Promise<QueueInfo> setPaused(kj::StringPtr queue, bool paused, uid_t by);
 
+  // `drain` / `undrain` (scheduler-drain.c++): while drained no queue starts
+  // anything new; running work goes on. Stored in the meta record
+  // (Store::drainState), so a restart keeps it.
+  bool drained() const { return isDrained; }
+  kj::Promise<uint32_t> drain(bool drained, bool wait, uid_t by);
+  // Resolves, once the change is durable, with the executions still
+  // starting or running; with `wait` (drained only) once that is 0 and the
+  // last one's end is durable. An undrain rejects the waiting ones. Drain
+  // on a drained daemon (undrain on one that is not) changes nothing.
+
   void onTaskFinished(kj::Function<void(uint64_t id, int64_t finishedAt)> fn);
   // Called for every task that becomes terminal, once that is staged (retention).
 
@@ -189,6 +199,8 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // Timed waits (delays, --at, backoff): due ones come back to advance().
   Deadlines deadlines;
   kj::Maybe<kj::Function<void(uint64_t, int64_t)>> finishedHook;
+  bool isDrained = false;  // Store::drainState(), read at construction
+  kj::Vector<kj::Own<kj::PromiseFulfiller<uint32_t>>> drainWaiters;  // `drain --wait`
 
   // Memory handed back to the system (malloc_trim, the store's mapped
   // pages) once this many tasks left since the last time: a drain of a big
@@ -258,6 +270,7 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void keyReleased(uint32_t uid, kj::StringPtr key);
   uint32_t waitingIn(Queue& queue);  // its tasks waiting or retrying
   kj::Promise<QueueInfo> afterSettingsChange(Queue& queue);
+  void drainIdle();  // the last execution ended: `drain --wait` may answer
   // TERM to the whole execution, the task's kill grace, then KILL. The first
   // reason given is the one the attempt ends with.
 };

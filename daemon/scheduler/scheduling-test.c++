@@ -1543,6 +1543,133 @@ TEST(Scheduling, ASubmittedHeldTaskWaitsAndARetryingHeldOneWaitsAfterItsBackoff)
   h.settle();
   EXPECT_EQ(h.runner.launched.back().taskId, retrying);
 }
+
+// ---- Drain (scheduler-drain.c++) ----
+
+// The daemon's own events (task 0) as "action by uid", in seq order.
+std::vector<std::string> daemonEvents(SchedulerHarness& h) {
+  std::vector<std::string> out;
+  h.store->forEachEventFrom(1, [&](records::Event::Reader e) {
+    if (e.getTaskId() == 0) {
+      out.push_back(kj::str(e.getAction(), " by ", e.getUid()).cStr());
+      EXPECT_FALSE(e.getCreated());
+      EXPECT_EQ(e.getFrom(), e.getTo());
+      EXPECT_EQ(e.getQueue(), "");
+    }
+    return true;
+  });
+  return out;
+}
+
+TEST(Scheduling, DrainedNothingStartsRunningWorkFinishesUndrainStartsTheRest) {
+  SchedulerHarness h(1);
+  auto first = h.submit();
+  h.settle();
+  auto second = h.submit();
+  h.settle();
+  EXPECT_EQ(h.scheduler->drain(true, false, 0).wait(h.waitScope), 1u);
+  EXPECT_TRUE(h.scheduler->drained());
+  auto third = h.submit([](auto r) { r.setQueue("batch"); });  // a queue with a free slot
+  h.settle();
+  EXPECT_FALSE(h.launched(third));
+  h.exit(first, 0);
+  EXPECT_EQ(h.state(first), TaskState::SUCCEEDED);
+  EXPECT_FALSE(h.launched(second));
+  EXPECT_EQ(h.state(second), TaskState::QUEUED);
+  EXPECT_EQ(std::string(h.scheduler->waitingFor(h.record(second)->get()).cStr()),
+            "taskctld is drained (taskctl undrain)");
+  // Drained and paused: both named, drained first (`queue resume` alone is not enough).
+  h.scheduler->setPaused("batch", true, 0).wait(h.waitScope);
+  EXPECT_EQ(std::string(h.scheduler->waitingFor(h.record(third)->get()).cStr()),
+            "taskctld is drained (taskctl undrain), and queue batch is paused (taskctl queue "
+            "resume batch)");
+  for (auto& q : h.scheduler->queueList()) EXPECT_TRUE(q.drained) << q.name.cStr();
+  EXPECT_EQ(h.scheduler->drain(true, false, 0).wait(h.waitScope), 0u);  // no change, no event
+  // Undrain answers with what runs once it is durable: the task it just started.
+  EXPECT_EQ(h.scheduler->drain(false, false, 1000).wait(h.waitScope), 1u);
+  h.settle();
+  EXPECT_TRUE(h.launched(second));
+  EXPECT_FALSE(h.launched(third)) << "undrain resumed a paused queue";
+  EXPECT_EQ(std::string(h.scheduler->waitingFor(h.record(third)->get()).cStr()),
+            "queue batch is paused (taskctl queue resume batch)");
+  EXPECT_EQ(daemonEvents(h), (std::vector<std::string>{"drained by 0", "undrained by 1000"}));
+}
+
+TEST(Scheduling, DrainWaitAnswersWhenTheLastRunningEndIsDurable) {
+  SchedulerHarness h(2);
+  auto a = h.submit();
+  auto b = h.submit();
+  h.settle();
+  auto waiting = h.scheduler->drain(true, true, 0);
+  h.settle();
+  EXPECT_FALSE(waiting.poll(h.waitScope));
+  h.exit(a, 0);
+  EXPECT_FALSE(waiting.poll(h.waitScope)) << "answered while task b runs";
+  uint64_t commits = h.commit->commits();
+  h.exit(b, 1);
+  ASSERT_TRUE(waiting.poll(h.waitScope));
+  EXPECT_EQ(waiting.wait(h.waitScope), 0u);
+  EXPECT_GT(h.commit->commits(), commits);
+  EXPECT_EQ(h.state(b), TaskState::FAILED);  // its end was durable first
+  // Nothing runs: answered at once.
+  auto idle = h.scheduler->drain(true, true, 0);
+  ASSERT_TRUE(idle.poll(h.waitScope));
+  EXPECT_EQ(idle.wait(h.waitScope), 0u);
+}
+
+TEST(Scheduling, UndrainFailsAWaitingDrain) {
+  SchedulerHarness h(1);
+  auto a = h.submit();
+  h.settle();
+  auto waiting = h.scheduler->drain(true, true, 0);
+  h.settle();
+  h.scheduler->drain(false, false, 0).wait(h.waitScope);
+  ASSERT_TRUE(waiting.poll(h.waitScope));
+  KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() { waiting.wait(h.waitScope); })) {
+    EXPECT_THAT(e->getDescription().cStr(), HasSubstr("undrained while waiting"));
+  } else {
+    ADD_FAILURE() << "a waiting drain was answered after an undrain";
+  }
+  h.exit(a, 0);
+}
+
+TEST(Scheduling, ARetryWhoseBackoffEndsWhileDrainedWaitsQueued) {
+  SchedulerHarness h;
+  auto id = h.submit(retries(1, [](auto p) { p.setOnExit(true); }));
+  h.settle();
+  h.exit(id, 1);
+  EXPECT_EQ(h.state(id), TaskState::RETRYING);
+  h.scheduler->drain(true, false, 0).wait(h.waitScope);
+  untilNextAttempt(h, id);
+  EXPECT_EQ(h.state(id), TaskState::QUEUED);
+  EXPECT_EQ(h.runner.launched.size(), 1u);
+  h.scheduler->drain(false, false, 0).wait(h.waitScope);
+  h.settle();
+  EXPECT_EQ(h.runner.launched.size(), 2u);
+}
+
+TEST(Scheduling, DrainedSurvivesARestartAndNothingStartsAtRecovery) {
+  SchedulerHarness h(1);
+  auto a = h.submit();
+  h.settle();
+  auto b = h.submit();
+  h.settle();
+  h.scheduler->drain(true, false, 1000).wait(h.waitScope);
+  h.exit(a, 0);
+  h.restart();
+  EXPECT_TRUE(h.scheduler->drained());
+  EXPECT_EQ(h.store->drainState().by, 1000u);
+  EXPECT_GT(h.store->drainState().at, 0);
+  EXPECT_FALSE(h.launched(b));
+  auto c = h.submit();  // a submit (as a timer's) is stored and waits
+  h.settle();
+  EXPECT_EQ(h.state(c), TaskState::QUEUED);
+  EXPECT_FALSE(h.launched(c));
+  h.scheduler->drain(false, false, 0).wait(h.waitScope);
+  h.restart();
+  EXPECT_FALSE(h.scheduler->drained());
+  EXPECT_TRUE(h.launched(b));
+}
 }  // namespace taskctl
 
 // ---- edit (scheduler-edit.c++) ----

@@ -50,6 +50,7 @@ struct Source {
   bool sealed = true;  // format 3: values carry checksums
   uint32_t version = 0;
   kj::Maybe<uint64_t> nextId;
+  DrainState drain;  // `taskctl drain`, kept by a salvage
 
   explicit Source(kj::StringPtr dirArg) : dir(kj::str(dirArg)) {
     auto dataFile = kj::str(dir, "/data.mdb");
@@ -182,6 +183,7 @@ void readMeta(Source& source, StoreReport& report) {
                    readWhole<records::Meta>("meta", key, payload, [&](records::Meta::Reader m) {
                      source.version = m.getFormatVersion();
                      source.nextId = m.getNextId();
+                     source.drain = DrainState{m.getDrained(), m.getDrainedBy(), m.getDrainedAt()};
                    });
                    source.sealed = sealed;
                    KJ_REQUIRE(source.version <= records::FORMAT_VERSION,
@@ -344,6 +346,7 @@ StoreReport salvageStore(kj::StringPtr dir, kj::StringPtr outDir) {
   }
   Store out(outDir);
   KJ_IF_MAYBE (next, source.nextId) out.raiseNextId(*next);
+  if (source.drain.drained) out.setDrainState(source.drain);  // still drained once salvaged
   size_t staged = 0;
   auto flush = [&](bool force) {
     if (++staged >= 1000 || force) {

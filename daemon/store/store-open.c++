@@ -159,6 +159,11 @@ const void* Store::mapAddress() {
   return mapBase;
 }
 
+void Store::setDrainState(const DrainState& state) {
+  drain = state;
+  drainStaged = true;
+}
+
 void Store::raiseNextId(uint64_t next) {
   if (next > nextId) nextId = next;
 }
@@ -310,11 +315,15 @@ void Store::openAndCheck() {
   memcpy(words.begin(), bytes.begin(), words.size() * sizeof(capnp::word));
   uint64_t storedNext;
   uint32_t version;
+  DrainState storedDrain;
   KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
                  capnp::FlatArrayMessageReader reader(words, STORE_READER_OPTIONS);
                  auto meta = reader.getRoot<records::Meta>();
                  version = meta.getFormatVersion();
                  storedNext = meta.getNextId();
+                 storedDrain.drained = meta.getDrained();
+                 storedDrain.by = meta.getDrainedBy();
+                 storedDrain.at = meta.getDrainedAt();
                })) {
     failCorrupt(kj::str("its meta record is unreadable: ", e->getDescription()));
   }
@@ -342,6 +351,7 @@ void Store::openAndCheck() {
   if (!options.refuseUntilServing || version < records::FORMAT_VERSION) {
     verifyActive(txn, version);
   }
+  drain = committedDrain = storedDrain;  // before an upgrade, which rewrites the meta
   if (version < records::FORMAT_VERSION) upgradeFormat(txn, version, storedNext);
   nextId = committedNextId = storedNext;
   // Commit, not abort: table handles opened in an aborted transaction are void.

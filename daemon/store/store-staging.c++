@@ -129,8 +129,8 @@ bool Store::tryCommit() {
       if (rc != MDB_NOTFOUND) check(*this, rc, "delete");
     }
   }
-  if (nextId != committedNextId) {
-    auto words = metaRecord(nextId);
+  if (nextId != committedNextId || drainStaged) {
+    auto words = metaRecord(nextId, drain);
     MDB_val key = asVal(META_KEY.asBytes());
     MDB_val val = asVal(words);
     if (!put(metaDb, key, val)) return false;
@@ -148,15 +148,19 @@ void Store::commit() {
     // a submit among it is refused (GroupCommit), never acked.
     ops.clear();
     committedNextId = nextId;
+    drain = committedDrain;
+    drainStaged = false;
     requireWritable();
   }
-  if (ops.empty() && nextId == committedNextId) return;
+  if (ops.empty() && nextId == committedNextId && !drainStaged) return;
   while (!tryCommit()) {
     // MDB_MAP_FULL poisoned the transaction: it was aborted; grow and redo it all.
     growMap();
   }
   ops.clear();
   committedNextId = nextId;
+  committedDrain = drain;
+  drainStaged = false;
   commits++;
 }
 

@@ -209,11 +209,16 @@ void checkIndexEntry(Store& store, const Bounds& bounds, kj::StringPtr table, co
   store.failCorrupt(kj::str("checksum mismatch in ", keyText(table, key)));
 }
 
-kj::Array<kj::byte> metaRecord(uint64_t nextId) {
+kj::Array<kj::byte> metaRecord(uint64_t nextId, const DrainState& drain) {
   capnp::MallocMessageBuilder message;
   auto meta = message.initRoot<records::Meta>();
   meta.setFormatVersion(records::FORMAT_VERSION);
   meta.setNextId(nextId);
+  if (drain.drained) {
+    meta.setDrained(true);
+    meta.setDrainedBy(drain.by);
+    meta.setDrainedAt(drain.at);
+  }
   return sealValue(META_KEY.asBytes(), capnp::messageToFlatArray(message).asBytes());
 }
 

@@ -39,7 +39,7 @@ kj::Array<kj::byte> requestAgeKey(int64_t createdAt, uint32_t uid, kj::StringPtr
 kj::Array<kj::byte> attemptKey(uint64_t id, uint32_t number);
 
 constexpr kj::StringPtr META_KEY = "meta"_kj;
-kj::Array<kj::byte> metaRecord(uint64_t nextId);
+kj::Array<kj::byte> metaRecord(uint64_t nextId, const DrainState& drain = {});
 // The sealed meta of the current format with this counter.
 
 // ---- Values ----

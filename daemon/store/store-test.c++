@@ -592,6 +592,38 @@ TEST(Store, KeepsQueueSettingsAcrossReopen) {
   EXPECT_EQ(seen[1], "gpu:1:true:paused by uid 1000");
 }
 
+TEST(Store, KeepsTheDrainStateInTheMetaAcrossReopenAndSalvage) {
+  StoreDir dir;
+  {
+    Store store(dir.store());
+    EXPECT_FALSE(store.drainState().drained);
+    store.setDrainState(DrainState{true, 1000, 1234});
+    store.commit();  // nothing else staged: the meta alone is written
+  }
+  {
+    Store store(dir.store());
+    EXPECT_TRUE(store.drainState().drained);
+    EXPECT_EQ(store.drainState().by, 1000u);
+    EXPECT_EQ(store.drainState().at, 1234);
+    store.allocateId();  // a meta write for the id counter keeps it
+    store.commit();
+  }
+  auto out = kj::str(dir.path, "/salvaged");
+  salvageStore(dir.store(), out);
+  {
+    Store store(out);
+    EXPECT_TRUE(store.drainState().drained) << "a salvage lost the drained state";
+    EXPECT_EQ(store.drainState().by, 1000u);
+  }
+  {
+    Store store(dir.store());
+    store.setDrainState(DrainState{});
+    store.commit();
+  }
+  Store store(dir.store());
+  EXPECT_FALSE(store.drainState().drained);
+}
+
 TEST(Store, UpgradesAVersion1StoreInPlaceAndIndexesItsFinishedTasks) {
   StoreDir dir;
   KJ_ASSERT(mkdir(dir.store().cStr(), 0700) == 0);

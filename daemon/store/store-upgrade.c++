@@ -176,7 +176,7 @@ void Store::upgradeFormat(MDB_txn* txn, uint32_t version, uint64_t storedNext) {
       checkOpen(*this, mdb_drop(txn, ready, 1), "drop table ready");
     }
   }
-  putOpen(*this, txn, metaDb, META_KEY.asBytes(), metaRecord(storedNext), "upgrade meta");
+  putOpen(*this, txn, metaDb, META_KEY.asBytes(), metaRecord(storedNext, drain), "upgrade meta");
 }
 
 }  // namespace taskctl

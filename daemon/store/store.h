@@ -70,6 +70,13 @@ kj::Maybe<kj::ArrayPtr<const kj::byte>> unsealValue(kj::ArrayPtr<const kj::byte>
                                                     kj::ArrayPtr<const kj::byte> value);
 // The payload, or null when the checksum does not match.
 
+// `taskctl drain` as the meta record keeps it (records.Meta.drained...).
+struct DrainState {
+  bool drained = false;
+  uint32_t by = 0;  // the uid that drained it
+  int64_t at = 0;   // realtime ns since the epoch
+};
+
 class Store {
  public:
   // Opens the LMDB environment in `dir`, creating it (mode 0700) if absent.
@@ -91,6 +98,11 @@ class Store {
 
   uint64_t peekNextId() const { return nextId; }
   // The id allocateId() gives next; every id below it has been handed out.
+
+  const DrainState& drainState() const { return drain; }
+  // As last set (staged or committed); as stored when the store was opened.
+  void setDrainState(const DrainState& state);
+  // Staged: the meta record carries it from the next commit on.
 
   // Staged writes, durable at the next commit(). A `droppable` write belongs
   // to a request that can still be refused (a submit): if the commit fails,
@@ -209,6 +221,8 @@ class Store {
   unsigned finishedDb, tombstonesDb, requestsDb, requestsByAgeDb, queuesDb, eventsDb;
   uint64_t nextId = 1;
   uint64_t committedNextId = 1;
+  DrainState drain, committedDrain;
+  bool drainStaged = false;
   uint64_t commits = 0;
   kj::Vector<Op> ops;
 
