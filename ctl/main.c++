@@ -16,6 +16,7 @@
 #include "queue-commands.h"
 #include "schedule-commands.h"
 #include "session.h"
+#include "update-command.h"
 #include "watch-command.h"
 
 namespace taskctl {
@@ -40,6 +41,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, HoldArgs) { return runHold(session, args, global); }
     KJ_CASE_ONEOF(args, WhyArgs) { return runWhy(session, args, global); }
     KJ_CASE_ONEOF(args, RerunArgs) { return runRerun(session, args, global); }
+    KJ_CASE_ONEOF(args, UpdateArgs) { return runUpdate(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}
     KJ_CASE_ONEOF(args, HelpArgs) {}
     KJ_CASE_ONEOF(args, VersionArgs) {}
