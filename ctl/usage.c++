@@ -57,6 +57,10 @@ Commands:
                         (and command) given on top; prints its id (--json:
                         the new task). Keeps ID's environment, directory,
                         limits and retries; not its --in, --at or request id
+  update ID [--timeout [+]DUR] [--memory SIZE] [--cpu PCT] [--tasks-max N]
+                        change a task's limits, live while it runs (+DUR adds
+                        to its timeout); past the queue's maximums only root
+                        and admins; the direct runner changes only --timeout
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
   list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]

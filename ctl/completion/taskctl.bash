@@ -20,7 +20,7 @@ _taskctl() {
     fi
 
     local commands='submit rerun status list wait cancel hold release why logs watch progress
-        queue schedule help'
+        queue schedule help update'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
         --memory --tasks-max --after --in --at --retries --retry-on --memory-grow --memory-max
@@ -125,6 +125,7 @@ _taskctl() {
             # after --).
             ((cword == command_at + 1)) && [[ $cur != -* ]] && return
             opts="$submit_opts --" ;;
+        update) opts='--timeout --memory --cpu --tasks-max' ;;
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
         wait) opts='--timeout' ;;

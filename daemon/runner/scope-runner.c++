@@ -223,11 +223,12 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, records::Attempt::Reade
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
   r.tasksMax = limits.getTasksMax();
   // No RuntimeMaxUSec backstop: the daemon's own timer is the only one. A
-  // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to a year from
-  // its start, as no queue sets a maximum timeout; a retry may also grow it), and systemd 252
-  // cannot move a running scope's RuntimeMaxUSec with it; a backstop that covers the furthest
-  // deadline would be a year, no backstop in practice. A timed-out attempt whose daemon was down is
-  // ended when the daemon re-adopts it.
+  // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to the queue's
+  // max_timeout, else a year from its start), `taskctl update` may move it
+  // (root past any maximum), and a retry may grow it; a backstop that covers
+  // the furthest deadline would be a year, no backstop in practice. A
+  // timed-out attempt whose daemon was down is ended when the daemon
+  // re-adopts it (docs/design-notes.md).
   r.runtimeMaxUsec = 0;
   return r;
 }
