@@ -59,7 +59,8 @@ rc=0; AS_USER "$alice" update "$theirs" --timeout 2h 2>"$WORK/err" || rc=$?
 [ $rc = 65 ] && grep -q "above queue capped's max_timeout" "$WORK/err" || fail "alice past max: $rc $(cat "$WORK/err")"
 [ "$(T status --json "$theirs" | json limits timeout_usec)" = 3600000000 ] || fail "a refused update changed the timeout"
 AS_USER "$alice" update "$theirs" --timeout 30m >/dev/null || fail "alice cannot lower her own timeout"
-T update "$theirs" --timeout +2h >/dev/null || fail "root cannot go past the maximum"
+out=$(T --json update "$theirs" --timeout +2h) || fail "root cannot go past the maximum"
+[ "$(echo "$out" | json limits timeout_usec)" = 9000000000 ] || fail "update --json: $out"
 [ "$(T status --json "$theirs" | json limits timeout_usec)" = 9000000000 ] || fail "root's +2h: $(T status --json "$theirs")"
 [ "$(T status --json "$theirs" | json limits_updated_by)" = 0 ] || fail "limits_updated_by"
 # A task that has not started: its stored limits change (the memory too, the direct runner
