@@ -134,6 +134,13 @@ kj::String formatDurationUsec(uint64_t usec) {
   return out;
 }
 
+kj::String formatCpuQuota(uint64_t usecPerSec) {
+  if (usecPerSec % 10000 == 0) return kj::str(usecPerSec / 10000, "%");
+  char buffer[32];
+  snprintf(buffer, sizeof(buffer), "%g%%", usecPerSec / 10000.0);
+  return kj::str(buffer);
+}
+
 kj::String formatBytes(uint64_t bytes) {
   static const char* SUFFIX[] = {"", "K", "M", "G", "T"};
   double value = bytes;

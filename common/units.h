@@ -22,7 +22,8 @@ kj::Maybe<double> parseProgressFraction(kj::StringPtr text);
 // from 0% to 100% ("40%", "12.5%"). No signs, exponents or spaces, and no
 // locale: the client and the daemon read the same text the same way.
 
-kj::String formatDurationUsec(uint64_t usec);  // "1h30m", "2.5s", "500ms"
-kj::String formatBytes(uint64_t bytes);        // "512M", "1.5G", "300"
+kj::String formatDurationUsec(uint64_t usec);    // "1h30m", "2.5s", "500ms"
+kj::String formatBytes(uint64_t bytes);          // "512M", "1.5G", "300"
+kj::String formatCpuQuota(uint64_t usecPerSec);  // 1500000 -> "150%"
 
 }  // namespace taskctl

@@ -218,6 +218,32 @@ TEST(Args, WaitAndCancelKeepTheirIdsInArgumentOrder) {
   EXPECT_EQ(refused({"cancel"}), "cancel needs at least one task id");
 }
 
+TEST(Args, UpdateTakesOneIdAndAtLeastOneLimit) {
+  auto invocation =
+      accepted({"update", "7", "--timeout", "+1h", "--memory", "4G", "--cpu", "150%"});
+  auto& u = invocation.command.get<UpdateArgs>();
+  EXPECT_EQ(u.id, 7u);
+  EXPECT_EQ(u.timeoutUsec, 3600000000u);
+  EXPECT_TRUE(u.timeoutRelative);
+  EXPECT_EQ(u.memoryMaxBytes, 4ull << 30);
+  EXPECT_EQ(u.cpuQuotaPerSecUsec, 1500000u);
+  EXPECT_EQ(u.tasksMax, 0u);
+  auto absolute = accepted({"update", "--timeout=3h", "--tasks-max", "50", "7"});
+  EXPECT_FALSE(absolute.command.get<UpdateArgs>().timeoutRelative);
+  EXPECT_EQ(absolute.command.get<UpdateArgs>().timeoutUsec, 3 * 3600000000ull);
+  EXPECT_EQ(absolute.command.get<UpdateArgs>().tasksMax, 50u);
+  EXPECT_EQ(refused({"update", "7"}), "update needs --timeout, --memory, --cpu or --tasks-max");
+  EXPECT_EQ(refused({"update", "--memory", "1G"}), "update needs exactly one task id");
+  EXPECT_EQ(refused({"update", "7", "8", "--memory", "1G"}), "update needs exactly one task id");
+  EXPECT_EQ(refused({"update", "7", "--timeout", "+"}),
+            "--timeout must be a duration like 3h, or +1h to add to the current one, not '+'");
+  refused({"update", "7", "--timeout", "0"});
+  refused({"update", "7", "--memory", "0"});
+  EXPECT_EQ(refused({"update", "7", "--heartbeat", "5s"}),
+            "update cannot change --heartbeat: the task got it at its start (see taskctl(1), "
+            "update)");
+}
+
 TEST(Args, ListTakesFiltersAndNoArguments) {
   auto invocation = accepted({"list", "--state", "running", "--queue=batch"});
   EXPECT_EQ(invocation.command.get<ListArgs>().state, "running");

@@ -98,6 +98,47 @@ DrainArgs drain(ArgReader& in, bool drained) {
   return result;
 }
 
+UpdateArgs update(ArgReader& in) {
+  UpdateArgs result;
+  kj::Vector<uint64_t> found;
+  bool any = false;
+  in.walk(
+      [&](const Option& option) {
+        if (option.name == "--timeout") {
+          // "+DUR" adds to the current timeout; "DUR" replaces it (from the attempt's start).
+          auto text = in.valueOf(option);
+          result.timeoutRelative = text.startsWith("+");
+          kj::Maybe<uint64_t> value = parseDurationUsec(text.slice(result.timeoutRelative));
+          KJ_IF_MAYBE (v, value) result.timeoutUsec = *v;
+          if (result.timeoutUsec == 0) {
+            refuse(
+                kj::str("--timeout must be a duration like 3h, or +1h to add to the current "
+                        "one, not '",
+                        text, "'"));
+          }
+        } else if (option.name == "--memory") {
+          result.memoryMaxBytes = in.limit(option, parseBytes, "a size like 4G");
+        } else if (option.name == "--cpu") {
+          result.cpuQuotaPerSecUsec = in.limit(option, parseCpuQuotaPerSecUsec,
+                                               "a share of one CPU like 150% (200% for two CPUs)");
+        } else if (option.name == "--tasks-max") {
+          result.tasksMax = in.limit(option, parseUnsigned, "a number of processes like 100");
+        } else if (option.name == "--heartbeat" || option.name == "--kill-grace") {
+          refuse(kj::str("update cannot change ", option.name,
+                         ": the task got it at its start (see taskctl(1), update)"));
+        } else {
+          return false;
+        }
+        any = true;
+        return true;
+      },
+      [&](kj::StringPtr arg) { found.add(in.id(arg)); });
+  if (found.size() != 1) refuse(kj::str("update needs exactly one task id"));
+  if (!any) refuse(kj::str("update needs --timeout, --memory, --cpu or --tasks-max"));
+  result.id = found[0];
+  return result;
+}
+
 kj::Array<uint64_t> ids(ArgReader& in, kj::StringPtr command) {
   kj::Vector<uint64_t> found;
   in.walk([](const Option&) { return false; }, [&](kj::StringPtr arg) { found.add(in.id(arg)); });
@@ -237,6 +278,7 @@ Invocation parse(ArgReader& in) {
     if (name == "rerun") return parseRerun(in);
     if (name == "edit") return parseEdit(in);
     if (name == "drain" || name == "undrain") return drain(in, name == "drain");
+    if (name == "update") return update(in);
     if (name == "help") return HelpArgs{};
     refuse(kj::str("unknown command '", name, "' (see taskctl --help)"));
   }();

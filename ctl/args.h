@@ -150,6 +150,17 @@ struct DrainArgs {
   bool wait = false;  // --wait: return once nothing runs
 };
 
+// `update ID [--timeout [+]DUR] [--memory SIZE] [--cpu PCT] [--tasks-max N]`: a task's
+// limits, live while it runs. At least one option; 0: left as it is.
+struct UpdateArgs {
+  uint64_t id;
+  uint64_t timeoutUsec = 0;
+  bool timeoutRelative = false;  // "+1h": added to the current timeout
+  uint64_t cpuQuotaPerSecUsec = 0;
+  uint64_t memoryMaxBytes = 0;
+  uint64_t tasksMax = 0;
+};
+
 struct HelpArgs {};
 struct VersionArgs {};
 
@@ -183,7 +194,7 @@ class CommandArgs {
   std::variant<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
                LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
                ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs,
-               EditArgs, DrainArgs>
+               EditArgs, DrainArgs, UpdateArgs>
       args;
 };
 

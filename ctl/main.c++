@@ -16,6 +16,7 @@
 #include "queue-commands.h"
 #include "schedule-commands.h"
 #include "session.h"
+#include "update-command.h"
 #include "watch-command.h"
 
 namespace taskctl {
@@ -44,6 +45,7 @@ int run(Session& session, const Invocation& invocation) {
   if (auto args = command.tryGet<RerunArgs>()) return runRerun(session, *args, global);
   if (auto args = command.tryGet<EditArgs>()) return runEdit(session, *args, global);
   if (auto args = command.tryGet<DrainArgs>()) return runDrain(session, *args, global);
+  if (auto args = command.tryGet<UpdateArgs>()) return runUpdate(session, *args, global);
   // help, --version and progress are answered before a session exists.
   KJ_UNREACHABLE;
 }

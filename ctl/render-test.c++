@@ -81,7 +81,7 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null,)"
       R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
       R"("timeout_grow_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"pruned":false,"attempts":[)"
+      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
@@ -349,18 +349,19 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
   task.getRetry().setBackoffMaxUsec(60'000'000);
   auto json = taskJson(task.asReader(), false);
   EXPECT_NE(
-      strstr(json.cStr(),
-             R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
-             R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
-             R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
-             R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
-             R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
-             R"("backoff_base_usec":5000000,"backoff_max_usec":60000000,)"
-             R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
-             R"("timeout_grow_max_usec":null},)"
-             R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
-             R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
-             R"("held":false,"rerun_of":null,"edited_at":null,"pruned":false,"attempts":[]})"),
+      strstr(
+          json.cStr(),
+          R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
+          R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
+          R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
+          R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
+          R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
+          R"("backoff_base_usec":5000000,"backoff_max_usec":60000000,)"
+          R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
+          R"("timeout_grow_max_usec":null},)"
+          R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
+          R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
+          R"("held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":false,"attempts":[]})"),
       nullptr)
       << json.cStr();
 }
@@ -498,7 +499,7 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
   EXPECT_NE(
       strstr(
           json.cStr(),
-          R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"pruned":true})"),
+          R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":true})"),
       nullptr)
       << json.cStr();
 }
@@ -779,6 +780,25 @@ TEST(Render, StatusAndJsonSayWhenATaskWasEdited) {
   auto json = taskJson(task.asReader(), false);
   EXPECT_NE(strstr(json.cStr(), R"("edited_at":"2023-11-14T22:13:20.123456Z",)"), nullptr)
       << json.cStr();
+}
+
+TEST(Render, StatusAndJsonShowWhenAndByWhomUpdateChangedTheLimits) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(5);
+  task.setState("running");
+  task.setTimeoutUsec(5000000);
+  task.setLimitsUpdatedAt(1764064224123456000);
+  task.setLimitsUpdatedBy(0);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_NE(strstr(text.cStr(), " by uid 0\n"), nullptr) << text.cStr();
+  EXPECT_NE(strstr(text.cStr(), "limits updated: "), nullptr) << text.cStr();
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(strstr(json.cStr(),
+                   R"("limits_updated_at":"2025-11-25T09:50:24.123456Z","limits_updated_by":0,)"),
+            nullptr)
+      << json.cStr();
+  EXPECT_EQ(taskLimitsLine(task.asReader()), "timeout 5s");
 }
 
 }  // namespace

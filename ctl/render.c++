@@ -369,6 +369,8 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
 
 }  // namespace
 
+kj::String taskLimitsLine(rpc::TaskView::Reader task) { return limitsLine(task); }
+
 kj::String percentage(double fraction) {
   double percent = round(kj::min(kj::max(fraction, 0.0), 1.0) * 1000) / 10;
   char buffer[16];
@@ -486,6 +488,15 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   limitOrNull(json, task.getRerunOf());
   json.key("edited_at");
   timeOrNull(json, task.getEditedAt());
+  // `update`: when and by whom the limits were last changed (null: never).
+  json.key("limits_updated_at");
+  timeOrNull(json, task.getLimitsUpdatedAt());
+  json.key("limits_updated_by");
+  if (task.getLimitsUpdatedAt() != 0) {
+    json.unsignedInteger(task.getLimitsUpdatedBy());
+  } else {
+    json.null();
+  }
   json.key("pruned");
   json.boolean(task.getPruned());
   // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
@@ -559,6 +570,10 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   fields.add("owner", kj::str("uid ", task.getUid(), ", gid ", task.getGid()));
   auto limits = limitsLine(task);
   if (limits.size() > 0) fields.add("limits", kj::mv(limits));
+  if (task.getLimitsUpdatedAt() != 0) {
+    fields.add("limits updated", kj::str(localTime(task.getLimitsUpdatedAt()), " by uid ",
+                                         task.getLimitsUpdatedBy()));
+  }
   if (task.getLabels().size() > 0) {
     kj::Vector<kj::String> labels;
     for (auto label : task.getLabels()) {

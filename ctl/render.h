@@ -25,6 +25,9 @@ enum class Attempts { SHOWN, LEFT_OUT };
 void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
                    kj::Maybe<uint64_t> lastSeq = nullptr, Attempts attempts = Attempts::SHOWN);
 
+// The limits in force on one line ("timeout 2s, kill grace 1s, memory 512M"), or "" for none.
+kj::String taskLimitsLine(rpc::TaskView::Reader task);
+
 // One task, or an array of tasks, as one JSON document on one line (newline included).
 kj::String taskJson(rpc::TaskView::Reader task, bool withEnv,
                     kj::Maybe<uint64_t> lastSeq = nullptr);

@@ -61,6 +61,10 @@ Commands:
                         change a task that has not started (waiting, queued)
                         in place: the options (and command) given replace
                         their fields; all or nothing (--json: the task)
+  update ID [--timeout [+]DUR] [--memory SIZE] [--cpu PCT] [--tasks-max N]
+                        change a task's limits, live while it runs (+DUR adds
+                        to its timeout); past the queue's maximums only root
+                        and admins; the direct runner changes only --timeout
   status [--env] ID     one task: limits, attempts, progress, output tail
                         (--env: with its environment)
   list [--state S] [--queue Q] [--label K=V]... [--all-users] [--limit N]

@@ -120,8 +120,10 @@ struct Task {
   # Attempt records the limits it ran with.)
   reserved37 @37 :UInt64;  # PLACEHOLDER (pause helper)
   reserved38 @38 :UInt64;  # PLACEHOLDER (pause helper)
-  reserved39 @39 :UInt64;  # PLACEHOLDER (update helper)
-  reserved40 @40 :UInt64;  # PLACEHOLDER (update helper)
+  limitsUpdatedAt @39 :Int64;
+  # `taskctl update`: when the limits were last changed (realtime ns; 0: never).
+  limitsUpdatedBy @40 :UInt32;
+  # The uid that last changed them.
   editedAt @41 :Int64;
   # `taskctl edit`: when the task was last edited (realtime ns; 0: never).
 }
@@ -182,6 +184,13 @@ struct Attempt {
   # (the task's limits apply), or no limit.
   timeoutUsec @22 :UInt64;
   memoryMaxBytes @23 :UInt64;
+  # (`taskctl update` changes these two while the attempt runs.)
+  reservedPause24 @24 :UInt64;  # PLACEHOLDER (pause helper's @24-25)
+  reservedPause25 @25 :UInt64;  # PLACEHOLDER
+  extendedTimeoutUsec @26 :UInt64;
+  # The attempt's timeout from its start once the task's own
+  # EXTEND_TIMEOUT_USEC= raised it past timeoutUsec (0: not raised). Stored,
+  # so a daemon restart keeps the extension.
 }
 
 struct ExecSpec {

@@ -132,8 +132,10 @@ struct TaskView {
   # Made by `rerun` of this task (0: not a rerun).
   reserved34 @34 :UInt64;  # PLACEHOLDER (pause helper)
   reserved35 @35 :UInt64;  # PLACEHOLDER (pause helper)
-  reserved36 @36 :UInt64;  # PLACEHOLDER (update helper)
-  reserved37 @37 :UInt64;  # PLACEHOLDER (update helper)
+  limitsUpdatedAt @36 :Int64;
+  # `update`: when its limits were last changed (realtime ns; 0: never).
+  limitsUpdatedBy @37 :UInt32;
+  # `update`: the uid that last changed them (meaningful when limitsUpdatedAt != 0).
   editedAt @38 :Int64;
   # When `edit` last changed the task (realtime ns; 0: never edited).
 }
@@ -298,6 +300,25 @@ interface Taskctl {
   # "drained" or "undrained", uid the caller's, from and to "" (docs/rpc.md);
   # draining a drained daemon (or undraining one that is not) changes
   # nothing and records no event.
+
+  reserved18 @18 () -> ();  # PLACEHOLDER (pause)
+
+  update @19 (id :UInt64, limits :Spec.TaskLimits, timeoutRelative :Bool) -> (task :TaskView);
+  # `taskctl update`: changes the limits of a task (docs/cli.md, "Update").
+  # In `limits`, 0 leaves a limit as it is; timeoutUsec, cpuQuotaPerSecUsec,
+  # memoryMaxBytes and tasksMax may be given, killGraceUsec and
+  # heartbeatUsec not. timeoutRelative: timeoutUsec is added to the current
+  # timeout (the running attempt's as in force, with a task's own
+  # EXTEND_TIMEOUT_USEC= extension; else the task's), which must exist;
+  # otherwise it is the new timeout, counted from the attempt's start. A
+  # running task: its scope's properties change at once (SetUnitProperties;
+  # the direct runner can change only the timeout), the daemon re-arms its
+  # timer, and its later attempts keep the new limits; a task that has not
+  # started (waiting, queued, retrying): its stored limits change; a starting
+  # or ended one is refused. Past the queue's maximums (max_timeout,
+  # max_memory, max_cpu) only root and the admin group: "permission denied"
+  # for the others. Answers once durable, with an event (action "updated").
+  # A foreign id reads like a missing one.
 }
 
 struct ScheduleView {

@@ -20,7 +20,7 @@ _taskctl() {
     fi
 
     local commands='submit rerun edit status list wait cancel hold release why logs watch progress
-        queue schedule drain undrain help'
+        queue schedule drain undrain update help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
         --memory --tasks-max --after --in --at --retries --retry-on --memory-grow --memory-max
@@ -131,6 +131,7 @@ _taskctl() {
             ((cword == command_at + 1)) && [[ $cur != -* ]] && return
             opts="${submit_opts//--wait/} --"
             opts=${opts//--hold/} opts=${opts//--request-id/} ;;
+        update) opts='--timeout --memory --cpu --tasks-max' ;;
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
         wait) opts='--timeout' ;;

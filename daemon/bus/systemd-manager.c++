@@ -369,6 +369,26 @@ kj::Promise<void> SystemdManager::stopUnit(kj::StringPtr unit) {
   });
 }
 
+kj::Promise<void> SystemdManager::setLimits(kj::StringPtr unit, const ScopeLimits& r) {
+  if (!connected()) return disconnected(kj::str("cannot change ", unit));
+  // The same properties as at the scope's start (startScope); runtime: they
+  // last as long as the scope, which is transient anyway. No job: systemd
+  // writes the cgroup files before it replies.
+  std::vector<Property> properties;
+  if (r.cpuQuotaPerSecUsec) {
+    properties.push_back({"CPUQuotaPerSecUSec", sdbus::Variant(uint64_t(r.cpuQuotaPerSecUsec))});
+  }
+  if (r.memoryMaxBytes) {
+    properties.push_back({"MemoryMax", sdbus::Variant(uint64_t(r.memoryMaxBytes))});
+    if (r.memorySwapMaxZero) properties.push_back({"MemorySwapMax", sdbus::Variant(uint64_t(0))});
+  }
+  if (r.tasksMax) properties.push_back({"TasksMax", sdbus::Variant(uint64_t(r.tasksMax))});
+  if (properties.empty()) return kj::READY_NOW;
+  auto message = proxy->createMethodCall(MANAGER, "SetUnitProperties");
+  message << std::string(unit.cStr()) << true << properties;
+  return send(message, false).ignoreResult();
+}
+
 kj::Promise<void> SystemdManager::jobDone(kj::Promise<kj::String> job, kj::String what) {
   Epoch sent = epoch();
   return job.then([this, sent](kj::String path) { return jobResult(kj::mv(path), sent); })

@@ -55,9 +55,19 @@ TEST(Config, ReadsSharedServerLimits) {
   EXPECT_FALSE(q.fairShare);
   EXPECT_EQ(q.maxActiveTasksPerUser, 5u);
   EXPECT_EQ(q.maxUserPriority, 10);
+  auto maxima = parseConfig(
+      "[queues.batch]\nmax_timeout = \"6h\"\nmax_memory = \"8G\"\nmax_cpu = \"400%\"\n", "x.toml");
+  auto& m = KJ_ASSERT_NONNULL(maxima.findQueue("batch"));
+  EXPECT_EQ(m.maxTimeoutUsec, 6 * 3600000000ull);
+  EXPECT_EQ(m.maxMemoryBytes, 8ull << 30);
+  EXPECT_EQ(m.maxCpuQuotaPerSecUsec, 4000000u);
   EXPECT_EQ(errorOf("[queues.batch]\nmax_user_priority = 101\n"),
             "taskctld.toml:2:21: queues.batch.max_user_priority must be an integer from -100 "
             "to 100");
+  EXPECT_EQ(errorOf("[queues.batch]\ntimeout = \"2h\"\nmax_timeout = \"1h\"\n"),
+            "taskctld.toml:2:11: queues.batch.timeout (2h) is above queues.batch.max_timeout (1h)");
+  EXPECT_EQ(errorOf("[queues.batch]\nmax_cpu = \"x\"\n"),
+            "taskctld.toml:2:11: queues.batch.max_cpu must be a string like \"400%\"");
   EXPECT_EQ(errorOf("[limits]\nmax_tasks = 1\n"),
             "taskctld.toml:2:13: unknown key \"max_tasks\" in [limits]");
   EXPECT_EQ(errorOf("[queues.batch]\nfair_share = 1\n"),

@@ -273,11 +273,11 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       auto table = node.as_table();
       if (table == nullptr)
         fail(source, node.source(), kj::str("queues.", name, " must be a table"));
-      checkKeys(
-          source, *table,
-          {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
-           "pause_on_failure", "fair_share", "max_active_tasks_per_user", "max_user_priority"},
-          kj::str("queues.", name));
+      checkKeys(source, *table,
+                {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
+                 "pause_on_failure", "fair_share", "max_active_tasks_per_user", "max_user_priority",
+                 "max_timeout", "max_memory", "max_cpu"},
+                kj::str("queues.", name));
       QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
         queue.concurrency =
@@ -301,6 +301,24 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       queue.heartbeatUsec = unit("heartbeat", parseDurationUsec, "30s");
       queue.cpuQuotaPerSecUsec = unit("cpu", parseCpuQuotaPerSecUsec, "50%");
       queue.memoryMaxBytes = unit("memory", parseBytes, "512M");
+      queue.maxTimeoutUsec = unit("max_timeout", parseDurationUsec, "6h");
+      queue.maxMemoryBytes = unit("max_memory", parseBytes, "8G");
+      queue.maxCpuQuotaPerSecUsec = unit("max_cpu", parseCpuQuotaPerSecUsec, "400%");
+      // A default above its maximum would make every plain submit refused.
+      auto noDefaultAbove = [&](const char* key, uint64_t value, const char* maxKey, uint64_t max,
+                                auto format) {
+        if (max != 0 && value > max) {
+          fail(source, table->get(key)->source(),
+               kj::str("queues.", name, ".", key, " (", format(value), ") is above queues.", name,
+                       ".", maxKey, " (", format(max), ")"));
+        }
+      };
+      noDefaultAbove("timeout", queue.timeoutUsec, "max_timeout", queue.maxTimeoutUsec,
+                     [](uint64_t v) { return formatDurationUsec(v); });
+      noDefaultAbove("memory", queue.memoryMaxBytes, "max_memory", queue.maxMemoryBytes,
+                     [](uint64_t v) { return formatBytes(v); });
+      noDefaultAbove("cpu", queue.cpuQuotaPerSecUsec, "max_cpu", queue.maxCpuQuotaPerSecUsec,
+                     [](uint64_t v) { return formatCpuQuota(v); });
       if (auto t = table->get("tasks_max")) {
         queue.tasksMax = getInteger(source, *t, kj::str("queues.", name, ".tasks_max"), 1, 1 << 30);
       }

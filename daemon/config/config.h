@@ -30,6 +30,14 @@ struct QueueConfig {
   uint64_t cpuQuotaPerSecUsec = 0;
   uint64_t memoryMaxBytes = 0;
   uint64_t tasksMax = 0;
+  // Maximums (max_timeout, max_memory, max_cpu; 0: none): what an ordinary
+  // user may ask for at submit or raise to with `update` (root and the admin
+  // group may go past them), what retry growth and EXTEND_TIMEOUT_USEC= stop
+  // at, and the limit in force for a task that gives none where the queue
+  // has no default.
+  uint64_t maxTimeoutUsec = 0;
+  uint64_t maxMemoryBytes = 0;
+  uint64_t maxCpuQuotaPerSecUsec = 0;
   bool pauseOnFailure = false;  // a task that ends `failed` pauses the queue
   // A shared server (DESIGN 6). Root and the admin group are exempt from both limits.
   bool fairShare = true;               // fair_share: a free slot goes to the user running fewest

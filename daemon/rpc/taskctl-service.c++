@@ -252,6 +252,37 @@ class TaskctlService final : public rpc::Taskctl::Server {
         });
   }
 
+  kj::Promise<void> update(UpdateContext context) override {
+    parts.queries.requireWritable();
+    auto params = context.getParams();
+    uint64_t id = params.getId();
+    auto limits = params.getLimits();
+    if (limits.getKillGraceUsec() != 0) refuse(kj::str("update cannot change the kill grace"));
+    if (limits.getHeartbeatUsec() != 0) {
+      refuse(
+          kj::str("update cannot change the heartbeat (the task got WATCHDOG_USEC= at its "
+                  "start)"));
+    }
+    Scheduler::LimitUpdate change;
+    change.timeoutUsec = limits.getTimeoutUsec();
+    change.timeoutRelative = params.getTimeoutRelative();
+    change.cpuQuotaPerSecUsec = limits.getCpuQuotaPerSecUsec();
+    change.memoryMaxBytes = limits.getMemoryMaxBytes();
+    change.tasksMax = limits.getTasksMax();
+    change.by = access.uid();
+    change.exempt = access.privileged();  // the queue's maximums bind the others
+    return parts.queries.flushed()
+        .then([this, id, change]() {
+          visibleTask(id);  // a foreign id reads like a missing one
+          return parts.scheduler.update(id, change);
+        })
+        .then([this]() { return parts.queries.flushed(); })
+        .then([this, context, id]() mutable {
+          auto seen = visibleTask(id);
+          fillTask(seen, false, context.getResults().initTask());
+        });
+  }
+
   kj::Promise<void> logs(LogsContext context) override {
     auto params = context.getParams();
     uint64_t id = params.getId();

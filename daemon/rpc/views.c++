@@ -57,6 +57,8 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   v.setHeld(t.getHeld());
   v.setRerunOf(t.getRerunOf());
   v.setEditedAt(t.getEditedAt());
+  v.setLimitsUpdatedAt(t.getLimitsUpdatedAt());
+  v.setLimitsUpdatedBy(t.getLimitsUpdatedBy());
   KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);
@@ -100,7 +102,9 @@ void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
   v.setProgress(a.getProgress());
   v.setStatusText(a.getStatusText());
   v.setOomKills(a.getOomKills());
-  v.setTimeoutUsec(a.getTimeoutUsec());
+  // The timeout in force: the task's own EXTEND_TIMEOUT_USEC= extension
+  // moves it (kept in extendedTimeoutUsec, 0 when it did not).
+  v.setTimeoutUsec(kj::max(a.getTimeoutUsec(), a.getExtendedTimeoutUsec()));
   v.setMemoryMaxBytes(a.getMemoryMaxBytes());
 }
 

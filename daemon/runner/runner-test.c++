@@ -119,6 +119,21 @@ TEST(ScopeRequest, TakesTheAttemptsOwnLimits) {
   EXPECT_EQ(scopeRequestFor(task, attempt.asReader(), 1234, true).memoryMaxBytes, 50u << 20);
 }
 
+TEST(ScopeLimits, UpdateSetsOnlyWhatIsGivenAndNoSwapOnCgroupV1) {
+  LiveLimits limits;
+  limits.memoryMaxBytes = 4ull << 30;
+  auto v2 = scopeLimitsFor(limits, true);
+  EXPECT_EQ(v2.memoryMaxBytes, 4ull << 30);
+  EXPECT_TRUE(v2.memorySwapMaxZero);  // a scope that had no limit must not push into swap
+  EXPECT_EQ(v2.cpuQuotaPerSecUsec, 0u);
+  EXPECT_EQ(v2.tasksMax, 0u);
+  EXPECT_FALSE(scopeLimitsFor(limits, false).memorySwapMaxZero);  // v1: no such property
+  LiveLimits cpu;
+  cpu.cpuQuotaPerSecUsec = 1500000;
+  EXPECT_FALSE(scopeLimitsFor(cpu, true).memorySwapMaxZero);
+  EXPECT_EQ(scopeLimitsFor(cpu, true).cpuQuotaPerSecUsec, 1500000u);
+}
+
 TEST(ScopeRequest, DescriptionNamesTheTaskNotItsCommand) {
   // Every local user reads a scope's Description= (systemctl, the journal):
   // the task, its queue and its owner, never argv (which may hold a secret).

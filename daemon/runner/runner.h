@@ -6,6 +6,7 @@
 #pragma once
 
 #include <kj/async.h>
+#include <kj/debug.h>
 #include <kj/string.h>
 #include <records.capnp.h>
 
@@ -23,6 +24,13 @@ inline uint64_t attemptMemoryMaxBytes(records::Task::Reader task,
   return attempt.getMemoryMaxBytes() ? attempt.getMemoryMaxBytes()
                                      : task.getLimits().getMemoryMaxBytes();
 }
+
+// Limits `taskctl update` changes on a running execution (0: unchanged).
+struct LiveLimits {
+  uint64_t memoryMaxBytes = 0;
+  uint64_t cpuQuotaPerSecUsec = 0;
+  uint64_t tasksMax = 0;
+};
 
 // One execution's shim, started or re-adopted. Owned by the scheduler for as
 // long as the attempt is not terminal; destroying it leaves the shim running.
@@ -46,6 +54,14 @@ class Execution {
   virtual void kill(int signal) = 0;
   // Sends `signal` to the whole execution: the command's process group under
   // the direct runner, the scope under the scope runner.
+
+  virtual bool setsLimits() const { return false; }
+  virtual kj::Promise<void> setLimits(const LiveLimits& limits) {
+    return KJ_EXCEPTION(FAILED, "this runner cannot change a running execution's limits");
+  }
+  // `taskctl update`: the memory, CPU and tasks limits of the running
+  // execution, at once (the scope runner: SetUnitProperties on its scope).
+  // Only where setsLimits(): the direct runner enforces none of them.
 
   virtual kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() { return nullptr; }
   // Once exited(): the end the shim's exit status carries (exec/shim-exit.h),

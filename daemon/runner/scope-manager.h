@@ -19,6 +19,14 @@ struct ScopeRequest {
   uint64_t runtimeMaxUsec = 0;      // 0: none (a backstop for when the daemon is down)
 };
 
+// `taskctl update` on a running scope (0: unchanged).
+struct ScopeLimits {
+  uint64_t cpuQuotaPerSecUsec = 0;
+  uint64_t memoryMaxBytes = 0;
+  bool memorySwapMaxZero = false;  // with a memory limit on cgroup v2
+  uint64_t tasksMax = 0;
+};
+
 class ScopeManager {
  public:
   virtual ~ScopeManager() noexcept(false) = default;
@@ -32,6 +40,10 @@ class ScopeManager {
   // that left the command's session.
 
   virtual kj::Promise<void> stopUnit(kj::StringPtr unit) = 0;
+
+  virtual kj::Promise<void> setLimits(kj::StringPtr unit, const ScopeLimits& limits) = 0;
+  // SetUnitProperties(unit, runtime true, ...): the limits change at once on
+  // the running scope. Rejects with systemd's own words if it refuses.
   // StopUnit(unit, "replace"): what a lost attempt left running is stopped.
 
   // All of the above need the system bus. While it is gone they reject with

@@ -21,8 +21,8 @@ namespace {
 // An execution in a scope: the shim's process, with kills sent to the scope.
 class ScopeExecution final : public Execution {
  public:
-  ScopeExecution(kj::Own<Execution> shim, ScopeManager& scopes, kj::String unit)
-      : shim(kj::mv(shim)), scopes(scopes), unit(kj::mv(unit)), kills(errors) {}
+  ScopeExecution(kj::Own<Execution> shim, ScopeManager& scopes, kj::String unit, bool cgroupV2)
+      : shim(kj::mv(shim)), scopes(scopes), unit(kj::mv(unit)), cgroupV2(cgroupV2), kills(errors) {}
 
   int pid() const override { return shim->pid(); }
   uint64_t startTime() const override { return shim->startTime(); }
@@ -30,6 +30,10 @@ class ScopeExecution final : public Execution {
   void go() override { shim->go(); }
   kj::Promise<void> exited() override { return shim->exited(); }
   kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override { return shim->outcomeFromExit(); }
+  bool setsLimits() const override { return true; }
+  kj::Promise<void> setLimits(const LiveLimits& limits) override {
+    return scopes.setLimits(unit, scopeLimitsFor(limits, cgroupV2));
+  }
   void kill(int signal) override {
     if (signal == SIGKILL) {
       // KillUnit would kill the shim too, and with it the attempt's result:
@@ -60,6 +64,7 @@ class ScopeExecution final : public Execution {
   kj::Own<Execution> shim;
   ScopeManager& scopes;
   kj::String unit;
+  bool cgroupV2;
   struct Errors final : public kj::TaskSet::ErrorHandler {
     void taskFailed(kj::Exception&& e) override {
       // The scope may be gone already (the command ended meanwhile).
@@ -218,12 +223,27 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, records::Attempt::Reade
   r.memorySwapMaxZero = cgroupV2 && r.memoryMaxBytes > 0;
   r.tasksMax = limits.getTasksMax();
   // No RuntimeMaxUSec backstop: the daemon's own timer is the only one. A
-  // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to a year from
-  // its start, as no queue sets a maximum timeout; a retry may also grow it), and systemd 252
-  // cannot move a running scope's RuntimeMaxUSec with it; a backstop that covers the furthest
-  // deadline would be a year, no backstop in practice. A timed-out attempt whose daemon was down is
-  // ended when the daemon re-adopts it.
+  // task may move its deadline with EXTEND_TIMEOUT_USEC= (up to the queue's
+  // max_timeout, else a year from its start), `taskctl update` may move it
+  // (root past any maximum), and a retry may grow it; a backstop that covers
+  // the furthest deadline would be a year, no backstop in practice. A
+  // timed-out attempt whose daemon was down is ended when the daemon
+  // re-adopts it (docs/design-notes.md).
   r.runtimeMaxUsec = 0;
+  return r;
+}
+
+ScopeLimits scopeLimitsFor(const LiveLimits& limits, bool cgroupV2) {
+  ScopeLimits r;
+  r.cpuQuotaPerSecUsec = limits.cpuQuotaPerSecUsec;
+  // MemoryMax on either hierarchy: systemd writes it to memory.max on
+  // cgroup v2 and to memory.limit_in_bytes on v1 (the hybrid test
+  // container), as it does at the scope's start. MemorySwapMax exists only
+  // on v2: set again, so a scope that started without a memory limit does
+  // not push into swap once it has one.
+  r.memoryMaxBytes = limits.memoryMaxBytes;
+  r.memorySwapMaxZero = cgroupV2 && limits.memoryMaxBytes > 0;
+  r.tasksMax = limits.tasksMax;
   return r;
 }
 
@@ -258,14 +278,15 @@ kj::Promise<kj::Own<Execution>> ScopeRunner::start(records::Task::Reader task,
             rethrow(kj::mv(e));
           });
         }
-        return kj::Own<Execution>(kj::heap<ScopeExecution>(kj::mv(shim), scopes, kj::mv(unit)));
+        return kj::Own<Execution>(
+            kj::heap<ScopeExecution>(kj::mv(shim), scopes, kj::mv(unit), cgroupV2));
       });
 }
 
 kj::Maybe<kj::Own<Execution>> ScopeRunner::adopt(records::Attempt::Reader attempt) {
   KJ_IF_MAYBE (shim, launcher.adopt(attempt)) {
     return kj::Own<Execution>(
-        kj::heap<ScopeExecution>(kj::mv(*shim), scopes, kj::str(attempt.getUnit())));
+        kj::heap<ScopeExecution>(kj::mv(*shim), scopes, kj::str(attempt.getUnit()), cgroupV2));
   }
   return nullptr;
 }

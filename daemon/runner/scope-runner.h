@@ -79,4 +79,7 @@ ScopeRequest scopeRequestFor(records::Task::Reader task, records::Attempt::Reade
 ScopeRequest scopeRequestFor(records::Task::Reader task, uint32_t attempt, int pid, bool cgroupV2);
 // The same for an attempt that records no limits of its own.
 
+ScopeLimits scopeLimitsFor(const LiveLimits& limits, bool cgroupV2);
+// The scope properties `taskctl update` sets (pure; unit-tested).
+
 }  // namespace taskctl

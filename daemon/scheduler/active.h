@@ -38,10 +38,6 @@ struct Scheduler::Active {
     kj::Maybe<kj::Own<NotifyHandle>> notifySocket;  // the attempt's NOTIFY_SOCKET, while it runs
     int64_t progressStoredAt = 0;                   // coalescing: at most one write a second
     bool progressWritePending = false;
-    // The attempt's timeout from its start, once EXTEND_TIMEOUT_USEC raised it
-    // past the task's --timeout (0: not raised). In memory only: a daemon
-    // restart goes back to --timeout (docs/cli.md, "Heartbeats").
-    uint64_t extendedTimeoutUsec = 0;
     bool watchdogTriggered = false;        // WATCHDOG=trigger ended it, not silence
     bool malformedProgressLogged = false;  // once per attempt
     kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> attemptWaiters;  // for this attempt's end

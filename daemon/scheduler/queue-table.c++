@@ -42,6 +42,9 @@ void QueueTable::reload(const Config& config, kj::FunctionParam<bool(Queue&, uin
     c.cpuQuotaPerSecUsec = q.cpuQuotaPerSecUsec;
     c.memoryMaxBytes = q.memoryMaxBytes;
     c.tasksMax = q.tasksMax;
+    c.maxTimeoutUsec = q.maxTimeoutUsec;
+    c.maxMemoryBytes = q.maxMemoryBytes;
+    c.maxCpuQuotaPerSecUsec = q.maxCpuQuotaPerSecUsec;
     c.pauseOnFailure = q.pauseOnFailure;
     c.fairShare = q.fairShare;
     c.maxActiveTasksPerUser = q.maxActiveTasksPerUser;

@@ -372,7 +372,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
     } else if (a.stopReason == EndReason::TIMEOUT) {
-      uint64_t extended = a.live().extendedTimeoutUsec;
+      uint64_t extended = attempt.getExtendedTimeoutUsec();
       auto timeout = formatDurationUsec(attemptTimeoutUsec(task, attempt));
       finish(a, TaskState::FAILED, EndReason::TIMEOUT,
              extended ? kj::str("timed out after ", formatDurationUsec(extended), " (--timeout ",
@@ -679,7 +679,7 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 void Scheduler::armTimeout(Active& a) {
   uint64_t timeout = attemptTimeoutUsec(record(a), a.attempt());
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
-  if (a.live().extendedTimeoutUsec > timeout) timeout = a.live().extendedTimeoutUsec;
+  timeout = kj::max(timeout, a.attempt().getExtendedTimeoutUsec());
   // From the attempt's start, so a re-adopted attempt keeps its deadline.
   int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
@@ -698,18 +698,25 @@ void Scheduler::armTimeout(Active& a) {
 void Scheduler::extendTimeout(Active& a, uint64_t usec) {
   // systemd's EXTEND_TIMEOUT_USEC on a running unit: the runtime deadline
   // becomes at least now + usec; it never comes sooner, and the heartbeat is
-  // not its business. Without --timeout there is no deadline to move.
-  uint64_t timeout = record(a).getLimits().getTimeoutUsec();
-  if (timeout == 0 || a.state != TaskState::RUNNING || a.stopReason != EndReason::NONE) return;
-  uint64_t elapsedUsec = uint64_t(kj::max((now() - a.attempt().getStartedAt()) / 1000, int64_t(0)));
-  // Bounded as a timeout is: no queue sets a maximum timeout (config has
-  // none), so the bound is the most --timeout takes, a year from the start.
-  uint64_t wanted = usec > MAX_TIMEOUT_USEC - kj::min(elapsedUsec, MAX_TIMEOUT_USEC)
-                        ? MAX_TIMEOUT_USEC
-                        : elapsedUsec + usec;
-  uint64_t current = kj::max(timeout, a.live().extendedTimeoutUsec);
+  // not its business. Without a timeout there is no deadline to move.
+  if (a.state != TaskState::RUNNING || a.stopReason != EndReason::NONE) return;
+  auto attempt = a.attempt();
+  uint64_t timeout = attemptTimeoutUsec(record(a), attempt);
+  if (timeout == 0) return;
+  uint64_t elapsedUsec = uint64_t(kj::max((now() - attempt.getStartedAt()) / 1000, int64_t(0)));
+  // Bounded as a timeout is: the queue's max_timeout where it sets one, else
+  // the most --timeout takes, a year from the start. (Only `update` by root
+  // or the admin group goes past the queue's maximum.)
+  uint64_t bound = MAX_TIMEOUT_USEC;
+  uint64_t queueMax = queueOf(a).defaults.maxTimeoutUsec;
+  if (queueMax != 0) bound = kj::min(bound, queueMax);
+  uint64_t wanted = usec > bound - kj::min(elapsedUsec, bound) ? bound : elapsedUsec + usec;
+  uint64_t current = kj::max(timeout, attempt.getExtendedTimeoutUsec());
   if (wanted <= current) return;
-  a.live().extendedTimeoutUsec = wanted;
+  // Stored with the attempt (written with its next commit), so a daemon
+  // restart re-arms the moved deadline.
+  attempt.setExtendedTimeoutUsec(wanted);
+  persist(a);
   armTimeout(a);
 }
 

@@ -370,17 +370,23 @@ void Scheduler::retryLater(Active& a, EndReason reason, kj::StringPtr message, i
   }
   // A retry that grows a limit (RetryPolicy): the next attempt runs with the
   // grown one, which is the task's limit in force from now on.
+  // Growth stops at the queue's maximums (max_memory, max_timeout): past
+  // them only root and the admin group may go, with `update`.
   auto limits = task.getLimits();
+  auto& defaults = queueOf(a).defaults;
   if (reason == EndReason::OOM) {
     uint64_t from = a.hasAttempt ? attemptMemoryMaxBytes(task, a.attempt()) : 0;
     if (from == 0) from = limits.getMemoryMaxBytes();
+    uint64_t bound = defaults.maxMemoryBytes ? defaults.maxMemoryBytes : UINT64_MAX;
     limits.setMemoryMaxBytes(
-        grownLimit(from, policy.getMemoryGrowFactor(), policy.getMemoryGrowMaxBytes(), UINT64_MAX));
+        grownLimit(from, policy.getMemoryGrowFactor(), policy.getMemoryGrowMaxBytes(), bound));
   } else if (reason == EndReason::TIMEOUT) {
     uint64_t from = a.hasAttempt ? attemptTimeoutUsec(task, a.attempt()) : 0;
     if (from == 0) from = limits.getTimeoutUsec();
-    limits.setTimeoutUsec(grownLimit(from, policy.getTimeoutGrowFactor(),
-                                     policy.getTimeoutGrowMaxUsec(), MAX_TIMEOUT_USEC));
+    uint64_t bound = defaults.maxTimeoutUsec ? kj::min(defaults.maxTimeoutUsec, MAX_TIMEOUT_USEC)
+                                             : MAX_TIMEOUT_USEC;
+    limits.setTimeoutUsec(
+        grownLimit(from, policy.getTimeoutGrowFactor(), policy.getTimeoutGrowMaxUsec(), bound));
   }
   setState(a, TaskState::RETRYING);
   task.setReason(reason);

@@ -222,6 +222,11 @@ kj::Promise<uint64_t> Scheduler::submitNow(spec::TaskSpec::Reader request, const
   capnp::MallocMessageBuilder resolved(scratch);
   auto limits = resolved.initRoot<spec::TaskLimits>();
   auto& queue = resolve(request, limits);
+  if (!extras.exempt) {
+    KJ_IF_MAYBE (why, aboveQueueMaximum(limits.asReader(), queue.defaults)) {
+      refuse(kj::str(*why, ": only root and the admin group may go past it"));
+    }
+  }
   auto argv = request.getArgv();
   auto priority = request.getPriority();
   kj::StringPtr queueName = queue.name;

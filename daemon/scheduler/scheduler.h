@@ -140,6 +140,25 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void requireEditable(uint64_t id);
   // Refuses (a message for a person) a task edit() would refuse for its
   // state: started, running, retrying, ended.
+  // `taskctl update` (scheduler-update.c++). 0: leave that limit as it is.
+  struct LimitUpdate {
+    uint64_t timeoutUsec = 0;
+    bool timeoutRelative = false;  // add timeoutUsec to the current timeout
+    uint64_t cpuQuotaPerSecUsec = 0;
+    uint64_t memoryMaxBytes = 0;
+    uint64_t tasksMax = 0;
+    uid_t by = 0;         // who asks (recorded with the task)
+    bool exempt = false;  // root or the admin group: may go past the queue's maximums
+  };
+  kj::Promise<void> update(uint64_t id, LimitUpdate change);
+  // Changes a task's limits: a running one's at once (its execution's
+  // memory, CPU and tasks limits through the runner, its timeout re-armed
+  // from its start) and for its later attempts; a waiting, queued or
+  // retrying one's stored limits. Refuses (changing nothing) a starting or
+  // ended task, a limit out of range, a raise past the queue's maximum
+  // unless `exempt`, and a memory, CPU or tasks limit on an execution whose
+  // runner cannot change it. Resolves once the change and its event
+  // ("updated") are durable.
 
   struct SlotHolders {
     uint32_t concurrency = 0;
@@ -240,7 +259,8 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // `action` ("held", "released"): an event even when the state is the same.
   void reconcile(Active& task);
   void armTimeout(Active& task);
-  void extendTimeout(Active& task, uint64_t usec);  // EXTEND_TIMEOUT_USEC=
+  void applyUpdate(Active& task, const LimitUpdate& change);  // checked and resolved
+  void extendTimeout(Active& task, uint64_t usec);            // EXTEND_TIMEOUT_USEC=
   void armHeartbeat(Active& task);
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);

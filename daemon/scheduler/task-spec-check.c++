@@ -146,13 +146,18 @@ void checkTaskSpec(spec::TaskSpec::Reader request) {
 
 void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
                    spec::TaskLimits::Builder inForce) {
-  auto limit = [](uint64_t given, uint64_t queueDefault) { return given ? given : queueDefault; };
-  uint64_t timeout = limit(asked.getTimeoutUsec(), queue.timeoutUsec);
+  auto limit = [](uint64_t given, uint64_t queueDefault, uint64_t queueMax = 0) {
+    // With no default, a queue's maximum is the limit in force: a task that
+    // names none must not run unbounded where the queue bounds them.
+    return given ? given : queueDefault ? queueDefault : queueMax;
+  };
+  uint64_t timeout = limit(asked.getTimeoutUsec(), queue.timeoutUsec, queue.maxTimeoutUsec);
   uint64_t killGrace = limit(asked.getKillGraceUsec(), queue.killGraceUsec);
   if (killGrace == 0) killGrace = spec::DEFAULT_KILL_GRACE_USEC;  // stored as in force
   uint64_t heartbeat = limit(asked.getHeartbeatUsec(), queue.heartbeatUsec);
-  uint64_t cpu = limit(asked.getCpuQuotaPerSecUsec(), queue.cpuQuotaPerSecUsec);
-  uint64_t memory = limit(asked.getMemoryMaxBytes(), queue.memoryMaxBytes);
+  uint64_t cpu =
+      limit(asked.getCpuQuotaPerSecUsec(), queue.cpuQuotaPerSecUsec, queue.maxCpuQuotaPerSecUsec);
+  uint64_t memory = limit(asked.getMemoryMaxBytes(), queue.memoryMaxBytes, queue.maxMemoryBytes);
   uint64_t tasksMax = limit(asked.getTasksMax(), queue.tasksMax);
   if (timeout > MAX_TIMEOUT_USEC) refuse(kj::str("timeout is over a year"));
   if (killGrace > spec::MAX_KILL_GRACE_USEC) refuse(kj::str("kill grace is over an hour"));
@@ -166,6 +171,26 @@ void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
   inForce.setCpuQuotaPerSecUsec(cpu);
   inForce.setMemoryMaxBytes(memory);
   inForce.setTasksMax(tasksMax);
+}
+
+kj::Maybe<kj::String> aboveQueueMaximum(spec::TaskLimits::Reader limits, const QueueConfig& queue) {
+  auto above = [&](kj::StringPtr what, kj::String value, kj::StringPtr key, kj::String max) {
+    return kj::str(what, " ", value, " is above queue ", queue.name, "'s ", key, " (", max, ")");
+  };
+  if (queue.maxTimeoutUsec != 0 && limits.getTimeoutUsec() > queue.maxTimeoutUsec) {
+    return above("timeout", formatDurationUsec(limits.getTimeoutUsec()), "max_timeout",
+                 formatDurationUsec(queue.maxTimeoutUsec));
+  }
+  if (queue.maxMemoryBytes != 0 && limits.getMemoryMaxBytes() > queue.maxMemoryBytes) {
+    return above("memory limit", formatBytes(limits.getMemoryMaxBytes()), "max_memory",
+                 formatBytes(queue.maxMemoryBytes));
+  }
+  if (queue.maxCpuQuotaPerSecUsec != 0 &&
+      limits.getCpuQuotaPerSecUsec() > queue.maxCpuQuotaPerSecUsec) {
+    return above("cpu quota", formatCpuQuota(limits.getCpuQuotaPerSecUsec()), "max_cpu",
+                 formatCpuQuota(queue.maxCpuQuotaPerSecUsec));
+  }
+  return nullptr;
 }
 
 void checkRetryGrowth(spec::RetryPolicy::Reader retry, spec::TaskLimits::Reader inForce) {

@@ -37,6 +37,12 @@ void resolveLimits(spec::TaskLimits::Reader asked, const QueueConfig& queue,
 // spec::DEFAULT_KILL_GRACE_USEC). Refuses a limit in force that is out of
 // range, whichever side gave it.
 
+kj::Maybe<kj::String> aboveQueueMaximum(spec::TaskLimits::Reader limits, const QueueConfig& queue);
+// What of `limits` (in force) is above the queue's maximums (max_timeout,
+// max_memory, max_cpu), for a person ("timeout 3h is above queue q's
+// max_timeout (2h)"); null if nothing is. Only root and the admin group may
+// go past them (at submit and with `update`).
+
 void checkRetryGrowth(spec::RetryPolicy::Reader retry, spec::TaskLimits::Reader inForce);
 // Refuses a retry growth (RetryPolicy.memoryGrowFactor, timeoutGrowFactor)
 // that cannot act as asked: a factor out of 1..spec::MAX_GROW_FACTOR, one

@@ -35,6 +35,12 @@ class FakeRunner final : public Runner {
     void go() override { runner.launched[index].went = true; }
     kj::Promise<void> exited() override { return exitPromise.addBranch(); }
     void kill(int signal) override { runner.launched[index].lastSignal = signal; }
+    bool setsLimits() const override { return runner.setsLimits; }
+    kj::Promise<void> setLimits(const LiveLimits& limits) override {
+      if (runner.failLimits) return KJ_EXCEPTION(FAILED, "systemd refused the limits");
+      runner.limitCalls.add(index, limits);
+      return kj::READY_NOW;
+    }
     kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override {
       auto it = runner.exitOutcomes.find(index);
       if (it == runner.exitOutcomes.end()) return nullptr;
@@ -53,6 +59,11 @@ class FakeRunner final : public Runner {
   std::map<size_t, kj::Own<capnp::MallocMessageBuilder>> exitOutcomes;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
+  // `update`: whether executions take live limits (the scope runner's do),
+  // whether that fails, and each call by launch index.
+  bool setsLimits = true;
+  bool failLimits = false;
+  kj::Vector<std::pair<size_t, LiveLimits>> limitCalls;
   bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away),
                                   // and the runner is unavailable from then on, as the
                                   // scope runner is while its bus is gone
