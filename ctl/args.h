@@ -72,6 +72,12 @@ struct HoldArgs {
   bool held;
 };
 
+// `pause ID...` (paused) and `resume ID...` (not paused).
+struct PauseArgs {
+  kj::Array<uint64_t> ids;  // never empty, in argument order
+  bool paused;
+};
+
 // `why ID`.
 struct WhyArgs {
   uint64_t id;
@@ -139,10 +145,10 @@ struct ScheduleRemoveArgs {
 struct HelpArgs {};
 struct VersionArgs {};
 
-using CommandArgs =
-    kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
-              LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
-              ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs>;
+using CommandArgs = kj::OneOf<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs,
+                              CancelArgs, LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs,
+                              QueuePauseArgs, WatchArgs, ScheduleAddArgs, ScheduleListArgs,
+                              ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs, PauseArgs>;
 
 struct Invocation {
   GlobalOptions global;

@@ -12,6 +12,7 @@
 #include "exit-status.h"
 #include "hold-commands.h"
 #include "output.h"
+#include "pause-command.h"
 #include "progress.h"
 #include "queue-commands.h"
 #include "schedule-commands.h"
@@ -38,6 +39,7 @@ int run(Session& session, const Invocation& invocation) {
     KJ_CASE_ONEOF(args, ScheduleListArgs) { return runScheduleList(session, args, global); }
     KJ_CASE_ONEOF(args, ScheduleRemoveArgs) { return runScheduleRemove(session, args, global); }
     KJ_CASE_ONEOF(args, HoldArgs) { return runHold(session, args, global); }
+    KJ_CASE_ONEOF(args, PauseArgs) { return runPause(session, args, global); }
     KJ_CASE_ONEOF(args, WhyArgs) { return runWhy(session, args, global); }
     KJ_CASE_ONEOF(args, RerunArgs) { return runRerun(session, args, global); }
     KJ_CASE_ONEOF(args, ProgressArgs) {}

@@ -35,6 +35,7 @@ enum TaskState {
   failed @5;
   cancelled @6;
   retrying @7;
+  paused @8;       # `pause`: its running execution is frozen until `resume`
 }
 
 enum EndReason {
@@ -168,6 +169,11 @@ struct Attempt {
   # (the task's limits apply), or no limit.
   timeoutUsec @22 :UInt64;
   memoryMaxBytes @23 :UInt64;
+  # `pause`: the current pause's start (realtime ns; 0: not paused), and the
+  # time of the pauses that ended. The timeout counts only running time:
+  # now - startedAt - pausedUsec (- now - pausedAt while paused).
+  pausedAt @24 :Int64;
+  pausedUsec @25 :UInt64;
 }
 
 struct ExecSpec {
@@ -235,6 +241,7 @@ struct Event {
   reason @8 :EndReason;   # why it ended, for terminal and retrying states
   at @9 :Int64;           # realtime ns since the epoch
   action @10 :Text;
-  # What a user did that is not (only) a state change: "held", "released";
+  # What a user did that is not (only) a state change: "held", "released",
+  # "paused", "resumed" (with the state change to and from `paused`);
   # "" for a plain state change. With an action `from` may equal `to`.
 }

@@ -90,7 +90,7 @@ struct TaskView {
   id @0 :UInt64;
   uid @1 :UInt32;
   gid @2 :UInt32;
-  state @3 :Text;         # waiting queued starting running succeeded failed cancelled retrying
+  state @3 :Text;         # waiting queued starting running succeeded failed cancelled retrying paused
   reason @4 :Text;        # exit signal oom timeout heartbeat lost spawn cancelled dependency, or ""
   message @5 :Text;
   exitStatus @6 :Int32;
@@ -130,6 +130,11 @@ struct TaskView {
   # `hold`: never dispatched until `release`.
   rerunOf @33 :UInt64;
   # Made by `rerun` of this task (0: not a rerun).
+  pausedUsec @34 :UInt64;
+  # How long the current (else the last) attempt has been paused in all,
+  # the pause going on included; its timeout counts only the rest.
+  pausedAt @35 :Int64;
+  # paused: when this pause began (realtime ns); else 0.
 }
 
 struct ListFilter {
@@ -259,6 +264,18 @@ interface Taskctl {
   # the limits its first attempt ran with (not ones a retry grew). Never
   # kept: its delay or --at (a start time of the old submit) and its
   # request id. A foreign id reads like a missing one.
+
+  reserved16 @16 () -> ();  # PLACEHOLDER (edit @16, another branch)
+  reserved17 @17 () -> ();  # PLACEHOLDER (drain @17, another branch)
+
+  pause @18 (ids :List(UInt64), paused :Bool) -> (tasks :List(TaskView));
+  # paused: `pause`, else `resume`: freeze or thaw each task's running
+  # execution (docs/cli.md, "Pause and resume"). All or nothing: every id
+  # must be visible (a foreign one reads like a missing one) and running
+  # (or paused); then each changes, and the tasks come back as they are once
+  # that is durable and the execution is frozen (thawed). Pausing a paused
+  # task, or resuming a running one, changes nothing. A task being stopped
+  # (cancel, timeout) cannot be paused.
 }
 
 struct ScheduleView {
@@ -283,7 +300,7 @@ struct EventView {
   attempt @6 :UInt32; # the attempt the change belongs to (0: none yet)
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
-  action @9 :Text;    # "held", "released"; "" for a plain state change (from may equal to)
+  action @9 :Text;    # "held", "released", "paused", "resumed"; "" for a plain state change (from may equal to)
 }
 
 struct ProgressView {

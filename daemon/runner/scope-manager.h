@@ -32,6 +32,10 @@ class ScopeManager {
   // that left the command's session.
 
   virtual kj::Promise<void> stopUnit(kj::StringPtr unit) = 0;
+
+  virtual kj::Promise<void> freezeUnit(kj::StringPtr unit, bool frozen) = 0;
+  // FreezeUnit(unit) (frozen) or ThawUnit(unit): cgroup v2 only; resolves
+  // once systemd says the unit is frozen (thawed).
   // StopUnit(unit, "replace"): what a lost attempt left running is stopped.
 
   // All of the above need the system bus. While it is gone they reject with

@@ -320,6 +320,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   auto attempt = a.attempt();
   auto& queue = queueOf(a);
   queues.slotFreed(queue, a.uid);
+  endPause(a);  // it ended while paused (killed for memory, say)
   a.live().execution = nullptr;
   a.live().timeoutTimer = nullptr;
   a.live().heartbeatTimer = nullptr;
@@ -535,6 +536,14 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
     case TaskState::RUNNING:
       stopExecution(a, EndReason::CANCELLED);
       return kj::READY_NOW;
+    case TaskState::PAUSED:
+      // Thawed first: a stopped process gets its SIGTERM only once
+      // continued, and a frozen one not at all. Then as a running one.
+      KJ_LOG(INFO, "cancel of a paused task: resumed to be stopped", id);
+      tasks.add(thaw(a));
+      persist(a, "resumed");
+      stopExecution(a, EndReason::CANCELLED);
+      return commit.durable();
     default:
       return kj::READY_NOW;
   }
@@ -654,6 +663,7 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
 
 void Scheduler::armHeartbeat(Active& a) {
   if (a.stopReason != EndReason::NONE || !a.hasAttempt) return;
+  if (a.state == TaskState::PAUSED) return;  // its clock stops while paused
   uint64_t heartbeat = record(a).getLimits().getHeartbeatUsec();
   if (heartbeat == 0) return;
   uint64_t id = a.id();
@@ -679,9 +689,11 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 void Scheduler::armTimeout(Active& a) {
   uint64_t timeout = attemptTimeoutUsec(record(a), a.attempt());
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
+  if (a.state == TaskState::PAUSED) return;  // its clock stops while paused
   if (a.live().extendedTimeoutUsec > timeout) timeout = a.live().extendedTimeoutUsec;
-  // From the attempt's start, so a re-adopted attempt keeps its deadline.
-  int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
+  // From the attempt's start, so a re-adopted attempt keeps its deadline;
+  // its paused time does not count.
+  int64_t elapsedUsec = runningUsec(a);
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
@@ -701,7 +713,7 @@ void Scheduler::extendTimeout(Active& a, uint64_t usec) {
   // not its business. Without --timeout there is no deadline to move.
   uint64_t timeout = record(a).getLimits().getTimeoutUsec();
   if (timeout == 0 || a.state != TaskState::RUNNING || a.stopReason != EndReason::NONE) return;
-  uint64_t elapsedUsec = uint64_t(kj::max((now() - a.attempt().getStartedAt()) / 1000, int64_t(0)));
+  uint64_t elapsedUsec = uint64_t(runningUsec(a));
   // Bounded as a timeout is: no queue sets a maximum timeout (config has
   // none), so the bound is the most --timeout takes, a year from the start.
   uint64_t wanted = usec > MAX_TIMEOUT_USEC - kj::min(elapsedUsec, MAX_TIMEOUT_USEC)

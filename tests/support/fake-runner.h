@@ -23,6 +23,8 @@ class FakeRunner final : public Runner {
     bool went = false;
     int lastSignal = 0;
     kj::Own<kj::PromiseFulfiller<void>> exit;
+    bool paused = false;  // as the last pause() left it
+    int pauseCalls = 0;
   };
 
   class FakeExecution final : public Execution {
@@ -35,6 +37,12 @@ class FakeRunner final : public Runner {
     void go() override { runner.launched[index].went = true; }
     kj::Promise<void> exited() override { return exitPromise.addBranch(); }
     void kill(int signal) override { runner.launched[index].lastSignal = signal; }
+    kj::Promise<void> pause(bool paused) override {
+      runner.launched[index].paused = paused;
+      runner.launched[index].pauseCalls++;
+      if (runner.failPauses) return KJ_EXCEPTION(FAILED, "systemd said no");
+      return kj::READY_NOW;
+    }
     kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override {
       auto it = runner.exitOutcomes.find(index);
       if (it == runner.exitOutcomes.end()) return nullptr;
@@ -53,6 +61,7 @@ class FakeRunner final : public Runner {
   std::map<size_t, kj::Own<capnp::MallocMessageBuilder>> exitOutcomes;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
+  bool failPauses = false;        // pause() rejects
   bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away),
                                   // and the runner is unavailable from then on, as the
                                   // scope runner is while its bus is gone
@@ -106,12 +115,13 @@ class FakeRunner final : public Runner {
       uint32_t number = attempt.getNumber();
       return held.promise.then([this, id, number]() -> kj::Own<Execution> {
         auto paf = kj::newPromiseAndFulfiller<void>();
-        launched.add(Launched{id, number, false, 0, kj::mv(paf.fulfiller)});
+        launched.add(Launched{id, number, false, 0, kj::mv(paf.fulfiller), false, 0});
         return kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise));
       });
     }
     auto paf = kj::newPromiseAndFulfiller<void>();
-    launched.add(Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller)});
+    launched.add(
+        Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller), false, 0});
     return kj::Own<Execution>(
         kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
   }
@@ -120,7 +130,7 @@ class FakeRunner final : public Runner {
     KJ_IF_MAYBE (a, adoptable) {
       if (a->first == attempt.getTaskId() && a->second == attempt.getNumber()) {
         auto paf = kj::newPromiseAndFulfiller<void>();
-        launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller)});
+        launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller), false, 0});
         return kj::Own<Execution>(
             kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
       }
