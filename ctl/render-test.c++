@@ -81,7 +81,7 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null,)"
       R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
       R"("timeout_grow_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"pruned":false,"attempts":[)"
+      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
@@ -360,7 +360,7 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
              R"("timeout_grow_max_usec":null},)"
              R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
              R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
-             R"("held":false,"rerun_of":null,"pruned":false,"attempts":[]})"),
+             R"("held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[]})"),
       nullptr)
       << json.cStr();
 }
@@ -496,7 +496,7 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
                               R"("queue":"batch",)"))
       << json.cStr();
   EXPECT_NE(strstr(json.cStr(),
-                   R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"pruned":true})"),
+                   R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":true})"),
             nullptr)
       << json.cStr();
 }
