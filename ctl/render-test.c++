@@ -349,18 +349,19 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
   task.getRetry().setBackoffMaxUsec(60'000'000);
   auto json = taskJson(task.asReader(), false);
   EXPECT_NE(
-      strstr(json.cStr(),
-             R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
-             R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
-             R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
-             R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
-             R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
-             R"("backoff_base_usec":5000000,"backoff_max_usec":60000000,)"
-             R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
-             R"("timeout_grow_max_usec":null},)"
-             R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
-             R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
-             R"("held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[]})"),
+      strstr(
+          json.cStr(),
+          R"("tasks_max":null},"after":[{"id":12,"condition":"ok"},)"
+          R"({"id":13,"condition":"any"},{"id":14,"condition":"failed"}],)"
+          R"("not_before":"2026-11-25T14:30:00.000000Z","next_attempt_at":null,)"
+          R"("retry":{"retries":3,"on_exit":true,"exit_codes":[1,75],"on_signal":false,)"
+          R"("on_oom":false,"on_timeout":true,"on_heartbeat":true,"on_lost":true,)"
+          R"("backoff_base_usec":5000000,"backoff_max_usec":60000000,)"
+          R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
+          R"("timeout_grow_max_usec":null},)"
+          R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
+          R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
+          R"("held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[]})"),
       nullptr)
       << json.cStr();
 }
@@ -495,9 +496,11 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
                               R"("message":null,"exit_status":137,"exit_code":null,"signal":9,)"
                               R"("queue":"batch",)"))
       << json.cStr();
-  EXPECT_NE(strstr(json.cStr(),
-                   R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":true})"),
-            nullptr)
+  EXPECT_NE(
+      strstr(
+          json.cStr(),
+          R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"paused_usec":0,"paused_at":null,"pruned":true})"),
+      nullptr)
       << json.cStr();
 }
 
