@@ -46,6 +46,8 @@ grep -q '^State:.*stopped' "/proc/$cmd/status" || fail "command not stopped: $(g
 [ "$(state "$burner")" = paused ] || fail "not paused in status"
 T list | grep -q "^ *$burner .*paused" || fail "list: $(T list)"
 T status "$burner" | grep -q "^ *paused: *since" || fail "status: $(T status "$burner")"
+T why "$burner" | grep -qx "task $burner is paused (attempt 1; taskctl resume $burner)" ||
+  fail "why: $(T why "$burner")"
 
 # Paused across a restart: the re-adopted execution is not thawed.
 stop_daemon
