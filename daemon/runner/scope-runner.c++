@@ -192,10 +192,26 @@ char processState(int pid) {
   return p != nullptr && p[1] == ' ' ? p[2] : 0;
 }
 
+// cgroup v2's cgroup.events says "frozen 1": systemd's freezer holds it.
+bool cgroupFrozen(kj::StringPtr dir) {
+  FILE* f = fopen(kj::str(dir, "/cgroup.events").cStr(), "re");
+  if (f == nullptr) return false;  // v1: no such file
+  KJ_DEFER(fclose(f));
+  char line[64];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (strcmp(line, "frozen 1\n") == 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool stopCgroupExcept(int keep, kj::StringPtr unit) {
   KJ_IF_MAYBE (dir, scopeCgroupOf(keep, unit)) {
+    // Frozen already (a daemon restarted without the bus re-adopts a scope
+    // FreezeUnit froze): nothing in it runs or forks, and a frozen process
+    // would never show as stopped.
+    if (cgroupFrozen(*dir)) return true;
     // A process may fork between our read of cgroup.procs and its SIGSTOP
     // (the child joins the cgroup before its parent's fork() returns), so
     // read again until a round finds nobody new and everyone signalled is
