@@ -44,6 +44,12 @@ class ScopeExecution final : public Execution {
     // cgroup v1 (or a hybrid host) has no freezer that systemd drives, and
     // without the bus there is no FreezeUnit: SIGSTOP to every process of
     // the scope's cgroup but the shim, round after round until all stopped.
+    if (!paused && scopeFrozen(shimPid, unit)) {
+      // systemd froze it, and only systemd may thaw it (a write of our own
+      // to cgroup.freeze would leave its FreezerState wrong).
+      return KJ_EXCEPTION(DISCONNECTED,
+                          "the system bus is gone and systemd froze it; try again once it is back");
+    }
     bool done = paused ? stopCgroupExcept(shimPid, unit) : continueCgroupExcept(shimPid, unit);
     if (!done) return KJ_EXCEPTION(FAILED, "its scope has no processes left");
     return kj::READY_NOW;
@@ -244,6 +250,11 @@ bool stopCgroupExcept(int keep, kj::StringPtr unit) {
     KJ_LOG(WARNING, "not every process of the scope stopped in time", unit);
     return true;
   }
+  return false;
+}
+
+bool scopeFrozen(int member, kj::StringPtr unit) {
+  KJ_IF_MAYBE (dir, scopeCgroupOf(member, unit)) return cgroupFrozen(*dir);
   return false;
 }
 

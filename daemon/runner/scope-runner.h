@@ -67,6 +67,10 @@ bool stopCgroupExcept(int keep, kj::StringPtr unit);
 // bounded number of rounds). False if the scope's cgroup cannot be found.
 
 bool continueCgroupExcept(int keep, kj::StringPtr unit);
+
+bool scopeFrozen(int member, kj::StringPtr unit);
+// cgroup v2: systemd's freezer holds `member`'s scope `unit` (its
+// cgroup.events says "frozen 1"). False on v1 and when there is no such scope.
 // `resume`: SIGCONT to every process of that scope but `keep`, once.
 
 bool killLostScope(kj::StringPtr unit);

@@ -165,5 +165,23 @@ TEST(Pause, AFreezeTheRunnerRefusesLeavesItRunning) {
   EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);  // its clock runs again
 }
 
+TEST(Pause, AThawTheRunnerRefusesLeavesItPaused) {
+  SchedulerHarness h(1);
+  auto id = h.submit([](auto r) { r.getLimits().setTimeoutUsec(2000000); });
+  h.settle();
+  pause(h, id, true);
+  h.runner.failPauses = true;
+  uint64_t ids[] = {id};
+  EXPECT_NE(pauseError(h, ids, false).find("could not be resumed"), std::string::npos);
+  h.settle();
+  EXPECT_EQ(h.state(id), TaskState::PAUSED);
+  h.advance(10 * kj::SECONDS);
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);  // its clock is stopped again
+  h.runner.failPauses = false;
+  pause(h, id, false);
+  EXPECT_EQ(h.state(id), TaskState::RUNNING);
+}
+
 }  // namespace
 }  // namespace taskctl

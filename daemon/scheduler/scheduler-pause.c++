@@ -34,6 +34,15 @@ void Scheduler::endPause(Active& a) {
   }
 }
 
+void Scheduler::markPaused(Active& a) {
+  auto attempt = a.attempt();
+  attempt.setPausedAt(now());
+  attempt.setState(TaskState::PAUSED);
+  setState(a, TaskState::PAUSED);
+  a.live().timeoutTimer = nullptr;    // the clocks stop
+  a.live().heartbeatTimer = nullptr;  // (runningUsec() leaves the pause out)
+}
+
 kj::Promise<void> Scheduler::thaw(Active& a) {
   // Back to `running` (the caller persists), then the execution thaws.
   endPause(a);
@@ -77,12 +86,7 @@ kj::Promise<void> Scheduler::pause(kj::ArrayPtr<const uint64_t> ids, bool paused
       KJ_LOG(INFO, "pause", id, number);
       // Durable first, then frozen: a daemon that dies between the two
       // finds it `paused` and freezes it then (reconcile()).
-      auto attempt = a.attempt();
-      attempt.setPausedAt(now());
-      attempt.setState(TaskState::PAUSED);
-      setState(a, TaskState::PAUSED);
-      a.live().timeoutTimer = nullptr;    // the clocks stop
-      a.live().heartbeatTimer = nullptr;  // (runningUsec() leaves the pause out)
+      markPaused(a);
       persist(a, "paused");
       auto& execution = KJ_ASSERT_NONNULL(a.live().execution);
       changes.add(execution->pause(true).catch_([this, id, number](kj::Exception&& e) {
@@ -100,7 +104,18 @@ kj::Promise<void> Scheduler::pause(kj::ArrayPtr<const uint64_t> ids, bool paused
       }));
     } else {
       KJ_LOG(INFO, "resume", id, number);
-      changes.add(thaw(a));
+      changes.add(thaw(a).catch_([this, id, number](kj::Exception&& e) {
+        // Not thawed: it is still frozen, so it is paused again (from now:
+        // how long the failed resume took is counted as running time).
+        KJ_LOG(WARNING, "resume failed", id, number, e.getDescription());
+        KJ_IF_MAYBE (a, findAttempt(id, number)) {
+          if (a->state == TaskState::RUNNING && a->stopReason == EndReason::NONE) {
+            markPaused(*a);
+            persist(*a, "paused");
+          }
+        }
+        refuse(kj::str("task ", id, " could not be resumed: ", e.getDescription()));
+      }));
       persist(a, "resumed");
       armTimeout(a);
       armHeartbeat(a);  // a fresh heartbeat period: it could send none while paused

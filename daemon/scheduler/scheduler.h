@@ -221,6 +221,7 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void armHeartbeat(Active& task);
   int64_t runningUsec(Active& task);     // the attempt's time so far, its pauses left out
   void endPause(Active& task);           // a pause's time joins the attempt's paused time
+  void markPaused(Active& task);         // running -> paused in memory; its clocks stop
   kj::Promise<void> thaw(Active& task);  // paused -> running in memory, and thaws
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
