@@ -219,6 +219,26 @@ TEST(Render, StatusShowsProgressAsAPercentageAndNoTailWhenThereIsNone) {
                   .endsWith("output of attempt 1 (last lines):\n  no newline at the end\n"));
 }
 
+TEST(Render, StatusAndJsonShowAPauseAndHowLongItHasLasted) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(7);
+  task.setState("paused");
+  task.setPausedAt(1764064224000000000);
+  task.setPausedUsec(90000000);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_NE(strstr(text.cStr(), "(taskctl resume 7)\n"), nullptr) << text.cStr();
+  EXPECT_NE(strstr(text.cStr(), "\npaused for: 1min30s\n"), nullptr) << text.cStr();
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(
+      strstr(json.cStr(), R"("paused_usec":90000000,"paused_at":"2025-11-25T09:50:24.000000Z")"),
+      nullptr)
+      << json.cStr();
+  task.setPausedAt(0);  // resumed: how long it was paused stays, no "since"
+  text = statusText(task.asReader(), false);
+  EXPECT_EQ(strstr(text.cStr(), "resume"), nullptr) << text.cStr();
+}
+
 TEST(Render, TaskJsonShowsTheEnvironmentOnlyWhenAskedFor) {
   capnp::MallocMessageBuilder message;
   auto task = message.initRoot<rpc::TaskView>();
