@@ -10,6 +10,7 @@ using records::TaskState;
 
 TEST(TaskWords, NamesAreTheOnesClientsParse) {
   EXPECT_EQ(stateName(TaskState::RETRYING), "retrying");
+  EXPECT_EQ(stateName(TaskState::PAUSED), "paused");
   EXPECT_EQ(reasonName(EndReason::NOT_STARTED), "not-started");
   EXPECT_EQ(reasonName(EndReason::NONE), "");
 }
@@ -18,6 +19,7 @@ TEST(TaskWords, TerminalStates) {
   EXPECT_TRUE(isTerminal(TaskState::SUCCEEDED));
   EXPECT_TRUE(isTerminal(TaskState::CANCELLED));
   EXPECT_FALSE(isTerminal(TaskState::RETRYING));
+  EXPECT_FALSE(isTerminal(TaskState::PAUSED));
   EXPECT_FALSE(isTerminal(TaskState::WAITING));
 }
 

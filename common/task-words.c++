@@ -23,6 +23,8 @@ kj::StringPtr stateName(TaskState state) {
       return "cancelled";
     case TaskState::RETRYING:
       return "retrying";
+    case TaskState::PAUSED:
+      return "paused";
   }
   return "unknown";
 }

@@ -244,6 +244,16 @@ TEST(Args, UpdateTakesOneIdAndAtLeastOneLimit) {
             "update)");
 }
 
+TEST(Args, PauseAndResumeTakeIds) {
+  auto pause = accepted({"pause", "4", "5"}).command.get<PauseArgs>();
+  EXPECT_TRUE(pause.paused);
+  ASSERT_EQ(pause.ids.size(), 2u);
+  EXPECT_EQ(pause.ids[1], 5u);
+  EXPECT_FALSE(accepted({"resume", "4"}).command.get<PauseArgs>().paused);
+  EXPECT_EQ(refused({"pause"}), "pause needs at least one task id");
+  EXPECT_EQ(refused({"resume"}), "resume needs at least one task id");
+}
+
 TEST(Args, ListTakesFiltersAndNoArguments) {
   auto invocation = accepted({"list", "--state", "running", "--queue=batch"});
   EXPECT_EQ(invocation.command.get<ListArgs>().state, "running");

@@ -274,6 +274,8 @@ Invocation parse(ArgReader& in) {
     if (name == "schedule") return parseSchedule(in);
     if (name == "hold") return HoldArgs{ids(in, "hold"), true};
     if (name == "release") return HoldArgs{ids(in, "release"), false};
+    if (name == "pause") return PauseArgs{ids(in, "pause"), true};
+    if (name == "resume") return PauseArgs{ids(in, "resume"), false};
     if (name == "why") return why(in);
     if (name == "rerun") return parseRerun(in);
     if (name == "edit") return parseEdit(in);

@@ -80,6 +80,12 @@ struct HoldArgs {
   bool held;
 };
 
+// `pause ID...` (paused) and `resume ID...` (not paused).
+struct PauseArgs {
+  kj::Array<uint64_t> ids;  // never empty, in argument order
+  bool paused;
+};
+
 // `why ID`.
 struct WhyArgs {
   uint64_t id;
@@ -177,12 +183,16 @@ class CommandArgs {
     return std::holds_alternative<T>(args);
   }
   template <typename T>
-  T& get() {
+  T& get() & {
     return std::get<T>(args);
   }
   template <typename T>
-  const T& get() const {
+  const T& get() const& {
     return std::get<T>(args);
+  }
+  template <typename T>
+  T get() && {
+    return kj::mv(std::get<T>(args));
   }
   // The command's arguments if it is a T, else null.
   template <typename T>
@@ -194,7 +204,7 @@ class CommandArgs {
   std::variant<HelpArgs, VersionArgs, SubmitArgs, StatusArgs, ListArgs, WaitArgs, CancelArgs,
                LogsArgs, ProgressArgs, QueueListArgs, QueueSetArgs, QueuePauseArgs, WatchArgs,
                ScheduleAddArgs, ScheduleListArgs, ScheduleRemoveArgs, HoldArgs, WhyArgs, RerunArgs,
-               EditArgs, DrainArgs, UpdateArgs>
+               EditArgs, DrainArgs, UpdateArgs, PauseArgs>
       args;
 };
 

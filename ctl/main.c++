@@ -12,6 +12,7 @@
 #include "exit-status.h"
 #include "hold-commands.h"
 #include "output.h"
+#include "pause-command.h"
 #include "progress.h"
 #include "queue-commands.h"
 #include "schedule-commands.h"
@@ -46,6 +47,7 @@ int run(Session& session, const Invocation& invocation) {
   if (auto args = command.tryGet<EditArgs>()) return runEdit(session, *args, global);
   if (auto args = command.tryGet<DrainArgs>()) return runDrain(session, *args, global);
   if (auto args = command.tryGet<UpdateArgs>()) return runUpdate(session, *args, global);
+  if (auto args = command.tryGet<PauseArgs>()) return runPause(session, *args, global);
   // help, --version and progress are answered before a session exists.
   KJ_UNREACHABLE;
 }

@@ -81,7 +81,7 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("on_lost":false,"backoff_base_usec":null,"backoff_max_usec":null,)"
       R"("memory_grow_factor":null,"memory_grow_max_bytes":null,"timeout_grow_factor":null,)"
       R"("timeout_grow_max_usec":null},"key":null,)"
-      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":false,"attempts":[)"
+      R"("request_id":null,"waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[)"
       R"({"number":1,"state":"failed","reason":"signal","message":null,"exit_code":null,)"
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
@@ -217,6 +217,26 @@ TEST(Render, StatusShowsProgressAsAPercentageAndNoTailWhenThereIsNone) {
   attempts[0].setOutputTail(bytes("no newline at the end"));
   EXPECT_TRUE(statusText(task.asReader(), false)
                   .endsWith("output of attempt 1 (last lines):\n  no newline at the end\n"));
+}
+
+TEST(Render, StatusAndJsonShowAPauseAndHowLongItHasLasted) {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<rpc::TaskView>();
+  task.setId(7);
+  task.setState("paused");
+  task.setPausedAt(1764064224000000000);
+  task.setPausedUsec(90000000);
+  auto text = statusText(task.asReader(), false);
+  EXPECT_NE(strstr(text.cStr(), "(taskctl resume 7)\n"), nullptr) << text.cStr();
+  EXPECT_NE(strstr(text.cStr(), "\npaused for: 1min30s\n"), nullptr) << text.cStr();
+  auto json = taskJson(task.asReader(), false);
+  EXPECT_NE(
+      strstr(json.cStr(), R"("paused_usec":90000000,"paused_at":"2025-11-25T09:50:24.000000Z")"),
+      nullptr)
+      << json.cStr();
+  task.setPausedAt(0);  // resumed: how long it was paused stays, no "since"
+  text = statusText(task.asReader(), false);
+  EXPECT_EQ(strstr(text.cStr(), "resume"), nullptr) << text.cStr();
 }
 
 TEST(Render, TaskJsonShowsTheEnvironmentOnlyWhenAskedFor) {
@@ -361,7 +381,7 @@ TEST(Render, TaskJsonHasDependenciesTimesRetryKeyAndRequestId) {
           R"("timeout_grow_max_usec":null},)"
           R"("key":"nightly-backup","request_id":"req-\u001b[1m",)"
           R"("waiting_for":"task 12 to succeed","why":"task 12 to succeed",)"
-          R"("held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":false,"attempts":[]})"),
+          R"("held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"paused_usec":0,"paused_at":null,"pruned":false,"attempts":[]})"),
       nullptr)
       << json.cStr();
 }
@@ -499,7 +519,7 @@ TEST(Render, TaskJsonMarksAPrunedTask) {
   EXPECT_NE(
       strstr(
           json.cStr(),
-          R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"pruned":true})"),
+          R"("waiting_for":null,"why":null,"held":false,"rerun_of":null,"edited_at":null,"limits_updated_at":null,"limits_updated_by":null,"paused_usec":0,"paused_at":null,"pruned":true})"),
       nullptr)
       << json.cStr();
 }

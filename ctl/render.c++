@@ -497,6 +497,10 @@ void writeTaskJson(JsonWriter& json, rpc::TaskView::Reader task, bool withEnv,
   } else {
     json.null();
   }
+  json.key("paused_usec");
+  json.unsignedInteger(task.getPausedUsec());
+  json.key("paused_at");
+  timeOrNull(json, task.getPausedAt());
   json.key("pruned");
   json.boolean(task.getPruned());
   // A pruned task's tombstone keeps no attempts: none is shown rather than an empty list.
@@ -560,6 +564,14 @@ kj::String statusText(rpc::TaskView::Reader task, bool withEnv) {
   if (task.getWaitingFor().size() > 0) fields.add("why", printable(task.getWaitingFor()));
   if (task.getState() == "retrying" && task.getNextAttemptAt() != 0) {
     fields.add("next attempt", localTime(task.getNextAttemptAt()));
+  }
+  if (task.getPausedAt() != 0) {
+    fields.add("paused", kj::str("since ", localTime(task.getPausedAt()), " (taskctl resume ",
+                                 task.getId(), ")"));
+  }
+  if (task.getPausedUsec() != 0) {
+    // Its timeout counts only the rest.
+    fields.add("paused for", formatDurationUsec(task.getPausedUsec()));
   }
   if (task.getMessage().size() > 0) fields.add("message", printable(task.getMessage()));
   if (isTerminal(task.getState())) fields.add("exit status", kj::str(task.getExitStatus()));

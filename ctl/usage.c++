@@ -78,6 +78,9 @@ Commands:
                         released; they wait, also across restarts
   release ID...         let held tasks go on
   why ID                one line: why the task is not running
+  pause ID...           freeze running tasks (all their processes); their
+                        timeout and heartbeat clocks stop until resumed
+  resume ID...          let paused tasks run on
   cancel ID...          cancel tasks: queued ones at once, running ones are
                         stopped (SIGTERM, a grace period, SIGKILL)
   logs [-f] [--attempt N] ID

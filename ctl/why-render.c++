@@ -21,6 +21,10 @@ kj::String whyLine(rpc::TaskView::Reader task) {
     return kj::str("task ", id, " is ", printable(state), " (attempt ", task.getAttempts().size(),
                    ")\n");
   }
+  if (state == "paused") {
+    return kj::str("task ", id, " is paused (attempt ", task.getAttempts().size(),
+                   "; taskctl resume ", id, ")\n");
+  }
   // Between two states (its wait just ended): nothing holds it back.
   return kj::str("task ", id, " is ", printable(state), ": nothing holds it back\n");
 }

@@ -43,6 +43,7 @@ enum TaskState {
   failed @5;
   cancelled @6;
   retrying @7;
+  paused @8;       # `pause`: its running execution is frozen until `resume`
 }
 
 enum EndReason {
@@ -118,13 +119,11 @@ struct Task {
   # (A retry that grows a limit (RetryPolicy.memoryGrowFactor,
   # timeoutGrowFactor) raises `limits` for the attempts that follow; each
   # Attempt records the limits it ran with.)
-  reserved37 @37 :UInt64;  # PLACEHOLDER (pause helper)
-  reserved38 @38 :UInt64;  # PLACEHOLDER (pause helper)
-  limitsUpdatedAt @39 :Int64;
+  limitsUpdatedAt @37 :Int64;
   # `taskctl update`: when the limits were last changed (realtime ns; 0: never).
-  limitsUpdatedBy @40 :UInt32;
+  limitsUpdatedBy @38 :UInt32;
   # The uid that last changed them.
-  editedAt @41 :Int64;
+  editedAt @39 :Int64;
   # `taskctl edit`: when the task was last edited (realtime ns; 0: never).
 }
 
@@ -184,9 +183,11 @@ struct Attempt {
   # (the task's limits apply), or no limit.
   timeoutUsec @22 :UInt64;
   memoryMaxBytes @23 :UInt64;
-  # (`taskctl update` changes these two while the attempt runs.)
-  reservedPause24 @24 :UInt64;  # PLACEHOLDER (pause helper's @24-25)
-  reservedPause25 @25 :UInt64;  # PLACEHOLDER
+  # `pause`: the current pause's start (realtime ns; 0: not paused), and the
+  # time of the pauses that ended. The timeout counts only running time:
+  # now - startedAt - pausedUsec (- now - pausedAt while paused).
+  pausedAt @24 :Int64;
+  pausedUsec @25 :UInt64;
   extendedTimeoutUsec @26 :UInt64;
   # The attempt's timeout from its start once the task's own
   # EXTEND_TIMEOUT_USEC= raised it past timeoutUsec (0: not raised). Stored,
@@ -259,5 +260,6 @@ struct Event {
   at @9 :Int64;           # realtime ns since the epoch
   action @10 :Text;
   # What a user did that is not (only) a state change: "held", "released",
-  # "edited"; "" for a plain state change. With an action `from` may equal `to`.
+  # "edited", "paused", "resumed" (with the state change to and from `paused`);
+  # "" for a plain state change. With an action `from` may equal `to`.
 }

@@ -18,13 +18,15 @@ $Cxx.namespace("taskctl::rpc");
 using Spec = import "task-spec.capnp";
 # The public schema imports only the public task spec, never the stored records.
 
-const schemaRevision :UInt32 = 4;
+const schemaRevision :UInt32 = 5;
 # Bumped whenever a method, a field or an enumerant is added to this file or
 # to task-spec.capnp (nothing is ever removed or renumbered). 1: every schema
 # before Taskctl.version existed. 2: version(); Watcher.events and .progress
 # return () rather than `-> stream` (the same wire). 3: hold(), TaskSpec.hold,
 # TaskView.held, EventView.action. 4: rerun(), TaskView.rerunOf, AttemptView's
-# limits, RetryPolicy's growth fields.
+# limits, RetryPolicy's growth fields. 5: edit(), drain(), pause(), update();
+# TaskView.editedAt, pausedUsec, pausedAt, limitsUpdatedAt/By; QueueView.drained;
+# the state `paused`; the event actions edited, drained/undrained, paused/resumed, updated.
 
 using Label = Spec.Label;  # (an alias in the schema only: C++ code names it spec::Label)
 
@@ -90,7 +92,7 @@ struct TaskView {
   id @0 :UInt64;
   uid @1 :UInt32;
   gid @2 :UInt32;
-  state @3 :Text;         # waiting queued starting running succeeded failed cancelled retrying
+  state @3 :Text;         # waiting queued starting running succeeded failed cancelled retrying paused
   reason @4 :Text;        # exit signal oom timeout heartbeat lost spawn cancelled dependency, or ""
   message @5 :Text;
   exitStatus @6 :Int32;
@@ -130,8 +132,11 @@ struct TaskView {
   # `hold`: never dispatched until `release`.
   rerunOf @33 :UInt64;
   # Made by `rerun` of this task (0: not a rerun).
-  reserved34 @34 :UInt64;  # PLACEHOLDER (pause helper)
-  reserved35 @35 :UInt64;  # PLACEHOLDER (pause helper)
+  pausedUsec @34 :UInt64;
+  # How long the current (else the last) attempt has been paused in all,
+  # the pause going on included; its timeout counts only the rest.
+  pausedAt @35 :Int64;
+  # paused: when this pause began (realtime ns); else 0.
   limitsUpdatedAt @36 :Int64;
   # `update`: when its limits were last changed (realtime ns; 0: never).
   limitsUpdatedBy @37 :UInt32;
@@ -301,7 +306,14 @@ interface Taskctl {
   # draining a drained daemon (or undraining one that is not) changes
   # nothing and records no event.
 
-  reserved18 @18 () -> ();  # PLACEHOLDER (pause)
+  pause @18 (ids :List(UInt64), paused :Bool) -> (tasks :List(TaskView));
+  # paused: `pause`, else `resume`: freeze or thaw each task's running
+  # execution (docs/cli.md, "Pause and resume"). All or nothing: every id
+  # must be visible (a foreign one reads like a missing one) and running
+  # (or paused); then each changes, and the tasks come back as they are once
+  # that is durable and the execution is frozen (thawed). Pausing a paused
+  # task, or resuming a running one, changes nothing. A task being stopped
+  # (cancel, timeout) cannot be paused.
 
   update @19 (id :UInt64, limits :Spec.TaskLimits, timeoutRelative :Bool) -> (task :TaskView);
   # `taskctl update`: changes the limits of a task (docs/cli.md, "Update").
@@ -343,7 +355,7 @@ struct EventView {
   attempt @6 :UInt32; # the attempt the change belongs to (0: none yet)
   reason @7 :Text;    # terminal and retrying: the bare word (exit, oom, ...); else ""
   at @8 :Int64;       # realtime ns since the epoch
-  action @9 :Text;    # "held", "released", "edited"; "" for a plain state change (from may equal to)
+  action @9 :Text;    # "held", "released", "edited", "updated", "paused", "resumed"; "" for a plain state change (from may equal to)
   # taskId 0: the daemon's own change, not a task's: action "drained" or
   # "undrained" (Taskctl.drain), from and to "", queue "", uid the caller's.
 }

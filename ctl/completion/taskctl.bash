@@ -19,7 +19,7 @@ _taskctl() {
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD split=false
     fi
 
-    local commands='submit rerun edit status list wait cancel hold release why logs watch progress
+    local commands='submit rerun edit status list wait cancel hold release pause resume why logs watch progress
         queue schedule drain undrain update help'
     local global_opts='--socket --json --help --version'
     local submit_opts='--queue --priority --label --wait --timeout --kill-grace --heartbeat --cpu
@@ -135,7 +135,7 @@ _taskctl() {
         status) opts='--env' ;;
         list) opts='--state --queue --label --all-users --limit' ;;
         wait) opts='--timeout' ;;
-        cancel | hold | release | why) opts='' ;;
+        cancel | hold | release | pause | resume | why) opts='' ;;
         logs) opts='-f --follow --attempt' ;;
         watch) opts='--from --progress' ;;
         progress | help | undrain) opts='' ;;

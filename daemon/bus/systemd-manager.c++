@@ -389,6 +389,14 @@ kj::Promise<void> SystemdManager::setLimits(kj::StringPtr unit, const ScopeLimit
   return send(message, false).ignoreResult();
 }
 
+kj::Promise<void> SystemdManager::freezeUnit(kj::StringPtr unit, bool frozen) {
+  if (!connected()) return disconnected(kj::str("cannot ", frozen ? "freeze " : "thaw ", unit));
+  // systemd 252 replies once the unit's cgroup is frozen (thawed): no job.
+  auto message = proxy->createMethodCall(MANAGER, frozen ? "FreezeUnit" : "ThawUnit");
+  message << std::string(unit.cStr());
+  return send(message, false).ignoreResult();
+}
+
 kj::Promise<void> SystemdManager::jobDone(kj::Promise<kj::String> job, kj::String what) {
   Epoch sent = epoch();
   return job.then([this, sent](kj::String path) { return jobResult(kj::mv(path), sent); })

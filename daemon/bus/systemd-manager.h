@@ -40,6 +40,7 @@ class SystemdManager final : public ScopeManager,
   kj::Promise<void> killUnit(kj::StringPtr unit, int signal) override;
   kj::Promise<void> stopUnit(kj::StringPtr unit) override;
   kj::Promise<void> setLimits(kj::StringPtr unit, const ScopeLimits& limits) override;
+  kj::Promise<void> freezeUnit(kj::StringPtr unit, bool frozen) override;
 
   // Schedules' unit files (SystemdUnits): the same rules.
   kj::Promise<void> reload() override;

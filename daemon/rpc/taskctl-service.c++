@@ -132,7 +132,7 @@ class TaskctlService final : public rpc::Taskctl::Server {
       } else {
         refuse(kj::str("unknown state \"", filter.getState(),
                        "\" (states: waiting queued starting running succeeded failed cancelled "
-                       "retrying)"));
+                       "retrying paused)"));
       }
     }
     match.queue = kj::str(filter.getQueue());
@@ -280,6 +280,36 @@ class TaskctlService final : public rpc::Taskctl::Server {
         .then([this, context, id]() mutable {
           auto seen = visibleTask(id);
           fillTask(seen, false, context.getResults().initTask());
+        });
+  }
+
+  kj::Promise<void> pause(PauseContext context) override {
+    // As hold(): every id visible (a foreign one reads like a missing one)
+    // and running or paused, then all change; answered once frozen
+    // (thawed) and durable.
+    parts.queries.requireWritable();
+    auto params = context.getParams();
+    auto ids = KJ_MAP(id, params.getIds())->uint64_t { return id; };
+    bool paused = params.getPaused();
+    if (ids.size() > MAX_LIST_PAGE_TASKS) {
+      refuse(kj::str(ids.size(), " tasks in one call; the limit is ", MAX_LIST_PAGE_TASKS));
+    }
+    return parts.queries.flushed()
+        .then([this, ids = kj::mv(ids), paused]() mutable {
+          for (auto id : ids) visibleTask(id);
+          uid_t uid = access.uid();
+          kj::StringPtr verb = paused ? "pause" : "resume";
+          KJ_LOG(INFO, verb, ids.size(), uid);
+          return parts.scheduler.pause(ids, paused).attach(kj::mv(ids));
+        })
+        .then([this]() { return parts.queries.flushed(); })
+        .then([this, context]() mutable {
+          auto ids = context.getParams().getIds();
+          auto out = context.getResults().initTasks(ids.size());
+          for (auto i : kj::indices(ids)) {
+            auto seen = visibleTask(ids[i]);
+            fillTask(seen, false, out[i]);
+          }
         });
   }
 

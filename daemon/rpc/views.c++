@@ -1,5 +1,7 @@
 #include "rpc/views.h"
 
+#include <time.h>
+
 namespace taskctl {
 namespace {
 
@@ -62,6 +64,19 @@ void fillTask(records::Task::Reader t, kj::StringPtr waitingFor,
   KJ_IF_MAYBE (list, attempts) {
     auto out = v.initAttempts(list->size());
     for (auto i : kj::indices(*list)) fillAttempt((*list)[i], out[i]);
+    if (list->size() > 0) {
+      // `pause`: the last attempt's paused time, the pause going on included.
+      auto last = (*list)[list->size() - 1];
+      uint64_t paused = last.getPausedUsec();
+      if (last.getPausedAt() != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+        paused += uint64_t(kj::max(now - last.getPausedAt(), int64_t(0)) / 1000);
+      }
+      v.setPausedUsec(paused);
+      v.setPausedAt(last.getPausedAt());
+    }
   }
 }
 
@@ -137,7 +152,7 @@ kj::Maybe<records::TaskState> stateNamed(kj::StringPtr name) {
   for (auto state :
        {records::TaskState::WAITING, records::TaskState::QUEUED, records::TaskState::STARTING,
         records::TaskState::RUNNING, records::TaskState::SUCCEEDED, records::TaskState::FAILED,
-        records::TaskState::CANCELLED, records::TaskState::RETRYING}) {
+        records::TaskState::CANCELLED, records::TaskState::RETRYING, records::TaskState::PAUSED}) {
     if (stateName(state) == name) return state;
   }
   return nullptr;

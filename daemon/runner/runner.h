@@ -63,6 +63,15 @@ class Execution {
   // execution, at once (the scope runner: SetUnitProperties on its scope).
   // Only where setsLimits(): the direct runner enforces none of them.
 
+  virtual kj::Promise<void> pause(bool paused) = 0;
+  // `pause` (paused) or `resume`: freezes or thaws the whole execution, but
+  // the direct runner's shim, which must go on to report the end. Under the
+  // direct runner SIGSTOP/SIGCONT to the command's process group; under the
+  // scope runner FreezeUnit/ThawUnit on cgroup v2, SIGSTOP/SIGCONT to every
+  // process of the scope's cgroup but the shim elsewhere (docs/cli.md,
+  // "Pause and resume"). Either again changes nothing. Rejects if it could
+  // not (the command has ended, systemd refused).
+
   virtual kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() { return nullptr; }
   // Once exited(): the end the shim's exit status carries (exec/shim-exit.h),
   // for an attempt whose result file could not be written (a full disk).

@@ -44,6 +44,10 @@ class ScopeManager {
   virtual kj::Promise<void> setLimits(kj::StringPtr unit, const ScopeLimits& limits) = 0;
   // SetUnitProperties(unit, runtime true, ...): the limits change at once on
   // the running scope. Rejects with systemd's own words if it refuses.
+
+  virtual kj::Promise<void> freezeUnit(kj::StringPtr unit, bool frozen) = 0;
+  // FreezeUnit(unit) (frozen) or ThawUnit(unit): cgroup v2 only; resolves
+  // once systemd says the unit is frozen (thawed).
   // StopUnit(unit, "replace"): what a lost attempt left running is stopped.
 
   // All of the above need the system bus. While it is gone they reject with

@@ -34,6 +34,31 @@ class ScopeExecution final : public Execution {
   kj::Promise<void> setLimits(const LiveLimits& limits) override {
     return scopes.setLimits(unit, scopeLimitsFor(limits, cgroupV2));
   }
+
+  kj::Promise<void> pause(bool paused) override {
+    int shimPid = shim->pid();
+    if (cgroupV2 && scopes.connected()) {
+      // systemd's freezer (cgroup.freeze): every process of the scope, the
+      // shim too (it reports the end once thawed), forks in flight included.
+      auto freeze = scopes.freezeUnit(unit, paused);
+      if (paused) return kj::mv(freeze);
+      // A thaw also sends SIGCONT: a pause made while the bus was down
+      // stopped the processes instead (below).
+      return freeze.then([this, shimPid]() { continueCgroupExcept(shimPid, unit); });
+    }
+    // cgroup v1 (or a hybrid host) has no freezer that systemd drives, and
+    // without the bus there is no FreezeUnit: SIGSTOP to every process of
+    // the scope's cgroup but the shim, round after round until all stopped.
+    if (!paused && scopeFrozen(shimPid, unit)) {
+      // systemd froze it, and only systemd may thaw it (a write of our own
+      // to cgroup.freeze would leave its FreezerState wrong).
+      return KJ_EXCEPTION(DISCONNECTED,
+                          "the system bus is gone and systemd froze it; try again once it is back");
+    }
+    bool done = paused ? stopCgroupExcept(shimPid, unit) : continueCgroupExcept(shimPid, unit);
+    if (!done) return KJ_EXCEPTION(FAILED, "its scope has no processes left");
+    return kj::READY_NOW;
+  }
   void kill(int signal) override {
     if (signal == SIGKILL) {
       // KillUnit would kill the shim too, and with it the attempt's result:
@@ -158,6 +183,91 @@ bool killCgroupExcept(int keep, kj::StringPtr unit, int signal) {
       if (signalled == 0) return true;
     }
     return true;
+  }
+  return false;
+}
+
+namespace {
+
+// The process's state letter (field 3 of /proc/<pid>/stat); 0 if it is gone.
+char processState(int pid) {
+  auto path = kj::str("/proc/", pid, "/stat");
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[512];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char* p = strrchr(buf, ')');  // the command name may hold ')'
+  return p != nullptr && p[1] == ' ' ? p[2] : 0;
+}
+
+// cgroup v2's cgroup.events says "frozen 1": systemd's freezer holds it.
+bool cgroupFrozen(kj::StringPtr dir) {
+  FILE* f = fopen(kj::str(dir, "/cgroup.events").cStr(), "re");
+  if (f == nullptr) return false;  // v1: no such file
+  KJ_DEFER(fclose(f));
+  char line[64];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (strcmp(line, "frozen 1\n") == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool stopCgroupExcept(int keep, kj::StringPtr unit) {
+  KJ_IF_MAYBE (dir, scopeCgroupOf(keep, unit)) {
+    // Frozen already (a daemon restarted without the bus re-adopts a scope
+    // FreezeUnit froze): nothing in it runs or forks, and a frozen process
+    // would never show as stopped.
+    if (cgroupFrozen(*dir)) return true;
+    // A process may fork between our read of cgroup.procs and its SIGSTOP
+    // (the child joins the cgroup before its parent's fork() returns), so
+    // read again until a round finds nobody new and everyone signalled is
+    // stopped ('T'), gone or a zombie: a stopped process cannot fork. The
+    // bound: 200 rounds, the later ones 1 ms apart (a process in an
+    // uninterruptible sleep stops only once it wakes); past it the pause is
+    // left as it is, logged, and `resume` still continues everyone.
+    kj::Vector<int> signalled;
+    for (int round = 0; round < 200; round++) {
+      FILE* f = fopen(kj::str(*dir, "/cgroup.procs").cStr(), "re");
+      if (f == nullptr) return round > 0;
+      bool settled = true;
+      int pid;
+      while (fscanf(f, "%d", &pid) == 1) {
+        if (pid == keep) continue;
+        bool seen = false;
+        for (int s : signalled) seen = seen || s == pid;
+        if (!seen) {
+          if (signalMember(pid, unit, SIGSTOP)) signalled.add(pid);
+          settled = false;
+        } else {
+          char state = processState(pid);
+          if (state != 0 && state != 'T' && state != 'Z' && state != 'X') settled = false;
+        }
+      }
+      fclose(f);
+      if (settled) return true;
+      if (round >= 10) usleep(1000);
+    }
+    KJ_LOG(WARNING, "not every process of the scope stopped in time", unit);
+    return true;
+  }
+  return false;
+}
+
+bool scopeFrozen(int member, kj::StringPtr unit) {
+  KJ_IF_MAYBE (dir, scopeCgroupOf(member, unit)) return cgroupFrozen(*dir);
+  return false;
+}
+
+bool continueCgroupExcept(int keep, kj::StringPtr unit) {
+  // One pass: stopped processes cannot fork, and one that was not stopped
+  // does not need the SIGCONT.
+  KJ_IF_MAYBE (dir, scopeCgroupOf(keep, unit)) {
+    return signalEach(*dir, unit, keep, SIGCONT) >= 0;
   }
   return false;
 }

@@ -61,6 +61,18 @@ bool killCgroupExcept(int keep, kj::StringPtr unit, int signal);
 // Sends `signal` to every process of `keep`'s scope `unit` but `keep`, until
 // none is left. False if the scope's cgroup cannot be found.
 
+bool stopCgroupExcept(int keep, kj::StringPtr unit);
+// `pause` without systemd's freezer: SIGSTOP to every process of `keep`'s
+// scope `unit` but `keep`, round after round until all are stopped (a
+// bounded number of rounds). False if the scope's cgroup cannot be found.
+
+bool continueCgroupExcept(int keep, kj::StringPtr unit);
+
+bool scopeFrozen(int member, kj::StringPtr unit);
+// cgroup v2: systemd's freezer holds `member`'s scope `unit` (its
+// cgroup.events says "frozen 1"). False on v1 and when there is no such scope.
+// `resume`: SIGCONT to every process of that scope but `keep`, once.
+
 bool killLostScope(kj::StringPtr unit);
 // SIGKILLs every process of scope `unit` in taskctl.slice, found by its name
 // (its shim, whose pid finds it otherwise, is gone): cgroup.kill where the

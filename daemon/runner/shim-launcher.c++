@@ -226,6 +226,17 @@ void ShimProcess::kill(int signal) {
   syscall(SYS_pidfd_send_signal, pidfd.get(), signal, nullptr, 0);
 }
 
+kj::Promise<void> ShimProcess::pause(bool paused) {
+  // The command's process group (the shim's one child leads it), never the
+  // shim: it keeps waiting for the command and reports its end. The kernel
+  // stops a group at once, a fork in flight included; what left the group
+  // (setsid, setpgid) is beyond reach, as for a kill (docs/cli.md).
+  if (!signalCommandOf(pidValue, pidfd.get(), paused ? SIGSTOP : SIGCONT)) {
+    return KJ_EXCEPTION(FAILED, "its command has ended");
+  }
+  return kj::READY_NOW;
+}
+
 ShimLauncher::ShimLauncher(kj::UnixEventPort& port, kj::StringPtr stateDir, kj::StringPtr shimPath,
                            bool dropPrivileges, uint64_t logMaxBytes, uint64_t logMinFreeBytes)
     : port(port),

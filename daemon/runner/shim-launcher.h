@@ -25,6 +25,7 @@ class ShimProcess final : public Execution {
   void go() override;
   kj::Promise<void> exited() override;
   void kill(int signal) override;
+  kj::Promise<void> pause(bool paused) override;
   kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override;
 
  private:

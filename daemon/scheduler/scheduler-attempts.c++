@@ -320,6 +320,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   auto attempt = a.attempt();
   auto& queue = queueOf(a);
   queues.slotFreed(queue, a.uid);
+  endPause(a);  // it ended while paused (killed for memory, say)
   a.live().execution = nullptr;
   a.live().timeoutTimer = nullptr;
   a.live().heartbeatTimer = nullptr;
@@ -535,6 +536,14 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
     case TaskState::RUNNING:
       stopExecution(a, EndReason::CANCELLED);
       return kj::READY_NOW;
+    case TaskState::PAUSED:
+      // Thawed first: a stopped process gets its SIGTERM only once
+      // continued, and a frozen one not at all. Then as a running one.
+      KJ_LOG(INFO, "cancel of a paused task: resumed to be stopped", id);
+      tasks.add(thaw(a));
+      persist(a, "resumed");
+      stopExecution(a, EndReason::CANCELLED);
+      return commit.durable();
     default:
       return kj::READY_NOW;
   }
@@ -654,6 +663,7 @@ void Scheduler::onNotice(uint64_t id, uint32_t number, AttemptNotice&& notice) {
 
 void Scheduler::armHeartbeat(Active& a) {
   if (a.stopReason != EndReason::NONE || !a.hasAttempt) return;
+  if (a.state == TaskState::PAUSED) return;  // its clock stops while paused
   uint64_t heartbeat = record(a).getLimits().getHeartbeatUsec();
   if (heartbeat == 0) return;
   uint64_t id = a.id();
@@ -679,9 +689,11 @@ kj::Maybe<records::Attempt::Reader> Scheduler::liveAttempt(uint64_t id) {
 void Scheduler::armTimeout(Active& a) {
   uint64_t timeout = attemptTimeoutUsec(record(a), a.attempt());
   if (timeout == 0 || a.stopReason != EndReason::NONE) return;
+  if (a.state == TaskState::PAUSED) return;  // its clock stops while paused
   timeout = kj::max(timeout, a.attempt().getExtendedTimeoutUsec());
-  // From the attempt's start, so a re-adopted attempt keeps its deadline.
-  int64_t elapsedUsec = (now() - a.attempt().getStartedAt()) / 1000;
+  // From the attempt's start, so a re-adopted attempt keeps its deadline;
+  // its paused time does not count.
+  int64_t elapsedUsec = runningUsec(a);
   int64_t left = int64_t(timeout) - kj::max(elapsedUsec, int64_t(0));
   uint64_t id = a.id();
   uint32_t number = a.attempt().getNumber();
@@ -703,7 +715,7 @@ void Scheduler::extendTimeout(Active& a, uint64_t usec) {
   auto attempt = a.attempt();
   uint64_t timeout = attemptTimeoutUsec(record(a), attempt);
   if (timeout == 0) return;
-  uint64_t elapsedUsec = uint64_t(kj::max((now() - attempt.getStartedAt()) / 1000, int64_t(0)));
+  uint64_t elapsedUsec = uint64_t(runningUsec(a));  // its paused time does not count
   // Bounded as a timeout is: the queue's max_timeout where it sets one, else
   // the most --timeout takes, a year from the start. (Only `update` by root
   // or the admin group goes past the queue's maximum.)

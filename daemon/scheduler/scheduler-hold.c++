@@ -28,7 +28,7 @@ kj::Promise<void> Scheduler::hold(kj::ArrayPtr<const uint64_t> ids, bool held) {
                      "): only a task that has not started can be held"));
     }
     auto state = a->state;
-    if (state == TaskState::STARTING || state == TaskState::RUNNING) {
+    if (state == TaskState::STARTING || state == TaskState::RUNNING || state == TaskState::PAUSED) {
       refuse(kj::str("task ", id, " is ", stateName(state),
                      ": only a task that has not started can be held (cancel it instead)"));
     }
@@ -75,7 +75,8 @@ Scheduler::SlotHolders Scheduler::slotHolders(kj::StringPtr name) {
   if (queue.running == 0) return holders;
   for (auto& [id, a] : active) {
     auto state = a->state;
-    if (a->queue == &queue && (state == TaskState::STARTING || state == TaskState::RUNNING)) {
+    if (a->queue == &queue && (state == TaskState::STARTING || state == TaskState::RUNNING ||
+                               state == TaskState::PAUSED)) {
       holders.ids.add(id);
       if (holders.ids.size() >= queue.running) break;
     }

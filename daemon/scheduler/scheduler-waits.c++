@@ -53,7 +53,7 @@ void Scheduler::reconcile(Active& a) {
   uint64_t id = a.id();
   uint32_t number = a.attempts;
   auto state = a.state;
-  if (state == TaskState::STARTING || state == TaskState::RUNNING) {
+  if (state == TaskState::STARTING || state == TaskState::RUNNING || state == TaskState::PAUSED) {
     auto stored = store.getAttempt(id, number);
     KJ_IF_MAYBE (record, stored) {
       a.live().attemptMessage =
@@ -88,6 +88,13 @@ void Scheduler::reconcile(Active& a) {
     KJ_LOG(INFO, "re-adopted a running execution", id, number, pid);
     watch(a, kj::mv(*execution));
     openNotify(a);
+    if (state == TaskState::PAUSED) {
+      // Paused stays paused: frozen again (the old daemon may have died
+      // before it froze it), never thawed; its clocks stay stopped.
+      KJ_LOG(INFO, "the re-adopted execution stays paused", id, number);
+      tasks.add(KJ_ASSERT_NONNULL(a.live().execution)->pause(true));
+      return;
+    }
     armTimeout(a);
     armHeartbeat(a);  // a re-adopted attempt gets a fresh heartbeat deadline
     return;

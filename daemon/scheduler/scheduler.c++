@@ -114,7 +114,8 @@ Scheduler::Active* Scheduler::find(uint64_t id) {
 Scheduler::Active* Scheduler::findAttempt(uint64_t id, uint32_t attempt) {
   KJ_IF_MAYBE (a, find(id)) {
     auto state = a->state;
-    if (a->attempts == attempt && (state == TaskState::STARTING || state == TaskState::RUNNING)) {
+    if (a->attempts == attempt && (state == TaskState::STARTING || state == TaskState::RUNNING ||
+                                   state == TaskState::PAUSED)) {
       return a;
     }
   }

@@ -160,6 +160,13 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   // runner cannot change it. Resolves once the change and its event
   // ("updated") are durable.
 
+  kj::Promise<void> pause(kj::ArrayPtr<const uint64_t> ids, bool paused);
+  // `pause` (paused) or `resume` the tasks' running executions, all or none
+  // (scheduler-pause.c++): a task that is not running (or paused) is
+  // refused, changing nothing. Resolves once every execution is frozen
+  // (thawed) and the change is durable; rejects if one could not be frozen
+  // (that one is running again).
+
   struct SlotHolders {
     uint32_t concurrency = 0;
     kj::Vector<uint64_t> ids;  // the tasks taking its slots (starting, running)
@@ -262,6 +269,10 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void applyUpdate(Active& task, const LimitUpdate& change);  // checked and resolved
   void extendTimeout(Active& task, uint64_t usec);            // EXTEND_TIMEOUT_USEC=
   void armHeartbeat(Active& task);
+  int64_t runningUsec(Active& task);     // the attempt's time so far, its pauses left out
+  void endPause(Active& task);           // a pause's time joins the attempt's paused time
+  void markPaused(Active& task);         // running -> paused in memory; its clocks stop
+  kj::Promise<void> thaw(Active& task);  // paused -> running in memory, and thaws
   void openNotify(Active& task);
   void onNotice(uint64_t id, uint32_t attempt, AttemptNotice&& notice);
   void stopExecution(Active& task, records::EndReason why);

@@ -240,7 +240,7 @@ StoreReport checkStore(kj::StringPtr dir) {
         "tasks", key, source.payload("tasks", key, val), [&](records::Task::Reader t) {
           KJ_REQUIRE(t.getId() == id, kj::str("tasks ", id, ": holds task ", t.getId()));
           auto state = static_cast<uint16_t>(t.getState());
-          KJ_REQUIRE(state <= static_cast<uint16_t>(records::TaskState::RETRYING),
+          KJ_REQUIRE(state <= static_cast<uint16_t>(records::TaskState::PAUSED),
                      kj::str("tasks ", id, ": state ", state));
           tasks[id] = TaskFacts{state, t.getFinishedAt()};
         });

@@ -14,7 +14,7 @@ using namespace lmdb;
 
 namespace {
 
-constexpr uint16_t LAST_TASK_STATE = static_cast<uint16_t>(records::TaskState::RETRYING);
+constexpr uint16_t LAST_TASK_STATE = static_cast<uint16_t>(records::TaskState::PAUSED);
 
 // What makes a decoded record unfit to be active task `id`.
 kj::Maybe<kj::String> activeProblem(uint64_t id, records::Task::Reader task) {

@@ -26,7 +26,7 @@ add_after() {  # FILE PATTERN LINE
 $3
 }" "$1"
 }
-add_after "$tmp/common/task-words.c++" 'case TaskState::RETRYING:' '      return "paused";\n    case TaskState::WAITING:'
+add_after "$tmp/common/task-words.c++" 'case TaskState::RETRYING:' '      return "suspended";\n    case TaskState::WAITING:'
 add_after "$tmp/common/task-words.c++" 'case EndReason::NOT_STARTED:' '      return "not-started";\n    case EndReason::NONE:\n      return "evicted";'
 add_after "$tmp/common/task-words.c++" 'return 137;' '    case EndReason::LOST:\n      return 143;'
 add_after "$tmp/ctl/exit-status.h" 'constexpr int EXIT_IO' 'constexpr int EXIT_CONFIG = 78;'

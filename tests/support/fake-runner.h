@@ -23,6 +23,8 @@ class FakeRunner final : public Runner {
     bool went = false;
     int lastSignal = 0;
     kj::Own<kj::PromiseFulfiller<void>> exit;
+    bool paused = false;  // as the last pause() left it
+    int pauseCalls = 0;
   };
 
   class FakeExecution final : public Execution {
@@ -39,6 +41,12 @@ class FakeRunner final : public Runner {
     kj::Promise<void> setLimits(const LiveLimits& limits) override {
       if (runner.failLimits) return KJ_EXCEPTION(FAILED, "systemd refused the limits");
       runner.limitCalls.add(index, limits);
+      return kj::READY_NOW;
+    }
+    kj::Promise<void> pause(bool paused) override {
+      runner.launched[index].paused = paused;
+      runner.launched[index].pauseCalls++;
+      if (runner.failPauses) return KJ_EXCEPTION(FAILED, "systemd said no");
       return kj::READY_NOW;
     }
     kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override {
@@ -64,6 +72,7 @@ class FakeRunner final : public Runner {
   bool setsLimits = true;
   bool failLimits = false;
   kj::Vector<std::pair<size_t, LiveLimits>> limitCalls;
+  bool failPauses = false;        // pause() rejects
   bool disconnectStarts = false;  // start() rejects DISCONNECTED (the bus went away),
                                   // and the runner is unavailable from then on, as the
                                   // scope runner is while its bus is gone
@@ -117,12 +126,13 @@ class FakeRunner final : public Runner {
       uint32_t number = attempt.getNumber();
       return held.promise.then([this, id, number]() -> kj::Own<Execution> {
         auto paf = kj::newPromiseAndFulfiller<void>();
-        launched.add(Launched{id, number, false, 0, kj::mv(paf.fulfiller)});
+        launched.add(Launched{id, number, false, 0, kj::mv(paf.fulfiller), false, 0});
         return kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise));
       });
     }
     auto paf = kj::newPromiseAndFulfiller<void>();
-    launched.add(Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller)});
+    launched.add(
+        Launched{task.getId(), attempt.getNumber(), false, 0, kj::mv(paf.fulfiller), false, 0});
     return kj::Own<Execution>(
         kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
   }
@@ -131,7 +141,7 @@ class FakeRunner final : public Runner {
     KJ_IF_MAYBE (a, adoptable) {
       if (a->first == attempt.getTaskId() && a->second == attempt.getNumber()) {
         auto paf = kj::newPromiseAndFulfiller<void>();
-        launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller)});
+        launched.add(Launched{a->first, a->second, true, 0, kj::mv(paf.fulfiller), false, 0});
         return kj::Own<Execution>(
             kj::heap<FakeExecution>(*this, launched.size() - 1, kj::mv(paf.promise)));
       }
