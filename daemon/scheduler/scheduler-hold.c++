@@ -64,12 +64,14 @@ kj::Promise<void> Scheduler::hold(kj::ArrayPtr<const uint64_t> ids, bool held) {
   return commit.durable();
 }
 
-Scheduler::SlotHolders Scheduler::slotHolders(kj::StringPtr name) {
+Scheduler::SlotHolders Scheduler::slotHolders(kj::StringPtr name, uint32_t uid) {
   SlotHolders holders;
   auto it = queues.find(name);
   if (it == queues.end()) return holders;
   auto& queue = it->second;
   holders.concurrency = queue.concurrency;
+  holders.fairShare = queue.ready.fairShare();
+  holders.uidRunning = queue.ready.runningOf(uid);
   // The running tasks of a queue are most often the oldest active ones (ids
   // ascend), so the walk stops early once it has found them all.
   if (queue.running == 0) return holders;

@@ -170,8 +170,10 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   struct SlotHolders {
     uint32_t concurrency = 0;
     kj::Vector<uint64_t> ids;  // the tasks taking its slots (starting, running)
+    bool fairShare = false;    // a free slot goes to the user running fewest there
+    uint32_t uidRunning = 0;   // slots `uid` holds there
   };
-  SlotHolders slotHolders(kj::StringPtr queue);
+  SlotHolders slotHolders(kj::StringPtr queue, uint32_t uid);
 
   // Queues at run time. Changes persist in the store and win over the TOML.
   using QueueInfo = taskctl::QueueInfo;  // queue-table.h

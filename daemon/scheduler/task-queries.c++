@@ -16,14 +16,23 @@ kj::String idList(kj::ArrayPtr<const uint64_t> ids) {
 
 }  // namespace
 
-kj::String TaskQueries::slotsLine(kj::StringPtr queue) {
+kj::String TaskQueries::slotsLine(kj::StringPtr queue, uint32_t uid) {
   // Why a queued task in a queue that is not paused has not started: its
   // slots are taken, or it is next (a slot frees, or tasks ahead of it).
-  auto holders = scheduler.slotHolders(queue);
+  // Per-user quotas never keep a stored task waiting: they refuse at submit.
+  auto holders = scheduler.slotHolders(queue, uid);
   if (holders.ids.size() >= holders.concurrency && holders.concurrency > 0) {
-    return kj::str("queue ", queue, "'s ", holders.concurrency,
-                   holders.concurrency == 1 ? " slot" : " slots", " taken by ",
-                   holders.ids.size() == 1 ? "task " : "tasks ", idList(holders.ids));
+    auto taken = kj::str("queue ", queue, "'s ", holders.concurrency,
+                         holders.concurrency == 1 ? " slot" : " slots", " taken by ",
+                         holders.ids.size() == 1 ? "task " : "tasks ", idList(holders.ids));
+    // With fair share and other users' tasks in the slots, who gets the next
+    // free one depends on the owner's share: what a user on a shared server
+    // asks about.
+    bool othersHold = holders.uidRunning < holders.ids.size();
+    if (!holders.fairShare || !othersHold) return taken;
+    return kj::str(
+        taken, "; fair share: a free slot goes to the user running fewest here (its owner runs ",
+        holders.uidRunning, ")");
   }
   return kj::str("queued in ", queue, " for a free slot (tasks ahead of it go first)");
 }
@@ -43,7 +52,7 @@ kj::Maybe<SeenTask> TaskQueries::task(uint64_t id, Viewer viewer, Attempts attem
     auto t = seen.task();
     seen.waiting = scheduler.waitingFor(t);
     if (seen.waiting.size() == 0 && t.getState() == records::TaskState::QUEUED) {
-      seen.waiting = slotsLine(t.getQueue());
+      seen.waiting = slotsLine(t.getQueue(), t.getUid());
     }
     if (attempts == Attempts::WITH) {
       seen.withAttempts = true;

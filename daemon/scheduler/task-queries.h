@@ -97,7 +97,7 @@ class TaskQueries {
   GroupCommit& commit;
   Scheduler& scheduler;
 
-  kj::String slotsLine(kj::StringPtr queue);
+  kj::String slotsLine(kj::StringPtr queue, uint32_t uid);
 };
 
 }  // namespace taskctl

@@ -16,6 +16,13 @@ for _ in $(seq 100); do
 done
 queued=$(T submit --queue one -- true)
 expect "$queued" "task $queued: queue one's 2 slots taken by tasks $a, $b"
+# Another user's task behind them: fair share (on by default) decides who gets the next slot,
+# and the line says so with what its owner runs there.
+make_user bob
+theirs=$(AS_USER "$bob" submit --queue one -- true)
+expect "$theirs" "task $theirs: queue one's 2 slots taken by tasks $a, $b; fair share: a free slot goes to the user running fewest here \(its owner runs 0\)"
+[ "$(AS_USER "$bob" why "$theirs")" = "task $theirs: queue one's 2 slots taken by tasks $a, $b; fair share: a free slot goes to the user running fewest here (its owner runs 0)" ] ||
+  fail "bob's own why: $(AS_USER "$bob" why "$theirs")"
 after=$(T submit --after "$a" -- true)
 expect "$after" "task $after: waiting for task $a \(running\) to succeed"
 later=$(T submit --in 1h -- true)
@@ -41,5 +48,5 @@ T status "$after" | grep -Eq "^ *why: +waiting for task $a \(running\) to succee
 [ "$(T --json list | python3 -c "import json,sys; print([t['why'] for t in json.load(sys.stdin) if t['id']==$queued][0])")" \
   = "queue one's 2 slots taken by tasks $a, $b" ] || fail "list --json why"
 [ "$(T --json status "$a" | json why)" = None ] || fail "a running task has a why in JSON"
-T cancel "$a" "$b" "$retry" "$later" "$paused"
+T cancel "$a" "$b" "$retry" "$later" "$paused" "$theirs"
 pass
