@@ -64,6 +64,20 @@ make_user() {
 }
 # AS USER taskctl ARGS...: run taskctl as USER from /tmp, on this scenario's socket.
 AS_USER() { local u=$1; shift; (cd /tmp && runuser -u "$u" -- env TASKCTL_SOCKET="$TASKCTL_SOCKET" "$BIN/taskctl" "$@"); }
+# reads_as_missing USER ID VERB...: `taskctl VERB ID` by USER on another user's task ID exits 65
+# with the very message a missing id gets (the id aside), for each VERB: a foreign id tells
+# nothing about the task behind it.
+reads_as_missing() {
+  local user=$1 id=$2 missing=$(($2 + 1000)) verb rc1 rc2; shift 2
+  for verb in "$@"; do
+    rc1=0; rc2=0
+    AS_USER "$user" "$verb" "$id" >/dev/null 2>"$WORK/e1" || rc1=$?
+    AS_USER "$user" "$verb" "$missing" >/dev/null 2>"$WORK/e2" || rc2=$?
+    [ $rc1 = 65 ] && [ $rc2 = 65 ] || fail "$verb: exits $rc1 and $rc2, want 65 and 65"
+    [ "$(sed "s/$id/ID/" "$WORK/e1")" = "$(sed "s/$missing/ID/" "$WORK/e2")" ] ||
+      fail "$verb: '$(cat "$WORK/e1")' differs from '$(cat "$WORK/e2")'"
+  done
+}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $(basename "$0" .sh)"; }

@@ -102,15 +102,7 @@ make_user alice
 make_user bob
 theirs=$(AS_USER "$alice" submit -- sleep 300)
 wait_state "$theirs" running
-missing=$((theirs + 1000))
-for cmd in pause resume; do
-  rc1=0; rc2=0
-  AS_USER "$bob" $cmd "$theirs" >/dev/null 2>"$WORK/e1" || rc1=$?
-  AS_USER "$bob" $cmd "$missing" >/dev/null 2>"$WORK/e2" || rc2=$?
-  [ $rc1 = 65 ] && [ $rc2 = 65 ] || fail "$cmd: exits $rc1 and $rc2, want 65 and 65"
-  [ "$(sed "s/$theirs/ID/" "$WORK/e1")" = "$(sed "s/$missing/ID/" "$WORK/e2")" ] ||
-    fail "$cmd: '$(cat "$WORK/e1")' differs from '$(cat "$WORK/e2")'"
-done
+reads_as_missing "$bob" "$theirs" pause resume
 [ "$(state "$theirs")" = running ] || fail "bob paused alice's task"
 AS_USER "$alice" pause "$theirs" || fail "alice cannot pause her own task"
 AS_USER "$alice" resume "$theirs" || fail "alice cannot resume her own task"
