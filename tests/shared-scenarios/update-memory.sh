@@ -49,8 +49,14 @@ time.sleep(20)'
 id2=$(T submit --memory 256M -- python3 -c "$hold" "$WORK")
 until_ok 60 test -e "$WORK/held2" || fail "task $id2 never held its 100 MB: $(T status "$id2")"
 T update "$id2" --memory 32M >/dev/null || fail "update --memory 32M refused"
-[ "$(prop "taskctl-$id2-1.scope" MemoryMax)" = $((32 << 20)) ] ||
-  fail "MemoryMax after lowering: $(prop "taskctl-$id2-1.scope" MemoryMax)"
+after=$(prop "taskctl-$id2-1.scope" MemoryMax)
+if [ "$after" != $((32 << 20)) ]; then
+  # cgroup v2 OOM-kills at once, so the scope may be gone before systemctl shows it (a unit
+  # that is gone reads as the defaults, "infinity"); the wait below proves the kill came from
+  # the new limit (the task held 100 MB of its 256M).
+  { [ -f /sys/fs/cgroup/cgroup.controllers ] && ! is_active "taskctl-$id2-1.scope"; } ||
+    fail "MemoryMax after lowering: $after"
+fi
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
   kernel=$(cat "/sys/fs/cgroup/taskctl.slice/taskctl-$id2-1.scope/memory.max" 2>/dev/null || echo gone)
 else
