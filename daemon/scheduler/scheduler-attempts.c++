@@ -507,6 +507,13 @@ kj::Promise<void> Scheduler::whenTerminal(uint64_t id) {
   return commit.flushed();
 }
 
+void Scheduler::leftReady(Queue& queue, uint32_t uid) {
+  queue.ready.cancelled(uid);
+  if (queue.ready.staleCount() > queue.ready.size() + 4096) {
+    queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
+  }
+}
+
 kj::Promise<void> Scheduler::cancel(uint64_t id) {
   auto* found = find(id);
   if (found == nullptr) return commit.flushed();  // already terminal: nothing to do
@@ -522,10 +529,7 @@ kj::Promise<void> Scheduler::cancel(uint64_t id) {
           a.stopMessage().size() ? kj::mv(a.extra().stopMessage) : kj::str("cancelled by a user");
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED, why, -1, 0);
       if (ready) {
-        queue.ready.cancelled(uid);  // its id is skipped: the task is no longer active
-        if (queue.ready.staleCount() > queue.ready.size() + 4096) {
-          queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
-        }
+        leftReady(queue, uid);  // its id is skipped: the task is no longer active
       }
       return commit.durable();
     }

@@ -47,10 +47,7 @@ kj::Promise<void> Scheduler::hold(kj::ArrayPtr<const uint64_t> ids, bool held) {
         // cancel), back to waiting.
         auto& queue = queueOf(a);
         setState(a, TaskState::WAITING);
-        queue.ready.cancelled(a.uid);
-        if (queue.ready.staleCount() > queue.ready.size() + 4096) {
-          queue.ready.compact([&](uint64_t id) { return readyIsLive(queue, id); });
-        }
+        leftReady(queue, a.uid);
       }
       persist(a, "held");
     } else {

@@ -252,6 +252,10 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void taskLeft();
   void endAttempt(Active& task);  // drops what only the attempt needed
   bool readyIsLive(Queue& queue, uint64_t id);
+  void leftReady(Queue& queue, uint32_t uid);
+  // A ready task of `uid` left `queue`'s ready list (cancel, hold): its id
+  // goes stale there, skipped when reached; the list is compacted once stale
+  // ids outnumber live ones by 4096, so a flood of cancels costs no scan each.
   void enqueue(Active& task);
   void dispatch(Queue& queue);
   void beginAttempt(Active& task);
