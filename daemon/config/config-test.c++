@@ -307,6 +307,87 @@ TEST(Config, BadStoreSizesNameTheirPosition) {
   EXPECT_NE(error.find("mapsize"), std::string::npos) << error;
 }
 
+TEST(Config, QueuesRunLocallyUnlessTheySaySlurm) {
+  auto config = parseConfig("[queues.batch]\nrunner = \"local\"\n", "x.toml");
+  EXPECT_EQ(KJ_ASSERT_NONNULL(config.findQueue("batch")).slurm, nullptr);
+  EXPECT_EQ(KJ_ASSERT_NONNULL(config.findQueue("default")).slurm, nullptr);
+}
+
+TEST(Config, ReadsASlurmQueue) {
+  auto config = parseConfig(
+      "[queues.hpc]\nrunner = \"slurm\"\n[queues.hpc.slurm]\npartition = \"debug\"\n"
+      "account = \"lab\"\nqos = \"high\"\nsbatch_options = [\"--exclusive\", \"--gres=gpu:1\"]\n"
+      "shared_dir = \"/shared/taskctl\"\nquery_interval = \"500ms\"\nbin_dir = "
+      "\"/opt/slurm/bin\"\n",
+      "x.toml");
+  auto& slurm = KJ_ASSERT_NONNULL(KJ_ASSERT_NONNULL(config.findQueue("hpc")).slurm);
+  EXPECT_EQ(slurm.partition, "debug");
+  EXPECT_EQ(slurm.account, "lab");
+  EXPECT_EQ(slurm.qos, "high");
+  ASSERT_EQ(slurm.sbatchOptions.size(), 2u);
+  EXPECT_EQ(slurm.sbatchOptions[0], "--exclusive");
+  EXPECT_EQ(slurm.sbatchOptions[1], "--gres=gpu:1");
+  EXPECT_EQ(slurm.sharedDir, "/shared/taskctl");
+  EXPECT_EQ(slurm.queryIntervalUsec, 500000u);
+  EXPECT_EQ(slurm.binDir, "/opt/slurm/bin");
+  auto copy = cloneSlurmQueueConfig(slurm);
+  EXPECT_EQ(copy.sbatchOptions[1], "--gres=gpu:1");
+  EXPECT_EQ(copy.binDir, "/opt/slurm/bin");
+  EXPECT_NE(copy.binDir.begin(), slurm.binDir.begin());
+}
+
+TEST(Config, ASlurmQueueDefaultsToSlurmsOwnChoicesAndTwoSeconds) {
+  // The default queue may run on Slurm too: it is a queue like the others.
+  auto config = parseConfig(
+      "[queues.default]\nrunner = \"slurm\"\n[queues.default.slurm]\nshared_dir = \"/s\"\n",
+      "x.toml");
+  auto& slurm = KJ_ASSERT_NONNULL(KJ_ASSERT_NONNULL(config.findQueue("default")).slurm);
+  EXPECT_EQ(slurm.partition, "");
+  EXPECT_EQ(slurm.account, "");
+  EXPECT_EQ(slurm.qos, "");
+  EXPECT_EQ(slurm.sbatchOptions.size(), 0u);
+  EXPECT_EQ(slurm.queryIntervalUsec, 2000000u);
+  EXPECT_EQ(slurm.binDir, "/usr/bin");
+}
+
+TEST(Config, BadSlurmQueuesNameTheirPosition) {
+  EXPECT_EQ(errorOf("[queues.hpc]\nrunner = \"pbs\"\n"),
+            "taskctld.toml:2:10: queues.hpc.runner must be \"local\" or \"slurm\"");
+  EXPECT_EQ(errorOf("[queues.hpc]\nrunner = \"slurm\"\n"),
+            "taskctld.toml:2:10: queues.hpc.runner = \"slurm\" needs a [queues.hpc.slurm] table "
+            "with shared_dir");
+  EXPECT_EQ(errorOf("[queues.hpc.slurm]\nshared_dir = \"/s\"\n"),
+            "taskctld.toml:1:1: [queues.hpc.slurm] needs runner = \"slurm\" in [queues.hpc]");
+  EXPECT_EQ(errorOf("[queues.hpc]\nrunner = \"local\"\n[queues.hpc.slurm]\nshared_dir = \"/s\"\n"),
+            "taskctld.toml:3:1: [queues.hpc.slurm] needs runner = \"slurm\" in [queues.hpc]");
+  auto slurm = [](kj::StringPtr body) {
+    return errorOf(kj::str("[queues.hpc]\nrunner = \"slurm\"\n[queues.hpc.slurm]\n", body));
+  };
+  EXPECT_EQ(slurm("partition = \"debug\"\n"),
+            "taskctld.toml:3:1: queues.hpc.slurm.shared_dir is required: an absolute path "
+            "mounted on every node");
+  EXPECT_EQ(slurm("shared_dir = \"shared\"\n"),
+            "taskctld.toml:4:14: queues.hpc.slurm.shared_dir must be an absolute path");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nbin_dir = \"bin\"\n"),
+            "taskctld.toml:5:11: queues.hpc.slurm.bin_dir must be an absolute path");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nquery_interval = \"50ms\"\n"),
+            "taskctld.toml:5:18: queues.hpc.slurm.query_interval must be from 100ms to 1h");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nquery_interval = \"2h\"\n"),
+            "taskctld.toml:5:18: queues.hpc.slurm.query_interval must be from 100ms to 1h");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nquery_interval = 2\n"),
+            "taskctld.toml:5:18: queues.hpc.slurm.query_interval must be a duration like \"2s\"");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nsbatch_options = \"--exclusive\"\n"),
+            "taskctld.toml:5:18: queues.hpc.slurm.sbatch_options must be an array of strings");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\nsbatch_options = [\"-N1\", 2]\n"),
+            "taskctld.toml:5:26: queues.hpc.slurm.sbatch_options must be an array of strings");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\npartitions = \"debug\"\n"),
+            "taskctld.toml:5:14: unknown key \"partitions\" in [queues.hpc.slurm]");
+  EXPECT_EQ(slurm("shared_dir = \"/s\"\npartition = 1\n"),
+            "taskctld.toml:5:13: partition must be a string");
+  EXPECT_EQ(errorOf("[queues.hpc]\nrunner = \"slurm\"\nslurm = 1\n"),
+            "taskctld.toml:3:9: queues.hpc.slurm must be a table");
+}
+
 }  // namespace
 }  // namespace taskctl
 

@@ -106,7 +106,75 @@ bool getBool(kj::StringPtr source, const toml::node& node, kj::StringPtr what) {
   return b->get();
 }
 
+// [queues.NAME.slurm], read once the queue says runner = "slurm".
+SlurmQueueConfig getSlurm(kj::StringPtr source, kj::StringPtr queue, const toml::node& node) {
+  auto where = kj::str("queues.", queue, ".slurm");
+  auto table = node.as_table();
+  if (table == nullptr) fail(source, node.source(), kj::str(where, " must be a table"));
+  checkKeys(
+      source, *table,
+      {"partition", "account", "qos", "sbatch_options", "shared_dir", "query_interval", "bin_dir"},
+      where);
+  SlurmQueueConfig slurm;
+  slurm.partition = getString(source, *table, "partition", "");
+  slurm.account = getString(source, *table, "account", "");
+  slurm.qos = getString(source, *table, "qos", "");
+  if (auto options = table->get("sbatch_options")) {
+    auto array = options->as_array();
+    if (array == nullptr) {
+      fail(source, options->source(),
+           kj::str(where, ".sbatch_options must be an array of strings"));
+    }
+    for (auto& option : *array) {
+      auto text = option.as_string();
+      if (text == nullptr) {
+        fail(source, option.source(),
+             kj::str(where, ".sbatch_options must be an array of strings"));
+      }
+      slurm.sbatchOptions.add(kj::str(text->get().c_str()));
+    }
+  }
+  // Paths the daemon hands to sbatch and execs: relative ones would depend
+  // on the daemon's cwd here and on the job's on the node.
+  auto absolute = [&](std::string_view key, kj::StringPtr fallback, kj::StringPtr what) {
+    auto value = getString(source, *table, key, fallback);
+    if (!value.startsWith("/")) {
+      auto node = table->get(key);
+      fail(source, node != nullptr ? node->source() : table->source(),
+           kj::str(where, ".", key.data(), " ", what));
+    }
+    return value;
+  };
+  slurm.sharedDir = absolute("shared_dir", "",
+                             table->get("shared_dir") == nullptr
+                                 ? "is required: an absolute path mounted on every node"
+                                 : "must be an absolute path");
+  slurm.binDir = absolute("bin_dir", slurm.binDir, "must be an absolute path");
+  if (auto interval = table->get("query_interval")) {
+    // Below 100ms squeue calls would load slurmctld for nothing; above an
+    // hour an ended job would look live for too long.
+    uint64_t usec = getDuration(source, *interval, kj::str(where, ".query_interval"), "2s");
+    if (usec < 100000 || usec > 3600000000ull) {
+      fail(source, interval->source(), kj::str(where, ".query_interval must be from 100ms to 1h"));
+    }
+    slurm.queryIntervalUsec = usec;
+  }
+  return slurm;
+}
+
 }  // namespace
+
+SlurmQueueConfig cloneSlurmQueueConfig(const SlurmQueueConfig& from) {
+  SlurmQueueConfig to;
+  to.partition = kj::str(from.partition);
+  to.account = kj::str(from.account);
+  to.qos = kj::str(from.qos);
+  for (auto& option : from.sbatchOptions) to.sbatchOptions.add(kj::str(option));
+  to.sharedDir = kj::str(from.sharedDir);
+  to.queryIntervalUsec = from.queryIntervalUsec;
+  to.binDir = kj::str(from.binDir);
+  return to;
+}
 
 kj::Maybe<RunnerChoice> parseRunnerChoice(kj::StringPtr text) {
   if (text == "auto") return RunnerChoice::AUTO;
@@ -276,7 +344,7 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
       checkKeys(source, *table,
                 {"concurrency", "timeout", "kill_grace", "heartbeat", "cpu", "memory", "tasks_max",
                  "pause_on_failure", "fair_share", "max_active_tasks_per_user", "max_user_priority",
-                 "max_timeout", "max_memory", "max_cpu"},
+                 "max_timeout", "max_memory", "max_cpu", "runner", "slurm"},
                 kj::str("queues.", name));
       QueueConfig queue{kj::str(name), cpuCount()};
       if (auto c = table->get("concurrency")) {
@@ -336,6 +404,29 @@ Config parseConfig(kj::StringPtr text, kj::StringPtr source) {
         queue.maxUserPriority =
             getInteger(source, *m, kj::str("queues.", name, ".max_user_priority"), -100, 100);
       }
+      // runner and its table come together: a table alone, or the word
+      // alone, is a half-made edit that must not silently run locally.
+      auto runner = table->get("runner");
+      auto slurm = table->get("slurm");
+      bool isSlurm = false;
+      if (runner != nullptr) {
+        auto word = runner->as_string();
+        if (word == nullptr || (word->get() != "local" && word->get() != "slurm")) {
+          fail(source, runner->source(),
+               kj::str("queues.", name, ".runner must be \"local\" or \"slurm\""));
+        }
+        isSlurm = word->get() == "slurm";
+      }
+      if (isSlurm && slurm == nullptr) {
+        fail(source, runner->source(),
+             kj::str("queues.", name, ".runner = \"slurm\" needs a [queues.", name,
+                     ".slurm] table with shared_dir"));
+      }
+      if (!isSlurm && slurm != nullptr) {
+        fail(source, slurm->source(),
+             kj::str("[queues.", name, ".slurm] needs runner = \"slurm\" in [queues.", name, "]"));
+      }
+      if (isSlurm) queue.slurm = getSlurm(source, name, *slurm);
       bool found = false;
       for (auto& q : config.queues) {
         if (q.name == name) {

@@ -20,6 +20,20 @@ enum class BusChoice { SYSTEM, NONE };
 kj::Maybe<RunnerChoice> parseRunnerChoice(kj::StringPtr text);  // "auto", "scope", "direct"
 kj::Maybe<BusChoice> parseBusChoice(kj::StringPtr text);        // "system", "none"
 
+// [queues.NAME.slurm]: a queue whose `runner = "slurm"` hands each attempt
+// to a Slurm cluster as a batch job (DESIGN 12, docs/slurm.md).
+struct SlurmQueueConfig {
+  kj::String partition, account, qos;       // "": Slurm's default
+  kj::Vector<kj::String> sbatchOptions;     // sbatch_options: appended verbatim to sbatch's argv
+  kj::String sharedDir;                     // shared_dir: absolute, the same path on every node
+  uint64_t queryIntervalUsec = 2000000;     // query_interval: one squeue per interval while live
+  kj::String binDir = kj::str("/usr/bin");  // bin_dir: where sbatch, squeue, ... are
+};
+
+SlurmQueueConfig cloneSlurmQueueConfig(const SlurmQueueConfig& from);
+// A deep copy (kj::String does not copy itself), for a queue table that
+// keeps its own copy of the config across reloads.
+
 struct QueueConfig {
   kj::String name;
   uint32_t concurrency;  // executions at once; default: the number of CPUs
@@ -43,6 +57,9 @@ struct QueueConfig {
   bool fairShare = true;               // fair_share: a free slot goes to the user running fewest
   uint64_t maxActiveTasksPerUser = 0;  // max_active_tasks_per_user here; 0: none
   int32_t maxUserPriority = 0;         // max_user_priority: the highest an ordinary user may set
+  // runner = "slurm": set, the queue's attempts run as Slurm jobs; null
+  // (runner = "local", the default): the daemon's own runner (daemon.runner).
+  kj::Maybe<SlurmQueueConfig> slurm = nullptr;
 };
 
 // limits.*: what one user may hold (DESIGN 6, "A shared server"). 0: no limit.
