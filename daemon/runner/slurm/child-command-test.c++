@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 
+#include "runner/slurm/slurm-commands.h"
+
 namespace taskctl {
 namespace {
 
@@ -184,6 +186,39 @@ TEST(ChildCommand, DroppingThePromiseKillsAndReapsTheChild) {
   }
   EXPECT_TRUE(gone) << "pid " << pid << " still exists (a zombie?)";
   unlink(pidFile.cStr());
+  rmdir(dir);
+}
+
+TEST(ChildCommand, FakeSlurmCommandsComposeWithTheirParsers) {
+  // A bin_dir of stand-ins, as the e2e tests point bin_dir at counting wrappers.
+  Loop l;
+  char dir[] = "/tmp/child-command-slurm.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  auto write = [&](const char* name, const char* body) {
+    auto path = kj::str(dir, "/", name);
+    std::ofstream(path.cStr()) << "#!/bin/sh\n" << body;
+    chmod(path.cStr(), 0755);
+  };
+  write("sbatch", "echo \"$@\" > \"$(dirname \"$0\")/sbatch.args\"; echo '4242;cluster'\n");
+  write("squeue", "printf '4242|RUNNING|node1|0|None\\n4243|PENDING||0|JobHeldUser\\n'\n");
+  SlurmQueueConfig queue;
+  queue.binDir = kj::str(dir);
+  SlurmJobRequest request;
+  request.taskId = 1;
+  request.attempt = 1;
+  request.cwd = "/";
+  request.scriptPath = "/shared/job";
+  request.outputPath = "/shared/out";
+  auto sbatch = runChild(l.port, l.timer, sbatchArgv(queue, request), {}).wait(l.ws);
+  EXPECT_EQ(sbatch.status, 0) << sbatch.err.cStr();
+  EXPECT_EQ(KJ_ASSERT_NONNULL(parseSbatchParsable(sbatch.out)), 4242u);
+  uint64_t ids[] = {4242, 4243};
+  auto squeue = runChild(l.port, l.timer, squeueArgv(queue.binDir, ids), {}).wait(l.ws);
+  auto statuses = parseSqueue(squeue.out);
+  ASSERT_EQ(statuses.size(), 2u);
+  EXPECT_EQ(classify(statuses[0].state), SlurmEnd::LIVE);
+  EXPECT_EQ(statuses[1].reason, "JobHeldUser");
+  for (auto name : {"sbatch", "squeue", "sbatch.args"}) unlink(kj::str(dir, "/", name).cStr());
   rmdir(dir);
 }
 
