@@ -53,6 +53,8 @@ kj::StringPtr reasonName(EndReason reason) {
       return "dependency";
     case EndReason::NOT_STARTED:
       return "not-started";
+    case EndReason::PREEMPTED:
+      return "preempted";
   }
   return "unknown";
 }

@@ -86,13 +86,13 @@ TEST(Render, TaskJsonHasEveryFieldUnderItsStableName) {
       R"("signal":9,"started_at":null,"ended_at":null,"shim_pid":null,"unit":null,"wall_usec":0,)"
       R"("cpu_user_usec":0,"cpu_system_usec":0,"peak_memory_bytes":0,"progress":null,)"
       R"("status_text":null,"oom_kills":0,"timeout_usec":null,"memory_max_bytes":null,)"
-      R"("output_tail":""},)"
+      R"("slurm_job_id":null,"slurm_node":null,"output_tail":""},)"
       R"({"number":2,"state":"failed","reason":"exit","message":null,"exit_code":3,"signal":null,)"
       R"("started_at":"2025-11-25T09:50:29.000000Z","ended_at":"2025-11-25T09:50:30.000000Z",)"
       R"("shim_pid":4242,"unit":"taskctl-42-2.scope","wall_usec":1000000,)"
       R"("cpu_user_usec":250000,"cpu_system_usec":50000,"peak_memory_bytes":3145728,)"
       R"("progress":null,"status_text":null,"oom_kills":0,"timeout_usec":null,)"
-      R"("memory_max_bytes":null,"output_tail":""}]})"
+      R"("memory_max_bytes":null,"slurm_job_id":null,"slurm_node":null,"output_tail":""}]})"
       "\n");
 }
 
@@ -138,6 +138,7 @@ TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
       << json.cStr();
   EXPECT_NE(strstr(json.cStr(), R"("peak_memory_bytes":0,"progress":null,"status_text":null,)"
                                 R"("oom_kills":2,"timeout_usec":null,"memory_max_bytes":null,)"
+                                R"("slurm_job_id":null,"slurm_node":null,)"
                                 R"("output_tail":"first attempt's output\n"})"),
             nullptr)
       << json.cStr();
@@ -145,6 +146,7 @@ TEST(Render, TaskJsonHasLimitsAndWhatAttemptsReported) {
   // 0xff), it is an array of its bytes, ending with 0xff ESC [ 2 J newline.
   EXPECT_NE(strstr(json.cStr(), R"("progress":0.4,"status_text":"copying \u001b[31mred\u001b[0m",)"
                                 R"("oom_kills":0,"timeout_usec":null,"memory_max_bytes":null,)"
+                                R"("slurm_job_id":null,"slurm_node":null,)"
                                 R"("output_tail":[112,97,114,)"),
             nullptr)
       << json.cStr();

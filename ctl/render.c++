@@ -167,6 +167,10 @@ void writeAttemptJson(JsonWriter& json, rpc::AttemptView::Reader attempt) {
   limitOrNull(json, attempt.getTimeoutUsec());
   json.key("memory_max_bytes");
   limitOrNull(json, attempt.getMemoryMaxBytes());
+  json.key("slurm_job_id");
+  positiveOrNull(json, int64_t(attempt.getSlurmJobId()), true);
+  json.key("slurm_node");
+  textOrNull(json, attempt.getSlurmNode());
   json.key("output_tail");
   json.string(attempt.getOutputTail());
   json.endObject();
@@ -362,6 +366,12 @@ void appendAttempt(kj::Vector<char>& out, rpc::AttemptView::Reader attempt) {
   }
   if (attempt.getUnit().size() > 0) fields.add("unit", printable(attempt.getUnit()));
   if (attempt.getShimPid() > 0) fields.add("shim pid", kj::str(attempt.getShimPid()));
+  if (attempt.getSlurmJobId() != 0) {
+    fields.add("slurm job",
+               attempt.getSlurmNode().size() > 0
+                   ? kj::str(attempt.getSlurmJobId(), " on ", printable(attempt.getSlurmNode()))
+                   : kj::str(attempt.getSlurmJobId()));
+  }
 
   out.addAll(kj::str("attempt ", attempt.getNumber(), ":\n"));
   fields.appendTo(out, 2);

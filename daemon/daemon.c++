@@ -19,6 +19,7 @@
 #include "rpc/listen-socket.h"
 #include "rpc/rpc-server.h"
 #include "runner/direct-runner.h"
+#include "runner/queue-runners.h"
 #include "runner/scope-runner.h"
 #include "runner/shim-launcher.h"
 #include "scheduler/retention.h"
@@ -89,6 +90,7 @@ struct Daemon::Impl {
   kj::Maybe<kj::Own<SystemdManager>> systemd;
   kj::Maybe<kj::Own<ScopeRunner>> scopeRunner;
   Runner& runner;
+  QueueRunners runners;  // runner, but a Slurm runner for each `runner = "slurm"` queue
   SocketNotifyHub notifyHub;
   TimerfdWallTimer wallTimer;
   Scheduler scheduler;
@@ -125,6 +127,7 @@ struct Daemon::Impl {
                  config.logMaxBytes, config.logMinFreeBytes),
         directRunner(launcher),
         runner(pickRunner()),
+        runners(runner),
         // 7. What the runner's tasks talk to and the scheduler over it all,
         //    built idle: nothing is dispatched or served before step 12.
         //    The body below is step 8, the bus side (schedules through
@@ -132,14 +135,21 @@ struct Daemon::Impl {
         //    the RPC socket: /run/taskctl/notify under systemd.
         notifyHub(io.unixEventPort, kj::str(parentDir(config.socketPath), "/notify")),
         wallTimer(io.unixEventPort),
-        scheduler(store, commit, events, runner, notifyHub, io.provider->getTimer(),
+        scheduler(store, commit, events, runners, notifyHub, io.provider->getTimer(),
                   kj::systemPreciseCalendarClock(), wallTimer, config),
         retention(
-            store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runner,
+            store, commit, io.provider->getTimer(), kj::systemPreciseCalendarClock(), runners,
             [this](uint64_t id) { return scheduler.isActive(id); }, config.retention),
         queries(store, commit, scheduler),
         logWatcher(io.unixEventPort, kj::str(config.stateDir, "/logs")),
-        rpc(scheduler, queries, events, runner, config, logWatcher, io.provider->getTimer()) {
+        rpc(scheduler, queries, events, runners, config, logWatcher, io.provider->getTimer()) {
+    // A Slurm attempt's files are where its record says (queue-runners.h).
+    runners.setAttemptLookup([this](uint64_t id, uint32_t n) {
+      KJ_IF_MAYBE (attempt, store.getAttempt(id, n)) {
+        return kj::str((*attempt)->get().getSharedDir());
+      }
+      return kj::str();
+    });
     // Schedules: unit files in /etc/systemd/system, through systemd's D-Bus API.
     KJ_IF_MAYBE (manager, systemd) {
       auto check =
@@ -214,6 +224,41 @@ struct Daemon::Impl {
     return ref;
   }
 
+  // The Slurm runners the configuration asks for, checked (sbatch there, the
+  // partition known, the controller answering through munge) before any is
+  // used: at start a failure stops the daemon, at reload it keeps the old
+  // configuration. Both name the queue.
+  kj::Promise<void> applySlurmQueues(const Config& wanted) {
+    kj::Vector<kj::Promise<void>> checks;
+    auto made = kj::heap<kj::Vector<kj::Own<SlurmRunner>>>();
+    for (auto& queue : wanted.queues) {
+      KJ_IF_MAYBE (slurm, queue.slurm) {
+        KJ_IF_MAYBE (existing, runners.slurmFor(queue.name)) {
+          if (existing->sameSettings(*slurm)) continue;
+        }
+        auto runner = kj::heap<SlurmRunner>(io.unixEventPort, io.provider->getTimer(), launcher,
+                                            queue.name, *slurm);
+        checks.add(runner->check());
+        made->add(kj::mv(runner));
+      }
+    }
+    return kj::joinPromises(checks.releaseAsArray())
+        .then([this, made = kj::mv(made), &wanted]() mutable {
+          for (auto& runner : *made) {
+            auto name = kj::str(runner->queueName());
+            runners.setSlurm(name, kj::mv(runner));
+          }
+          // A queue that is no longer a Slurm one runs locally from now on.
+          kj::Vector<kj::String> gone;
+          for (auto& queue : wanted.queues) {
+            if (queue.slurm == nullptr && runners.slurmFor(queue.name) != nullptr) {
+              gone.add(kj::str(queue.name));
+            }
+          }
+          for (auto& name : gone) runners.setSlurm(name, kj::Own<SlurmRunner>());
+        });
+  }
+
   void notifyStatus() {
     auto counts = scheduler.counts();
     auto status = kj::str("STATUS=", counts.running, " running, ", counts.queued, " queued, ",
@@ -235,33 +280,49 @@ struct Daemon::Impl {
 
   kj::Promise<void> reloadOnHangup() {
     return io.unixEventPort.onSignal(SIGHUP).then([this](siginfo_t) {
+      // A file that was there and is gone is an error: the defaults would
+      // silently undo the operator's config.
+      auto fresh = kj::heap<Config>();
       KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
-                     // A file that was there and is gone is an error: the
-                     // defaults would silently undo the operator's config.
-                     auto fresh = loadConfig(paths.configPath, paths.configMustExist);
-                     // Paths and the runner are fixed for the daemon's life.
-                     config.queues = kj::mv(fresh.queues);
-                     config.adminGroup = fresh.adminGroup;
-                     config.submitGroup = fresh.submitGroup;
-                     config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
-                     config.logMaxBytes = fresh.logMaxBytes;
-                     config.logMinFreeBytes = fresh.logMinFreeBytes;
-                     config.limits = fresh.limits;
-                     config.retention = fresh.retention;
-                     config.eventsMaxStored = fresh.eventsMaxStored;
-                     events.setMaxEvents(config.eventsMaxStored);
-                     launcher.setLogMaxBytes(config.logMaxBytes);
-                     launcher.setLogMinFreeBytes(config.logMinFreeBytes);
-                     scheduler.reloadQueues(config);
-                     retention.reconfigure(config.retention);
-                     if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
+                     *fresh = loadConfig(paths.configPath, paths.configMustExist);
                    })) {
         KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
-      } else {
-        KJ_LOG(INFO, "config reloaded", paths.configPath);
+        return reloadOnHangup();
       }
-      return reloadOnHangup();
+      // Slurm queues are checked first (child processes: the loop goes on).
+      auto& wanted = *fresh;
+      return applySlurmQueues(wanted)
+          .then([this, fresh = kj::mv(fresh)]() mutable { applyReload(*fresh); },
+                [](kj::Exception&& e) {
+                  KJ_LOG(ERROR, "config reload failed; keeping the old config", e.getDescription());
+                })
+          .then([this]() { return reloadOnHangup(); });
     });
+  }
+
+  void applyReload(Config& fresh) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
+                   // Paths and the runner are fixed for the daemon's life.
+                   config.queues = kj::mv(fresh.queues);
+                   config.adminGroup = fresh.adminGroup;
+                   config.submitGroup = fresh.submitGroup;
+                   config.maxConnectionsPerUser = fresh.maxConnectionsPerUser;
+                   config.logMaxBytes = fresh.logMaxBytes;
+                   config.logMinFreeBytes = fresh.logMinFreeBytes;
+                   config.limits = fresh.limits;
+                   config.retention = fresh.retention;
+                   config.eventsMaxStored = fresh.eventsMaxStored;
+                   events.setMaxEvents(config.eventsMaxStored);
+                   launcher.setLogMaxBytes(config.logMaxBytes);
+                   launcher.setLogMinFreeBytes(config.logMinFreeBytes);
+                   scheduler.reloadQueues(config);
+                   retention.reconfigure(config.retention);
+                   if (access(paths.configPath.cStr(), F_OK) == 0) paths.configMustExist = true;
+                 })) {
+      KJ_LOG(ERROR, "config reload failed; keeping the old config", e->getDescription());
+    } else {
+      KJ_LOG(INFO, "config reloaded", paths.configPath);
+    }
   }
 };
 
@@ -271,6 +332,12 @@ Daemon::Daemon(kj::AsyncIoContext& io, Config config, DaemonPaths paths)
 Daemon::~Daemon() noexcept(false) {}
 
 kj::Promise<void> Daemon::run() {
+  // Slurm queues are checked before recovery: a queue whose cluster cannot
+  // be reached is a start-up error that names it.
+  return impl->applySlurmQueues(impl->config).then([this]() { return serve(); });
+}
+
+kj::Promise<void> Daemon::serve() {
   auto& d = *impl;
   // 9. Startup is recovery: reconcile every unfinished attempt before
   //    anything new is dispatched or accepted.

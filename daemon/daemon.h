@@ -32,6 +32,8 @@ class Daemon {
   // end it promptly and leave running executions alone. SIGHUP reloads the config.
 
  private:
+  kj::Promise<void> serve();  // run() once the Slurm queues are checked
+
   struct Impl;
   kj::Own<Impl> impl;
 };

@@ -58,6 +58,7 @@ enum EndReason {
   cancelled @8;  # cancelled by a user
   dependency @9;
   notStarted @10; # the shim never ran the command: the task went back to the queue
+  preempted @11;  # (an attempt) Slurm preempted its job: run again, not counted as a retry
 }
 
 struct Task {
@@ -125,6 +126,9 @@ struct Task {
   # The uid that last changed them.
   editedAt @39 :Int64;
   # `taskctl edit`: when the task was last edited (realtime ns; 0: never).
+  uncountedAttempts @40 :UInt32;
+  # Attempts that do not count against retry.retries: a Slurm job preempted
+  # before it ended is run again as a new attempt at no cost to the task.
 }
 
 struct Tombstone {
@@ -192,6 +196,14 @@ struct Attempt {
   # The attempt's timeout from its start once the task's own
   # EXTEND_TIMEOUT_USEC= raised it past timeoutUsec (0: not raised). Stored,
   # so a daemon restart keeps the extension.
+  # An attempt of a Slurm queue (DESIGN 12, docs/slurm.md): its batch job,
+  # committed before the job is released (the job's "go"); the node it ran
+  # on, once seen; and the queue's shared_dir at its start, under which its
+  # run files (runs/<id>-<n>/) and log (logs/<id>-<n>.log) are. 0 and "":
+  # an attempt of the daemon's own runner.
+  slurmJobId @27 :UInt64;
+  slurmNode @28 :Text;
+  sharedDir @29 :Text;
 }
 
 struct ExecSpec {

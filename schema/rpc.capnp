@@ -18,7 +18,7 @@ $Cxx.namespace("taskctl::rpc");
 using Spec = import "task-spec.capnp";
 # The public schema imports only the public task spec, never the stored records.
 
-const schemaRevision :UInt32 = 5;
+const schemaRevision :UInt32 = 6;
 # Bumped whenever a method, a field or an enumerant is added to this file or
 # to task-spec.capnp (nothing is ever removed or renumbered). 1: every schema
 # before Taskctl.version existed. 2: version(); Watcher.events and .progress
@@ -86,6 +86,10 @@ struct AttemptView {
   # fields): a retry may grow them (RetryPolicy.memoryGrowFactor, ...).
   timeoutUsec @18 :UInt64;
   memoryMaxBytes @19 :UInt64;
+  # Under a Slurm queue: the attempt's batch job and the node it ran on
+  # (0 and "": not a Slurm attempt, or not yet known).
+  slurmJobId @20 :UInt64;
+  slurmNode @21 :Text;
 }
 
 struct TaskView {

@@ -2,12 +2,18 @@
 // (DESIGN sections 9 and 10).
 //
 //   taskctl-exec --go-fd 3 --spec-fd 4
+//   taskctl-exec --spec-file PATH       (a Slurm job: docs/slurm.md)
 //
 // The daemon spawns it with the attempt's ExecSpec on a memfd and the read
 // end of a "go" pipe, moves it into the attempt's scope, commits the attempt
 // as running, and only then writes go. The shim runs the command in a child,
 // waits for it and leaves a result file, the one record of how the attempt
 // ended that survives a daemon restart. If go never comes, no user code runs.
+//
+// Under a Slurm queue the shim is the job's batch script and runs as the task's
+// owner: the spec is a file in the attempt's run directory on the shared
+// directory, and there is no go fd, because the job itself is "go": it was
+// submitted held and released only once `running` with its job id was durable.
 //
 // stdout is /dev/null; stderr is the daemon's, for the shim's own one-line
 // diagnostics. Exit status: how the command ended, whether or not the result
@@ -76,8 +82,9 @@ void prepareOwnProcess() {
 }
 
 struct Flags {
-  int goFd = 3;
+  int goFd = 3;  // -1: none (--spec-file without --go-fd): run at once
   int specFd = 4;
+  kj::Maybe<kj::String> specFile;
 };
 
 Flags parseFlags(int argc, char* argv[]) {
@@ -101,16 +108,24 @@ Flags parseFlags(int argc, char* argv[]) {
   };
 
   Flags flags;
+  bool goGiven = false;
   for (int i = 1; i < argc; i++) {
     kj::StringPtr arg = argv[i];
     if (arg == "--go-fd" || arg.startsWith("--go-fd=")) {
       flags.goFd = fdArgument(i, "--go-fd");
+      goGiven = true;
     } else if (arg == "--spec-fd" || arg.startsWith("--spec-fd=")) {
       flags.specFd = fdArgument(i, "--spec-fd");
+    } else if (arg == "--spec-file" && i + 1 < argc) {
+      flags.specFile = kj::str(argv[++i]);
+    } else if (arg.startsWith("--spec-file=")) {
+      flags.specFile = kj::str(arg.slice(strlen("--spec-file=")));
     } else {
-      die(kj::str("unknown argument: ", arg, " (usage: taskctl-exec --go-fd N --spec-fd N)"));
+      die(kj::str("unknown argument: ", arg,
+                  " (usage: taskctl-exec --go-fd N --spec-fd N | --spec-file PATH)"));
     }
   }
+  if (flags.specFile != nullptr && !goGiven) flags.goFd = -1;
   return flags;
 }
 
@@ -238,6 +253,16 @@ int main(int argc, char* argv[]) {
   // 1. The spec: the command, the identity to run it as, where the log and
   //    the result go. One we cannot use runs nothing.
   kj::Own<capnp::MessageReader> specMessage;
+  KJ_IF_MAYBE (path, flags.specFile) {
+    // O_NOFOLLOW: the run directory is the owner's; the spec is what the
+    // daemon wrote there, not whatever a link in its place names.
+    int fd;
+    do {
+      fd = open(path->cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) die(kj::str("cannot open the spec ", *path, ": ", strerror(errno)));
+    flags.specFd = fd;
+  }
   KJ_IF_MAYBE (e, kj::runCatchingExceptions([&]() {
                  specMessage = readMessageFile(flags.specFd, MAX_SPEC_BYTES);
                  specMessage->getRoot<records::ExecSpec>()
@@ -272,8 +297,10 @@ int main(int argc, char* argv[]) {
   // 2. Wait for go. Until it comes the attempt is only `starting` in the
   //    store: if the daemon goes away instead, say so and run nothing, and
   //    the daemon requeues the attempt.
-  if (!waitForGo(flags.goFd)) return writeResult(spec, notStarted);
-  close(flags.goFd);
+  if (flags.goFd >= 0) {
+    if (!waitForGo(flags.goFd)) return writeResult(spec, notStarted);
+    close(flags.goFd);
+  }
 
   // 3. Run the command, its output appended to the attempt's log (owned by
   //    root, in the daemon's directory: the user can read it, not forge it)

@@ -81,8 +81,15 @@ kj::Maybe<kj::Own<capnp::MessageReader>> readExecResult(kj::StringPtr path) {
   // for the attempt (DESIGN section 9: lost).
   KJ_IF_MAYBE (exception, kj::runCatchingExceptions([&]() {
                  int fd;
-                 KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC), path);
+                 // O_NONBLOCK and a regular file only: under a Slurm queue the
+                 // run directory is the task owner's, who could leave a FIFO or
+                 // a device in the result's place to hang the daemon.
+                 KJ_SYSCALL(fd = open(path.cStr(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC),
+                            path);
                  kj::AutoCloseFd file(fd);
+                 struct stat st;
+                 KJ_SYSCALL(fstat(fd, &st), path);
+                 KJ_REQUIRE(S_ISREG(st.st_mode), "the result is not a regular file", path);
                  auto message = readMessageFile(file, MAX_RESULT_BYTES);
                  // Walk the whole message now, so a damaged file is rejected here instead
                  // of throwing later from whichever field the daemon happens to read.

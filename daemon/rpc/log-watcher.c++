@@ -89,4 +89,8 @@ kj::Promise<void> LogWatcher::readEvents() {
   });
 }
 
+bool LogWatcher::watches(kj::StringPtr path) const {
+  return path.startsWith(logsDir) && path.size() > logsDir.size() && path[logsDir.size()] == '/';
+}
+
 }  // namespace taskctl

@@ -21,6 +21,10 @@ class LogWatcher {
   // Resolves at the next write to, creation of, or replacement (a cut) of
   // logsDir/fileName. Dropping the promise stops waiting.
 
+  bool watches(kj::StringPtr path) const;
+  // Whether `path` is in logsDir (a Slurm attempt's log is on its queue's
+  // shared directory instead, where inotify may see nothing: NFS).
+
  private:
   struct Waiter;
   kj::UnixEventPort& port;

@@ -322,7 +322,12 @@ class TaskctlService final : public rpc::Taskctl::Server {
     bool follow = params.getFollow();
     return parts.queries.flushed().then(
         [this, context, id, attempt, offset, maxBytes, follow]() mutable -> kj::Promise<void> {
-          uint32_t attempts = visibleTask(id).task().getAttempts();
+          auto seen = visibleTask(id);
+          uint32_t attempts = seen.task().getAttempts();
+          bool slurmQueue = false;
+          KJ_IF_MAYBE (queue, parts.config.findQueue(seen.task().getQueue())) {
+            slurmQueue = queue->slurm != nullptr;
+          }
           uint32_t n = attempt == 0 ? attempts : attempt;
           if (n > attempts) refuse(kj::str("task ", id, " has no attempt ", n));
           auto results = context.getResults();
@@ -332,13 +337,20 @@ class TaskctlService final : public rpc::Taskctl::Server {
           auto& scheduler = parts.scheduler;
           kj::Maybe<kj::Promise<void>> change;
           bool live = n == 0 ? scheduler.isActive(id) : scheduler.attemptLive(id, n);
+          auto path = n == 0 ? kj::str() : parts.runner.logPath(id, n);
           if (follow && live) {
-            // No attempt yet: wake when the first one creates its log.
+            // No attempt yet: wake when the first one creates its log. A
+            // Slurm attempt's log, on a shared directory inotify may not
+            // see (NFS), is read again every second while it runs, as
+            // `tail -f` does there: one read per follower, never a Slurm call.
             auto name = kj::str(id, "-", n == 0 ? 1 : n, ".log");
-            change = parts.logWatcher.whenChanged(name).exclusiveJoin(
-                n == 0 ? scheduler.whenTerminal(id) : scheduler.whenAttemptEnds(id, n));
+            auto wake = (n > 0 ? !parts.logWatcher.watches(path) : slurmQueue)
+                            ? parts.timer.afterDelay(1 * kj::SECONDS)
+                            : parts.logWatcher.whenChanged(name);
+            change = wake.exclusiveJoin(n == 0 ? scheduler.whenTerminal(id)
+                                               : scheduler.whenAttemptEnds(id, n));
           }
-          auto got = n == 0 ? 0 : readLog(parts.runner.logPath(id, n), offset, maxBytes, results);
+          auto got = n == 0 ? 0 : readLog(path, offset, maxBytes, results);
           results.setEnded(!live && got < maxBytes);
           KJ_IF_MAYBE (c, change) {
             if (got == 0) {

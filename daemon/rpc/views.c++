@@ -121,6 +121,8 @@ void fillAttempt(records::Attempt::Reader a, rpc::AttemptView::Builder v) {
   // moves it (kept in extendedTimeoutUsec, 0 when it did not).
   v.setTimeoutUsec(kj::max(a.getTimeoutUsec(), a.getExtendedTimeoutUsec()));
   v.setMemoryMaxBytes(a.getMemoryMaxBytes());
+  v.setSlurmJobId(a.getSlurmJobId());
+  v.setSlurmNode(a.getSlurmNode());
 }
 
 void fillQueue(const Scheduler::QueueInfo& info, rpc::QueueView::Builder v) {

@@ -14,6 +14,16 @@ namespace taskctl {
 
 class ExecOutcome;
 
+// How an execution ended in the eyes of the system that ran it, where that
+// decides more than the shim's result can: a Slurm job that Slurm killed for
+// memory or time, lost with its node, preempted, or cancelled by someone
+// other than taskctl (docs/slurm.md, "States and limits").
+struct ExternalEnd {
+  enum class Kind { OOM, TIMEOUT, LOST, PREEMPTED, CANCELLED_ELSEWHERE };
+  Kind kind;
+  kj::String message;  // for the attempt, in Slurm's words
+};
+
 // The limits an attempt runs with: its own (a retry may have grown them,
 // RetryPolicy), else, for an attempt stored before it kept them, the task's.
 inline uint64_t attemptTimeoutUsec(records::Task::Reader task, records::Attempt::Reader attempt) {
@@ -72,6 +82,15 @@ class Execution {
   // "Pause and resume"). Either again changes nothing. Rejects if it could
   // not (the command has ended, systemd refused).
 
+  virtual uint64_t slurmJobId() const { return 0; }
+  // The batch job of a Slurm attempt (0: not one): committed with `running`
+  // before go() releases it.
+  virtual kj::Promise<kj::String> node() { return kj::NEVER_DONE; }
+  // Resolves with the node once the job is seen running there (Slurm only).
+  virtual kj::Maybe<ExternalEnd> externalEnd() { return nullptr; }
+  // Once exited(): what the runner's own system says ended it, if that
+  // overrides the result file (see ExternalEnd). Null: the result decides.
+
   virtual kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() { return nullptr; }
   // Once exited(): the end the shim's exit status carries (exec/shim-exit.h),
   // for an attempt whose result file could not be written (a full disk).
@@ -90,11 +109,17 @@ class Runner {
  public:
   virtual ~Runner() noexcept(false) = default;
 
-  virtual kj::StringPtr name() const = 0;  // "direct" or "scope"
+  virtual kj::StringPtr name() const = 0;  // "direct", "scope" or "slurm"
 
   virtual kj::String unitFor(uint64_t taskId, uint32_t attempt) = 0;
   // The systemd unit an attempt will run in ("" under the direct runner):
   // recorded with the attempt as `starting`, before the unit exists.
+
+  virtual void prepare(records::Task::Reader task, records::Attempt::Builder attempt) {
+    attempt.setUnit(unitFor(task.getId(), attempt.getNumber()));
+  }
+  // Fills in where a new attempt will run, before it is first stored as
+  // `starting`: its unit, or (a Slurm queue) the shared directory of its files.
 
   virtual kj::Promise<kj::Own<Execution>> start(records::Task::Reader task,
                                                 records::Attempt::Reader attempt) = 0;
@@ -124,6 +149,9 @@ class Runner {
   // Running executions are not affected.
   virtual kj::Promise<void> whenAvailable() { return kj::READY_NOW; }
   // Resolves once available() is true again (at once if it is).
+  virtual bool availableFor(kj::StringPtr queue) { return available(); }
+  virtual kj::Promise<void> whenAvailableFor(kj::StringPtr queue) { return whenAvailable(); }
+  // The same for one queue: QueueRunners answers for the runner of that queue.
 };
 
 kj::String bootId();

@@ -258,19 +258,10 @@ kj::String ShimLauncher::logPath(uint64_t taskId, uint32_t attempt) {
   return kj::str(stateDir, "/logs/", taskId, "-", attempt, ".log");
 }
 
-kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
-                                         records::Attempt::Reader attempt) {
+void ShimLauncher::fillSpec(records::Task::Reader task, records::Attempt::Reader attempt,
+                            records::ExecSpec::Builder spec) {
   auto id = task.getId();
   auto number = attempt.getNumber();
-  KJ_CONTEXT("starting the shim", id, number);
-  // A flat file, not a directory per attempt: mkdir and rmdir on every
-  // execution cost the loop real time (bench/README.md).
-  auto result = resultPath(id, number);
-  unlink(result.cStr());  // attempt numbers are never reused: only ever debris
-
-  // The spec goes through a memfd: no file to clean up, no size limit of a pipe.
-  capnp::MallocMessageBuilder message;
-  auto spec = message.initRoot<records::ExecSpec>();
   spec.setTaskId(id);
   spec.setAttempt(number);
   spec.setUid(task.getUid());
@@ -283,11 +274,26 @@ kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
   spec.setCwd(task.getCwd());
   spec.setUmask(task.getUmask());
   spec.setLogPath(logPath(id, number));
-  spec.setResultPath(result);
+  spec.setResultPath(resultPath(id, number));
   spec.setDropPrivileges(dropPrivileges);
   spec.setLogMaxBytes(logMaxBytes);
   spec.setLogMinFreeBytes(logMinFreeBytes);
   spec.setNofileSoftLimit(taskNofileLimit);
+}
+
+kj::Own<ShimProcess> ShimLauncher::spawn(records::Task::Reader task,
+                                         records::Attempt::Reader attempt) {
+  auto id = task.getId();
+  auto number = attempt.getNumber();
+  KJ_CONTEXT("starting the shim", id, number);
+  // A flat file, not a directory per attempt: mkdir and rmdir on every
+  // execution cost the loop real time (bench/README.md).
+  auto result = resultPath(id, number);
+  unlink(result.cStr());  // attempt numbers are never reused: only ever debris
+
+  // The spec goes through a memfd: no file to clean up, no size limit of a pipe.
+  capnp::MallocMessageBuilder message;
+  fillSpec(task, attempt, message.initRoot<records::ExecSpec>());
   int memfd = -1;
   KJ_SYSCALL_HANDLE_ERRORS(memfd = memfd_create("taskctl-spec", MFD_CLOEXEC)) {
     default:

@@ -71,6 +71,12 @@ class ShimLauncher {
   kj::Own<ShimProcess> spawn(records::Task::Reader task, records::Attempt::Reader attempt);
   // Throws if the shim cannot be spawned (no user code ran then).
 
+  void fillSpec(records::Task::Reader task, records::Attempt::Reader attempt,
+                records::ExecSpec::Builder spec);
+  // The attempt's ExecSpec as spawn() hands it over (the Slurm runner then
+  // points its paths at the shared directory).
+  kj::StringPtr shim() const { return shimPath; }
+
   kj::Maybe<kj::Own<ShimProcess>> adopt(records::Attempt::Reader attempt);
 
   kj::Maybe<kj::Own<ExecOutcome>> readOutcome(uint64_t taskId, uint32_t attempt);

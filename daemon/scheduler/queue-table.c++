@@ -49,6 +49,9 @@ void QueueTable::reload(const Config& config, kj::FunctionParam<bool(Queue&, uin
     c.fairShare = q.fairShare;
     c.maxActiveTasksPerUser = q.maxActiveTasksPerUser;
     c.maxUserPriority = q.maxUserPriority;
+    KJ_IF_MAYBE (slurm, q.slurm) {
+      c.slurm = cloneSlurmQueueConfig(*slurm);
+    }
     return c;
   };
   limits = config.limits;

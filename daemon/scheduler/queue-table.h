@@ -40,6 +40,7 @@ class QueueTable {
     kj::Maybe<uint32_t> concurrencySet;  // `queue set` (persisted)
     bool paused = false;                 // `queue pause` or pause_on_failure (persisted)
     kj::String pausedReason;
+    bool waitingForRunner = false;  // dispatch waits for its runner (runner.h, available)
   };
   struct NameLess {
     using is_transparent = void;

@@ -146,8 +146,11 @@ kj::Maybe<kj::String> Retention::logDir() {
   // `<dir>/<id>-<attempt>.log` (ShimLauncher::logPath). One sample path gives
   // the directory without widening the interface for this one use. A runner
   // whose paths look otherwise, or that keeps no logs, is not swept at all.
-  auto sample = runner.logPath(1, 1);
-  kj::StringPtr name = "/1-1.log";
+  // Attempt 0 of task 0 never exists: the sample is never routed to a
+  // Slurm queue's shared directory (queue-runners.h), whose logs are not
+  // swept here.
+  auto sample = runner.logPath(0, 0);
+  kj::StringPtr name = "/0-0.log";
   if (!sample.endsWith(name)) {
     if (sample.size() > 0) {
       KJ_LOG(WARNING, "retention: log paths are not <dir>/<id>-<attempt>.log; not swept", sample);

@@ -126,16 +126,17 @@ void Scheduler::dispatch(Queue& queue) {
   // A store found corrupt records nothing more: a task started now would be
   // run again after the store is salvaged. Tasks stay queued.
   if (!dispatching || isDrained || queue.paused || store.readOnly()) return;
-  if (!runner.available()) {
-    // The scope runner without a bus: tasks stay queued (none fails as
-    // `spawn`) and dispatch resumes when it is back.
-    if (!waitingForRunner && !queue.ready.empty()) {
-      waitingForRunner = true;
-      KJ_LOG(WARNING, "the runner cannot start executions now; dispatch waits for it");
-      tasks.add(runner.whenAvailable().then([this]() {
-        waitingForRunner = false;
-        KJ_LOG(INFO, "the runner is back; dispatching");
-        for (auto& [name, q] : queues) dispatch(q);
+  if (!runner.availableFor(queue.name)) {
+    // The scope runner without a bus, a Slurm queue whose controller does
+    // not answer: tasks stay queued (none fails as `spawn`) and dispatch
+    // resumes when it is back. Other queues go on.
+    if (!queue.waitingForRunner && !queue.ready.empty()) {
+      queue.waitingForRunner = true;
+      KJ_LOG(WARNING, "the runner cannot start executions now; dispatch waits for it", queue.name);
+      tasks.add(runner.whenAvailableFor(queue.name).then([this, &queue]() {
+        queue.waitingForRunner = false;  // queues are never removed (queue-table.h)
+        KJ_LOG(INFO, "the runner is back; dispatching", queue.name);
+        dispatch(queue);
       }));
     }
     return;
@@ -199,7 +200,7 @@ void Scheduler::prepareAttempt(Active& a) {
   attempt.setNumber(number);
   attempt.setState(TaskState::STARTING);
   attempt.setStartedAt(now());
-  attempt.setUnit(runner.unitFor(task.getId(), number));
+  runner.prepare(task, attempt);  // its unit, or a Slurm queue's shared directory
   // The limits it runs with, as they are now: a retry may have grown them
   // (retryLater), and the runner and the timeout read them from here.
   attempt.setTimeoutUsec(task.getLimits().getTimeoutUsec());
@@ -214,7 +215,7 @@ bool Scheduler::startsAtSubmit(Queue& queue) {
   // the shim is spawned once that one commit is durable: one fdatasync fewer
   // per task on the loop, and one fewer between the reply and "go".
   return dispatching && !isDrained && !queue.paused && queue.ready.empty() &&
-         queue.running < queue.concurrency && runner.available();
+         queue.running < queue.concurrency && runner.availableFor(queue.name);
 }
 
 void Scheduler::launch(uint64_t id, uint32_t number) {
@@ -239,6 +240,7 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                 attempt.setShimPid(execution->pid());
                 attempt.setShimStartTime(execution->startTime());
                 attempt.setBootId(execution->bootId());
+                attempt.setSlurmJobId(execution->slurmJobId());
                 attempt.setState(TaskState::RUNNING);
                 setState(a, TaskState::RUNNING);
                 persist(a);
@@ -290,6 +292,16 @@ void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
   // The TaskSet owns the watch; the Execution lives in `a` until the exit is
   // handled, so the promise never outlives what it watches.
   tasks.add(execution->exited().then([this, id, number]() { onExit(id, number); }));
+  if (execution->slurmJobId() != 0) {
+    // The node is known once Slurm runs the job there; `status` shows it.
+    tasks.add(execution->node().then(
+        [this, id, number](kj::String node) {
+          auto* found = find(id);
+          if (found == nullptr || !found->hasAttempt) return;
+          if (found->attempt().getNumber() == number) found->attempt().setSlurmNode(node);
+        },
+        [](kj::Exception&&) {}));  // the job ended unseen on a node
+  }
   a.live().execution = kj::mv(execution);
 }
 
@@ -300,6 +312,10 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   if (!a.hasAttempt || a.attempt().getNumber() != number) return;
   auto& queue = queueOf(a);
   auto outcome = runner.readOutcome(id, number);
+  kj::Maybe<ExternalEnd> external;
+  KJ_IF_MAYBE (execution, a.live().execution) {
+    external = (*execution)->externalEnd();
+  }
   if (outcome == nullptr) {
     // No result file (a full disk): the shim we spawned says how it ended
     // through its exit status. Only a re-adopted shim leaves nobody to ask.
@@ -310,11 +326,46 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
       }
     }
   }
-  ingest(a, kj::mv(outcome));
+  ingest(a, kj::mv(outcome), kj::mv(external));
   dispatch(queue);
 }
 
-void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
+bool Scheduler::endedElsewhere(Active& a, kj::Maybe<ExternalEnd>& external, int code, int signal) {
+  // What Slurm says ended an attempt decides over the shim's result when
+  // taskctl did not stop it itself (docs/slurm.md, "States and limits"). A
+  // stop of ours (cancel, timeout, heartbeat) keeps its own reason: the
+  // job's CANCELLED is then taskctl's doing.
+  KJ_IF_MAYBE (x, external) {
+    if (a.cancelRequested() || a.stopReason != EndReason::NONE) return false;
+    switch (x->kind) {
+      case ExternalEnd::Kind::OOM:
+        return false;  // the caller's oom branch, with Slurm's word
+      case ExternalEnd::Kind::TIMEOUT:
+        finish(a, TaskState::FAILED, EndReason::TIMEOUT, x->message, code, signal);
+        return true;
+      case ExternalEnd::Kind::LOST:
+        runner.stopRemains(a.attempt());
+        finish(a, TaskState::FAILED, EndReason::LOST, x->message, -1, 0);
+        return true;
+      case ExternalEnd::Kind::PREEMPTED: {
+        // Run again at no cost to --retries: the job never requeues itself
+        // (--no-requeue), taskctl does, as a new attempt.
+        auto task = record(a);
+        task.setUncountedAttempts(task.getUncountedAttempts() + 1);
+        requeue(a, x->message, EndReason::PREEMPTED);
+        return true;
+      }
+      case ExternalEnd::Kind::CANCELLED_ELSEWHERE:
+        finish(a, TaskState::FAILED, EndReason::SIGNAL, x->message, -1,
+               signal != 0 ? signal : SIGTERM);
+        return true;
+    }
+  }
+  return false;
+}
+
+void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome,
+                       kj::Maybe<ExternalEnd> external) {
   // Called for an attempt that held a slot; `a` may be gone when this returns.
   auto task = record(a);
   auto attempt = a.attempt();
@@ -366,6 +417,11 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
     attempt.setOutputTail(readTail(runner.logPath(id, number)));
     attempt.setOomKills(r.getOomKills());
     int code = r.getExitCode(), signal = r.getSignal();
+    bool oomElsewhere = false;
+    KJ_IF_MAYBE (x, external) {
+      oomElsewhere = x->kind == ExternalEnd::Kind::OOM;
+    }
+    if (!refused && endedElsewhere(a, external, code, signal)) return;
     if (refused) {
       if (r.getNotStarted()) code = 126;  // an older shim's refusal: it could not run it
       finish(a, TaskState::FAILED, EndReason::SPAWN, r.getMessage(), code, 0);
@@ -387,7 +443,7 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
                  : kj::str("no heartbeat for ",
                            formatDurationUsec(task.getLimits().getHeartbeatUsec())),
              code, signal);
-    } else if (r.getOomKills() > 0 && !(signal == 0 && code == 0)) {
+    } else if ((r.getOomKills() > 0 || oomElsewhere) && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
       uint64_t memory = attemptMemoryMaxBytes(task, attempt);
       finish(a, TaskState::FAILED, EndReason::OOM,
@@ -404,6 +460,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   } else if (a.cancelRequested()) {
     finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
            a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, -1, 0);
+  } else if (endedElsewhere(a, external, -1, 0)) {
+    return;
   } else {
     // Whatever of it may still run (a command that outlived its killed shim)
     // must not run on beside a retry.
@@ -415,11 +473,12 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome) {
   }
 }
 
-void Scheduler::requeue(Active& a, kj::StringPtr why) {
+void Scheduler::requeue(Active& a, kj::StringPtr why, EndReason reason) {
   a.live().notifySocket = nullptr;
   auto attempt = a.attempt();
-  attempt.setState(TaskState::QUEUED);
-  attempt.setReason(EndReason::NOT_STARTED);
+  // A preempted attempt ran and ended; one never started is only given up.
+  attempt.setState(reason == EndReason::NOT_STARTED ? TaskState::QUEUED : TaskState::FAILED);
+  attempt.setReason(reason);
   attempt.setMessage(why);
   setState(a, TaskState::QUEUED);
   persist(a);

@@ -79,6 +79,9 @@ void Scheduler::reconcile(Active& a) {
     // The shim was never told to go (that needs `running` to be durable):
     // no user code ran. Its go fd closed with the old daemon, so it exits.
     a.attempt().setEndedAt(now());
+    // A Slurm attempt may have left a job submitted held whose id was never
+    // stored: it never ran, and is cancelled by its name.
+    if (a.attempt().getSharedDir().size() > 0) runner.stopRemains(a.attempt());
     requeue(a, "the command was never started (the daemon stopped first)");
     return;
   }
@@ -331,7 +334,9 @@ void Scheduler::clearDeadline(Active& a) { deadlines.clear(a.id()); }
 bool Scheduler::shouldRetry(Active& a, EndReason reason, int exitCode) {
   auto task = record(a);
   auto policy = task.getRetry();
-  if (a.cancelRequested() || task.getAttempts() > policy.getRetries()) return false;
+  // Preempted attempts (Slurm) are not the task's failures: they do not count.
+  uint32_t counted = task.getAttempts() - kj::min(task.getAttempts(), task.getUncountedAttempts());
+  if (a.cancelRequested() || counted > policy.getRetries()) return false;
   switch (reason) {
     case EndReason::EXIT: {
       if (!policy.getOnExit() || exitCode == 0) return false;

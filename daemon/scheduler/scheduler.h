@@ -213,10 +213,9 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   IdTable<Active> active;  // every task that is not terminal, inline (id-table.h)
   kj::TaskSet tasks;
   bool dispatching = false;
-  bool waitingForRunner = false;
-  uint64_t endedSucceeded = 0, endedFailed = 0,
-           endedCancelled = 0;  // since start  // dispatch waits for runner.whenAvailable()
-  std::mt19937_64 random;       // backoff jitter
+
+  uint64_t endedSucceeded = 0, endedFailed = 0, endedCancelled = 0;  // since start
+  std::mt19937_64 random;                                            // backoff jitter
 
   // Dependencies and key waits: who waits on a task's end (dependency id ->
   // dependent id). Checked when the dependency's end is durable.
@@ -264,8 +263,11 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void launch(uint64_t id, uint32_t number);
   void watch(Active& task, kj::Own<Execution> execution);
   void onExit(uint64_t id, uint32_t number);
-  void ingest(Active& task, kj::Maybe<kj::Own<ExecOutcome>> outcome);
-  void requeue(Active& task, kj::StringPtr why);
+  void ingest(Active& task, kj::Maybe<kj::Own<ExecOutcome>> outcome,
+              kj::Maybe<ExternalEnd> external = nullptr);
+  bool endedElsewhere(Active& task, kj::Maybe<ExternalEnd>& external, int code, int signal);
+  void requeue(Active& task, kj::StringPtr why,
+               records::EndReason reason = records::EndReason::NOT_STARTED);
   void finish(Active& task, records::TaskState state, records::EndReason reason,
               kj::StringPtr message, int exitCode, int signal);
   void persist(Active& task, kj::StringPtr action = nullptr);
