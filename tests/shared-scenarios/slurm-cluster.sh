@@ -16,8 +16,12 @@ trap 'slurm_down; userdel "$user" 2>/dev/null; rm -rf "$WORK"' EXIT
 out=$WORK/out
 mkdir -p "$out"; chmod 1777 "$out"
 
-# SBATCH ARGS...: sbatch as the user, from /tmp; prints the job id.
-SBATCH() { (cd /tmp && runuser -u "$user" -- sbatch --parsable --chdir=/tmp "$@"); }
+# SBATCH ARGS...: sbatch as the user, from /tmp; prints the job id. SBATCH_EXE: which sbatch.
+SBATCH() { (cd /tmp && runuser -u "$user" -- "${SBATCH_EXE:-sbatch}" --parsable --chdir=/tmp "$@"); }
+# The counting wrappers (what the taskctl scenarios point a queue's bin_dir at), used for job 1.
+cbin=$WORK/slurm-bin
+calls=$WORK/slurm-calls.log
+slurm_counting_bin "$cbin" "$calls"
 # state_of JOBID: what squeue --states=all says of the job: "STATE USER EXIT_CODE". Its
 # exit_code is the job's wait status, as waitpid gives it: exit code << 8 | signal.
 state_of() { timeout 10 squeue -h --states=all --jobs="$1" -O 'State:.20,UserName:.40,exit_code:.10' | tr -s ' ' | sed 's/^ //'; }
@@ -28,7 +32,8 @@ expect_state() {   # expect_state JOBID SECONDS STATE: fails with the job's reco
 
 # 1. A job of the user: runs as the user, exit 3, which squeue --states=all reports after the end.
 t=$SECONDS
-j1=$(SBATCH --job-name=exit3 --output="$out/j1.out" --wrap 'id -u; id -un; exit 3') || slurm_fail "sbatch as $user refused"
+j1=$(SBATCH_EXE=$cbin/sbatch SBATCH --job-name=exit3 --output="$out/j1.out" --wrap 'id -u; id -un; exit 3') ||
+  slurm_fail "sbatch as $user refused"
 expect_state "$j1" 30 FAILED
 [ "$(slurm_job_field "$j1" UserId)" = "$user($uid)" ] || fail "job $j1: UserId $(slurm_job_field "$j1" UserId), want $user($uid)"
 [ "$(slurm_job_field "$j1" ExitCode)" = 3:0 ] || fail "job $j1: ExitCode $(slurm_job_field "$j1" ExitCode), want 3:0"
@@ -37,6 +42,9 @@ expect_state "$j1" 30 FAILED
 [ "$(cat "$out/j1.out")" = "$uid
 $user" ] || fail "job $j1 ran as '$(cat "$out/j1.out")', want $uid $user"
 echo "exit-3 job: submit to FAILED 3 in $((SECONDS - t))s"
+"$cbin/squeue" -h --states=all --jobs="$j1" >/dev/null || fail "the counting squeue failed"
+[ "$(slurm_calls "$calls" sbatch)/$(slurm_calls "$calls" squeue)/$(slurm_calls "$calls" scancel)" = 1/1/0 ] ||
+  fail "the counting wrappers logged: $(cat "$calls"), want one sbatch and one squeue"
 
 # 2. --hold: pending (held) until scontrol release (by root, as taskctl's daemon releases), then
 # runs to COMPLETED, on the second node (both nodes run jobs).
