@@ -45,13 +45,14 @@ done
 BUILD=$(cd "$1" && pwd); shift
 case $RUNNER in scope|direct) ;; *) echo "--runner: scope or direct, not $RUNNER" >&2; exit 64;; esac
 
-# Scenarios: this suite's own, and those it shares with the VM suite (with common.sh).
+# Scenarios: this suite's own, and those it shares with the VM suite (with common.sh, and
+# slurm.sh, the Slurm test cluster's harness: neither is a scenario).
 SHARED=$REPO/tests/shared-scenarios
 scenario_file() { [ -f "$HERE/scenarios/$1.sh" ] && echo "$HERE/scenarios/$1.sh" || echo "$SHARED/$1.sh"; }
 SCENARIOS=()
 if [ $# -eq 0 ]; then
   for f in "$HERE"/scenarios/*.sh "$SHARED"/*.sh; do
-    case $(basename "$f") in lib.sh|common.sh) ;; *) SCENARIOS+=("$(basename "$f" .sh)");; esac
+    case $(basename "$f") in lib.sh|common.sh|slurm.sh) ;; *) SCENARIOS+=("$(basename "$f" .sh)");; esac
   done
   mapfile -t SCENARIOS < <(printf '%s\n' "${SCENARIOS[@]}" | sort)
 else
@@ -344,7 +345,7 @@ wait_booted
 
 # nspawn mounts the cgroup v1 controllers read-only: limits would be accepted and not enforced.
 # Make them writable and let systemd re-execute to take them over. (A cgroup v2 host has none.)
-inside sh -c 'for c in memory cpu cpuacct pids blkio; do
+inside sh -c 'for c in memory cpu cpuacct pids blkio freezer cpuset devices; do
     if mountpoint -q /sys/fs/cgroup/$c; then mount -o remount,bind,rw /sys/fs/cgroup/$c || exit 1; fi
   done' || boot_failed "cannot remount the cgroup controllers read-write"
 inside systemctl daemon-reexec || boot_failed "systemctl daemon-reexec failed"

@@ -13,7 +13,8 @@
 # that cannot be built or booted is a failure, with the reason and the end of its console.
 # A scenario is one script in tests/vm/scenarios/ (lib.sh holds what they share), or in
 # tests/shared-scenarios/ (run by the container suite too; common.sh there is what both suites'
-# lib.sh build on): a new file joins the run, in name order.
+# lib.sh build on, slurm.sh the Slurm test cluster's harness): a new file joins the run, in name
+# order.
 #
 # The VM has no network. Its base image is built from the Debian archive (debootstrap, 1 to
 # 3 min) with everything the package and the scenarios need, and cached in
@@ -34,7 +35,7 @@
 set -euo pipefail
 export LC_ALL=C
 
-usage() { sed -n 2,33p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+usage() { sed -n 2,34p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -63,7 +64,7 @@ SHARED=$REPO/tests/shared-scenarios
 SCENARIOS=(install)
 if [ $# -eq 0 ]; then
   for n in $(for f in "$HERE"/scenarios/*.sh "$SHARED"/*.sh; do basename "$f" .sh; done | sort); do
-    case $n in lib|common|install|remove) ;; *) SCENARIOS+=("$n");; esac
+    case $n in lib|common|slurm|install|remove) ;; *) SCENARIOS+=("$n");; esac
   done
   SCENARIOS+=(remove)
 else
@@ -195,6 +196,8 @@ PACKAGES=(
   linux-image-cloud-amd64 initramfs-tools systemd-sysv udev dbus
   # what the scenarios use
   python3 procps man-db bash-completion
+  # the Slurm test cluster (tests/shared-scenarios/slurm.sh; issue 17)
+  munge slurmctld slurmd slurm-client iproute2
 )
 # One dependency string: the three fields joined by commas.
 DEPENDS=$(dpkg-deb -f "$DEB" Pre-Depends Depends Recommends | sed -n 's/^[A-Za-z-]*: //p' | paste -sd, | tr -s ' ')
@@ -235,6 +238,9 @@ EOF
   mkdir -p "$root/opt/taskctl-vm"
   # Not a first boot (no firstboot questions on the console).
   chroot "$root" systemd-machine-id-setup >/dev/null 2>&1
+  # The Slurm daemons start only in the scenarios that configure a cluster (slurm.sh's
+  # slurm_up): not at boot, where munge would start with the key its postinst made.
+  chroot "$root" systemctl disable --quiet munge.service slurmctld.service slurmd.service >>"$log" 2>&1
   # Nothing periodic wakes up during a run.
   for t in apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer; do
     ln -sf /dev/null "$root/etc/systemd/system/$t"
