@@ -65,7 +65,7 @@ for i in $(seq 0 19); do
   [ "$(slurm_job_field "$job" UserId)" = "$user($(id -u "$user"))" ] ||
     fail "job $job belongs to $(slurm_job_field "$job" UserId), want $user"
 done
-T status "${ids[3]}" | grep -q "slurm job $(job_of "${ids[3]}") on " ||
+T status "${ids[3]}" | grep -Eq "slurm job: +$(job_of "${ids[3]}") on " ||
   fail "status does not show the Slurm job and node: $(T status "${ids[3]}")"
 echo "20 tasks: each a job of $user with its own exit code"
 

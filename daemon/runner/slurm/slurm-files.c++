@@ -35,6 +35,10 @@ void makeRootDir(kj::StringPtr path) {
   KJ_SYSCALL(lstat(path.cStr(), &st), path);
   KJ_REQUIRE(S_ISDIR(st.st_mode) && (st.st_mode & 022) == 0 && st.st_uid == geteuid(),
              "not a directory of the daemon's that only it can write; refusing to use it", path);
+  // The daemon's umask (0077 under systemd) must not keep the owners out.
+  if ((st.st_mode & 07777) != 0755) {
+    KJ_SYSCALL(chmod(path.cStr(), 0755), path);
+  }
 }
 
 void writeAll(int fd, kj::ArrayPtr<const kj::byte> bytes, kj::StringPtr what) {

@@ -246,6 +246,8 @@ class SlurmJob final : public Execution {
     runner.live.erase(jobId);
     exitPaf.fulfiller->fulfill();
   }
+
+ public:
   static kj::String trimmed(kj::StringPtr text) {
     size_t n = text.size();
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) n--;
@@ -362,7 +364,7 @@ kj::Promise<kj::Own<Execution>> SlurmRunner::start(records::Task::Reader task,
             return kj::heap<SlurmJob>(*this, *jobId, shared, id, number);
           }
         }
-        auto why = result.err.size() ? kj::str(result.err) : kj::str(result.out);
+        auto why = SlurmJob::trimmed(result.err.size() ? result.err : result.out);
         if (isUnreachable(why)) {
           // Not a refusal: no job exists, nothing ran. The scheduler puts the
           // attempt back in the queue; dispatch waits for Slurm.
@@ -430,7 +432,7 @@ kj::Promise<void> SlurmRunner::check() {
   return runAsDaemon(scontrolShowPartitionArgv(settings.binDir, settings.partition))
       .then([this](ChildResult result) {
         if (result.status == 0) return;
-        auto why = result.err.size() ? kj::str(result.err) : kj::str(result.out);
+        auto why = SlurmJob::trimmed(result.err.size() ? result.err : result.out);
         KJ_FAIL_REQUIRE(kj::str("queue ", queue, ": Slurm ",
                                 settings.partition.size()
                                     ? kj::str("does not know partition ", settings.partition)
