@@ -142,7 +142,25 @@ sleep 1  # the last answered query's turn
 sleep 10
 [ ! -s "$calls" ] || fail "Slurm commands with nothing live: $(cat "$calls")"
 
-# 8. logs -f follows a running task's output on the shared directory.
+# 8. A job Slurm refuses (more memory than any node has): failed, spawn, with Slurm's words.
+r=$(TU submit --queue cluster --memory 100G -- true)
+rc=$(wait_rc "$r")
+[ "$(T status --json "$r" | json reason)" = spawn ] && T status --json "$r" | json message |
+  grep -q "sbatch refused the job (queue cluster): sbatch: error: " ||
+  fail "a job Slurm refuses: wait $rc, $(T status "$r")"
+
+# 9. A reload naming a partition Slurm does not know: refused with the queue's name, and the
+# old configuration goes on running tasks.
+refusals() { journalctl -u taskctld.service -o cat | grep -c 'queue cluster: Slurm does not know partition nope' || true; }
+n=$(refusals)
+sed -i "s/^partition = .*/partition = \"nope\"/" "$conf"
+systemctl reload taskctld.service || fail "systemctl reload failed"
+until_ok 20 sh -c "[ \$(journalctl -u taskctld.service -o cat | grep -c 'queue cluster: Slurm does not know partition nope') -gt $n ]" ||
+  fail "a reload with an unknown partition was not refused: $(journalctl -u taskctld.service -o cat | tail -5)"
+rc=$(wait_rc "$(TU submit --queue cluster -- true)")
+[ "$rc" = 0 ] || fail "after a refused reload the queue ran a task to $rc"
+
+# 10. logs -f follows a running task's output on the shared directory.
 f=$(TU submit --queue cluster -- sh -c 'for i in 1 2 3; do echo "line $i"; sleep 1; done')
 TU logs -f "$f" >"$WORK/follow" || fail "logs -f failed"
 [ "$(cat "$WORK/follow")" = "line 1

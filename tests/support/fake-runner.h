@@ -49,6 +49,15 @@ class FakeRunner final : public Runner {
       if (runner.failPauses) return KJ_EXCEPTION(FAILED, "systemd said no");
       return kj::READY_NOW;
     }
+    uint64_t slurmJobId() const override {
+      auto it = runner.jobIds.find(index);
+      return it == runner.jobIds.end() ? 0 : it->second;
+    }
+    kj::Maybe<ExternalEnd> externalEnd() override {
+      auto it = runner.externalEnds.find(index);
+      if (it == runner.externalEnds.end()) return nullptr;
+      return ExternalEnd{it->second.kind, kj::str(it->second.message)};
+    }
     kj::Maybe<kj::Own<ExecOutcome>> outcomeFromExit() override {
       auto it = runner.exitOutcomes.find(index);
       if (it == runner.exitOutcomes.end()) return nullptr;
@@ -65,6 +74,10 @@ class FakeRunner final : public Runner {
   std::map<std::pair<uint64_t, uint32_t>, kj::Own<capnp::MallocMessageBuilder>> results;
   // By launch index: the end a shim's exit status carried (outcomeFromExit).
   std::map<size_t, kj::Own<capnp::MallocMessageBuilder>> exitOutcomes;
+  // By launch index: what a Slurm-like runner says ended it (runner.h,
+  // ExternalEnd), and the job id the execution reports.
+  std::map<size_t, ExternalEnd> externalEnds;
+  std::map<size_t, uint64_t> jobIds;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
   // `update`: whether executions take live limits (the scope runner's do),
