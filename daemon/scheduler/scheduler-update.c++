@@ -91,6 +91,11 @@ kj::Promise<void> Scheduler::update(uint64_t id, LimitUpdate change) {
   Execution* execution = nullptr;
   KJ_IF_MAYBE (e, a.live().execution) execution = e->get();
   if (execution == nullptr) refuse(kj::str("task ", id, " is starting: update it once it runs"));
+  if (!execution->setsLimits() && execution->slurmJobId() != 0) {
+    refuse(kj::str("task ", id, " runs as Slurm job ", execution->slurmJobId(),
+                   ", whose memory, CPU or tasks limit Slurm cannot change while it runs: only "
+                   "--timeout applies"));
+  }
   if (!execution->setsLimits()) {
     refuse(kj::str("task ", id, " runs under the ", runner.name(),
                    " runner, which cannot change a running task's memory, CPU or tasks limit "
