@@ -160,7 +160,15 @@ until_ok 20 sh -c "[ \$(journalctl -u taskctld.service -o cat | grep -c 'queue c
 rc=$(wait_rc "$(TU submit --queue cluster -- true)")
 [ "$rc" = 0 ] || fail "after a refused reload the queue ran a task to $rc"
 
-# 10. logs -f follows a running task's output on the shared directory.
+# 10. Progress and heartbeats from a job on the daemon's own host reach the attempt's notify
+# socket (docs/slurm.md: not from another node).
+p=$(TU submit --queue cluster --heartbeat 2s -- \
+      sh -c 'taskctl progress 0.5 halfway; for i in 1 2 3 4 5; do systemd-notify WATCHDOG=1; sleep 1; done')
+rc=$(wait_rc "$p")
+[ "$rc" = 0 ] || fail "a task sending heartbeats every second under --heartbeat 2s waited $rc: $(T status "$p")"
+[ "$(T status --json "$p" | json attempts 0 progress)" = 0.5 ] || fail "no progress from the job: $(T status "$p")"
+
+# 11. logs -f follows a running task's output on the shared directory.
 f=$(TU submit --queue cluster -- sh -c 'for i in 1 2 3; do echo "line $i"; sleep 1; done')
 TU logs -f "$f" >"$WORK/follow" || fail "logs -f failed"
 [ "$(cat "$WORK/follow")" = "line 1
