@@ -159,10 +159,15 @@ struct ChildPlan {
   if (failed == 0) {
     // The daemon blocks signals for kj and ignores SIGPIPE: neither may
     // reach the command. Defaults first, then unblock.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+    // The raw syscall: glibc's sigaction refuses its own two signals (32
+    // and 33), which an ignoring parent (a build under dpkg) leaves ignored.
+    struct {
+      void* handler;
+      unsigned long flags;
+      void* restorer;
+      uint64_t mask;
+    } dfl = {};  // SIG_DFL, no flags, nothing masked
+    for (int s = 1; s < NSIG; ++s) syscall(SYS_rt_sigaction, s, &dfl, nullptr, sizeof(dfl.mask));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
