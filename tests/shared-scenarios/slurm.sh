@@ -265,6 +265,12 @@ slurm_down() {
     [ -z "${jobs:-}" ] || echo "slurm: jobs still running at the end: $jobs" >&2
   fi
   systemctl stop 'slurmd@*.service' slurmctld.service 2>/dev/null || true
+  # On cgroup v2 each slurmd keeps its job steps in a scope of its own, NODE_slurmstepd.scope
+  # (slurmstepd.scope with one slurmd per host), held by a `slurmstepd infinity` that outlives
+  # slurmd: stopping the scopes ends them.
+  systemctl stop 'slurmstepd.scope' '*_slurmstepd.scope' 2>/dev/null || true
+  # The slice systemd made for the template's instances.
+  systemctl stop system-slurmd.slice 2>/dev/null || true
   systemctl stop munge.service 2>/dev/null || true
   rm -f "$SLURM_CONF" "$SLURM_CGROUP_CONF" "$SLURM_MUNGE_KEY" "$SLURMD_TEMPLATE"
   systemctl daemon-reload
