@@ -30,6 +30,12 @@
 set -euo pipefail
 
 usage() { sed -n 2,32p "$0" | sed 's/^# \{0,1\}//' >&2; exit 64; }
+TOTAL_TIMEOUT=${TASKCTL_BENCH_TIMEOUT:-900}
+# Re-run under timeout(1) once: whatever hangs, the whole process group is signalled and the
+# EXIT trap cleans up.
+if [ -z "${TASKCTL_BENCH_BOUNDED:-}" ]; then
+  TASKCTL_BENCH_BOUNDED=1 exec timeout "$TOTAL_TIMEOUT" bash "$0" "$@"
+fi
 UP= PLAIN_ONLY= LAT_N=20 TP_N=100
 while [ $# -gt 0 ]; do
   case $1 in
@@ -42,12 +48,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-TOTAL_TIMEOUT=${TASKCTL_BENCH_TIMEOUT:-900}
-# Re-run under timeout(1) once: whatever hangs, the whole process group is signalled and the
-# EXIT trap cleans up.
-if [ -z "${TASKCTL_BENCH_BOUNDED:-}" ]; then
-  TASKCTL_BENCH_BOUNDED=1 exec timeout "$TOTAL_TIMEOUT" bash "$0" "$@"
-fi
 [ "$(id -u)" = 0 ] || { echo "$0: run as root" >&2; exit 64; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -101,11 +101,16 @@ latency() {
   done
 }
 
-plain_submit() { sbatch --parsable --quiet --output=/dev/null --chdir=/tmp --wrap "$1"; }
+plain_submit() { sbatch --parsable --output=/dev/null --chdir=/tmp --wrap "$1"; }
 plain_throughput() {
   local i ids=() t0 left deadline
   t0=$(now_ns)
-  for i in $(seq "$TP_N"); do ids+=("$(plain_submit true)") || fail "plain: sbatch $i failed"; done
+  local id
+  for i in $(seq "$TP_N"); do
+    id=$(plain_submit true) || fail "plain: sbatch $i failed"
+    [[ $id =~ ^[0-9]+$ ]] || fail "plain: sbatch $i said '$id', not a job id"
+    ids+=("$id")
+  done
   local list
   list=$(IFS=,; echo "${ids[*]}")
   deadline=$((SECONDS + 600))
@@ -150,7 +155,11 @@ taskctl_submit() { TC submit --queue cluster -- sh -c "$1"; }
 taskctl_throughput() {
   local i ids=() t0
   t0=$(now_ns)
-  for i in $(seq "$TP_N"); do ids+=("$(TC submit --queue cluster -- true)") || fail "taskctl: submit $i failed"; done
+  local id
+  for i in $(seq "$TP_N"); do
+    id=$(TC submit --queue cluster -- true) || fail "taskctl: submit $i failed"
+    ids+=("$id")
+  done
   for i in "${ids[@]}"; do
     TC wait "$i" >/dev/null || fail "taskctl: task $i did not end with 0 ($(TC status "$i" 2>&1 | head -n 3))"
   done

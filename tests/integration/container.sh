@@ -73,12 +73,13 @@ die() { echo "integration: FAIL: $*" >&2; exit 1; }
 # The container boots this machine's own root, so what runs inside must be installed here.
 need() {
   command -v systemd-nspawn && command -v nsenter && command -v flock && [ -x /lib/systemd/systemd ] &&
-    command -v dbus-daemon && command -v gdbus && command -v python3 && command -v runuser
+    command -v dbus-daemon && command -v gdbus && command -v python3 && command -v runuser &&
+    command -v munged && command -v slurmctld && command -v slurmd && command -v sbatch && command -v ip
 }
 if ! need >/dev/null; then
   say "installing what the container needs (scripts/deps)"
   "$REPO/scripts/deps"
-  need >/dev/null || die "still missing one of systemd-nspawn, nsenter, systemd, dbus, gdbus, python3"
+  need >/dev/null || die "still missing one of systemd-nspawn, nsenter, systemd, dbus, gdbus, python3, munge, Slurm, ip"
 fi
 
 # --- one container at a time -------------------------------------------------------------------
@@ -345,6 +346,8 @@ wait_booted
 
 # nspawn mounts the cgroup v1 controllers read-only: limits would be accepted and not enforced.
 # Make them writable and let systemd re-execute to take them over. (A cgroup v2 host has none.)
+# freezer, cpuset and devices too: the Slurm test cluster's cgroup plugins (proctrack/cgroup,
+# task/cgroup; tests/shared-scenarios/slurm.sh) make their job cgroups there.
 inside sh -c 'for c in memory cpu cpuacct pids blkio freezer cpuset devices; do
     if mountpoint -q /sys/fs/cgroup/$c; then mount -o remount,bind,rw /sys/fs/cgroup/$c || exit 1; fi
   done' || boot_failed "cannot remount the cgroup controllers read-write"

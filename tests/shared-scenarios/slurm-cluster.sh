@@ -8,11 +8,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/slurm.sh"
 
+slurm_up   # its EXIT trap takes the cluster down; the user joins it below
 user=taskctl-slurm-$$
 useradd -M -d /nonexistent -s /bin/sh "$user" || fail "useradd $user failed"
-uid=$(id -u "$user")
-slurm_up
 trap 'slurm_down; userdel "$user" 2>/dev/null; rm -rf "$WORK"' EXIT
+uid=$(id -u "$user")
 out=$WORK/out
 mkdir -p "$out"; chmod 1777 "$out"
 

@@ -125,6 +125,9 @@ JobCompType=jobcomp/none
 MinJobAge=$SLURM_MIN_JOB_AGE
 # scancel's TERM, then KILL this many seconds later (and at a --time limit).
 KillWait=5
+# A submitted job is scheduled at once, not up to 3 s later (Slurm's default, made for clusters
+# flooded with submits): a job starts about 1 s after sbatch, or after scontrol release.
+SchedulerParameters=batch_sched_delay=0
 # A restarted slurmctld finds the node (and its jobs) at once.
 SlurmctldTimeout=30
 SlurmdTimeout=60
@@ -262,6 +265,12 @@ slurm_down() {
     [ -z "${jobs:-}" ] || echo "slurm: jobs still running at the end: $jobs" >&2
   fi
   systemctl stop 'slurmd@*.service' slurmctld.service 2>/dev/null || true
+  # On cgroup v2 each slurmd keeps its job steps in a scope of its own, NODE_slurmstepd.scope
+  # (slurmstepd.scope with one slurmd per host), held by a `slurmstepd infinity` that outlives
+  # slurmd: stopping the scopes ends them.
+  systemctl stop 'slurmstepd.scope' '*_slurmstepd.scope' 2>/dev/null || true
+  # The slice systemd made for the template's instances.
+  systemctl stop system-slurmd.slice 2>/dev/null || true
   systemctl stop munge.service 2>/dev/null || true
   rm -f "$SLURM_CONF" "$SLURM_CGROUP_CONF" "$SLURM_MUNGE_KEY" "$SLURMD_TEMPLATE"
   systemctl daemon-reload
@@ -270,9 +279,10 @@ slurm_down() {
   fi
   local d
   for d in "${SLURM_STATE_DIRS[@]}"; do [ -d "$d" ] && find "$d" -mindepth 1 -delete; done
-  # The cgroup directories Slurm made for its jobs (cgroup v1: /sys/fs/cgroup/CONTROLLER/slurm;
-  # on v2 they live in slurmstepd.scope, which systemd removes with the last slurmstepd).
-  for d in /sys/fs/cgroup/*/slurm; do
+  # The cgroup directories Slurm made for its jobs (cgroup v1: /sys/fs/cgroup/CONTROLLER/slurm_NODE
+  # with multiple-slurmd, else .../slurm; on v2 they live in slurmstepd.scope, which systemd
+  # removes with the last slurmstepd).
+  for d in /sys/fs/cgroup/*/slurm /sys/fs/cgroup/*/slurm_*; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   systemctl reset-failed munge.service slurmctld.service 'slurmd@*.service' 2>/dev/null || true
