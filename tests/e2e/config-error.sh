@@ -56,7 +56,7 @@ rc=0
 "$BIN/taskctld" --config "$CONFIG" --state-dir "$STATE" --socket "$TASKCTL_SOCKET" --runner direct \
     --bus none >"$WORK/slurm.log" 2>&1 || rc=$?
 [ $rc = 1 ] || fail "a slurm queue whose controller does not answer: exit $rc, want 1: $(cat "$WORK/slurm.log")"
-grep -q "queue hpc: Slurm has no default partition or is unreachable (munge or slurmctld down?): slurm_load_partitions: Unable to contact slurm controller" \
+grep -qF "queue hpc: Slurm has no default partition or is unreachable (munge or slurmctld down, or the unit's IPAddressDeny= in the way: docs/slurm.md): slurm_load_partitions: Unable to contact slurm controller" \
   "$WORK/slurm.log" || fail "Slurm unreachable at start: $(cat "$WORK/slurm.log")"
 [ ! -e "$TASKCTL_SOCKET" ] || fail "a refused start left a socket"
 pass

@@ -437,7 +437,9 @@ kj::Promise<void> SlurmRunner::check() {
                                 settings.partition.size()
                                     ? kj::str("does not know partition ", settings.partition)
                                     : kj::str("has no default partition"),
-                                " or is unreachable (munge or slurmctld down?): ", why));
+                                " or is unreachable (munge or slurmctld down, or the unit's "
+                                "IPAddressDeny= in the way: docs/slurm.md): ",
+                                why));
       });
 }
 
