@@ -87,6 +87,9 @@ class Execution {
   // before go() releases it.
   virtual kj::Promise<kj::String> node() { return kj::NEVER_DONE; }
   // Resolves with the node once the job is seen running there (Slurm only).
+  virtual kj::StringPtr lastNode() { return nullptr; }
+  // The node the job was last seen on ("" if never): at its end, for a job
+  // that ran between two queries.
   virtual kj::Maybe<ExternalEnd> externalEnd() { return nullptr; }
   // Once exited(): what the runner's own system says ended it, if that
   // overrides the result file (see ExternalEnd). Null: the result decides.

@@ -315,6 +315,8 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   kj::Maybe<ExternalEnd> external;
   KJ_IF_MAYBE (execution, a.live().execution) {
     external = (*execution)->externalEnd();
+    auto node = (*execution)->lastNode();
+    if (node.size() > 0) a.attempt().setSlurmNode(node);
   }
   if (outcome == nullptr) {
     // No result file (a full disk): the shim we spawned says how it ended

@@ -184,6 +184,8 @@ TEST_F(SlurmRunnerTest, OneSqueueForAllLiveJobsAndNoneWhenNothingIsLive) {
   EXPECT_TRUE(endsWithin(*first, 2000));
   EXPECT_TRUE(endsWithin(*second, 2000));
   EXPECT_TRUE(first->externalEnd() == nullptr) << "the result decides";
+  // The second was pending at every query until its end: its node is known from that.
+  EXPECT_EQ(second->lastNode(), "n1");
   size_t after = lineCount(dir / "squeue.log");
   sleepFor(400);
   EXPECT_EQ(lineCount(dir / "squeue.log"), after) << "a query with nothing live";

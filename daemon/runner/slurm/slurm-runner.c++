@@ -148,14 +148,20 @@ class SlurmJob final : public Execution {
     return kj::NEVER_DONE;
   }
   kj::Maybe<ExternalEnd> externalEnd() override { return kj::mv(external); }
+  kj::StringPtr lastNode() override { return seenNode; }
 
   // From the runner's query.
   void seen(const SlurmJobStatus& status) {
     misses = 0;
     auto what = classify(status.state);
-    if (status.node.size() > 0 && !nodeSent && status.state == SlurmJobState::RUNNING) {
-      nodeSent = true;
-      nodePaf.fulfiller->fulfill(kj::str(status.node));
+    // A pending job's node list is empty (or its request): a node is known
+    // once the job runs or has run there.
+    if (status.node.size() > 0 && status.state != SlurmJobState::PENDING) {
+      seenNode = kj::str(status.node);
+      if (!nodeSent) {
+        nodeSent = true;
+        nodePaf.fulfiller->fulfill(kj::str(status.node));
+      }
     }
     switch (what) {
       case SlurmEnd::LIVE:
@@ -231,6 +237,7 @@ class SlurmJob final : public Execution {
   kj::PromiseFulfillerPair<kj::String> nodePaf;
   kj::Maybe<kj::Promise<kj::String>> nodePromise = kj::mv(nodePaf.promise);
   kj::Maybe<ExternalEnd> external;
+  kj::String seenNode = kj::str();
   bool stoppedByUs = false;
   bool nodeSent = false;
   bool ended = false;
