@@ -10,6 +10,7 @@
 . "$(dirname "$0")/common.sh"  # tests/shared-scenarios/common.sh, copied in by container.sh
 
 RUNNER=${TASKCTL_IT_RUNNER:-scope}
+SUITE=container  # which suite runs the scenario (a shared one may size itself to it)
 
 # The socket and the service up (started at boot; a scenario before may have stopped them).
 # Type=notify: active once the daemon has sent READY=1.

@@ -11,6 +11,7 @@
 . "$(dirname "$0")/common.sh"  # tests/shared-scenarios/common.sh, copied in by vm.sh
 
 SLICE=/sys/fs/cgroup/taskctl.slice
+SUITE=vm  # which suite runs the scenario (a shared one may size itself to it)
 
 # The package installed (by `install`), the socket and the service up. Type=notify: active once
 # the daemon has sent READY=1.
