@@ -165,7 +165,7 @@ r=$(TU submit --queue refusing -- true)
 rc=$(wait_rc "$r")
 msg=$(T status --json "$r" | json message)
 [ "$(T status --json "$r" | json reason)" = spawn ] && [ "$rc" = 125 ] &&
-  [[ $msg == *"sbatch refused the job (queue refusing): sbatch: "*"--no-such-option"* ]] ||
+  [[ $msg == *"sbatch refused the job (queue refusing): "*"unrecognized option '--no-such-option'"* ]] ||
   fail "a job Slurm refuses: wait $rc, $(T status "$r")"
 
 # 9. A reload naming a partition Slurm does not know: refused with the queue's name, and the

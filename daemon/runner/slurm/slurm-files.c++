@@ -41,9 +41,12 @@ void makeRootDir(kj::StringPtr path) {
   }
 }
 
-void writeAll(int fd, kj::ArrayPtr<const kj::byte> bytes, kj::StringPtr what) {
+// No fsync anywhere here: the files matter only once the job runs, after the
+// attempt's `running` commit; a crash before it requeues the attempt and a new
+// one writes its own. A node reads them after sbatch, which NFS's
+// close-to-open consistency makes visible without a sync.
+void writeAll(int fd, kj::ArrayPtr<const kj::byte> bytes) {
   kj::FdOutputStream(fd).write(bytes.begin(), bytes.size());
-  KJ_SYSCALL(fsync(fd), what);
 }
 
 }  // namespace
@@ -98,11 +101,10 @@ void prepareSlurmRun(kj::StringPtr sharedDir, records::ExecSpec::Reader spec, kj
     capnp::MallocMessageBuilder copy;
     copy.setRoot(spec);
     capnp::writeMessageToFd(file, copy);
-    KJ_SYSCALL(fsync(file), dir);
   }
   {
     auto file = create("job", 0500);
-    writeAll(file, script.asBytes(), dir);
+    writeAll(file, script.asBytes());
   }
 
   // The log: made by root in logs/ (which the owner cannot write), then the
@@ -117,7 +119,6 @@ void prepareSlurmRun(kj::StringPtr sharedDir, records::ExecSpec::Reader spec, kj
     KJ_SYSCALL(fchown(logFd, uid, gid), log);
     KJ_SYSCALL(fchown(dirFd, uid, gid), dir);
   }
-  KJ_SYSCALL(fsync(dirFd), dir);
 }
 
 kj::Maybe<kj::Own<ExecOutcome>> readSlurmOutcome(kj::StringPtr sharedDir, uint64_t taskId,
