@@ -112,5 +112,36 @@ TEST(ExternalEnd, PreemptionsDoNotUseUpRetries) {
   EXPECT_EQ(h.state(id), TaskState::SUCCEEDED);
 }
 
+TEST(ExternalEnd, ASlurmJobsTimeoutCountsFromWhenItRunsNotWhileItPends) {
+  SchedulerHarness h(1);
+  h.runner.jobIds[0] = 77;
+  auto id = h.submit([](spec::TaskSpec::Builder t) { t.initLimits().setTimeoutUsec(3000000); });
+  h.settle();
+  ASSERT_TRUE(h.runner.launched[0].went);
+  // Pending in Slurm for a minute: no timeout yet.
+  h.timer.advanceTo(h.timer.now() + 60 * kj::SECONDS);
+  h.clock.time = h.clock.time + 60 * kj::SECONDS;
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);
+  // It runs on n1: three seconds from now it is stopped.
+  KJ_ASSERT(h.runner.nodes.count(0));
+  h.runner.nodes[0]->fulfill(kj::str("n1"));
+  h.settle();
+  h.timer.advanceTo(h.timer.now() + 2 * kj::SECONDS);
+  h.clock.time = h.clock.time + 2 * kj::SECONDS;
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, 0);
+  h.timer.advanceTo(h.timer.now() + 2 * kj::SECONDS);
+  h.clock.time = h.clock.time + 2 * kj::SECONDS;
+  h.settle();
+  EXPECT_EQ(h.runner.launched[0].lastSignal, SIGTERM);
+  // Its job was stopped before its shim wrote a result: timeout, not lost.
+  h.runner.vanish(0);
+  h.settle();
+  EXPECT_EQ(h.record(id)->get().getReason(), EndReason::TIMEOUT);
+  EXPECT_EQ(kj::StringPtr(KJ_ASSERT_NONNULL(h.store->getAttempt(id, 1))->get().getSlurmNode()),
+            "n1");
+}
+
 }  // namespace
 }  // namespace taskctl

@@ -257,8 +257,12 @@ void Scheduler::launch(uint64_t id, uint32_t number) {
                       (*execution)->kill(SIGKILL);  // never told to go: nothing ran
                     } else {
                       (*execution)->go();
-                      armTimeout(a);
-                      armHeartbeat(a);
+                      // A Slurm job may wait in Slurm's queue for long: its
+                      // clocks start when it runs (watch(), node()).
+                      if ((*execution)->slurmJobId() == 0) {
+                        armTimeout(a);
+                        armHeartbeat(a);
+                      }
                     }
                   }
                 });
@@ -298,7 +302,18 @@ void Scheduler::watch(Active& a, kj::Own<Execution> execution) {
         [this, id, number](kj::String node) {
           auto* found = find(id);
           if (found == nullptr || !found->hasAttempt) return;
-          if (found->attempt().getNumber() == number) found->attempt().setSlurmNode(node);
+          auto& a = *found;
+          auto attempt = a.attempt();
+          if (attempt.getNumber() != number) return;
+          bool first = attempt.getSlurmNode().size() == 0;
+          attempt.setSlurmNode(node);
+          if (!first) return;  // re-adopted: its clocks were armed from its stored start
+          // The job runs: its timeout, heartbeat and wall time count from now,
+          // as Slurm's own --time does, not from its release while it pended.
+          attempt.setStartedAt(now());
+          persist(a);
+          armTimeout(a);
+          armHeartbeat(a);
         },
         [](kj::Exception&&) {}));  // the job ended unseen on a node
   }
@@ -464,6 +479,18 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome,
            a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, -1, 0);
   } else if (endedElsewhere(a, external, -1, 0)) {
     return;
+  } else if (a.stopReason == EndReason::TIMEOUT || a.stopReason == EndReason::HEARTBEAT) {
+    // Ours to stop, and stopped before its shim could write a result (a
+    // Slurm job whose TERM came while its script was still starting the
+    // shim): it ended for our reason, it did not vanish.
+    finish(
+        a, TaskState::FAILED, a.stopReason,
+        a.stopReason == EndReason::TIMEOUT
+            ? kj::str("timed out after ", formatDurationUsec(attemptTimeoutUsec(task, attempt)),
+                      " (stopped before it reported an end)")
+            : kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec()),
+                      " (stopped before it reported an end)"),
+        -1, 0);
   } else {
     // Whatever of it may still run (a command that outlived its killed shim)
     // must not run on beside a retry.

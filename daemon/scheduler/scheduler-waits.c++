@@ -98,8 +98,12 @@ void Scheduler::reconcile(Active& a) {
       tasks.add(KJ_ASSERT_NONNULL(a.live().execution)->pause(true));
       return;
     }
-    armTimeout(a);
-    armHeartbeat(a);  // a re-adopted attempt gets a fresh heartbeat deadline
+    // A Slurm job not yet seen running has no clocks yet: they start with
+    // its node (watch()).
+    if (a.attempt().getSlurmJobId() == 0 || a.attempt().getSlurmNode().size() > 0) {
+      armTimeout(a);
+      armHeartbeat(a);  // a re-adopted attempt gets a fresh heartbeat deadline
+    }
     return;
   }
   // Gone: its result file is the one record of how it ended.

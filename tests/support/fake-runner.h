@@ -53,6 +53,11 @@ class FakeRunner final : public Runner {
       auto it = runner.jobIds.find(index);
       return it == runner.jobIds.end() ? 0 : it->second;
     }
+    kj::Promise<kj::String> node() override {
+      auto paf = kj::newPromiseAndFulfiller<kj::String>();
+      runner.nodes[index] = kj::mv(paf.fulfiller);
+      return kj::mv(paf.promise);
+    }
     kj::Maybe<ExternalEnd> externalEnd() override {
       auto it = runner.externalEnds.find(index);
       if (it == runner.externalEnds.end()) return nullptr;
@@ -78,6 +83,8 @@ class FakeRunner final : public Runner {
   // ExternalEnd), and the job id the execution reports.
   std::map<size_t, ExternalEnd> externalEnds;
   std::map<size_t, uint64_t> jobIds;
+  // By launch index: fulfils node() (a Slurm job seen running on a node).
+  std::map<size_t, kj::Own<kj::PromiseFulfiller<kj::String>>> nodes;
   kj::Vector<std::pair<uint64_t, uint32_t>> released;
   bool failStarts = false;
   // `update`: whether executions take live limits (the scope runner's do),
