@@ -234,7 +234,7 @@ struct Daemon::Impl {
     for (auto& queue : wanted.queues) {
       KJ_IF_MAYBE (slurm, queue.slurm) {
         KJ_IF_MAYBE (existing, runners.slurmFor(queue.name)) {
-          if (existing->sameSettings(*slurm)) continue;
+          if (sameSlurmQueueConfig(existing->config(), *slurm)) continue;
         }
         auto runner = kj::heap<SlurmRunner>(io.unixEventPort, io.provider->getTimer(), launcher,
                                             queue.name, *slurm);

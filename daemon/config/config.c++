@@ -176,6 +176,16 @@ SlurmQueueConfig cloneSlurmQueueConfig(const SlurmQueueConfig& from) {
   return to;
 }
 
+bool sameSlurmQueueConfig(const SlurmQueueConfig& a, const SlurmQueueConfig& b) {
+  if (a.sbatchOptions.size() != b.sbatchOptions.size()) return false;
+  for (auto i : kj::indices(a.sbatchOptions)) {
+    if (a.sbatchOptions[i] != b.sbatchOptions[i]) return false;
+  }
+  return a.partition == b.partition && a.account == b.account && a.qos == b.qos &&
+         a.sharedDir == b.sharedDir && a.queryIntervalUsec == b.queryIntervalUsec &&
+         a.binDir == b.binDir;
+}
+
 kj::Maybe<RunnerChoice> parseRunnerChoice(kj::StringPtr text) {
   if (text == "auto") return RunnerChoice::AUTO;
   if (text == "scope") return RunnerChoice::SCOPE;

@@ -31,6 +31,8 @@ struct SlurmQueueConfig {
 };
 
 SlurmQueueConfig cloneSlurmQueueConfig(const SlurmQueueConfig& from);
+bool sameSlurmQueueConfig(const SlurmQueueConfig& a, const SlurmQueueConfig& b);
+// Every setting equal: a reload that keeps them keeps the queue's runner.
 // A deep copy (kj::String does not copy itself), for a queue table that
 // keeps its own copy of the config across reloads.
 

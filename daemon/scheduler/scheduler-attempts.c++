@@ -347,6 +347,23 @@ void Scheduler::onExit(uint64_t id, uint32_t number) {
   dispatch(queue);
 }
 
+kj::String Scheduler::stoppedBecause(Active& a) {
+  // Why a timeout or heartbeat stop of ours ended the attempt.
+  auto task = record(a);
+  auto attempt = a.attempt();
+  if (a.stopReason == EndReason::HEARTBEAT) {
+    return a.live().watchdogTriggered
+               ? kj::str("the task asked to be stopped (WATCHDOG=trigger)")
+               : kj::str("no heartbeat for ",
+                         formatDurationUsec(task.getLimits().getHeartbeatUsec()));
+  }
+  uint64_t extended = attempt.getExtendedTimeoutUsec();
+  auto timeout = formatDurationUsec(attemptTimeoutUsec(task, attempt));
+  return extended ? kj::str("timed out after ", formatDurationUsec(extended), " (--timeout ",
+                            timeout, ", extended by the task)")
+                  : kj::str("timed out after ", timeout);
+}
+
 bool Scheduler::endedElsewhere(Active& a, kj::Maybe<ExternalEnd>& external, int code, int signal) {
   // What Slurm says ended an attempt decides over the shim's result when
   // taskctl did not stop it itself (docs/slurm.md, "States and limits"). A
@@ -445,21 +462,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome,
     } else if (a.cancelRequested()) {
       finish(a, TaskState::CANCELLED, EndReason::CANCELLED,
              a.stopMessage().size() ? a.stopMessage() : "cancelled by a user"_kj, code, signal);
-    } else if (a.stopReason == EndReason::TIMEOUT) {
-      uint64_t extended = attempt.getExtendedTimeoutUsec();
-      auto timeout = formatDurationUsec(attemptTimeoutUsec(task, attempt));
-      finish(a, TaskState::FAILED, EndReason::TIMEOUT,
-             extended ? kj::str("timed out after ", formatDurationUsec(extended), " (--timeout ",
-                                timeout, ", extended by the task)")
-                      : kj::str("timed out after ", timeout),
-             code, signal);
-    } else if (a.stopReason == EndReason::HEARTBEAT) {
-      finish(a, TaskState::FAILED, EndReason::HEARTBEAT,
-             a.live().watchdogTriggered
-                 ? kj::str("the task asked to be stopped (WATCHDOG=trigger)")
-                 : kj::str("no heartbeat for ",
-                           formatDurationUsec(task.getLimits().getHeartbeatUsec())),
-             code, signal);
+    } else if (a.stopReason == EndReason::TIMEOUT || a.stopReason == EndReason::HEARTBEAT) {
+      finish(a, TaskState::FAILED, a.stopReason, stoppedBecause(a), code, signal);
     } else if ((r.getOomKills() > 0 || oomElsewhere) && !(signal == 0 && code == 0)) {
       // Its own reason, not a plain SIGKILL: the limit, not a person, ended it.
       uint64_t memory = attemptMemoryMaxBytes(task, attempt);
@@ -483,14 +487,8 @@ void Scheduler::ingest(Active& a, kj::Maybe<kj::Own<ExecOutcome>> outcome,
     // Ours to stop, and stopped before its shim could write a result (a
     // Slurm job whose TERM came while its script was still starting the
     // shim): it ended for our reason, it did not vanish.
-    finish(
-        a, TaskState::FAILED, a.stopReason,
-        a.stopReason == EndReason::TIMEOUT
-            ? kj::str("timed out after ", formatDurationUsec(attemptTimeoutUsec(task, attempt)),
-                      " (stopped before it reported an end)")
-            : kj::str("no heartbeat for ", formatDurationUsec(task.getLimits().getHeartbeatUsec()),
-                      " (stopped before it reported an end)"),
-        -1, 0);
+    finish(a, TaskState::FAILED, a.stopReason,
+           kj::str(stoppedBecause(a), " (stopped before it reported an end)"), -1, 0);
   } else {
     // Whatever of it may still run (a command that outlived its killed shim)
     // must not run on beside a retry.

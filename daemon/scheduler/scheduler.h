@@ -266,6 +266,7 @@ class Scheduler final : private kj::TaskSet::ErrorHandler {
   void ingest(Active& task, kj::Maybe<kj::Own<ExecOutcome>> outcome,
               kj::Maybe<ExternalEnd> external = nullptr);
   bool endedElsewhere(Active& task, kj::Maybe<ExternalEnd>& external, int code, int signal);
+  kj::String stoppedBecause(Active& task);
   void requeue(Active& task, kj::StringPtr why,
                records::EndReason reason = records::EndReason::NOT_STARTED);
   void finish(Active& task, records::TaskState state, records::EndReason reason,

@@ -290,6 +290,29 @@ bool isInvalidJobIdError(kj::StringPtr err) {
   return strstr(err.cStr(), "Invalid job id specified") != nullptr;
 }
 
+bool isUnreachableError(kj::StringPtr err) {
+  for (kj::StringPtr sign : {"Unable to contact slurm controller", "Socket timed out",
+                             "Connection refused", "Zero Bytes were transmitted",
+                             "Munge encode failed", "munge", "Communication connection failure",
+                             "Slurm backup controller in standby mode", "did not finish within"}) {
+    if (strstr(err.cStr(), sign.cStr()) != nullptr) return true;
+  }
+  return false;
+}
+
+kj::Array<kj::String> scancelPendingByNameArgv(kj::StringPtr binDir, kj::StringPtr jobName) {
+  return kj::arr(bin(binDir, "scancel"), kj::str("--state=PENDING"), kj::str("--name=", jobName));
+}
+
+kj::Array<kj::String> scontrolShowPartitionArgv(kj::StringPtr binDir, kj::StringPtr partition) {
+  if (partition.size() == 0) {
+    return kj::arr(bin(binDir, "scontrol"), kj::str("--oneliner"), kj::str("show"),
+                   kj::str("partition"));
+  }
+  return kj::arr(bin(binDir, "scontrol"), kj::str("--oneliner"), kj::str("show"),
+                 kj::str("partition"), kj::str(partition));
+}
+
 kj::Array<kj::String> scancelArgv(kj::StringPtr binDir, uint64_t jobId, int signal) {
   if (signal == SIGKILL) {
     // Ends the job itself (CANCELLED, allocation freed) after TERM and

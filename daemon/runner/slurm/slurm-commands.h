@@ -103,6 +103,17 @@ kj::Maybe<SlurmJobStatus> parseScontrolShowJob(kj::StringPtr out);
 // ExitCode=a:b, NodeList=). Null when there is none.
 
 bool isInvalidJobIdError(kj::StringPtr err);
+
+bool isUnreachableError(kj::StringPtr err);
+// A Slurm command's stderr when Slurm did not answer (slurmctld down or
+// restarting, munge down, the command killed for taking too long), not a
+// refusal: nothing changed, and the same command is worth trying later.
+
+kj::Array<kj::String> scancelPendingByNameArgv(kj::StringPtr binDir, kj::StringPtr jobName);
+// scancel --state=PENDING --name=NAME: a held job whose id was never stored.
+
+kj::Array<kj::String> scontrolShowPartitionArgv(kj::StringPtr binDir, kj::StringPtr partition);
+// scontrol --oneliner show partition [NAME] ("" : every partition).
 // squeue's or scontrol's stderr for a job slurmctld no longer knows (past
 // MinJobAge, or never submitted): the job is gone, not Slurm unreachable.
 

@@ -25,31 +25,6 @@ constexpr uint64_t MAX_BACKOFF_USEC = 60 * SECOND_USEC;
 // a row is gone: lost.
 constexpr uint32_t MISSES_BEFORE_LOST = 3;
 
-kj::String signalWord(int signal) {
-  switch (signal) {
-    case SIGTERM:
-      return kj::str("TERM");
-    case SIGKILL:
-      return kj::str("KILL");
-    case SIGINT:
-      return kj::str("INT");
-    case SIGHUP:
-      return kj::str("HUP");
-    case SIGQUIT:
-      return kj::str("QUIT");
-    case SIGUSR1:
-      return kj::str("USR1");
-    case SIGUSR2:
-      return kj::str("USR2");
-    case SIGSTOP:
-      return kj::str("STOP");
-    case SIGCONT:
-      return kj::str("CONT");
-    default:
-      return kj::str(signal);
-  }
-}
-
 // What Slurm's words mean for taskctl: the text a person reads, with the
 // job and node, so `status` explains an end taskctl did not decide.
 kj::String describe(uint64_t jobId, const SlurmJobStatus& status) {
@@ -59,34 +34,11 @@ kj::String describe(uint64_t jobId, const SlurmJobStatus& status) {
                                                                  : kj::str());
 }
 
-// A Slurm command that failed because Slurm did not answer (slurmctld down
-// or restarting, munge down), not because it refused: then nothing changed
-// and the same command is worth trying again later.
-bool isUnreachable(kj::StringPtr err) {
-  for (kj::StringPtr sign : {"Unable to contact slurm controller", "Socket timed out",
-                             "Connection refused", "Zero Bytes were transmitted",
-                             "Munge encode failed", "munge", "Communication connection failure",
-                             "Slurm backup controller in standby mode", "did not finish within"}) {
-    if (strstr(err.cStr(), sign.cStr()) != nullptr) return true;
-  }
-  return false;
-}
-
-kj::Array<kj::String> scancelByNameArgv(kj::StringPtr binDir, kj::StringPtr name) {
-  // Only pending jobs: one of that name held since a daemon died before it
-  // stored the id never ran.
-  return kj::arr(kj::str(binDir, "/scancel"), kj::str("--state=PENDING"), kj::str("--name=", name));
-}
-
-kj::Array<kj::String> scontrolShowPartitionArgv(kj::StringPtr binDir, kj::StringPtr partition) {
-  // The queue's partition, or every partition (there must be a default).
-  kj::Vector<kj::String> argv;
-  argv.add(kj::str(binDir, "/scontrol"));
-  argv.add(kj::str("--oneliner"));
-  argv.add(kj::str("show"));
-  argv.add(kj::str("partition"));
-  if (partition.size() > 0) argv.add(kj::str(partition));
-  return argv.releaseAsArray();
+// Slurm's message as one line's worth: no trailing newline.
+kj::String trimmed(kj::StringPtr text) {
+  size_t n = text.size();
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) n--;
+  return kj::heapString(text.begin(), n);
 }
 
 }  // namespace
@@ -129,7 +81,6 @@ class SlurmJob final : public Execution {
         .runAsDaemon(paused ? scontrolSuspendArgv(runner.settings.binDir, kj::arrayPtr(&jobId, 1))
                             : scontrolResumeArgv(runner.settings.binDir, kj::arrayPtr(&jobId, 1)))
         .then([this, paused](ChildResult result) {
-          runner.ran.scontrol++;
           // Either again changes nothing (runner.h): Slurm says so in words.
           if (result.status != 0 &&
               strstr(result.err.cStr(), paused ? "already suspended" : "not suspended") ==
@@ -253,13 +204,6 @@ class SlurmJob final : public Execution {
     runner.live.erase(jobId);
     exitPaf.fulfiller->fulfill();
   }
-
- public:
-  static kj::String trimmed(kj::StringPtr text) {
-    size_t n = text.size();
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' ')) n--;
-    return kj::heapString(text.begin(), n);
-  }
 };
 
 // ---- The runner ----
@@ -277,20 +221,6 @@ SlurmRunner::~SlurmRunner() noexcept(false) {}
 
 void SlurmRunner::ErrorHandler::taskFailed(kj::Exception&& exception) {
   KJ_LOG(ERROR, "slurm runner", exception);
-}
-
-void SlurmRunner::reconfigure(const SlurmQueueConfig& config) {
-  settings = cloneSlurmQueueConfig(config);
-}
-
-bool SlurmRunner::sameSettings(const SlurmQueueConfig& config) const {
-  if (config.sbatchOptions.size() != settings.sbatchOptions.size()) return false;
-  for (auto i : kj::indices(config.sbatchOptions)) {
-    if (config.sbatchOptions[i] != settings.sbatchOptions[i]) return false;
-  }
-  return config.partition == settings.partition && config.account == settings.account &&
-         config.qos == settings.qos && config.sharedDir == settings.sharedDir &&
-         config.queryIntervalUsec == settings.queryIntervalUsec && config.binDir == settings.binDir;
 }
 
 kj::Promise<ChildResult> SlurmRunner::run(kj::Array<kj::String> argv, ChildOptions options) {
@@ -360,7 +290,6 @@ kj::Promise<kj::Own<Execution>> SlurmRunner::start(records::Task::Reader task,
     options.groups = kj::heapArray<gid_t>(task.getGroups().size());
     for (auto i : kj::indices(options.groups)) options.groups[i] = task.getGroups()[i];
   }
-  ran.sbatch++;
   auto argv = sbatchArgv(settings, request);
   return run(kj::mv(argv), kj::mv(options))
       .then([this, id, number,
@@ -371,8 +300,8 @@ kj::Promise<kj::Own<Execution>> SlurmRunner::start(records::Task::Reader task,
             return kj::heap<SlurmJob>(*this, *jobId, shared, id, number);
           }
         }
-        auto why = SlurmJob::trimmed(result.err.size() ? result.err : result.out);
-        if (isUnreachable(why)) {
+        auto why = trimmed(result.err.size() ? result.err : result.out);
+        if (isUnreachableError(why)) {
           // Not a refusal: no job exists, nothing ran. The scheduler puts the
           // attempt back in the queue; dispatch waits for Slurm.
           unreachable(why);
@@ -404,9 +333,8 @@ void SlurmRunner::stopRemains(records::Attempt::Reader attempt) {
   kj::Array<kj::String> argv =
       attempt.getSlurmJobId()
           ? scancelArgv(settings.binDir, attempt.getSlurmJobId(), SIGKILL)
-          : scancelByNameArgv(settings.binDir,
-                              slurmJobName(attempt.getTaskId(), attempt.getNumber()));
-  ran.scancel++;
+          : scancelPendingByNameArgv(settings.binDir,
+                                     slurmJobName(attempt.getTaskId(), attempt.getNumber()));
   tasks.add(runAsDaemon(kj::mv(argv)).then([](ChildResult result) {
     if (result.status != 0) KJ_LOG(WARNING, "scancel of a lost attempt's job", result.err);
   }));
@@ -435,11 +363,10 @@ kj::Promise<void> SlurmRunner::check() {
                                         ", which is not there (install slurm-client, or set "
                                         "bin_dir)"));
   }
-  ran.scontrol++;
   return runAsDaemon(scontrolShowPartitionArgv(settings.binDir, settings.partition))
       .then([this](ChildResult result) {
         if (result.status == 0) return;
-        auto why = SlurmJob::trimmed(result.err.size() ? result.err : result.out);
+        auto why = trimmed(result.err.size() ? result.err : result.out);
         KJ_FAIL_REQUIRE(kj::str("queue ", queue, ": Slurm ",
                                 settings.partition.size()
                                     ? kj::str("does not know partition ", settings.partition)
@@ -465,11 +392,10 @@ void SlurmRunner::flushReleases() {
   kj::Vector<uint64_t> ids;
   for (auto id : toRelease) ids.add(id);
   toRelease.clear();
-  ran.scontrol++;
   tasks.add(runAsDaemon(scontrolReleaseArgv(settings.binDir, ids))
                 .then([this, ids = kj::mv(ids)](ChildResult result) mutable {
                   if (result.status == 0) return;
-                  if (isUnreachable(result.err)) {
+                  if (isUnreachableError(result.err)) {
                     // Released once Slurm answers again: the jobs wait held.
                     unreachable(result.err);
                     for (auto id : ids) {
@@ -484,11 +410,10 @@ void SlurmRunner::flushReleases() {
 }
 
 void SlurmRunner::signal(uint64_t jobId, int signal) {
-  ran.scancel++;
   tasks.add(runAsDaemon(scancelArgv(settings.binDir, jobId, signal))
                 .then([jobId, signal](ChildResult result) {
                   if (result.status != 0) {
-                    KJ_LOG(WARNING, "scancel failed", jobId, signalWord(signal), result.err);
+                    KJ_LOG(WARNING, "scancel failed", jobId, signal, result.err);
                   }
                 }));
 }
@@ -511,10 +436,9 @@ void SlurmRunner::watchLive() {
 kj::Promise<void> SlurmRunner::queryOnce() {
   if (live.empty()) {
     // Unreachable with nothing live: ask whether Slurm answers again.
-    ran.scontrol++;
     return runAsDaemon(scontrolShowPartitionArgv(settings.binDir, settings.partition))
         .then([this](ChildResult result) {
-          if (result.status == 0 || !isUnreachable(result.err)) {
+          if (result.status == 0 || !isUnreachableError(result.err)) {
             reachableAgain();
           } else {
             unreachable(result.err);
@@ -523,7 +447,6 @@ kj::Promise<void> SlurmRunner::queryOnce() {
   }
   kj::Vector<uint64_t> asked;
   for (auto& entry : live) asked.add(entry.first);
-  ran.squeue++;
   return runAsDaemon(squeueArgv(settings.binDir, asked))
       .then([this, asked = kj::mv(asked)](ChildResult result) mutable {
         if (result.status != 0 && !isInvalidJobIdError(result.err)) {

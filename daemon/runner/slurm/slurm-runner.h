@@ -55,20 +55,9 @@ class SlurmRunner final : public Runner {
   // At start and reload: sbatch is there and the controller knows the
   // queue's partition. Rejects with a message that names the queue.
 
-  void reconfigure(const SlurmQueueConfig& config);
-  // A reload: attempts from now on use the new settings; live jobs keep
-  // being watched (by id, whatever the settings).
-
-  bool sameSettings(const SlurmQueueConfig& config) const;
-
+  const SlurmQueueConfig& config() const { return settings; }
   kj::StringPtr queueName() const { return queue; }
   kj::StringPtr sharedDir() const { return settings.sharedDir; }
-
-  // Counts, for the log and tests: Slurm commands run since start.
-  struct Counts {
-    uint64_t sbatch = 0, squeue = 0, scancel = 0, scontrol = 0;
-  };
-  const Counts& counts() const { return ran; }
 
  private:
   friend class SlurmJob;
@@ -78,7 +67,6 @@ class SlurmRunner final : public Runner {
   ShimLauncher& shims;
   kj::String queue;
   SlurmQueueConfig settings;
-  Counts ran;
 
   std::map<uint64_t, SlurmJob*> live;  // by job id; a SlurmJob removes itself
   std::set<uint64_t> toRelease;        // go() of this loop turn, released together
